@@ -1,0 +1,46 @@
+package routing
+
+import (
+	"testing"
+	"time"
+)
+
+type dir map[string]User
+
+func (d dir) User(ext string) (User, bool) { u, ok := d[ext]; return u, ok }
+func (d dir) Exists(ext string) bool       { _, ok := d[ext]; return ok || ext == "600" }
+
+type regs map[string]bool
+
+func (r regs) Registered(ext string) bool { return r[ext] }
+
+func TestDecide(t *testing.T) {
+	d := dir{"1001": {Ext: "1001", NoAnswerTimeout: 20 * time.Second}, "1002": {Ext: "1002", NoAnswerTimeout: 5 * time.Second}}
+	r := New(d, regs{"1002": true})
+	cases := map[string]struct {
+		dialled string
+		action  Action
+		code    int
+		targets []string
+		timeout time.Duration
+	}{
+		"registered user rings":       {dialled: "1002", action: Ring, targets: []string{"1002"}, timeout: 5 * time.Second},
+		"user without phone is 480":   {dialled: "1001", action: Reject, code: 480},
+		"unknown number is 404":       {dialled: "1999", action: Reject, code: 404},
+		"group not yet routed is 480": {dialled: "600", action: Reject, code: 480},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := r.Decide(Request{Caller: "1003", Dialled: tc.dialled})
+			if p.Action != tc.action || p.Code != tc.code || p.RingTimeout != tc.timeout {
+				t.Fatalf("plan = %+v", p)
+			}
+			if len(p.Targets) != len(tc.targets) || (len(tc.targets) > 0 && p.Targets[0] != tc.targets[0]) {
+				t.Fatalf("targets = %v, want %v", p.Targets, tc.targets)
+			}
+			if len(p.Trace) == 0 {
+				t.Fatal("plan has no trace")
+			}
+		})
+	}
+}

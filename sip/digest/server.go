@@ -1,0 +1,264 @@
+package digest
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultNonceTTL is how long a nonce stays fresh when Options.NonceTTL is
+// zero. It is long enough for a REGISTER refresh cycle to reuse the nonce
+// with a rising nonce-count, short enough to bound the replay table.
+const DefaultNonceTTL = 5 * time.Minute
+
+// minSweep is the smallest replay-table size that triggers a sweep of
+// expired entries; below it a sweep would cost more than the memory it frees.
+const minSweep = 1024
+
+// Options configures a [Server].
+type Options struct {
+	// Realm is sent in challenges and must match the realm in credentials.
+	Realm string
+
+	// NonceTTL is how long a nonce is fresh; zero means DefaultNonceTTL.
+	// After it, a correct response gets ErrStale so the client retries with
+	// a new nonce without prompting for a password.
+	NonceTTL time.Duration
+
+	// Secret keys the HMAC that makes nonces verifiable without state.
+	// Servers that share a Secret accept each other's nonces, which lets a
+	// challenge from one instance be answered to another. If empty, a random
+	// secret is used and nonces die with the Server. The slice is copied.
+	Secret []byte
+
+	// Now is the clock; nil means time.Now. Tests replace it to expire
+	// nonces without sleeping.
+	Now func() time.Time
+}
+
+// Server issues Digest challenges and verifies credentials for one realm.
+// It is safe for concurrent use. The zero value is not usable; call
+// [NewServer].
+type Server struct {
+	realm  string
+	ttl    int64 // nanoseconds
+	now    func() time.Time
+	opaque string
+	macs   sync.Pool // of *macer
+
+	mu      sync.Mutex
+	seen    map[nonceID]seenNonce // highest nc accepted per nonce
+	sweepAt int                   // len(seen) at which to drop expired entries
+}
+
+// seenNonce is the replay state of one nonce.
+type seenNonce struct {
+	nc      uint32
+	expires int64 // Unix nanoseconds; after it the nonce is stale anyway
+}
+
+// NewServer returns a Server configured by o.
+func NewServer(o Options) *Server {
+	secret := append([]byte(nil), o.Secret...)
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		rand.Read(secret) // never fails: crypto/rand crashes the program instead
+	}
+	ttl := o.NonceTTL
+	if ttl <= 0 {
+		ttl = DefaultNonceTTL
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	// Derive opaque from the secret so servers sharing a secret send the
+	// same value. Verify does not check it: RFC 7616 makes it the client's
+	// duty to echo it, and some phones do not.
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("opaque"))
+
+	s := &Server{
+		realm:   o.Realm,
+		ttl:     int64(ttl),
+		now:     now,
+		opaque:  hex.EncodeToString(h.Sum(nil)[:16]),
+		seen:    make(map[nonceID]seenNonce),
+		sweepAt: minSweep,
+	}
+	s.macs.New = func() any { return &macer{h: hmac.New(sha256.New, secret)} }
+	return s
+}
+
+// Challenges returns the values for WWW-Authenticate (or Proxy-Authenticate)
+// headers, one header per value, in order: SHA-256 first, then MD5. RFC 8760
+// §2.4 has the client use the first it supports, so modern phones get
+// SHA-256 while old ones fall back to MD5. Each value carries its own fresh
+// nonce, the opaque, qop="auth" and, if stale is true, stale=true, which tells
+// the client its password was right and only the nonce must change.
+func (s *Server) Challenges(stale bool) []string {
+	now := s.now().UnixNano()
+	return []string{
+		s.challenge("SHA-256", now, stale),
+		s.challenge("MD5", now, stale),
+	}
+}
+
+func (s *Server) challenge(alg string, now int64, stale bool) string {
+	var b strings.Builder
+	b.Grow(len(s.realm) + nonceLen + len(s.opaque) + 80)
+	b.WriteString(`Digest realm="`)
+	for i := 0; i < len(s.realm); i++ {
+		if c := s.realm[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s.realm[i])
+	}
+	b.WriteString(`", nonce="`)
+	b.WriteString(s.newNonce(now))
+	b.WriteString(`", opaque="`)
+	b.WriteString(s.opaque)
+	b.WriteString(`", algorithm=`)
+	b.WriteString(alg)
+	b.WriteString(`, qop="auth"`)
+	if stale {
+		b.WriteString(", stale=true")
+	}
+	return b.String()
+}
+
+// Verify checks one Authorization or Proxy-Authorization value sent with a
+// request of the given method. lookup returns the user's password, or
+// ok=false for an unknown user; it must not be nil and may be called
+// concurrently.
+//
+// The response is checked against the uri parameter inside the header, as
+// RFC 2617 §3.2.2 defines it, not against the Request-URI: load generators
+// and some phones send a uri that differs from the Request-URI, and the
+// digest only proves knowledge of the password for what the client hashed.
+//
+// On success Verify returns the username. Otherwise it returns an error
+// wrapping one of: ErrNoCredentials, ErrMalformed (or ErrUnsupported),
+// ErrRealm, ErrBadNonce, ErrUnknownUser, ErrBadResponse, ErrStale, ErrReplay.
+// The response is checked before the nonce's age, so ErrStale is returned
+// only to a client that knows the password. With qop=auth, a nonce-count
+// must exceed the highest one accepted for the same nonce; the RFC 2069 form
+// without qop has no nonce-count and so no replay protection within the
+// nonce's lifetime.
+func (s *Server) Verify(method, header string, lookup func(user string) (password string, ok bool)) (user string, err error) {
+	var c credentials
+	if err := parseCredentials(header, &c); err != nil {
+		return "", err
+	}
+	switch {
+	case c.username == "":
+		return "", fmt.Errorf("%w: missing username", ErrMalformed)
+	case c.realm == "":
+		return "", fmt.Errorf("%w: missing realm", ErrMalformed)
+	case c.nonce == "":
+		return "", fmt.Errorf("%w: missing nonce", ErrMalformed)
+	case c.uri == "":
+		return "", fmt.Errorf("%w: missing uri", ErrMalformed)
+	case c.response == "":
+		return "", fmt.Errorf("%w: missing response", ErrMalformed)
+	}
+	alg, err := parseAlgorithm(c.algorithm)
+	if err != nil {
+		return "", err
+	}
+	var nc uint32
+	if c.qop != "" {
+		if !strings.EqualFold(c.qop, "auth") {
+			return "", fmt.Errorf("%w qop %q", ErrUnsupported, clip(c.qop))
+		}
+		if c.cnonce == "" {
+			return "", fmt.Errorf("%w: qop without cnonce", ErrMalformed)
+		}
+		n, err := strconv.ParseUint(c.nc, 16, 32)
+		if err != nil || len(c.nc) > 8 {
+			return "", fmt.Errorf("%w: nc %q is not 8 hex digits", ErrMalformed, clip(c.nc))
+		}
+		nc = uint32(n)
+	} else if alg.sess() && c.cnonce == "" {
+		return "", fmt.Errorf("%w: -sess algorithm without cnonce", ErrMalformed)
+	}
+	var got [sha256.Size]byte
+	if !decodeHex(got[:alg.size()], c.response) {
+		return "", fmt.Errorf("%w: response is not %d hex digits", ErrMalformed, 2*alg.size())
+	}
+
+	if c.realm != s.realm {
+		return "", fmt.Errorf("%w: %q", ErrRealm, clip(c.realm))
+	}
+	id, ok := s.openNonce(c.nonce)
+	if !ok {
+		return "", fmt.Errorf("%w: %q", ErrBadNonce, clip(c.nonce))
+	}
+	password, ok := lookup(c.username)
+	if !ok {
+		return "", fmt.Errorf("%w: %q", ErrUnknownUser, clip(c.username))
+	}
+
+	in := digestInput{
+		alg:      alg,
+		username: c.username,
+		realm:    c.realm,
+		password: password,
+		method:   method,
+		uri:      c.uri,
+		nonce:    c.nonce,
+	}
+	if c.qop != "" {
+		in.qop, in.nc, in.cnonce = c.qop, c.nc, c.cnonce
+	} else if alg.sess() {
+		in.cnonce = c.cnonce
+	}
+	var want [sha256.Size]byte
+	if subtle.ConstantTimeCompare(in.compute(&want), got[:alg.size()]) != 1 {
+		return "", fmt.Errorf("%w: user %q", ErrBadResponse, clip(c.username))
+	}
+
+	now := s.now().UnixNano()
+	expires := id.issued() + s.ttl
+	if now > expires {
+		return "", fmt.Errorf("%w: user %q", ErrStale, clip(c.username))
+	}
+	if c.qop != "" && !s.advance(id, nc, expires, now) {
+		return "", fmt.Errorf("%w: user %q nc %s", ErrReplay, clip(c.username), clip(c.nc))
+	}
+	return c.username, nil
+}
+
+// advance records nc as the highest nonce-count accepted for id, or reports
+// false if it is not higher than the one already recorded.
+//
+// Memory stays bounded without a timer: when the table has doubled since the
+// last sweep, entries of expired nonces (which Verify rejects as stale before
+// it gets here) are dropped. That amortises to O(1) per insert and holds the
+// table near the number of nonces used within one NonceTTL.
+func (s *Server) advance(id nonceID, nc uint32, expires, now int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.seen[id]
+	if nc <= e.nc { // an absent entry has nc 0, which no request may use
+		return false
+	}
+	if !ok && len(s.seen) >= s.sweepAt {
+		for k, v := range s.seen {
+			if v.expires < now {
+				delete(s.seen, k)
+			}
+		}
+		s.sweepAt = max(2*len(s.seen), minSweep)
+	}
+	s.seen[id] = seenNonce{nc: nc, expires: expires}
+	return true
+}
