@@ -1,0 +1,47 @@
+package main
+
+import (
+	"github.com/switchboard-voip/switchboard/config"
+	"github.com/switchboard-voip/switchboard/routing"
+)
+
+// directory answers the SIP layer's and routing's questions about extensions from the config.
+type directory struct{ cfg *config.Config }
+
+// Password implements sip.Users.
+func (d directory) Password(ext string) (string, bool) {
+	u, ok := d.cfg.User(ext)
+	if !ok {
+		return "", false
+	}
+	return u.Password, true
+}
+
+// DisplayName implements sip.Users.
+func (d directory) DisplayName(ext string) string {
+	if u, ok := d.cfg.User(ext); ok {
+		return u.Name
+	}
+	return ""
+}
+
+// User implements routing.Directory.
+func (d directory) User(ext string) (routing.User, bool) {
+	u, ok := d.cfg.User(ext)
+	if !ok {
+		return routing.User{}, false
+	}
+	return routing.User{Ext: u.Ext, NoAnswerTimeout: u.NoAnswerTimeout}, true
+}
+
+// Exists implements routing.Directory.
+func (d directory) Exists(ext string) bool {
+	if _, ok := d.cfg.User(ext); ok {
+		return true
+	}
+	if _, ok := d.cfg.Group(ext); ok {
+		return true
+	}
+	_, ok := d.cfg.Queue(ext)
+	return ok
+}

@@ -1,0 +1,163 @@
+// Command switchboard runs the Switchboard softswitch.
+//
+//	switchboard                       run the embedded demo config
+//	switchboard -config FILE          run with a YAML config
+//	switchboard -check -config FILE   validate a config and exit (0 valid, 2 invalid)
+//	switchboard -version              print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/switchboard-voip/switchboard/config"
+	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/routing"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole program; it returns the exit code so tests can drive it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML config file (default: the embedded demo config)")
+	check := fs.Bool("check", false, "validate the config and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "console", "console or json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "switchboard", version)
+		return 0
+	}
+
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			for _, p := range problems {
+				fmt.Fprintln(stderr, p.String())
+			}
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
+		return 2
+	}
+	if *check {
+		fmt.Fprintln(stdout, "config OK")
+		return 0
+	}
+
+	log, err := newLogger(*logLevel, *logFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("switchboard stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Demo()
+	}
+	return config.Load(path)
+}
+
+func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	case "console":
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("-log-format: want console or json, got %q", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)), nil
+}
+
+// serve runs Switchboard until ctx ends, then shuts down cleanly.
+func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	mediaAddr, err := netip.ParseAddr(cfg.Media.Address)
+	if err != nil {
+		return fmt.Errorf("media.address: %w", err)
+	}
+	ports, err := media.NewPorts(mediaAddr, cfg.Media.PortMin, cfg.Media.PortMax)
+	if err != nil {
+		return fmt.Errorf("media ports: %w", err)
+	}
+	dir := directory{cfg: cfg}
+	locations := sbsip.NewMemoryLocations(nil)
+	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
+	for _, l := range cfg.SIP.Listeners {
+		listen = append(listen, sbsip.Listen{Transport: l.Transport, Addr: l.Addr()})
+	}
+	srv, err := sbsip.NewServer(sbsip.Options{
+		Listen:     listen,
+		Realm:      cfg.SIP.Realm,
+		NonceTTL:   cfg.SIP.NonceTTL,
+		MediaAddr:  mediaAddr,
+		Ports:      ports,
+		RTPTimeout: cfg.Media.RTPTimeout,
+		Users:      dir,
+		Router:     routing.New(dir, locations),
+		Locations:  locations,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	log.Info("switchboard running", zap.String("version", version), zap.Int("users", len(cfg.Users)),
+		zap.String("data_dir", cfg.DataDir))
+	<-ctx.Done()
+	log.Info("shutting down: ending active calls", zap.Int("calls", srv.ActiveCalls()))
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
