@@ -1,0 +1,138 @@
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+)
+
+// Endpoint is one call leg's side of the switch: an RTP socket on Addr:Port
+// and an RTCP socket on Addr:Port+1, plus where to send to the leg's phone.
+//
+// The remote is set from the phone's SDP (SetRemote) and then follows the
+// phone's real source address (symmetric latching): phones behind NAT put
+// their private address in SDP, so the address packets actually come from is
+// the one that reaches them. RTP and RTCP latch separately.
+//
+// An Endpoint is obtained from Ports.Open and must be closed by its owner.
+// Its methods are safe for concurrent use; at most one Relay may run on it at
+// a time, because the relay owns the read side of both sockets.
+type Endpoint struct {
+	pool *Ports
+	addr netip.Addr
+	port int
+	rtp  socket
+	rtcp socket
+
+	closeOnce sync.Once
+}
+
+// socket is one UDP socket of an endpoint and the peer address it sends to.
+// The per-packet path reads both fields with atomic loads only.
+type socket struct {
+	conn *net.UDPConn
+	// remote is where packets for the peer go; nil until known. It is
+	// replaced, never mutated, and only when the address changes, so the
+	// steady state neither allocates nor writes shared memory.
+	remote atomic.Pointer[netip.AddrPort]
+	// mute means the peer's SDP asked for nothing to be sent (c=0.0.0.0,
+	// port 0). It is separate from remote so that latching, which keeps
+	// following the source while on hold, cannot undo the hold.
+	mute atomic.Bool
+}
+
+func newEndpoint(pool *Ports, addr netip.Addr, port int, rtp, rtcp *net.UDPConn) *Endpoint {
+	e := &Endpoint{pool: pool, addr: addr, port: port}
+	e.rtp.conn = rtp
+	e.rtcp.conn = rtcp
+	return e
+}
+
+// Port returns the local RTP port; RTCP is on Port()+1. It goes in the m=
+// line of the SDP the switch sends to this leg.
+func (e *Endpoint) Port() int { return e.port }
+
+// Addr returns the local IP the sockets are bound to.
+func (e *Endpoint) Addr() netip.Addr { return e.addr }
+
+// SetRemote sets where to send RTP, from the peer's SDP; RTCP goes to the
+// next port up until RTCP from the peer is received (latching). Call it
+// again on every re-INVITE: it replaces any latched address, and latching
+// resumes with the next packet received. An unspecified address (0.0.0.0,
+// the old-style hold), port 0 (stream rejected) or an invalid value means
+// "send nothing" to this peer.
+func (e *Endpoint) SetRemote(rtp netip.AddrPort) {
+	rtp = netip.AddrPortFrom(rtp.Addr().Unmap(), rtp.Port())
+	mute := !rtp.IsValid() || rtp.Addr().IsUnspecified() || rtp.Port() == 0
+	e.rtp.setRemote(rtp, mute)
+	if rtp.Port() == 65535 {
+		e.rtcp.setRemote(netip.AddrPort{}, true)
+		return
+	}
+	e.rtcp.setRemote(netip.AddrPortFrom(rtp.Addr(), rtp.Port()+1), mute)
+}
+
+// Remote returns where RTP for the peer currently goes (latched or from
+// SDP) and false if nothing is being sent (unknown or on hold). It lets the
+// call owner report address changes; it is not needed to relay.
+func (e *Endpoint) Remote() (netip.AddrPort, bool) {
+	if e.rtp.mute.Load() {
+		return netip.AddrPort{}, false
+	}
+	if p := e.rtp.remote.Load(); p != nil {
+		return *p, true
+	}
+	return netip.AddrPort{}, false
+}
+
+// Close closes both sockets, which ends any Relay loop reading them, and
+// gives the pair back to its pool. It is idempotent: later calls return nil.
+func (e *Endpoint) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		err = errors.Join(e.rtp.conn.Close(), e.rtcp.conn.Close())
+		if e.pool != nil {
+			e.pool.release(e.port)
+		}
+	})
+	return err
+}
+
+func (s *socket) setRemote(ap netip.AddrPort, mute bool) {
+	// Order matters little (a packet in between goes to either address),
+	// but storing the address first means unmuting never sends to a stale one.
+	s.store(ap)
+	s.mute.Store(mute)
+}
+
+// latch records src as the peer's address if it changed. The comparison is
+// the steady state; the allocation happens only on a change.
+func (s *socket) latch(src netip.AddrPort) {
+	if cur := s.remote.Load(); cur != nil && *cur == src {
+		return
+	}
+	s.store(src)
+}
+
+func (s *socket) store(ap netip.AddrPort) {
+	p := new(netip.AddrPort)
+	*p = ap
+	s.remote.Store(p)
+}
+
+// send writes b to the peer. It reports false if the packet was not sent:
+// no address yet, on hold, or the write failed (the peer is gone or
+// unreachable; UDP gives no more reason to retry).
+func (s *socket) send(b []byte) bool {
+	if s.mute.Load() {
+		return false
+	}
+	dst := s.remote.Load()
+	if dst == nil {
+		return false
+	}
+	_, err := s.conn.WriteToUDPAddrPort(b, *dst)
+	return err == nil
+}

@@ -1,0 +1,159 @@
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+)
+
+func TestPortsHandsOutEvenRTPAndRTCPOneAbove(t *testing.T) {
+	p := newPool(t, 4)
+	for range 4 {
+		e := open(t, p)
+		if e.Port()%2 != 0 {
+			t.Errorf("RTP port %d is odd", e.Port())
+		}
+		if got := addrOf(e.rtp.conn); got != rtpAddr(e) {
+			t.Errorf("RTP socket on %v, want %v", got, rtpAddr(e))
+		}
+		if got := addrOf(e.rtcp.conn); got != rtcpAddr(e) {
+			t.Errorf("RTCP socket on %v, want %v", got, rtcpAddr(e))
+		}
+		if e.Addr() != loopback {
+			t.Errorf("Addr() = %v, want %v", e.Addr(), loopback)
+		}
+	}
+	if n := p.InUse(); n != 4 {
+		t.Errorf("InUse() = %d, want 4", n)
+	}
+}
+
+func TestPortsRoundRobinDoesNotReuseJustFreedPair(t *testing.T) {
+	p := newPool(t, 3)
+	var got []int
+	for range 4 {
+		e := open(t, p)
+		got = append(got, e.Port())
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := got[0]
+	want := []int{first, first + 2, first + 4, first}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("ports handed out %v, want %v", got, want)
+		}
+	}
+	if n := p.InUse(); n != 0 {
+		t.Errorf("InUse() = %d after closing everything, want 0", n)
+	}
+}
+
+func TestPortsExhausted(t *testing.T) {
+	p := newPool(t, 2)
+	a := open(t, p)
+	open(t, p)
+	if _, err := p.Open(); !errors.Is(err, ErrPortsExhausted) {
+		t.Fatalf("Open on a full pool: err = %v, want ErrPortsExhausted", err)
+	}
+	a.Close()
+	c, err := p.Open()
+	if err != nil {
+		t.Fatalf("Open after a Close: %v", err)
+	}
+	if c.Port() != a.Port() {
+		t.Errorf("got port %d, want the freed %d", c.Port(), a.Port())
+	}
+	c.Close()
+	if n := p.InUse(); n != 1 {
+		t.Errorf("InUse() = %d, want 1", n)
+	}
+}
+
+func TestPortsSkipPairHeldByAnotherProcess(t *testing.T) {
+	for name, offset := range map[string]int{"RTP port held": 2, "RTCP port held": 3} {
+		t.Run(name, func(t *testing.T) {
+			minPort, maxPort := freeRange(t, 3)
+			p, err := NewPorts(loopback, minPort, maxPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(minPort+offset))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+
+			a, err := p.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := p.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if a.Port() != minPort || b.Port() != minPort+4 {
+				t.Errorf("got ports %d and %d, want %d and %d", a.Port(), b.Port(), minPort, minPort+4)
+			}
+			if _, err := p.Open(); !errors.Is(err, ErrPortsExhausted) {
+				t.Errorf("Open with the last pair held: err = %v, want ErrPortsExhausted", err)
+			}
+			if n := p.InUse(); n != 2 {
+				t.Errorf("InUse() = %d, want 2 (the held pair is not out)", n)
+			}
+			a.Close()
+			b.Close()
+			if n := p.InUse(); n != 0 {
+				t.Errorf("InUse() = %d after closing, want 0", n)
+			}
+		})
+	}
+}
+
+func TestEndpointCloseIsIdempotent(t *testing.T) {
+	p := newPool(t, 2)
+	e := open(t, p)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if n := p.InUse(); n != 0 {
+		t.Errorf("InUse() = %d, want 0", n)
+	}
+}
+
+func TestNewPortsRejectsBadRange(t *testing.T) {
+	tests := map[string]struct {
+		addr             netip.Addr
+		minPort, maxPort int
+	}{
+		"zero address":  {netip.Addr{}, 10000, 10001},
+		"min above max": {loopback, 10002, 10000},
+		"no whole pair": {loopback, 10001, 10002},
+		"port 0":        {loopback, 0, 10},
+		"above 65535":   {loopback, 65534, 65536},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := NewPorts(tc.addr, tc.minPort, tc.maxPort); err == nil {
+				t.Error("NewPorts succeeded, want an error")
+			}
+		})
+	}
+}
+
+func TestNewPortsRoundsOddMinUp(t *testing.T) {
+	p, err := NewPorts(loopback, 10001, 10005)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.first != 10002 || len(p.used) != 2 {
+		t.Errorf("first = %d, pairs = %d; want 10002 and 2", p.first, len(p.used))
+	}
+}

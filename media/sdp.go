@@ -1,0 +1,312 @@
+package media
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/pion/sdp/v3"
+)
+
+// The switch sits between caller A and callee B and anchors the media, so
+// every SDP it forwards is rewritten to point at its own endpoint on that leg:
+// A's offer becomes an offer to B pointing at the B-facing endpoint, and B's
+// answer becomes an answer to A pointing at the A-facing endpoint; the same
+// holds for re-INVITEs from either side.
+//
+// Only what the relay can carry survives: one plain RTP/AVP audio stream
+// with PCMU, PCMA and telephone-event (RFC 4733) at 8 kHz. The payload types
+// are passed through unchanged, so both phones use the same numbers and the
+// relay never rewrites packets. Everything else that is specific to the
+// offerer's transport (ICE, DTLS, SDES crypto, rtcp-mux, a=rtcp, bundling)
+// is dropped, because the switch's endpoint does plain RTP with RTCP on the
+// next port up.
+
+// Origin keeps the o= line of one leg: a session id that stays the same for
+// the dialog and a version that grows by one with every SDP the switch sends
+// on that leg, so the phone can tell a changed session apart from a
+// retransmission (RFC 3264 §8). Use one Origin per leg, for the whole dialog.
+// It is safe for concurrent use.
+type Origin struct {
+	id      uint64
+	version atomic.Uint64
+}
+
+// NewOrigin returns an origin with a random session id. The id stays below
+// 2^31 because some phones parse it into a signed 32-bit integer.
+func NewOrigin() *Origin {
+	return &Origin{id: uint64(rand.Int32N(1<<31-1)) + 1}
+}
+
+// next returns the session id and the version of the next SDP, starting at 1.
+func (o *Origin) next() (id, version uint64) {
+	return o.id, o.version.Add(1)
+}
+
+// RewriteOffer rewrites an SDP offer received on one leg into the offer the
+// switch sends on the other leg: connection and origin address local, audio
+// port localPort, o= from origin (its version is bumped), and in the audio
+// m= line only the formats the switch relays, in the offerer's order. The
+// direction attribute (sendrecv, sendonly, recvonly, inactive) and ptime are
+// kept. Only the first audio line with RTP/AVP and a non-zero port is
+// relayed; every other m= line is kept with port 0 so that the answer can
+// reject it and the m= lines still line up (RFC 3264 §6).
+//
+// remote is the offerer's RTP address for Endpoint.SetRemote. It has an
+// unspecified address if the offerer put c=0.0.0.0 (old-style hold); the
+// forwarded offer then says sendonly (or inactive) so the other side stops
+// sending too.
+//
+// local must be a specified IP and localPort a valid port (the endpoint's),
+// and origin the Origin of the leg the output is sent on; neither may be nil
+// or zero.
+//
+// Errors wrap ErrBadSDP when the offer cannot be parsed or has no usable
+// address, and ErrNoCommonCodec when no PCMU or PCMA audio remains
+// (telephone-event alone is not enough; RTP/SAVP-only offers end here too).
+func RewriteOffer(offer []byte, local netip.Addr, localPort int, origin *Origin) (out []byte, remote netip.AddrPort, err error) {
+	return rewrite("offer", offer, local, localPort, origin)
+}
+
+// RewriteAnswer rewrites an SDP answer received on one leg into the answer
+// the switch sends on the other leg, the same way as RewriteOffer. The
+// answerer has already chosen among the offered formats; the check that
+// PCMU or PCMA remains still applies, since it may have rejected them all.
+func RewriteAnswer(answer []byte, local netip.Addr, localPort int, origin *Origin) (out []byte, remote netip.AddrPort, err error) {
+	return rewrite("answer", answer, local, localPort, origin)
+}
+
+func rewrite(kind string, in []byte, local netip.Addr, localPort int, origin *Origin) ([]byte, netip.AddrPort, error) {
+	local = local.Unmap()
+	if !local.IsValid() || local.IsUnspecified() || localPort < 1 || localPort > 65535 {
+		return nil, netip.AddrPort{}, fmt.Errorf("media: cannot advertise %v port %d in an SDP %s", local, localPort, kind)
+	}
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(in); err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s: %v", ErrBadSDP, kind, err)
+	}
+	if len(sd.TimeDescriptions) == 0 {
+		// The parser accepts a description that stops early (even an empty
+		// one); without v=, o=, s= and t= it is not an SDP at all.
+		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s ends before its t= line", ErrBadSDP, kind)
+	}
+
+	audio := relayedAudio(&sd)
+	if audio < 0 {
+		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s has no RTP/AVP audio stream", ErrNoCommonCodec, kind)
+	}
+	md := sd.MediaDescriptions[audio]
+	formats, attrs, ok := relayedFormats(md)
+	if !ok {
+		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s offers audio formats %v", ErrNoCommonCodec, kind, md.MediaName.Formats)
+	}
+	remote, err := mediaAddr(&sd, md)
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s: %v", ErrBadSDP, kind, err)
+	}
+
+	dir := direction(&sd, md)
+	if remote.Addr().IsUnspecified() {
+		// c=0.0.0.0 says "do not send to me": whatever the attribute said,
+		// the offerer cannot receive (RFC 3264 §8.4).
+		dir = withoutRecv(dir)
+	}
+	attrs = append(attrs, sdp.NewPropertyAttribute(dir))
+
+	addrType := "IP4"
+	if local.Is6() {
+		addrType = "IP6"
+	}
+	id, version := origin.next()
+	res := sdp.SessionDescription{
+		Origin: sdp.Origin{
+			Username:       "-",
+			SessionID:      id,
+			SessionVersion: version,
+			NetworkType:    "IN",
+			AddressType:    addrType,
+			UnicastAddress: local.String(),
+		},
+		SessionName: "-",
+		ConnectionInformation: &sdp.ConnectionInformation{
+			NetworkType: "IN",
+			AddressType: addrType,
+			Address:     &sdp.Address{Address: local.String()},
+		},
+		TimeDescriptions:  []sdp.TimeDescription{{Timing: sdp.Timing{StartTime: 0, StopTime: 0}}},
+		MediaDescriptions: make([]*sdp.MediaDescription, len(sd.MediaDescriptions)),
+	}
+	for i, m := range sd.MediaDescriptions {
+		if i == audio {
+			res.MediaDescriptions[i] = &sdp.MediaDescription{
+				MediaName: sdp.MediaName{
+					Media:   "audio",
+					Port:    sdp.RangedPort{Value: localPort},
+					Protos:  []string{"RTP", "AVP"},
+					Formats: formats,
+				},
+				Attributes: attrs,
+			}
+			continue
+		}
+		// Rejected: port 0, same media and transport, no attributes.
+		res.MediaDescriptions[i] = &sdp.MediaDescription{
+			MediaName: sdp.MediaName{
+				Media:   m.MediaName.Media,
+				Port:    sdp.RangedPort{Value: 0},
+				Protos:  m.MediaName.Protos,
+				Formats: m.MediaName.Formats,
+			},
+		}
+	}
+	out, err := res.Marshal()
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("media: marshal SDP %s: %w", kind, err)
+	}
+	return out, remote, nil
+}
+
+// relayedAudio returns the index of the m= line the switch relays: the first
+// audio line with plain RTP/AVP and a non-zero port, or -1. Skipping SAVP and
+// disabled lines lets an offer that lists an SRTP line before a plain one
+// still connect.
+func relayedAudio(sd *sdp.SessionDescription) int {
+	for i, m := range sd.MediaDescriptions {
+		if m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 &&
+			len(m.MediaName.Protos) == 2 && m.MediaName.Protos[0] == "RTP" && m.MediaName.Protos[1] == "AVP" {
+			return i
+		}
+	}
+	return -1
+}
+
+// codec identifies a format by its rtpmap encoding; payload type numbers
+// alone mean nothing for dynamic types.
+type codec int
+
+const (
+	codecNone codec = iota
+	codecPCMU
+	codecPCMA
+	codecEvent
+)
+
+// relayedFormats keeps the formats of md the switch relays, in md's order,
+// with their rtpmap (added for static types that lacked one), fmtp, ptime
+// and maxptime attributes. ok is false unless PCMU or PCMA is among them.
+func relayedFormats(md *sdp.MediaDescription) (formats []string, attrs []sdp.Attribute, ok bool) {
+	rtpmaps := make(map[string]string)
+	for _, a := range md.Attributes {
+		if a.Key == "rtpmap" {
+			pt, enc, _ := strings.Cut(a.Value, " ")
+			if _, dup := rtpmaps[pt]; !dup {
+				rtpmaps[pt] = strings.TrimSpace(enc)
+			}
+		}
+	}
+	kept := make(map[string]bool)
+	for _, pt := range md.MediaName.Formats {
+		if kept[pt] {
+			continue
+		}
+		n, err := strconv.Atoi(pt)
+		if err != nil || n < 0 || n > 127 {
+			continue
+		}
+		enc, hasMap := rtpmaps[pt]
+		var c codec
+		switch {
+		case hasMap:
+			c = codecOf(enc)
+		case n == 0:
+			c, enc = codecPCMU, "PCMU/8000"
+		case n == 8:
+			c, enc = codecPCMA, "PCMA/8000"
+		}
+		if c == codecNone {
+			continue
+		}
+		ok = ok || c == codecPCMU || c == codecPCMA
+		kept[pt] = true
+		formats = append(formats, pt)
+		attrs = append(attrs, sdp.NewAttribute("rtpmap", pt+" "+enc))
+	}
+	if !ok {
+		return nil, nil, false
+	}
+	for _, a := range md.Attributes {
+		switch a.Key {
+		case "fmtp":
+			if pt, _, _ := strings.Cut(a.Value, " "); kept[pt] {
+				attrs = append(attrs, a)
+			}
+		case "ptime", "maxptime":
+			attrs = append(attrs, a)
+		}
+	}
+	return formats, attrs, true
+}
+
+// codecOf classifies an rtpmap encoding such as "PCMU/8000" or
+// "telephone-event/8000/1". Only 8 kHz mono qualifies: the switch does not
+// resample, and telephone-event must match the audio clock.
+func codecOf(enc string) codec {
+	name, rest, _ := strings.Cut(enc, "/")
+	rate, channels, _ := strings.Cut(rest, "/")
+	if rate != "8000" || (channels != "" && channels != "1") {
+		return codecNone
+	}
+	switch {
+	case strings.EqualFold(name, "PCMU"):
+		return codecPCMU
+	case strings.EqualFold(name, "PCMA"):
+		return codecPCMA
+	case strings.EqualFold(name, "telephone-event"):
+		return codecEvent
+	}
+	return codecNone
+}
+
+// mediaAddr returns where the sender of the SDP receives md's RTP: the
+// media-level c= address, else the session-level one, with the m= port.
+// Host names are refused: the media path does no DNS.
+func mediaAddr(sd *sdp.SessionDescription, md *sdp.MediaDescription) (netip.AddrPort, error) {
+	ci := md.ConnectionInformation
+	if ci == nil || ci.Address == nil {
+		ci = sd.ConnectionInformation
+	}
+	if ci == nil || ci.Address == nil {
+		return netip.AddrPort{}, fmt.Errorf("no c= line for the audio stream")
+	}
+	addr, err := netip.ParseAddr(ci.Address.Address)
+	if err != nil || addr.Zone() != "" {
+		return netip.AddrPort{}, fmt.Errorf("c= address %q is not an IP address", ci.Address.Address)
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(md.MediaName.Port.Value)), nil
+}
+
+// direction returns md's direction attribute, else the session-level one,
+// else sendrecv, the default (RFC 4566 §6).
+func direction(sd *sdp.SessionDescription, md *sdp.MediaDescription) string {
+	for _, attrs := range [][]sdp.Attribute{md.Attributes, sd.Attributes} {
+		for _, a := range attrs {
+			switch a.Key {
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				return a.Key
+			}
+		}
+	}
+	return "sendrecv"
+}
+
+// withoutRecv is dir with receiving taken away.
+func withoutRecv(dir string) string {
+	switch dir {
+	case "sendrecv", "sendonly":
+		return "sendonly"
+	}
+	return "inactive"
+}
