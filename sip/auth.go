@@ -1,0 +1,52 @@
+package sip
+
+import (
+	"errors"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-voip/switchboard/sip/digest"
+)
+
+// authenticate checks the request's digest credentials and answers the challenge itself when they
+// are missing or wrong. REGISTER is challenged with 401/WWW-Authenticate, everything else with
+// 407/Proxy-Authenticate, as phones expect from a registrar and a proxy-like switch. It returns
+// the authenticated extension, or ok=false when the request has been answered already.
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext string, ok bool) {
+	code, reason, challengeName := 407, "Proxy Authentication Required", "Proxy-Authenticate"
+	if req.Method == sip.REGISTER {
+		code, reason, challengeName = 401, "Unauthorized", "WWW-Authenticate"
+	}
+	var hdr sip.Header
+	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
+		if h := req.GetHeader(name); h != nil {
+			hdr = h
+			break
+		}
+	}
+	stale := false
+	if hdr != nil {
+		user, err := s.auth.Verify(string(req.Method), hdr.Value(), s.opts.Users.Password)
+		if err == nil {
+			return user, true
+		}
+		stale = errors.Is(err, digest.ErrStale)
+		s.log.Info("authentication failed", zap.String("call_id", callIDOf(req)),
+			zap.String("method", string(req.Method)), zap.String("source", req.Source()), zap.Error(err))
+		if !stale && !errors.Is(err, digest.ErrBadNonce) && !errors.Is(err, digest.ErrReplay) &&
+			!errors.Is(err, digest.ErrBadResponse) && !errors.Is(err, digest.ErrUnknownUser) {
+			// Credentials we cannot even read: tell the phone so instead of looping on challenges.
+			if errors.Is(err, digest.ErrMalformed) {
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Authorization Header", nil))
+				return "", false
+			}
+		}
+	}
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, c := range s.auth.Challenges(stale) {
+		res.AppendHeader(sip.NewHeader(challengeName, c))
+	}
+	_ = tx.Respond(res)
+	return "", false
+}

@@ -1,0 +1,486 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/routing"
+)
+
+// t1 is RFC 3261's round-trip estimate; 2xx retransmission and ACK waiting derive from it.
+const t1 = 500 * time.Millisecond
+
+// call is one bridged call: the caller's leg, the forks ringing the callee's phones, and after
+// answer the winning fork's leg, with the media relay between them.
+type call struct {
+	s      *Server
+	log    *zap.Logger
+	caller string
+	inv    *sip.Request
+	tx     sip.ServerTransaction
+
+	a       *leg
+	epA     *media.Endpoint
+	epB     *media.Endpoint
+	originB *media.Origin
+	offerB  []byte // the caller's offer as the callee's phones see it
+	forks   []*fork
+
+	winner    atomic.Pointer[fork] // first 2xx claims it; a sentinel closes ringing
+	events    chan forkEvent
+	done      chan struct{} // closed when run returns
+	cancelled chan struct{} // the caller sent CANCEL
+	acked     chan struct{} // the caller ACKed our 2xx
+	ackOnce   sync.Once
+	hangup    chan legSide // a BYE arrived on that side
+
+	mu    sync.Mutex
+	b     *leg
+	relay *media.Relay
+}
+
+// abandoned is the sentinel that stops any late 2xx from winning once ringing is over.
+var abandoned = &fork{}
+
+func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller string, log *zap.Logger) *call {
+	c := &call{
+		s: s, log: log, caller: caller, inv: inv, tx: tx,
+		events:    make(chan forkEvent),
+		done:      make(chan struct{}),
+		cancelled: make(chan struct{}),
+		acked:     make(chan struct{}),
+		hangup:    make(chan legSide, 2),
+	}
+	var once sync.Once
+	if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(c.cancelled) }) }) {
+		once.Do(func() { close(c.cancelled) })
+	}
+	return c
+}
+
+// run carries out a Ring plan and then owns the call until it ends.
+func (c *call) run(plan routing.Plan) {
+	s := c.s
+	s.mu.Lock()
+	s.calls[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	defer func() {
+		c.cleanup()
+		close(c.done)
+		s.mu.Lock()
+		delete(s.calls, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+
+	if err := c.prepare(); err != nil {
+		code, reason := mediaError(err)
+		c.log.Info("call refused", zap.Int("code", code), zap.Error(err))
+		c.respond(code, reason, nil)
+		return
+	}
+	for _, ext := range plan.Targets {
+		for _, b := range s.opts.Locations.Lookup(ext) {
+			f, err := c.startFork(b)
+			if err != nil {
+				c.log.Warn("fork not started", zap.String("ext", ext), zap.String("contact", b.Contact), zap.Error(err))
+				continue
+			}
+			c.forks = append(c.forks, f)
+		}
+	}
+	if len(c.forks) == 0 {
+		c.respond(480, "Temporarily Unavailable", nil)
+		return
+	}
+
+	f, res := c.ring(plan.RingTimeout)
+	if f == nil {
+		return
+	}
+	if err := c.answer(f, res); err != nil {
+		c.log.Warn("answer failed", zap.Error(err))
+		return
+	}
+	c.talk()
+}
+
+// prepare opens both media endpoints and turns the caller's offer into the callee's.
+func (c *call) prepare() error {
+	s := c.s
+	if len(c.inv.Body()) == 0 {
+		// Offerless INVITEs would need the offer/answer turned around through ACK; phones and
+		// SIPp always offer, so refuse clearly rather than half-support it.
+		return fmt.Errorf("invite without SDP offer: %w", media.ErrNoCommonCodec)
+	}
+	var err error
+	if c.epA, err = s.opts.Ports.Open(); err != nil {
+		return fmt.Errorf("open caller endpoint: %w", err)
+	}
+	if c.epB, err = s.opts.Ports.Open(); err != nil {
+		return fmt.Errorf("open callee endpoint: %w", err)
+	}
+	c.originB = media.NewOrigin()
+	offerB, remoteA, err := media.RewriteOffer(c.inv.Body(), s.opts.MediaAddr, c.epB.Port(), c.originB)
+	if err != nil {
+		return fmt.Errorf("caller offer: %w", err)
+	}
+	c.epA.SetRemote(remoteA)
+	c.a = c.newALeg()
+	c.offerB = offerB
+	return nil
+}
+
+// newALeg builds the caller-facing dialog from the INVITE (RFC 3261 §12.1.1).
+func (c *call) newALeg() *leg {
+	req := c.inv
+	l := &leg{
+		side: sideA, call: c, callID: callIDOf(req),
+		localTag: sip.GenerateTagN(16),
+		local:    req.To().Address, localName: req.To().DisplayName,
+		remote: req.From().Address,
+		dest:   req.Source(),
+		tp:     c.s.transportOf(req.Transport()),
+		ep:     c.epA, origin: media.NewOrigin(),
+		cseq: 1,
+	}
+	l.remoteTag, _ = req.From().Params.Get("tag")
+	if ct := req.Contact(); ct != nil {
+		l.target = ct.Address
+	} else {
+		l.target = req.From().Address
+	}
+	return l
+}
+
+// respond sends a response to the caller's INVITE.
+func (c *call) respond(code int, reason string, body []byte) {
+	var res *sip.Response
+	if c.a != nil {
+		res = c.a.response(c.inv, code, reason, body)
+	} else {
+		res = sip.NewResponseFromRequest(c.inv, code, reason, body)
+	}
+	if err := c.tx.Respond(res); err != nil {
+		c.log.Debug("response to caller not sent", zap.Int("code", code), zap.Error(err))
+	}
+}
+
+// ring waits for the first phone to answer. It returns nil when the call ended without an answer
+// (the caller has then been answered already).
+func (c *call) ring(timeout time.Duration) (*fork, *sip.Response) {
+	s := c.s
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	pending := len(c.forks)
+	var best *sip.Response
+	for pending > 0 {
+		select {
+		case ev := <-c.events:
+			switch {
+			case ev.res != nil && ev.res.IsProvisional():
+				c.relayProvisional(ev.res)
+			case ev.res != nil && ev.res.IsSuccess():
+				c.cancelForks(ev.f)
+				return ev.f, ev.res
+			default:
+				pending--
+				best = betterFinal(best, ev.res)
+				c.log.Info("phone did not take the call", zap.String("leg", ev.f.leg.callID),
+					zap.Int("code", codeOf(ev.res)), zap.Error(ev.err))
+			}
+		case <-c.cancelled:
+			c.log.Info("caller cancelled")
+			if w := c.abandon(); w != nil {
+				c.endLate(w)
+			}
+			return nil, nil
+		case <-timer.C:
+			if w := c.abandon(); w != nil {
+				return w, <-c.winnerResponse(w)
+			}
+			c.log.Info("no answer", zap.Duration("after", timeout))
+			c.respond(480, "Temporarily Unavailable", nil)
+			return nil, nil
+		case <-s.ctx.Done():
+			if w := c.abandon(); w != nil {
+				c.endLate(w)
+			}
+			c.respond(503, "Service Unavailable", nil)
+			return nil, nil
+		}
+	}
+	c.abandon()
+	if best == nil {
+		c.respond(480, "Temporarily Unavailable", nil)
+		return nil, nil
+	}
+	c.respond(best.StatusCode, best.Reason, nil)
+	return nil, nil
+}
+
+// abandon closes ringing: every fork is cancelled and no later 2xx can win. If a fork won in the
+// same instant, it is returned and the caller decides what to do with it.
+func (c *call) abandon() *fork {
+	if !c.winner.CompareAndSwap(nil, abandoned) {
+		w := c.winner.Load()
+		c.cancelForks(w)
+		if w == abandoned {
+			return nil
+		}
+		return w
+	}
+	c.cancelForks(nil)
+	return nil
+}
+
+// winnerResponse waits for the winner's 2xx event, which is on its way when abandon lost the race.
+func (c *call) winnerResponse(w *fork) <-chan *sip.Response {
+	out := make(chan *sip.Response, 1)
+	for {
+		ev := <-c.events
+		if ev.f == w && ev.res != nil && ev.res.IsSuccess() {
+			out <- ev.res
+			return out
+		}
+	}
+}
+
+// endLate hangs up a phone that answered after the call had been given up.
+func (c *call) endLate(w *fork) {
+	res := <-c.winnerResponse(w)
+	_ = res
+	if err := w.leg.bye(c.s); err != nil {
+		c.log.Debug("late answer not hung up", zap.Error(err))
+	}
+}
+
+// cancelForks sends CANCEL to every ringing fork except keep.
+func (c *call) cancelForks(keep *fork) {
+	for _, f := range c.forks {
+		if f != keep {
+			f.stop()
+		}
+	}
+}
+
+// relayProvisional passes ringing and early media on to the caller.
+func (c *call) relayProvisional(res *sip.Response) {
+	if res.StatusCode == 100 {
+		return
+	}
+	var body []byte
+	if len(res.Body()) > 0 && res.StatusCode == 183 {
+		answer, remote, err := media.RewriteAnswer(res.Body(), c.s.opts.MediaAddr, c.epA.Port(), c.a.origin)
+		if err == nil {
+			c.epB.SetRemote(remote)
+			c.startRelay()
+			body = answer
+		}
+	}
+	code, reason := res.StatusCode, res.Reason
+	if code == 183 && body == nil {
+		code, reason = 180, "Ringing"
+	}
+	c.respond(code, reason, body)
+}
+
+// answer completes the call with the winning fork: the callee's SDP goes to the caller, media
+// starts flowing and the caller gets 200 OK.
+func (c *call) answer(f *fork, res *sip.Response) error {
+	s := c.s
+	answerA, remoteB, err := media.RewriteAnswer(res.Body(), s.opts.MediaAddr, c.epA.Port(), c.a.origin)
+	if err != nil {
+		code, reason := mediaError(err)
+		c.respond(code, reason, nil)
+		_ = f.leg.bye(s)
+		return fmt.Errorf("callee answer: %w", err)
+	}
+	c.epB.SetRemote(remoteB)
+	c.mu.Lock()
+	c.b = f.leg
+	c.mu.Unlock()
+	c.a.lastSDP = answerA
+
+	s.mu.Lock()
+	s.dialogs[c.a.callID] = c.a
+	s.dialogs[f.leg.callID] = f.leg
+	s.mu.Unlock()
+
+	c.startRelay()
+	ok := c.a.response(c.inv, 200, "OK", answerA)
+	if err := c.tx.Respond(ok); err != nil {
+		_ = f.leg.bye(s)
+		return fmt.Errorf("200 OK to caller: %w", err)
+	}
+	c.log.Info("call answered", zap.String("leg", f.leg.callID), zap.String("contact", f.binding.Contact))
+	go c.retransmitOK(ok)
+	return nil
+}
+
+// retransmitOK repeats our 2xx over UDP until the caller's ACK (RFC 3261 §13.3.1.4).
+func (c *call) retransmitOK(ok *sip.Response) {
+	if c.a.tp.name != "UDP" {
+		return
+	}
+	interval := t1
+	deadline := time.NewTimer(64 * t1)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-c.acked:
+			return
+		case <-c.done:
+			return
+		case <-deadline.C:
+			return
+		case <-time.After(interval):
+			_ = c.tx.Respond(ok)
+			interval = min(2*interval, 4*time.Second)
+		}
+	}
+}
+
+// startRelay starts media once, at early media or answer.
+func (c *call) startRelay() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.relay != nil {
+		return
+	}
+	c.relay = media.NewRelay(c.epA, c.epB, c.s.opts.RTPTimeout)
+	c.relay.Start(c.s.ctx)
+}
+
+// talk waits for the call to end and hangs up whichever legs are still up.
+func (c *call) talk() {
+	s := c.s
+	ackWait := time.NewTimer(64 * t1)
+	defer ackWait.Stop()
+	for {
+		select {
+		case <-c.acked:
+			ackWait.Stop()
+			continue
+		case <-ackWait.C:
+			c.log.Warn("caller never acknowledged the answer; ending call")
+			c.byeBoth()
+			return
+		case side := <-c.hangup:
+			c.log.Info("call ended", zap.String("by", string(side)))
+			if side == sideA {
+				c.bye(c.b)
+			} else {
+				c.bye(c.a)
+			}
+			return
+		case <-c.relay.Inactive():
+			c.log.Info("no media; ending call", zap.Duration("timeout", s.opts.RTPTimeout))
+			c.byeBoth()
+			return
+		case <-s.ctx.Done():
+			c.log.Info("shutting down; ending call")
+			c.byeBoth()
+			return
+		}
+	}
+}
+
+func (c *call) byeBoth() {
+	var wg sync.WaitGroup
+	for _, l := range []*leg{c.a, c.b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.bye(l) }()
+	}
+	wg.Wait()
+}
+
+func (c *call) bye(l *leg) {
+	if err := l.bye(c.s); err != nil {
+		c.log.Info("BYE not confirmed", zap.String("leg", string(l.side)), zap.Error(err))
+	}
+}
+
+// cleanup releases everything the call held: dialogs, relay, ports, ringing forks.
+func (c *call) cleanup() {
+	c.abandon()
+	s := c.s
+	s.mu.Lock()
+	if c.a != nil && s.dialogs[c.a.callID] == c.a {
+		delete(s.dialogs, c.a.callID)
+	}
+	if c.b != nil && s.dialogs[c.b.callID] == c.b {
+		delete(s.dialogs, c.b.callID)
+	}
+	s.mu.Unlock()
+	c.mu.Lock()
+	relay := c.relay
+	c.mu.Unlock()
+	if relay != nil {
+		relay.Stop()
+	}
+	for _, ep := range []*media.Endpoint{c.epA, c.epB} {
+		if ep != nil {
+			_ = ep.Close()
+		}
+	}
+}
+
+// other returns the leg bridged to l.
+func (c *call) other(l *leg) *leg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l.side == sideA {
+		return c.b
+	}
+	return c.a
+}
+
+// betterFinal picks the failure response to pass back when every phone refused (RFC 3261
+// §16.7.6, simplified): a 6xx wins, then 4xx, then anything else.
+func betterFinal(best, res *sip.Response) *sip.Response {
+	if res == nil {
+		return best
+	}
+	if best == nil {
+		return res
+	}
+	rank := func(code int) int {
+		switch {
+		case code >= 600:
+			return 0
+		case code >= 400 && code < 500 && code != 408:
+			return 1
+		default:
+			return 2
+		}
+	}
+	if rank(res.StatusCode) < rank(best.StatusCode) {
+		return res
+	}
+	return best
+}
+
+func codeOf(res *sip.Response) int {
+	if res == nil {
+		return 0
+	}
+	return res.StatusCode
+}
+
+// newCallID makes a Call-ID for a B-leg; each fork gets its own so dialogs never share one.
+func newCallID() string { return uuid.NewString() }
+
+var errForkEnded = errors.New("fork transaction ended")

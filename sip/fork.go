@@ -1,0 +1,194 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// fork is one INVITE to one registered phone of the callee. Its goroutine follows the client
+// transaction to the end: it reports ringing and the final answer to the call, claims the call
+// on 2xx, and cleans up after itself when it loses (CANCEL, or ACK+BYE for a late 2xx).
+type fork struct {
+	binding Binding
+	leg     *leg
+	req     *sip.Request
+	tx      sip.ClientTransaction
+
+	stopOnce sync.Once
+	stopCh   chan struct{}
+}
+
+type forkEvent struct {
+	f   *fork
+	res *sip.Response
+	err error
+}
+
+// startFork sends the INVITE to one phone.
+func (c *call) startFork(b Binding) (*fork, error) {
+	s := c.s
+	var target sip.Uri
+	if err := sip.ParseUri(b.Contact, &target); err != nil {
+		return nil, fmt.Errorf("contact %q: %w", b.Contact, err)
+	}
+	tp := s.transportOf(b.Transport)
+	l := &leg{
+		side: sideB, call: c, callID: newCallID(),
+		localTag:  sip.GenerateTagN(16),
+		local:     sip.Uri{Scheme: "sip", User: c.caller, Host: tp.host},
+		localName: s.opts.Users.DisplayName(c.caller),
+		remote:    sip.Uri{Scheme: "sip", User: b.AOR, Host: tp.host},
+		target:    target,
+		dest:      b.Source,
+		tp:        tp,
+		ep:        c.epB, origin: c.originB,
+		lastSDP: c.offerB,
+	}
+	req := l.newRequest(sip.INVITE, c.offerB, "application/sdp")
+	tx, err := s.client.TransactionRequest(s.ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("invite %s: %w", l.callID, err)
+	}
+	f := &fork{binding: b, leg: l, req: req, tx: tx, stopCh: make(chan struct{})}
+	s.wg.Add(1)
+	go f.run(c)
+	return f, nil
+}
+
+// stop asks the fork to give up (CANCEL once it has had a provisional response).
+func (f *fork) stop() {
+	if f == nil || f == abandoned {
+		return
+	}
+	f.stopOnce.Do(func() { close(f.stopCh) })
+}
+
+// post hands an event to the call, unless the call has finished or no longer wants this fork.
+func (c *call) post(ev forkEvent) {
+	select {
+	case c.events <- ev:
+	case <-c.done:
+	case <-ev.f.stopCh:
+	}
+}
+
+func (f *fork) run(c *call) {
+	s := c.s
+	defer s.wg.Done()
+	defer f.tx.Terminate()
+	provisional, stopping, cancelSent := false, false, false
+	stopCh := f.stopCh
+	cancel := func() {
+		if cancelSent {
+			return
+		}
+		cancelSent = true
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := f.sendCancel(); err != nil {
+				c.log.Debug("cancel failed", zap.String("leg", f.leg.callID), zap.Error(err))
+			}
+		}()
+	}
+	for {
+		select {
+		case res := <-f.tx.Responses():
+			if res.IsProvisional() {
+				provisional = true
+				if stopping {
+					cancel()
+					continue
+				}
+				c.post(forkEvent{f: f, res: res})
+				continue
+			}
+			if res.IsSuccess() {
+				f.established(res)
+				f.ack(res)
+				f.tx.OnRetransmission(func(r *sip.Response) { f.ack(r) })
+				if c.winner.CompareAndSwap(nil, f) {
+					c.post(forkEvent{f: f, res: res})
+					return
+				}
+				if c.winner.Load() == abandoned {
+					// Ringing was over before this phone answered: hang it up ourselves.
+					if err := f.leg.bye(s); err != nil {
+						c.log.Debug("late answer BYE failed", zap.Error(err))
+					}
+					return
+				}
+				// Another phone won (or the winner is being handed over): this one is not wanted.
+				if err := f.leg.bye(s); err != nil {
+					c.log.Debug("second answer BYE failed", zap.Error(err))
+				}
+				return
+			}
+			if !stopping {
+				c.post(forkEvent{f: f, res: res})
+			}
+			return
+		case <-stopCh:
+			stopping, stopCh = true, nil
+			if provisional {
+				cancel()
+			}
+		case <-f.tx.Done():
+			if !stopping {
+				c.post(forkEvent{f: f, err: fmt.Errorf("%w: %v", errForkEnded, f.tx.Err())})
+			}
+			return
+		}
+	}
+}
+
+// established records the dialog the 2xx created (remote tag, remote target).
+func (f *fork) established(res *sip.Response) {
+	if to := res.To(); to != nil {
+		f.leg.remoteTag, _ = to.Params.Get("tag")
+	}
+	if ct := res.Contact(); ct != nil {
+		f.leg.target = ct.Address
+	}
+}
+
+// ack acknowledges a 2xx on the fork's dialog (RFC 3261 §13.2.2.4: same CSeq number, new branch).
+func (f *fork) ack(res *sip.Response) {
+	seq := f.req.CSeq().SeqNo
+	ack := f.leg.newRequestSeq(sip.ACK, seq, nil, "")
+	if err := f.leg.call.s.client.WriteRequest(ack); err != nil {
+		f.leg.call.log.Warn("ACK not sent", zap.String("leg", f.leg.callID), zap.Error(err))
+	}
+}
+
+// sendCancel cancels the fork's INVITE (RFC 3261 §9.1: same Via branch, Call-ID, tags, CSeq number).
+func (f *fork) sendCancel() error {
+	inv := f.req
+	req := sip.NewRequest(sip.CANCEL, inv.Recipient)
+	req.AppendHeader(sip.HeaderClone(inv.Via()))
+	req.AppendHeader(sip.HeaderClone(inv.From()))
+	req.AppendHeader(sip.HeaderClone(inv.To()))
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.SetBody(nil)
+	f.leg.route(req)
+	ctx, cancel := context.WithTimeout(context.Background(), 64*t1)
+	defer cancel()
+	tx, err := f.leg.call.s.client.TransactionRequest(ctx, req)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", f.leg.callID, err)
+	}
+	defer tx.Terminate()
+	select {
+	case <-tx.Responses():
+	case <-tx.Done():
+	case <-ctx.Done():
+	}
+	return nil
+}

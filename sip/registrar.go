@@ -1,0 +1,140 @@
+package sip
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// defaultExpires is what a phone gets when it names no expiry (RFC 3261 §10.2.1.1 suggests 3600).
+const defaultExpires = time.Hour
+
+// onRegister is the registrar (RFC 3261 §10.3): digest-authenticated users bind, refresh and
+// remove the contacts of their own extension.
+func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	to := req.To()
+	if to == nil || req.CallID() == nil || req.CSeq() == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
+		return
+	}
+	aor := to.Address.User
+	if _, ok := s.opts.Users.Password(aor); !ok {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 404, "Not Found", nil))
+		return
+	}
+	user, ok := s.authenticate(req, tx)
+	if !ok {
+		return
+	}
+	log := s.log.With(zap.String("ext", aor), zap.String("call_id", callIDOf(req)), zap.String("source", req.Source()))
+	if user != aor {
+		log.Warn("register for another user's extension refused", zap.String("user", user))
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+		return
+	}
+
+	headerExpires := time.Duration(-1)
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
+		if err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Expires", nil))
+			return
+		}
+		headerExpires = time.Duration(n) * time.Second
+	}
+
+	contacts := req.GetHeaders("Contact")
+	now := time.Now()
+	for _, h := range contacts {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Contact", nil))
+			return
+		}
+		if c.Address.Wildcard {
+			// "Contact: *" is only valid alone with Expires: 0 (§10.2.2).
+			if len(contacts) != 1 || headerExpires != 0 {
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Invalid Wildcard Contact", nil))
+				return
+			}
+			s.opts.Locations.RemoveAll(aor)
+			log.Info("unregistered all contacts")
+			s.respondBindings(req, tx, aor)
+			return
+		}
+	}
+
+	type change struct {
+		contact string
+		expires time.Duration
+	}
+	changes := make([]change, 0, len(contacts))
+	for _, h := range contacts {
+		c := h.(*sip.ContactHeader)
+		exp := headerExpires
+		if v, ok := c.Params.Get("expires"); ok {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Contact Expires", nil))
+				return
+			}
+			exp = time.Duration(n) * time.Second
+		}
+		if exp < 0 {
+			exp = defaultExpires
+		}
+		if exp > 0 && exp < s.opts.MinExpires {
+			res := sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
+			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(s.opts.MinExpires/time.Second))))
+			_ = tx.Respond(res)
+			return
+		}
+		if exp > s.opts.MaxExpires {
+			exp = s.opts.MaxExpires
+		}
+		changes = append(changes, change{contact: c.Address.String(), expires: exp})
+	}
+
+	transport := strings.ToUpper(req.Transport())
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	for _, ch := range changes {
+		if ch.expires == 0 {
+			s.opts.Locations.Remove(aor, ch.contact)
+			log.Info("contact unregistered", zap.String("contact", ch.contact))
+			continue
+		}
+		s.opts.Locations.Put(Binding{
+			AOR: aor, Contact: ch.contact, Source: req.Source(), Transport: transport,
+			Expires: now.Add(ch.expires), CallID: callIDOf(req), CSeq: req.CSeq().SeqNo, UserAgent: ua,
+		})
+		log.Info("contact registered", zap.String("contact", ch.contact), zap.Duration("expires", ch.expires),
+			zap.String("transport", transport))
+	}
+	s.respondBindings(req, tx, aor)
+}
+
+// respondBindings answers 200 OK listing every current contact of aor with its remaining time.
+func (s *Server) respondBindings(req *sip.Request, tx sip.ServerTransaction, aor string) {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	now := time.Now()
+	for _, b := range s.opts.Locations.Lookup(aor) {
+		var u sip.Uri
+		if err := sip.ParseUri(b.Contact, &u); err != nil {
+			continue
+		}
+		c := &sip.ContactHeader{Address: u, Params: sip.NewParams()}
+		c.Params.Add("expires", strconv.Itoa(int(b.Expires.Sub(now).Round(time.Second)/time.Second)))
+		res.AppendHeader(c)
+	}
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
+	if err := tx.Respond(res); err != nil {
+		s.log.Warn("register response not sent", zap.String("ext", aor), zap.Error(fmt.Errorf("respond: %w", err)))
+	}
+}

@@ -1,0 +1,214 @@
+package sip_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	sbsip "github.com/switchboard-voip/switchboard/sip"
+)
+
+func TestRegisterWithRightPasswordBindsContact(t *testing.T) {
+	sw := startSwitch(t)
+	p := newPhone(t, sw, "1001", "udp")
+	res := p.register(p.pass, 300)
+	if res.StatusCode != 200 {
+		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
+	}
+	ct := res.Contact()
+	if ct == nil || ct.Address.Port != p.port {
+		t.Fatalf("200 OK does not list the contact: %v", res)
+	}
+	if exp, _ := ct.Params.Get("expires"); exp != "300" && exp != "299" {
+		t.Fatalf("contact expires = %q, want 300", exp)
+	}
+	if got := sw.locs.Lookup("1001"); len(got) != 1 || got[0].Transport != "UDP" {
+		t.Fatalf("bindings = %+v", got)
+	}
+}
+
+func TestRegisterWithWrongPasswordIsChallengedAgain(t *testing.T) {
+	sw := startSwitch(t)
+	p := newPhone(t, sw, "1001", "udp")
+	if res := p.register("not-the-password", 300); res.StatusCode != 401 {
+		t.Fatalf("register with wrong password: %d, want 401", res.StatusCode)
+	}
+	if sw.locs.Registered("1001") {
+		t.Fatal("wrong password registered a contact")
+	}
+}
+
+func TestRegisterUnknownUserIs404(t *testing.T) {
+	sw := startSwitch(t)
+	p := newPhone(t, sw, "1999", "udp")
+	if res := p.register("x", 300); res.StatusCode != 404 {
+		t.Fatalf("register unknown user: %d, want 404", res.StatusCode)
+	}
+}
+
+func TestRegisterAnotherUsersExtensionIsForbidden(t *testing.T) {
+	sw := startSwitch(t)
+	p := newPhone(t, sw, "1001", "udp")
+	// Alice's REGISTER for her own AOR, but authenticating as Bob.
+	req := p.registerRequest(300)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, req)
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("first REGISTER: %v %v", res, err)
+	}
+	chal := res.GetHeader("WWW-Authenticate").Value()
+	req2 := p.registerRequest(300)
+	req2.AppendHeader(sip.NewHeader("Authorization", digestFor(t, chal, "REGISTER", req2.Recipient.Addr(), "1002", testUsers["1002"])))
+	res, err = p.client.Do(ctx, req2)
+	if err != nil || res.StatusCode != 403 {
+		t.Fatalf("REGISTER as another user: %v %v, want 403", res, err)
+	}
+}
+
+func TestRegisterMD5AndSHA256ChallengesBothWork(t *testing.T) {
+	sw := startSwitch(t)
+	p := newPhone(t, sw, "1001", "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, p.registerRequest(300))
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("first REGISTER: %v %v", res, err)
+	}
+	chals := res.GetHeaders("WWW-Authenticate")
+	if len(chals) != 2 {
+		t.Fatalf("want a SHA-256 and an MD5 challenge, got %d", len(chals))
+	}
+	for _, h := range chals {
+		req := p.registerRequest(300)
+		req.AppendHeader(sip.NewHeader("Authorization", digestFor(t, h.Value(), "REGISTER", "sip:registrar.example", "1001", p.pass)))
+		res, err := p.client.Do(ctx, req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("REGISTER answering %q: %v %v", h.Value(), res, err)
+		}
+	}
+}
+
+func TestRegisterStaleNonceIsAnsweredStale(t *testing.T) {
+	sw := startSwitch(t, func(o *sbsip.Options) { o.NonceTTL = 200 * time.Millisecond })
+	p := newPhone(t, sw, "1001", "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, _ := p.client.Do(ctx, p.registerRequest(300))
+	chal := res.GetHeader("WWW-Authenticate").Value()
+	time.Sleep(300 * time.Millisecond)
+	req := p.registerRequest(300)
+	req.AppendHeader(sip.NewHeader("Authorization", digestFor(t, chal, "REGISTER", req.Recipient.Addr(), "1001", p.pass)))
+	res, err := p.client.Do(ctx, req)
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("stale REGISTER: %v %v, want 401", res, err)
+	}
+	if v := res.GetHeader("WWW-Authenticate").Value(); !containsFold(v, "stale=true") {
+		t.Fatalf("challenge after stale nonce lacks stale=true: %s", v)
+	}
+}
+
+func TestRegisterReplayedNonceCountIsRefused(t *testing.T) {
+	sw := startSwitch(t)
+	p := newPhone(t, sw, "1001", "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, _ := p.client.Do(ctx, p.registerRequest(300))
+	chal := res.GetHeader("WWW-Authenticate").Value()
+	auth := digestFor(t, chal, "REGISTER", "sip:x", "1001", p.pass)
+	for i, want := range []int{200, 401} {
+		req := p.registerRequest(300)
+		req.AppendHeader(sip.NewHeader("Authorization", auth))
+		res, err := p.client.Do(ctx, req)
+		if err != nil || res.StatusCode != want {
+			t.Fatalf("attempt %d: %v %v, want %d", i, res, err, want)
+		}
+	}
+}
+
+func TestRegisterSeveralContactsAndUnregister(t *testing.T) {
+	sw := startSwitch(t)
+	desk := newPhone(t, sw, "1002", "udp").mustRegister()
+	soft := newPhone(t, sw, "1002", "tcp").mustRegister()
+	if n := len(sw.locs.Lookup("1002")); n != 2 {
+		t.Fatalf("bindings = %d, want 2", n)
+	}
+	if res := desk.register(desk.pass, 0); res.StatusCode != 200 {
+		t.Fatalf("unregister: %d", res.StatusCode)
+	}
+	got := sw.locs.Lookup("1002")
+	if len(got) != 1 || got[0].Transport != "TCP" {
+		t.Fatalf("after unregistering the desk phone: %+v", got)
+	}
+	_ = soft
+}
+
+func TestRegisterWildcardRemovesAll(t *testing.T) {
+	sw := startSwitch(t)
+	p := newPhone(t, sw, "1002", "udp").mustRegister()
+	req := p.registerRequest(0)
+	req.RemoveHeader("Contact")
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Wildcard: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, _ := p.client.Do(ctx, req)
+	chal := res.GetHeader("WWW-Authenticate").Value()
+	req = p.registerRequest(0)
+	req.RemoveHeader("Contact")
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Wildcard: true}})
+	req.AppendHeader(sip.NewHeader("Authorization", digestFor(t, chal, "REGISTER", "sip:x", "1002", p.pass)))
+	res, err := p.client.Do(ctx, req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("Contact: * unregister: %v %v", res, err)
+	}
+	if sw.locs.Registered("1002") {
+		t.Fatal("still registered after Contact: *")
+	}
+}
+
+func TestRegistrationExpiresOnTime(t *testing.T) {
+	sw := startSwitch(t)
+	p := newPhone(t, sw, "1002", "udp")
+	if res := p.register(p.pass, 1); res.StatusCode != 200 {
+		t.Fatalf("register: %d", res.StatusCode)
+	}
+	if !sw.locs.Registered("1002") {
+		t.Fatal("not registered")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if sw.locs.Registered("1002") {
+		t.Fatal("binding outlived its expiry")
+	}
+}
+
+func TestRegisterTooBriefIs423(t *testing.T) {
+	sw := startSwitch(t, func(o *sbsip.Options) { o.MinExpires = time.Minute })
+	p := newPhone(t, sw, "1002", "udp")
+	res := p.register(p.pass, 10)
+	if res.StatusCode != 423 || res.GetHeader("Min-Expires") == nil {
+		t.Fatalf("register 10s with min 60s: %v", res)
+	}
+}
+
+func containsFold(s, sub string) bool {
+	return len(s) >= len(sub) && (indexFold(s, sub) >= 0)
+}
+
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		match := true
+		for j := 0; j < len(sub); j++ {
+			a, b := s[i+j], sub[j]
+			if a|0x20 != b|0x20 {
+				match = false
+				break
+			}
+		}
+		if match {
+			return i
+		}
+	}
+	return -1
+}

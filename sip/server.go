@@ -1,0 +1,315 @@
+// Package sip is Switchboard's SIP face: transports, the registrar, digest authentication and the
+// back-to-back user agent that bridges calls with anchored media. It decides nothing about who
+// gets a call: it asks a Router for a plan and carries it out.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/sip/digest"
+)
+
+// Listen is one transport to serve on.
+type Listen struct {
+	Transport string // "udp" or "tcp"
+	Addr      string // host:port; port 0 picks a free one
+}
+
+// Router is the decision seam: routing.Router implements it, tests may fake it.
+type Router interface {
+	Decide(routing.Request) routing.Plan
+}
+
+// Users looks up SIP passwords and display names by extension.
+type Users interface {
+	Password(ext string) (string, bool)
+	DisplayName(ext string) string
+}
+
+// Options configure a Server.
+type Options struct {
+	Listen     []Listen
+	Realm      string
+	NonceTTL   time.Duration // digest nonce lifetime; 0 = 5m
+	MinExpires time.Duration // shortest registration accepted (423 below); 0 = 60s
+	MaxExpires time.Duration // registrations are capped to this; 0 = 1h
+
+	MediaAddr  netip.Addr    // written into SDP
+	Ports      *media.Ports  // RTP port pairs
+	RTPTimeout time.Duration // no media this long ends a call; 0 = 60s
+
+	Users     Users
+	Router    Router
+	Locations Locations
+	Logger    *zap.Logger
+}
+
+// transportInfo is what a leg needs to send on one of our transports.
+type transportInfo struct {
+	name  string // "UDP" / "TCP", as sipgo spells it
+	host  string
+	port  int
+	laddr sip.Addr // set for UDP so requests leave from the listening socket (NAT pinholes)
+}
+
+// Server is a running Switchboard SIP service.
+type Server struct {
+	opts   Options
+	log    *zap.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	auth   *digest.Server
+
+	transports map[string]transportInfo // by "UDP"/"TCP"
+	closers    []func() error
+
+	ctx      context.Context // ends on Shutdown: calls hang up
+	cancel   context.CancelFunc
+	draining atomic.Bool
+	wg       sync.WaitGroup // call goroutines and background senders
+
+	mu      sync.Mutex
+	dialogs map[string]*leg // by Call-ID of the leg
+	calls   map[*call]struct{}
+}
+
+// NewServer builds a Server; Start binds its listeners.
+func NewServer(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.NonceTTL <= 0 {
+		o.NonceTTL = 5 * time.Minute
+	}
+	if o.MinExpires <= 0 {
+		o.MinExpires = 60 * time.Second
+	}
+	if o.MaxExpires <= 0 {
+		o.MaxExpires = time.Hour
+	}
+	if o.RTPTimeout <= 0 {
+		o.RTPTimeout = 60 * time.Second
+	}
+	if o.Realm == "" {
+		o.Realm = "switchboard"
+	}
+	if o.Users == nil || o.Router == nil || o.Locations == nil || o.Ports == nil {
+		return nil, errors.New("sip: Users, Router, Locations and Ports are required")
+	}
+	slogger := slog.New(zapslog.NewHandler(o.Logger.Named("sipgo").Core()))
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("Switchboard"),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slogger))
+	if err != nil {
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(slogger))
+	if err != nil {
+		return nil, fmt.Errorf("sip: client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:       o,
+		log:        o.Logger,
+		ua:         ua,
+		srv:        srv,
+		client:     client,
+		auth:       digest.NewServer(digest.Options{Realm: o.Realm, NonceTTL: o.NonceTTL}),
+		transports: make(map[string]transportInfo),
+		ctx:        ctx,
+		cancel:     cancel,
+		dialogs:    make(map[string]*leg),
+		calls:      make(map[*call]struct{}),
+	}
+	srv.OnRegister(s.guard(s.onRegister))
+	srv.OnInvite(s.guard(s.onInvite))
+	srv.OnAck(s.guard(s.onAck))
+	srv.OnBye(s.guard(s.onBye))
+	srv.OnCancel(s.guard(s.onCancel))
+	srv.OnInfo(s.guard(s.onInfo))
+	srv.OnOptions(s.guard(s.onOptions))
+	return s, nil
+}
+
+// guard recovers a panicking handler into a 500 so one bad message cannot take the switch down.
+func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("handler panic", zap.Any("panic", r), zap.String("method", string(req.Method)),
+					zap.String("call_id", callIDOf(req)), zap.Stack("stack"))
+				if tx != nil && !req.IsAck() {
+					_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+				}
+			}
+		}()
+		h(req, tx)
+	}
+}
+
+// Start binds every listener and serves them until Shutdown.
+func (s *Server) Start() error {
+	for _, l := range s.opts.Listen {
+		switch strings.ToLower(l.Transport) {
+		case "udp":
+			addr, err := net.ResolveUDPAddr("udp", l.Addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen udp %s: %w", l.Addr, err)
+			}
+			conn, err := net.ListenUDP("udp", addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen udp %s: %w", l.Addr, err)
+			}
+			la := conn.LocalAddr().(*net.UDPAddr)
+			s.transports["UDP"] = transportInfo{name: "UDP", host: la.IP.String(), port: la.Port,
+				laddr: sip.Addr{IP: la.IP, Port: la.Port}}
+			s.closers = append(s.closers, conn.Close)
+			go func() { _ = s.srv.ServeUDP(conn) }()
+		case "tcp":
+			ln, err := net.Listen("tcp", l.Addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen tcp %s: %w", l.Addr, err)
+			}
+			la := ln.Addr().(*net.TCPAddr)
+			s.transports["TCP"] = transportInfo{name: "TCP", host: la.IP.String(), port: la.Port}
+			s.closers = append(s.closers, ln.Close)
+			go func() { _ = s.srv.ServeTCP(ln) }()
+		default:
+			return fmt.Errorf("sip: listen %q: unknown transport", l.Transport)
+		}
+		s.log.Info("sip listening", zap.String("transport", l.Transport), zap.String("addr", s.Addr(l.Transport)))
+	}
+	s.wg.Add(1)
+	go s.sweep()
+	return nil
+}
+
+// Addr returns the bound host:port of a transport ("udp" or "tcp"), or "".
+func (s *Server) Addr(transport string) string {
+	t, ok := s.transports[strings.ToUpper(transport)]
+	if !ok {
+		return ""
+	}
+	return net.JoinHostPort(t.host, fmt.Sprint(t.port))
+}
+
+// sweep drops expired registrations from memory; Lookup already ignores them.
+func (s *Server) sweep() {
+	defer s.wg.Done()
+	sw, ok := s.opts.Locations.(interface{ Sweep() []string })
+	if !ok {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			for _, aor := range sw.Sweep() {
+				s.log.Info("registration expired", zap.String("ext", aor))
+			}
+		}
+	}
+}
+
+// ActiveCalls returns the number of calls in progress (ringing or talking).
+func (s *Server) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+// Shutdown stops taking calls, hangs up every active call (BYE on both legs) and waits for the
+// calls to end or ctx to expire.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("sip: shutdown: %w", ctx.Err())
+	}
+	for _, c := range s.closers {
+		_ = c()
+	}
+	_ = s.ua.Close()
+	return err
+}
+
+// onOptions answers keep-alive and capability probes.
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	_ = tx.Respond(res)
+}
+
+// onCancel answers a CANCEL that matched no INVITE transaction (the transaction layer handles the
+// ones that do).
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+}
+
+const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER"
+
+func callIDOf(m sip.Message) string {
+	if h := m.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// transportOf returns our transport a request arrived on, defaulting to UDP.
+func (s *Server) transportOf(network string) transportInfo {
+	if t, ok := s.transports[strings.ToUpper(network)]; ok {
+		return t
+	}
+	return s.transports["UDP"]
+}
+
+// contactFor is the Contact we put in requests and responses on a transport.
+func (t transportInfo) contact() *sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", User: "switchboard", Host: t.host, Port: t.port}
+	if t.name == "TCP" {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", "tcp")
+	}
+	return &sip.ContactHeader{Address: u}
+}
+
+// via is a fresh top Via for a request we originate on t.
+func (t transportInfo) via() *sip.ViaHeader {
+	v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: t.name, Host: t.host, Port: t.port,
+		Params: sip.NewParams()}
+	v.Params.Add("branch", sip.GenerateBranchN(16))
+	v.Params.Add("rport", "")
+	return v
+}
