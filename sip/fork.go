@@ -137,6 +137,13 @@ func (f *fork) run(c *call) {
 			if provisional {
 				cancel()
 			}
+		case <-s.ctx.Done():
+			// Shutting down: CANCEL what can be cancelled, but do not sit out Timer B for a
+			// phone that never even said 100 Trying.
+			if provisional {
+				cancel()
+			}
+			return
 		case <-f.tx.Done():
 			if !stopping {
 				c.post(forkEvent{f: f, err: fmt.Errorf("%w: %v", errForkEnded, f.tx.Err())})

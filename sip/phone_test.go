@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +83,8 @@ func startSwitch(t *testing.T, tune ...func(*sbsip.Options)) *testSwitch {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+			buf := make([]byte, 1<<20)
+			t.Errorf("shutdown: %v\n%s", err, buf[:runtime.Stack(buf, true)])
 		}
 		if n := ports.InUse(); n != 0 {
 			t.Errorf("%d RTP port pairs still in use after shutdown", n)
