@@ -212,3 +212,19 @@ func indexFold(s, sub string) int {
 	}
 	return -1
 }
+
+func TestOptionsIsAnswered(t *testing.T) {
+	sw := startSwitch(t)
+	for _, transport := range []string{"udp", "tcp"} {
+		p := newPhone(t, sw, "1001", transport)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := p.client.Do(ctx, sip.NewRequest(sip.OPTIONS, p.switchURI("")))
+		cancel()
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("OPTIONS over %s: %v %v", transport, res, err)
+		}
+		if allow := res.GetHeader("Allow"); allow == nil || !containsFold(allow.Value(), "INVITE") {
+			t.Fatalf("OPTIONS over %s: no Allow with INVITE: %v", transport, res)
+		}
+	}
+}
