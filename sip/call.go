@@ -140,25 +140,10 @@ func (c *call) prepare() error {
 	return nil
 }
 
-// newALeg builds the caller-facing dialog from the INVITE (RFC 3261 §12.1.1).
+// newALeg builds the caller-facing dialog from the INVITE.
 func (c *call) newALeg() *leg {
-	req := c.inv
-	l := &leg{
-		side: sideA, call: c, callID: callIDOf(req),
-		localTag: sip.GenerateTagN(16),
-		local:    req.To().Address, localName: req.To().DisplayName,
-		remote: req.From().Address,
-		dest:   req.Source(),
-		tp:     c.s.transportOf(req.Transport()),
-		ep:     c.epA, origin: media.NewOrigin(),
-		cseq: 1,
-	}
-	l.remoteTag, _ = req.From().Params.Get("tag")
-	if ct := req.Contact(); ct != nil {
-		l.target = ct.Address
-	} else {
-		l.target = req.From().Address
-	}
+	l := &leg{side: sideA, call: c, ep: c.epA, origin: media.NewOrigin()}
+	l.initUAS(c.inv, c.s.transportOf(c.inv.Transport()))
 	return l
 }
 

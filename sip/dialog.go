@@ -2,165 +2,134 @@ package sip
 
 import (
 	"context"
-	"time"
+	"fmt"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
-	"go.uber.org/zap"
-
-	"github.com/switchboard-voip/switchboard/media"
 )
 
-// lookupLeg finds the established leg an in-dialog request belongs to: its Call-ID names the leg,
-// and the tags must match ours and the peer's (RFC 3261 §12.2.2).
-func (s *Server) lookupLeg(req *sip.Request) *leg {
-	s.mu.Lock()
-	l := s.dialogs[callIDOf(req)]
-	s.mu.Unlock()
-	if l == nil || req.To() == nil || req.From() == nil {
-		return nil
-	}
-	toTag, _ := req.To().Params.Get("tag")
-	fromTag, _ := req.From().Params.Get("tag")
-	if toTag != l.localTag || fromTag != l.remoteTag {
-		return nil
-	}
-	return l
+// dialog is the state of one SIP dialog we take part in (RFC 3261 §12): its own Call-ID, tags,
+// remote target and CSeq space. Call legs and event subscriptions are dialogs.
+type dialog struct {
+	callID string
+
+	localTag, remoteTag string
+	local, remote       sip.Uri // our and the peer's From/To addresses in this dialog
+	localName           string  // display name we present in this dialog
+	target              sip.Uri // the peer's Contact: Request-URI of requests we send
+	dest                string  // host:port we send to (where the peer's requests came from)
+	tp                  transportInfo
+
+	mu   sync.Mutex
+	cseq uint32
 }
 
-// onAck takes the caller's ACK for our 2xx (ACKs for failures end inside the transaction layer).
-func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
-	l := s.lookupLeg(req)
-	if l == nil || l.side != sideA {
-		return
-	}
-	l.call.ackOnce.Do(func() { close(l.call.acked) })
-}
-
-// onBye ends a call from either side.
-func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	l := s.lookupLeg(req)
-	if l == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	_ = tx.Respond(l.response(req, 200, "OK", nil))
-	s.mu.Lock()
-	if s.dialogs[l.callID] == l {
-		delete(s.dialogs, l.callID)
-	}
-	s.mu.Unlock()
-	select {
-	case l.call.hangup <- l.side:
-	default:
+// initUAS fills d from a dialog-creating request we answer (RFC 3261 §12.1.1): our tag is new,
+// the peer's target is its Contact, and we send to where the request came from (NAT).
+func (d *dialog) initUAS(req *sip.Request, tp transportInfo) {
+	d.callID = callIDOf(req)
+	d.localTag = sip.GenerateTagN(16)
+	d.local, d.localName = req.To().Address, req.To().DisplayName
+	d.remote = req.From().Address
+	d.remoteTag, _ = req.From().Params.Get("tag")
+	d.dest = req.Source()
+	d.tp = tp
+	d.cseq = 1
+	if ct := req.Contact(); ct != nil {
+		d.target = ct.Address
+	} else {
+		d.target = req.From().Address
 	}
 }
 
-// onInfo passes in-dialog INFO (DTMF relay, fast picture update, …) to the other leg and its
-// answer back.
-func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	l := s.lookupLeg(req)
-	if l == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	other := l.call.other(l)
-	if other == nil {
-		_ = tx.Respond(l.response(req, 481, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	ct := ""
-	if h := req.ContentType(); h != nil {
-		ct = h.Value()
-	}
-	fwd := other.newRequest(sip.INFO, req.Body(), ct)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := other.do(ctx, s, fwd)
-	if err != nil {
-		l.call.log.Info("INFO not delivered", zap.String("leg", string(other.side)), zap.Error(err))
-		_ = tx.Respond(l.response(req, 408, "Request Timeout", nil))
-		return
-	}
-	_ = tx.Respond(l.response(req, res.StatusCode, res.Reason, nil))
-}
-
-// onReinvite passes a re-INVITE (hold, resume, codec change) through to the other leg with the
-// SDP rewritten so media stays anchored, and the answer back. A re-INVITE without SDP is a session
-// refresh: we answer it ourselves with the SDP we last sent on that leg.
-func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	l := s.lookupLeg(req)
-	if l == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	c := l.call
-	other := c.other(l)
-	if other == nil {
-		_ = tx.Respond(l.response(req, 491, "Request Pending", nil))
-		return
-	}
-	if len(req.Body()) == 0 {
-		l.mu.Lock()
-		sdp := l.lastSDP
-		l.mu.Unlock()
-		_ = tx.Respond(l.response(req, 200, "OK", sdp))
-		return
-	}
-	other.mu.Lock()
-	if other.reinviting {
-		other.mu.Unlock()
-		_ = tx.Respond(l.response(req, 491, "Request Pending", nil))
-		return
-	}
-	other.reinviting = true
-	other.mu.Unlock()
-	defer func() {
-		other.mu.Lock()
-		other.reinviting = false
-		other.mu.Unlock()
-	}()
-
-	s.mu.Lock()
-	addr := s.opts.MediaAddr
-	s.mu.Unlock()
-	offer, remote, err := media.RewriteOffer(req.Body(), addr, other.ep.Port(), other.origin)
-	if err != nil {
-		code, reason := mediaError(err)
-		_ = tx.Respond(l.response(req, code, reason, nil))
-		return
-	}
-	_ = tx.Respond(l.response(req, 100, "Trying", nil))
-	fwd := other.newRequest(sip.INVITE, offer, "application/sdp")
-	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
-	defer cancel()
-	res, err := other.do(ctx, s, fwd)
-	if err != nil {
-		c.log.Info("re-INVITE not answered", zap.String("leg", string(other.side)), zap.Error(err))
-		_ = tx.Respond(l.response(req, 408, "Request Timeout", nil))
-		return
-	}
-	if !res.IsSuccess() {
-		_ = tx.Respond(l.response(req, res.StatusCode, res.Reason, nil))
-		return
-	}
-	ack := other.newRequestSeq(sip.ACK, fwd.CSeq().SeqNo, nil, "")
-	if err := s.client.WriteRequest(ack); err != nil {
-		c.log.Warn("ACK for re-INVITE not sent", zap.String("leg", string(other.side)), zap.Error(err))
-	}
-	answer, remoteOther, err := media.RewriteAnswer(res.Body(), addr, l.ep.Port(), l.origin)
-	if err != nil {
-		code, reason := mediaError(err)
-		_ = tx.Respond(l.response(req, code, reason, nil))
-		return
-	}
-	l.ep.SetRemote(remote)
-	other.ep.SetRemote(remoteOther)
-	other.mu.Lock()
-	other.lastSDP = offer
-	other.mu.Unlock()
+// nextCSeq returns the CSeq number for the next request we send in this dialog.
+func (l *dialog) nextCSeq() uint32 {
 	l.mu.Lock()
-	l.lastSDP = answer
-	l.mu.Unlock()
-	_ = tx.Respond(l.response(req, 200, "OK", answer))
-	c.log.Info("re-INVITE passed through", zap.String("from_leg", string(l.side)))
+	defer l.mu.Unlock()
+	l.cseq++
+	return l.cseq
+}
+
+// newRequest builds an in-dialog request from our side of the dialog (RFC 3261 §12.2.1.1).
+func (l *dialog) newRequest(method sip.RequestMethod, body []byte, contentType string) *sip.Request {
+	return l.newRequestSeq(method, l.nextCSeq(), body, contentType)
+}
+
+// newRequestSeq is newRequest with a given CSeq number: an ACK reuses its INVITE's (§13.2.2.4).
+func (l *dialog) newRequestSeq(method sip.RequestMethod, seq uint32, body []byte, contentType string) *sip.Request {
+	req := sip.NewRequest(method, l.target)
+	req.AppendHeader(l.tp.via())
+	from := &sip.FromHeader{DisplayName: l.localName, Address: l.local, Params: sip.NewParams()}
+	from.Params.Add("tag", l.localTag)
+	req.AppendHeader(from)
+	to := &sip.ToHeader{Address: l.remote, Params: sip.NewParams()}
+	if l.remoteTag != "" {
+		to.Params.Add("tag", l.remoteTag)
+	}
+	req.AppendHeader(to)
+	callID := sip.CallIDHeader(l.callID)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	if method == sip.INVITE {
+		req.AppendHeader(l.tp.contact())
+		req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	}
+	if contentType != "" {
+		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	}
+	req.SetBody(body)
+	l.route(req)
+	return req
+}
+
+// route points a request at the peer's transport address.
+func (l *dialog) route(req *sip.Request) {
+	req.SetTransport(l.tp.name)
+	req.SetDestination(l.dest)
+	if l.tp.laddr.IP != nil {
+		req.Laddr = l.tp.laddr
+	}
+}
+
+// respond builds a response to a request in this dialog carrying our tag.
+func (l *dialog) response(req *sip.Request, code int, reason string, body []byte) *sip.Response {
+	res := sip.NewResponseFromRequest(req, code, reason, body)
+	if to := res.To(); to != nil && code > 100 && l.localTag != "" {
+		to.Params.Add("tag", l.localTag)
+	}
+	if len(body) > 0 {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	if code >= 200 && code < 300 && (req.IsInvite() || req.Method == sip.SUBSCRIBE) {
+		res.AppendHeader(l.tp.contact())
+		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	}
+	return res
+}
+
+// do sends an in-dialog request and waits for its final response.
+func (l *dialog) do(ctx context.Context, s *Server, req *sip.Request) (*sip.Response, error) {
+	tx, err := s.client.TransactionRequest(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("%s in dialog %s: %w", req.Method, l.callID, err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, fmt.Errorf("%s in dialog %s: %w", req.Method, l.callID, err)
+			}
+			return nil, fmt.Errorf("%s in dialog %s: transaction ended without response", req.Method, l.callID)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s in dialog %s: %w", req.Method, l.callID, ctx.Err())
+		}
+	}
 }

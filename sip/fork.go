@@ -36,8 +36,9 @@ func (c *call) startFork(b Binding) (*fork, error) {
 		return nil, fmt.Errorf("contact %q: %w", b.Contact, err)
 	}
 	tp := s.transportOf(b.Transport)
-	l := &leg{
-		side: sideB, call: c, callID: newCallID(),
+	l := &leg{side: sideB, call: c, ep: c.epB, origin: c.originB, lastSDP: c.offerB}
+	l.dialog = dialog{
+		callID:    newCallID(),
 		localTag:  sip.GenerateTagN(16),
 		local:     sip.Uri{Scheme: "sip", User: c.caller, Host: tp.host},
 		localName: s.opts.Users.DisplayName(c.caller),
@@ -45,8 +46,6 @@ func (c *call) startFork(b Binding) (*fork, error) {
 		target:    target,
 		dest:      b.Source,
 		tp:        tp,
-		ep:        c.epB, origin: c.originB,
-		lastSDP: c.offerB,
 	}
 	req := l.newRequest(sip.INVITE, c.offerB, "application/sdp")
 	tx, err := s.client.TransactionRequest(s.ctx, req)
