@@ -72,7 +72,7 @@ func (l *dialog) newRequestSeq(method sip.RequestMethod, seq uint32, body []byte
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	if method == sip.INVITE {
+	if method == sip.INVITE || method == sip.SUBSCRIBE || method == sip.NOTIFY {
 		req.AppendHeader(l.tp.contact())
 		req.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	}

@@ -57,6 +57,7 @@ type Options struct {
 	Users     Users
 	Router    Router
 	Locations Locations
+	Mailboxes Mailboxes // optional: enables message-summary subscriptions
 	Logger    *zap.Logger
 }
 
@@ -85,9 +86,13 @@ type Server struct {
 	draining atomic.Bool
 	wg       sync.WaitGroup // call goroutines and background senders
 
-	mu      sync.Mutex
-	dialogs map[string]*leg // by Call-ID of the leg
-	calls   map[*call]struct{}
+	events map[string]eventPackage // by Event header value
+
+	mu       sync.Mutex
+	dialogs  map[string]*leg // by Call-ID of the leg
+	calls    map[*call]struct{}
+	subs     map[string]*subscription              // by Call-ID of the subscription dialog
+	watchers map[string]map[*subscription]struct{} // by event + "\x00" + resource
 }
 
 // NewServer builds a Server; Start binds its listeners.
@@ -143,6 +148,12 @@ func NewServer(o Options) (*Server, error) {
 		cancel:     cancel,
 		dialogs:    make(map[string]*leg),
 		calls:      make(map[*call]struct{}),
+		events:     make(map[string]eventPackage),
+		subs:       make(map[string]*subscription),
+		watchers:   make(map[string]map[*subscription]struct{}),
+	}
+	if o.Mailboxes != nil {
+		s.events["message-summary"] = mwiPackage{s: s}
 	}
 	srv.OnRegister(s.guard(s.onRegister))
 	srv.OnInvite(s.guard(s.onInvite))
@@ -151,6 +162,7 @@ func NewServer(o Options) (*Server, error) {
 	srv.OnCancel(s.guard(s.onCancel))
 	srv.OnInfo(s.guard(s.onInfo))
 	srv.OnOptions(s.guard(s.onOptions))
+	srv.OnSubscribe(s.guard(s.onSubscribe))
 	return s, nil
 }
 
@@ -249,6 +261,7 @@ func (s *Server) ActiveCalls() int {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.cancel()
+	s.endSubscriptions()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	var err error
@@ -278,7 +291,7 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 }
 
-const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER"
+const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY"
 
 func callIDOf(m sip.Message) string {
 	if h := m.CallID(); h != nil {

@@ -1,0 +1,342 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// eventPackage is one SIP event package (RFC 6665) the switch is a notifier for.
+type eventPackage interface {
+	// contentType of the NOTIFY bodies.
+	contentType() string
+	// defaultExpires when the SUBSCRIBE names none.
+	defaultExpires() time.Duration
+	// allowed reports whether subscriber may watch resource.
+	allowed(subscriber, resource string) bool
+	// body is the full current state of the subscription's resource.
+	body(sub *subscription) []byte
+}
+
+// minSubscribeExpires is the shortest subscription accepted (423 below), to bound refresh load.
+const minSubscribeExpires = 60 * time.Second
+
+// maxPendingNotifies bounds a slow watcher's queue: every body is full state, so when a watcher
+// falls this far behind the oldest pending bodies can go without losing the current state.
+const maxPendingNotifies = 32
+
+// subscription is one watcher's dialog for one resource and event.
+type subscription struct {
+	dialog
+	s          *Server
+	event      string
+	resource   string
+	subscriber string
+
+	mu      sync.Mutex
+	expires time.Time
+	timer   *time.Timer
+	pending []notification
+	ended   bool
+	wake    chan struct{}
+	done    chan struct{}
+	version int // dialog-info version; owned by the package's body func under mu
+}
+
+// notification is one NOTIFY waiting to be sent.
+type notification struct {
+	body  []byte
+	state string // Subscription-State value
+	final bool
+}
+
+// onSubscribe creates, refreshes or ends a subscription.
+func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
+	if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
+		return
+	}
+	event := eventName(req)
+	pkg, ok := s.events[event]
+	if !ok {
+		res := sip.NewResponseFromRequest(req, 489, "Bad Event", nil)
+		res.AppendHeader(sip.NewHeader("Allow-Events", s.allowEvents()))
+		_ = tx.Respond(res)
+		return
+	}
+	expires := pkg.defaultExpires()
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
+		if err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Expires", nil))
+			return
+		}
+		expires = time.Duration(n) * time.Second
+	}
+	if expires > 0 && expires < minSubscribeExpires {
+		res := sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
+		res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(minSubscribeExpires/time.Second))))
+		_ = tx.Respond(res)
+		return
+	}
+	if expires > s.opts.MaxExpires {
+		expires = s.opts.MaxExpires
+	}
+
+	if req.To().Params.Has("tag") {
+		s.refreshSubscription(req, tx, expires)
+		return
+	}
+	if s.draining.Load() {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
+		return
+	}
+	user, ok := s.authenticate(req, tx)
+	if !ok {
+		return
+	}
+	resource := req.Recipient.User
+	if resource == "" {
+		resource = req.To().Address.User
+	}
+	if _, known := s.opts.Users.Password(resource); !known {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 404, "Not Found", nil))
+		return
+	}
+	if !pkg.allowed(user, resource) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+		return
+	}
+
+	sub := &subscription{s: s, event: event, resource: resource, subscriber: user,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	sub.initUAS(req, s.transportOf(req.Transport()))
+	res := sub.response(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
+	if err := tx.Respond(res); err != nil {
+		return
+	}
+	log := s.log.With(zap.String("call_id", sub.callID), zap.String("ext", user), zap.String("event", event),
+		zap.String("resource", resource))
+	if expires == 0 {
+		// A one-time fetch (RFC 6665 §4.4.3): one NOTIFY with the state, then it is over.
+		sub.queue(notification{body: pkg.body(sub), state: "terminated;reason=timeout", final: true})
+		s.startSubscription(sub, log, false)
+		return
+	}
+	sub.expires = time.Now().Add(expires)
+	s.startSubscription(sub, log, true)
+	sub.mu.Lock()
+	sub.timer = time.AfterFunc(expires, func() { sub.end("timeout") })
+	sub.mu.Unlock()
+	sub.queue(notification{body: pkg.body(sub), state: sub.activeState()})
+	log.Info("subscription started", zap.Duration("expires", expires))
+}
+
+// refreshSubscription handles an in-dialog SUBSCRIBE: a refresh, or Expires: 0 to end it.
+func (s *Server) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, expires time.Duration) {
+	s.mu.Lock()
+	sub := s.subs[callIDOf(req)]
+	s.mu.Unlock()
+	toTag, _ := req.To().Params.Get("tag")
+	fromTag, _ := req.From().Params.Get("tag")
+	if sub == nil || toTag != sub.localTag || fromTag != sub.remoteTag {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Subscription Does Not Exist", nil))
+		return
+	}
+	res := sub.response(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
+	_ = tx.Respond(res)
+	if expires == 0 {
+		sub.end("timeout")
+		return
+	}
+	sub.mu.Lock()
+	sub.expires = time.Now().Add(expires)
+	if sub.timer != nil {
+		sub.timer.Reset(expires)
+	}
+	sub.mu.Unlock()
+	sub.queue(notification{body: s.events[sub.event].body(sub), state: sub.activeState()})
+}
+
+// startSubscription indexes sub and starts its sender.
+func (s *Server) startSubscription(sub *subscription, log *zap.Logger, index bool) {
+	if index {
+		s.mu.Lock()
+		s.subs[sub.callID] = sub
+		key := sub.event + "\x00" + sub.resource
+		if s.watchers[key] == nil {
+			s.watchers[key] = make(map[*subscription]struct{})
+		}
+		s.watchers[key][sub] = struct{}{}
+		s.mu.Unlock()
+	}
+	s.wg.Add(1)
+	go sub.send(log)
+}
+
+// unindex removes sub from the server's tables.
+func (s *Server) unindex(sub *subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs[sub.callID] == sub {
+		delete(s.subs, sub.callID)
+	}
+	key := sub.event + "\x00" + sub.resource
+	delete(s.watchers[key], sub)
+	if len(s.watchers[key]) == 0 {
+		delete(s.watchers, key)
+	}
+}
+
+// notifyWatchers queues the current state of resource to every subscription to event on it.
+func (s *Server) notifyWatchers(event, resource string) {
+	pkg := s.events[event]
+	s.mu.Lock()
+	subs := make([]*subscription, 0, len(s.watchers[event+"\x00"+resource]))
+	for sub := range s.watchers[event+"\x00"+resource] {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.queue(notification{body: pkg.body(sub), state: sub.activeState()})
+	}
+}
+
+// Subscriptions returns the number of active subscriptions, for metrics.
+func (s *Server) Subscriptions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs)
+}
+
+func (sub *subscription) activeState() string {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	left := time.Until(sub.expires).Round(time.Second)
+	if left < time.Second {
+		left = time.Second
+	}
+	return "active;expires=" + strconv.Itoa(int(left/time.Second))
+}
+
+// queue adds a NOTIFY for the sender; it never blocks the caller.
+func (sub *subscription) queue(n notification) {
+	sub.mu.Lock()
+	if sub.ended && !n.final {
+		sub.mu.Unlock()
+		return
+	}
+	if len(sub.pending) >= maxPendingNotifies {
+		sub.pending = append(sub.pending[:0], sub.pending[len(sub.pending)-maxPendingNotifies/2:]...)
+	}
+	sub.pending = append(sub.pending, n)
+	sub.mu.Unlock()
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+// end terminates the subscription with a final NOTIFY (reason per RFC 6665 §4.1.3).
+func (sub *subscription) end(reason string) {
+	sub.mu.Lock()
+	if sub.ended {
+		sub.mu.Unlock()
+		return
+	}
+	sub.ended = true
+	if sub.timer != nil {
+		sub.timer.Stop()
+	}
+	sub.mu.Unlock()
+	sub.s.unindex(sub)
+	sub.queue(notification{body: sub.s.events[sub.event].body(sub), state: "terminated;reason=" + reason, final: true})
+}
+
+// send delivers queued NOTIFYs one at a time, in order, each waiting for its answer, so a
+// watcher never sees states out of order.
+func (sub *subscription) send(log *zap.Logger) {
+	defer sub.s.wg.Done()
+	defer close(sub.done)
+	pkg := sub.s.events[sub.event]
+	for {
+		sub.mu.Lock()
+		if len(sub.pending) == 0 {
+			sub.mu.Unlock()
+			<-sub.wake
+			continue
+		}
+		n := sub.pending[0]
+		sub.pending = sub.pending[1:]
+		sub.mu.Unlock()
+
+		req := sub.newRequest(sip.NOTIFY, n.body, pkg.contentType())
+		req.AppendHeader(sip.NewHeader("Event", sub.event))
+		req.AppendHeader(sip.NewHeader("Subscription-State", n.state))
+		wait := 8 * time.Second
+		if sub.s.ctx.Err() != nil {
+			wait = 2 * time.Second // shutting down: do not hang on a vanished watcher
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		res, err := sub.do(ctx, sub.s, req)
+		cancel()
+		switch {
+		case err != nil:
+			log.Info("NOTIFY not answered", zap.Error(err))
+		case res.StatusCode == 481 || res.StatusCode >= 500 && !n.final:
+			// The watcher forgot the subscription (RFC 6665 §4.2.2): stop sending to it.
+			log.Info("watcher ended the subscription", zap.Int("code", res.StatusCode))
+			sub.end("noresource")
+		}
+		if n.final {
+			log.Info("subscription ended", zap.String("state", n.state))
+			return
+		}
+	}
+}
+
+// endSubscriptions sends every watcher its final NOTIFY; used on shutdown.
+func (s *Server) endSubscriptions() {
+	s.mu.Lock()
+	subs := make([]*subscription, 0, len(s.subs))
+	for _, sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.end("noresource")
+	}
+}
+
+// eventName is the event package of a SUBSCRIBE/NOTIFY, without parameters.
+func eventName(req *sip.Request) string {
+	h := req.GetHeader("Event")
+	if h == nil {
+		h = req.GetHeader("o")
+	}
+	if h == nil {
+		return ""
+	}
+	name, _, _ := strings.Cut(h.Value(), ";")
+	return strings.ToLower(strings.TrimSpace(name))
+}
+
+func (s *Server) allowEvents() string {
+	names := make([]string, 0, len(s.events))
+	for name := range s.events {
+		names = append(names, name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (sub *subscription) String() string {
+	return fmt.Sprintf("%s/%s by %s", sub.event, sub.resource, sub.subscriber)
+}
