@@ -16,7 +16,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 	"github.com/pion/rtp"
-	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/routing"
@@ -66,7 +67,7 @@ func startSwitch(t *testing.T, tune ...func(*sbsip.Options)) *testSwitch {
 		Users:      users{},
 		Router:     routing.New(users{}, locs),
 		Locations:  locs,
-		Logger:     zaptest.NewLogger(t),
+		Logger:     testLogger(t),
 	}
 	for _, f := range tune {
 		f(&opts)
@@ -442,4 +443,28 @@ func errResponse(err error) *sip.Response {
 		return de.Res
 	}
 	return nil
+}
+
+// testLogger logs at info level into the test's output while the test runs, and drops what
+// sipgo's timers still log after it ended (t.Log then would race with the test's end).
+func testLogger(t *testing.T) *zap.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), zapcore.InfoLevel))
+}
+
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
 }

@@ -184,6 +184,8 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 
 // Start binds every listener and serves them until Shutdown.
 func (s *Server) Start() error {
+	// Bind everything before serving anything: handlers read s.transports without a lock.
+	var serve []func()
 	for _, l := range s.opts.Listen {
 		switch strings.ToLower(l.Transport) {
 		case "udp":
@@ -199,7 +201,7 @@ func (s *Server) Start() error {
 			s.transports["UDP"] = transportInfo{name: "UDP", host: la.IP.String(), port: la.Port,
 				laddr: sip.Addr{IP: la.IP, Port: la.Port}}
 			s.closers = append(s.closers, conn.Close)
-			go func() { _ = s.srv.ServeUDP(conn) }()
+			serve = append(serve, func() { _ = s.srv.ServeUDP(conn) })
 		case "tcp":
 			ln, err := net.Listen("tcp", l.Addr)
 			if err != nil {
@@ -208,11 +210,14 @@ func (s *Server) Start() error {
 			la := ln.Addr().(*net.TCPAddr)
 			s.transports["TCP"] = transportInfo{name: "TCP", host: la.IP.String(), port: la.Port}
 			s.closers = append(s.closers, ln.Close)
-			go func() { _ = s.srv.ServeTCP(ln) }()
+			serve = append(serve, func() { _ = s.srv.ServeTCP(ln) })
 		default:
 			return fmt.Errorf("sip: listen %q: unknown transport", l.Transport)
 		}
 		s.log.Info("sip listening", zap.String("transport", l.Transport), zap.String("addr", s.Addr(l.Transport)))
+	}
+	for _, f := range serve {
+		go f()
 	}
 	s.wg.Add(1)
 	go s.sweep()
