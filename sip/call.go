@@ -42,9 +42,12 @@ type call struct {
 	ackOnce   sync.Once
 	hangup    chan legSide // a BYE arrived on that side
 
-	mu    sync.Mutex
-	b     *leg
-	relay *media.Relay
+	mu         sync.Mutex
+	b          *leg
+	relay      *media.Relay
+	local      *local        // set when the switch answered the caller itself
+	callerGone chan struct{} // closed when the caller's BYE arrives
+	goneOnce   sync.Once
 }
 
 // abandoned is the sentinel that stops any late 2xx from winning once ringing is over.
@@ -53,11 +56,12 @@ var abandoned = &fork{}
 func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller string, log *zap.Logger) *call {
 	c := &call{
 		s: s, log: log, caller: caller, inv: inv, tx: tx,
-		events:    make(chan forkEvent),
-		done:      make(chan struct{}),
-		cancelled: make(chan struct{}),
-		acked:     make(chan struct{}),
-		hangup:    make(chan legSide, 2),
+		events:     make(chan forkEvent),
+		done:       make(chan struct{}),
+		cancelled:  make(chan struct{}),
+		acked:      make(chan struct{}),
+		hangup:     make(chan legSide, 2),
+		callerGone: make(chan struct{}),
 	}
 	var once sync.Once
 	if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(c.cancelled) }) }) {
@@ -82,7 +86,38 @@ func (c *call) run(plan routing.Plan) {
 		s.wg.Done()
 	}()
 
-	if err := c.prepare(); err != nil {
+	if err := c.openCaller(); err != nil {
+		code, reason := mediaError(err)
+		c.log.Info("call refused", zap.Int("code", code), zap.Error(err))
+		c.respond(code, reason, nil)
+		return
+	}
+	c.follow(plan)
+}
+
+// follow carries out a plan on the caller's leg, which has not been answered yet.
+func (c *call) follow(plan routing.Plan) {
+	switch plan.Action {
+	case routing.Ring:
+		c.ringTargets(plan)
+	case routing.Voicemail:
+		c.voicemail(plan)
+	case routing.VoicemailMenu:
+		c.voicemailMenu(plan)
+	default:
+		code, reason := plan.Code, plan.Reason
+		if code < 300 {
+			code, reason = 500, "Server Internal Error"
+		}
+		c.respond(code, reason, nil)
+	}
+}
+
+// ringTargets rings every registered phone of the plan's targets and bridges the first to
+// answer; unanswered, it follows the plan's NoAnswer.
+func (c *call) ringTargets(plan routing.Plan) {
+	s := c.s
+	if err := c.prepareCallee(); err != nil {
 		code, reason := mediaError(err)
 		c.log.Info("call refused", zap.Int("code", code), zap.Error(err))
 		c.respond(code, reason, nil)
@@ -98,34 +133,52 @@ func (c *call) run(plan routing.Plan) {
 			c.forks = append(c.forks, f)
 		}
 	}
+	var (
+		f   *fork
+		res *sip.Response
+		out outcome
+	)
 	if len(c.forks) == 0 {
-		c.respond(480, "Temporarily Unavailable", nil)
-		return
+		out = outcomeUnanswered
+	} else {
+		f, res, out = c.ring(plan.RingTimeout)
 	}
-
-	f, res := c.ring(plan.RingTimeout)
-	if f == nil {
-		return
+	switch out {
+	case outcomeAnswered:
+		if err := c.answer(f, res); err != nil {
+			c.log.Warn("answer failed", zap.Error(err))
+			return
+		}
+		c.talk()
+	case outcomeUnanswered:
+		next := routing.Plan{Action: routing.Reject, Code: 480, Reason: "Temporarily Unavailable"}
+		if plan.NoAnswer != nil {
+			next = *plan.NoAnswer
+		}
+		c.log.Info("nobody answered", zap.Stringer("next", next.Action), zap.Strings("trace", next.Trace))
+		c.follow(next)
 	}
-	if err := c.answer(f, res); err != nil {
-		c.log.Warn("answer failed", zap.Error(err))
-		return
-	}
-	c.talk()
 }
 
-// prepare opens both media endpoints and turns the caller's offer into the callee's.
-func (c *call) prepare() error {
-	s := c.s
+// openCaller opens the caller-facing media endpoint and builds the caller's dialog.
+func (c *call) openCaller() error {
 	if len(c.inv.Body()) == 0 {
 		// Offerless INVITEs would need the offer/answer turned around through ACK; phones and
 		// SIPp always offer, so refuse clearly rather than half-support it.
 		return fmt.Errorf("invite without SDP offer: %w", media.ErrNoCommonCodec)
 	}
 	var err error
-	if c.epA, err = s.opts.Ports.Open(); err != nil {
+	if c.epA, err = c.s.opts.Ports.Open(); err != nil {
 		return fmt.Errorf("open caller endpoint: %w", err)
 	}
+	c.a = c.newALeg()
+	return nil
+}
+
+// prepareCallee opens the callee-facing endpoint and turns the caller's offer into the callee's.
+func (c *call) prepareCallee() error {
+	s := c.s
+	var err error
 	if c.epB, err = s.opts.Ports.Open(); err != nil {
 		return fmt.Errorf("open callee endpoint: %w", err)
 	}
@@ -135,7 +188,6 @@ func (c *call) prepare() error {
 		return fmt.Errorf("caller offer: %w", err)
 	}
 	c.epA.SetRemote(remoteA)
-	c.a = c.newALeg()
 	c.offerB = offerB
 	return nil
 }
@@ -160,9 +212,17 @@ func (c *call) respond(code int, reason string, body []byte) {
 	}
 }
 
-// ring waits for the first phone to answer. It returns nil when the call ended without an answer
-// (the caller has then been answered already).
-func (c *call) ring(timeout time.Duration) (*fork, *sip.Response) {
+// outcome is how ringing ended.
+type outcome int
+
+const (
+	outcomeDone       outcome = iota // the caller has been answered already (cancelled, refused, busy)
+	outcomeAnswered                  // a phone answered: bridge it
+	outcomeUnanswered                // nobody took the call: follow the plan's NoAnswer
+)
+
+// ring waits for the first phone to answer.
+func (c *call) ring(timeout time.Duration) (*fork, *sip.Response, outcome) {
 	s := c.s
 	if timeout <= 0 {
 		timeout = 20 * time.Second
@@ -179,7 +239,7 @@ func (c *call) ring(timeout time.Duration) (*fork, *sip.Response) {
 				c.relayProvisional(ev.res)
 			case ev.res != nil && ev.res.IsSuccess():
 				c.cancelForks(ev.f)
-				return ev.f, ev.res
+				return ev.f, ev.res, outcomeAnswered
 			default:
 				pending--
 				best = betterFinal(best, ev.res)
@@ -191,29 +251,33 @@ func (c *call) ring(timeout time.Duration) (*fork, *sip.Response) {
 			if w := c.abandon(); w != nil {
 				c.endLate(w)
 			}
-			return nil, nil
+			return nil, nil, outcomeDone
 		case <-timer.C:
 			if w := c.abandon(); w != nil {
-				return w, <-c.winnerResponse(w)
+				return w, <-c.winnerResponse(w), outcomeAnswered
 			}
 			c.log.Info("no answer", zap.Duration("after", timeout))
-			c.respond(480, "Temporarily Unavailable", nil)
-			return nil, nil
+			return nil, nil, outcomeUnanswered
 		case <-s.ctx.Done():
 			if w := c.abandon(); w != nil {
 				c.endLate(w)
 			}
 			c.respond(503, "Service Unavailable", nil)
-			return nil, nil
+			return nil, nil, outcomeDone
 		}
 	}
 	c.abandon()
-	if best == nil {
-		c.respond(480, "Temporarily Unavailable", nil)
-		return nil, nil
+	if best != nil && refusedByUser(best.StatusCode) {
+		// The callee's own answer (busy, decline) is passed back as it is.
+		c.respond(best.StatusCode, best.Reason, nil)
+		return nil, nil, outcomeDone
 	}
-	c.respond(best.StatusCode, best.Reason, nil)
-	return nil, nil
+	return nil, nil, outcomeUnanswered
+}
+
+// refusedByUser tells a person's refusal (busy, decline) from a phone that could not ring.
+func refusedByUser(code int) bool {
+	return code == 486 || code == 600 || code == 603 || code == 403
 }
 
 // abandon closes ringing: every fork is cancelled and no later 2xx can win. If a fork won in the
@@ -354,10 +418,12 @@ func (c *call) talk() {
 	s := c.s
 	ackWait := time.NewTimer(64 * t1)
 	defer ackWait.Stop()
+	acked := c.acked // closed once; nil after, so the select stops seeing it
 	for {
 		select {
-		case <-c.acked:
+		case <-acked:
 			ackWait.Stop()
+			acked = nil
 			continue
 		case <-ackWait.C:
 			c.log.Warn("caller never acknowledged the answer; ending call")
@@ -420,6 +486,19 @@ func (c *call) cleanup() {
 		if ep != nil {
 			_ = ep.Close()
 		}
+	}
+}
+
+// markGone records that the caller hung up.
+func (c *call) markGone() { c.goneOnce.Do(func() { close(c.callerGone) }) }
+
+// isGone reports whether the caller hung up.
+func (c *call) isGone() bool {
+	select {
+	case <-c.callerGone:
+		return true
+	default:
+		return false
 	}
 }
 
