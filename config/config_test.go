@@ -84,6 +84,7 @@ queues:
 	tests := map[string]struct{ got, want any }{
 		"realm":              {c.SIP.Realm, "switchboard"},
 		"nonce ttl":          {c.SIP.NonceTTL, 5 * time.Minute},
+		"digest algorithms":  {strings.Join(c.SIP.DigestAlgorithms, ","), "MD5,SHA-256"},
 		"media address":      {c.Media.Address, "127.0.0.1"},
 		"rtp ports":          {c.Media.RTPPorts, "20000-29999"},
 		"port min":           {c.Media.PortMin, 20000},
@@ -185,6 +186,10 @@ func TestProblems(t *testing.T) {
 		"unknown key in section": {
 			"sip:\n  lisen: [\"udp:127.0.0.1:5060\"]\n" + strings.TrimPrefix(minimal, "\nsip: {listen: [\"udp:127.0.0.1:5060\"]}\n"),
 			[]string{`sip.lisen: unknown key, did you mean "listen"? (line 2)`, `sip.listen: at least one listener`},
+		},
+		"unknown digest algorithm": {
+			strings.Replace(minimal, "sip: {", "sip: {digest_algorithms: [SHA-256, SHA-1], ", 1),
+			[]string{`sip.digest_algorithms[1]: unknown algorithm "SHA-1"`},
 		},
 		"unknown key at depth": {
 			minimal + "    greetings: {bussy: x.wav}\n",

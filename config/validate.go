@@ -86,6 +86,20 @@ func (v *validator) sip() {
 	if s.Realm == "" {
 		v.add("sip.realm", "must not be empty")
 	}
+	if len(s.DigestAlgorithms) == 0 {
+		v.add("sip.digest_algorithms", `at least one of "MD5", "SHA-256" is required`)
+	}
+	seenAlg := map[string]bool{}
+	for i, alg := range s.DigestAlgorithms {
+		p := index("sip.digest_algorithms", i)
+		switch {
+		case alg != "MD5" && alg != "SHA-256":
+			v.add(p, `unknown algorithm %q: want "MD5" or "SHA-256"`, alg)
+		case seenAlg[alg]:
+			v.add(p, "%s listed twice", alg)
+		}
+		seenAlg[alg] = true
+	}
 }
 
 func (v *validator) media() {

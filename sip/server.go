@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/routing"
 	"github.com/switchboard-voip/switchboard/sip/digest"
 )
@@ -47,6 +49,7 @@ type Options struct {
 	Listen     []Listen
 	Realm      string
 	NonceTTL   time.Duration // digest nonce lifetime; 0 = 5m
+	Algorithms []string      // digest challenges, most preferred first; empty = MD5, SHA-256
 	MinExpires time.Duration // shortest registration accepted (423 below); 0 = 60s
 	MaxExpires time.Duration // registrations are capped to this; 0 = 1h
 
@@ -57,7 +60,9 @@ type Options struct {
 	Users     Users
 	Router    Router
 	Locations Locations
-	Mailboxes Mailboxes // optional: enables message-summary subscriptions
+	Mailboxes Mailboxes      // optional: message-summary subscriptions (defaults to Voicemail)
+	Voicemail *mailbox.Store // optional: voicemail boxes; without it unanswered calls get 480
+	Greetings Greetings      // optional: users' own greetings
 	Logger    *zap.Logger
 }
 
@@ -77,6 +82,7 @@ type Server struct {
 	srv    *sipgo.Server
 	client *sipgo.Client
 	auth   *digest.Server
+	pacer  *media.Pacer
 
 	transports map[string]transportInfo // by "UDP"/"TCP"
 	closers    []func() error
@@ -86,7 +92,8 @@ type Server struct {
 	draining atomic.Bool
 	wg       sync.WaitGroup // call goroutines and background senders
 
-	events map[string]eventPackage // by Event header value
+	events  map[string]eventPackage // by Event header value
+	unwatch func()                  // stops mailbox change notifications
 
 	mu       sync.Mutex
 	dialogs  map[string]*leg // by Call-ID of the leg
@@ -142,7 +149,8 @@ func NewServer(o Options) (*Server, error) {
 		ua:         ua,
 		srv:        srv,
 		client:     client,
-		auth:       digest.NewServer(digest.Options{Realm: o.Realm, NonceTTL: o.NonceTTL}),
+		auth:       digest.NewServer(digest.Options{Realm: o.Realm, NonceTTL: o.NonceTTL, Algorithms: o.Algorithms}),
+		pacer:      media.NewPacer(runtime.GOMAXPROCS(0)),
 		transports: make(map[string]transportInfo),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -152,8 +160,15 @@ func NewServer(o Options) (*Server, error) {
 		subs:       make(map[string]*subscription),
 		watchers:   make(map[string]map[*subscription]struct{}),
 	}
+	if o.Mailboxes == nil && o.Voicemail != nil {
+		o.Mailboxes = o.Voicemail
+		s.opts.Mailboxes = o.Voicemail
+	}
 	if o.Mailboxes != nil {
 		s.events["message-summary"] = mwiPackage{s: s}
+	}
+	if o.Voicemail != nil {
+		s.unwatch = o.Voicemail.Watch(func(box string, _, _ int) { s.MessageWaiting(box) })
 	}
 	srv.OnRegister(s.guard(s.onRegister))
 	srv.OnInvite(s.guard(s.onInvite))
@@ -274,6 +289,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("sip: shutdown: %w", ctx.Err())
+	}
+	s.pacer.Close()
+	if s.unwatch != nil {
+		s.unwatch()
 	}
 	for _, c := range s.closers {
 		_ = c()

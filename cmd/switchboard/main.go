@@ -134,6 +134,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Listen:     listen,
 		Realm:      cfg.SIP.Realm,
 		NonceTTL:   cfg.SIP.NonceTTL,
+		Algorithms: cfg.SIP.DigestAlgorithms,
 		MediaAddr:  mediaAddr,
 		Ports:      ports,
 		RTPTimeout: cfg.Media.RTPTimeout,

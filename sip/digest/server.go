@@ -38,6 +38,11 @@ type Options struct {
 	// secret is used and nonces die with the Server. The slice is copied.
 	Secret []byte
 
+	// Algorithms lists the challenges to send, most preferred first: "MD5" and/or "SHA-256".
+	// Empty means DefaultAlgorithms. Clients that only read the first challenge (SIPp, older
+	// phones) use the first one, so the order is an operator's compatibility choice.
+	Algorithms []string
+
 	// Now is the clock; nil means time.Now. Tests replace it to expire
 	// nonces without sleeping.
 	Now func() time.Time
@@ -47,11 +52,12 @@ type Options struct {
 // It is safe for concurrent use. The zero value is not usable; call
 // [NewServer].
 type Server struct {
-	realm  string
-	ttl    int64 // nanoseconds
-	now    func() time.Time
-	opaque string
-	macs   sync.Pool // of *macer
+	realm      string
+	algorithms []string
+	ttl        int64 // nanoseconds
+	now        func() time.Time
+	opaque     string
+	macs       sync.Pool // of *macer
 
 	mu      sync.Mutex
 	seen    map[nonceID]seenNonce // highest nc accepted per nonce
@@ -86,13 +92,18 @@ func NewServer(o Options) *Server {
 	h := hmac.New(sha256.New, secret)
 	h.Write([]byte("opaque"))
 
+	algs := append([]string(nil), o.Algorithms...)
+	if len(algs) == 0 {
+		algs = append(algs, DefaultAlgorithms...)
+	}
 	s := &Server{
-		realm:   o.Realm,
-		ttl:     int64(ttl),
-		now:     now,
-		opaque:  hex.EncodeToString(h.Sum(nil)[:16]),
-		seen:    make(map[nonceID]seenNonce),
-		sweepAt: minSweep,
+		realm:      o.Realm,
+		algorithms: algs,
+		ttl:        int64(ttl),
+		now:        now,
+		opaque:     hex.EncodeToString(h.Sum(nil)[:16]),
+		seen:       make(map[nonceID]seenNonce),
+		sweepAt:    minSweep,
 	}
 	s.macs.New = func() any { return &macer{h: hmac.New(sha256.New, secret)} }
 	return s
@@ -106,11 +117,17 @@ func NewServer(o Options) *Server {
 // the client its password was right and only the nonce must change.
 func (s *Server) Challenges(stale bool) []string {
 	now := s.now().UnixNano()
-	return []string{
-		s.challenge("SHA-256", now, stale),
-		s.challenge("MD5", now, stale),
+	out := make([]string, 0, len(s.algorithms))
+	for _, alg := range s.algorithms {
+		out = append(out, s.challenge(alg, now, stale))
 	}
+	return out
 }
+
+// DefaultAlgorithms is the challenge order when Options names none: MD5 first because SIPp and
+// many deployed phones answer only the first challenge and know only MD5; SHA-256 for the
+// rest (RFC 8760).
+var DefaultAlgorithms = []string{"MD5", "SHA-256"}
 
 func (s *Server) challenge(alg string, now int64, stale bool) string {
 	var b strings.Builder

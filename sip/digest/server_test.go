@@ -357,13 +357,21 @@ func TestVerifyReplayConcurrent(t *testing.T) {
 	}
 }
 
+func TestChallengeOrderIsConfigurable(t *testing.T) {
+	s := digest.NewServer(digest.Options{Realm: "r", Algorithms: []string{"SHA-256"}})
+	chs := s.Challenges(false)
+	if len(chs) != 1 || !strings.Contains(chs[0], "algorithm=SHA-256") {
+		t.Fatalf("challenges = %q, want only SHA-256", chs)
+	}
+}
+
 func TestChallenges(t *testing.T) {
 	s := digest.NewServer(digest.Options{Realm: `odd "realm" \ here`})
 	chs := s.Challenges(false)
 	if len(chs) != 2 {
 		t.Fatalf("got %d challenges, want 2", len(chs))
 	}
-	for i, alg := range []string{"SHA-256", "MD5"} {
+	for i, alg := range []string{"MD5", "SHA-256"} {
 		ch := chs[i]
 		for _, want := range []string{
 			`Digest realm="odd \"realm\" \\ here", `, "algorithm=" + alg + ",", `qop="auth"`, `opaque="`,
