@@ -1,0 +1,609 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// This file is the harness shared by the whole-switch tests: free ports, a config written to a
+// temp dir, Switchboard in-process (run) or as the real binary, SIPp processes and an RTP probe.
+
+// binDir holds the switchboard binary built by switchboardBinary; TestMain removes it.
+var (
+	binDir      string
+	binOnce     sync.Once
+	binPath     string
+	binBuildErr error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "switchboard-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// switchboardBinary builds ./cmd/switchboard once per test binary and returns its path.
+// SWITCHBOARD_BIN names a prebuilt binary instead (make bench passes bin/switchboard).
+func switchboardBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("SWITCHBOARD_BIN"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return abs
+	}
+	binOnce.Do(func() {
+		binPath = filepath.Join(binDir, "switchboard")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			binBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binBuildErr != nil {
+		t.Fatal(binBuildErr)
+	}
+	return binPath
+}
+
+// inCI reports whether the CI variable is set to something truthy.
+func inCI() bool {
+	switch strings.ToLower(os.Getenv("CI")) {
+	case "", "0", "false", "no":
+		return false
+	}
+	return true
+}
+
+// requireSIPp returns the path of sipp. Without it the test is skipped, except under CI,
+// where the runner installs it (make deps) and its absence is a failure.
+func requireSIPp(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("sipp")
+	if err == nil {
+		return p
+	}
+	if inCI() {
+		t.Fatalf("sipp is not on PATH but CI=%s: make deps (apt-get install sip-tester) should have installed it", os.Getenv("CI"))
+	}
+	t.Skip("sipp not on PATH: install Debian package sip-tester (make deps) to run the SIPp tests")
+	return ""
+}
+
+// scenario returns the absolute path of testdata/sipp/name.
+func scenario(t testing.TB, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sipp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// reserved keeps ports handed out by this process from being handed out twice.
+var reserved sync.Map
+
+// freePort returns a loopback port that is free for both UDP and TCP right now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		_ = u.Close()
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		if _, dup := reserved.LoadOrStore(port, true); dup {
+			continue
+		}
+		return port
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// freeMediaPort returns an even port p with p..p+3 free on UDP: SIPp binds its audio
+// socket on -mp and a video socket on -mp+2.
+func freeMediaPort(t testing.TB) int {
+	t.Helper()
+	for range 200 {
+		p := 2 * (20000 + rand.IntN(20000))
+		ok := true
+		var conns []*net.UDPConn
+		for i := range 4 {
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + i})
+			if err != nil {
+				ok = false
+				break
+			}
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		if !ok {
+			continue
+		}
+		if _, dup := reserved.LoadOrStore(p, true); dup {
+			continue
+		}
+		return p
+	}
+	t.Fatal("no free media port")
+	return 0
+}
+
+// rtpRange returns a random RTP port range of size n; Switchboard skips pairs it cannot bind,
+// so a clash with another process costs a pair, not the test.
+func rtpRange(n int) (lo, hi int) {
+	lo = 2 * ((20000 + rand.IntN(60000-20000-n)) / 2)
+	return lo, lo + n - 1
+}
+
+// switchConfig is what the tests vary in a Switchboard config.
+type switchConfig struct {
+	SIPPort    int
+	HTTPPort   int
+	RTPMin     int
+	RTPMax     int
+	RTPTimeout time.Duration
+}
+
+// testUsers are the accounts every test config has.
+var testUsers = []struct{ ext, name, password string }{
+	{"1001", "Alice", "alice-secret"},
+	{"1002", "Bob", "bob-secret"},
+	{"1003", "Carol", "carol-secret"},
+}
+
+// newSwitchConfig picks free ports and writes a config into dir; rtpTimeout 0 keeps the default.
+func newSwitchConfig(t testing.TB, dir string, rtpPorts int, rtpTimeout time.Duration) (switchConfig, string) {
+	t.Helper()
+	lo, hi := rtpRange(rtpPorts)
+	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi, RTPTimeout: rtpTimeout}
+	var b strings.Builder
+	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)
+	fmt.Fprintf(&b, "media:\n  address: 127.0.0.1\n  rtp_ports: \"%d-%d\"\n", c.RTPMin, c.RTPMax)
+	if c.RTPTimeout > 0 { // else the default
+		fmt.Fprintf(&b, "  rtp_timeout: %s\n", c.RTPTimeout)
+	}
+	fmt.Fprintf(&b, "http:\n  listen: \"127.0.0.1:%d\"\n", c.HTTPPort)
+	b.WriteString("data_dir: ./data\nusers:\n")
+	for _, u := range testUsers {
+		fmt.Fprintf(&b, "  - ext: %q\n    name: %s\n    password: %s\n", u.ext, u.name, u.password)
+	}
+	path := filepath.Join(dir, "switchboard.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c, path
+}
+
+// lockedBuffer is an io.Writer safe for the switch's logger and the test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitListening waits until the switch accepts TCP connections on its SIP port (it binds UDP
+// before TCP).
+func waitListening(t testing.TB, port int, exited <-chan struct{}) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			t.Fatal("switchboard exited before listening")
+		default:
+		}
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("switchboard not listening on %d after 10s", port)
+}
+
+// startInProcess runs Switchboard with run() in this process (so -race sees the switch too)
+// until the test ends. The returned stop cancels it and returns run's exit code.
+func startInProcess(t *testing.T, cfg switchConfig, cfgPath string) (stop func() int, logs *lockedBuffer) {
+	t.Helper()
+	logs = &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan struct{})
+	code := 0
+	go func() {
+		defer close(exited)
+		code = run(ctx, []string{"-config", cfgPath}, logs, logs)
+	}()
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				t.Error("switchboard did not stop within 20s of its context ending")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("switchboard log:\n%s", tail(logs.String(), 80))
+		}
+	})
+	waitListening(t, cfg.SIPPort, exited)
+	return stop, logs
+}
+
+// switchProcess is the real binary running a config.
+type switchProcess struct {
+	cmd    *exec.Cmd
+	log    *lockedBuffer
+	exited chan struct{}
+	err    error // Wait's result, valid after exited is closed
+}
+
+// startBinary runs the switchboard binary on cfgPath until the test ends.
+func startBinary(t *testing.T, cfg switchConfig, cfgPath string, extra ...string) *switchProcess {
+	t.Helper()
+	p := &switchProcess{log: &lockedBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(switchboardBinary(t), append([]string{"-config", cfgPath}, extra...)...)
+	p.cmd.Dir = filepath.Dir(cfgPath)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("switchboard log:\n%s", tail(p.log.String(), 80))
+		}
+	})
+	waitListening(t, cfg.SIPPort, p.exited)
+	return p
+}
+
+// sippProc is one SIPp instance. Its files (stdout, -trace_* output) are in dir.
+type sippProc struct {
+	name   string
+	dir    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
+// startSIPp starts sipp with args in its own directory under dir. It always adds -nostdin,
+// -trace_err and a free control port.
+func startSIPp(t testing.TB, dir, name string, args ...string) *sippProc {
+	t.Helper()
+	sippPath := requireSIPp(t)
+	d := filepath.Join(dir, name)
+	if err := os.MkdirAll(d, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(d, "stdout.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, "-nostdin", "-trace_err", "-cp", strconv.Itoa(freePort(t)))
+	p := &sippProc{name: name, dir: d, exited: make(chan struct{})}
+	p.cmd = exec.Command(sippPath, args...)
+	p.cmd.Dir = d
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		_ = out.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// wait waits up to timeout for SIPp to exit and returns its exit code (-1 on timeout, after
+// killing it).
+func (p *sippProc) wait(timeout time.Duration) int {
+	select {
+	case <-p.exited:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		return -1
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		return -1
+	}
+	return 0
+}
+
+// report returns what SIPp left behind that explains a failure: the end of its screen, its
+// error log and the end of its message trace.
+func (p *sippProc) report() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "--- sipp %s (%s) ---\n", p.name, strings.Join(p.cmd.Args[1:], " "))
+	if out, err := os.ReadFile(filepath.Join(p.dir, "stdout.txt")); err == nil {
+		b.WriteString(tail(string(out), 40))
+	}
+	for _, pattern := range []string{"*_errors.log", "*_messages.log"} {
+		files, _ := filepath.Glob(filepath.Join(p.dir, pattern))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(&b, "\n--- %s ---\n%s", filepath.Base(f), tail(string(data), 120))
+		}
+	}
+	return b.String()
+}
+
+// mustSucceed waits for SIPp and fails the test, with SIPp's report, unless it exited 0
+// (SIPp's exit code is 0 only when every call succeeded).
+func (p *sippProc) mustSucceed(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	if code := p.wait(timeout); code != 0 {
+		t.Fatalf("sipp %s exited with %d (0 = all calls succeeded, 1 = some failed, -1 = timed out)\n%s",
+			p.name, code, p.report())
+	}
+}
+
+// fileContains reports whether any file matching pattern in p's directory contains s.
+func (p *sippProc) fileContains(pattern, s string) bool {
+	files, _ := filepath.Glob(filepath.Join(p.dir, pattern))
+	for _, f := range files {
+		if data, err := os.ReadFile(f); err == nil && bytes.Contains(data, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// registerPhone registers ext's phone whose SIP socket will be 127.0.0.1:phonePort, sending the
+// REGISTER from that very port (Switchboard sends calls to where the REGISTER came from).
+func registerPhone(t testing.TB, dir string, sipPort, phonePort int, ext, password string) {
+	t.Helper()
+	p := startSIPp(t, dir, "register-"+ext,
+		"127.0.0.1:"+strconv.Itoa(sipPort), "-sf", scenario(t, "register.xml"),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(phonePort), "-mp", strconv.Itoa(freeMediaPort(t)),
+		"-m", "1", "-s", ext, "-au", ext, "-ap", password,
+		"-key", "contact_host", "127.0.0.1", "-key", "contact_port", strconv.Itoa(phonePort),
+		"-key", "expires", "3600", "-trace_msg", "-timeout", "10s", "-timeout_error")
+	p.mustSucceed(t, 15*time.Second)
+}
+
+// sippStats is the last line of a SIPp -trace_stat CSV, by column name.
+type sippStats map[string]string
+
+// readStats parses the newest -trace_stat file (SIPp writes "name;name;..." then one line per
+// dump, the last being cumulative at exit).
+func readStats(t testing.TB, p *sippProc) (last sippStats, rows []sippStats) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(p.dir, "*.csv"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_rtt.csv") {
+			continue
+		}
+		fh, err := os.Open(f)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var cols []string
+		for sc.Scan() {
+			fields := strings.Split(strings.TrimRight(sc.Text(), ";"), ";")
+			if cols == nil {
+				cols = fields
+				continue
+			}
+			row := sippStats{}
+			for i, c := range cols {
+				if i < len(fields) {
+					row[c] = fields[i]
+				}
+			}
+			rows = append(rows, row)
+		}
+		_ = fh.Close()
+	}
+	if len(rows) == 0 {
+		return sippStats{}, nil
+	}
+	return rows[len(rows)-1], rows
+}
+
+// int returns a counter column, 0 if absent.
+func (s sippStats) int(col string) int {
+	n, _ := strconv.Atoi(strings.TrimSpace(s[col]))
+	return n
+}
+
+// failures lists the non-zero Failed* counters.
+func (s sippStats) failures() string {
+	var parts []string
+	for _, c := range []string{"FailedCannotSendMessage(C)", "FailedMaxUDPRetrans(C)", "FailedTcpConnect(C)",
+		"FailedTcpClosed(C)", "FailedUnexpectedMessage(C)", "FailedCallRejected(C)", "FailedCmdNotSent(C)",
+		"FailedRegexpDoesntMatch(C)", "FailedRegexpShouldntMatch(C)", "FailedRegexpHdrNotFound(C)",
+		"FailedOutboundCongestion(C)", "FailedTimeoutOnRecv(C)", "FailedTimeoutOnSend(C)",
+		"OutOfCallMsgs(C)", "DeadCallMsgs(C)", "FatalErrors(C)"} {
+		if n := s.int(c); n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", c, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+// rtpProbe is the callee's media when the callee is uas_probe.xml: it counts RTP from the
+// caller (relayed by the switch) and, once it knows the switch's port, sends its own packets
+// (SSRC probeSSRC) back. The caller runs SIPp with -rtp_echo, so those packets return here
+// after crossing the switch twice: proof that media flows through Switchboard both ways.
+type rtpProbe struct {
+	conn *net.UDPConn
+
+	fromCaller atomic.Int64 // packets with another SSRC: the caller's audio
+	echoed     atomic.Int64 // our own packets, back from the caller's echo
+	sent       atomic.Int64
+	payload    atomic.Int32 // payload type of the caller's first packet
+}
+
+const probeSSRC = 0x5b0a4d00
+
+func newRTPProbe(t testing.TB) *rtpProbe {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rtpProbe{conn: c}
+	p.payload.Store(-1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.serve(ctx, &wg)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = c.Close()
+		wg.Wait()
+	})
+	return p
+}
+
+func (p *rtpProbe) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
+
+func (p *rtpProbe) serve(ctx context.Context, wg *sync.WaitGroup) {
+	buf := make([]byte, 2048)
+	started := false
+	for {
+		n, src, err := p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 || buf[0]>>6 != 2 {
+			continue
+		}
+		if binary.BigEndian.Uint32(buf[8:12]) == probeSSRC {
+			p.echoed.Add(1)
+			continue
+		}
+		p.fromCaller.Add(1)
+		p.payload.CompareAndSwap(-1, int32(buf[1]&0x7f))
+		if !started {
+			started = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.send(ctx, net.UDPAddrFromAddrPort(src))
+			}()
+		}
+	}
+}
+
+// send plays 20 ms PCMA frames of silence to the switch, at most 150 of them.
+func (p *rtpProbe) send(ctx context.Context, to *net.UDPAddr) {
+	pkt := make([]byte, 12+160)
+	pkt[0] = 0x80
+	pkt[1] = 8
+	binary.BigEndian.PutUint32(pkt[8:12], probeSSRC)
+	for i := range pkt[12:] {
+		pkt[12+i] = 0xd5 // A-law silence
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for seq := range 150 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		binary.BigEndian.PutUint16(pkt[2:4], uint16(seq))
+		binary.BigEndian.PutUint32(pkt[4:8], uint32(seq*160))
+		if _, err := p.conn.WriteToUDP(pkt, to); err != nil {
+			return
+		}
+		p.sent.Add(1)
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[... %d lines ...]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestLoad is the SIPp load benchmark; it runs only with SWITCHBOARD_LOAD=1 (make bench):
+//
+//	SWITCHBOARD_LOAD=1 go test ./cmd/switchboard -run TestLoad -v -timeout 10m
+//
+// It starts the real binary (SWITCHBOARD_BIN, else a fresh build), registers a SIPp callee
+// that echoes RTP, then runs a SIPp caller (G.711 pcap) at increasing call rates, and finally
+// holds about 1,000 concurrent anchored calls. Per step it prints calls attempted, succeeded
+// and failed, call-setup time percentiles (INVITE to 200, including the 407 round trip), peak
+// concurrent calls, and the switch's CPU and RSS. Knobs: SWITCHBOARD_LOAD_RATES ("100,200"),
+// SWITCHBOARD_LOAD_STEP (seconds per rate step, default 10), SWITCHBOARD_LOAD_CONCURRENT
+// (default 1000; 0 skips that step), SWITCHBOARD_LOAD_DIR (keep SIPp's files there).
+func TestLoad(t *testing.T) {
+	if os.Getenv("SWITCHBOARD_LOAD") == "" {
+		t.Skip("load benchmark: set SWITCHBOARD_LOAD=1 (make bench)")
+	}
+	requireSIPp(t)
+	raiseFileLimit(t)
+
+	rates := []int{100, 200, 300, 400, 600}
+	if s := os.Getenv("SWITCHBOARD_LOAD_RATES"); s != "" {
+		rates = nil
+		for f := range strings.SplitSeq(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				t.Fatalf("SWITCHBOARD_LOAD_RATES: bad rate %q", f)
+			}
+			rates = append(rates, n)
+		}
+	}
+	stepSeconds := envInt(t, "SWITCHBOARD_LOAD_STEP", 10)
+	concurrent := envInt(t, "SWITCHBOARD_LOAD_CONCURRENT", 1000)
+
+	dir := t.TempDir()
+	if d := os.Getenv("SWITCHBOARD_LOAD_DIR"); d != "" { // keep SIPp's traces for a look afterwards
+		dir = d
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 1,000 calls hold 2 endpoints of 2 ports each; leave room for calls still closing.
+	cfg, cfgPath := newSwitchConfig(t, dir, 12000, 60*time.Second)
+	sw := startBinary(t, cfg, cfgPath, "-log-level", "warn")
+	remote := "127.0.0.1:" + strconv.Itoa(cfg.SIPPort)
+
+	calleePort := freePort(t)
+	registerPhone(t, dir, cfg.SIPPort, calleePort, "1002", "bob-secret")
+	startSIPp(t, dir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
+		"-p", strconv.Itoa(calleePort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo")
+	time.Sleep(300 * time.Millisecond)
+
+	type step struct {
+		name               string
+		rate, calls, holdS int
+	}
+	var steps []step
+	for _, r := range rates {
+		steps = append(steps, step{fmt.Sprintf("%d cps", r), r, r * stepSeconds, 3})
+	}
+	if concurrent > 0 {
+		// Calls of 15 s at concurrent/12 per second: the population reaches ~concurrent after
+		// 12 s and stays there until the last call starts.
+		rate := max(concurrent/12, 1)
+		steps = append(steps, step{fmt.Sprintf("%d concurrent", concurrent), rate, concurrent + rate*3, 15})
+	}
+
+	var results []loadResult
+	for i, s := range steps {
+		select {
+		case <-sw.exited:
+			t.Fatalf("switchboard exited during the load run: %v", sw.err)
+		default:
+		}
+		res := runLoadStep(t, dir, fmt.Sprintf("step%d", i), remote, sw, s.name, s.rate, s.calls, s.holdS)
+		results = append(results, res)
+		t.Log(res.line())
+		time.Sleep(2 * time.Second) // let BYEs and port releases settle between steps
+	}
+
+	t.Logf("\n%s", loadTable(results))
+	var bad []string
+	for _, r := range results {
+		if r.failed > 0 || r.succeeded < r.attempted {
+			bad = append(bad, fmt.Sprintf("%s: %d of %d calls failed (%s)", r.name, r.attempted-r.succeeded, r.attempted, r.failures))
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("calls failed:\n  %s", strings.Join(bad, "\n  "))
+	}
+}
+
+// loadResult is one step's figures.
+type loadResult struct {
+	name                          string
+	rate, holdS                   int
+	attempted, succeeded, failed  int
+	failures                      string
+	peakCalls                     int
+	setup                         []float64 // ms
+	cpuAvg, cpuPeak               float64   // % of one core
+	rssPeakKB, rssEndKB, threads  int
+	wall                          time.Duration
+	achievedRate, retransmissions float64
+}
+
+func (r loadResult) line() string {
+	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  peak calls %5d  setup ms p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB  (%.0f cps achieved, %s; failures: %s)",
+		r.name, r.attempted, r.succeeded, r.failed, r.peakCalls,
+		pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
+		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, r.achievedRate, r.wall.Round(100*time.Millisecond), r.failures)
+}
+
+func loadTable(rs []loadResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-15s %6s %6s %6s %6s %5s %8s %8s %8s %8s %8s %8s %9s\n", "step", "calls", "ok", "failed",
+		"retx", "peak", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU avg", "CPU peak", "RSS peak")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "%-15s %6d %6d %6d %6.0f %5d %8.1f %8.1f %8.1f %8.1f %7.1f%% %7.1f%% %6.1f MB\n",
+			r.name, r.attempted, r.succeeded, r.failed, r.retransmissions, r.peakCalls,
+			pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
+			r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024)
+	}
+	return b.String()
+}
+
+// runLoadStep runs one SIPp caller to completion while sampling the switch's CPU and memory.
+func runLoadStep(t *testing.T, dir, name, remote string, sw *switchProcess, label string, rate, calls, holdS int) loadResult {
+	t.Helper()
+	pid := sw.cmd.Process.Pid
+	mon := startProcMonitor(pid)
+	start := time.Now()
+	limit := max(rate*(holdS+4), 100)
+	uac := startSIPp(t, dir, name,
+		remote, "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
+		"-mp", strconv.Itoa(freeMediaPort(t)),
+		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
+		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(limit),
+		"-d", strconv.Itoa(holdS*1000),
+		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "100",
+		// Bounded: calls still unfinished at the global timeout count as not succeeded.
+		"-timeout", strconv.Itoa(calls/rate+holdS+12)+"s")
+	uac.wait(time.Duration(calls/rate+holdS+30) * time.Second)
+	wall := time.Since(start)
+	m := mon.stop()
+
+	last, rows := readStats(t, uac)
+	r := loadResult{
+		name: label, rate: rate, holdS: holdS, wall: wall,
+		attempted: last.int("TotalCallCreated"), succeeded: last.int("SuccessfulCall(C)"),
+		failed: last.int("FailedCall(C)"), failures: last.failures(),
+		retransmissions: float64(last.int("Retransmissions(C)")),
+		cpuAvg:          m.cpuAvg, cpuPeak: m.cpuPeak, rssPeakKB: m.rssPeakKB, rssEndKB: m.rssEndKB, threads: m.threads,
+		setup: readRTT(t, uac, "setup"),
+	}
+	if r.attempted == 0 {
+		t.Logf("%s: no statistics from sipp\n%s", label, uac.report())
+	}
+	for _, row := range rows {
+		r.peakCalls = max(r.peakCalls, row.int("CurrentCall"))
+	}
+	if v, err := strconv.ParseFloat(strings.TrimSpace(last["CallRate(C)"]), 64); err == nil {
+		r.achievedRate = v
+	}
+	return r
+}
+
+// readRTT returns the response times (ms) of one rtd, by name, from SIPp's -trace_rtt file
+// ("Date_ms;response_time_ms;rtd_no").
+func readRTT(t testing.TB, p *sippProc, rtd string) []float64 {
+	t.Helper()
+	var out []float64
+	files, _ := filepath.Glob(filepath.Join(p.dir, "*_rtt.csv"))
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			fields := strings.Split(strings.TrimSpace(sc.Text()), ";")
+			if len(fields) < 3 || fields[2] != rtd {
+				continue
+			}
+			if v, err := strconv.ParseFloat(fields[1], 64); err == nil {
+				out = append(out, v)
+			}
+		}
+		_ = fh.Close()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pct returns the p-th percentile of sorted values (0 when empty).
+func pct(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
+
+// procMonitor samples /proc/PID for CPU time and resident memory.
+type procMonitor struct {
+	pid  int
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	res procFigures
+}
+
+type procFigures struct {
+	cpuAvg, cpuPeak     float64 // % of one core: average over the step, peak over 1 s windows
+	rssPeakKB, rssEndKB int
+	threads             int
+}
+
+// clockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat; 100 on every Linux ABI Go
+// supports.
+const clockTicks = 100
+
+func startProcMonitor(pid int) *procMonitor {
+	m := &procMonitor{pid: pid, done: make(chan struct{})}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t0, c0 := time.Now(), procCPUTicks(pid)
+		lastT, lastC := t0, c0
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-m.done:
+				now, c := time.Now(), procCPUTicks(pid)
+				if d := now.Sub(t0).Seconds(); d > 0 {
+					m.res.cpuAvg = float64(c-c0) / clockTicks / d * 100
+				}
+				m.res.rssEndKB, m.res.threads = procStatus(pid)
+				return
+			case now := <-tick.C:
+				rss, _ := procStatus(pid)
+				m.res.rssPeakKB = max(m.res.rssPeakKB, rss)
+				if now.Sub(lastT) >= time.Second {
+					c := procCPUTicks(pid)
+					m.res.cpuPeak = max(m.res.cpuPeak, float64(c-lastC)/clockTicks/now.Sub(lastT).Seconds()*100)
+					lastT, lastC = now, c
+				}
+			}
+		}
+	}()
+	return m
+}
+
+func (m *procMonitor) stop() procFigures {
+	close(m.done)
+	m.wg.Wait()
+	return m.res
+}
+
+// procCPUTicks returns utime+stime of pid.
+func procCPUTicks(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; fields after its ')' are fixed.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
+}
+
+// procStatus returns VmRSS (kB) and Threads of pid.
+func procStatus(pid int) (rssKB, threads int) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			rssKB, _ = strconv.Atoi(fields[0])
+		case "Threads":
+			threads, _ = strconv.Atoi(fields[0])
+		}
+	}
+	return rssKB, threads
+}
+
+// raiseFileLimit lifts this process's open-file soft limit to the hard limit. Setting it
+// explicitly also passes it to children (SIPp opens a raw socket per pcap being played).
+func raiseFileLimit(t testing.TB) {
+	t.Helper()
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		t.Logf("getrlimit: %v", err)
+		return
+	}
+	l.Cur = l.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		t.Logf("setrlimit: %v", err)
+	}
+}
+
+func envInt(t testing.TB, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		t.Fatalf("%s: want a number, got %q", name, s)
+	}
+	return n
+}
