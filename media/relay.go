@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -29,11 +30,16 @@ type Relay struct {
 
 	inactive chan struct{}
 
+	// contA and contB rewrite the RTP sent out of a and b (Continue).
+	contA, contB atomic.Pointer[rewriter]
+
 	mu      sync.Mutex
 	started bool
 	stopped bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// continued are the streams given to Continue, handed back at Stop.
+	continued []*rewriter
 }
 
 // counters are one direction's statistics. Each copy loop writes only its own
@@ -93,15 +99,20 @@ func (r *Relay) Start(ctx context.Context) {
 	}
 
 	r.wg.Add(5)
-	go r.copy(ctx, &r.a.rtp, &r.b.rtp, &r.rtpAB)
-	go r.copy(ctx, &r.b.rtp, &r.a.rtp, &r.rtpBA)
-	go r.copy(ctx, &r.a.rtcp, &r.b.rtcp, &r.rtcpAB)
-	go r.copy(ctx, &r.b.rtcp, &r.a.rtcp, &r.rtcpBA)
-	go r.watch(ctx, socks)
+	go r.copy(ctx, &r.a.rtp, &r.b.rtp, &r.rtpAB, &r.contB)
+	go r.copy(ctx, &r.b.rtp, &r.a.rtp, &r.rtpBA, &r.contA)
+	go r.copy(ctx, &r.a.rtcp, &r.b.rtcp, &r.rtcpAB, nil)
+	go r.copy(ctx, &r.b.rtcp, &r.a.rtcp, &r.rtcpBA, nil)
+	go func() {
+		defer r.wg.Done()
+		watch(ctx, r.timeout, r.received, r.inactive, socks[:])
+	}()
 }
 
-// Stop ends the loops and waits for them to return. It does not close the
-// endpoints. Stop is idempotent and may be called without Start.
+// Stop ends the loops and waits for them to return, then hands the streams
+// given to Continue back to their owners: each carries on from the last
+// packet relayed for it. It does not close the endpoints. Stop is
+// idempotent and may be called without Start.
 func (r *Relay) Stop() {
 	r.mu.Lock()
 	r.stopped = true
@@ -111,6 +122,59 @@ func (r *Relay) Stop() {
 		cancel()
 	}
 	r.wg.Wait()
+	r.mu.Lock()
+	continued := r.continued
+	r.continued = nil
+	r.mu.Unlock()
+	r.contA.Store(nil)
+	r.contB.Store(nil)
+	for _, rw := range continued {
+		rw.st.release(rw)
+	}
+}
+
+// Continue makes the RTP the relay sends out of ep (which must be one of
+// the relay's endpoints) carry on st's stream: st's SSRC, sequence numbers
+// following st's last packet and timestamps following st's last one,
+// advanced by the wall time since then in 8 kHz samples, with the marker bit
+// on the first relayed packet. The phone behind ep thus sees one continuous
+// stream from a prompt or music on hold into the bridged call. When the
+// incoming SSRC changes (the far end was replaced), the numbering is
+// re-based the same way. Payload types, payloads and the other marker bits
+// are relayed unchanged; RTCP is not rewritten.
+//
+// st stops generating and its current source ends; it keeps its state and
+// gets it back at Stop, updated to the last relayed packet, so that a later
+// Play (say, music on hold again) carries on the numbering. A stream stays
+// with the relay until Stop even if another Continue on ep replaces it;
+// Continue(ep, nil) relays ep's packets unchanged again. It may be called
+// before or after Start, and does nothing after Stop.
+func (r *Relay) Continue(ep *Endpoint, st *Stream) {
+	var slot *atomic.Pointer[rewriter]
+	switch ep {
+	case r.a:
+		slot = &r.contA
+	case r.b:
+		slot = &r.contB
+	default:
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	if st == nil {
+		slot.Store(nil)
+		return
+	}
+	if cur := slot.Load(); cur != nil && cur.st == st {
+		return
+	}
+	rw := &rewriter{st: st}
+	st.attach(rw)
+	r.continued = append(r.continued, rw)
+	slot.Store(rw)
 }
 
 // Inactive is closed when neither leg has sent any RTP or RTCP for the
@@ -134,9 +198,11 @@ func (c *counters) snapshot() DirectionStats {
 }
 
 // copy is the per-packet path: read into its own buffer, latch the sender,
-// write to the other leg, count. It takes no lock, does not allocate in the
-// steady state and reads no clock; the watcher does the timing.
-func (r *Relay) copy(ctx context.Context, in, out *socket, c *counters) {
+// rewrite the header in place if a stream is continued, write to the other
+// leg, count. It takes no lock and does not allocate in the steady state;
+// it reads the clock only while continuing a stream, and the watcher does
+// the timing.
+func (r *Relay) copy(ctx context.Context, in, out *socket, c *counters, cont *atomic.Pointer[rewriter]) {
 	defer r.wg.Done()
 	buf := make([]byte, relayBufSize)
 	for {
@@ -157,18 +223,23 @@ func (r *Relay) copy(ctx context.Context, in, out *socket, c *counters) {
 			continue
 		}
 		in.latch(src)
+		if cont != nil {
+			if rw := cont.Load(); rw != nil && !rw.rewrite(buf[:n]) {
+				c.dropped.Add(1)
+				continue
+			}
+		}
 		if !out.send(buf[:n]) {
 			c.dropped.Add(1)
 		}
 	}
 }
 
-// watch unblocks the copy loops when ctx ends and, meanwhile, closes
-// inactive when the packet counters stop moving for the timeout. It samples
-// the counters a few times per timeout so that detection is late by at most
-// a quarter of it, without the copy loops reading the clock.
-func (r *Relay) watch(ctx context.Context, socks [4]*socket) {
-	defer r.wg.Done()
+// watch unblocks the read loops when ctx ends and, meanwhile, closes
+// inactive when the packet count stops moving for timeout (<= 0: never). It
+// samples the count a few times per timeout so that detection is late by at
+// most a quarter of it, without the read loops reading the clock.
+func watch(ctx context.Context, timeout time.Duration, received func() uint64, inactive chan struct{}, socks []*socket) {
 	defer func() {
 		// A deadline in the past makes blocked and future reads fail at
 		// once, without closing the sockets, which belong to the owner.
@@ -178,24 +249,24 @@ func (r *Relay) watch(ctx context.Context, socks [4]*socket) {
 		}
 	}()
 
-	if r.timeout <= 0 {
+	if timeout <= 0 {
 		<-ctx.Done()
 		return
 	}
-	tick := time.NewTicker(max(r.timeout/4, time.Millisecond))
+	tick := time.NewTicker(max(timeout/4, time.Millisecond))
 	defer tick.Stop()
-	last, lastChange := r.received(), time.Now()
+	last, lastChange := received(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			if n := r.received(); n != last {
+			if n := received(); n != last {
 				last, lastChange = n, now
 				continue
 			}
-			if now.Sub(lastChange) >= r.timeout {
-				close(r.inactive)
+			if now.Sub(lastChange) >= timeout {
+				close(inactive)
 				tick.Stop()
 				<-ctx.Done()
 				return
@@ -207,4 +278,54 @@ func (r *Relay) watch(ctx context.Context, socks [4]*socket) {
 // received is the number of packets received in all directions.
 func (r *Relay) received() uint64 {
 	return r.rtpAB.packets.Load() + r.rtpBA.packets.Load() + r.rtcpAB.packets.Load() + r.rtcpBA.packets.Load()
+}
+
+// rewriter carries a Stream's numbering on in relayed packets (Continue).
+// Its state belongs to the copy loop while the relay runs; Stop reads it
+// after the loops have returned.
+type rewriter struct {
+	st   *Stream
+	ssrc uint32
+
+	based  bool   // offsets computed for inSSRC
+	inSSRC uint32 // the relayed sender's SSRC
+	seqOff uint16
+	tsOff  uint32
+
+	// The latest packet sent for the stream (at first, the stream's own).
+	lastSeq uint16
+	lastTS  uint32
+	lastAt  int64 // mono(); 0 if the stream had not started
+}
+
+// rewrite puts the stream's SSRC, sequence number and timestamp into the
+// RTP header b in place; false means b is not RTP and must not be sent.
+func (rw *rewriter) rewrite(b []byte) bool {
+	if len(b) < rtpHeaderSize || b[0]>>6 != 2 {
+		return false
+	}
+	seq := binary.BigEndian.Uint16(b[2:])
+	ts := binary.BigEndian.Uint32(b[4:])
+	ssrc := binary.BigEndian.Uint32(b[8:])
+	now := mono()
+	if !rw.based || ssrc != rw.inSSRC {
+		outTS := rw.lastTS
+		if rw.lastAt != 0 {
+			outTS += max(FrameSamples, samplesBetween(rw.lastAt, now))
+		}
+		rw.seqOff = rw.lastSeq + 1 - seq
+		rw.tsOff = outTS - ts
+		rw.inSSRC, rw.based = ssrc, true
+		b[1] |= 0x80 // a new talk-spurt for the phone
+	}
+	seq += rw.seqOff
+	ts += rw.tsOff
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], rw.ssrc)
+	// A reordered packet must not move the hand-back point backwards.
+	if int16(seq-rw.lastSeq) > 0 {
+		rw.lastSeq, rw.lastTS, rw.lastAt = seq, ts, now
+	}
+	return true
 }

@@ -80,42 +80,83 @@ func RewriteAnswer(answer []byte, local netip.Addr, localPort int, origin *Origi
 }
 
 func rewrite(kind string, in []byte, local netip.Addr, localPort int, origin *Origin) ([]byte, netip.AddrPort, error) {
-	local = local.Unmap()
-	if !local.IsValid() || local.IsUnspecified() || localPort < 1 || localPort > 65535 {
-		return nil, netip.AddrPort{}, fmt.Errorf("media: cannot advertise %v port %d in an SDP %s", local, localPort, kind)
+	local, err := checkLocal(kind, local, localPort)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
 	}
-	var sd sdp.SessionDescription
-	if err := sd.Unmarshal(in); err != nil {
-		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s: %v", ErrBadSDP, kind, err)
-	}
-	if len(sd.TimeDescriptions) == 0 {
-		// The parser accepts a description that stops early (even an empty
-		// one); without v=, o=, s= and t= it is not an SDP at all.
-		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s ends before its t= line", ErrBadSDP, kind)
-	}
-
-	audio := relayedAudio(&sd)
-	if audio < 0 {
-		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s has no RTP/AVP audio stream", ErrNoCommonCodec, kind)
+	sd, audio, err := parseAudio(kind, in)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
 	}
 	md := sd.MediaDescriptions[audio]
 	formats, attrs, ok := relayedFormats(md)
 	if !ok {
 		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s offers audio formats %v", ErrNoCommonCodec, kind, md.MediaName.Formats)
 	}
-	remote, err := mediaAddr(&sd, md)
+	remote, dir, err := addrAndDirection(kind, sd, md)
 	if err != nil {
-		return nil, netip.AddrPort{}, fmt.Errorf("%w: %s: %v", ErrBadSDP, kind, err)
+		return nil, netip.AddrPort{}, err
 	}
+	attrs = append(attrs, sdp.NewPropertyAttribute(dir))
+	out, err := marshalSDP(kind, local, localPort, origin, sd, audio, formats, attrs)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	return out, remote, nil
+}
 
-	dir := direction(&sd, md)
+// checkLocal validates the address and port the switch advertises and
+// returns the address unmapped.
+func checkLocal(kind string, local netip.Addr, localPort int) (netip.Addr, error) {
+	local = local.Unmap()
+	if !local.IsValid() || local.IsUnspecified() || localPort < 1 || localPort > 65535 {
+		return local, fmt.Errorf("media: cannot advertise %v port %d in an SDP %s", local, localPort, kind)
+	}
+	return local, nil
+}
+
+// parseAudio parses an SDP the switch received and finds the audio line it
+// handles (see relayedAudio).
+func parseAudio(kind string, in []byte) (*sdp.SessionDescription, int, error) {
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(in); err != nil {
+		return nil, 0, fmt.Errorf("%w: %s: %v", ErrBadSDP, kind, err)
+	}
+	if len(sd.TimeDescriptions) == 0 {
+		// The parser accepts a description that stops early (even an empty
+		// one); without v=, o=, s= and t= it is not an SDP at all.
+		return nil, 0, fmt.Errorf("%w: %s ends before its t= line", ErrBadSDP, kind)
+	}
+	audio := relayedAudio(&sd)
+	if audio < 0 {
+		return nil, 0, fmt.Errorf("%w: %s has no RTP/AVP audio stream", ErrNoCommonCodec, kind)
+	}
+	return &sd, audio, nil
+}
+
+// addrAndDirection returns where the sender of sd receives md's RTP and the
+// direction it asked for, with receiving taken away if the address is
+// unspecified.
+func addrAndDirection(kind string, sd *sdp.SessionDescription, md *sdp.MediaDescription) (netip.AddrPort, string, error) {
+	remote, err := mediaAddr(sd, md)
+	if err != nil {
+		return netip.AddrPort{}, "", fmt.Errorf("%w: %s: %v", ErrBadSDP, kind, err)
+	}
+	dir := direction(sd, md)
 	if remote.Addr().IsUnspecified() {
 		// c=0.0.0.0 says "do not send to me": whatever the attribute said,
 		// the offerer cannot receive (RFC 3264 §8.4).
 		dir = withoutRecv(dir)
 	}
-	attrs = append(attrs, sdp.NewPropertyAttribute(dir))
+	return remote, dir, nil
+}
 
+// marshalSDP writes the SDP the switch sends: o= and c= local, o= versions
+// from origin, and at index audio of the received description sd an audio
+// line on localPort with formats and attrs; sd's other m= lines are kept
+// rejected (port 0, no attributes) so that the lines still match. With sd
+// nil the output has the audio line alone.
+func marshalSDP(kind string, local netip.Addr, localPort int, origin *Origin, sd *sdp.SessionDescription, audio int, formats []string, attrs []sdp.Attribute) ([]byte, error) {
 	addrType := "IP4"
 	if local.Is6() {
 		addrType = "IP6"
@@ -136,37 +177,42 @@ func rewrite(kind string, in []byte, local netip.Addr, localPort int, origin *Or
 			AddressType: addrType,
 			Address:     &sdp.Address{Address: local.String()},
 		},
-		TimeDescriptions:  []sdp.TimeDescription{{Timing: sdp.Timing{StartTime: 0, StopTime: 0}}},
-		MediaDescriptions: make([]*sdp.MediaDescription, len(sd.MediaDescriptions)),
+		TimeDescriptions: []sdp.TimeDescription{{Timing: sdp.Timing{StartTime: 0, StopTime: 0}}},
 	}
-	for i, m := range sd.MediaDescriptions {
-		if i == audio {
+	audioLine := &sdp.MediaDescription{
+		MediaName: sdp.MediaName{
+			Media:   "audio",
+			Port:    sdp.RangedPort{Value: localPort},
+			Protos:  []string{"RTP", "AVP"},
+			Formats: formats,
+		},
+		Attributes: attrs,
+	}
+	if sd == nil {
+		res.MediaDescriptions = []*sdp.MediaDescription{audioLine}
+	} else {
+		res.MediaDescriptions = make([]*sdp.MediaDescription, len(sd.MediaDescriptions))
+		for i, m := range sd.MediaDescriptions {
+			if i == audio {
+				res.MediaDescriptions[i] = audioLine
+				continue
+			}
+			// Rejected: port 0, same media and transport, no attributes.
 			res.MediaDescriptions[i] = &sdp.MediaDescription{
 				MediaName: sdp.MediaName{
-					Media:   "audio",
-					Port:    sdp.RangedPort{Value: localPort},
-					Protos:  []string{"RTP", "AVP"},
-					Formats: formats,
+					Media:   m.MediaName.Media,
+					Port:    sdp.RangedPort{Value: 0},
+					Protos:  m.MediaName.Protos,
+					Formats: m.MediaName.Formats,
 				},
-				Attributes: attrs,
 			}
-			continue
-		}
-		// Rejected: port 0, same media and transport, no attributes.
-		res.MediaDescriptions[i] = &sdp.MediaDescription{
-			MediaName: sdp.MediaName{
-				Media:   m.MediaName.Media,
-				Port:    sdp.RangedPort{Value: 0},
-				Protos:  m.MediaName.Protos,
-				Formats: m.MediaName.Formats,
-			},
 		}
 	}
 	out, err := res.Marshal()
 	if err != nil {
-		return nil, netip.AddrPort{}, fmt.Errorf("media: marshal SDP %s: %w", kind, err)
+		return nil, fmt.Errorf("media: marshal SDP %s: %w", kind, err)
 	}
-	return out, remote, nil
+	return out, nil
 }
 
 // relayedAudio returns the index of the m= line the switch relays: the first
@@ -194,10 +240,17 @@ const (
 	codecEvent
 )
 
-// relayedFormats keeps the formats of md the switch relays, in md's order,
-// with their rtpmap (added for static types that lacked one), fmtp, ptime
-// and maxptime attributes. ok is false unless PCMU or PCMA is among them.
-func relayedFormats(md *sdp.MediaDescription) (formats []string, attrs []sdp.Attribute, ok bool) {
+// format is one payload type of an m= line that the switch handles.
+type format struct {
+	pt  string // as in the m= line
+	n   uint8  // its number
+	c   codec
+	enc string // rtpmap encoding, added for static types that lacked one
+}
+
+// audioFormats returns the formats of md the switch handles (PCMU, PCMA,
+// telephone-event at 8 kHz), in md's order, each payload type once.
+func audioFormats(md *sdp.MediaDescription) []format {
 	rtpmaps := make(map[string]string)
 	for _, a := range md.Attributes {
 		if a.Key == "rtpmap" {
@@ -207,9 +260,10 @@ func relayedFormats(md *sdp.MediaDescription) (formats []string, attrs []sdp.Att
 			}
 		}
 	}
-	kept := make(map[string]bool)
+	var out []format
+	seen := make(map[string]bool)
 	for _, pt := range md.MediaName.Formats {
-		if kept[pt] {
+		if seen[pt] {
 			continue
 		}
 		n, err := strconv.Atoi(pt)
@@ -229,10 +283,22 @@ func relayedFormats(md *sdp.MediaDescription) (formats []string, attrs []sdp.Att
 		if c == codecNone {
 			continue
 		}
-		ok = ok || c == codecPCMU || c == codecPCMA
-		kept[pt] = true
-		formats = append(formats, pt)
-		attrs = append(attrs, sdp.NewAttribute("rtpmap", pt+" "+enc))
+		seen[pt] = true
+		out = append(out, format{pt: pt, n: uint8(n), c: c, enc: enc})
+	}
+	return out
+}
+
+// relayedFormats keeps the formats of md the switch relays, in md's order,
+// with their rtpmap (added for static types that lacked one), fmtp, ptime
+// and maxptime attributes. ok is false unless PCMU or PCMA is among them.
+func relayedFormats(md *sdp.MediaDescription) (formats []string, attrs []sdp.Attribute, ok bool) {
+	kept := make(map[string]bool)
+	for _, f := range audioFormats(md) {
+		ok = ok || f.c == codecPCMU || f.c == codecPCMA
+		kept[f.pt] = true
+		formats = append(formats, f.pt)
+		attrs = append(attrs, sdp.NewAttribute("rtpmap", f.pt+" "+f.enc))
 	}
 	if !ok {
 		return nil, nil, false

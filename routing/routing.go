@@ -14,9 +14,24 @@ type Action int
 const (
 	// Reject answers the caller with Plan.Code and Plan.Reason.
 	Reject Action = iota
-	// Ring forks the call to every registered phone of Plan.Targets.
+	// Ring forks the call to every registered phone of Plan.Targets; Plan.NoAnswer says what
+	// follows when nobody answers in time.
 	Ring
+	// Voicemail answers the call, plays Plan.Box's Plan.Greeting and records a message.
+	Voicemail
+	// VoicemailMenu answers the caller's own box (*97): new messages, repeat, delete, save.
+	VoicemailMenu
 )
+
+// Greeting kinds: which of a user's greetings a voicemail plays.
+const (
+	GreetingNoAnswer = "no_answer"
+	GreetingBusy     = "busy"
+	GreetingDND      = "dnd"
+)
+
+// FeatureVoicemail is the feature code for listening to one's own voicemail.
+const FeatureVoicemail = "*97"
 
 func (a Action) String() string {
 	switch a {
@@ -24,6 +39,10 @@ func (a Action) String() string {
 		return "reject"
 	case Ring:
 		return "ring"
+	case Voicemail:
+		return "voicemail"
+	case VoicemailMenu:
+		return "voicemail-menu"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -40,6 +59,9 @@ type Plan struct {
 	Action      Action
 	Targets     []string      // extensions whose phones ring (Ring)
 	RingTimeout time.Duration // give up ringing after this (Ring)
+	NoAnswer    *Plan         // what follows unanswered ringing (Ring): Voicemail or Reject
+	Box         string        // mailbox (Voicemail, VoicemailMenu)
+	Greeting    string        // GreetingNoAnswer, GreetingBusy or GreetingDND (Voicemail)
 	Code        int           // SIP status (Reject)
 	Reason      string        // SIP reason phrase (Reject)
 	Trace       []string
@@ -49,6 +71,7 @@ type Plan struct {
 type User struct {
 	Ext             string
 	NoAnswerTimeout time.Duration
+	Voicemail       bool // the user has a mailbox
 }
 
 // Directory answers "is this an extension, and whose?".
@@ -77,6 +100,13 @@ func New(dir Directory, regs Registrations) *Router {
 
 // Decide returns the plan for req. It never blocks and is safe for concurrent use.
 func (r *Router) Decide(req Request) Plan {
+	if req.Dialled == FeatureVoicemail {
+		if u, ok := r.dir.User(req.Caller); ok && u.Voicemail {
+			return Plan{Action: VoicemailMenu, Box: u.Ext, Trace: []string{"*97: own voicemail of " + u.Ext}}
+		}
+		return Plan{Action: Reject, Code: 404, Reason: "Not Found",
+			Trace: []string{"*97: caller has no mailbox"}}
+	}
 	u, ok := r.dir.User(req.Dialled)
 	if !ok {
 		if r.dir.Exists(req.Dialled) {
@@ -88,10 +118,22 @@ func (r *Router) Decide(req Request) Plan {
 		return Plan{Action: Reject, Code: 404, Reason: "Not Found",
 			Trace: []string{fmt.Sprintf("%s: no such extension", req.Dialled)}}
 	}
+	unavailable := unavailablePlan(u, GreetingNoAnswer)
 	if !r.regs.Registered(u.Ext) {
-		return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable",
-			Trace: []string{fmt.Sprintf("user %s: no phone registered", u.Ext)}}
+		unavailable.Trace = append([]string{fmt.Sprintf("user %s: no phone registered", u.Ext)}, unavailable.Trace...)
+		return unavailable
 	}
-	return Plan{Action: Ring, Targets: []string{u.Ext}, RingTimeout: u.NoAnswerTimeout,
-		Trace: []string{fmt.Sprintf("user %s: ring registered phones for %s", u.Ext, u.NoAnswerTimeout)}}
+	return Plan{Action: Ring, Targets: []string{u.Ext}, RingTimeout: u.NoAnswerTimeout, NoAnswer: &unavailable,
+		Trace: []string{fmt.Sprintf("user %s: ring registered phones for %s, then %s", u.Ext, u.NoAnswerTimeout, unavailable.Action)}}
+}
+
+// unavailablePlan is where a call goes when the user cannot take it: their voicemail with the
+// given greeting, or 480 when they have no mailbox.
+func unavailablePlan(u User, greeting string) Plan {
+	if u.Voicemail {
+		return Plan{Action: Voicemail, Box: u.Ext, Greeting: greeting,
+			Trace: []string{fmt.Sprintf("voicemail of %s with the %s greeting", u.Ext, greeting)}}
+	}
+	return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable",
+		Trace: []string{fmt.Sprintf("user %s has no voicemail", u.Ext)}}
 }

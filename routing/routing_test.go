@@ -15,8 +15,12 @@ type regs map[string]bool
 func (r regs) Registered(ext string) bool { return r[ext] }
 
 func TestDecide(t *testing.T) {
-	d := dir{"1001": {Ext: "1001", NoAnswerTimeout: 20 * time.Second}, "1002": {Ext: "1002", NoAnswerTimeout: 5 * time.Second}}
-	r := New(d, regs{"1002": true})
+	d := dir{
+		"1001": {Ext: "1001", NoAnswerTimeout: 20 * time.Second},
+		"1002": {Ext: "1002", NoAnswerTimeout: 5 * time.Second},
+		"1003": {Ext: "1003", NoAnswerTimeout: 5 * time.Second, Voicemail: true},
+	}
+	r := New(d, regs{"1002": true, "1003": true})
 	cases := map[string]struct {
 		dialled string
 		action  Action
@@ -42,5 +46,13 @@ func TestDecide(t *testing.T) {
 				t.Fatal("plan has no trace")
 			}
 		})
+	}
+}
+
+func TestUnregisteredUserWithMailboxGoesToVoicemail(t *testing.T) {
+	r := New(dir{"1003": {Ext: "1003", Voicemail: true}}, regs{})
+	p := r.Decide(Request{Caller: "1001", Dialled: "1003"})
+	if p.Action != Voicemail || p.Box != "1003" || p.Greeting != GreetingNoAnswer {
+		t.Fatalf("plan = %+v", p)
 	}
 }

@@ -320,10 +320,7 @@ func TestInfoPassesThrough(t *testing.T) {
 	_, hangup, d := bridged(t, alice, bob)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req := sip.NewRequest(sip.INFO, d.InviteResponse.Contact().Address)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
-	req.SetBody([]byte("Signal=5\r\nDuration=160\r\n"))
-	res, err := d.Do(ctx, req)
+	res, err := d.Do(ctx, newInfo(d.InviteResponse.Contact().Address, "application/dtmf-relay", "Signal=5\r\nDuration=160\r\n"))
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("INFO: %v %v", res, err)
 	}

@@ -49,6 +49,9 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		delete(s.dialogs, l.callID)
 	}
 	s.mu.Unlock()
+	if l.side == sideA {
+		l.call.markGone()
+	}
 	select {
 	case l.call.hangup <- l.side:
 	default:
@@ -61,6 +64,10 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	l := s.lookupLeg(req)
 	if l == nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	if l.call.onLocalInfo(req) {
+		_ = tx.Respond(l.response(req, 200, "OK", nil))
 		return
 	}
 	other := l.call.other(l)
@@ -94,8 +101,11 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := l.call
+	if len(req.Body()) > 0 && c.reanswerLocally(l, req, tx) {
+		return
+	}
 	other := c.other(l)
-	if other == nil {
+	if other == nil && len(req.Body()) > 0 {
 		_ = tx.Respond(l.response(req, 491, "Request Pending", nil))
 		return
 	}

@@ -35,17 +35,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	plan := s.opts.Router.Decide(routing.Request{Caller: caller, Dialled: req.Recipient.User})
 	log.Info("call routed", zap.Stringer("action", plan.Action), zap.Strings("trace", plan.Trace))
-	switch plan.Action {
-	case routing.Ring:
-		c := newCall(s, req, tx, caller, log)
-		c.run(plan)
-	default:
+	if plan.Action == routing.Reject {
 		code, reason := plan.Code, plan.Reason
 		if code < 300 {
 			code, reason = 500, "Server Internal Error"
 		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+		return
 	}
+	newCall(s, req, tx, caller, log).run(plan)
 }
 
 // mediaError maps media errors to what the caller sees.

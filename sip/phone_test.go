@@ -468,3 +468,11 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// newInfo builds an in-dialog INFO for a caller's dialog to send.
+func newInfo(target sip.Uri, contentType, body string) *sip.Request {
+	req := sip.NewRequest(sip.INFO, target)
+	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	req.SetBody([]byte(body))
+	return req
+}

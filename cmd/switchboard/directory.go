@@ -31,7 +31,7 @@ func (d directory) User(ext string) (routing.User, bool) {
 	if !ok {
 		return routing.User{}, false
 	}
-	return routing.User{Ext: u.Ext, NoAnswerTimeout: u.NoAnswerTimeout}, true
+	return routing.User{Ext: u.Ext, NoAnswerTimeout: u.NoAnswerTimeout, Voicemail: u.VoicemailEnabled()}, true
 }
 
 // Exists implements routing.Directory.

@@ -1,0 +1,98 @@
+package sip
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/mailbox"
+	"github.com/switchboard-voip/switchboard/media/prompts"
+	"github.com/switchboard-voip/switchboard/routing"
+)
+
+// voicemailMenu lets a user hear their new messages (*97): after each, 1 repeats it, 7 deletes
+// it, 9 saves it, # goes to the next. A message that has been played is marked heard.
+func (c *call) voicemailMenu(plan routing.Plan) {
+	s := c.s
+	if s.opts.Voicemail == nil {
+		c.respond(404, "Not Found", nil)
+		return
+	}
+	if err := c.answerLocally(); err != nil {
+		c.log.Warn("voicemail menu not answered", zap.Error(err))
+		return
+	}
+	err := c.menu(plan.Box)
+	if err != nil && !c.isGone() {
+		c.log.Info("voicemail menu ended", zap.Error(err))
+	}
+	c.endLocal(c.isGone())
+}
+
+func (c *call) menu(box string) error {
+	store := c.s.opts.Voicemail
+	all, err := store.List(box)
+	if err != nil {
+		return err
+	}
+	var fresh []mailbox.Message
+	for i := len(all) - 1; i >= 0; i-- { // oldest first: messages are heard in the order they came
+		if !all[i].Heard {
+			fresh = append(fresh, all[i])
+		}
+	}
+	intro := []string{prompts.NoNewMessages}
+	if n := len(fresh); n > 0 {
+		word := prompts.NewMessages
+		if n == 1 {
+			word = prompts.NewMessage
+		}
+		intro = append(append([]string{prompts.YouHave}, prompts.Number(n)...), word)
+	}
+	if _, err := c.play(promptSource(intro...), false); err != nil {
+		return err
+	}
+	for i := 0; i < len(fresh); {
+		m := fresh[i]
+		path, err := store.Path(box, m.ID)
+		if err != nil {
+			i++
+			continue
+		}
+		audio, err := media.LoadWAV(path)
+		if err != nil {
+			c.log.Warn("message not playable", zap.String("id", m.ID), zap.Error(err))
+			i++
+			continue
+		}
+		d, err := c.play(media.Sequence(media.Samples(audio), promptSource(prompts.VoicemailMenu)), true)
+		if err != nil {
+			return err
+		}
+		if err := store.SetHeard(box, m.ID, true); err != nil {
+			c.log.Warn("message not marked heard", zap.String("id", m.ID), zap.Error(err))
+		}
+		if d == 0 {
+			if d, err = c.waitDigit(digitKeepAwait); err != nil {
+				return err
+			}
+		}
+		switch d {
+		case '1':
+			continue
+		case '7':
+			if err := store.Delete(box, m.ID); err != nil {
+				c.log.Warn("message not deleted", zap.String("id", m.ID), zap.Error(err))
+			}
+			if _, err := c.play(promptSource(prompts.MessageDeleted), false); err != nil {
+				return err
+			}
+		case '9':
+			if _, err := c.play(promptSource(prompts.MessageSaved), false); err != nil {
+				return err
+			}
+		}
+		i++
+	}
+	_, err = c.play(promptSource(prompts.NoMoreMessages, prompts.Goodbye), false)
+	return err
+}
