@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/routing"
 )
@@ -44,4 +45,18 @@ func (d directory) Exists(ext string) bool {
 	}
 	_, ok := d.cfg.Queue(ext)
 	return ok
+}
+
+// Check implements api.Users: HTTP Basic uses the SIP password.
+func (d directory) Check(ext, password string) (ok, admin bool) {
+	u, found := d.cfg.User(ext)
+	if !found {
+		// Compare anyway so an unknown extension costs the same time as a wrong password.
+		api.PasswordsEqual("", password)
+		return false, false
+	}
+	if !api.PasswordsEqual(u.Password, password) {
+		return false, false
+	}
+	return true, u.Admin
 }

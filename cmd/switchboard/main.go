@@ -12,17 +12,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
@@ -133,6 +139,21 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("media ports: %w", err)
 	}
+	greets, err := loadGreetings(cfg)
+	if err != nil {
+		return err
+	}
+	db, err := bbolt.Open(filepath.Join(cfg.DataDir, "switchboard.db"), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("open %s: %w (is another switchboard using this data_dir?)", cfg.DataDir, err)
+	}
+	defer db.Close()
+	voicemail, err := mailbox.Open(db, filepath.Join(cfg.DataDir, "voicemail"))
+	if err != nil {
+		return fmt.Errorf("voicemail: %w", err)
+	}
+	defer voicemail.Close()
+
 	dir := directory{cfg: cfg}
 	locations := sbsip.NewMemoryLocations(nil)
 	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
@@ -150,6 +171,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Users:      dir,
 		Router:     routing.New(dir, locations),
 		Locations:  locations,
+		Voicemail:  voicemail,
+		Greetings:  greets,
 		Logger:     log,
 	})
 	if err != nil {
@@ -159,12 +182,30 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	web := &http.Server{
+		Handler:           api.New(api.Options{Users: dir, Voicemail: voicemail, Logger: log.Named("http")}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	webDone := make(chan error, 1)
+	go func() { webDone <- web.Serve(httpLn) }()
 	log.Info("switchboard running", zap.String("version", version), zap.Int("users", len(cfg.Users)),
-		zap.String("data_dir", cfg.DataDir))
-	<-ctx.Done()
+		zap.String("http", httpLn.Addr().String()), zap.String("data_dir", cfg.DataDir))
+
+	select {
+	case <-ctx.Done():
+	case err := <-webDone:
+		log.Error("http server stopped", zap.Error(err))
+	}
 	log.Info("shutting down: ending active calls", zap.Int("calls", srv.ActiveCalls()))
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	_ = web.Shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
