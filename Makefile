@@ -47,7 +47,7 @@ bench: deps
 
 # The load run uses the optimised binary (no -race), as deployed.
 load: deps build
-	SWITCHBOARD_LOAD=1 SWITCHBOARD_BIN=$(BIN) $(GO) test -count=1 -timeout 10m -run '^TestLoad$$' -v ./cmd/switchboard
+	SWITCHBOARD_LOAD=1 SWITCHBOARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 10m -run '^TestLoad$$' -v ./cmd/switchboard
 
 lint:
 	$(GO) vet ./...

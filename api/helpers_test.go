@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-voip/switchboard/media/mailbox"
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // testUser is an account of testUsers.
@@ -48,11 +49,27 @@ var users = testUsers{
 	"1004": {password: "dave-secret"},
 }
 
-// env is a Server on a real mailbox.Store, served over HTTP.
+// names are the users' names in the presence table, in configured order.
+var names = []presence.User{
+	{Ext: "1001", Name: "Alice"}, {Ext: "1002", Name: "Bob"}, {Ext: "1003", Name: "Carol"}, {Ext: "1004", Name: "Dave"},
+}
+
+// fakeStats implements Stats with fixed figures.
+type fakeStats struct{ calls, registrations, subscriptions int }
+
+func (f fakeStats) ActiveCalls() int   { return f.calls }
+func (f fakeStats) Registrations() int { return f.registrations }
+func (f fakeStats) Subscriptions() int { return f.subscriptions }
+
+// env is a Server on a real mailbox.Store and a real presence.Table (on a
+// presence.MemoryStore), served over HTTP.
 type env struct {
-	store *mailbox.Store
-	srv   *httptest.Server
-	logs  *observer.ObservedLogs
+	store  *mailbox.Store
+	table  *presence.Table
+	pstore *presence.MemoryStore
+	api    *Server
+	srv    *httptest.Server
+	logs   *observer.ObservedLogs
 }
 
 // newEnv starts a server; edit may change its options (e.g. wrap the
@@ -70,14 +87,27 @@ func newEnv(t *testing.T, edit ...func(*Options)) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 
+	pstore := &presence.MemoryStore{}
+	table, err := presence.NewTable(names, pstore)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	core, logs := observer.New(zapcore.DebugLevel)
-	o := Options{Users: users, Voicemail: store, Logger: zap.New(core)}
+	o := Options{
+		Users:     users,
+		Voicemail: store,
+		Presence:  table,
+		Stats:     fakeStats{calls: 3, registrations: 7, subscriptions: 2},
+		Logger:    zap.New(core),
+	}
 	for _, f := range edit {
 		f(&o)
 	}
-	srv := httptest.NewServer(New(o).Handler())
+	a := New(o)
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &env{store: store, srv: srv, logs: logs}
+	return &env{store: store, table: table, pstore: pstore, api: a, srv: srv, logs: logs}
 }
 
 // leave records a message of n samples (8 kHz) in box and returns it with
@@ -200,3 +230,6 @@ func (e *env) call(t *testing.T, r request, want int) response {
 	wantStatus(t, r, got, want)
 	return got
 }
+
+// zapString is a zap string field, to filter observed logs.
+func zapString(key, value string) zapcore.Field { return zap.String(key, value) }

@@ -52,6 +52,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 					v = nil
 				}
 			}
+			s.requests.count(rec.status())
 			s.log.Debug("http request",
 				zap.String("method", r.Method),
 				zap.String("path", r.URL.Path),

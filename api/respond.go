@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/media/mailbox"
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // maxJSONBody caps request bodies read as JSON.
@@ -41,17 +42,30 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
 }
 
-// fail answers an error returned by a lower layer: a missing message is
-// 404, anything else is the server's fault, 500, logged with its detail
-// (which the client does not see).
+// fail answers an error returned by a lower layer: a missing message or
+// extension is 404 (see errorStatus), anything else is the server's fault,
+// 500, logged with its detail (which the client does not see).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, mailbox.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no such message")
+	if status, msg, ok := errorStatus(err); ok {
+		writeError(w, status, msg)
 		return
 	}
 	s.log.Error("http request failed",
 		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// errorStatus maps the lower layers' errors that are the client's doing to
+// a status and message; ok is false for everything else (the server's
+// fault).
+func errorStatus(err error) (status int, msg string, ok bool) {
+	switch {
+	case errors.Is(err, mailbox.ErrNotFound):
+		return http.StatusNotFound, "no such message", true
+	case errors.Is(err, presence.ErrUnknownUser):
+		return http.StatusNotFound, "no such extension", true
+	}
+	return 0, "", false
 }
 
 // decodeJSON reads the request body, at most maxJSONBody bytes, into v: one

@@ -5,27 +5,36 @@
 // Endpoints so far:
 //
 //	GET    /healthz                        200 {"status":"ok"}, no auth
+//	GET    /metrics                        Prometheus text format, no auth
+//	GET    /api/v1/presence                every user's presence, by extension
+//	GET    /api/v1/presence/{ext}          one user's presence
+//	PUT    /api/v1/presence/{ext}          {"status":"available"|"dnd"} → the new presence
+//	GET    /api/v1/presence/events         Server-Sent Events: a snapshot, then each change
 //	GET    /api/v1/voicemail/{ext}         the box's messages, newest first
 //	GET    /api/v1/voicemail/{ext}/{id}    the message's audio (audio/wav, Range works)
 //	PATCH  /api/v1/voicemail/{ext}/{id}    {"heard":true|false} → the message
 //	DELETE /api/v1/voicemail/{ext}/{id}    204
 //
-// Every /api/ route needs credentials (401 without them). A route with {ext}
-// answers 404 for an unknown extension and 403 unless the caller is that
-// extension or an admin. Every error, whoever produces it (a handler,
+// Every /api/ route needs credentials (401 without them). Any user may read
+// everyone's presence (the team page shows the whole team); the other routes
+// with {ext}, and PUT presence, answer 404 for an unknown extension and 403
+// unless the caller is that extension or an admin. Every error, whoever produces it (a handler,
 // ServeMux's 404 and 405, ServeContent's 416, a recovered panic), is JSON
 // {"error":"..."}.
 //
-// Handlers live in one file per resource (voicemail.go, health.go); routes
+// Handlers live in one file per resource (voicemail.go, presence.go,
+// events.go, metrics.go, health.go); routes
 // are all registered in routes, below, so the whole surface reads in one place.
 package api
 
 import (
 	"net/http"
+	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/media/mailbox"
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // Users is what the API needs to know about accounts; the config implements
@@ -52,6 +61,40 @@ type Voicemail interface {
 
 var _ Voicemail = (*mailbox.Store)(nil)
 
+// Presence is the presence table; *presence.Table satisfies it. Its methods
+// must be safe for concurrent use.
+type Presence interface {
+	// Get returns one user's presence; false for an unknown extension.
+	Get(ext string) (presence.State, bool)
+	// List returns every user's presence.
+	List() []presence.State
+	// SetDND turns a user's do-not-disturb on or off, durably (the change is
+	// stored before SetDND returns), and returns the new presence. It fails
+	// with presence.ErrUnknownUser for an unknown extension.
+	SetDND(ext string, on bool) (presence.State, error)
+	// Watch starts following changes; the caller closes the watcher.
+	Watch() *presence.Watcher
+	// Watchers is the number of open watchers (a metric).
+	Watchers() int
+	// Counts is the number of users in each status (a metric).
+	Counts() map[presence.Status]int
+}
+
+var _ Presence = (*presence.Table)(nil)
+
+// Stats are the figures only the SIP side knows, for /metrics; cmd adapts
+// the SIP server to it. Its methods must be safe for concurrent use and
+// cheap: every scrape calls each once.
+type Stats interface {
+	// ActiveCalls is the number of calls in progress.
+	ActiveCalls() int
+	// Registrations is the number of registered contacts.
+	Registrations() int
+	// Subscriptions is the number of active SIP subscriptions (presence,
+	// dialog, message-summary).
+	Subscriptions() int
+}
+
 // Options configures a Server.
 type Options struct {
 	// Users authenticates callers. Required.
@@ -59,6 +102,12 @@ type Options struct {
 	// Voicemail serves /api/v1/voicemail; nil leaves those routes out
 	// (they answer 404).
 	Voicemail Voicemail
+	// Presence serves /api/v1/presence and the presence metrics; nil leaves
+	// them out (the routes answer 404, /metrics omits those metrics).
+	Presence Presence
+	// Stats feeds the call, registration and subscription metrics; nil
+	// omits them from /metrics.
+	Stats Stats
 	// Logger receives one debug line per request and an error line per
 	// failure the server is to blame for (5xx, panics). Nil logs nothing.
 	Logger *zap.Logger
@@ -68,8 +117,14 @@ type Options struct {
 type Server struct {
 	users     Users
 	voicemail Voicemail
+	presence  Presence
+	stats     Stats
 	log       *zap.Logger
 	handler   http.Handler
+	requests  requestCounts // responses by status class, for /metrics
+
+	closing   chan struct{} // closed by Close: event streams end
+	closeOnce sync.Once
 }
 
 // New returns a Server. It panics if o.Users is nil: without it no /api/
@@ -78,7 +133,14 @@ func New(o Options) *Server {
 	if o.Users == nil {
 		panic("api: Options.Users is nil")
 	}
-	s := &Server{users: o.Users, voicemail: o.Voicemail, log: o.Logger}
+	s := &Server{
+		users:     o.Users,
+		voicemail: o.Voicemail,
+		presence:  o.Presence,
+		stats:     o.Stats,
+		log:       o.Logger,
+		closing:   make(chan struct{}),
+	}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -101,9 +163,26 @@ func New(o Options) *Server {
 // concurrent use and may be served by several http.Servers.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Close ends every open event stream (GET /api/v1/presence/events) and
+// makes new ones end right after their snapshot; every other route keeps
+// working. http.Server.Shutdown waits for active requests, and an event
+// stream never finishes on its own, so register Close with
+// http.Server.RegisterOnShutdown. Close may be called more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
 // routes registers every endpoint. A GET pattern also serves HEAD.
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /metrics", s.metrics)
+
+	if s.presence != nil {
+		mux.Handle("GET /api/v1/presence", s.authed(s.listPresence))
+		mux.Handle("GET /api/v1/presence/events", s.authed(s.presenceEvents))
+		mux.Handle("GET /api/v1/presence/{ext}", s.authed(s.getPresence))
+		mux.Handle("PUT /api/v1/presence/{ext}", s.ownerOrAdmin(s.putPresence))
+	}
 
 	if s.voicemail != nil {
 		mux.Handle("GET /api/v1/voicemail/{ext}", s.ownerOrAdmin(s.listVoicemail))

@@ -21,6 +21,8 @@ const (
 	Voicemail
 	// VoicemailMenu answers the caller's own box (*97): new messages, repeat, delete, save.
 	VoicemailMenu
+	// SetDND turns the caller's DND on or off (Plan.DND), confirms it with a prompt and hangs up.
+	SetDND
 )
 
 // Greeting kinds: which of a user's greetings a voicemail plays.
@@ -30,8 +32,12 @@ const (
 	GreetingDND      = "dnd"
 )
 
-// FeatureVoicemail is the feature code for listening to one's own voicemail.
-const FeatureVoicemail = "*97"
+// Feature codes a user dials.
+const (
+	FeatureVoicemail = "*97" // listen to one's own voicemail
+	FeatureDNDOn     = "*78" // do not disturb on
+	FeatureDNDOff    = "*79" // do not disturb off
+)
 
 func (a Action) String() string {
 	switch a {
@@ -43,6 +49,8 @@ func (a Action) String() string {
 		return "voicemail"
 	case VoicemailMenu:
 		return "voicemail-menu"
+	case SetDND:
+		return "set-dnd"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -62,6 +70,8 @@ type Plan struct {
 	NoAnswer    *Plan         // what follows unanswered ringing (Ring): Voicemail or Reject
 	Box         string        // mailbox (Voicemail, VoicemailMenu)
 	Greeting    string        // GreetingNoAnswer, GreetingBusy or GreetingDND (Voicemail)
+	DND         bool          // the setting to apply (SetDND)
+	Ext         string        // whose setting (SetDND)
 	Code        int           // SIP status (Reject)
 	Reason      string        // SIP reason phrase (Reject)
 	Trace       []string
@@ -106,6 +116,14 @@ func (r *Router) Decide(req Request) Plan {
 		}
 		return Plan{Action: Reject, Code: 404, Reason: "Not Found",
 			Trace: []string{"*97: caller has no mailbox"}}
+	}
+	if req.Dialled == FeatureDNDOn || req.Dialled == FeatureDNDOff {
+		if _, ok := r.dir.User(req.Caller); !ok {
+			return Plan{Action: Reject, Code: 403, Reason: "Forbidden", Trace: []string{req.Dialled + ": only users have a status"}}
+		}
+		on := req.Dialled == FeatureDNDOn
+		return Plan{Action: SetDND, DND: on, Ext: req.Caller,
+			Trace: []string{fmt.Sprintf("%s: DND %s for %s", req.Dialled, map[bool]string{true: "on", false: "off"}[on], req.Caller)}}
 	}
 	u, ok := r.dir.User(req.Dialled)
 	if !ok {

@@ -22,22 +22,44 @@ func TestDecide(t *testing.T) {
 	}
 	r := New(d, regs{"1002": true, "1003": true})
 	cases := map[string]struct {
-		dialled string
-		action  Action
-		code    int
-		targets []string
-		timeout time.Duration
+		caller   string // "" = 1001; "-" = a trunk, no user
+		dialled  string
+		action   Action
+		code     int
+		targets  []string
+		timeout  time.Duration
+		noAnswer Action
+		box      string
 	}{
-		"registered user rings":       {dialled: "1002", action: Ring, targets: []string{"1002"}, timeout: 5 * time.Second},
-		"user without phone is 480":   {dialled: "1001", action: Reject, code: 480},
-		"unknown number is 404":       {dialled: "1999", action: Reject, code: 404},
-		"group not yet routed is 480": {dialled: "600", action: Reject, code: 480},
+		"registered user without mailbox rings, then 480":    {dialled: "1002", action: Ring, targets: []string{"1002"}, timeout: 5 * time.Second, noAnswer: Reject},
+		"registered user with mailbox rings, then voicemail": {dialled: "1003", action: Ring, targets: []string{"1003"}, timeout: 5 * time.Second, noAnswer: Voicemail},
+		"user without phone or mailbox is 480":               {dialled: "1001", action: Reject, code: 480},
+		"unknown number is 404":                              {dialled: "1999", action: Reject, code: 404},
+		"group not yet routed is 480":                        {dialled: "600", action: Reject, code: 480},
+		"*97 opens the caller's own mailbox":                 {caller: "1003", dialled: "*97", action: VoicemailMenu, box: "1003"},
+		"*97 without a mailbox is 404":                       {caller: "1002", dialled: "*97", action: Reject, code: 404},
+		"*78 turns the caller's DND on":                      {caller: "1002", dialled: "*78", action: SetDND},
+		"*79 turns the caller's DND off":                     {caller: "1002", dialled: "*79", action: SetDND},
+		"*78 from a trunk is refused":                        {caller: "-", dialled: "*78", action: Reject, code: 403},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := r.Decide(Request{Caller: "1003", Dialled: tc.dialled})
-			if p.Action != tc.action || p.Code != tc.code || p.RingTimeout != tc.timeout {
+			caller := tc.caller
+			switch caller {
+			case "":
+				caller = "1001"
+			case "-":
+				caller = ""
+			}
+			p := r.Decide(Request{Caller: caller, Dialled: tc.dialled})
+			if p.Action != tc.action || p.Code != tc.code || p.RingTimeout != tc.timeout || p.Box != tc.box {
 				t.Fatalf("plan = %+v", p)
+			}
+			if tc.action == SetDND && (p.DND != (tc.dialled == "*78") || p.Ext != caller) {
+				t.Fatalf("DND plan = %+v", p)
+			}
+			if tc.action == Ring && (p.NoAnswer == nil || p.NoAnswer.Action != tc.noAnswer) {
+				t.Fatalf("no-answer plan = %+v, want %s", p.NoAnswer, tc.noAnswer)
 			}
 			if len(p.Targets) != len(tc.targets) || (len(tc.targets) > 0 && p.Targets[0] != tc.targets[0]) {
 				t.Fatalf("targets = %v, want %v", p.Targets, tc.targets)

@@ -45,8 +45,10 @@ type call struct {
 	mu         sync.Mutex
 	b          *leg
 	relay      *media.Relay
-	local      *local        // set when the switch answered the caller itself
-	callerGone chan struct{} // closed when the caller's BYE arrives
+	local      *local            // set when the switch answered the caller itself
+	tracked    map[string]string // users whose BLF shows this call → direction
+	busy       []string          // users this call made busy
+	callerGone chan struct{}     // closed when the caller's BYE arrives
 	goneOnce   sync.Once
 }
 
@@ -104,6 +106,8 @@ func (c *call) follow(plan routing.Plan) {
 		c.voicemail(plan)
 	case routing.VoicemailMenu:
 		c.voicemailMenu(plan)
+	case routing.SetDND:
+		c.applyDND(plan)
 	default:
 		code, reason := plan.Code, plan.Reason
 		if code < 300 {
@@ -141,7 +145,17 @@ func (c *call) ringTargets(plan routing.Plan) {
 	if len(c.forks) == 0 {
 		out = outcomeUnanswered
 	} else {
+		dialled := c.inv.Recipient.User
+		c.trackDialog(c.caller, "initiator", dialogTrying, dialled)
+		for _, ext := range plan.Targets {
+			c.trackDialog(ext, "recipient", dialogEarly, c.caller)
+		}
 		f, res, out = c.ring(plan.RingTimeout)
+		if out != outcomeAnswered {
+			for _, ext := range plan.Targets {
+				c.untrackDialog(ext)
+			}
+		}
 	}
 	switch out {
 	case outcomeAnswered:
@@ -369,6 +383,11 @@ func (c *call) answer(f *fork, res *sip.Response) error {
 	s.mu.Unlock()
 
 	c.startRelay()
+	callee := f.binding.AOR
+	c.onCall(c.caller)
+	c.onCall(callee)
+	c.trackDialog(c.caller, "initiator", dialogConfirmed, callee)
+	c.trackDialog(callee, "recipient", dialogConfirmed, c.caller)
 	ok := c.a.response(c.inv, 200, "OK", answerA)
 	if err := c.tx.Respond(ok); err != nil {
 		_ = f.leg.bye(s)
@@ -467,6 +486,7 @@ func (c *call) bye(l *leg) {
 // cleanup releases everything the call held: dialogs, relay, ports, ringing forks.
 func (c *call) cleanup() {
 	c.abandon()
+	c.untrack()
 	s := c.s
 	s.mu.Lock()
 	if c.a != nil && s.dialogs[c.a.callID] == c.a {

@@ -69,6 +69,8 @@ func (c *call) answerLocally() error {
 		return fmt.Errorf("200 OK to caller: %w", err)
 	}
 	go c.retransmitOK(ok)
+	c.onCall(c.caller)
+	c.trackDialog(c.caller, "initiator", dialogConfirmed, c.inv.Recipient.User)
 	c.log.Info("answered by the switch", zap.Stringer("codec", sess.Codec))
 	return nil
 }

@@ -62,6 +62,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 				return
 			}
 			s.opts.Locations.RemoveAll(aor)
+			s.registrationChanged(aor)
 			log.Info("unregistered all contacts")
 			s.respondBindings(req, tx, aor)
 			return
@@ -117,6 +118,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		log.Info("contact registered", zap.String("contact", ch.contact), zap.Duration("expires", ch.expires),
 			zap.String("transport", transport))
 	}
+	s.registrationChanged(aor)
 	s.respondBindings(req, tx, aor)
 }
 

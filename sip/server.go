@@ -63,6 +63,7 @@ type Options struct {
 	Mailboxes Mailboxes      // optional: message-summary subscriptions (defaults to Voicemail)
 	Voicemail *mailbox.Store // optional: voicemail boxes; without it unanswered calls get 480
 	Greetings Greetings      // optional: users' own greetings
+	Presence  Presence       // optional: the status table (busy while on a call, DND from phones)
 	Logger    *zap.Logger
 }
 
@@ -93,6 +94,7 @@ type Server struct {
 	wg       sync.WaitGroup // call goroutines and background senders
 
 	events  map[string]eventPackage // by Event header value
+	blf     blfTable                // every user's calls, for dialog (BLF) subscriptions
 	unwatch func()                  // stops mailbox change notifications
 
 	mu       sync.Mutex
@@ -167,6 +169,11 @@ func NewServer(o Options) (*Server, error) {
 	if o.Mailboxes != nil {
 		s.events["message-summary"] = mwiPackage{s: s}
 	}
+	s.events["dialog"] = dialogPackage{s: s}
+	if o.Presence != nil {
+		s.events["presence"] = presencePackage{s: s}
+		s.events["as-feature-event"] = featurePackage{s: s}
+	}
 	if o.Voicemail != nil {
 		s.unwatch = o.Voicemail.Watch(func(box string, _, _ int) { s.MessageWaiting(box) })
 	}
@@ -178,6 +185,7 @@ func NewServer(o Options) (*Server, error) {
 	srv.OnInfo(s.guard(s.onInfo))
 	srv.OnOptions(s.guard(s.onOptions))
 	srv.OnSubscribe(s.guard(s.onSubscribe))
+	srv.OnPublish(s.guard(s.onPublish))
 	return s, nil
 }
 
@@ -236,6 +244,10 @@ func (s *Server) Start() error {
 	}
 	s.wg.Add(1)
 	go s.sweep()
+	if s.opts.Presence != nil {
+		s.wg.Add(1)
+		go s.watchPresence()
+	}
 	return nil
 }
 
@@ -264,6 +276,7 @@ func (s *Server) sweep() {
 		case <-t.C:
 			for _, aor := range sw.Sweep() {
 				s.log.Info("registration expired", zap.String("ext", aor))
+				s.registrationChanged(aor)
 			}
 		}
 	}
@@ -315,7 +328,7 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 }
 
-const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY"
+const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH"
 
 func callIDOf(m sip.Message) string {
 	if h := m.CallID(); h != nil {
@@ -350,3 +363,15 @@ func (t transportInfo) via() *sip.ViaHeader {
 	v.Params.Add("rport", "")
 	return v
 }
+
+// registrationChanged tells the status table whether aor still has a phone. Registration never
+// changes a status; the team view only shows "no phone registered" beside it.
+func (s *Server) registrationChanged(aor string) {
+	if s.opts.Presence == nil {
+		return
+	}
+	s.opts.Presence.SetRegistered(aor, len(s.opts.Locations.Lookup(aor)) > 0)
+}
+
+// Registrations returns the number of registered phones, for metrics.
+func (s *Server) Registrations() int { return s.opts.Locations.Count() }

@@ -20,8 +20,15 @@ type eventPackage interface {
 	defaultExpires() time.Duration
 	// allowed reports whether subscriber may watch resource.
 	allowed(subscriber, resource string) bool
-	// body is the full current state of the subscription's resource.
+	// body is the full current state of the subscription's resource. It is called with sub.mu
+	// held, so that bodies (and dialog-info versions) are queued in the order they were made.
 	body(sub *subscription) []byte
+}
+
+// bodyHandler is an event package that takes requests in SUBSCRIBE bodies (as-feature-event's
+// SetDoNotDisturb).
+type bodyHandler interface {
+	handleBody(user string, body []byte) error
 }
 
 // minSubscribeExpires is the shortest subscription accepted (423 below), to bound refresh load.
@@ -46,7 +53,7 @@ type subscription struct {
 	ended   bool
 	wake    chan struct{}
 	done    chan struct{}
-	version int // dialog-info version; owned by the package's body func under mu
+	version int // dialog-info version, advanced by the package's body func under mu
 }
 
 // notification is one NOTIFY waiting to be sent.
@@ -114,6 +121,13 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
+	if h, ok := pkg.(bodyHandler); ok && len(req.Body()) > 0 {
+		if err := h.handleBody(user, req.Body()); err != nil {
+			s.log.Info("SUBSCRIBE body refused", zap.String("ext", user), zap.String("event", event), zap.Error(err))
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Body", nil))
+			return
+		}
+	}
 	sub := &subscription{s: s, event: event, resource: resource, subscriber: user,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	sub.initUAS(req, s.transportOf(req.Transport()))
@@ -126,7 +140,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		zap.String("resource", resource))
 	if expires == 0 {
 		// A one-time fetch (RFC 6665 §4.4.3): one NOTIFY with the state, then it is over.
-		sub.queue(notification{body: pkg.body(sub), state: "terminated;reason=timeout", final: true})
+		sub.push("terminated;reason=timeout", true)
 		s.startSubscription(sub, log, false)
 		return
 	}
@@ -135,7 +149,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	sub.mu.Lock()
 	sub.timer = time.AfterFunc(expires, func() { sub.end("timeout") })
 	sub.mu.Unlock()
-	sub.queue(notification{body: pkg.body(sub), state: sub.activeState()})
+	sub.push("", false)
 	log.Info("subscription started", zap.Duration("expires", expires))
 }
 
@@ -150,6 +164,12 @@ func (s *Server) refreshSubscription(req *sip.Request, tx sip.ServerTransaction,
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Subscription Does Not Exist", nil))
 		return
 	}
+	if h, ok := s.events[sub.event].(bodyHandler); ok && len(req.Body()) > 0 {
+		if err := h.handleBody(sub.subscriber, req.Body()); err != nil {
+			_ = tx.Respond(sub.response(req, 400, "Bad Body", nil))
+			return
+		}
+	}
 	res := sub.response(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
 	_ = tx.Respond(res)
@@ -163,7 +183,7 @@ func (s *Server) refreshSubscription(req *sip.Request, tx sip.ServerTransaction,
 		sub.timer.Reset(expires)
 	}
 	sub.mu.Unlock()
-	sub.queue(notification{body: s.events[sub.event].body(sub), state: sub.activeState()})
+	sub.push("", false)
 }
 
 // startSubscription indexes sub and starts its sender.
@@ -198,7 +218,6 @@ func (s *Server) unindex(sub *subscription) {
 
 // notifyWatchers queues the current state of resource to every subscription to event on it.
 func (s *Server) notifyWatchers(event, resource string) {
-	pkg := s.events[event]
 	s.mu.Lock()
 	subs := make([]*subscription, 0, len(s.watchers[event+"\x00"+resource]))
 	for sub := range s.watchers[event+"\x00"+resource] {
@@ -206,7 +225,7 @@ func (s *Server) notifyWatchers(event, resource string) {
 	}
 	s.mu.Unlock()
 	for _, sub := range subs {
-		sub.queue(notification{body: pkg.body(sub), state: sub.activeState()})
+		sub.push("", false)
 	}
 }
 
@@ -217,9 +236,8 @@ func (s *Server) Subscriptions() int {
 	return len(s.subs)
 }
 
-func (sub *subscription) activeState() string {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
+// activeStateLocked is the Subscription-State of a live subscription; sub.mu must be held.
+func (sub *subscription) activeStateLocked() string {
 	left := time.Until(sub.expires).Round(time.Second)
 	if left < time.Second {
 		left = time.Second
@@ -227,13 +245,19 @@ func (sub *subscription) activeState() string {
 	return "active;expires=" + strconv.Itoa(int(left/time.Second))
 }
 
-// queue adds a NOTIFY for the sender; it never blocks the caller.
-func (sub *subscription) queue(n notification) {
+// push queues a NOTIFY with the resource's current state for the sender; it never blocks the
+// caller. An empty state means "active" with the time left.
+func (sub *subscription) push(state string, final bool) {
+	pkg := sub.s.events[sub.event]
 	sub.mu.Lock()
-	if sub.ended && !n.final {
+	if sub.ended && !final {
 		sub.mu.Unlock()
 		return
 	}
+	if state == "" {
+		state = sub.activeStateLocked()
+	}
+	n := notification{body: pkg.body(sub), state: state, final: final}
 	if len(sub.pending) >= maxPendingNotifies {
 		sub.pending = append(sub.pending[:0], sub.pending[len(sub.pending)-maxPendingNotifies/2:]...)
 	}
@@ -258,7 +282,7 @@ func (sub *subscription) end(reason string) {
 	}
 	sub.mu.Unlock()
 	sub.s.unindex(sub)
-	sub.queue(notification{body: sub.s.events[sub.event].body(sub), state: "terminated;reason=" + reason, final: true})
+	sub.push("terminated;reason="+reason, true)
 }
 
 // send delivers queued NOTIFYs one at a time, in order, each waiting for its answer, so a

@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
+	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
@@ -154,6 +155,19 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	defer voicemail.Close()
 
+	dndStore, err := presence.NewBoltStore(db)
+	if err != nil {
+		return fmt.Errorf("presence store: %w", err)
+	}
+	people := make([]presence.User, 0, len(cfg.Users))
+	for _, u := range cfg.Users {
+		people = append(people, presence.User{Ext: u.Ext, Name: u.Name})
+	}
+	statuses, err := presence.NewTable(people, dndStore)
+	if err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+
 	dir := directory{cfg: cfg}
 	locations := sbsip.NewMemoryLocations(nil)
 	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
@@ -173,6 +187,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Locations:  locations,
 		Voicemail:  voicemail,
 		Greetings:  greets,
+		Presence:   statuses,
 		Logger:     log,
 	})
 	if err != nil {
@@ -187,11 +202,14 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv,
+		Logger: log.Named("http")})
 	web := &http.Server{
-		Handler:           api.New(api.Options{Users: dir, Voicemail: voicemail, Logger: log.Named("http")}).Handler(),
+		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
+	web.RegisterOnShutdown(apiServer.Close) // event streams never end by themselves
 	webDone := make(chan error, 1)
 	go func() { webDone <- web.Serve(httpLn) }()
 	log.Info("switchboard running", zap.String("version", version), zap.Int("users", len(cfg.Users)),

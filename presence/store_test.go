@@ -1,0 +1,236 @@
+package presence
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// crashDBEnv, when set, makes the test binary the crash child of TestDNDSurvivesSIGKILL: it
+// sets DND on the DB at that path, says "ok" and waits to be killed.
+const crashDBEnv = "PRESENCE_CRASH_DB"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashDBEnv); path != "" {
+		crashChild(path)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func crashChild(path string) {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "crash child:", err)
+		os.Exit(2)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		fail(err)
+	}
+	store, err := NewBoltStore(db)
+	if err != nil {
+		fail(err)
+	}
+	tab, err := NewTable(demoUsers, store)
+	if err != nil {
+		fail(err)
+	}
+	if _, err := tab.SetDND("1002", true); err != nil {
+		fail(err)
+	}
+	fmt.Println("ok")
+	for {
+		time.Sleep(time.Hour) // until SIGKILL; select{} would be a detected deadlock
+	}
+}
+
+// openDB opens the bbolt file at path, closed at the end of the test unless closed before.
+func openDB(t *testing.T, path string) *bbolt.DB {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// boltTable builds a table of the demo users over a BoltStore on db.
+func boltTable(t *testing.T, db *bbolt.DB) *Table {
+	t.Helper()
+	store, err := NewBoltStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := NewTable(demoUsers, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+func TestSetDNDStoreFailsNothingChanges(t *testing.T) {
+	tab, store := newTable(t)
+	tab.CallStarted("1001")
+	before, _ := tab.Get("1001")
+	w := watch(t, tab)
+	diskFull := errors.New("disk full")
+	store.Fail(diskFull)
+
+	s, err := tab.SetDND("1001", true)
+	if !errors.Is(err, diskFull) {
+		t.Fatalf("SetDND with a failing store: %v", err)
+	}
+	if s != (State{}) {
+		t.Errorf("SetDND returned state %+v with its error", s)
+	}
+	if after, _ := tab.Get("1001"); after != before {
+		t.Errorf("state changed to %+v, was %+v", after, before)
+	}
+	wantStatus(t, tab, "1001", Busy)
+	noSignal(t, w)
+	wantEvents(t, tab, w)
+
+	store.Fail(nil)
+	if s, err := tab.SetDND("1001", true); err != nil || s.Status != DND {
+		t.Errorf("after the store recovered: %+v, %v", s, err)
+	}
+}
+
+func TestBoltDNDSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	db := openDB(t, path)
+	tab := boltTable(t, db)
+	tab.CallStarted("1001") // busy is never stored
+	tab.SetRegistered("1001", true)
+	for ext, on := range map[string]bool{"1002": true, "1003": true, "1004": true} {
+		if _, err := tab.SetDND(ext, on); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tab.SetDND("1004", false); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	tab = boltTable(t, openDB(t, path))
+	for ext, want := range map[string]Status{
+		"1001": Available, "1002": DND, "1003": DND, "1004": Available, "1005": Available,
+	} {
+		wantStatus(t, tab, ext, want)
+	}
+	if s, _ := tab.Get("1001"); s.OnCall || s.Registered {
+		t.Errorf("calls or registration came back from the DB: %+v", s)
+	}
+}
+
+func TestDNDSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashDBEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ok" {
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL, right after the acknowledgement
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	tab := boltTable(t, openDB(t, path))
+	wantStatus(t, tab, "1002", DND)
+	wantStatus(t, tab, "1001", Available)
+}
+
+func TestBoltStoreUsesOnlyItsBucket(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "switchboard.db"))
+	err := db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("voicemail.counts"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("1001"), []byte{0, 0, 0, 1, 0, 0, 0, 0})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := boltTable(t, db)
+	tab.SetDND("1001", true)
+	err = db.View(func(tx *bbolt.Tx) error {
+		var names []string
+		tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			names = append(names, string(name))
+			return nil
+		})
+		if fmt.Sprint(names) != "[presence voicemail.counts]" {
+			t.Errorf("buckets %v", names)
+		}
+		if v := tx.Bucket([]byte("presence")).Get([]byte("1001")); string(v) != "dnd" {
+			t.Errorf("stored %q", v)
+		}
+		if v := tx.Bucket([]byte("voicemail.counts")).Get([]byte("1001")); len(v) != 8 || v[3] != 1 {
+			t.Errorf("other bucket changed: %v", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBoltStoreRejectsDamagedValue(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "switchboard.db"))
+	store, err := NewBoltStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("presence")).Put([]byte("1003"), []byte("busy"))
+	})
+	if _, err := NewTable(demoUsers, store); err == nil || !strings.Contains(err.Error(), "1003") {
+		t.Errorf("NewTable over a stored \"busy\": %v", err)
+	}
+}
+
+func TestBoltStoreRefusesNoSync(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "switchboard.db"))
+	db.NoSync = true
+	if _, err := NewBoltStore(db); !errors.Is(err, ErrNoSync) {
+		t.Errorf("NewBoltStore on a NoSync DB: %v", err)
+	}
+}
+
+func TestBoltSaveFailsOnClosedDB(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "switchboard.db"))
+	tab := boltTable(t, db)
+	w := watch(t, tab)
+	db.Close()
+	if _, err := tab.SetDND("1001", true); err == nil {
+		t.Fatal("SetDND on a closed DB succeeded")
+	}
+	wantStatus(t, tab, "1001", Available)
+	noSignal(t, w)
+}

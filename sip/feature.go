@@ -1,0 +1,61 @@
+package sip
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// featurePackage is as-feature-event, the DND synchronisation Polycom and Yealink desk phones use
+// for their DND key (Broadsoft's "feature key synchronisation", CSTA ECMA-323 bodies): the phone
+// sends SetDoNotDisturb in a SUBSCRIBE, the switch answers with DoNotDisturbEvent NOTIFYs
+// whenever DND changes, from the phone or anywhere else.
+type featurePackage struct{ s *Server }
+
+func (featurePackage) contentType() string           { return "application/x-as-feature-event+xml" }
+func (featurePackage) defaultExpires() time.Duration { return time.Hour }
+
+// allowed: a phone syncs its own user's DND only.
+func (featurePackage) allowed(subscriber, resource string) bool { return subscriber == resource }
+
+func (p featurePackage) body(sub *subscription) []byte {
+	st, _ := p.s.opts.Presence.Get(sub.resource)
+	return fmt.Appendf(nil, `<?xml version="1.0" encoding="ISO-8859-1"?>`+"\r\n"+
+		`<DoNotDisturbEvent xmlns="http://www.ecma-international.org/standards/ecma-323/csta/ed3">`+
+		`<device>%s</device><doNotDisturbOn>%t</doNotDisturbOn></DoNotDisturbEvent>`+"\r\n", esc(sub.resource), st.DND)
+}
+
+// setDoNotDisturb is the request body a phone's DND key sends.
+type setDoNotDisturb struct {
+	XMLName xml.Name `xml:"SetDoNotDisturb"`
+	Device  string   `xml:"device"`
+	On      string   `xml:"doNotDisturbOn"`
+}
+
+// handleBody applies a SetDoNotDisturb from user's phone. Bodies for features Switchboard does
+// not have (call forwarding) are accepted and ignored, so the phone keeps its subscription.
+func (p featurePackage) handleBody(user string, body []byte) error {
+	if !strings.Contains(string(body), "SetDoNotDisturb") {
+		return nil
+	}
+	var req setDoNotDisturb
+	if err := decodeXML(body, &req); err != nil {
+		return fmt.Errorf("as-feature-event body: %w", err)
+	}
+	on := strings.EqualFold(strings.TrimSpace(req.On), "true")
+	if _, err := p.s.opts.Presence.SetDND(user, on); err != nil {
+		return fmt.Errorf("set DND from DND key: %w", err)
+	}
+	return nil
+}
+
+// decodeXML reads a phone's XML body. Desk phones declare ISO-8859-1; the elements Switchboard
+// reads are ASCII, so any declared charset is read as it is rather than refused.
+func decodeXML(body []byte, v any) error {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	d.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
+	return d.Decode(v)
+}

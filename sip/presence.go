@@ -1,0 +1,213 @@
+package sip
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-voip/switchboard/presence"
+)
+
+// Presence is what the SIP layer reads from and reports to the status table. It is an interface
+// so the table can later live on a shared store without the SIP layer noticing.
+type Presence interface {
+	Get(ext string) (presence.State, bool)
+	SetDND(ext string, on bool) (presence.State, error)
+	CallStarted(ext string)
+	CallEnded(ext string)
+	SetRegistered(ext string, registered bool)
+	Watch() *presence.Watcher
+}
+
+// presencePackage is the presence event package (RFC 3856): PIDF (RFC 3863) with RPID
+// activities (RFC 4480), written the way phones read it: baresip looks for <basic>open</basic>
+// and the literal "<rpid:busy/>" or "<rpid:on-the-phone/>", so the rpid prefix is fixed.
+type presencePackage struct{ s *Server }
+
+func (presencePackage) contentType() string           { return "application/pidf+xml" }
+func (presencePackage) defaultExpires() time.Duration { return time.Hour }
+
+// allowed: the whole team sees each other's status, as on the team page.
+func (p presencePackage) allowed(subscriber, resource string) bool {
+	_, ok := p.s.opts.Users.Password(subscriber)
+	return ok
+}
+
+func (p presencePackage) body(sub *subscription) []byte {
+	st, _ := p.s.opts.Presence.Get(sub.resource)
+	return pidf(st, sub.resource, sub.tp.host)
+}
+
+// pidf renders one user's status. Available: open. Busy: open, on-the-phone. DND: closed, busy,
+// with the note "Do Not Disturb" (what Linphone and desk phones display).
+func pidf(st presence.State, ext, host string) []byte {
+	entity := "sip:" + ext + "@" + host
+	basic, activity, note := "open", "", "Available"
+	switch st.Status {
+	case presence.Busy:
+		activity, note = "<rpid:on-the-phone/>", "On the phone"
+	case presence.DND:
+		basic, activity, note = "closed", "<rpid:busy/>", "Do Not Disturb"
+	}
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\r\n")
+	fmt.Fprintf(&b, `<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="%s">`+"\r\n", entity)
+	fmt.Fprintf(&b, `<tuple id="%s"><status><basic>%s</basic></status><contact>%s</contact><note>%s</note></tuple>`+"\r\n", ext, basic, entity, note)
+	if activity != "" {
+		fmt.Fprintf(&b, `<dm:person id="p%s"><rpid:activities>%s</rpid:activities><dm:note>%s</dm:note></dm:person>`+"\r\n", ext, activity, note)
+	}
+	b.WriteString("</presence>\r\n")
+	return b.Bytes()
+}
+
+// watchPresence turns status changes into NOTIFYs for presence, dialog-less BLF and DND-key
+// subscribers. It runs until the server shuts down.
+func (s *Server) watchPresence() {
+	defer s.wg.Done()
+	w := s.opts.Presence.Watch()
+	defer w.Close()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-w.Ready():
+			for _, st := range w.Changes() {
+				s.notifyWatchers("presence", st.Ext)
+				s.notifyWatchers("as-feature-event", st.Ext)
+			}
+		}
+	}
+}
+
+// pidfDocument is what Switchboard reads of a PUBLISHed PIDF: the basic status, RPID activities
+// and notes, whatever the namespace prefixes.
+type pidfDocument struct {
+	Tuples []struct {
+		Basic string   `xml:"status>basic"`
+		Notes []string `xml:"note"`
+	} `xml:"tuple"`
+	Persons []struct {
+		Activities struct {
+			Any []struct{ XMLName xml.Name } `xml:",any"`
+		} `xml:"activities"`
+		Notes []string `xml:"note"`
+	} `xml:"person"`
+	Notes []string `xml:"note"`
+}
+
+// dndFromPIDF decides what a phone's PIDF says about DND: on for basic closed, a busy activity
+// or a note saying "do not disturb"; off for basic open without those; unknown otherwise.
+func dndFromPIDF(body []byte) (on, known bool, err error) {
+	var doc pidfDocument
+	if err := decodeXML(body, &doc); err != nil {
+		return false, false, fmt.Errorf("pidf: %w", err)
+	}
+	notes := append([]string(nil), doc.Notes...)
+	open, closed := false, false
+	for _, t := range doc.Tuples {
+		switch strings.ToLower(strings.TrimSpace(t.Basic)) {
+		case "open":
+			open = true
+		case "closed":
+			closed = true
+		}
+		notes = append(notes, t.Notes...)
+	}
+	busy := false
+	for _, p := range doc.Persons {
+		for _, a := range p.Activities.Any {
+			if strings.EqualFold(a.XMLName.Local, "busy") || strings.EqualFold(a.XMLName.Local, "do-not-disturb") {
+				busy = true
+			}
+		}
+		notes = append(notes, p.Notes...)
+	}
+	for _, n := range notes {
+		n = strings.ToLower(n)
+		if strings.Contains(n, "do not disturb") || strings.Contains(n, "donotdisturb") || strings.TrimSpace(n) == "dnd" {
+			busy = true
+		}
+	}
+	switch {
+	case busy || closed:
+		return true, true, nil
+	case open:
+		return false, true, nil
+	}
+	return false, false, nil
+}
+
+// onPublish takes presence published by a user's own phone (Linphone's "Do not disturb",
+// baresip's open/closed) as a change of their DND setting (RFC 3903 framing: SIP-ETag,
+// refreshes with SIP-If-Match, Expires).
+func (s *Server) onPublish(req *sip.Request, tx sip.ServerTransaction) {
+	if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
+		return
+	}
+	if eventName(req) != "presence" || s.opts.Presence == nil {
+		res := sip.NewResponseFromRequest(req, 489, "Bad Event", nil)
+		res.AppendHeader(sip.NewHeader("Allow-Events", "presence"))
+		_ = tx.Respond(res)
+		return
+	}
+	user, ok := s.authenticate(req, tx)
+	if !ok {
+		return
+	}
+	target := req.To().Address.User
+	if target == "" {
+		target = req.Recipient.User
+	}
+	if target != user {
+		// A phone may only publish its own user's presence.
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+		return
+	}
+	expires := time.Hour
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
+		if err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Expires", nil))
+			return
+		}
+		expires = min(time.Duration(n)*time.Second, s.opts.MaxExpires)
+	}
+	log := s.log.With(zap.String("ext", user), zap.String("call_id", callIDOf(req)))
+	if len(req.Body()) > 0 {
+		if ct := req.ContentType(); ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/pidf+xml") {
+			res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
+			res.AppendHeader(sip.NewHeader("Accept", "application/pidf+xml"))
+			_ = tx.Respond(res)
+			return
+		}
+		on, known, err := dndFromPIDF(req.Body())
+		if err != nil {
+			log.Info("unreadable PUBLISH", zap.Error(err))
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad PIDF", nil))
+			return
+		}
+		if known {
+			if _, err := s.opts.Presence.SetDND(user, on); err != nil {
+				log.Error("DND not saved", zap.Error(err))
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+				return
+			}
+			log.Info("status published by phone", zap.Bool("dnd", on))
+		}
+	} else if req.GetHeader("SIP-If-Match") == nil && expires > 0 {
+		// A refresh names the publication it refreshes; a body-less initial PUBLISH is malformed.
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Missing Body", nil))
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("SIP-ETag", sip.GenerateTagN(12)))
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
+	_ = tx.Respond(res)
+}

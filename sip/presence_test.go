@@ -1,0 +1,272 @@
+package sip_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-voip/switchboard/presence"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
+)
+
+func presenceSwitch(t *testing.T) (*testSwitch, *presence.Table) {
+	t.Helper()
+	table, err := presence.NewTable([]presence.User{{Ext: "1001", Name: "Alice"}, {Ext: "1002", Name: "Bob"},
+		{Ext: "1003", Name: "Carol"}}, &presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := startSwitch(t, func(o *sbsip.Options) { o.Presence = table })
+	return sw, table
+}
+
+// notifiesByEvent splits a phone's NOTIFYs by Event header.
+func (p *phone) notifiesByEvent() map[string]chan *sip.Request {
+	chans := map[string]chan *sip.Request{
+		"presence": make(chan *sip.Request, 32), "dialog": make(chan *sip.Request, 32),
+		"as-feature-event": make(chan *sip.Request, 32), "message-summary": make(chan *sip.Request, 32),
+	}
+	p.server.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		ev := strings.TrimSpace(strings.Split(req.GetHeader("Event").Value(), ";")[0])
+		if ch, ok := chans[ev]; ok {
+			ch <- req
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	return chans
+}
+
+// dialogState reads the state a dialog-info body reports ("idle" when it lists no dialog).
+func dialogState(body string) string {
+	i := strings.Index(body, "<state>")
+	if i < 0 {
+		return "idle"
+	}
+	rest := body[i+len("<state>"):]
+	return rest[:strings.Index(rest, "</state>")]
+}
+
+// presenceWord reads what a PIDF body says in the terms phones show.
+func presenceWord(body string) string {
+	switch {
+	case strings.Contains(body, "<rpid:busy/>") && strings.Contains(body, "Do Not Disturb") && strings.Contains(body, "<basic>closed</basic>"):
+		return "dnd"
+	case strings.Contains(body, "<rpid:on-the-phone/>") && strings.Contains(body, "<basic>open</basic>"):
+		return "on-the-phone"
+	case strings.Contains(body, "<basic>open</basic>"):
+		return "open"
+	}
+	return "?"
+}
+
+func collect(t *testing.T, ch chan *sip.Request, n int, read func(string) string) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		select {
+		case req := <-ch:
+			got = append(got, read(string(req.Body())))
+		case <-time.After(3 * time.Second):
+			t.Fatalf("got %v, want %d NOTIFYs", got, n)
+		}
+	}
+	return got
+}
+
+func TestWatcherSeesCallStatesInOrder(t *testing.T) {
+	sw, table := presenceSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp") // the watcher
+	notes := alice.notifiesByEvent()
+	for _, ev := range []string{"presence", "dialog"} {
+		if res, _ := alice.subscribe(t, "1002", ev, 600); res.StatusCode != 200 {
+			t.Fatalf("SUBSCRIBE %s: %d", ev, res.StatusCode)
+		}
+	}
+	if got := collect(t, notes["dialog"], 1, dialogState); got[0] != "idle" {
+		t.Fatalf("first dialog NOTIFY %v", got)
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
+		t.Fatalf("first presence NOTIFY %v", got)
+	}
+
+	ic, hangup, _ := bridged(t, carol, bob)
+	_ = ic
+	if st, _ := table.Get("1002"); st.Status != presence.Busy || !st.OnCall {
+		t.Fatalf("callee during call: %+v", st)
+	}
+	if st, _ := table.Get("1003"); st.Status != presence.Busy {
+		t.Fatalf("caller during call: %+v", st)
+	}
+	if err := hangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.byes
+	sw.waitIdle(t)
+
+	if got := collect(t, notes["dialog"], 3, dialogState); strings.Join(got, ",") != "early,confirmed,terminated" {
+		t.Fatalf("dialog states %v, want early, confirmed, terminated", got)
+	}
+	if got := collect(t, notes["presence"], 2, presenceWord); strings.Join(got, ",") != "on-the-phone,open" {
+		t.Fatalf("presence %v, want on-the-phone, open", got)
+	}
+	if st, _ := table.Get("1002"); st.Status != presence.Available || st.OnCall {
+		t.Fatalf("callee after call: %+v", st)
+	}
+}
+
+func TestFeatureCodesSetAndClearDND(t *testing.T) {
+	sw, table := presenceSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	for _, tc := range []struct {
+		code string
+		want presence.Status
+	}{{"*78", presence.DND}, {"*79", presence.Available}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		d, err := bob.call(ctx, tc.code)
+		if err != nil {
+			cancel()
+			t.Fatalf("%s: %v", tc.code, err)
+		}
+		// Saved before the switch even answered (while the confirmation plays, Bob is busy).
+		if st, _ := table.Get("1002"); st.DND != (tc.code == "*78") {
+			t.Fatalf("after %s: %+v", tc.code, st)
+		}
+		select {
+		case <-bob.byes: // confirmation played, switch hangs up
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: switch did not hang up after the confirmation", tc.code)
+		}
+		_ = d
+		cancel()
+		sw.waitIdle(t)
+		if st, _ := table.Get("1002"); st.Status != tc.want {
+			t.Fatalf("after %s and hang-up: status %s, want %s", tc.code, st.Status, tc.want)
+		}
+	}
+}
+
+func TestOutgoingCallAllowedUnderDND(t *testing.T) {
+	sw, table := presenceSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	if _, err := table.SetDND("1003", true); err != nil {
+		t.Fatal(err)
+	}
+	_, hangup, _ := bridged(t, carol, bob) // Carol, on DND, calls Bob
+	st, _ := table.Get("1003")
+	if !st.OnCall || st.Status != presence.DND {
+		t.Fatalf("DND caller on a call: %+v (DND outranks busy)", st)
+	}
+	_ = hangup()
+	<-bob.byes
+	sw.waitIdle(t)
+}
+
+func TestPublishFromOwnPhoneSetsDND(t *testing.T) {
+	sw, table := presenceSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	publish := func(user string, body string) int {
+		req := sip.NewRequest(sip.PUBLISH, bob.switchURI(user))
+		from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: "127.0.0.1"}, Params: sip.NewParams()}
+		from.Params.Add("tag", sip.GenerateTagN(8))
+		req.AppendHeader(from)
+		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1"}})
+		req.AppendHeader(sip.NewHeader("Event", "presence"))
+		req.AppendHeader(sip.NewHeader("Expires", "600"))
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/pidf+xml"))
+		req.SetBody([]byte(body))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := bob.client.Do(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode == 407 {
+			if res, err = bob.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: "1002", Password: bob.pass}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return res.StatusCode
+	}
+	linphoneDND := `<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:1002@127.0.0.1">
+ <tuple id="t1"><status><basic>open</basic></status></tuple>
+ <dm:person id="p1"><rpid:activities><rpid:busy/></rpid:activities><dm:note>Do not disturb</dm:note></dm:person>
+</presence>`
+	if code := publish("1002", linphoneDND); code != 200 {
+		t.Fatalf("PUBLISH DND: %d", code)
+	}
+	if st, _ := table.Get("1002"); st.Status != presence.DND {
+		t.Fatalf("after PUBLISH DND: %+v", st)
+	}
+	open := strings.NewReplacer("<rpid:busy/>", "", "Do not disturb", "Online").Replace(linphoneDND)
+	if code := publish("1002", open); code != 200 {
+		t.Fatalf("PUBLISH open: %d", code)
+	}
+	if st, _ := table.Get("1002"); st.Status != presence.Available {
+		t.Fatalf("after PUBLISH open: %+v", st)
+	}
+	if code := publish("1003", linphoneDND); code != 403 {
+		t.Fatalf("PUBLISH for another user: %d, want 403", code)
+	}
+	if st, _ := table.Get("1003"); st.DND {
+		t.Fatal("another user's PUBLISH changed 1003")
+	}
+	if code := publish("1002", "<presence><not-closed"); code != 400 {
+		t.Fatalf("garbage PIDF: %d, want 400", code)
+	}
+}
+
+func TestDNDKeySyncBothWays(t *testing.T) {
+	sw, table := presenceSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	notes := bob.notifiesByEvent()
+	if res, _ := bob.subscribe(t, "1002", "as-feature-event", 600); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE as-feature-event: %d", res.StatusCode)
+	}
+	dnd := func(body string) string {
+		if strings.Contains(body, "<doNotDisturbOn>true</doNotDisturbOn>") {
+			return "on"
+		}
+		return "off"
+	}
+	if got := collect(t, notes["as-feature-event"], 1, dnd); got[0] != "off" {
+		t.Fatalf("initial DND event %v", got)
+	}
+	// The switch side changes it (the API, *78): the phone's key follows.
+	if _, err := table.SetDND("1002", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, notes["as-feature-event"], 1, dnd); got[0] != "on" {
+		t.Fatalf("DND event after change %v", got)
+	}
+	// The phone's key changes it: a SUBSCRIBE carrying SetDoNotDisturb.
+	req := sip.NewRequest(sip.SUBSCRIBE, bob.switchURI("1002"))
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: "127.0.0.1"}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: "127.0.0.1"}})
+	req.AppendHeader(bob.contact.Clone())
+	req.AppendHeader(sip.NewHeader("Event", "as-feature-event"))
+	req.AppendHeader(sip.NewHeader("Expires", "0"))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/x-as-feature-event+xml"))
+	req.SetBody([]byte(`<?xml version="1.0" encoding="ISO-8859-1"?><SetDoNotDisturb xmlns="http://www.ecma-international.org/standards/ecma-323/csta/ed3"><device>1002</device><doNotDisturbOn>false</doNotDisturbOn></SetDoNotDisturb>`))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := bob.client.Do(ctx, req)
+	if err == nil && res.StatusCode == 407 {
+		res, err = bob.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: "1002", Password: bob.pass})
+	}
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("SetDoNotDisturb: %v %v", res, err)
+	}
+	if st, _ := table.Get("1002"); st.DND {
+		t.Fatalf("DND key off did not clear DND: %+v", st)
+	}
+}

@@ -1,0 +1,69 @@
+package sip
+
+// A call tells the status table and BLF watchers what its users are doing: the callee's phones
+// ring (early), the call is answered (confirmed; both users busy), the call ends (terminated;
+// both users free again). Every state set here is undone in cleanup, whatever way the call ends.
+
+// dialogID names this call in every user's dialog-info.
+func (c *call) dialogID() string { return callIDOf(c.inv) }
+
+// trackDialog sets ext's view of this call and remembers it for cleanup.
+func (c *call) trackDialog(ext, direction, state, remote string) {
+	if _, ok := c.s.opts.Users.Password(ext); !ok {
+		return // trunk numbers and unknown callers have no lamps
+	}
+	c.mu.Lock()
+	if c.tracked == nil {
+		c.tracked = make(map[string]string)
+	}
+	c.tracked[ext] = direction
+	c.mu.Unlock()
+	c.s.setDialog(ext, c.dialogID(), direction, state, remote)
+}
+
+// untrackDialog ends ext's view of this call (a callee whose phones stopped ringing).
+func (c *call) untrackDialog(ext string) {
+	c.mu.Lock()
+	_, ok := c.tracked[ext]
+	delete(c.tracked, ext)
+	c.mu.Unlock()
+	if ok {
+		c.s.setDialog(ext, c.dialogID(), "", dialogTerminated, "")
+	}
+}
+
+// onCall marks ext busy for as long as this call lasts.
+func (c *call) onCall(ext string) {
+	if c.s.opts.Presence == nil {
+		return
+	}
+	if _, ok := c.s.opts.Users.Password(ext); !ok {
+		return
+	}
+	c.mu.Lock()
+	for _, e := range c.busy {
+		if e == ext {
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.busy = append(c.busy, ext)
+	c.mu.Unlock()
+	c.s.opts.Presence.CallStarted(ext)
+}
+
+// untrack undoes everything the call reported; called once from cleanup.
+func (c *call) untrack() {
+	c.mu.Lock()
+	busy, tracked := c.busy, c.tracked
+	c.busy, c.tracked = nil, nil
+	c.mu.Unlock()
+	for ext := range tracked {
+		c.s.setDialog(ext, c.dialogID(), "", dialogTerminated, "")
+	}
+	if c.s.opts.Presence != nil {
+		for _, ext := range busy {
+			c.s.opts.Presence.CallEnded(ext)
+		}
+	}
+}
