@@ -5,7 +5,10 @@ package routing
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // Action is what a Plan asks the SIP layer to do.
@@ -23,6 +26,10 @@ const (
 	VoicemailMenu
 	// SetDND turns the caller's DND on or off (Plan.DND), confirms it with a prompt and hangs up.
 	SetDND
+	// Hold answers the caller, plays Plan.Greeting (the busy greeting), then music on hold until
+	// Plan.Ext's current call ends; then it carries out Plan.Then (ringing the user). Pressing 1
+	// or waiting Plan.HoldLimit leads to Plan.NoAnswer (voicemail).
+	Hold
 )
 
 // Greeting kinds: which of a user's greetings a voicemail plays.
@@ -51,6 +58,8 @@ func (a Action) String() string {
 		return "voicemail-menu"
 	case SetDND:
 		return "set-dnd"
+	case Hold:
+		return "hold"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -66,8 +75,12 @@ type Request struct {
 type Plan struct {
 	Action      Action
 	Targets     []string      // extensions whose phones ring (Ring)
-	RingTimeout time.Duration // give up ringing after this (Ring)
-	NoAnswer    *Plan         // what follows unanswered ringing (Ring): Voicemail or Reject
+	RingTimeout time.Duration // give up ringing after this (Ring; per target when Sequential)
+	Sequential  bool          // ring Targets one after another instead of all at once (Ring)
+	NoAnswer    *Plan         // what follows unanswered ringing (Ring), or giving up holding (Hold)
+	Then        *Plan         // what follows when the held-for user is free (Hold)
+	HoldLimit   time.Duration // longest a caller is held (Hold)
+	Announce    string        // greeting kind played as early media before a Reject (DND, no mailbox)
 	Box         string        // mailbox (Voicemail, VoicemailMenu)
 	Greeting    string        // GreetingNoAnswer, GreetingBusy or GreetingDND (Voicemail)
 	DND         bool          // the setting to apply (SetDND)
@@ -84,9 +97,22 @@ type User struct {
 	Voicemail       bool // the user has a mailbox
 }
 
+// Group is a ring group.
+type Group struct {
+	Ext         string
+	Sequential  bool // members one after another; else all at once
+	Members     []string
+	RingTimeout time.Duration
+	Fallback    string // "voicemail:EXT", "EXT" or "hangup"
+}
+
+// DefaultHoldLimit is how long a caller waits for a busy user before voicemail.
+const DefaultHoldLimit = 5 * time.Minute
+
 // Directory answers "is this an extension, and whose?".
 type Directory interface {
 	User(ext string) (User, bool)
+	Group(ext string) (Group, bool)
 	// Exists reports whether ext is any configured extension (user, group or queue).
 	Exists(ext string) bool
 }
@@ -97,15 +123,31 @@ type Registrations interface {
 	Registered(ext string) bool
 }
 
-// Router decides plans from the directory and the registrations.
-type Router struct {
-	dir  Directory
-	regs Registrations
+// Statuses gives users' effective statuses; the presence table implements it.
+type Statuses interface {
+	Status(ext string) (presence.Status, bool)
 }
 
-// New returns a Router.
-func New(dir Directory, regs Registrations) *Router {
-	return &Router{dir: dir, regs: regs}
+// everyoneAvailable stands in when no status table is wired (tests of the SIP core).
+type everyoneAvailable struct{}
+
+func (everyoneAvailable) Status(string) (presence.Status, bool) { return presence.Available, true }
+
+// Router decides plans from the directory, the registrations and the statuses.
+type Router struct {
+	dir      Directory
+	regs     Registrations
+	statuses Statuses
+	// HoldLimit is how long a caller waits for a busy user; zero means DefaultHoldLimit.
+	HoldLimit time.Duration
+}
+
+// New returns a Router; statuses may be nil (everyone available).
+func New(dir Directory, regs Registrations, statuses Statuses) *Router {
+	if statuses == nil {
+		statuses = everyoneAvailable{}
+	}
+	return &Router{dir: dir, regs: regs, statuses: statuses}
 }
 
 // Decide returns the plan for req. It never blocks and is safe for concurrent use.
@@ -125,17 +167,53 @@ func (r *Router) Decide(req Request) Plan {
 		return Plan{Action: SetDND, DND: on, Ext: req.Caller,
 			Trace: []string{fmt.Sprintf("%s: DND %s for %s", req.Dialled, map[bool]string{true: "on", false: "off"}[on], req.Caller)}}
 	}
-	u, ok := r.dir.User(req.Dialled)
+	return r.decideExt(req.Caller, req.Dialled, 0)
+}
+
+// maxFallbackDepth bounds fallback chains (config validation already refuses loops).
+const maxFallbackDepth = 4
+
+// decideExt routes a call to an extension: a user, a group, or (not yet) a queue.
+func (r *Router) decideExt(caller, ext string, depth int) Plan {
+	if g, ok := r.dir.Group(ext); ok {
+		return r.decideGroup(caller, g, depth)
+	}
+	u, ok := r.dir.User(ext)
 	if !ok {
-		if r.dir.Exists(req.Dialled) {
-			// Groups and queues are configured but their hunting arrives with status-driven
-			// routing; until then nobody can take such a call.
+		if r.dir.Exists(ext) {
 			return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable",
-				Trace: []string{fmt.Sprintf("%s is a group or queue: not routed yet", req.Dialled)}}
+				Trace: []string{fmt.Sprintf("%s is a queue: not routed yet", ext)}}
 		}
 		return Plan{Action: Reject, Code: 404, Reason: "Not Found",
-			Trace: []string{fmt.Sprintf("%s: no such extension", req.Dialled)}}
+			Trace: []string{fmt.Sprintf("%s: no such extension", ext)}}
 	}
+	return r.decideUser(u)
+}
+
+// decideUser is "call to user": what happens depends on the user's status.
+func (r *Router) decideUser(u User) Plan {
+	status, _ := r.statuses.Status(u.Ext)
+	switch status {
+	case presence.DND:
+		// Calls are not forwarded: the DND greeting, then voicemail (or 480 after it).
+		p := unavailablePlan(u, GreetingDND)
+		p.Trace = append([]string{fmt.Sprintf("user %s is on DND", u.Ext)}, p.Trace...)
+		return p
+	case presence.Busy:
+		ring := r.ringUser(u)
+		limit := r.HoldLimit
+		if limit <= 0 {
+			limit = DefaultHoldLimit
+		}
+		vm := unavailablePlan(u, GreetingNoAnswer)
+		return Plan{Action: Hold, Ext: u.Ext, Greeting: GreetingBusy, HoldLimit: limit, Then: &ring, NoAnswer: &vm,
+			Trace: []string{fmt.Sprintf("user %s is busy: busy greeting, hold up to %s, then ring", u.Ext, limit)}}
+	}
+	return r.ringUser(u)
+}
+
+// ringUser rings an available user's phones, then voicemail; straight to voicemail without a phone.
+func (r *Router) ringUser(u User) Plan {
 	unavailable := unavailablePlan(u, GreetingNoAnswer)
 	if !r.regs.Registered(u.Ext) {
 		unavailable.Trace = append([]string{fmt.Sprintf("user %s: no phone registered", u.Ext)}, unavailable.Trace...)
@@ -145,13 +223,63 @@ func (r *Router) Decide(req Request) Plan {
 		Trace: []string{fmt.Sprintf("user %s: ring registered phones for %s, then %s", u.Ext, u.NoAnswerTimeout, unavailable.Action)}}
 }
 
+// decideGroup is "call to group": only Available members with a phone ring; nobody, or no
+// answer within the ring timeout, leads to the group's fallback.
+func (r *Router) decideGroup(caller string, g Group, depth int) Plan {
+	var targets, skipped []string
+	for _, m := range g.Members {
+		status, _ := r.statuses.Status(m)
+		switch {
+		case status != presence.Available:
+			skipped = append(skipped, m+" "+string(status))
+		case !r.regs.Registered(m):
+			skipped = append(skipped, m+" has no phone")
+		default:
+			targets = append(targets, m)
+		}
+	}
+	fallback := r.fallback(caller, g.Fallback, depth)
+	trace := fmt.Sprintf("group %s: ring %v", g.Ext, targets)
+	if len(skipped) > 0 {
+		trace += fmt.Sprintf(", skip %v", skipped)
+	}
+	if len(targets) == 0 {
+		fallback.Trace = append([]string{fmt.Sprintf("group %s: nobody available (%v)", g.Ext, skipped)}, fallback.Trace...)
+		return fallback
+	}
+	return Plan{Action: Ring, Targets: targets, Sequential: g.Sequential, RingTimeout: g.RingTimeout, NoAnswer: &fallback,
+		Trace: []string{trace, "then " + fallback.Action.String()}}
+}
+
+// fallback turns a configured fallback ("voicemail:EXT", "EXT", "hangup") into a plan.
+func (r *Router) fallback(caller, fb string, depth int) Plan {
+	switch {
+	case fb == "" || fb == "hangup":
+		return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable", Trace: []string{"fallback: hang up"}}
+	case strings.HasPrefix(fb, "voicemail:"):
+		box := strings.TrimPrefix(fb, "voicemail:")
+		if u, ok := r.dir.User(box); ok {
+			return unavailablePlan(u, GreetingNoAnswer)
+		}
+	case depth < maxFallbackDepth:
+		p := r.decideExt(caller, fb, depth+1)
+		p.Trace = append([]string{"fallback to " + fb}, p.Trace...)
+		return p
+	}
+	return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable", Trace: []string{"fallback " + fb + " unusable"}}
+}
+
 // unavailablePlan is where a call goes when the user cannot take it: their voicemail with the
-// given greeting, or 480 when they have no mailbox.
+// given greeting, or 480 when they have no mailbox (after the greeting, for DND).
 func unavailablePlan(u User, greeting string) Plan {
 	if u.Voicemail {
 		return Plan{Action: Voicemail, Box: u.Ext, Greeting: greeting,
 			Trace: []string{fmt.Sprintf("voicemail of %s with the %s greeting", u.Ext, greeting)}}
 	}
-	return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable",
+	p := Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable",
 		Trace: []string{fmt.Sprintf("user %s has no voicemail", u.Ext)}}
+	if greeting == GreetingDND {
+		p.Announce, p.Box = GreetingDND, u.Ext // whose DND greeting plays before the 480
+	}
+	return p
 }

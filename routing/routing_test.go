@@ -1,14 +1,36 @@
 package routing
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 type dir map[string]User
 
 func (d dir) User(ext string) (User, bool) { u, ok := d[ext]; return u, ok }
-func (d dir) Exists(ext string) bool       { _, ok := d[ext]; return ok || ext == "600" }
+func (d dir) Exists(ext string) bool       { _, ok := d[ext]; return ok || ext == "700" }
+func (d dir) Group(ext string) (Group, bool) {
+	g, ok := groups[ext]
+	return g, ok
+}
+
+var groups = map[string]Group{
+	"600": {Ext: "600", Members: []string{"1001", "1002", "1003", "1004"}, RingTimeout: 20 * time.Second, Fallback: "voicemail:1003"},
+	"601": {Ext: "601", Sequential: true, Members: []string{"1002", "1003"}, RingTimeout: 10 * time.Second, Fallback: "hangup"},
+	"602": {Ext: "602", Members: []string{"1004"}, Fallback: "601"},
+}
+
+type statuses map[string]presence.Status
+
+func (s statuses) Status(ext string) (presence.Status, bool) {
+	if st, ok := s[ext]; ok {
+		return st, true
+	}
+	return presence.Available, true
+}
 
 type regs map[string]bool
 
@@ -20,7 +42,7 @@ func TestDecide(t *testing.T) {
 		"1002": {Ext: "1002", NoAnswerTimeout: 5 * time.Second},
 		"1003": {Ext: "1003", NoAnswerTimeout: 5 * time.Second, Voicemail: true},
 	}
-	r := New(d, regs{"1002": true, "1003": true})
+	r := New(d, regs{"1002": true, "1003": true}, nil)
 	cases := map[string]struct {
 		caller   string // "" = 1001; "-" = a trunk, no user
 		dialled  string
@@ -35,7 +57,7 @@ func TestDecide(t *testing.T) {
 		"registered user with mailbox rings, then voicemail": {dialled: "1003", action: Ring, targets: []string{"1003"}, timeout: 5 * time.Second, noAnswer: Voicemail},
 		"user without phone or mailbox is 480":               {dialled: "1001", action: Reject, code: 480},
 		"unknown number is 404":                              {dialled: "1999", action: Reject, code: 404},
-		"group not yet routed is 480":                        {dialled: "600", action: Reject, code: 480},
+		"queue not yet routed is 480":                        {dialled: "700", action: Reject, code: 480},
 		"*97 opens the caller's own mailbox":                 {caller: "1003", dialled: "*97", action: VoicemailMenu, box: "1003"},
 		"*97 without a mailbox is 404":                       {caller: "1002", dialled: "*97", action: Reject, code: 404},
 		"*78 turns the caller's DND on":                      {caller: "1002", dialled: "*78", action: SetDND},
@@ -72,9 +94,89 @@ func TestDecide(t *testing.T) {
 }
 
 func TestUnregisteredUserWithMailboxGoesToVoicemail(t *testing.T) {
-	r := New(dir{"1003": {Ext: "1003", Voicemail: true}}, regs{})
+	r := New(dir{"1003": {Ext: "1003", Voicemail: true}}, regs{}, nil)
 	p := r.Decide(Request{Caller: "1001", Dialled: "1003"})
 	if p.Action != Voicemail || p.Box != "1003" || p.Greeting != GreetingNoAnswer {
 		t.Fatalf("plan = %+v", p)
+	}
+}
+
+func TestStatusDecidesCallToUser(t *testing.T) {
+	d := dir{
+		"1002": {Ext: "1002", NoAnswerTimeout: 5 * time.Second, Voicemail: true},
+		"1003": {Ext: "1003", NoAnswerTimeout: 5 * time.Second},
+	}
+	cases := map[string]struct {
+		status   presence.Status
+		dialled  string
+		action   Action
+		greeting string
+		announce string
+	}{
+		"available rings":                           {presence.Available, "1002", Ring, "", ""},
+		"busy holds the caller, then rings":         {presence.Busy, "1002", Hold, GreetingBusy, ""},
+		"dnd plays the DND greeting then voicemail": {presence.DND, "1002", Voicemail, GreetingDND, ""},
+		"dnd without voicemail announces then 480":  {presence.DND, "1003", Reject, "", GreetingDND},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := New(d, regs{"1002": true, "1003": true}, statuses{tc.dialled: tc.status})
+			p := r.Decide(Request{Caller: "1001", Dialled: tc.dialled})
+			if p.Action != tc.action || p.Greeting != tc.greeting || p.Announce != tc.announce {
+				t.Fatalf("plan = %+v", p)
+			}
+			if tc.action == Hold {
+				if p.Then == nil || p.Then.Action != Ring || p.NoAnswer == nil || p.NoAnswer.Action != Voicemail ||
+					p.HoldLimit != DefaultHoldLimit || p.Ext != "1002" {
+					t.Fatalf("hold plan = %+v then %+v", p, p.Then)
+				}
+			}
+			if tc.action == Reject && p.Code != 480 {
+				t.Fatalf("code %d, want 480", p.Code)
+			}
+		})
+	}
+}
+
+func TestGroupRingsOnlyAvailableMembersWithPhones(t *testing.T) {
+	d := dir{
+		"1001": {Ext: "1001"}, "1002": {Ext: "1002"},
+		"1003": {Ext: "1003", Voicemail: true}, "1004": {Ext: "1004"},
+	}
+	cases := map[string]struct {
+		dialled    string
+		statuses   statuses
+		regs       regs
+		action     Action
+		targets    []string
+		sequential bool
+		next       Action
+		box        string
+	}{
+		"busy and DND members are skipped": {"600", statuses{"1001": presence.Busy, "1002": presence.DND},
+			regs{"1001": true, "1002": true, "1003": true, "1004": true}, Ring, []string{"1003", "1004"}, false, Voicemail, ""},
+		"a member without a phone is skipped": {"600", statuses{}, regs{"1002": true}, Ring, []string{"1002"}, false, Voicemail, ""},
+		"nobody available goes to the fallback voicemail": {"600", statuses{"1001": presence.DND, "1002": presence.DND,
+			"1003": presence.Busy, "1004": presence.DND}, regs{"1001": true, "1002": true, "1003": true, "1004": true},
+			Voicemail, nil, false, 0, "1003"},
+		"sequential groups ring in order": {"601", statuses{}, regs{"1002": true, "1003": true}, Ring,
+			[]string{"1002", "1003"}, true, Reject, ""},
+		"fallback to another group": {"602", statuses{"1004": presence.DND}, regs{"1002": true, "1003": true, "1004": true},
+			Ring, []string{"1002", "1003"}, true, Reject, ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := New(d, tc.regs, tc.statuses)
+			p := r.Decide(Request{Caller: "1005", Dialled: tc.dialled})
+			if p.Action != tc.action || strings.Join(p.Targets, ",") != strings.Join(tc.targets, ",") || p.Sequential != tc.sequential {
+				t.Fatalf("plan = %+v", p)
+			}
+			if tc.action == Ring && (p.NoAnswer == nil || p.NoAnswer.Action != tc.next) {
+				t.Fatalf("after no answer: %+v", p.NoAnswer)
+			}
+			if tc.box != "" && p.Box != tc.box {
+				t.Fatalf("box %q, want %q", p.Box, tc.box)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
 )
 
@@ -31,34 +32,50 @@ type call struct {
 	epA     *media.Endpoint
 	epB     *media.Endpoint
 	originB *media.Origin
-	offerB  []byte // the caller's offer as the callee's phones see it
-	forks   []*fork
+	offerB  []byte   // the caller's offer as the callee's phones see it
+	rounds  []*round // every ringing round, for cleanup
 
-	winner    atomic.Pointer[fork] // first 2xx claims it; a sentinel closes ringing
-	events    chan forkEvent
 	done      chan struct{} // closed when run returns
 	cancelled chan struct{} // the caller sent CANCEL
 	acked     chan struct{} // the caller ACKed our 2xx
 	ackOnce   sync.Once
 	hangup    chan legSide // a BYE arrived on that side
 
-	mu         sync.Mutex
-	b          *leg
-	relay      *media.Relay
-	local      *local            // set when the switch answered the caller itself
-	tracked    map[string]string // users whose BLF shows this call → direction
-	busy       []string          // users this call made busy
-	callerGone chan struct{}     // closed when the caller's BYE arrives
-	goneOnce   sync.Once
+	mu            sync.Mutex
+	b             *leg
+	relay         *media.Relay
+	local         *local            // set when the switch answered the caller itself
+	localAnswered bool              // the switch sent the caller its 200 OK
+	tracked       map[string]string // users whose BLF shows this call → direction
+	busy          []string          // users this call made busy
+	callerGone    chan struct{}     // closed when the caller's BYE arrives
+	goneOnce      sync.Once
 }
 
 // abandoned is the sentinel that stops any late 2xx from winning once ringing is over.
 var abandoned = &fork{}
 
+// round is one ringing of a set of phones (all of a user's, all available group members, or the
+// next member of a sequential group). The first 2xx claims winner; once the round is over a
+// sentinel there turns any late answer away.
+type round struct {
+	forks  []*fork
+	winner atomic.Pointer[fork]
+	events chan forkEvent
+}
+
+// newRound starts a round and remembers it for cleanup.
+func (c *call) newRound() *round {
+	r := &round{events: make(chan forkEvent)}
+	c.mu.Lock()
+	c.rounds = append(c.rounds, r)
+	c.mu.Unlock()
+	return r
+}
+
 func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller string, log *zap.Logger) *call {
 	c := &call{
 		s: s, log: log, caller: caller, inv: inv, tx: tx,
-		events:     make(chan forkEvent),
 		done:       make(chan struct{}),
 		cancelled:  make(chan struct{}),
 		acked:      make(chan struct{}),
@@ -99,9 +116,18 @@ func (c *call) run(plan routing.Plan) {
 
 // follow carries out a plan on the caller's leg, which has not been answered yet.
 func (c *call) follow(plan routing.Plan) {
+	c.mu.Lock()
+	answered := c.localAnswered
+	c.mu.Unlock()
 	switch plan.Action {
 	case routing.Ring:
+		if answered {
+			c.connectLocal(plan)
+			return
+		}
 		c.ringTargets(plan)
+	case routing.Hold:
+		c.hold(plan)
 	case routing.Voicemail:
 		c.voicemail(plan)
 	case routing.VoicemailMenu:
@@ -113,8 +139,34 @@ func (c *call) follow(plan routing.Plan) {
 		if code < 300 {
 			code, reason = 500, "Server Internal Error"
 		}
+		if answered {
+			// The switch already answered (a held caller whose user cannot be reached and who
+			// has no voicemail): there is nothing left to offer, so hang up.
+			c.endLocal(c.isGone())
+			return
+		}
+		if plan.Announce != "" {
+			c.announceThenReject(c.greeting(plan.Box, plan.Announce), code, reason)
+			return
+		}
 		c.respond(code, reason, nil)
 	}
+}
+
+// greeting is the user's own greeting of a kind, or the built-in prompt for it.
+func (c *call) greeting(ext, kind string) media.Source {
+	if g := c.s.opts.Greetings; g != nil {
+		if own := g.Greeting(ext, kind); len(own) > 0 {
+			return media.Samples(own)
+		}
+	}
+	switch kind {
+	case routing.GreetingBusy:
+		return promptSource(prompts.Busy)
+	case routing.GreetingDND:
+		return promptSource(prompts.Unavailable)
+	}
+	return promptSource(prompts.Unavailable, prompts.LeaveMessage)
 }
 
 // ringTargets rings every registered phone of the plan's targets and bridges the first to
@@ -127,34 +179,46 @@ func (c *call) ringTargets(plan routing.Plan) {
 		c.respond(code, reason, nil)
 		return
 	}
-	for _, ext := range plan.Targets {
-		for _, b := range s.opts.Locations.Lookup(ext) {
-			f, err := c.startFork(b)
-			if err != nil {
-				c.log.Warn("fork not started", zap.String("ext", ext), zap.String("contact", b.Contact), zap.Error(err))
-				continue
-			}
-			c.forks = append(c.forks, f)
+	stages := [][]string{plan.Targets}
+	if plan.Sequential {
+		stages = stages[:0]
+		for _, t := range plan.Targets {
+			stages = append(stages, []string{t})
 		}
 	}
 	var (
 		f   *fork
 		res *sip.Response
-		out outcome
-	)
-	if len(c.forks) == 0 {
 		out = outcomeUnanswered
-	} else {
-		dialled := c.inv.Recipient.User
+	)
+	dialled := c.inv.Recipient.User
+	for _, targets := range stages {
+		r := c.newRound()
+		for _, ext := range targets {
+			for _, b := range s.opts.Locations.Lookup(ext) {
+				f, err := c.startFork(r, b)
+				if err != nil {
+					c.log.Warn("fork not started", zap.String("ext", ext), zap.String("contact", b.Contact), zap.Error(err))
+					continue
+				}
+				r.forks = append(r.forks, f)
+			}
+		}
+		if len(r.forks) == 0 {
+			continue
+		}
 		c.trackDialog(c.caller, "initiator", dialogTrying, dialled)
-		for _, ext := range plan.Targets {
+		for _, ext := range targets {
 			c.trackDialog(ext, "recipient", dialogEarly, c.caller)
 		}
-		f, res, out = c.ring(plan.RingTimeout)
+		f, res, out = c.ring(r, plan.RingTimeout)
 		if out != outcomeAnswered {
-			for _, ext := range plan.Targets {
+			for _, ext := range targets {
 				c.untrackDialog(ext)
 			}
+		}
+		if out != outcomeUnanswered {
+			break
 		}
 	}
 	switch out {
@@ -235,24 +299,24 @@ const (
 	outcomeUnanswered                // nobody took the call: follow the plan's NoAnswer
 )
 
-// ring waits for the first phone to answer.
-func (c *call) ring(timeout time.Duration) (*fork, *sip.Response, outcome) {
+// ring waits for the first phone of round r to answer.
+func (c *call) ring(r *round, timeout time.Duration) (*fork, *sip.Response, outcome) {
 	s := c.s
 	if timeout <= 0 {
 		timeout = 20 * time.Second
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	pending := len(c.forks)
+	pending := len(r.forks)
 	var best *sip.Response
 	for pending > 0 {
 		select {
-		case ev := <-c.events:
+		case ev := <-r.events:
 			switch {
 			case ev.res != nil && ev.res.IsProvisional():
 				c.relayProvisional(ev.res)
 			case ev.res != nil && ev.res.IsSuccess():
-				c.cancelForks(ev.f)
+				r.cancelForks(ev.f)
 				return ev.f, ev.res, outcomeAnswered
 			default:
 				pending--
@@ -262,26 +326,33 @@ func (c *call) ring(timeout time.Duration) (*fork, *sip.Response, outcome) {
 			}
 		case <-c.cancelled:
 			c.log.Info("caller cancelled")
-			if w := c.abandon(); w != nil {
-				c.endLate(w)
+			if w := r.abandon(); w != nil {
+				c.endLate(r, w)
+			}
+			return nil, nil, outcomeDone
+		case <-c.callerGone:
+			// A caller the switch had answered (held) hung up while the phones rang.
+			c.log.Info("caller hung up while ringing")
+			if w := r.abandon(); w != nil {
+				c.endLate(r, w)
 			}
 			return nil, nil, outcomeDone
 		case <-timer.C:
-			if w := c.abandon(); w != nil {
-				return w, <-c.winnerResponse(w), outcomeAnswered
+			if w := r.abandon(); w != nil {
+				return w, <-r.winnerResponse(w), outcomeAnswered
 			}
 			c.log.Info("no answer", zap.Duration("after", timeout))
 			return nil, nil, outcomeUnanswered
 		case <-s.ctx.Done():
-			if w := c.abandon(); w != nil {
-				c.endLate(w)
+			if w := r.abandon(); w != nil {
+				c.endLate(r, w)
 			}
 			c.respond(503, "Service Unavailable", nil)
 			return nil, nil, outcomeDone
 		}
 	}
-	c.abandon()
-	if best != nil && refusedByUser(best.StatusCode) {
+	r.abandon()
+	if best != nil && refusedByUser(best.StatusCode) && c.local == nil {
 		// The callee's own answer (busy, decline) is passed back as it is.
 		c.respond(best.StatusCode, best.Reason, nil)
 		return nil, nil, outcomeDone
@@ -294,26 +365,26 @@ func refusedByUser(code int) bool {
 	return code == 486 || code == 600 || code == 603 || code == 403
 }
 
-// abandon closes ringing: every fork is cancelled and no later 2xx can win. If a fork won in the
-// same instant, it is returned and the caller decides what to do with it.
-func (c *call) abandon() *fork {
-	if !c.winner.CompareAndSwap(nil, abandoned) {
-		w := c.winner.Load()
-		c.cancelForks(w)
+// abandon closes the round: every fork is cancelled and no later 2xx can win. If a fork won in
+// the same instant, it is returned and the caller decides what to do with it.
+func (r *round) abandon() *fork {
+	if !r.winner.CompareAndSwap(nil, abandoned) {
+		w := r.winner.Load()
+		r.cancelForks(w)
 		if w == abandoned {
 			return nil
 		}
 		return w
 	}
-	c.cancelForks(nil)
+	r.cancelForks(nil)
 	return nil
 }
 
 // winnerResponse waits for the winner's 2xx event, which is on its way when abandon lost the race.
-func (c *call) winnerResponse(w *fork) <-chan *sip.Response {
+func (r *round) winnerResponse(w *fork) <-chan *sip.Response {
 	out := make(chan *sip.Response, 1)
 	for {
-		ev := <-c.events
+		ev := <-r.events
 		if ev.f == w && ev.res != nil && ev.res.IsSuccess() {
 			out <- ev.res
 			return out
@@ -322,17 +393,16 @@ func (c *call) winnerResponse(w *fork) <-chan *sip.Response {
 }
 
 // endLate hangs up a phone that answered after the call had been given up.
-func (c *call) endLate(w *fork) {
-	res := <-c.winnerResponse(w)
-	_ = res
+func (c *call) endLate(r *round, w *fork) {
+	<-r.winnerResponse(w)
 	if err := w.leg.bye(c.s); err != nil {
 		c.log.Debug("late answer not hung up", zap.Error(err))
 	}
 }
 
-// cancelForks sends CANCEL to every ringing fork except keep.
-func (c *call) cancelForks(keep *fork) {
-	for _, f := range c.forks {
+// cancelForks sends CANCEL to every ringing fork of the round except keep.
+func (r *round) cancelForks(keep *fork) {
+	for _, f := range r.forks {
 		if f != keep {
 			f.stop()
 		}
@@ -341,8 +411,11 @@ func (c *call) cancelForks(keep *fork) {
 
 // relayProvisional passes ringing and early media on to the caller.
 func (c *call) relayProvisional(res *sip.Response) {
-	if res.StatusCode == 100 {
-		return
+	c.mu.Lock()
+	local := c.local != nil
+	c.mu.Unlock()
+	if res.StatusCode == 100 || local {
+		return // the caller hears the switch (music on hold), not the phones
 	}
 	var body []byte
 	if len(res.Body()) > 0 && res.StatusCode == 183 {
@@ -485,7 +558,12 @@ func (c *call) bye(l *leg) {
 
 // cleanup releases everything the call held: dialogs, relay, ports, ringing forks.
 func (c *call) cleanup() {
-	c.abandon()
+	c.mu.Lock()
+	rounds := c.rounds
+	c.mu.Unlock()
+	for _, r := range rounds {
+		r.abandon()
+	}
 	c.untrack()
 	s := c.s
 	s.mu.Lock()

@@ -13,6 +13,7 @@ import (
 // transaction to the end: it reports ringing and the final answer to the call, claims the call
 // on 2xx, and cleans up after itself when it loses (CANCEL, or ACK+BYE for a late 2xx).
 type fork struct {
+	r       *round
 	binding Binding
 	leg     *leg
 	req     *sip.Request
@@ -29,7 +30,7 @@ type forkEvent struct {
 }
 
 // startFork sends the INVITE to one phone.
-func (c *call) startFork(b Binding) (*fork, error) {
+func (c *call) startFork(r *round, b Binding) (*fork, error) {
 	s := c.s
 	var target sip.Uri
 	if err := sip.ParseUri(b.Contact, &target); err != nil {
@@ -52,7 +53,7 @@ func (c *call) startFork(b Binding) (*fork, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invite %s: %w", l.callID, err)
 	}
-	f := &fork{binding: b, leg: l, req: req, tx: tx, stopCh: make(chan struct{})}
+	f := &fork{r: r, binding: b, leg: l, req: req, tx: tx, stopCh: make(chan struct{})}
 	s.wg.Add(1)
 	go f.run(c)
 	return f, nil
@@ -69,7 +70,7 @@ func (f *fork) stop() {
 // post hands an event to the call, unless the call has finished or no longer wants this fork.
 func (c *call) post(ev forkEvent) {
 	select {
-	case c.events <- ev:
+	case ev.f.r.events <- ev:
 	case <-c.done:
 	case <-ev.f.stopCh:
 	}
@@ -110,11 +111,11 @@ func (f *fork) run(c *call) {
 				f.established(res)
 				f.ack(res)
 				f.tx.OnRetransmission(func(r *sip.Response) { f.ack(r) })
-				if c.winner.CompareAndSwap(nil, f) {
+				if f.r.winner.CompareAndSwap(nil, f) {
 					c.post(forkEvent{f: f, res: res})
 					return
 				}
-				if c.winner.Load() == abandoned {
+				if f.r.winner.Load() == abandoned {
 					// Ringing was over before this phone answered: hang it up ourselves.
 					if err := f.leg.bye(s); err != nil {
 						c.log.Debug("late answer BYE failed", zap.Error(err))

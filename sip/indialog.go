@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -124,11 +125,15 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	other.reinviting = true
 	other.mu.Unlock()
-	defer func() {
+	// The other leg's INVITE transaction is the thing to protect from glare; it is over once its
+	// final response is in (and ACKed), before the answer goes back, so a re-INVITE that follows
+	// the answer at once is never refused.
+	release := sync.OnceFunc(func() {
 		other.mu.Lock()
 		other.reinviting = false
 		other.mu.Unlock()
-	}()
+	})
+	defer release()
 
 	s.mu.Lock()
 	addr := s.opts.MediaAddr
@@ -150,6 +155,7 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if !res.IsSuccess() {
+		release()
 		_ = tx.Respond(l.response(req, res.StatusCode, res.Reason, nil))
 		return
 	}
@@ -157,6 +163,7 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := s.client.WriteRequest(ack); err != nil {
 		c.log.Warn("ACK for re-INVITE not sent", zap.String("leg", string(other.side)), zap.Error(err))
 	}
+	release()
 	answer, remoteOther, err := media.RewriteAnswer(res.Body(), addr, l.ep.Port(), l.origin)
 	if err != nil {
 		code, reason := mediaError(err)

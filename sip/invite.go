@@ -35,7 +35,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	plan := s.opts.Router.Decide(routing.Request{Caller: caller, Dialled: req.Recipient.User})
 	log.Info("call routed", zap.Stringer("action", plan.Action), zap.Strings("trace", plan.Trace))
-	if plan.Action == routing.Reject {
+	if plan.Action == routing.Reject && plan.Announce == "" {
 		code, reason := plan.Code, plan.Reason
 		if code < 300 {
 			code, reason = 500, "Server Internal Error"

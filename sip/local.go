@@ -31,13 +31,72 @@ type local struct {
 }
 
 // answerLocally answers the caller with the switch as the far end: its SDP answer, a paced
-// outgoing stream and a receiver for the caller's audio and digits.
+// outgoing stream and a receiver for the caller's audio and digits. It is a no-op when the
+// switch already answered (a held caller going to voicemail).
 func (c *call) answerLocally() error {
+	c.mu.Lock()
+	already := c.local != nil && c.localAnswered
+	c.mu.Unlock()
+	if already {
+		return nil
+	}
+	if err := c.openLocal(); err != nil {
+		return err
+	}
 	s := c.s
 	c.mu.Lock()
-	relay := c.relay
+	c.localAnswered = true
+	answer := c.a.lastSDP
+	c.mu.Unlock()
+	s.mu.Lock()
+	s.dialogs[c.a.callID] = c.a
+	s.mu.Unlock()
+	ok := c.a.response(c.inv, 200, "OK", answer)
+	if err := c.tx.Respond(ok); err != nil {
+		return fmt.Errorf("200 OK to caller: %w", err)
+	}
+	go c.retransmitOK(ok)
+	c.onCall(c.caller)
+	c.trackDialog(c.caller, "initiator", dialogConfirmed, c.inv.Recipient.User)
+	c.log.Info("answered by the switch", zap.Stringer("codec", c.local.sess.Codec))
+	return nil
+}
+
+// announceThenReject plays a greeting as early media (183 Session Progress), then ends the
+// call with the plan's failure: "the person you are calling is not available", then 480.
+func (c *call) announceThenReject(src media.Source, code int, reason string) {
+	if err := c.openLocal(); err != nil {
+		c.respond(code, reason, nil)
+		return
+	}
+	c.a.mu.Lock()
+	answer := c.a.lastSDP
+	c.a.mu.Unlock()
+	if err := c.tx.Respond(c.a.response(c.inv, 183, "Session Progress", answer)); err != nil {
+		c.endLocal(true)
+		return
+	}
+	done := c.local.stream.Play(src)
+	select {
+	case <-done:
+	case <-c.cancelled:
+	case <-c.s.ctx.Done():
+	}
+	c.endLocal(true) // no dialog was confirmed: nothing to BYE
+	c.respond(code, reason, nil)
+}
+
+// openLocal prepares the switch's own media for the caller's leg (the SDP answer, the stream
+// and the receiver); the caller decides whether it goes out in a 183 or a 200.
+func (c *call) openLocal() error {
+	s := c.s
+	c.mu.Lock()
+	relay, lcOld := c.relay, c.local
 	c.relay = nil
 	c.mu.Unlock()
+	if lcOld != nil {
+		return nil
+	}
 	if relay != nil {
 		relay.Stop() // early media from a phone: the receiver reads this endpoint from now on
 	}
@@ -52,26 +111,13 @@ func (c *call) answerLocally() error {
 	lc.stream = s.pacer.NewStream(c.epA, sess)
 	lc.rx = media.NewReceiver(c.epA, sess)
 	lc.rx.Inactive(s.opts.RTPTimeout)
-	c.mu.Lock()
-	c.local = lc
-	c.mu.Unlock()
 	c.a.mu.Lock()
 	c.a.lastSDP = answer
 	c.a.mu.Unlock()
-
-	s.mu.Lock()
-	s.dialogs[c.a.callID] = c.a
-	s.mu.Unlock()
+	c.mu.Lock()
+	c.local = lc
+	c.mu.Unlock()
 	lc.rx.Start(s.ctx, lc.onAudio)
-
-	ok := c.a.response(c.inv, 200, "OK", answer)
-	if err := c.tx.Respond(ok); err != nil {
-		return fmt.Errorf("200 OK to caller: %w", err)
-	}
-	go c.retransmitOK(ok)
-	c.onCall(c.caller)
-	c.trackDialog(c.caller, "initiator", dialogConfirmed, c.inv.Recipient.User)
-	c.log.Info("answered by the switch", zap.Stringer("codec", sess.Codec))
 	return nil
 }
 
@@ -100,6 +146,12 @@ func (c *call) endLocal(callerGone bool) {
 		lc.setSink(nil)
 		lc.rx.Stop()
 		lc.stream.Close()
+	}
+	c.mu.Lock()
+	answered := c.localAnswered
+	c.mu.Unlock()
+	if !answered {
+		return // only early media: there is no dialog to end
 	}
 	if !callerGone {
 		c.bye(c.a)

@@ -41,7 +41,8 @@ func (users) User(ext string) (routing.User, bool) {
 	}
 	return routing.User{Ext: ext, NoAnswerTimeout: 5 * time.Second}, true
 }
-func (users) Exists(ext string) bool { _, ok := testUsers[ext]; return ok }
+func (users) Exists(ext string) bool                 { _, ok := testUsers[ext]; return ok }
+func (users) Group(ext string) (routing.Group, bool) { return routing.Group{}, false }
 
 // testSwitch is a real Switchboard SIP server on loopback with random ports.
 type testSwitch struct {
@@ -65,7 +66,7 @@ func startSwitch(t *testing.T, tune ...func(*sbsip.Options)) *testSwitch {
 		MediaAddr:  netip.MustParseAddr("127.0.0.1"),
 		Ports:      ports,
 		Users:      users{},
-		Router:     routing.New(users{}, locs),
+		Router:     routing.New(users{}, locs, nil),
 		Locations:  locs,
 		Logger:     testLogger(t),
 	}

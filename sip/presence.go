@@ -78,6 +78,7 @@ func (s *Server) watchPresence() {
 			return
 		case <-w.Ready():
 			for _, st := range w.Changes() {
+				s.holds.statusChanged(st.Ext, st.Status)
 				s.notifyWatchers("presence", st.Ext)
 				s.notifyWatchers("as-feature-event", st.Ext)
 			}

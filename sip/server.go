@@ -95,6 +95,7 @@ type Server struct {
 
 	events  map[string]eventPackage // by Event header value
 	blf     blfTable                // every user's calls, for dialog (BLF) subscriptions
+	holds   holds                   // callers waiting for busy users
 	unwatch func()                  // stops mailbox change notifications
 
 	mu       sync.Mutex

@@ -305,11 +305,13 @@ func (sub *subscription) send(log *zap.Logger) {
 		req := sub.newRequest(sip.NOTIFY, n.body, pkg.contentType())
 		req.AppendHeader(sip.NewHeader("Event", sub.event))
 		req.AppendHeader(sip.NewHeader("Subscription-State", n.state))
-		wait := 8 * time.Second
-		if sub.s.ctx.Err() != nil {
-			wait = 2 * time.Second // shutting down: do not hang on a vanished watcher
+		// A live NOTIFY waits up to 8 s but gives way to shutdown; the final one of a shutdown
+		// waits 2 s at most, so a vanished watcher cannot hold the switch up.
+		parent, wait := sub.s.ctx, 8*time.Second
+		if n.final && sub.s.ctx.Err() != nil {
+			parent, wait = context.Background(), 2*time.Second
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		ctx, cancel := context.WithTimeout(parent, wait)
 		res, err := sub.do(ctx, sub.s, req)
 		cancel()
 		switch {

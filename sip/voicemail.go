@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
@@ -29,16 +28,6 @@ const (
 	digitKeepAwait = 10 * time.Second
 )
 
-// builtinGreeting is what a caller hears when the user recorded nothing of that kind.
-func builtinGreeting(kind string) []string {
-	switch kind {
-	case routing.GreetingBusy:
-		return []string{prompts.Busy, prompts.LeaveMessage}
-	default:
-		return []string{prompts.Unavailable, prompts.LeaveMessage}
-	}
-}
-
 // voicemail answers the caller, plays the box owner's greeting and a beep, and records a
 // message until the caller hangs up, presses #, stays silent for 10 s, or 3 minutes pass.
 func (c *call) voicemail(plan routing.Plan) {
@@ -52,10 +41,11 @@ func (c *call) voicemail(plan routing.Plan) {
 		return
 	}
 	log := c.log.With(zap.String("box", plan.Box))
-	greeting := promptSource(builtinGreeting(plan.Greeting)...)
-	if s.opts.Greetings != nil {
-		if own := s.opts.Greetings.Greeting(plan.Box, plan.Greeting); len(own) > 0 {
-			greeting = media.Samples(own)
+	greeting := c.greeting(plan.Box, plan.Greeting)
+	if plan.Greeting == routing.GreetingDND {
+		if g := s.opts.Greetings; g == nil || len(g.Greeting(plan.Box, plan.Greeting)) == 0 {
+			// Built-in: "The person you are calling is not available. Please leave a message…"
+			greeting = promptSource(prompts.Unavailable, prompts.LeaveMessage)
 		}
 	}
 	if _, err := c.play(greeting, false); err != nil {

@@ -53,7 +53,7 @@ func openMailbox(t *testing.T) *mailbox.Store {
 
 func voicemailSwitch(t *testing.T, store *mailbox.Store, g sbsip.Greetings) *testSwitch {
 	return startSwitch(t, func(o *sbsip.Options) {
-		o.Router = routing.New(vmUsers{}, o.Locations.(*sbsip.MemoryLocations))
+		o.Router = routing.New(vmUsers{}, o.Locations.(*sbsip.MemoryLocations), nil)
 		o.Voicemail = store
 		o.Greetings = g
 	})

@@ -35,6 +35,16 @@ func (d directory) User(ext string) (routing.User, bool) {
 	return routing.User{Ext: u.Ext, NoAnswerTimeout: u.NoAnswerTimeout, Voicemail: u.VoicemailEnabled()}, true
 }
 
+// Group implements routing.Directory.
+func (d directory) Group(ext string) (routing.Group, bool) {
+	g, ok := d.cfg.Group(ext)
+	if !ok {
+		return routing.Group{}, false
+	}
+	return routing.Group{Ext: g.Ext, Sequential: g.Strategy == "sequential", Members: g.Members,
+		RingTimeout: g.RingTimeout, Fallback: g.Fallback}, true
+}
+
 // Exists implements routing.Directory.
 func (d directory) Exists(ext string) bool {
 	if _, ok := d.cfg.User(ext); ok {

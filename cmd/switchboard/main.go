@@ -183,7 +183,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Ports:      ports,
 		RTPTimeout: cfg.Media.RTPTimeout,
 		Users:      dir,
-		Router:     routing.New(dir, locations),
+		Router:     routing.New(dir, locations, statuses),
 		Locations:  locations,
 		Voicemail:  voicemail,
 		Greetings:  greets,
