@@ -20,7 +20,7 @@ help:
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
 	@echo "make load    SIPp load run only: rising call rates, then ~1,000 concurrent calls"
 	@echo "make lint    go vet and staticcheck"
-	@echo "make deps    install SIPp (Debian package sip-tester) if sipp is missing"
+	@echo "make deps    install SIPp (sip-tester) and baresip (baresip-core) if missing"
 	@echo "make clean   remove bin/ and test caches"
 
 build:
@@ -29,13 +29,32 @@ build:
 run: build
 	./$(BIN)
 
-# SIPp drives the whole-switch tests; CI machines may not have it.
+# SIPp and baresip drive the whole-switch tests; CI machines may not have them. Each is
+# installed from Debian only when missing (sip-tester for sipp, baresip-core for baresip).
 deps:
 	@if command -v sipp >/dev/null 2>&1; then \
 		echo "sipp: $$(command -v sipp)"; \
 	else \
 		echo "sipp not found: installing sip-tester"; \
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends sip-tester; \
+	fi
+	@if command -v baresip >/dev/null 2>&1; then \
+		echo "baresip: $$(command -v baresip)"; \
+	else \
+		echo "baresip not found: installing baresip-core"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends baresip-core; \
+	fi
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+		echo "chromium: $$(command -v chromium)"; \
+	else \
+		echo "chromium not found: installing chromium and chromium-driver (the web page's browser tests)"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
+	@if command -v linphonec >/dev/null 2>&1; then \
+		echo "linphonec: $$(command -v linphonec)"; \
+	else \
+		echo "linphonec not found: installing linphone-cli (the Linphone presence test)"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends linphone-cli; \
 	fi
 
 test: deps

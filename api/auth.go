@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"time"
 )
 
 // basicChallenge is the WWW-Authenticate value of every 401.
@@ -24,13 +25,17 @@ func PasswordsEqual(want, got string) bool {
 }
 
 // authed wraps h so it runs only for requests whose caller authenticate
-// recognises; others get 401 with a Basic challenge.
+// recognises; others get 401 (see unauthorized), or 429 while their
+// address has to wait after repeated wrong passwords.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, reason := s.authenticate(r)
-		if reason != "" {
-			w.Header().Set("WWW-Authenticate", basicChallenge)
-			writeError(w, http.StatusUnauthorized, reason)
+		p, wait, reason := s.authenticate(r)
+		switch {
+		case wait > 0:
+			tooManyFailures(w, wait)
+			return
+		case reason != "":
+			s.unauthorized(w, r, reason)
 			return
 		}
 		setLoggedExt(r, p.ext)
@@ -38,21 +43,48 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, principal)) h
 	})
 }
 
-// authenticate finds the request's caller. On failure it returns the reason
-// for the 401 instead. It is the one place that knows how callers prove who
-// they are: today HTTP Basic only. (A session cookie, which browsers'
-// EventSource sends where it cannot send Basic, goes here as a second
-// method tried before Basic.)
-func (s *Server) authenticate(r *http.Request) (p principal, reason string) {
+// authenticate finds the request's caller. It is the one place that knows
+// how callers prove who they are: a session cookie (see session.go), tried
+// first, then HTTP Basic with the extension and SIP password. On failure it
+// returns the reason for the 401 instead, or how long the client's address
+// must wait before it may try a password again (failureLimiter).
+func (s *Server) authenticate(r *http.Request) (p principal, wait time.Duration, reason string) {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if p, ok := s.sessions.verify(c.Value); ok && s.users.Exists(p.ext) {
+			return p, 0, ""
+		}
+		if r.Header.Get("Authorization") == "" {
+			return principal{}, 0, "session expired; sign in again"
+		}
+	}
 	ext, password, ok := r.BasicAuth()
 	if !ok {
-		return principal{}, "credentials required"
+		return principal{}, 0, "credentials required"
+	}
+	addr := clientAddr(r)
+	if wait := s.failures.wait(addr); wait > 0 {
+		return principal{}, wait, ""
 	}
 	ok, admin := s.users.Check(ext, password)
 	if !ok {
-		return principal{}, "wrong extension or password"
+		s.failures.fail(addr)
+		return principal{}, 0, "wrong extension or password"
 	}
-	return principal{ext: ext, admin: admin}, ""
+	return principal{ext: ext, admin: admin}, 0, ""
+}
+
+// unauthorized answers 401 with msg. The Basic challenge goes with it for
+// clients that may answer it (scripts, a browser opening an API address),
+// but not for a browser page's own requests (fetch, EventSource, <audio>:
+// Sec-Fetch-Dest other than "document") or requests carrying a session
+// cookie: a browser would show its own password dialog over the page's
+// sign-in form.
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
+	_, cookieErr := r.Cookie(sessionCookie)
+	if dest := r.Header.Get("Sec-Fetch-Dest"); cookieErr != nil && (dest == "" || dest == "document") {
+		w.Header().Set("WWW-Authenticate", basicChallenge)
+	}
+	writeError(w, http.StatusUnauthorized, msg)
 }
 
 // ownerOrAdmin wraps h for routes on one user's resources, named by the

@@ -14,8 +14,20 @@
 //	GET    /api/v1/voicemail/{ext}/{id}    the message's audio (audio/wav, Range works)
 //	PATCH  /api/v1/voicemail/{ext}/{id}    {"heard":true|false} → the message
 //	DELETE /api/v1/voicemail/{ext}/{id}    204
+//	GET    /api/v1/users/{ext}/greetings   [{"kind","source":"uploaded"|"configured"|"builtin"}...]
+//	GET    /api/v1/users/{ext}/greetings/{kind}  what callers hear (audio/wav, 8 kHz); 404 built-in
+//	PUT    /api/v1/users/{ext}/greetings/{kind}  WAV body (≤ 10 MB, any common WAV) → stored at 8 kHz
+//	DELETE /api/v1/users/{ext}/greetings/{kind}  back to the configured or built-in greeting
+//	POST   /api/v1/session                 {"ext","password"} → a session cookie (the web page)
+//	DELETE /api/v1/session                 204, the session cookie removed
+//	GET    /api/v1/me                      {"ext","name","admin"} of the caller
+//	GET    /api/v1/history?limit=&before=&ext=  call outcomes, newest first (own; all or ?ext= for
+//	                                       an admin); next page's ?before= in X-Next-Before
+//	GET    /                               the team page (web.go; files under /web/)
 //
-// Every /api/ route needs credentials (401 without them). Any user may read
+// Every /api/ route but POST and DELETE /api/v1/session needs credentials:
+// HTTP Basic or the session cookie (401 without them; 429 while the
+// client's address waits after repeated wrong passwords, see ratelimit.go). Any user may read
 // everyone's presence (the team page shows the whole team); the other routes
 // with {ext}, and PUT presence, answer 404 for an unknown extension and 403
 // unless the caller is that extension or an admin. Every error, whoever produces it (a handler,
@@ -23,7 +35,7 @@
 // {"error":"..."}.
 //
 // Handlers live in one file per resource (voicemail.go, presence.go,
-// events.go, metrics.go, health.go); routes
+// events.go, metrics.go, health.go, greetings.go, session.go, web.go); routes
 // are all registered in routes, below, so the whole surface reads in one place.
 package api
 
@@ -108,6 +120,12 @@ type Options struct {
 	// Stats feeds the call, registration and subscription metrics; nil
 	// omits them from /metrics.
 	Stats Stats
+	// Greetings serves /api/v1/users/{ext}/greetings; nil leaves those
+	// routes out (they answer 404).
+	Greetings Greetings
+	// History serves /api/v1/history; nil leaves that route out (it
+	// answers 404).
+	History History
 	// Logger receives one debug line per request and an error line per
 	// failure the server is to blame for (5xx, panics). Nil logs nothing.
 	Logger *zap.Logger
@@ -119,6 +137,10 @@ type Server struct {
 	voicemail Voicemail
 	presence  Presence
 	stats     Stats
+	greetings Greetings
+	history   History
+	sessions  sessions        // signs and checks session cookies
+	failures  *failureLimiter // slows down password guessing
 	log       *zap.Logger
 	handler   http.Handler
 	requests  requestCounts // responses by status class, for /metrics
@@ -138,6 +160,10 @@ func New(o Options) *Server {
 		voicemail: o.Voicemail,
 		presence:  o.Presence,
 		stats:     o.Stats,
+		greetings: o.Greetings,
+		history:   o.History,
+		sessions:  newSessions(),
+		failures:  newFailureLimiter(),
 		log:       o.Logger,
 		closing:   make(chan struct{}),
 	}
@@ -147,9 +173,11 @@ func New(o Options) *Server {
 	mux := http.NewServeMux()
 	s.routes(mux)
 
-	// Basic credentials are sent by browsers on their own, so reject
-	// cross-site unsafe requests (forms or scripts on another site posting
-	// to the API with the user's cached credentials).
+	// Basic credentials and the session cookie are sent by browsers on
+	// their own, so reject cross-site unsafe requests (forms or scripts on
+	// another site posting to the API with the user's credentials): every
+	// method but GET, HEAD and OPTIONS, the sign-in included. The cookie
+	// is SameSite=Strict as well.
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
@@ -177,6 +205,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 
+	mux.HandleFunc("GET /{$}", serveWeb("index.html"))
+	mux.HandleFunc("GET /web/{file}", serveWeb(""))
+	mux.HandleFunc("POST /api/v1/session", s.signIn)
+	mux.HandleFunc("DELETE /api/v1/session", s.signOut)
+	mux.Handle("GET /api/v1/me", s.authed(s.getMe))
+
 	if s.presence != nil {
 		mux.Handle("GET /api/v1/presence", s.authed(s.listPresence))
 		mux.Handle("GET /api/v1/presence/events", s.authed(s.presenceEvents))
@@ -189,5 +223,16 @@ func (s *Server) routes(mux *http.ServeMux) {
 		mux.Handle("GET /api/v1/voicemail/{ext}/{id}", s.ownerOrAdmin(s.getVoicemail))
 		mux.Handle("PATCH /api/v1/voicemail/{ext}/{id}", s.ownerOrAdmin(s.patchVoicemail))
 		mux.Handle("DELETE /api/v1/voicemail/{ext}/{id}", s.ownerOrAdmin(s.deleteVoicemail))
+	}
+
+	if s.greetings != nil {
+		mux.Handle("GET /api/v1/users/{ext}/greetings", s.ownerOrAdmin(s.listGreetings))
+		mux.Handle("GET /api/v1/users/{ext}/greetings/{kind}", s.ownerOrAdmin(s.getGreeting))
+		mux.Handle("PUT /api/v1/users/{ext}/greetings/{kind}", s.ownerOrAdmin(s.putGreeting))
+		mux.Handle("DELETE /api/v1/users/{ext}/greetings/{kind}", s.ownerOrAdmin(s.deleteGreeting))
+	}
+
+	if s.history != nil {
+		mux.Handle("GET /api/v1/history", s.authed(s.listHistory))
 	}
 }

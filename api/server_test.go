@@ -39,7 +39,7 @@ func TestRoutingErrorsAreJSON(t *testing.T) {
 		{http.MethodGet, "/api/v1/nothing", http.StatusNotFound, ""},
 		{http.MethodGet, "/api/v1/voicemail", http.StatusNotFound, ""},
 		{http.MethodGet, "/api/v1/voicemail/1002/a/b", http.StatusNotFound, ""},
-		{http.MethodGet, "/", http.StatusNotFound, ""},
+		{http.MethodGet, "/nothing-here", http.StatusNotFound, ""}, // GET / is the team page
 	} {
 		r := request{method: c.method, path: c.path, ext: "1002"}
 		got := e.call(t, r, c.want)

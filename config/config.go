@@ -58,8 +58,8 @@ type SIP struct {
 	// stale=true so the phone retries without asking the user. Default 5m.
 	NonceTTL time.Duration `yaml:"nonce_ttl"`
 	// DigestAlgorithms are the digest challenges sent, most preferred first: "MD5" and/or
-	// "SHA-256". Default ["MD5", "SHA-256"]: SIPp and many deployed phones answer only the
-	// first challenge and know only MD5.
+	// "SHA-256". Default ["MD5"]: SIPp answers only the first challenge and baresip 1.0 refuses
+	// a 401 with several; add "SHA-256" first when every phone speaks RFC 8760.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// Listeners is Listen parsed, in the same order.
 	Listeners []Listener `yaml:"-"`
@@ -375,7 +375,7 @@ func applyDefaults(c *Config, set map[string]int) {
 	defStr("sip.realm", &c.SIP.Realm, "switchboard")
 	defDur("sip.nonce_ttl", &c.SIP.NonceTTL, 5*time.Minute)
 	if !has("sip.digest_algorithms") {
-		c.SIP.DigestAlgorithms = []string{"MD5", "SHA-256"}
+		c.SIP.DigestAlgorithms = []string{"MD5"}
 	}
 	defStr("media.address", &c.Media.Address, "127.0.0.1")
 	defStr("media.rtp_ports", &c.Media.RTPPorts, "20000-29999")

@@ -26,6 +26,8 @@ const (
 	VoicemailMenu
 	// SetDND turns the caller's DND on or off (Plan.DND), confirms it with a prompt and hangs up.
 	SetDND
+	// Outbound sends the call out through a trunk (Plan.Trunk) to Plan.Number.
+	Outbound
 	// Hold answers the caller, plays Plan.Greeting (the busy greeting), then music on hold until
 	// Plan.Ext's current call ends; then it carries out Plan.Then (ringing the user). Pressing 1
 	// or waiting Plan.HoldLimit leads to Plan.NoAnswer (voicemail).
@@ -60,6 +62,8 @@ func (a Action) String() string {
 		return "set-dnd"
 	case Hold:
 		return "hold"
+	case Outbound:
+		return "outbound"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -84,7 +88,8 @@ type Plan struct {
 	Box         string        // mailbox (Voicemail, VoicemailMenu)
 	Greeting    string        // GreetingNoAnswer, GreetingBusy or GreetingDND (Voicemail)
 	DND         bool          // the setting to apply (SetDND)
-	Ext         string        // whose setting (SetDND)
+	Ext         string        // whose setting (SetDND), whose line (Hold)
+	Trunk       OutboundRoute // where the call leaves (Outbound)
 	Code        int           // SIP status (Reject)
 	Reason      string        // SIP reason phrase (Reject)
 	Trace       []string
@@ -95,6 +100,14 @@ type User struct {
 	Ext             string
 	NoAnswerTimeout time.Duration
 	Voicemail       bool // the user has a mailbox
+}
+
+// OutboundRoute is a trunk's way out: where calls to outside numbers go.
+type OutboundRoute struct {
+	Trunk     string // the trunk's name, for logs and history
+	Number    string // the number to dial at the trunk (the prefix removed)
+	Transport string // "udp" or "tcp"
+	Addr      string // host:port of the carrier or PBX
 }
 
 // Group is a ring group.
@@ -113,6 +126,8 @@ const DefaultHoldLimit = 5 * time.Minute
 type Directory interface {
 	User(ext string) (User, bool)
 	Group(ext string) (Group, bool)
+	// Outbound finds the trunk for a dialled outside number (outbound prefix + number).
+	Outbound(dialled string) (OutboundRoute, bool)
 	// Exists reports whether ext is any configured extension (user, group or queue).
 	Exists(ext string) bool
 }
@@ -166,6 +181,15 @@ func (r *Router) Decide(req Request) Plan {
 		on := req.Dialled == FeatureDNDOn
 		return Plan{Action: SetDND, DND: on, Ext: req.Caller,
 			Trace: []string{fmt.Sprintf("%s: DND %s for %s", req.Dialled, map[bool]string{true: "on", false: "off"}[on], req.Caller)}}
+	}
+	if out, ok := r.dir.Outbound(req.Dialled); ok {
+		if _, isUser := r.dir.User(req.Caller); !isUser {
+			// Only users call out: a trunk call cannot be bounced back out (toll fraud).
+			return Plan{Action: Reject, Code: 403, Reason: "Forbidden", Trace: []string{"outbound: caller is not a user"}}
+		}
+		// Outgoing calls are always allowed, DND included.
+		return Plan{Action: Outbound, Trunk: out,
+			Trace: []string{fmt.Sprintf("outbound via %s to %s", out.Trunk, out.Number)}}
 	}
 	return r.decideExt(req.Caller, req.Dialled, 0)
 }

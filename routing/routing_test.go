@@ -12,6 +12,12 @@ type dir map[string]User
 
 func (d dir) User(ext string) (User, bool) { u, ok := d[ext]; return u, ok }
 func (d dir) Exists(ext string) bool       { _, ok := d[ext]; return ok || ext == "700" }
+func (d dir) Outbound(dialled string) (OutboundRoute, bool) {
+	if strings.HasPrefix(dialled, "9") && len(dialled) > 4 {
+		return OutboundRoute{Trunk: "carrier", Number: dialled[1:], Transport: "udp", Addr: "127.0.0.1:5090"}, true
+	}
+	return OutboundRoute{}, false
+}
 func (d dir) Group(ext string) (Group, bool) {
 	g, ok := groups[ext]
 	return g, ok
@@ -178,5 +184,17 @@ func TestGroupRingsOnlyAvailableMembersWithPhones(t *testing.T) {
 				t.Fatalf("box %q, want %q", p.Box, tc.box)
 			}
 		})
+	}
+}
+
+func TestOutboundCallsGoToTheTrunkEvenUnderDND(t *testing.T) {
+	d := dir{"1002": {Ext: "1002"}}
+	r := New(d, regs{}, statuses{"1002": presence.DND})
+	p := r.Decide(Request{Caller: "1002", Dialled: "915551234567"})
+	if p.Action != Outbound || p.Trunk.Number != "15551234567" || p.Trunk.Addr != "127.0.0.1:5090" {
+		t.Fatalf("plan = %+v", p)
+	}
+	if p := r.Decide(Request{Caller: "", Dialled: "915551234567"}); p.Action != Reject || p.Code != 403 {
+		t.Fatalf("trunk caller dialling out: %+v", p)
 	}
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // t1 is RFC 3261's round-trip estimate; 2xx retransmission and ACK waiting derive from it.
@@ -44,11 +46,14 @@ type call struct {
 	mu            sync.Mutex
 	b             *leg
 	relay         *media.Relay
-	local         *local            // set when the switch answered the caller itself
-	localAnswered bool              // the switch sent the caller its 200 OK
-	tracked       map[string]string // users whose BLF shows this call → direction
-	busy          []string          // users this call made busy
-	callerGone    chan struct{}     // closed when the caller's BYE arrives
+	local         *local                 // set when the switch answered the caller itself
+	rec           callRecord             // outcome, for the call history (under mu)
+	outbound      *routing.OutboundRoute // set for a call going out through a trunk
+	callerID      string                 // the number callees see: the user's extension or the outside number
+	localAnswered bool                   // the switch sent the caller its 200 OK
+	tracked       map[string]string      // users whose BLF shows this call → direction
+	busy          []string               // users this call made busy
+	callerGone    chan struct{}          // closed when the caller's BYE arrives
 	goneOnce      sync.Once
 }
 
@@ -82,6 +87,7 @@ func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller strin
 		hangup:     make(chan legSide, 2),
 		callerGone: make(chan struct{}),
 	}
+	c.rec.started = time.Now()
 	var once sync.Once
 	if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(c.cancelled) }) }) {
 		once.Do(func() { close(c.cancelled) })
@@ -98,6 +104,7 @@ func (c *call) run(plan routing.Plan) {
 	s.wg.Add(1)
 	defer func() {
 		c.cleanup()
+		c.writeHistory()
 		close(c.done)
 		s.mu.Lock()
 		delete(s.calls, c)
@@ -118,6 +125,7 @@ func (c *call) run(plan routing.Plan) {
 func (c *call) follow(plan routing.Plan) {
 	c.mu.Lock()
 	answered := c.localAnswered
+	c.rec.trace = append(c.rec.trace, plan.Trace...)
 	c.mu.Unlock()
 	switch plan.Action {
 	case routing.Ring:
@@ -128,6 +136,12 @@ func (c *call) follow(plan routing.Plan) {
 		c.ringTargets(plan)
 	case routing.Hold:
 		c.hold(plan)
+	case routing.Outbound:
+		c.mu.Lock()
+		c.outbound = &plan.Trunk
+		c.mu.Unlock()
+		c.ringTargets(routing.Plan{Action: routing.Ring, Targets: []string{plan.Trunk.Number}, RingTimeout: outboundRingTimeout,
+			Trace: plan.Trace})
 	case routing.Voicemail:
 		c.voicemail(plan)
 	case routing.VoicemailMenu:
@@ -172,7 +186,6 @@ func (c *call) greeting(ext, kind string) media.Source {
 // ringTargets rings every registered phone of the plan's targets and bridges the first to
 // answer; unanswered, it follows the plan's NoAnswer.
 func (c *call) ringTargets(plan routing.Plan) {
-	s := c.s
 	if err := c.prepareCallee(); err != nil {
 		code, reason := mediaError(err)
 		c.log.Info("call refused", zap.Int("code", code), zap.Error(err))
@@ -195,7 +208,7 @@ func (c *call) ringTargets(plan routing.Plan) {
 	for _, targets := range stages {
 		r := c.newRound()
 		for _, ext := range targets {
-			for _, b := range s.opts.Locations.Lookup(ext) {
+			for _, b := range c.bindings(ext) {
 				f, err := c.startFork(r, b)
 				if err != nil {
 					c.log.Warn("fork not started", zap.String("ext", ext), zap.String("contact", b.Contact), zap.Error(err))
@@ -209,7 +222,7 @@ func (c *call) ringTargets(plan routing.Plan) {
 		}
 		c.trackDialog(c.caller, "initiator", dialogTrying, dialled)
 		for _, ext := range targets {
-			c.trackDialog(ext, "recipient", dialogEarly, c.caller)
+			c.trackDialog(ext, "recipient", dialogEarly, c.callerID)
 		}
 		f, res, out = c.ring(r, plan.RingTimeout)
 		if out != outcomeAnswered {
@@ -279,6 +292,16 @@ func (c *call) newALeg() *leg {
 
 // respond sends a response to the caller's INVITE.
 func (c *call) respond(code int, reason string, body []byte) {
+	if code >= 300 {
+		outcome := history.Rejected
+		if code == 487 {
+			outcome = history.Abandoned
+		}
+		c.setOutcome(outcome, "")
+		c.mu.Lock()
+		c.rec.code = code
+		c.mu.Unlock()
+	}
 	var res *sip.Response
 	if c.a != nil {
 		res = c.a.response(c.inv, code, reason, body)
@@ -326,6 +349,7 @@ func (c *call) ring(r *round, timeout time.Duration) (*fork, *sip.Response, outc
 			}
 		case <-c.cancelled:
 			c.log.Info("caller cancelled")
+			c.setOutcome(history.Abandoned, "")
 			if w := r.abandon(); w != nil {
 				c.endLate(r, w)
 			}
@@ -457,10 +481,11 @@ func (c *call) answer(f *fork, res *sip.Response) error {
 
 	c.startRelay()
 	callee := f.binding.AOR
+	c.setOutcome(history.Answered, callee)
 	c.onCall(c.caller)
 	c.onCall(callee)
 	c.trackDialog(c.caller, "initiator", dialogConfirmed, callee)
-	c.trackDialog(callee, "recipient", dialogConfirmed, c.caller)
+	c.trackDialog(callee, "recipient", dialogConfirmed, c.callerID)
 	ok := c.a.response(c.inv, 200, "OK", answerA)
 	if err := c.tx.Respond(ok); err != nil {
 		_ = f.leg.bye(s)
@@ -646,3 +671,25 @@ func codeOf(res *sip.Response) int {
 func newCallID() string { return uuid.NewString() }
 
 var errForkEnded = errors.New("fork transaction ended")
+
+// outboundRingTimeout bounds an outside call that is never answered; carriers usually give up
+// first with their own final response.
+const outboundRingTimeout = 3 * time.Minute
+
+// bindings are where a target's calls go: the user's registered phones, or, for a call going
+// out, the trunk's carrier.
+func (c *call) bindings(target string) []Binding {
+	c.mu.Lock()
+	out := c.outbound
+	c.mu.Unlock()
+	if out != nil && target == out.Number {
+		host := out.Addr
+		tp := strings.ToUpper(out.Transport)
+		contact := "sip:" + out.Number + "@" + host
+		if tp == "TCP" {
+			contact += ";transport=tcp"
+		}
+		return []Binding{{AOR: out.Number, Contact: contact, Source: host, Transport: tp}}
+	}
+	return c.s.opts.Locations.Lookup(target)
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // applyDND carries out *78 / *79: the setting is saved first (so it is never lost once
@@ -21,6 +22,7 @@ func (c *call) applyDND(plan routing.Plan) {
 		return
 	}
 	c.log.Info("DND set by feature code", zap.String("ext", plan.Ext), zap.Bool("dnd", plan.DND))
+	c.setOutcome(history.Feature, "")
 	if err := c.answerLocally(); err != nil {
 		c.log.Warn("DND confirmation not answered", zap.Error(err))
 		return

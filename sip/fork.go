@@ -41,7 +41,7 @@ func (c *call) startFork(r *round, b Binding) (*fork, error) {
 	l.dialog = dialog{
 		callID:    newCallID(),
 		localTag:  sip.GenerateTagN(16),
-		local:     sip.Uri{Scheme: "sip", User: c.caller, Host: tp.host},
+		local:     sip.Uri{Scheme: "sip", User: c.callerID, Host: tp.host},
 		localName: s.opts.Users.DisplayName(c.caller),
 		remote:    sip.Uri{Scheme: "sip", User: b.AOR, Host: tp.host},
 		target:    target,

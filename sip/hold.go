@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // holdLine is the callers waiting for one busy user, first come first served.
@@ -120,7 +121,8 @@ func (c *call) hold(plan routing.Plan) {
 	// The caller joins the line at once, so the wait is measured from their arrival, but hears
 	// the whole greeting before anything else.
 	w := s.holds.join(plan.Ext, c)
-	leave := sync.OnceFunc(func() { s.holds.leave(plan.Ext, w) })
+	c.holdStarted()
+	leave := sync.OnceFunc(func() { s.holds.leave(plan.Ext, w); c.holdEnded() })
 	defer leave()
 	if _, err := c.play(greeting, false); err != nil {
 		c.endLocal(c.isGone())
@@ -218,7 +220,7 @@ func (c *call) connectLocal(plan routing.Plan) {
 	c.offerB = media.NewOffer(s.opts.MediaAddr, c.epB.Port(), c.originB, lc.sess.Codec, lc.sess.DTMF != 0)
 	r := c.newRound()
 	for _, ext := range plan.Targets {
-		for _, b := range s.opts.Locations.Lookup(ext) {
+		for _, b := range c.bindings(ext) {
 			f, err := c.startFork(r, b)
 			if err != nil {
 				c.log.Warn("fork not started", zap.String("ext", ext), zap.Error(err))
@@ -234,7 +236,7 @@ func (c *call) connectLocal(plan routing.Plan) {
 	)
 	if len(r.forks) > 0 {
 		for _, ext := range plan.Targets {
-			c.trackDialog(ext, "recipient", dialogEarly, c.caller)
+			c.trackDialog(ext, "recipient", dialogEarly, c.callerID)
 		}
 		f, res, out = c.ring(r, plan.RingTimeout)
 	}
@@ -284,8 +286,9 @@ func (c *call) bridgeLocal(f *fork, res *sip.Response) {
 	relay.Start(s.ctx)
 
 	callee := f.binding.AOR
+	c.setOutcome(history.Answered, callee)
 	c.onCall(callee)
-	c.trackDialog(callee, "recipient", dialogConfirmed, c.caller)
+	c.trackDialog(callee, "recipient", dialogConfirmed, c.callerID)
 	c.log.Info("held caller connected", zap.String("ext", callee), zap.String("leg", f.leg.callID))
 	c.talk()
 	lc.stream.Close()

@@ -2,12 +2,16 @@ package sip
 
 import (
 	"errors"
+	"net"
+	"net/netip"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // onInvite takes a new call: authenticate, ask routing for a plan, carry it out. The handler
@@ -25,15 +29,26 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
 		return
 	}
-	caller, ok := s.authenticate(req, tx)
-	if !ok {
-		return
+	dialled := req.Recipient.User
+	caller, callerID := "", ""
+	if trunk, ext, ok := s.fromTrunk(req); ok {
+		// A carrier's call to one of its DIDs: no digest, the DID names the extension.
+		callerID = req.From().Address.User
+		s.log.Info("trunk call", zap.String("call_id", callIDOf(req)), zap.String("trunk", trunk),
+			zap.String("did", dialled), zap.String("ext", ext), zap.String("from", callerID))
+		dialled = ext
+	} else {
+		user, ok := s.authenticate(req, tx)
+		if !ok {
+			return
+		}
+		caller, callerID = user, user
 	}
-	log := s.log.With(zap.String("call_id", callIDOf(req)), zap.String("from", caller),
-		zap.String("to", req.Recipient.User))
+	log := s.log.With(zap.String("call_id", callIDOf(req)), zap.String("from", callerID),
+		zap.String("to", dialled))
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
 
-	plan := s.opts.Router.Decide(routing.Request{Caller: caller, Dialled: req.Recipient.User})
+	plan := s.opts.Router.Decide(routing.Request{Caller: caller, Dialled: dialled})
 	log.Info("call routed", zap.Stringer("action", plan.Action), zap.Strings("trace", plan.Trace))
 	if plan.Action == routing.Reject && plan.Announce == "" {
 		code, reason := plan.Code, plan.Reason
@@ -41,9 +56,18 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			code, reason = 500, "Server Internal Error"
 		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+		if h := s.opts.History; h != nil {
+			now := time.Now()
+			if _, err := h.Add(history.Record{Started: now, Ended: now, From: callerID, To: req.Recipient.User,
+				Outcome: history.Rejected, Code: code, Trace: plan.Trace}); err != nil {
+				log.Warn("call history not stored", zap.Error(err))
+			}
+		}
 		return
 	}
-	newCall(s, req, tx, caller, log).run(plan)
+	c := newCall(s, req, tx, caller, log)
+	c.callerID = callerID
+	c.run(plan)
 }
 
 // mediaError maps media errors to what the caller sees.
@@ -57,4 +81,37 @@ func mediaError(err error) (int, string) {
 		return 503, "Service Unavailable"
 	}
 	return 500, "Server Internal Error"
+}
+
+// InboundTrunks recognises carriers by source address.
+type InboundTrunks interface {
+	// TrunkFor returns the trunk whose allow list holds addr, with its DIDs (number → extension).
+	TrunkFor(addr netip.Addr) (name string, dids map[string]string, ok bool)
+}
+
+// fromTrunk reports whether req is a trunk's call to one of its DIDs. A request from a trunk's
+// address that carries credentials, or dials no DID, is a phone's and is authenticated as usual
+// (phones and carriers may share an address, as on loopback in tests).
+func (s *Server) fromTrunk(req *sip.Request) (trunk, ext string, ok bool) {
+	if s.opts.Trunks == nil || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil {
+		return "", "", false
+	}
+	host, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return "", "", false
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", "", false
+	}
+	name, dids, found := s.opts.Trunks.TrunkFor(addr)
+	if !found {
+		return "", "", false
+	}
+	for _, number := range []string{req.Recipient.User, req.To().Address.User} {
+		if e, isDID := dids[number]; isDID {
+			return name, e, true
+		}
+	}
+	return "", "", false
 }

@@ -41,8 +41,9 @@ func (users) User(ext string) (routing.User, bool) {
 	}
 	return routing.User{Ext: ext, NoAnswerTimeout: 5 * time.Second}, true
 }
-func (users) Exists(ext string) bool                 { _, ok := testUsers[ext]; return ok }
-func (users) Group(ext string) (routing.Group, bool) { return routing.Group{}, false }
+func (users) Exists(ext string) bool                        { _, ok := testUsers[ext]; return ok }
+func (users) Group(ext string) (routing.Group, bool)        { return routing.Group{}, false }
+func (users) Outbound(string) (routing.OutboundRoute, bool) { return routing.OutboundRoute{}, false }
 
 // testSwitch is a real Switchboard SIP server on loopback with random ports.
 type testSwitch struct {
@@ -126,6 +127,9 @@ type phone struct {
 
 	rtp *net.UDPConn // the phone's media socket
 
+	mu       sync.Mutex
+	onNotify func(*sip.Request, sip.ServerTransaction) // set by watchNotifies / notifiesByEvent
+
 	incoming chan *incomingCall
 	byes     chan string // Call-IDs of BYEs received
 	cancels  chan string // Call-IDs of CANCELs received
@@ -155,13 +159,14 @@ func newPhone(t *testing.T, sw *testSwitch, ext, transport string) *phone {
 	p.server, _ = sipgo.NewServer(ua)
 	ctx, cancel := context.WithCancel(context.Background())
 	var addr string
+	var serve func() // started once every handler is registered: sipgo's handler map is not locked
 	if transport == "tcp" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		addr = ln.Addr().String()
-		go func() { _ = p.server.ServeTCP(ln) }()
+		serve = func() { _ = p.server.ServeTCP(ln) }
 		t.Cleanup(func() { _ = ln.Close() })
 	} else {
 		conn, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -169,7 +174,7 @@ func newPhone(t *testing.T, sw *testSwitch, ext, transport string) *phone {
 			t.Fatal(err)
 		}
 		addr = conn.LocalAddr().String()
-		go func() { _ = p.server.ServeUDP(conn) }()
+		serve = func() { _ = p.server.ServeUDP(conn) }
 		t.Cleanup(func() { _ = conn.Close() })
 	}
 	host, port, _ := sip.ParseAddr(addr)
@@ -221,6 +226,16 @@ func newPhone(t *testing.T, sw *testSwitch, ext, transport string) *phone {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "No Dialog", nil))
 		}
 	})
+	p.server.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.mu.Lock()
+		h := p.onNotify
+		p.mu.Unlock()
+		if h == nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+			return
+		}
+		h(req, tx)
+	})
 	p.server.OnInfo(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.infos <- req
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
@@ -230,6 +245,7 @@ func newPhone(t *testing.T, sw *testSwitch, ext, transport string) *phone {
 		_ = p.rtp.Close()
 		_ = ua.Close()
 	})
+	go serve()
 	return p
 }
 
@@ -301,7 +317,10 @@ func (p *phone) mustRegister() *phone {
 // dial calls an extension through the switch and returns the dialog once the INVITE is sent
 // (authenticated); answer waits for the outcome.
 func (p *phone) dial(ctx context.Context, ext string) (*sipgo.DialogClientSession, error) {
-	return p.dcc.Invite(ctx, p.switchURI(ext), p.sdp("sendrecv"), sip.NewHeader("Content-Type", "application/sdp"))
+	from := &sip.FromHeader{DisplayName: "Phone " + p.ext, Address: sip.Uri{Scheme: "sip", User: p.ext, Host: p.host},
+		Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(12))
+	return p.dcc.Invite(ctx, p.switchURI(ext), p.sdp("sendrecv"), sip.NewHeader("Content-Type", "application/sdp"), from)
 }
 
 // call dials ext and waits for the final answer; err wraps *sipgo.ErrDialogResponse on failure.
@@ -476,4 +495,10 @@ func newInfo(target sip.Uri, contentType, body string) *sip.Request {
 	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
 	req.SetBody([]byte(body))
 	return req
+}
+
+func (p *phone) setOnNotify(h func(*sip.Request, sip.ServerTransaction)) {
+	p.mu.Lock()
+	p.onNotify = h
+	p.mu.Unlock()
 }

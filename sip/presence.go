@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -195,12 +196,15 @@ func (s *Server) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		if known {
-			if _, err := s.opts.Presence.SetDND(user, on); err != nil {
-				log.Error("DND not saved", zap.Error(err))
-				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
-				return
+			apply := s.published.changed(user, on)
+			if apply {
+				if _, err := s.opts.Presence.SetDND(user, on); err != nil {
+					log.Error("DND not saved", zap.Error(err))
+					_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+					return
+				}
 			}
-			log.Info("status published by phone", zap.Bool("dnd", on))
+			log.Info("status published by phone", zap.Bool("dnd", on), zap.Bool("applied", apply))
 		}
 	} else if req.GetHeader("SIP-If-Match") == nil && expires > 0 {
 		// A refresh names the publication it refreshes; a body-less initial PUBLISH is malformed.
@@ -211,4 +215,27 @@ func (s *Server) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(sip.NewHeader("SIP-ETag", sip.GenerateTagN(12)))
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
 	_ = tx.Respond(res)
+}
+
+// publications remembers what each user's phones last published. A phone starting up publishes
+// "open" whatever the user's setting is (Linphone always does), so only a change in what a phone
+// says is taken as the user's choice: a first "open" must not undo DND set by *78 or the web.
+type publications struct {
+	mu   sync.Mutex
+	last map[string]bool // ext → DND in the last PUBLISH
+}
+
+// changed records a PUBLISH and reports whether it should change the user's DND.
+func (p *publications) changed(ext string, dnd bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last == nil {
+		p.last = make(map[string]bool)
+	}
+	prev, seen := p.last[ext]
+	p.last[ext] = dnd
+	if !seen {
+		return dnd // a first "available" is a phone starting up, not a decision
+	}
+	return prev != dnd
 }

@@ -30,7 +30,7 @@ func (p *phone) notifiesByEvent() map[string]chan *sip.Request {
 		"presence": make(chan *sip.Request, 32), "dialog": make(chan *sip.Request, 32),
 		"as-feature-event": make(chan *sip.Request, 32), "message-summary": make(chan *sip.Request, 32),
 	}
-	p.server.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+	p.setOnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
 		ev := strings.TrimSpace(strings.Split(req.GetHeader("Event").Value(), ";")[0])
 		if ch, ok := chans[ev]; ok {
 			ch <- req
@@ -199,13 +199,23 @@ func TestPublishFromOwnPhoneSetsDND(t *testing.T) {
  <tuple id="t1"><status><basic>open</basic></status></tuple>
  <dm:person id="p1"><rpid:activities><rpid:busy/></rpid:activities><dm:note>Do not disturb</dm:note></dm:person>
 </presence>`
+	open := strings.NewReplacer("<rpid:busy/>", "", "Do not disturb", "Online").Replace(linphoneDND)
+	// DND set elsewhere (*78, the web) survives the "open" a phone publishes when it starts.
+	if _, err := table.SetDND("1002", true); err != nil {
+		t.Fatal(err)
+	}
+	if code := publish("1002", open); code != 200 {
+		t.Fatalf("first PUBLISH open: %d", code)
+	}
+	if st, _ := table.Get("1002"); st.Status != presence.DND {
+		t.Fatalf("a phone starting up cleared DND: %+v", st)
+	}
 	if code := publish("1002", linphoneDND); code != 200 {
 		t.Fatalf("PUBLISH DND: %d", code)
 	}
 	if st, _ := table.Get("1002"); st.Status != presence.DND {
 		t.Fatalf("after PUBLISH DND: %+v", st)
 	}
-	open := strings.NewReplacer("<rpid:busy/>", "", "Do not disturb", "Online").Replace(linphoneDND)
 	if code := publish("1002", open); code != 200 {
 		t.Fatalf("PUBLISH open: %d", code)
 	}

@@ -69,7 +69,7 @@ func TestRegisterAnotherUsersExtensionIsForbidden(t *testing.T) {
 }
 
 func TestRegisterMD5AndSHA256ChallengesBothWork(t *testing.T) {
-	sw := startSwitch(t)
+	sw := startSwitch(t, func(o *sbsip.Options) { o.Algorithms = []string{"SHA-256", "MD5"} })
 	p := newPhone(t, sw, "1001", "udp")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -64,6 +64,8 @@ type Options struct {
 	Voicemail *mailbox.Store // optional: voicemail boxes; without it unanswered calls get 480
 	Greetings Greetings      // optional: users' own greetings
 	Presence  Presence       // optional: the status table (busy while on a call, DND from phones)
+	Trunks    InboundTrunks  // optional: carriers allowed in by address, with their DIDs
+	History   History        // optional: where every call's outcome is stored
 	Logger    *zap.Logger
 }
 
@@ -93,10 +95,11 @@ type Server struct {
 	draining atomic.Bool
 	wg       sync.WaitGroup // call goroutines and background senders
 
-	events  map[string]eventPackage // by Event header value
-	blf     blfTable                // every user's calls, for dialog (BLF) subscriptions
-	holds   holds                   // callers waiting for busy users
-	unwatch func()                  // stops mailbox change notifications
+	events    map[string]eventPackage // by Event header value
+	blf       blfTable                // every user's calls, for dialog (BLF) subscriptions
+	holds     holds                   // callers waiting for busy users
+	published publications            // what phones last PUBLISHed
+	unwatch   func()                  // stops mailbox change notifications
 
 	mu       sync.Mutex
 	dialogs  map[string]*leg // by Call-ID of the leg
@@ -221,6 +224,10 @@ func (s *Server) Start() error {
 			if err != nil {
 				return fmt.Errorf("sip: listen udp %s: %w", l.Addr, err)
 			}
+			// Answers to a status change's NOTIFYs to a thousand watchers arrive in one burst;
+			// the kernel's default buffer (~208 KiB) drops half of them and every drop costs a
+			// 500 ms retransmission. The kernel caps this at net.core.rmem_max.
+			_ = conn.SetReadBuffer(udpReadBuffer)
 			la := conn.LocalAddr().(*net.UDPAddr)
 			s.transports["UDP"] = transportInfo{name: "UDP", host: la.IP.String(), port: la.Port,
 				laddr: sip.Addr{IP: la.IP, Port: la.Port}}
@@ -328,6 +335,9 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 }
+
+// udpReadBuffer is the SIP UDP socket's receive buffer.
+const udpReadBuffer = 4 << 20
 
 const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH"
 

@@ -36,7 +36,7 @@ func (b *boxes) set(box string, newCount, oldCount int) {
 // watcher collects NOTIFYs a phone receives.
 func (p *phone) watchNotifies() chan *sip.Request {
 	ch := make(chan *sip.Request, 16)
-	p.server.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+	p.setOnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
 		ch <- req
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})

@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // voicemailMenu lets a user hear their new messages (*97): after each, 1 repeats it, 7 deletes
@@ -17,6 +18,7 @@ func (c *call) voicemailMenu(plan routing.Plan) {
 		c.respond(404, "Not Found", nil)
 		return
 	}
+	c.setOutcome(history.Feature, "")
 	if err := c.answerLocally(); err != nil {
 		c.log.Warn("voicemail menu not answered", zap.Error(err))
 		return

@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // Greetings finds a user's own recorded greeting of a kind (routing.GreetingBusy, …); nil means
@@ -56,7 +57,7 @@ func (c *call) voicemail(plan routing.Plan) {
 		c.endLocal(c.isGone())
 		return
 	}
-	rec, err := s.opts.Voicemail.Record(plan.Box, c.caller, s.opts.Users.DisplayName(c.caller))
+	rec, err := s.opts.Voicemail.Record(plan.Box, c.callerID, s.opts.Users.DisplayName(c.caller))
 	if err != nil {
 		log.Error("voicemail not recorded", zap.Error(err))
 		c.endLocal(false)
@@ -69,6 +70,7 @@ func (c *call) voicemail(plan routing.Plan) {
 	case err != nil:
 		log.Error("voicemail not saved", zap.String("ended_by", why), zap.Error(err))
 	default:
+		c.setOutcome(history.Voicemail, plan.Box)
 		log.Info("voicemail saved", zap.String("id", msg.ID), zap.Int64("duration_ms", msg.DurationMS),
 			zap.String("ended_by", why))
 	}

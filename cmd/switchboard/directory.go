@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net/netip"
+	"strings"
+
 	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/routing"
@@ -43,6 +46,32 @@ func (d directory) Group(ext string) (routing.Group, bool) {
 	}
 	return routing.Group{Ext: g.Ext, Sequential: g.Strategy == "sequential", Members: g.Members,
 		RingTimeout: g.RingTimeout, Fallback: g.Fallback}, true
+}
+
+// Outbound implements routing.Directory: a dialled outbound_prefix + number goes to that trunk.
+func (d directory) Outbound(dialled string) (routing.OutboundRoute, bool) {
+	for _, t := range d.cfg.Trunks {
+		if t.OutboundPrefix == "" || t.Outbound == "" || len(dialled) <= len(t.OutboundPrefix) ||
+			!strings.HasPrefix(dialled, t.OutboundPrefix) {
+			continue
+		}
+		number := dialled[len(t.OutboundPrefix):]
+		if strings.Trim(number, "+0123456789") != "" {
+			continue // outside numbers are digits (a leading + allowed)
+		}
+		return routing.OutboundRoute{Trunk: t.Name, Number: number, Transport: t.OutboundTarget.Transport,
+			Addr: t.OutboundTarget.Addr()}, true
+	}
+	return routing.OutboundRoute{}, false
+}
+
+// TrunkFor implements sip.InboundTrunks.
+func (d directory) TrunkFor(addr netip.Addr) (string, map[string]string, bool) {
+	t, ok := d.cfg.TrunkFor(addr)
+	if !ok {
+		return "", nil, false
+	}
+	return t.Name, t.DIDs, true
 }
 
 // Exists implements routing.Directory.

@@ -2,36 +2,43 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/switchboard-voip/switchboard/config"
-	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/greeting"
 	"github.com/switchboard-voip/switchboard/routing"
 )
 
-// greetings holds every user's configured greetings, converted to 8 kHz mono once at start so
-// a bad file stops the start-up with its name rather than a caller's call.
-type greetings map[string][]int16
-
-func loadGreetings(cfg *config.Config) (greetings, error) {
-	g := greetings{}
+// loadGreetings opens the store of users' greetings: uploads (through the HTTP API) in
+// data_dir/greetings, else the files users[].greetings names. Every configured file is
+// decoded once here, so a bad one stops the start-up with its key rather than failing a
+// caller's call. The store serves both the SIP layer (sip.Greetings) and the API.
+func loadGreetings(cfg *config.Config) (*greeting.Store, error) {
+	configured := func(ext, kind string) string {
+		u, ok := cfg.User(ext)
+		if !ok {
+			return ""
+		}
+		switch kind {
+		case routing.GreetingBusy:
+			return u.Greetings.Busy
+		case routing.GreetingDND:
+			return u.Greetings.DND
+		case routing.GreetingNoAnswer:
+			return u.Greetings.NoAnswer
+		}
+		return ""
+	}
+	store, err := greeting.Open(filepath.Join(cfg.DataDir, "greetings"), configured)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
 	for _, u := range cfg.Users {
-		for kind, path := range map[string]string{
-			routing.GreetingBusy:     u.Greetings.Busy,
-			routing.GreetingDND:      u.Greetings.DND,
-			routing.GreetingNoAnswer: u.Greetings.NoAnswer,
-		} {
-			if path == "" {
-				continue
-			}
-			pcm, err := media.LoadWAV(path)
-			if err != nil {
+		for _, kind := range greeting.Kinds {
+			if err := store.CheckConfigured(u.Ext, kind); err != nil {
 				return nil, fmt.Errorf("users[%s].greetings.%s: %w", u.Ext, kind, err)
 			}
-			g[u.Ext+"/"+kind] = pcm
 		}
 	}
-	return g, nil
+	return store, nil
 }
-
-// Greeting implements sip.Greetings.
-func (g greetings) Greeting(ext, kind string) []int16 { return g[ext+"/"+kind] }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,15 +180,36 @@ type switchConfig struct {
 	RTPTimeout time.Duration
 }
 
+// testUser is one account of a test config.
+type testUser struct{ ext, name, password string }
+
 // testUsers are the accounts every test config has.
-var testUsers = []struct{ ext, name, password string }{
+var testUsers = []testUser{
 	{"1001", "Alice", "alice-secret"},
 	{"1002", "Bob", "bob-secret"},
 	{"1003", "Carol", "carol-secret"},
 }
 
+// calleeUsers returns n extra accounts 2001..2000+n, passwords "pw-EXT", for tests that place
+// many overlapping calls: a user on a call is Busy and the switch answers a second call to
+// them itself (greeting, then hold), so such tests spread their calls over many callees.
+func calleeUsers(n int) []testUser {
+	us := make([]testUser, n)
+	for i := range us {
+		ext := strconv.Itoa(2001 + i)
+		us[i] = testUser{ext, "Callee" + ext, "pw-" + ext}
+	}
+	return us
+}
+
 // newSwitchConfig picks free ports and writes a config into dir; rtpTimeout 0 keeps the default.
 func newSwitchConfig(t testing.TB, dir string, rtpPorts int, rtpTimeout time.Duration) (switchConfig, string) {
+	t.Helper()
+	return newSwitchConfigWith(t, dir, rtpPorts, rtpTimeout, nil)
+}
+
+// newSwitchConfigWith is newSwitchConfig with extra users (e.g. calleeUsers) after testUsers.
+func newSwitchConfigWith(t testing.TB, dir string, rtpPorts int, rtpTimeout time.Duration, extra []testUser) (switchConfig, string) {
 	t.Helper()
 	lo, hi := rtpRange(rtpPorts)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi, RTPTimeout: rtpTimeout}
@@ -199,7 +221,7 @@ func newSwitchConfig(t testing.TB, dir string, rtpPorts int, rtpTimeout time.Dur
 	}
 	fmt.Fprintf(&b, "http:\n  listen: \"127.0.0.1:%d\"\n", c.HTTPPort)
 	b.WriteString("data_dir: ./data\nusers:\n")
-	for _, u := range testUsers {
+	for _, u := range append(slices.Clip(testUsers), extra...) {
 		fmt.Fprintf(&b, "  - ext: %q\n    name: %s\n    password: %s\n", u.ext, u.name, u.password)
 	}
 	path := filepath.Join(dir, "switchboard.yaml")
@@ -431,13 +453,65 @@ func (p *sippProc) fileContains(pattern, s string) bool {
 // REGISTER from that very port (Switchboard sends calls to where the REGISTER came from).
 func registerPhone(t testing.TB, dir string, sipPort, phonePort int, ext, password string) {
 	t.Helper()
-	p := startSIPp(t, dir, "register-"+ext,
-		"127.0.0.1:"+strconv.Itoa(sipPort), "-sf", scenario(t, "register.xml"),
+	registerUsers(t, dir, "register-"+ext, sipPort, phonePort, []testUser{{ext: ext, password: password}})
+}
+
+// registerUsers binds every user in users to one phone, 127.0.0.1:phonePort (normally the
+// SIPp UAS that takes their calls), with a single SIPp run of register.xml that reads the
+// users from an injection file and sends every REGISTER from phonePort.
+func registerUsers(t testing.TB, dir, name string, sipPort, phonePort int, users []testUser) {
+	t.Helper()
+	lines := make([]string, len(users))
+	for i, u := range users {
+		// SIPp computes the Authorization from an [authentication ...] injection field (it
+		// does not expand [field0] inside the keyword in a scenario).
+		lines[i] = fmt.Sprintf("%s;%s;[authentication username=%s password=%s]", u.ext, u.password, u.ext, u.password)
+	}
+	csv := writeInjectionFile(t, dir, name+"-users.csv", lines)
+	const rate = 400 // registrations per second
+	timeoutS := len(users)/rate + 10
+	args := []string{"127.0.0.1:" + strconv.Itoa(sipPort), "-sf", scenario(t, "register.xml"),
 		"-i", "127.0.0.1", "-p", strconv.Itoa(phonePort), "-mp", strconv.Itoa(freeMediaPort(t)),
-		"-m", "1", "-s", ext, "-au", ext, "-ap", password,
+		"-inf", csv, "-m", strconv.Itoa(len(users)), "-r", strconv.Itoa(rate),
 		"-key", "contact_host", "127.0.0.1", "-key", "contact_port", strconv.Itoa(phonePort),
-		"-key", "expires", "3600", "-trace_msg", "-timeout", "10s", "-timeout_error")
-	p.mustSucceed(t, 15*time.Second)
+		"-key", "expires", "3600", "-timeout", strconv.Itoa(timeoutS) + "s", "-timeout_error"}
+	if len(users) <= 10 { // a message trace of thousands of registrations is only noise
+		args = append(args, "-trace_msg")
+	}
+	p := startSIPp(t, dir, name, args...)
+	p.mustSucceed(t, time.Duration(timeoutS+5)*time.Second)
+}
+
+// writeInjectionFile writes a SIPp -inf file read in SEQUENTIAL order (each new call takes
+// the next line, wrapping around) with the given lines ("field0;field1;...") into dir and
+// returns its absolute path.
+func writeInjectionFile(t testing.TB, dir, name string, lines []string) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := "SEQUENTIAL\n" + strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// calleesFile writes the injection file uac.xml dials from: one extension per line, called in
+// turn; dir/name.
+func calleesFile(t testing.TB, dir, name string, exts ...string) string {
+	t.Helper()
+	return writeInjectionFile(t, dir, name, exts)
+}
+
+// exts returns the extensions of users.
+func exts(users []testUser) []string {
+	out := make([]string, len(users))
+	for i, u := range users {
+		out[i] = u.ext
+	}
+	return out
 }
 
 // sippStats is the last line of a SIPp -trace_stat CSV, by column name.

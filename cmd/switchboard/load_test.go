@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,11 +19,13 @@ import (
 //
 //	SWITCHBOARD_LOAD=1 go test ./cmd/switchboard -run TestLoad -v -timeout 10m
 //
-// It starts the real binary (SWITCHBOARD_BIN, else a fresh build), registers a SIPp callee
-// that echoes RTP, then runs a SIPp caller (G.711 pcap) at increasing call rates, and finally
-// holds about 1,000 concurrent anchored calls. Per step it prints calls attempted, succeeded
-// and failed, call-setup time percentiles (INVITE to 200, including the 407 round trip), peak
-// concurrent calls, and the switch's CPU and RSS. Knobs: SWITCHBOARD_LOAD_RATES ("100,200"),
+// It starts the real binary (SWITCHBOARD_BIN, else a fresh build), registers up to
+// loadMaxCallees callee users (2001...) to one SIPp UAS that echoes RTP, then runs a SIPp
+// caller (G.711 pcap) at increasing call rates, dialling those users in turn so that no call
+// finds its callee busy, and finally holds about 1,000 concurrent anchored calls. Per step it
+// prints calls attempted, succeeded and failed, how many reached the callee's phone,
+// call-setup time percentiles over every call (first INVITE to 200, including the 407 round
+// trip; SIPp measures in whole ms), peak concurrent calls, and the switch's CPU and RSS. Knobs: SWITCHBOARD_LOAD_RATES ("100,200"),
 // SWITCHBOARD_LOAD_STEP (seconds per rate step, default 10), SWITCHBOARD_LOAD_CONCURRENT
 // (default 1000; 0 skips that step), SWITCHBOARD_LOAD_DIR (keep SIPp's files there).
 func TestLoad(t *testing.T) {
@@ -53,17 +56,6 @@ func TestLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// 1,000 calls hold 2 endpoints of 2 ports each; leave room for calls still closing.
-	cfg, cfgPath := newSwitchConfig(t, dir, 12000, 60*time.Second)
-	sw := startBinary(t, cfg, cfgPath, "-log-level", "warn")
-	remote := "127.0.0.1:" + strconv.Itoa(cfg.SIPPort)
-
-	calleePort := freePort(t)
-	registerPhone(t, dir, cfg.SIPPort, calleePort, "1002", "bob-secret")
-	startSIPp(t, dir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
-		"-p", strconv.Itoa(calleePort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo")
-	time.Sleep(300 * time.Millisecond)
-
 	type step struct {
 		name               string
 		rate, calls, holdS int
@@ -79,17 +71,57 @@ func TestLoad(t *testing.T) {
 		steps = append(steps, step{fmt.Sprintf("%d concurrent", concurrent), rate, concurrent + rate*3, 15})
 	}
 
+	// A user on a call is Busy, and the switch answers a new call to them itself (greeting,
+	// then hold) instead of putting it through; so the caller dials many users in turn, all
+	// registered to the one SIPp UAS. With N users at R calls/s each user is called every N/R
+	// seconds; N = R x (hold + 2 s of setup and teardown) x 2 keeps a user's calls apart with
+	// room to spare, up to loadMaxCallees (at 600 calls/s and 3 s calls: one call per user
+	// every 5 s).
+	callees := 1
+	for _, s := range steps {
+		callees = max(callees, s.rate*(s.holdS+2)*2)
+	}
+	callees = min(callees, loadMaxCallees)
+	users := calleeUsers(callees)
+
+	// 1,000 calls hold 2 endpoints of 2 ports each; leave room for calls still closing.
+	cfg, cfgPath := newSwitchConfigWith(t, dir, 12000, 60*time.Second, users)
+	sw := startBinary(t, cfg, cfgPath, "-log-level", "warn")
+	remote := "127.0.0.1:" + strconv.Itoa(cfg.SIPPort)
+
+	calleePort := freePort(t)
+	regStart := time.Now()
+	registerUsers(t, dir, "register", cfg.SIPPort, calleePort, users)
+	t.Logf("%d callees (%s..%s) registered to the SIPp UAS in %s", len(users), users[0].ext,
+		users[len(users)-1].ext, time.Since(regStart).Round(100*time.Millisecond))
+	calleesCSV := calleesFile(t, dir, "callees.csv", exts(users)...)
+	uas := startSIPp(t, dir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
+		"-p", strconv.Itoa(calleePort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
+		"-trace_stat", "-fd", "1")
+	time.Sleep(300 * time.Millisecond)
+
 	var results []loadResult
+	uasCalls := 0
 	for i, s := range steps {
 		select {
 		case <-sw.exited:
 			t.Fatalf("switchboard exited during the load run: %v", sw.err)
 		default:
 		}
-		res := runLoadStep(t, dir, fmt.Sprintf("step%d", i), remote, sw, s.name, s.rate, s.calls, s.holdS)
+		res := runLoadStep(t, dir, fmt.Sprintf("step%d", i), remote, calleesCSV, sw, s.name, s.rate, s.calls, s.holdS)
+		time.Sleep(2 * time.Second) // let BYEs and port releases settle between steps
+		// Calls the UAS took in this step (it dumps its counters every second): the calls put
+		// through to a phone rather than answered by the switch for a busy callee.
+		time.Sleep(1100 * time.Millisecond)
+		uasLast, _ := readStats(t, uas)
+		res.putThrough = uasLast.int("TotalCallCreated") - uasCalls
+		uasCalls += res.putThrough
 		results = append(results, res)
 		t.Log(res.line())
-		time.Sleep(2 * time.Second) // let BYEs and port releases settle between steps
+		if res.putThrough < res.succeeded {
+			t.Logf("%s: only %d of %d successful calls reached the callee's phone: the rest found their callee busy",
+				res.name, res.putThrough, res.succeeded)
+		}
 	}
 
 	t.Logf("\n%s", loadTable(results))
@@ -104,11 +136,15 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// loadMaxCallees caps the number of callee users of the load run.
+const loadMaxCallees = 3000
+
 // loadResult is one step's figures.
 type loadResult struct {
 	name                          string
 	rate, holdS                   int
 	attempted, succeeded, failed  int
+	putThrough                    int // calls that reached the callee's phone (the SIPp UAS)
 	failures                      string
 	peakCalls                     int
 	setup                         []float64 // ms
@@ -119,19 +155,19 @@ type loadResult struct {
 }
 
 func (r loadResult) line() string {
-	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  peak calls %5d  setup ms p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB  (%.0f cps achieved, %s; failures: %s)",
-		r.name, r.attempted, r.succeeded, r.failed, r.peakCalls,
+	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB  (%.0f cps achieved, %s; failures: %s)",
+		r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.peakCalls, len(r.setup),
 		pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
 		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, r.achievedRate, r.wall.Round(100*time.Millisecond), r.failures)
 }
 
 func loadTable(rs []loadResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-15s %6s %6s %6s %6s %5s %8s %8s %8s %8s %8s %8s %9s\n", "step", "calls", "ok", "failed",
-		"retx", "peak", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU avg", "CPU peak", "RSS peak")
+	fmt.Fprintf(&b, "%-15s %6s %6s %6s %8s %6s %5s %8s %8s %8s %8s %8s %8s %9s\n", "step", "calls", "ok", "failed",
+		"to phone", "retx", "peak", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU avg", "CPU peak", "RSS peak")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "%-15s %6d %6d %6d %6.0f %5d %8.1f %8.1f %8.1f %8.1f %7.1f%% %7.1f%% %6.1f MB\n",
-			r.name, r.attempted, r.succeeded, r.failed, r.retransmissions, r.peakCalls,
+		fmt.Fprintf(&b, "%-15s %6d %6d %6d %8d %6.0f %5d %8.1f %8.1f %8.1f %8.1f %7.1f%% %7.1f%% %6.1f MB\n",
+			r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.retransmissions, r.peakCalls,
 			pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
 			r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024)
 	}
@@ -139,7 +175,7 @@ func loadTable(rs []loadResult) string {
 }
 
 // runLoadStep runs one SIPp caller to completion while sampling the switch's CPU and memory.
-func runLoadStep(t *testing.T, dir, name, remote string, sw *switchProcess, label string, rate, calls, holdS int) loadResult {
+func runLoadStep(t *testing.T, dir, name, remote, calleesCSV string, sw *switchProcess, label string, rate, calls, holdS int) loadResult {
 	t.Helper()
 	pid := sw.cmd.Process.Pid
 	mon := startProcMonitor(pid)
@@ -148,10 +184,13 @@ func runLoadStep(t *testing.T, dir, name, remote string, sw *switchProcess, labe
 	uac := startSIPp(t, dir, name,
 		remote, "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
 		"-mp", strconv.Itoa(freeMediaPort(t)),
-		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
+		"-inf", calleesCSV, "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(limit),
 		"-d", strconv.Itoa(holdS*1000),
-		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "100",
+		// -rtt_freq 1: SIPp writes response times in batches of rtt_freq and drops the last,
+		// partial batch at exit, so with batches every step would lose up to rtt_freq-1 of
+		// its setup times (all of them in a step of fewer calls).
+		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
 		// Bounded: calls still unfinished at the global timeout count as not succeeded.
 		"-timeout", strconv.Itoa(calls/rate+holdS+12)+"s")
 	uac.wait(time.Duration(calls/rate+holdS+30) * time.Second)
@@ -206,13 +245,14 @@ func readRTT(t testing.TB, p *sippProc, rtd string) []float64 {
 	return out
 }
 
-// pct returns the p-th percentile of sorted values (0 when empty).
+// pct returns the p-th percentile of sorted values by nearest rank: the smallest value with at
+// least p% of the values at or below it (the maximum for p = 100; 0 when empty).
 func pct(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(float64(len(sorted)-1) * p / 100)
-	return sorted[i]
+	i := int(math.Ceil(float64(len(sorted))*p/100)) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // procMonitor samples /proc/PID for CPU time and resident memory.

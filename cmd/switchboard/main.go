@@ -31,6 +31,7 @@ import (
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/routing/history"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
@@ -168,6 +169,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("presence: %w", err)
 	}
 
+	calls, err := history.Open(db)
+	if err != nil {
+		return fmt.Errorf("call history: %w", err)
+	}
+
 	dir := directory{cfg: cfg}
 	locations := sbsip.NewMemoryLocations(nil)
 	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
@@ -188,6 +194,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Voicemail:  voicemail,
 		Greetings:  greets,
 		Presence:   statuses,
+		Trunks:     dir,
+		History:    calls,
 		Logger:     log,
 	})
 	if err != nil {
@@ -202,8 +210,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv,
-		Logger: log.Named("http")})
+	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
+		Greetings: greets, Logger: log.Named("http")})
 	web := &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -33,7 +33,8 @@ func TestSIPpCallWithAudioFlowsBothWays(t *testing.T) {
 	uac := startSIPp(t, dir, "uac",
 		remote, "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
 		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
-		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
+		"-inf", calleesFile(t, dir, "callees.csv", "1002"),
+		"-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
 		"-d", "3000", "-m", "1", "-trace_msg", "-timeout", "30s", "-timeout_error")
 
 	uac.mustSucceed(t, 40*time.Second)
@@ -77,30 +78,36 @@ func TestSIPpCallWithAudioFlowsBothWays(t *testing.T) {
 }
 
 // TestSIPp200CallsAt20PerSecond places 200 short calls with audio at 20 calls/s, the callee
-// echoing RTP; every call must complete (SIPp exits 0 only then).
+// echoing RTP; every call must complete (SIPp exits 0 only then) and reach the callee's phone.
+// A user on a call is Busy, and the switch answers a second call to them itself, so the calls
+// go to 100 users in turn, all registered to the one SIPp UAS: each is called every 5 s, for
+// about 1 s.
 func TestSIPp200CallsAt20PerSecond(t *testing.T) {
 	requireSIPp(t)
 	if testing.Short() {
 		t.Skip("-short: skipping the 200-call run")
 	}
+	const calls, rate, holdMS = 200, 20, 1000
+	callees := calleeUsers(100)
 	dir := t.TempDir()
-	cfg, cfgPath := newSwitchConfig(t, dir, 400, 10*time.Second)
+	cfg, cfgPath := newSwitchConfigWith(t, dir, 400, 10*time.Second, callees)
 	stop, _ := startInProcess(t, cfg, cfgPath)
 	remote := "127.0.0.1:" + strconv.Itoa(cfg.SIPPort)
 
 	calleePort := freePort(t)
-	registerPhone(t, dir, cfg.SIPPort, calleePort, "1002", "bob-secret")
+	registerUsers(t, dir, "register", cfg.SIPPort, calleePort, callees)
 
-	const calls = 200
 	uas := startSIPp(t, dir, "uas",
 		"-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(calleePort),
-		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo", "-m", strconv.Itoa(calls))
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo", "-m", strconv.Itoa(calls),
+		"-trace_stat", "-fd", "1")
 	start := time.Now()
 	uac := startSIPp(t, dir, "uac",
 		remote, "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
 		"-mp", strconv.Itoa(freeMediaPort(t)),
-		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
-		"-r", "20", "-m", strconv.Itoa(calls), "-l", "100", "-d", "1000",
+		"-inf", calleesFile(t, dir, "callees.csv", exts(callees)...),
+		"-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
+		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", "100", "-d", strconv.Itoa(holdMS),
 		"-trace_stat", "-fd", "1", "-timeout", "60s", "-timeout_error")
 
 	code := uac.wait(70 * time.Second)
@@ -114,7 +121,20 @@ func TestSIPp200CallsAt20PerSecond(t *testing.T) {
 	if got := last.int("SuccessfulCall(C)"); got != calls {
 		t.Errorf("caller: %d successful calls, want %d", got, calls)
 	}
-	uas.mustSucceed(t, 15*time.Second)
+	if got := last.int("FailedCall(C)"); got != 0 {
+		t.Errorf("caller: %d failed calls, want 0 (%s)", got, last.failures())
+	}
+	// Every call reached the phone: the UAS exits 0 only after -m calls, all completed.
+	uasCode := uas.wait(15 * time.Second)
+	uasLast, _ := readStats(t, uas)
+	t.Logf("callee: %d calls, %d successful, %d failed", uasLast.int("TotalCallCreated"),
+		uasLast.int("SuccessfulCall(C)"), uasLast.int("FailedCall(C)"))
+	if uasCode != 0 {
+		t.Fatalf("callee sipp exited %d, want 0 (all %d calls put through to it and completed)\n%s", uasCode, calls, uas.report())
+	}
+	if got := uasLast.int("SuccessfulCall(C)"); got != calls {
+		t.Errorf("callee: %d successful calls, want %d (the rest were not put through)", got, calls)
+	}
 	if code := stop(); code != 0 {
 		t.Errorf("run returned %d on shutdown, want 0", code)
 	}

@@ -124,10 +124,10 @@ func (s *Server) Challenges(stale bool) []string {
 	return out
 }
 
-// DefaultAlgorithms is the challenge order when Options names none: MD5 first because SIPp and
-// many deployed phones answer only the first challenge and know only MD5; SHA-256 for the
-// rest (RFC 8760).
-var DefaultAlgorithms = []string{"MD5", "SHA-256"}
+// DefaultAlgorithms is the challenge set when Options names none: MD5 alone, because SIPp
+// answers only the first challenge and baresip 1.0 (Debian's) refuses a 401 carrying more than
+// one; operators whose phones all speak RFC 8760 add "SHA-256" in front.
+var DefaultAlgorithms = []string{"MD5"}
 
 func (s *Server) challenge(alg string, now int64, stale bool) string {
 	var b strings.Builder

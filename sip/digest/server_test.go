@@ -37,7 +37,7 @@ func newClock() *clock {
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 func newServer(c *clock) *digest.Server {
-	return digest.NewServer(digest.Options{Realm: realm, NonceTTL: time.Minute, Now: c.Now})
+	return digest.NewServer(digest.Options{Realm: realm, NonceTTL: time.Minute, Now: c.Now, Algorithms: both})
 }
 
 var nonceRE = regexp.MustCompile(`nonce="([^"]*)"`)
@@ -180,7 +180,7 @@ func TestVerify(t *testing.T) {
 		},
 		"nonce from another secret": {
 			edit: func(c *creds) {
-				other := digest.NewServer(digest.Options{Realm: realm})
+				other := digest.NewServer(digest.Options{Realm: realm, Algorithms: both})
 				c.nonce = nonceOf(t, other, "MD5", false)
 			},
 			wantErr: digest.ErrBadNonce,
@@ -357,6 +357,13 @@ func TestVerifyReplayConcurrent(t *testing.T) {
 	}
 }
 
+func TestDefaultIsOneMD5Challenge(t *testing.T) {
+	chs := digest.NewServer(digest.Options{Realm: "r"}).Challenges(false)
+	if len(chs) != 1 || !strings.Contains(chs[0], "algorithm=MD5") {
+		t.Fatalf("default challenges = %q, want one MD5", chs)
+	}
+}
+
 func TestChallengeOrderIsConfigurable(t *testing.T) {
 	s := digest.NewServer(digest.Options{Realm: "r", Algorithms: []string{"SHA-256"}})
 	chs := s.Challenges(false)
@@ -366,7 +373,7 @@ func TestChallengeOrderIsConfigurable(t *testing.T) {
 }
 
 func TestChallenges(t *testing.T) {
-	s := digest.NewServer(digest.Options{Realm: `odd "realm" \ here`})
+	s := digest.NewServer(digest.Options{Realm: `odd "realm" \ here`, Algorithms: []string{"MD5", "SHA-256"}})
 	chs := s.Challenges(false)
 	if len(chs) != 2 {
 		t.Fatalf("got %d challenges, want 2", len(chs))
@@ -415,8 +422,8 @@ func TestStaleThenRetry(t *testing.T) {
 
 func TestSharedSecret(t *testing.T) {
 	secret := []byte("cluster secret")
-	a := digest.NewServer(digest.Options{Realm: realm, Secret: secret})
-	b := digest.NewServer(digest.Options{Realm: realm, Secret: secret})
+	a := digest.NewServer(digest.Options{Realm: realm, Secret: secret, Algorithms: both})
+	b := digest.NewServer(digest.Options{Realm: realm, Secret: secret, Algorithms: both})
 	c := creds{
 		alg: "SHA-256", user: "bob", realm: realm, pass: users["bob"], method: "REGISTER",
 		uri: "sip:" + realm, nonce: nonceOf(t, a, "SHA-256", false), nc: "00000001", cnonce: "c", qop: "auth",
@@ -429,7 +436,7 @@ func TestSharedSecret(t *testing.T) {
 func BenchmarkVerify(b *testing.B) {
 	for _, alg := range []string{"MD5", "SHA-256"} {
 		b.Run(alg, func(b *testing.B) {
-			s := digest.NewServer(digest.Options{Realm: realm})
+			s := digest.NewServer(digest.Options{Realm: realm, Algorithms: both})
 			c := creds{
 				alg: alg, user: "alice", realm: realm, pass: users["alice"], method: "REGISTER",
 				uri: "sip:" + realm, nonce: nonceOf(b, s, alg, false), cnonce: "0a4f113b", qop: "auth",
@@ -460,3 +467,6 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// both offers every algorithm, so tests can answer either challenge.
+var both = []string{"MD5", "SHA-256"}

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Browser sessions. The web page signs in with POST /api/v1/session and
+// then authenticates with a cookie, which browsers send on their own, also
+// on an EventSource, which cannot send HTTP Basic credentials.
+//
+// The cookie is stateless: extension, admin flag and expiry, signed with
+// HMAC-SHA256 under a key drawn at random when the Server is created. A
+// per-process key means a restart signs everybody out, which is what makes
+// the admin flag in the cookie safe: users, passwords and roles come from
+// the config, which is read only at start, so no cookie outlives the config
+// it was issued under. The page notices (its event stream is refused) and
+// shows the sign-in form again.
+const (
+	sessionCookie = "switchboard_session"
+	sessionTTL    = 12 * time.Hour
+	sessionDomain = "switchboard session v1" // separates these MACs from any other use of the key
+)
+
+// sessions issues and verifies session cookies.
+type sessions struct {
+	key []byte
+	now func() time.Time
+}
+
+func newSessions() sessions {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails (it panics rather)
+	return sessions{key: key, now: time.Now}
+}
+
+func (s sessions) mac(ext, admin, expires string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(sessionDomain + "\x00" + ext + "\x00" + admin + "\x00" + expires))
+	return m.Sum(nil)
+}
+
+// value is the cookie value for p, valid until expires:
+// base64url(ext) "." admin "." unix-expiry "." base64url(mac).
+func (s sessions) value(p principal, expires time.Time) string {
+	b64 := base64.RawURLEncoding
+	ext, admin, exp := b64.EncodeToString([]byte(p.ext)), "0", strconv.FormatInt(expires.Unix(), 10)
+	if p.admin {
+		admin = "1"
+	}
+	return ext + "." + admin + "." + exp + "." + b64.EncodeToString(s.mac(ext, admin, exp))
+}
+
+// verify returns the caller a cookie value names, if its signature is
+// right and it has not expired.
+func (s sessions) verify(v string) (principal, bool) {
+	parts := strings.Split(v, ".")
+	if len(parts) != 4 {
+		return principal{}, false
+	}
+	b64 := base64.RawURLEncoding
+	sig, err := b64.DecodeString(parts[3])
+	if err != nil || !hmac.Equal(sig, s.mac(parts[0], parts[1], parts[2])) {
+		return principal{}, false
+	}
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || !s.now().Before(time.Unix(exp, 0)) {
+		return principal{}, false
+	}
+	ext, err := b64.DecodeString(parts[0])
+	if err != nil || (parts[1] != "0" && parts[1] != "1") {
+		return principal{}, false
+	}
+	return principal{ext: string(ext), admin: parts[1] == "1"}, true
+}
+
+// cookie is the session cookie for p. Secure only over TLS: Switchboard
+// serves plain HTTP by default, where a Secure cookie would never come back.
+func (s sessions) cookie(r *http.Request, p principal) *http.Cookie {
+	expires := s.now().Add(sessionTTL).Truncate(time.Second)
+	return &http.Cookie{
+		Name: sessionCookie, Value: s.value(p, expires), Path: "/",
+		Expires: expires, MaxAge: int(sessionTTL / time.Second),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	}
+}
+
+// clearCookie is a cookie that removes the session cookie.
+func clearCookie(r *http.Request) *http.Cookie {
+	return &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
+}
+
+// signInRequest is the body of POST /api/v1/session.
+type signInRequest struct {
+	Ext      string `json:"ext"`
+	Password string `json:"password"`
+}
+
+// me is the body of GET /api/v1/me and of a successful sign-in.
+type me struct {
+	Ext   string `json:"ext"`
+	Name  string `json:"name"`
+	Admin bool   `json:"admin"`
+}
+
+func (s *Server) me(p principal) me {
+	m := me{Ext: p.ext, Admin: p.admin}
+	if s.presence != nil {
+		if st, ok := s.presence.Get(p.ext); ok {
+			m.Name = st.Name
+		}
+	}
+	return m
+}
+
+// signIn answers POST /api/v1/session with body {"ext","password"} (the
+// SIP password): 200 with the caller as GET /api/v1/me shows them and a
+// session cookie; 401 for a wrong extension or password; 429 while the
+// client's address has to wait after repeated failures.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	var req signInRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Ext == "" || req.Password == "" {
+		writeError(w, http.StatusBadRequest, "enter your extension and password")
+		return
+	}
+	addr := clientAddr(r)
+	if wait := s.failures.wait(addr); wait > 0 {
+		tooManyFailures(w, wait)
+		return
+	}
+	ok, admin := s.users.Check(req.Ext, req.Password)
+	if !ok {
+		s.failures.fail(addr)
+		s.unauthorized(w, r, "wrong extension or password")
+		return
+	}
+	p := principal{ext: req.Ext, admin: admin}
+	setLoggedExt(r, p.ext)
+	http.SetCookie(w, s.sessions.cookie(r, p))
+	writeJSON(w, http.StatusOK, s.me(p))
+}
+
+// signOut answers DELETE /api/v1/session: 204, and the session cookie is
+// removed. It needs no credentials (an expired session can sign out too).
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, clearCookie(r))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// getMe answers GET /api/v1/me: {"ext","name","admin"} of the caller.
+func (s *Server) getMe(w http.ResponseWriter, r *http.Request, p principal) {
+	writeJSON(w, http.StatusOK, s.me(p))
+}
+
+// tooManyFailures answers 429 with Retry-After in whole seconds.
+func tooManyFailures(w http.ResponseWriter, wait time.Duration) {
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, http.StatusTooManyRequests,
+		"too many failed sign-ins from your address; try again in "+strconv.Itoa(secs)+" s")
+}

@@ -1,0 +1,752 @@
+// Switchboard team page. Plain JavaScript, no build step.
+//
+// The page is a client of the HTTP API: it signs in with POST
+// /api/v1/session (a session cookie), follows presence over Server-Sent
+// Events (/api/v1/presence/events: a snapshot, then one event per change)
+// and changes only the rows an event names, so a team of hundreds stays
+// smooth.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+
+  const STATUS_TEXT = { available: 'Available', busy: 'Busy', dnd: 'DND' };
+  const STATUS_LONG = { available: 'Available', busy: 'Busy', dnd: 'Do not disturb' };
+  const GREETINGS = {
+    dnd: { title: 'Do not disturb', when: 'Played when your status is DND.' },
+    busy: { title: 'Busy', when: 'Played when you are on another call.' },
+    no_answer: { title: 'No answer', when: 'Played when you do not pick up in time.' },
+  };
+  const SOURCE_TEXT = {
+    uploaded: 'Your recording',
+    configured: 'Set by your administrator',
+    builtin: 'Built-in prompt',
+  };
+  const VOICEMAIL_POLL_MS = 10000;
+  const QUEUES_POLL_MS = 5000;
+
+  // Everything that belongs to the signed-in user; reset at sign-out.
+  let session = null;
+
+  function newSession(me) {
+    return {
+      me,
+      rows: new Map(), // ext → row (see makeRow)
+      mine: null, // my presence
+      es: null, // EventSource
+      retries: 0,
+      timers: new Set(),
+      vm: new Map(), // id → voicemail item
+      vmLoading: false,
+      vmPoll: false,
+      ended: false,
+    };
+  }
+
+  // ---- HTTP ---------------------------------------------------------------
+
+  class APIError extends Error {
+    constructor(status, message, retryAfter) {
+      super(message);
+      this.status = status;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  async function api(method, path, body) {
+    const init = { method, credentials: 'same-origin', headers: {} };
+    if (body instanceof Blob) {
+      init.body = body;
+      init.headers['Content-Type'] = body.type || 'audio/wav';
+    } else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers['Content-Type'] = 'application/json';
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (err) {
+      throw new APIError(0, 'Switchboard cannot be reached. Check your connection.');
+    }
+    let data = null;
+    if ((res.headers.get('Content-Type') || '').startsWith('application/json')) {
+      data = await res.json().catch(() => null);
+    }
+    if (!res.ok) {
+      const msg = (data && data.error) || res.statusText || 'request failed';
+      const err = new APIError(res.status, msg, Number(res.headers.get('Retry-After')) || 0);
+      if (res.status === 401 && session && path !== '/api/v1/session') {
+        signedOut('Your session has ended. Please sign in again.');
+      }
+      throw err;
+    }
+    return data;
+  }
+
+  // ---- small helpers -----------------------------------------------------
+
+  function el(tag, props, ...children) {
+    const e = document.createElement(tag);
+    if (props) {
+      for (const [k, v] of Object.entries(props)) {
+        if (k === 'class') e.className = v;
+        else if (k === 'text') e.textContent = v;
+        else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+        else if (k in e && typeof v !== 'string') e[k] = v;
+        else e.setAttribute(k, v);
+      }
+    }
+    for (const c of children) if (c != null) e.append(c);
+    return e;
+  }
+
+  let toastTimer = 0;
+  function toast(msg, kind) {
+    const t = $('toast');
+    t.textContent = msg;
+    t.dataset.kind = kind || 'info';
+    t.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+  }
+
+  // later runs fn after ms, unless the session has ended by then.
+  function later(fn, ms) {
+    const s = session;
+    if (!s) return;
+    const id = setTimeout(() => { s.timers.delete(id); if (!s.ended) fn(); }, ms);
+    s.timers.add(id);
+  }
+
+  function initials(name, ext) {
+    const words = (name || '').trim().split(/\s+/).filter(Boolean);
+    if (words.length === 0) return ext.slice(-2);
+    return (words[0][0] + (words.length > 1 ? words[words.length - 1][0] : '')).toUpperCase();
+  }
+
+  function duration(ms) {
+    const s = Math.round(ms / 1000);
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+  }
+
+  const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+  function setPill(pill, status) {
+    pill.dataset.status = status;
+    pill.querySelector('.pill-text').textContent = STATUS_TEXT[status] || status;
+    pill.title = STATUS_LONG[status] || status;
+  }
+
+  function makePill() {
+    return el('span', { class: 'pill' }, el('span', { class: 'dot', 'aria-hidden': 'true' }), el('span', { class: 'pill-text' }));
+  }
+
+  function hints(st) {
+    const h = [];
+    if (st.on_call) h.push('on a call');
+    if (!st.registered) h.push('no phone registered');
+    return h.join(' · ');
+  }
+
+  // ---- sign-in -----------------------------------------------------------
+
+  function showSignIn(message) {
+    $('loading').hidden = true;
+    $('app').hidden = true;
+    $('signin').hidden = false;
+    const err = $('signin-error');
+    err.textContent = message || '';
+    err.hidden = !message;
+    $('signin-password').value = '';
+    ($('signin-ext').value ? $('signin-password') : $('signin-ext')).focus();
+  }
+
+  async function onSignIn(ev) {
+    ev.preventDefault();
+    const ext = $('signin-ext').value.trim();
+    const password = $('signin-password').value;
+    const err = $('signin-error');
+    if (!ext || !password) {
+      err.textContent = 'Enter your extension and password.';
+      err.hidden = false;
+      return;
+    }
+    const button = $('signin-button');
+    button.disabled = true;
+    try {
+      const me = await api('POST', '/api/v1/session', { ext, password });
+      err.hidden = true;
+      start(me);
+    } catch (e) {
+      if (e.status === 401) {
+        err.textContent = 'Wrong extension or password. Please try again.';
+      } else if (e.status === 429) {
+        err.textContent = `Too many failed sign-ins. Please wait ${e.retryAfter || 'a few'} seconds and try again.`;
+      } else {
+        err.textContent = e.message;
+      }
+      err.hidden = false;
+      $('signin-password').value = '';
+      $('signin-password').focus();
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function stop() {
+    if (!session) return;
+    session.ended = true;
+    if (session.es) session.es.close();
+    for (const id of session.timers) clearTimeout(id);
+    session = null;
+    $('team').replaceChildren();
+    $('vm-list').replaceChildren();
+    $('greetings').replaceChildren();
+    $('queues').replaceChildren();
+    $('filter').value = '';
+  }
+
+  function signedOut(message) {
+    stop();
+    showSignIn(message);
+  }
+
+  async function onSignOut() {
+    try {
+      await api('DELETE', '/api/v1/session');
+    } catch (e) {
+      // The cookie is gone or the server is; either way show the form.
+    }
+    signedOut('');
+  }
+
+  // ---- the app -----------------------------------------------------------
+
+  function start(me) {
+    stop();
+    session = newSession(me);
+    $('loading').hidden = true;
+    $('signin').hidden = true;
+    $('app').hidden = false;
+    $('me-name').textContent = me.name || me.ext;
+    $('me-ext').textContent = me.ext;
+    $('summary').textContent = '';
+    selectTab(tabFromHash(), false);
+    connect();
+    loadVoicemail();
+    loadGreetings();
+    loadQueues();
+  }
+
+  // ---- tabs --------------------------------------------------------------
+
+  function tabs() {
+    return [...document.querySelectorAll('[role="tab"]')].filter((t) => !t.hidden);
+  }
+
+  function tabFromHash() {
+    const id = 'tab-' + location.hash.slice(1);
+    const t = document.getElementById(id);
+    return t && t.getAttribute('role') === 'tab' && !t.hidden ? t : $('tab-team');
+  }
+
+  function selectTab(tab, focus) {
+    for (const t of document.querySelectorAll('[role="tab"]')) {
+      const on = t === tab;
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+      $(t.dataset.panel).hidden = !on;
+    }
+    if (focus) tab.focus();
+    const name = tab.id.slice(4);
+    history.replaceState(null, '', name === 'team' ? location.pathname : '#' + name);
+    if (name === 'voicemail' && session) loadVoicemail();
+  }
+
+  function onTabKey(ev) {
+    const list = tabs();
+    const i = list.indexOf(ev.target);
+    let next = null;
+    if (ev.key === 'ArrowRight') next = list[(i + 1) % list.length];
+    else if (ev.key === 'ArrowLeft') next = list[(i - 1 + list.length) % list.length];
+    else if (ev.key === 'Home') next = list[0];
+    else if (ev.key === 'End') next = list[list.length - 1];
+    if (next) {
+      ev.preventDefault();
+      selectTab(next, true);
+    }
+  }
+
+  // ---- presence: live over Server-Sent Events ----------------------------
+
+  function setLive(live, text) {
+    const l = $('live');
+    l.dataset.live = String(live);
+    l.textContent = text || (live ? 'Live' : 'Reconnecting…');
+  }
+
+  function connect() {
+    const s = session;
+    const es = new EventSource('/api/v1/presence/events');
+    s.es = es;
+    es.addEventListener('snapshot', (e) => {
+      s.retries = 0;
+      applySnapshot(JSON.parse(e.data));
+      setLive(true);
+    });
+    es.addEventListener('message', (e) => applyChange(JSON.parse(e.data)));
+    es.addEventListener('error', () => {
+      if (s.ended) return;
+      setLive(false);
+      // While the browser reconnects by itself (readyState CONNECTING)
+      // there is nothing to do. CLOSED means it gave up: the server
+      // refused the stream (a 401 after a restart ended the session, say).
+      if (es.readyState !== EventSource.CLOSED) return;
+      es.close();
+      s.es = null;
+      reconnectLater(s);
+    });
+  }
+
+  // reconnectLater opens a new stream after a growing pause (1 s, 2 s, 4 s
+  // … 30 s, with jitter so a restarted server is not hit by every page at
+  // once), first asking who we are: a 401 there shows the sign-in form.
+  function reconnectLater(s) {
+    const delay = Math.min(30000, 1000 * 2 ** s.retries) * (0.75 + Math.random() / 2);
+    s.retries++;
+    later(async () => {
+      try {
+        await api('GET', '/api/v1/me');
+        connect();
+      } catch (err) {
+        if (err.status !== 401) reconnectLater(s);
+      }
+    }, delay);
+  }
+
+  function applySnapshot(list) {
+    const s = session;
+    const seen = new Set();
+    const frag = document.createDocumentFragment();
+    for (const st of list) {
+      seen.add(st.ext);
+      let row = s.rows.get(st.ext);
+      if (!row) {
+        row = makeRow(st);
+        s.rows.set(st.ext, row);
+      }
+      frag.append(row.li); // moves existing rows into the snapshot's order
+      updateRow(row, st);
+    }
+    for (const [ext, row] of s.rows) {
+      if (!seen.has(ext)) {
+        row.li.remove();
+        s.rows.delete(ext);
+      }
+    }
+    $('team').append(frag);
+    applyFilter();
+    updateSummary();
+  }
+
+  function applyChange(st) {
+    const s = session;
+    let row = s.rows.get(st.ext);
+    if (!row) {
+      row = makeRow(st);
+      s.rows.set(st.ext, row);
+      $('team').append(row.li);
+      filterRow(row, currentFilter());
+    }
+    const was = row.st;
+    updateRow(row, st);
+    updateSummary();
+    if (st.ext === s.me.ext && was && was.on_call && !st.on_call) {
+      loadVoicemail(); // a call just ended: a message may have come in meanwhile
+    }
+  }
+
+  function makeRow(st) {
+    const s = session;
+    const mine = st.ext === s.me.ext;
+    const pill = makePill();
+    const name = el('div', { class: 'name' });
+    const meta = el('div', { class: 'ext' });
+    const avatar = el('span', { class: 'avatar', 'aria-hidden': 'true' });
+    const control = el('div', { class: 'control' });
+    const li = el('li', { class: 'row', 'data-ext': st.ext },
+      avatar,
+      el('div', { class: 'who' }, name, meta),
+      el('div', { class: 'state' }, pill),
+      control);
+    const row = { li, pill, name, meta, avatar, control, input: null, st: null, key: '' };
+    if (s.me.admin && !mine) {
+      const input = el('input', { type: 'checkbox', role: 'switch', class: 'row-dnd' });
+      input.addEventListener('change', () => setStatus(st.ext, input.checked, input));
+      const label = el('label', { class: 'switch small' },
+        input,
+        el('span', { class: 'track', 'aria-hidden': 'true' }, el('span', { class: 'thumb' })),
+        el('span', { class: 'switch-text', 'aria-hidden': 'true' }, 'DND'));
+      control.append(label);
+      row.input = input;
+    }
+    return row;
+  }
+
+  function updateRow(row, st) {
+    row.st = st;
+    const mine = st.ext === session.me.ext;
+    row.li.dataset.status = st.status;
+    setPill(row.pill, st.status);
+    row.name.textContent = st.name || st.ext;
+    if (mine) row.name.append(el('span', { class: 'you', text: ' (you)' }));
+    const hint = hints(st);
+    row.meta.textContent = st.ext + (hint ? ' · ' : '');
+    if (hint) row.meta.append(el('span', { class: 'hint', text: hint }));
+    row.avatar.textContent = initials(st.name, st.ext);
+    row.key = (st.name + ' ' + st.ext).toLowerCase();
+    if (row.input) {
+      row.input.checked = st.dnd;
+      row.input.setAttribute('aria-label', `Do not disturb for ${st.name || st.ext} (${st.ext})`);
+    }
+    if (mine) updateMine(st);
+  }
+
+  function updateMine(st) {
+    session.mine = st;
+    setPill($('me-pill'), st.status);
+    const sw = $('dnd-switch');
+    if (!sw.disabled) sw.checked = st.dnd;
+    const pillText = $('me-pill').querySelector('.pill-text');
+    if (st.on_call) pillText.textContent = st.dnd ? 'DND · on a call' : 'Busy · on a call';
+  }
+
+  function updateSummary() {
+    const counts = { available: 0, busy: 0, dnd: 0 };
+    for (const row of session.rows.values()) counts[row.st.status] = (counts[row.st.status] || 0) + 1;
+    const n = session.rows.size;
+    $('summary').textContent =
+      `${n} ${n === 1 ? 'person' : 'people'} · ${counts.available} available · ${counts.busy} busy · ${counts.dnd} DND`;
+  }
+
+  // ---- filter ------------------------------------------------------------
+
+  function currentFilter() {
+    return $('filter').value.trim().toLowerCase();
+  }
+
+  function filterRow(row, q) {
+    row.li.hidden = q !== '' && !row.key.includes(q);
+  }
+
+  function applyFilter() {
+    if (!session) return;
+    const q = currentFilter();
+    let shown = 0;
+    for (const row of session.rows.values()) {
+      filterRow(row, q);
+      if (!row.li.hidden) shown++;
+    }
+    $('team-empty').hidden = shown > 0 || session.rows.size === 0;
+  }
+
+  let filterTimer = 0;
+  function onFilter() {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(applyFilter, 80);
+  }
+
+  // ---- setting a status --------------------------------------------------
+
+  async function setStatus(ext, dnd, input) {
+    input.disabled = true;
+    try {
+      const st = await api('PUT', `/api/v1/presence/${encodeURIComponent(ext)}`, { status: dnd ? 'dnd' : 'available' });
+      input.disabled = false;
+      if (!session) return;
+      const row = session.rows.get(ext);
+      if (row) updateRow(row, st);
+      if (ext !== session.me.ext) toast(`${st.name || ext} is now ${STATUS_LONG[st.status].toLowerCase()}.`);
+    } catch (e) {
+      input.disabled = false;
+      input.checked = !dnd;
+      if (e.status !== 401) toast(`Could not change the status: ${e.message}`, 'error');
+    }
+  }
+
+  // ---- voicemail ---------------------------------------------------------
+
+  async function loadVoicemail() {
+    const s = session;
+    if (!s || s.vmLoading) return;
+    s.vmLoading = true;
+    try {
+      const list = await api('GET', `/api/v1/voicemail/${encodeURIComponent(s.me.ext)}`);
+      if (!s.ended) renderVoicemail(list);
+    } catch (e) {
+      // 404: this user has no voicemail box; other errors: retry at the next poll.
+    } finally {
+      s.vmLoading = false;
+    }
+    if (!s.ended && !s.vmPoll) {
+      s.vmPoll = true;
+      const poll = () => {
+        if (document.visibilityState === 'visible') loadVoicemail();
+        later(poll, VOICEMAIL_POLL_MS);
+      };
+      later(poll, VOICEMAIL_POLL_MS);
+    }
+  }
+
+  function renderVoicemail(list) {
+    const s = session;
+    const ul = $('vm-list');
+    const seen = new Set();
+    let prev = null;
+    for (const m of list) {
+      seen.add(m.id);
+      let item = s.vm.get(m.id);
+      if (!item) {
+        item = makeVoicemail(m);
+        s.vm.set(m.id, item);
+      }
+      updateVoicemail(item, m);
+      // Keep the list in the server's order (newest first), moving only
+      // what is out of place so a playing message keeps playing.
+      const want = prev ? prev.nextSibling : ul.firstChild;
+      if (want !== item.li) ul.insertBefore(item.li, want);
+      prev = item.li;
+    }
+    for (const [id, item] of s.vm) {
+      if (!seen.has(id)) {
+        item.li.remove();
+        s.vm.delete(id);
+      }
+    }
+    const unheard = list.filter((m) => !m.heard).length;
+    const count = $('vm-count');
+    count.textContent = String(unheard);
+    count.hidden = unheard === 0;
+    $('tab-voicemail').setAttribute('aria-label', unheard ? `Voicemail, ${unheard} new` : 'Voicemail');
+    $('vm-summary').textContent = list.length
+      ? `${list.length} message${list.length === 1 ? '' : 's'}${unheard ? `, ${unheard} new` : ''}`
+      : '';
+    $('vm-empty').hidden = list.length > 0;
+  }
+
+  function makeVoicemail(m) {
+    const ext = session.me.ext;
+    const src = `/api/v1/voicemail/${encodeURIComponent(ext)}/${encodeURIComponent(m.id)}`;
+    const from = m.from_name ? `${m.from_name} (${m.from})` : m.from || 'Unknown caller';
+    const when = dateFmt.format(new Date(m.received));
+    const audio = el('audio', { controls: true, preload: 'metadata', src, 'aria-label': `Message from ${from}, ${when}` });
+    const badge = el('span', { class: 'badge', text: 'New' });
+    const heardBtn = el('button', { type: 'button', class: 'button small' });
+    const delBtn = el('button', { type: 'button', class: 'button small danger', text: 'Delete', 'aria-label': `Delete message from ${from}, ${when}` });
+    const li = el('li', { class: 'vm card', 'data-id': m.id },
+      el('div', { class: 'vm-head' },
+        el('span', { class: 'vm-from', text: from }),
+        badge,
+        el('span', { class: 'vm-meta', text: `${when} · ${duration(m.duration_ms)}` })),
+      el('div', { class: 'vm-body' }, audio, el('div', { class: 'vm-actions' }, heardBtn, delBtn)));
+    const item = { li, audio, badge, heardBtn, m };
+    audio.addEventListener('play', () => { if (!item.m.heard) markHeard(item, true); });
+    heardBtn.addEventListener('click', () => markHeard(item, !item.m.heard));
+    delBtn.addEventListener('click', () => deleteVoicemail(item, delBtn));
+    return item;
+  }
+
+  function updateVoicemail(item, m) {
+    item.m = m;
+    item.li.classList.toggle('unheard', !m.heard);
+    item.badge.hidden = m.heard;
+    item.heardBtn.textContent = m.heard ? 'Mark as new' : 'Mark as heard';
+  }
+
+  async function markHeard(item, heard) {
+    const s = session;
+    try {
+      const m = await api('PATCH', `/api/v1/voicemail/${encodeURIComponent(s.me.ext)}/${encodeURIComponent(item.m.id)}`, { heard });
+      if (!s.ended) updateVoicemail(item, m);
+    } catch (e) {
+      if (e.status !== 401) toast(`Could not update the message: ${e.message}`, 'error');
+    }
+    loadVoicemail();
+  }
+
+  async function deleteVoicemail(item, button) {
+    const s = session;
+    button.disabled = true;
+    try {
+      await api('DELETE', `/api/v1/voicemail/${encodeURIComponent(s.me.ext)}/${encodeURIComponent(item.m.id)}`);
+      toast('Message deleted.');
+    } catch (e) {
+      button.disabled = false;
+      if (e.status !== 401 && e.status !== 404) toast(`Could not delete the message: ${e.message}`, 'error');
+    }
+    loadVoicemail();
+  }
+
+  // ---- answering options (greetings) -------------------------------------
+
+  async function loadGreetings() {
+    const s = session;
+    let list;
+    try {
+      list = await api('GET', `/api/v1/users/${encodeURIComponent(s.me.ext)}/greetings`);
+    } catch (e) {
+      if (e.status === 404) $('tab-greetings').hidden = true; // no greeting store
+      return;
+    }
+    if (s.ended) return;
+    const box = $('greetings');
+    box.replaceChildren();
+    for (const g of list) box.append(makeGreeting(g));
+  }
+
+  function greetingURL(kind) {
+    return `/api/v1/users/${encodeURIComponent(session.me.ext)}/greetings/${kind}`;
+  }
+
+  function makeGreeting(g) {
+    const info = GREETINGS[g.kind] || { title: g.kind, when: '' };
+    const id = `greeting-${g.kind}`;
+    const source = el('p', { class: 'source muted' });
+    const player = el('div');
+    const file = el('input', { type: 'file', id: `${id}-file`, accept: '.wav,audio/wav,audio/x-wav,audio/wave' });
+    const upload = el('button', { type: 'button', class: 'button primary small', text: 'Upload' });
+    const reset = el('button', { type: 'button', class: 'button small', text: 'Reset to default' });
+    const card = el('div', { class: 'greeting card', 'data-kind': g.kind, role: 'group', 'aria-labelledby': `${id}-title` },
+      el('h3', { id: `${id}-title`, text: info.title }),
+      el('p', { class: 'muted', text: info.when }),
+      source,
+      player,
+      el('label', { for: `${id}-file`, class: 'visually-hidden', text: `WAV file for the ${info.title} greeting` }),
+      file,
+      el('div', { class: 'greeting-actions' }, upload, reset));
+
+    const show = (src) => {
+      source.textContent = SOURCE_TEXT[src] || src;
+      reset.hidden = src !== 'uploaded';
+      player.replaceChildren();
+      if (src !== 'builtin') {
+        player.append(el('audio', {
+          controls: true, preload: 'metadata', src: `${greetingURL(g.kind)}?v=${Date.now()}`,
+          'aria-label': `${info.title} greeting`,
+        }));
+      }
+    };
+    show(g.source);
+    upload.disabled = true;
+    file.addEventListener('change', () => { upload.disabled = file.files.length === 0; });
+    upload.addEventListener('click', async () => {
+      const f = file.files[0];
+      if (!f) return;
+      upload.disabled = true;
+      try {
+        const res = await api('PUT', greetingURL(g.kind), new Blob([f], { type: 'audio/wav' }));
+        show(res.source);
+        file.value = '';
+        toast(`${info.title} greeting saved.`);
+      } catch (e) {
+        upload.disabled = false;
+        if (e.status !== 401) toast(`The greeting was not saved: ${e.message}`, 'error');
+      }
+    });
+    reset.addEventListener('click', async () => {
+      reset.disabled = true;
+      try {
+        const res = await api('DELETE', greetingURL(g.kind));
+        show(res.source);
+        toast(`${info.title} greeting reset.`);
+      } catch (e) {
+        if (e.status !== 401) toast(`Could not reset the greeting: ${e.message}`, 'error');
+      } finally {
+        reset.disabled = false;
+      }
+    });
+    return card;
+  }
+
+  // ---- queues (shown only when the server has them) ----------------------
+
+  async function loadQueues() {
+    const s = session;
+    let list;
+    try {
+      list = await api('GET', '/api/v1/queues');
+    } catch (e) {
+      if (e.status === 404) {
+        $('tab-queues').hidden = true;
+        return; // this server has no queue endpoint
+      }
+      later(loadQueues, QUEUES_POLL_MS * 2);
+      return;
+    }
+    if (s.ended) return;
+    $('tab-queues').hidden = false;
+    if (location.hash === '#queues') selectTab($('tab-queues'), false);
+    renderQueues(Array.isArray(list) ? list : list.queues || []);
+    const poll = () => (document.visibilityState === 'visible' ? loadQueues() : later(poll, QUEUES_POLL_MS));
+    later(poll, QUEUES_POLL_MS);
+  }
+
+  function seconds(q) {
+    for (const k of ['longest_wait_ms', 'longest_wait_s', 'longest_wait']) {
+      const v = q[k];
+      if (typeof v === 'number') return k.endsWith('_ms') ? v / 1000 : v;
+      if (typeof v === 'string') {
+        const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:([\d.]+)s)?$/.exec(v);
+        if (m) return (+m[1] || 0) * 3600 + (+m[2] || 0) * 60 + (+m[3] || 0);
+      }
+    }
+    return 0;
+  }
+
+  function renderQueues(list) {
+    const box = $('queues');
+    box.replaceChildren();
+    if (list.length === 0) {
+      box.append(el('p', { class: 'empty card', text: 'No queues are configured.' }));
+      return;
+    }
+    for (const q of list) {
+      const waiting = typeof q.waiting === 'number' ? q.waiting : (q.callers || []).length;
+      const members = el('ul');
+      for (const m of q.members || []) {
+        const st = m.state || m.status || '';
+        const name = m.name || (session.rows.get(m.ext) || { st: {} }).st.name || m.ext;
+        members.append(el('li', null, el('span', { text: `${name} (${m.ext})` }), el('span', { class: 'muted', text: st })));
+      }
+      box.append(el('div', { class: 'queue card' },
+        el('h3', { text: `${q.name || 'Queue'} · ${q.ext || ''}` }),
+        el('div', { class: 'queue-figures' },
+          el('div', { class: 'figure' }, el('strong', { text: String(waiting) }), el('span', { class: 'muted', text: 'waiting' })),
+          el('div', { class: 'figure' }, el('strong', { text: duration(seconds(q) * 1000) }), el('span', { class: 'muted', text: 'longest wait' }))),
+        members));
+    }
+  }
+
+  // ---- start-up ----------------------------------------------------------
+
+  document.addEventListener('DOMContentLoaded', async () => {
+    $('signin-form').addEventListener('submit', onSignIn);
+    $('signout').addEventListener('click', onSignOut);
+    $('filter').addEventListener('input', onFilter);
+    $('dnd-switch').addEventListener('change', (ev) => {
+      if (session) setStatus(session.me.ext, ev.target.checked, ev.target);
+    });
+    for (const t of document.querySelectorAll('[role="tab"]')) {
+      t.addEventListener('click', () => selectTab(t, false));
+      t.addEventListener('keydown', onTabKey);
+    }
+    document.addEventListener('visibilitychange', () => {
+      if (session && document.visibilityState === 'visible') loadVoicemail();
+    });
+    try {
+      start(await api('GET', '/api/v1/me'));
+    } catch (e) {
+      showSignIn(e.status === 401 ? '' : e.message);
+    }
+  });
+})();

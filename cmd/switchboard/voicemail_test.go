@@ -1,0 +1,453 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+
+	"github.com/switchboard-voip/switchboard/media"
+)
+
+// Whole-binary voicemail tests: the real switchboard binary, a caller written with sipgo that
+// streams a tone, and the HTTP API to see what was stored.
+
+// vmConfig is what a voicemail test varies in the switch's config.
+type vmConfig struct {
+	md5Only   bool              // sip.digest_algorithms: ["MD5"]
+	userExtra map[string]string // YAML lines added to a user's entry, by ext
+}
+
+// writeVMConfig writes a config like newSwitchConfig's, plus vc, into dir and returns it with
+// the config's path. Data lives in dir/data.
+func writeVMConfig(t testing.TB, dir string, vc vmConfig) (switchConfig, string) {
+	t.Helper()
+	lo, hi := rtpRange(200)
+	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi}
+	var b strings.Builder
+	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)
+	if vc.md5Only {
+		b.WriteString("  digest_algorithms: [\"MD5\"]\n")
+	}
+	fmt.Fprintf(&b, "media:\n  address: 127.0.0.1\n  rtp_ports: \"%d-%d\"\n", c.RTPMin, c.RTPMax)
+	fmt.Fprintf(&b, "http:\n  listen: \"127.0.0.1:%d\"\n", c.HTTPPort)
+	b.WriteString("data_dir: ./data\nusers:\n")
+	for _, u := range testUsers {
+		fmt.Fprintf(&b, "  - ext: %q\n    name: %s\n    password: %s\n", u.ext, u.name, u.password)
+		b.WriteString(vc.userExtra[u.ext])
+	}
+	path := filepath.Join(dir, "switchboard.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c, path
+}
+
+// waitHTTP waits until the switch's /healthz answers 200.
+func waitHTTP(t testing.TB, port int) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(url)
+		if err == nil {
+			_ = res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: no 200 within 10s", url)
+}
+
+// vmMessage is one entry of GET /api/v1/voicemail/{ext}.
+type vmMessage struct {
+	ID         string    `json:"id"`
+	From       string    `json:"from"`
+	FromName   string    `json:"from_name"`
+	Received   time.Time `json:"received"`
+	DurationMS int64     `json:"duration_ms"`
+	Heard      bool      `json:"heard"`
+}
+
+// apiDo sends an authenticated API request and returns the status and body.
+func apiDo(t testing.TB, method string, httpPort int, path, user, pass string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, pass)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return res.StatusCode, body
+}
+
+// listVoicemail returns ext's messages from the API.
+func listVoicemail(t testing.TB, httpPort int, ext, pass string) []vmMessage {
+	t.Helper()
+	code, body := apiDo(t, http.MethodGet, httpPort, "/api/v1/voicemail/"+ext, ext, pass)
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/v1/voicemail/%s: %d %s", ext, code, body)
+	}
+	var msgs []vmMessage
+	if err := json.Unmarshal(body, &msgs); err != nil {
+		t.Fatalf("GET /api/v1/voicemail/%s: %v in %s", ext, err, body)
+	}
+	return msgs
+}
+
+// waitVoicemail polls ext's box until it lists n messages.
+func waitVoicemail(t testing.TB, httpPort int, ext, pass string, n int, timeout time.Duration) []vmMessage {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msgs := listVoicemail(t, httpPort, ext, pass)
+		if len(msgs) >= n {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("box %s lists %d messages after %s, want %d: %+v", ext, len(msgs), timeout, n, msgs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// fetchVoicemailWAV downloads a message's WAV into dir and decodes it with media.LoadWAV.
+func fetchVoicemailWAV(t testing.TB, httpPort int, ext, pass, id, dir string) []int16 {
+	t.Helper()
+	code, body := apiDo(t, http.MethodGet, httpPort, "/api/v1/voicemail/"+ext+"/"+id, ext, pass)
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/v1/voicemail/%s/%s: %d %s", ext, id, code, body)
+	}
+	path := filepath.Join(dir, "fetched-"+id+".wav")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	samples, err := media.LoadWAV(path)
+	if err != nil {
+		t.Fatalf("message %s does not parse as WAV (%d bytes): %v", id, len(body), err)
+	}
+	return samples
+}
+
+// checkTone fails the test unless samples are dominated by a tone at f Hz: its level must
+// clearly exceed the level at other speech-band frequencies. It returns the level at f.
+func checkTone(t testing.TB, what string, samples []int16, f float64) float64 {
+	t.Helper()
+	level := media.ToneLevel(samples, f, media.SampleRate)
+	for _, other := range []float64{300, 500, 700, 1400, 2000, 3000} {
+		if o := media.ToneLevel(samples, other, media.SampleRate); level < 20*o || level < 0.01 {
+			t.Errorf("%s: level at %.0f Hz is %.4f, at %.0f Hz %.4f: want the %.0f Hz tone clearly dominant",
+				what, f, level, other, o, f)
+		}
+	}
+	return level
+}
+
+// writeToneWAV writes an 8 kHz mono WAV of a sine at f Hz (amplitude amp of full scale).
+func writeToneWAV(t testing.TB, path string, f, amp float64, d time.Duration) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := media.WriteWAV(&buf, media.Tone(f, amp, d)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// durationOf is how long samples at media.SampleRate last.
+func durationOf(samples []int16) time.Duration {
+	return time.Duration(len(samples)) * time.Second / media.SampleRate
+}
+
+// sipCaller is a minimal sipgo phone that places authenticated calls and streams PCMU.
+type sipCaller struct {
+	t         *testing.T
+	ext, pass string
+	sipPort   int
+	client    *sipgo.Client
+	dcc       *sipgo.DialogClientCache
+	rtp       *net.UDPConn
+}
+
+func newSIPCaller(t *testing.T, sipPort int, ext, pass string) *sipCaller {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard-test-caller-" + ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.ServeUDP(conn) }()
+	addr := conn.LocalAddr().(*net.UDPAddr)
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientAddr(addr.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1", Port: addr.Port}}
+	c := &sipCaller{t: t, ext: ext, pass: pass, sipPort: sipPort, client: client,
+		dcc: sipgo.NewDialogClientCache(client, contact)}
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if err := c.dcc.ReadBye(req, tx); err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "No Dialog", nil))
+		}
+	})
+	c.rtp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.rtp.Close()
+		_ = ua.Close() // closes conn too
+	})
+	return c
+}
+
+// call dials ext through the switch, answers the digest challenge and ACKs the 200. It returns
+// the dialog and where the switch wants the caller's RTP.
+func (c *sipCaller) call(ctx context.Context, ext string) (*sipgo.DialogClientSession, *net.UDPAddr) {
+	c.t.Helper()
+	port := c.rtp.LocalAddr().(*net.UDPAddr).Port
+	sdp := fmt.Sprintf("v=0\r\no=%s 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"+
+		"a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n", c.ext, port)
+	to := sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1", Port: c.sipPort}
+	d, err := c.dcc.Invite(ctx, to, []byte(sdp), sip.NewHeader("Content-Type", "application/sdp"))
+	if err != nil {
+		c.t.Fatalf("INVITE %s: %v", ext, err)
+	}
+	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: c.ext, Password: c.pass}); err != nil {
+		c.t.Fatalf("call %s -> %s not answered: %v", c.ext, ext, err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		c.t.Fatalf("ACK: %v", err)
+	}
+	var ip string
+	var rport int
+	for _, line := range strings.Split(string(d.InviteResponse.Body()), "\n") {
+		line = strings.TrimSpace(line)
+		if s, ok := strings.CutPrefix(line, "c=IN IP4 "); ok {
+			ip = s
+		}
+		if s, ok := strings.CutPrefix(line, "m=audio "); ok {
+			p, _, _ := strings.Cut(s, " ")
+			rport, _ = strconv.Atoi(p)
+		}
+	}
+	if ip == "" || rport == 0 {
+		c.t.Fatalf("200 OK from the switch has no usable SDP:\n%s", d.InviteResponse.Body())
+	}
+	return d, &net.UDPAddr{IP: net.ParseIP(ip), Port: rport}
+}
+
+// stream sends a tone at f Hz as 20 ms PCMU frames to dst, paced in real time, for d or until
+// ctx ends. sent counts the frames.
+func (c *sipCaller) stream(ctx context.Context, dst *net.UDPAddr, f float64, d time.Duration, sent *atomic.Int64) {
+	const frame = 160
+	pcm := media.Tone(f, 0.5, time.Second) // whole cycles of 1 kHz: loops without a click
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 0x7e57ca11}, Payload: make([]byte, frame)}
+	start := time.Now()
+	for i := 0; time.Duration(i)*20*time.Millisecond < d; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * 20 * time.Millisecond)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		off := (i * frame) % len(pcm)
+		media.ULawEncodeFrame(pkt.Payload, pcm[off:off+frame])
+		pkt.SequenceNumber = uint16(i)
+		pkt.Timestamp = uint32(i * frame)
+		b, err := pkt.Marshal()
+		if err != nil {
+			c.t.Error(err)
+			return
+		}
+		if _, err := c.rtp.WriteToUDP(b, dst); err != nil {
+			return // the switch is gone (the crash test kills it)
+		}
+		if sent != nil {
+			sent.Add(1)
+		}
+	}
+}
+
+// partFiles lists the .part files under root.
+func partFiles(root string) []string {
+	var parts []string
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".part") {
+			parts = append(parts, path)
+		}
+		return nil
+	})
+	return parts
+}
+
+// TestVoicemailCrashDuringRecordingKeepsCommittedMessage leaves one whole message in 1003's
+// box, then SIGKILLs the switch while a second message is being recorded. After a restart on
+// the same data_dir the box lists exactly the first message, whose WAV is intact, and the
+// half-recorded .part file is gone.
+func TestVoicemailCrashDuringRecordingKeepsCommittedMessage(t *testing.T) {
+	dir := t.TempDir()
+	const greetingLen = 500 * time.Millisecond
+	writeToneWAV(t, filepath.Join(dir, "carol-na.wav"), 440, 0.3, greetingLen)
+	cfg, cfgPath := writeVMConfig(t, dir, vmConfig{userExtra: map[string]string{
+		"1003": "    voicemail: true\n    greetings:\n      no_answer: carol-na.wav\n",
+	}})
+	sw := startBinary(t, cfg, cfgPath, "-log-level", "debug")
+	waitHTTP(t, cfg.HTTPPort)
+	boxDir := filepath.Join(dir, "data", "voicemail", "1003")
+
+	// 1. A complete message: 4 s of 1 kHz from the answer; the greeting (0.5 s) and the beep
+	// (0.4 s) play first, so about 3.1 s are recorded.
+	const talk = 4 * time.Second
+	caller := newSIPCaller(t, cfg.SIPPort, "1002", "bob-secret")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, dst := caller.call(ctx, "1003")
+	caller.stream(ctx, dst, 1000, talk, nil)
+	if err := d.Bye(ctx); err != nil {
+		t.Fatalf("BYE after the first message: %v", err)
+	}
+	msgs := waitVoicemail(t, cfg.HTTPPort, "1003", "carol-secret", 1, 10*time.Second)
+	first := msgs[0]
+	t.Logf("first message: %+v", first)
+	wantMin, wantMax := talk-greetingLen-400*time.Millisecond-700*time.Millisecond, talk-greetingLen+300*time.Millisecond
+	if got := time.Duration(first.DurationMS) * time.Millisecond; got < wantMin || got > wantMax {
+		t.Errorf("first message lasts %v, want %v..%v (%v of talk after a %v greeting and the beep)",
+			got, wantMin, wantMax, talk, greetingLen)
+	}
+	if first.From != "1002" {
+		t.Errorf("first message is from %q, want 1002", first.From)
+	}
+
+	// 2. A second call that is recording when the switch dies.
+	caller2 := newSIPCaller(t, cfg.SIPPort, "1001", "alice-secret")
+	_, dst2 := caller2.call(ctx, "1003")
+	streamCtx, stopStream := context.WithCancel(ctx)
+	var sent atomic.Int64
+	streamDone := make(chan struct{})
+	go func() {
+		defer close(streamDone)
+		caller2.stream(streamCtx, dst2, 1000, 25*time.Second, &sent)
+	}()
+	defer func() { stopStream(); <-streamDone }()
+
+	// The .part file appears after the beep with its 44-byte header; audio reaches it about
+	// every 2 s (the recorder's buffer).
+	var part string
+	var firstSize int64 = -1
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if parts := partFiles(boxDir); len(parts) == 1 {
+			if fi, err := os.Stat(parts[0]); err == nil {
+				if firstSize < 0 {
+					part, firstSize = parts[0], fi.Size()
+				} else if fi.Size() > firstSize && fi.Size() > 44 {
+					t.Logf("%s grew from %d to %d bytes after %d frames sent; killing the switch",
+						filepath.Base(part), firstSize, fi.Size(), sent.Load())
+					break
+				}
+			}
+		} else if len(parts) > 1 {
+			t.Fatalf("more than one .part file while one call records: %v", parts)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no growing .part file in %s within 15s (first size %d); files: %v", boxDir, firstSize, lsDir(boxDir))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := listVoicemail(t, cfg.HTTPPort, "1003", "carol-secret"); len(got) != 1 {
+		t.Errorf("while recording, the box lists %d messages, want 1 (a .part is never listed): %+v", len(got), got)
+	}
+
+	if err := sw.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown code runs
+		t.Fatal(err)
+	}
+	select {
+	case <-sw.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("switch did not die within 10s of SIGKILL")
+	}
+	stopStream()
+	<-streamDone
+	if _, err := os.Stat(part); err != nil {
+		t.Logf("note: %s already gone right after the kill: %v", part, err)
+	}
+
+	// 3. Restart on the same data_dir (and ports).
+	startBinary(t, cfg, cfgPath, "-log-level", "debug")
+	waitHTTP(t, cfg.HTTPPort)
+	got := listVoicemail(t, cfg.HTTPPort, "1003", "carol-secret")
+	if len(got) != 1 || got[0].ID != first.ID {
+		t.Fatalf("after the crash and restart the box lists %+v, want exactly the first message %s", got, first.ID)
+	}
+	if got[0].DurationMS != first.DurationMS || got[0].From != first.From {
+		t.Errorf("first message changed across the restart: before %+v, after %+v", first, got[0])
+	}
+	samples := fetchVoicemailWAV(t, cfg.HTTPPort, "1003", "carol-secret", first.ID, dir)
+	if d, want := durationOf(samples), time.Duration(first.DurationMS)*time.Millisecond; math.Abs(float64(d-want)) > float64(50*time.Millisecond) {
+		t.Errorf("first message's WAV holds %v of audio, its listing says %v", d, want)
+	}
+	checkTone(t, "first message after restart", samples, 1000)
+	if parts := partFiles(filepath.Join(dir, "data")); len(parts) != 0 {
+		t.Errorf(".part files left after restart: %v", parts)
+	}
+	wavs, _ := filepath.Glob(filepath.Join(boxDir, "*.wav"))
+	if len(wavs) != 1 || filepath.Base(wavs[0]) != first.ID+".wav" {
+		t.Errorf("box folder holds %v, want only %s.wav", wavs, first.ID)
+	}
+}
+
+// lsDir lists a folder's entries with sizes, for failure messages.
+func lsDir(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			out = append(out, fmt.Sprintf("%s (%d bytes)", e.Name(), fi.Size()))
+		}
+	}
+	return out
+}

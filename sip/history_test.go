@@ -1,0 +1,58 @@
+package sip_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/switchboard-voip/switchboard/routing/history"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
+)
+
+func TestCallOutcomesAreRecorded(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := history.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := startSwitch(t, func(o *sbsip.Options) { o.History = store })
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+
+	_, hangup, _ := bridged(t, alice, bob)
+	time.Sleep(50 * time.Millisecond)
+	_ = hangup()
+	<-bob.byes
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := alice.call(ctx, "1999"); statusOf(err) != 404 {
+		t.Fatalf("call to 1999: %v", err)
+	}
+	sw.waitIdle(t)
+
+	recs, err := store.List("1001", 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("records for 1001: %+v", recs)
+	}
+	rejected, answered := recs[0], recs[1] // newest first
+	if rejected.Outcome != history.Rejected || rejected.Code != 404 || rejected.To != "1999" {
+		t.Fatalf("rejected call record: %+v", rejected)
+	}
+	if answered.Outcome != history.Answered || answered.AnsweredBy != "1002" || answered.From != "1001" ||
+		answered.TalkMS < 40 || len(answered.Trace) == 0 {
+		t.Fatalf("answered call record: %+v", answered)
+	}
+	if bobs, _ := store.List("1002", 10, ""); len(bobs) != 1 {
+		t.Fatalf("records for 1002: %+v", bobs)
+	}
+}
