@@ -126,6 +126,8 @@ type Options struct {
 	// History serves /api/v1/history; nil leaves that route out (it
 	// answers 404).
 	History History
+	// Queues serves /api/v1/queues; nil leaves that route out.
+	Queues Queues
 	// Logger receives one debug line per request and an error line per
 	// failure the server is to blame for (5xx, panics). Nil logs nothing.
 	Logger *zap.Logger
@@ -139,6 +141,7 @@ type Server struct {
 	stats     Stats
 	greetings Greetings
 	history   History
+	queues    Queues
 	sessions  sessions        // signs and checks session cookies
 	failures  *failureLimiter // slows down password guessing
 	log       *zap.Logger
@@ -162,6 +165,7 @@ func New(o Options) *Server {
 		stats:     o.Stats,
 		greetings: o.Greetings,
 		history:   o.History,
+		queues:    o.Queues,
 		sessions:  newSessions(),
 		failures:  newFailureLimiter(),
 		log:       o.Logger,
@@ -234,5 +238,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	if s.history != nil {
 		mux.Handle("GET /api/v1/history", s.authed(s.listHistory))
+	}
+	if s.queues != nil {
+		mux.Handle("GET /api/v1/queues", s.authed(s.listQueues))
 	}
 }

@@ -28,6 +28,9 @@ const (
 	SetDND
 	// Outbound sends the call out through a trunk (Plan.Trunk) to Plan.Number.
 	Outbound
+	// Enqueue answers the caller into call queue Plan.Queue; giving up (max wait) leads to
+	// Plan.NoAnswer, the queue's fallback.
+	Enqueue
 	// Hold answers the caller, plays Plan.Greeting (the busy greeting), then music on hold until
 	// Plan.Ext's current call ends; then it carries out Plan.Then (ringing the user). Pressing 1
 	// or waiting Plan.HoldLimit leads to Plan.NoAnswer (voicemail).
@@ -64,6 +67,8 @@ func (a Action) String() string {
 		return "hold"
 	case Outbound:
 		return "outbound"
+	case Enqueue:
+		return "queue"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -90,6 +95,7 @@ type Plan struct {
 	DND         bool          // the setting to apply (SetDND)
 	Ext         string        // whose setting (SetDND), whose line (Hold)
 	Trunk       OutboundRoute // where the call leaves (Outbound)
+	Queue       Queue         // the queue joined (Enqueue)
 	Code        int           // SIP status (Reject)
 	Reason      string        // SIP reason phrase (Reject)
 	Trace       []string
@@ -119,6 +125,27 @@ type Group struct {
 	Fallback    string // "voicemail:EXT", "EXT" or "hangup"
 }
 
+// Queue strategies: how a waiting caller is offered to agents.
+const (
+	RingAll     = "ringall"      // every free agent at once
+	LongestIdle = "longest_idle" // the free agent whose last call ended longest ago
+	RoundRobin  = "round_robin"  // free agents in turn
+)
+
+// Queue is a call queue: callers wait with music and are offered to free members in turn.
+type Queue struct {
+	Ext              string
+	Name             string
+	Strategy         string
+	Members          []string
+	RingTimeout      time.Duration // one offer
+	MaxWait          time.Duration // then the fallback
+	Wrapup           time.Duration // an agent's rest after a call
+	MusicOnHold      []int16       // nil: the built-in music
+	AnnouncePosition bool
+	Fallback         string
+}
+
 // DefaultHoldLimit is how long a caller waits for a busy user before voicemail.
 const DefaultHoldLimit = 5 * time.Minute
 
@@ -126,6 +153,7 @@ const DefaultHoldLimit = 5 * time.Minute
 type Directory interface {
 	User(ext string) (User, bool)
 	Group(ext string) (Group, bool)
+	Queue(ext string) (Queue, bool)
 	// Outbound finds the trunk for a dialled outside number (outbound prefix + number).
 	Outbound(dialled string) (OutboundRoute, bool)
 	// Exists reports whether ext is any configured extension (user, group or queue).
@@ -202,12 +230,14 @@ func (r *Router) decideExt(caller, ext string, depth int) Plan {
 	if g, ok := r.dir.Group(ext); ok {
 		return r.decideGroup(caller, g, depth)
 	}
+	if q, ok := r.dir.Queue(ext); ok {
+		fallback := r.fallback(caller, q.Fallback, depth)
+		return Plan{Action: Enqueue, Queue: q, NoAnswer: &fallback,
+			Trace: []string{fmt.Sprintf("queue %s (%s, %d members), after %s: %s", q.Ext, q.Strategy,
+				len(q.Members), q.MaxWait, fallback.Action)}}
+	}
 	u, ok := r.dir.User(ext)
 	if !ok {
-		if r.dir.Exists(ext) {
-			return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable",
-				Trace: []string{fmt.Sprintf("%s is a queue: not routed yet", ext)}}
-		}
 		return Plan{Action: Reject, Code: 404, Reason: "Not Found",
 			Trace: []string{fmt.Sprintf("%s: no such extension", ext)}}
 	}

@@ -18,6 +18,12 @@ func (d dir) Outbound(dialled string) (OutboundRoute, bool) {
 	}
 	return OutboundRoute{}, false
 }
+func (d dir) Queue(ext string) (Queue, bool) {
+	if ext == "700" {
+		return Queue{Ext: "700", Strategy: LongestIdle, Members: []string{"1002"}, MaxWait: time.Minute, Fallback: "voicemail:1003"}, true
+	}
+	return Queue{}, false
+}
 func (d dir) Group(ext string) (Group, bool) {
 	g, ok := groups[ext]
 	return g, ok
@@ -63,7 +69,7 @@ func TestDecide(t *testing.T) {
 		"registered user with mailbox rings, then voicemail": {dialled: "1003", action: Ring, targets: []string{"1003"}, timeout: 5 * time.Second, noAnswer: Voicemail},
 		"user without phone or mailbox is 480":               {dialled: "1001", action: Reject, code: 480},
 		"unknown number is 404":                              {dialled: "1999", action: Reject, code: 404},
-		"queue not yet routed is 480":                        {dialled: "700", action: Reject, code: 480},
+		"a queue takes the caller in":                        {dialled: "700", action: Enqueue},
 		"*97 opens the caller's own mailbox":                 {caller: "1003", dialled: "*97", action: VoicemailMenu, box: "1003"},
 		"*97 without a mailbox is 404":                       {caller: "1002", dialled: "*97", action: Reject, code: 404},
 		"*78 turns the caller's DND on":                      {caller: "1002", dialled: "*78", action: SetDND},

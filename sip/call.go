@@ -136,6 +136,8 @@ func (c *call) follow(plan routing.Plan) {
 		c.ringTargets(plan)
 	case routing.Hold:
 		c.hold(plan)
+	case routing.Enqueue:
+		c.enqueue(plan)
 	case routing.Outbound:
 		c.mu.Lock()
 		c.outbound = &plan.Trunk

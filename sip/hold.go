@@ -201,25 +201,39 @@ func (s *Server) statusOf(ext string) (presence.Status, bool) {
 	return st.Status, ok
 }
 
-// connectLocal rings targets for a caller the switch has already answered (held callers,
-// queues): the callee is offered only the caller's codec, the caller keeps hearing music until
-// the answer, and the bridged audio carries on the caller's RTP stream (same SSRC, sequence and
-// timestamps) so their phone never notices the hand-over.
+// connectLocal rings targets for a caller the switch has already answered (held callers): the
+// callee is offered only the caller's codec, the caller keeps hearing music until the answer, and
+// the bridged audio carries on the caller's RTP stream (same SSRC, sequence and timestamps) so
+// their phone never notices the hand-over. Unanswered, it follows the plan's NoAnswer.
 func (c *call) connectLocal(plan routing.Plan) {
+	switch c.ringFromLocal(plan.Targets, plan.RingTimeout, nil) {
+	case outcomeUnanswered:
+		next := routing.Plan{Action: routing.Reject, Code: 480, Reason: "Temporarily Unavailable"}
+		if plan.NoAnswer != nil {
+			next = *plan.NoAnswer
+		}
+		c.follow(next)
+	case outcomeDone:
+		c.endLocal(c.isGone())
+	}
+}
+
+// ringFromLocal rings targets' phones for a caller the switch answered and, when one answers,
+// calls answered (if set) and then bridges and talks until the call ends (outcomeAnswered).
+func (c *call) ringFromLocal(targets []string, timeout time.Duration, answered func()) outcome {
 	s := c.s
 	lc := c.local
 	var err error
 	if c.epB == nil {
 		if c.epB, err = s.opts.Ports.Open(); err != nil {
-			c.log.Warn("no port to connect held caller", zap.Error(err))
-			c.endLocal(false)
-			return
+			c.log.Warn("no port to connect the caller", zap.Error(err))
+			return outcomeUnanswered
 		}
 	}
 	c.originB = media.NewOrigin()
 	c.offerB = media.NewOffer(s.opts.MediaAddr, c.epB.Port(), c.originB, lc.sess.Codec, lc.sess.DTMF != 0)
 	r := c.newRound()
-	for _, ext := range plan.Targets {
+	for _, ext := range targets {
 		for _, b := range c.bindings(ext) {
 			f, err := c.startFork(r, b)
 			if err != nil {
@@ -229,32 +243,29 @@ func (c *call) connectLocal(plan routing.Plan) {
 			r.forks = append(r.forks, f)
 		}
 	}
-	out := outcomeUnanswered
-	var (
-		f   *fork
-		res *sip.Response
-	)
-	if len(r.forks) > 0 {
-		for _, ext := range plan.Targets {
-			c.trackDialog(ext, "recipient", dialogEarly, c.callerID)
-		}
-		f, res, out = c.ring(r, plan.RingTimeout)
+	if len(r.forks) == 0 {
+		return outcomeUnanswered
 	}
-	switch out {
-	case outcomeAnswered:
-		c.bridgeLocal(f, res)
-	case outcomeUnanswered:
-		for _, ext := range plan.Targets {
+	for _, ext := range targets {
+		c.trackDialog(ext, "recipient", dialogEarly, c.callerID)
+	}
+	f, res, out := c.ring(r, timeout)
+	if out != outcomeAnswered {
+		for _, ext := range targets {
 			c.untrackDialog(ext)
 		}
-		next := routing.Plan{Action: routing.Reject, Code: 480, Reason: "Temporarily Unavailable"}
-		if plan.NoAnswer != nil {
-			next = *plan.NoAnswer
-		}
-		c.follow(next)
-	default:
-		c.endLocal(c.isGone())
+		return out
 	}
+	for _, ext := range targets {
+		if ext != f.binding.AOR {
+			c.untrackDialog(ext)
+		}
+	}
+	if answered != nil {
+		answered()
+	}
+	c.bridgeLocal(f, res)
+	return outcomeAnswered
 }
 
 // bridgeLocal hands the caller's leg from the switch's own media to the answering phone.

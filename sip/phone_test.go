@@ -29,6 +29,8 @@ var testUsers = map[string]string{
 	"1001": "alice-secret",
 	"1002": "bob-secret",
 	"1003": "carol-secret",
+	"1004": "dave-secret",
+	"1005": "erin-secret",
 }
 
 type users struct{}
@@ -44,6 +46,7 @@ func (users) User(ext string) (routing.User, bool) {
 func (users) Exists(ext string) bool                        { _, ok := testUsers[ext]; return ok }
 func (users) Group(ext string) (routing.Group, bool)        { return routing.Group{}, false }
 func (users) Outbound(string) (routing.OutboundRoute, bool) { return routing.OutboundRoute{}, false }
+func (users) Queue(string) (routing.Queue, bool)            { return routing.Queue{}, false }
 
 // testSwitch is a real Switchboard SIP server on loopback with random ports.
 type testSwitch struct {

@@ -80,6 +80,7 @@ func (s *Server) watchPresence() {
 		case <-w.Ready():
 			for _, st := range w.Changes() {
 				s.holds.statusChanged(st.Ext, st.Status)
+				s.agentChanged(st)
 				s.notifyWatchers("presence", st.Ext)
 				s.notifyWatchers("as-feature-event", st.Ext)
 			}

@@ -99,6 +99,7 @@ type Server struct {
 	blf       blfTable                // every user's calls, for dialog (BLF) subscriptions
 	holds     holds                   // callers waiting for busy users
 	published publications            // what phones last PUBLISHed
+	queues    queues                  // call queues that have had callers
 	unwatch   func()                  // stops mailbox change notifications
 
 	mu       sync.Mutex

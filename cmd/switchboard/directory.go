@@ -10,7 +10,10 @@ import (
 )
 
 // directory answers the SIP layer's and routing's questions about extensions from the config.
-type directory struct{ cfg *config.Config }
+type directory struct {
+	cfg   *config.Config
+	music map[string][]int16 // queues' own music on hold, loaded at start
+}
 
 // Password implements sip.Users.
 func (d directory) Password(ext string) (string, bool) {
@@ -46,6 +49,17 @@ func (d directory) Group(ext string) (routing.Group, bool) {
 	}
 	return routing.Group{Ext: g.Ext, Sequential: g.Strategy == "sequential", Members: g.Members,
 		RingTimeout: g.RingTimeout, Fallback: g.Fallback}, true
+}
+
+// Queue implements routing.Directory.
+func (d directory) Queue(ext string) (routing.Queue, bool) {
+	q, ok := d.cfg.Queue(ext)
+	if !ok {
+		return routing.Queue{}, false
+	}
+	return routing.Queue{Ext: q.Ext, Name: q.Name, Strategy: q.Strategy, Members: q.Members,
+		RingTimeout: q.RingTimeout, MaxWait: q.MaxWait, Wrapup: q.Wrapup, MusicOnHold: d.music[q.Ext],
+		AnnouncePosition: q.AnnouncePosition, Fallback: q.Fallback}, true
 }
 
 // Outbound implements routing.Directory: a dialled outbound_prefix + number goes to that trunk.

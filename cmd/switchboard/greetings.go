@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/switchboard-voip/switchboard/config"
+	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/greeting"
 	"github.com/switchboard-voip/switchboard/routing"
 )
@@ -41,4 +42,20 @@ func loadGreetings(cfg *config.Config) (*greeting.Store, error) {
 		}
 	}
 	return store, nil
+}
+
+// loadQueueMusic reads every queue's own music on hold at start, so a bad file names its queue.
+func loadQueueMusic(cfg *config.Config) (map[string][]int16, error) {
+	music := map[string][]int16{}
+	for i, q := range cfg.Queues {
+		if q.MusicOnHold == "" {
+			continue
+		}
+		pcm, err := media.LoadWAV(q.MusicOnHold)
+		if err != nil {
+			return nil, fmt.Errorf("queues[%d].music_on_hold: %w", i, err)
+		}
+		music[q.Ext] = pcm
+	}
+	return music, nil
 }

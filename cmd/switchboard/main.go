@@ -174,7 +174,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("call history: %w", err)
 	}
 
-	dir := directory{cfg: cfg}
+	music, err := loadQueueMusic(cfg)
+	if err != nil {
+		return err
+	}
+	dir := directory{cfg: cfg, music: music}
 	locations := sbsip.NewMemoryLocations(nil)
 	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
 	for _, l := range cfg.SIP.Listeners {
@@ -211,6 +215,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
+		Queues:    queueView{cfg: cfg, srv: srv, statuses: statuses},
 		Greetings: greets, Logger: log.Named("http")})
 	web := &http.Server{
 		Handler:           apiServer.Handler(),

@@ -1,0 +1,374 @@
+package sip
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/prompts"
+	"github.com/switchboard-voip/switchboard/presence"
+	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/routing/history"
+)
+
+// callQueue is one call queue at run time: callers waiting in order of arrival and the members'
+// availability for offers. One dispatcher goroutine per queue makes the offers; callers' own
+// goroutines ring the agents they are offered and report back.
+type callQueue struct {
+	s   *Server
+	cfg routing.Queue
+
+	mu      sync.Mutex
+	waiting []*queueCaller
+	agents  map[string]*queueAgent
+	rr      int // next round-robin position
+	wake    chan struct{}
+}
+
+type queueAgent struct {
+	ext         string
+	onCall      bool      // last known
+	lastEnded   time.Time // when their last call ended (longest idle first)
+	wrapupUntil time.Time // no offers before this
+	ringing     bool      // being offered a caller now
+}
+
+type queueCaller struct {
+	c       *call
+	joined  time.Time
+	offer   chan []string        // agents to ring, from the dispatcher
+	tried   map[string]time.Time // agents who let this caller ring out, and when
+	ringing bool
+}
+
+// queues is every call queue that has had a caller.
+type queues struct {
+	mu    sync.Mutex
+	byExt map[string]*callQueue
+}
+
+// queueFor returns the run-time queue for cfg, starting its dispatcher on first use.
+func (s *Server) queueFor(cfg routing.Queue) *callQueue {
+	s.queues.mu.Lock()
+	defer s.queues.mu.Unlock()
+	if s.queues.byExt == nil {
+		s.queues.byExt = make(map[string]*callQueue)
+	}
+	q := s.queues.byExt[cfg.Ext]
+	if q != nil {
+		q.mu.Lock()
+		q.cfg = cfg // the latest decision carries the configuration
+		q.mu.Unlock()
+		return q
+	}
+	q = &callQueue{s: s, cfg: cfg, agents: make(map[string]*queueAgent), wake: make(chan struct{}, 1)}
+	for _, m := range cfg.Members {
+		a := &queueAgent{ext: m}
+		if st, ok := s.opts.Presence.Get(m); ok {
+			a.onCall = st.OnCall
+		}
+		q.agents[m] = a
+	}
+	s.queues.byExt[cfg.Ext] = q
+	s.wg.Add(1)
+	go q.run()
+	return q
+}
+
+// agentChanged feeds presence changes to every queue the user answers for: the end of a call
+// starts their wrap-up; becoming available may allow an offer.
+func (s *Server) agentChanged(st presence.State) {
+	s.queues.mu.Lock()
+	qs := make([]*callQueue, 0, len(s.queues.byExt))
+	for _, q := range s.queues.byExt {
+		qs = append(qs, q)
+	}
+	s.queues.mu.Unlock()
+	for _, q := range qs {
+		q.mu.Lock()
+		a := q.agents[st.Ext]
+		if a != nil {
+			if a.onCall && !st.OnCall {
+				a.lastEnded = time.Now()
+				a.wrapupUntil = a.lastEnded.Add(q.cfg.Wrapup)
+			}
+			a.onCall = st.OnCall
+		}
+		q.mu.Unlock()
+		if a != nil {
+			q.poke()
+		}
+	}
+}
+
+func (q *callQueue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run makes offers whenever something changes, and when a wrap-up ends.
+func (q *callQueue) run() {
+	defer q.s.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := q.dispatch()
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+		select {
+		case <-q.wake:
+		case <-timer.C:
+		case <-q.s.ctx.Done():
+			return
+		}
+	}
+}
+
+// free reports whether an agent can be offered a caller now.
+func (q *callQueue) free(a *queueAgent, now time.Time) bool {
+	if a.ringing || a.onCall || now.Before(a.wrapupUntil) {
+		return false
+	}
+	st, ok := q.s.opts.Presence.Get(a.ext)
+	return ok && st.Status == presence.Available && st.Registered
+}
+
+// dispatch offers waiting callers, oldest first, to free agents by the queue's strategy. It
+// returns how long until a wrap-up ends (when it must look again).
+func (q *callQueue) dispatch() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	next := time.Hour
+	for _, a := range q.agents {
+		if a.wrapupUntil.After(now) && a.wrapupUntil.Sub(now) < next {
+			next = a.wrapupUntil.Sub(now) + time.Millisecond
+		}
+	}
+	for _, qc := range q.waiting {
+		if qc.ringing {
+			continue
+		}
+		agents := q.pick(qc, now)
+		if len(agents) == 0 {
+			break // no free agent for the oldest caller: later callers must not jump ahead
+		}
+		for _, ext := range agents {
+			q.agents[ext].ringing = true
+		}
+		qc.ringing = true
+		qc.offer <- agents // buffered; the caller is not ringing anything else
+	}
+	return next
+}
+
+// pick chooses agents for one caller: everyone free for ringall, else one by the strategy.
+// Agents who just let this caller ring out are passed over while anyone else is free.
+func (q *callQueue) pick(qc *queueCaller, now time.Time) []string {
+	var free, fresh []string
+	for _, m := range q.cfg.Members {
+		a := q.agents[m]
+		if a == nil || !q.free(a, now) {
+			continue
+		}
+		free = append(free, m)
+		if t, tried := qc.tried[m]; !tried || now.Sub(t) > q.cfg.RingTimeout*time.Duration(len(q.cfg.Members)) {
+			fresh = append(fresh, m)
+		}
+	}
+	if len(fresh) > 0 {
+		free = fresh
+	}
+	if len(free) == 0 {
+		return nil
+	}
+	switch q.cfg.Strategy {
+	case routing.RingAll:
+		return free
+	case routing.RoundRobin:
+		n := len(q.cfg.Members)
+		for i := 0; i < n; i++ {
+			m := q.cfg.Members[(q.rr+i)%n]
+			for _, f := range free {
+				if f == m {
+					q.rr = (q.rr + i + 1) % n
+					return []string{m}
+				}
+			}
+		}
+		return free[:1]
+	default: // longest idle
+		sort.SliceStable(free, func(i, j int) bool {
+			return q.agents[free[i]].lastEnded.Before(q.agents[free[j]].lastEnded)
+		})
+		return free[:1]
+	}
+}
+
+func (q *callQueue) join(c *call) (*queueCaller, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qc := &queueCaller{c: c, joined: time.Now(), offer: make(chan []string, 1), tried: make(map[string]time.Time)}
+	q.waiting = append(q.waiting, qc)
+	pos := len(q.waiting)
+	q.poke()
+	return qc, pos
+}
+
+func (q *callQueue) leave(qc *queueCaller) {
+	q.mu.Lock()
+	for i, x := range q.waiting {
+		if x == qc {
+			q.waiting = append(q.waiting[:i:i], q.waiting[i+1:]...)
+			break
+		}
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+// offerDone releases the agents of an offer; unanswered ones are remembered for this caller.
+func (q *callQueue) offerDone(qc *queueCaller, agents []string, answered bool) {
+	q.mu.Lock()
+	now := time.Now()
+	for _, ext := range agents {
+		if a := q.agents[ext]; a != nil {
+			a.ringing = false
+		}
+		if !answered {
+			qc.tried[ext] = now
+		}
+	}
+	qc.ringing = false
+	q.mu.Unlock()
+	q.poke()
+}
+
+// QueueStats is a queue's run-time state, for the API.
+type QueueStats struct {
+	Waiting     int
+	LongestWait time.Duration
+	Ringing     []string // agents being offered a caller
+	WrapUp      []string // agents resting after a call
+}
+
+// QueueStats returns the state of queue ext (zero when it never had a caller).
+func (s *Server) QueueStats(ext string) QueueStats {
+	s.queues.mu.Lock()
+	q := s.queues.byExt[ext]
+	s.queues.mu.Unlock()
+	if q == nil {
+		return QueueStats{}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	st := QueueStats{Waiting: len(q.waiting)}
+	if len(q.waiting) > 0 {
+		st.LongestWait = now.Sub(q.waiting[0].joined)
+	}
+	for _, m := range q.cfg.Members {
+		a := q.agents[m]
+		switch {
+		case a == nil:
+		case a.ringing:
+			st.Ringing = append(st.Ringing, m)
+		case now.Before(a.wrapupUntil):
+			st.WrapUp = append(st.WrapUp, m)
+		}
+	}
+	return st
+}
+
+// enqueue is "call queue": the switch answers, the caller hears their position and music, and
+// is offered to free members by the queue's strategy until one answers or max_wait passes.
+func (c *call) enqueue(plan routing.Plan) {
+	s := c.s
+	if s.opts.Presence == nil {
+		c.respond(480, "Temporarily Unavailable", nil)
+		return
+	}
+	if err := c.answerLocally(); err != nil {
+		c.log.Warn("queue not answered", zap.Error(err))
+		return
+	}
+	cfg := plan.Queue
+	q := s.queueFor(cfg)
+	qc, pos := q.join(c)
+	c.holdStarted()
+	left := false
+	leave := func() {
+		if !left {
+			left = true
+			q.leave(qc)
+			c.holdEnded()
+		}
+	}
+	defer leave()
+	c.mu.Lock()
+	c.rec.via = cfg.Ext
+	c.mu.Unlock()
+	log := c.log.With(zap.String("queue", cfg.Ext))
+	log.Info("caller queued", zap.Int("position", pos))
+
+	music := cfg.MusicOnHold
+	if len(music) == 0 {
+		music, _ = prompts.PCM(prompts.MusicOnHold)
+	}
+	lc := c.local
+	if cfg.AnnouncePosition {
+		announce := append([]string{prompts.CallerNumber}, prompts.Number(pos)...)
+		lc.stream.Play(media.Sequence(promptSource(announce...), media.Loop(music)))
+	} else {
+		lc.stream.Play(media.Loop(music))
+	}
+	maxWait := time.NewTimer(cfg.MaxWait)
+	defer maxWait.Stop()
+	for {
+		select {
+		case agents := <-qc.offer:
+			log.Info("offering queued caller", zap.Strings("agents", agents))
+			out := c.ringFromLocal(agents, cfg.RingTimeout, func() {
+				// Out of the line the moment an agent answers, not when the talk ends.
+				q.offerDone(qc, agents, true)
+				leave()
+			})
+			switch out {
+			case outcomeAnswered:
+				return // bridged and talked: the call is over
+			case outcomeDone:
+				q.offerDone(qc, agents, false)
+				c.endLocal(c.isGone())
+				return
+			default:
+				q.offerDone(qc, agents, false)
+			}
+		case <-maxWait.C:
+			leave()
+			log.Info("queued caller waited too long", zap.Duration("max_wait", cfg.MaxWait))
+			c.follow(*plan.NoAnswer)
+			return
+		case <-c.callerGone:
+			log.Info("queued caller hung up", zap.Duration("waited", time.Since(qc.joined)))
+			c.setOutcome(history.Abandoned, "")
+			c.endLocal(true)
+			return
+		case <-lc.rx.Inactive(0):
+			c.endLocal(false)
+			return
+		case <-s.ctx.Done():
+			c.endLocal(false)
+			return
+		}
+	}
+}
