@@ -96,6 +96,7 @@ type Plan struct {
 	Ext         string        // whose setting (SetDND), whose line (Hold)
 	Trunk       OutboundRoute // where the call leaves (Outbound)
 	Queue       Queue         // the queue joined (Enqueue)
+	Screening   bool          // the answering user first hears who calls and chooses (Ring)
 	Code        int           // SIP status (Reject)
 	Reason      string        // SIP reason phrase (Reject)
 	Trace       []string
@@ -106,6 +107,7 @@ type User struct {
 	Ext             string
 	NoAnswerTimeout time.Duration
 	Voicemail       bool // the user has a mailbox
+	Screening       bool // the user accepts each call after hearing who calls
 }
 
 // OutboundRoute is a trunk's way out: where calls to outside numbers go.
@@ -274,7 +276,8 @@ func (r *Router) ringUser(u User) Plan {
 		return unavailable
 	}
 	return Plan{Action: Ring, Targets: []string{u.Ext}, RingTimeout: u.NoAnswerTimeout, NoAnswer: &unavailable,
-		Trace: []string{fmt.Sprintf("user %s: ring registered phones for %s, then %s", u.Ext, u.NoAnswerTimeout, unavailable.Action)}}
+		Screening: u.Screening,
+		Trace:     []string{fmt.Sprintf("user %s: ring registered phones for %s, then %s", u.Ext, u.NoAnswerTimeout, unavailable.Action)}}
 }
 
 // decideGroup is "call to group": only Available members with a phone ring; nobody, or no

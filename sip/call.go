@@ -47,6 +47,7 @@ type call struct {
 	b             *leg
 	relay         *media.Relay
 	local         *local                 // set when the switch answered the caller itself
+	screenDigits  chan byte              // DTMF the screening callee sends as SIP INFO
 	rec           callRecord             // outcome, for the call history (under mu)
 	outbound      *routing.OutboundRoute // set for a call going out through a trunk
 	callerID      string                 // the number callees see: the user's extension or the outside number
@@ -238,6 +239,13 @@ func (c *call) ringTargets(plan routing.Plan) {
 	}
 	switch out {
 	case outcomeAnswered:
+		if plan.Screening {
+			next, accepted := c.screen(f, res, plan)
+			if !accepted {
+				c.follow(next)
+				return
+			}
+		}
 		if err := c.answer(f, res); err != nil {
 			c.log.Warn("answer failed", zap.Error(err))
 			return

@@ -67,7 +67,7 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
-	if l.call.onLocalInfo(req) {
+	if l.call.onScreenInfo(l, req) || l.call.onLocalInfo(req) {
 		_ = tx.Respond(l.response(req, 200, "OK", nil))
 		return
 	}

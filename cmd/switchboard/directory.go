@@ -38,7 +38,8 @@ func (d directory) User(ext string) (routing.User, bool) {
 	if !ok {
 		return routing.User{}, false
 	}
-	return routing.User{Ext: u.Ext, NoAnswerTimeout: u.NoAnswerTimeout, Voicemail: u.VoicemailEnabled()}, true
+	return routing.User{Ext: u.Ext, NoAnswerTimeout: u.NoAnswerTimeout, Voicemail: u.VoicemailEnabled(),
+		Screening: u.Screening}, true
 }
 
 // Group implements routing.Directory.
