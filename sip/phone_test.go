@@ -57,8 +57,10 @@ type testSwitch struct {
 
 func startSwitch(t *testing.T, tune ...func(*sbsip.Options)) *testSwitch {
 	t.Helper()
-	base := 30000 + 2*int(time.Now().UnixNano()%4000)
-	ports, err := media.NewPorts(netip.MustParseAddr("127.0.0.1"), base, base+199)
+	// Below Linux's ephemeral range (32768+), where the tests' own sockets land, and wide enough
+	// that another process's sockets (a load run) cannot take every pair.
+	base := 10000 + 2*int(time.Now().UnixNano()%5000)
+	ports, err := media.NewPorts(netip.MustParseAddr("127.0.0.1"), base, base+999)
 	if err != nil {
 		t.Fatal(err)
 	}
