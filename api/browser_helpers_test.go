@@ -228,11 +228,6 @@ func (tb *tab) fillSignIn(ext, password string) {
 	)
 }
 
-// rowStatus is the status a team row shows, "" when there is no row.
-func (tb *tab) rowStatus(ext string) string {
-	return eval[string](tb, fmt.Sprintf(`(document.querySelector('#team .row[data-ext="%s"]') || {dataset: {}}).dataset.status || ""`, ext))
-}
-
 // waitRow waits until ext's row shows status, and checks the colour and
 // text that go with it.
 func (tb *tab) waitRow(ext, status string, within time.Duration) {
