@@ -466,7 +466,9 @@
       if (!session) return;
       const row = session.rows.get(ext);
       if (row) updateRow(row, st);
-      if (ext !== session.me.ext) toast(`${st.name || ext} is now ${STATUS_LONG[st.status].toLowerCase()}.`);
+      if (ext !== session.me.ext) toast(st.status === 'dnd'
+        ? `${st.name || ext} is now on Do not disturb.`
+        : `${st.name || ext} is now ${STATUS_LONG[st.status].toLowerCase()}.`);
     } catch (e) {
       input.disabled = false;
       input.checked = !dnd;
@@ -684,9 +686,11 @@
       return;
     }
     if (s.ended) return;
-    $('tab-queues').hidden = false;
-    if (location.hash === '#queues') selectTab($('tab-queues'), false);
-    renderQueues(Array.isArray(list) ? list : list.queues || []);
+    const queues = Array.isArray(list) ? list : list.queues || [];
+    // The tab is there only when queues are configured.
+    $('tab-queues').hidden = queues.length === 0;
+    if (queues.length > 0 && location.hash === '#queues') selectTab($('tab-queues'), false);
+    renderQueues(queues);
     const poll = () => (document.visibilityState === 'visible' ? loadQueues() : later(poll, QUEUES_POLL_MS));
     later(poll, QUEUES_POLL_MS);
   }
