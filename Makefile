@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench load lint deps clean help
+.PHONY: all build run test bench load queue-bench lint deps clean help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make test    go test -race on everything, SIPp tests included (installs sipp if missing)"
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
 	@echo "make load    SIPp load run only: rising call rates, then ~1,000 concurrent calls"
+	@echo "make queue-bench  SIPp queue load: 50 calls/s from a trunk into a queue of 20 agents for 60 s"
 	@echo "make lint    go vet and staticcheck"
 	@echo "make deps    install SIPp (sip-tester) and baresip (baresip-core) if missing"
 	@echo "make clean   remove bin/ and test caches"
@@ -63,10 +64,15 @@ test: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(MAKE) load
+	$(MAKE) queue-bench
 
 # The load run uses the optimised binary (no -race), as deployed.
 load: deps build
 	SWITCHBOARD_LOAD=1 SWITCHBOARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 10m -run '^TestLoad$$' -v ./cmd/switchboard
+
+# The queue load run (TestQueueLoad): knobs SWITCHBOARD_QUEUE_LOAD_{RATE,SECONDS,AGENTS,TALK_MS,WRAPUP_MS}.
+queue-bench: deps build
+	SWITCHBOARD_QUEUE_LOAD=1 SWITCHBOARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^TestQueueLoad$$' -v ./cmd/switchboard
 
 lint:
 	$(GO) vet ./...

@@ -219,8 +219,9 @@ func (c *call) connectLocal(plan routing.Plan) {
 }
 
 // ringFromLocal rings targets' phones for a caller the switch answered and, when one answers,
-// calls answered (if set) and then bridges and talks until the call ends (outcomeAnswered).
-func (c *call) ringFromLocal(targets []string, timeout time.Duration, answered func()) outcome {
+// calls answered (if set) with the extension that answered, then bridges and talks until the
+// call ends (outcomeAnswered).
+func (c *call) ringFromLocal(targets []string, timeout time.Duration, answered func(ext string)) outcome {
 	s := c.s
 	lc := c.local
 	var err error
@@ -261,8 +262,11 @@ func (c *call) ringFromLocal(targets []string, timeout time.Duration, answered f
 			c.untrackDialog(ext)
 		}
 	}
+	// The user is on a call from this instant: a queue's dispatcher, woken by answered, must
+	// already see them busy, or it offers them the next caller.
+	c.onCall(f.binding.AOR)
 	if answered != nil {
-		answered()
+		answered(f.binding.AOR)
 	}
 	c.bridgeLocal(f, res)
 	return outcomeAnswered

@@ -507,3 +507,59 @@ func (p *phone) setOnNotify(h func(*sip.Request, sip.ServerTransaction)) {
 	p.onNotify = h
 	p.mu.Unlock()
 }
+
+// goroutineCheck guards a test against goroutine leaks. It counts only goroutines running
+// Switchboard code (a frame under "switchboard/": the switch, and the test phones' handlers):
+// sipgo keeps transaction timers alive for up to 64*T1 after a call, which is not a leak.
+type goroutineCheck struct {
+	t    *testing.T
+	base int
+}
+
+// trackGoroutines records the current count; call it once the switch and phones are up (a
+// phone's listener is itself one counted goroutine).
+func trackGoroutines(t *testing.T) *goroutineCheck {
+	return &goroutineCheck{t: t, base: len(goroutinesWith("switchboard/"))}
+}
+
+// settled waits for the switch to be idle (no call, every RTP port back), then up to 2 s for
+// the count to return to within margin of the baseline; otherwise it fails and dumps the
+// switch's goroutines (those with "switchboard/sip." frames).
+func (g *goroutineCheck) settled(sw *testSwitch, margin int) {
+	g.t.Helper()
+	sw.waitIdle(g.t)
+	deadline := time.Now().Add(2 * time.Second)
+	n := len(goroutinesWith("switchboard/"))
+	for n > g.base+margin && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		n = len(goroutinesWith("switchboard/"))
+	}
+	if n > g.base+margin {
+		g.t.Errorf("goroutine leak: %d goroutines run Switchboard code, %d at the start (margin %d); the switch's:\n%s",
+			n, g.base, margin, strings.Join(goroutinesWith("switchboard/sip."), "\n\n"))
+	}
+}
+
+// goroutinesWith returns the stacks of the goroutines with a frame containing s ("created by"
+// lines do not count: a sipgo goroutine started from Switchboard code is sipgo's).
+func goroutinesWith(s string) []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, line := range strings.Split(g, "\n") {
+			if !strings.HasPrefix(line, "created by ") && strings.Contains(line, s) {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
+}

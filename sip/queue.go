@@ -225,16 +225,32 @@ func (q *callQueue) join(c *call) (*queueCaller, int) {
 	return qc, pos
 }
 
+// leave takes qc out of the line. An offer the dispatcher made that qc will never read is
+// released, so its agents are not left "ringing" for nobody.
 func (q *callQueue) leave(qc *queueCaller) {
 	q.mu.Lock()
+	q.removeLocked(qc)
+	q.mu.Unlock()
+	q.poke()
+}
+
+// removeLocked drops qc from the line and releases an unread offer; q.mu must be held.
+func (q *callQueue) removeLocked(qc *queueCaller) {
 	for i, x := range q.waiting {
 		if x == qc {
 			q.waiting = append(q.waiting[:i:i], q.waiting[i+1:]...)
 			break
 		}
 	}
-	q.mu.Unlock()
-	q.poke()
+	select {
+	case agents := <-qc.offer:
+		for _, ext := range agents {
+			if a := q.agents[ext]; a != nil {
+				a.ringing = false
+			}
+		}
+	default:
+	}
 }
 
 // offerDone releases the agents of an offer; unanswered ones are remembered for this caller.
@@ -250,6 +266,24 @@ func (q *callQueue) offerDone(qc *queueCaller, agents []string, answered bool) {
 		}
 	}
 	qc.ringing = false
+	q.mu.Unlock()
+	q.poke()
+}
+
+// answeredBy ends an offer that agent took: the agent counts as on a call at once (the status
+// table's change reaches the queue later), so no second caller is offered to them meanwhile.
+func (q *callQueue) answeredBy(qc *queueCaller, agents []string, agent string) {
+	q.mu.Lock()
+	for _, ext := range agents {
+		if a := q.agents[ext]; a != nil {
+			a.ringing = false
+			if ext == agent {
+				a.onCall = true
+			}
+		}
+	}
+	qc.ringing = false
+	q.removeLocked(qc) // out of the line before the dispatcher looks again
 	q.mu.Unlock()
 	q.poke()
 }
@@ -338,15 +372,16 @@ func (c *call) enqueue(plan routing.Plan) {
 		select {
 		case agents := <-qc.offer:
 			log.Info("offering queued caller", zap.Strings("agents", agents))
-			out := c.ringFromLocal(agents, cfg.RingTimeout, func() {
+			out := c.ringFromLocal(agents, cfg.RingTimeout, func(agent string) {
 				// Out of the line the moment an agent answers, not when the talk ends.
-				q.offerDone(qc, agents, true)
+				q.answeredBy(qc, agents, agent)
 				leave()
 			})
 			switch out {
 			case outcomeAnswered:
 				return // bridged and talked: the call is over
 			case outcomeDone:
+				leave() // first: the dispatcher must not offer a caller who is going
 				q.offerDone(qc, agents, false)
 				c.endLocal(c.isGone())
 				return
