@@ -22,7 +22,7 @@ func (featurePackage) defaultExpires() time.Duration { return time.Hour }
 func (featurePackage) allowed(subscriber, resource string) bool { return subscriber == resource }
 
 func (p featurePackage) body(sub *subscription) []byte {
-	st, _ := p.s.opts.Presence.Get(sub.resource)
+	st := sub.statusLocked()
 	return fmt.Appendf(nil, `<?xml version="1.0" encoding="ISO-8859-1"?>`+"\r\n"+
 		`<DoNotDisturbEvent xmlns="http://www.ecma-international.org/standards/ecma-323/csta/ed3">`+
 		`<device>%s</device><doNotDisturbOn>%t</doNotDisturbOn></DoNotDisturbEvent>`+"\r\n", esc(sub.resource), st.DND)

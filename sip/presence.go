@@ -41,8 +41,33 @@ func (p presencePackage) allowed(subscriber, resource string) bool {
 }
 
 func (p presencePackage) body(sub *subscription) []byte {
-	st, _ := p.s.opts.Presence.Get(sub.resource)
-	return pidf(st, sub.resource, sub.tp.host)
+	return pidf(sub.statusLocked(), sub.resource, sub.tp.host)
+}
+
+// statusLocked is the status a body must show: the change being sent, else the table's.
+func (sub *subscription) statusLocked() presence.State {
+	if sub.state != nil {
+		return *sub.state
+	}
+	st, _ := sub.s.opts.Presence.Get(sub.resource)
+	return st
+}
+
+// presenceChanged sends a user's status change, as it happened, to their presence and DND-key
+// watchers. Calls report their own changes at once (a short call's busy is never coalesced
+// away); the table's watcher reports the rest (API, *78, PUBLISH); older changes are dropped.
+func (s *Server) presenceChanged(st presence.State) {
+	for _, event := range []string{"presence", "as-feature-event"} {
+		s.mu.Lock()
+		subs := make([]*subscription, 0, len(s.watchers[event+"\x00"+st.Ext]))
+		for sub := range s.watchers[event+"\x00"+st.Ext] {
+			subs = append(subs, sub)
+		}
+		s.mu.Unlock()
+		for _, sub := range subs {
+			sub.pushState(&st, "", false)
+		}
+	}
 }
 
 // pidf renders one user's status. Available: open. Busy: open, on-the-phone. DND: closed, busy,
@@ -81,8 +106,7 @@ func (s *Server) watchPresence() {
 			for _, st := range w.Changes() {
 				s.holds.statusChanged(st.Ext, st.Status)
 				s.agentChanged(st)
-				s.notifyWatchers("presence", st.Ext)
-				s.notifyWatchers("as-feature-event", st.Ext)
+				s.presenceChanged(st)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // eventPackage is one SIP event package (RFC 6665) the switch is a notifier for.
@@ -46,14 +49,17 @@ type subscription struct {
 	resource   string
 	subscriber string
 
-	mu      sync.Mutex
-	expires time.Time
-	timer   *time.Timer
-	pending []notification
-	ended   bool
-	wake    chan struct{}
-	done    chan struct{}
-	version int // dialog-info version, advanced by the package's body func under mu
+	mu       sync.Mutex
+	expires  time.Time
+	timer    *time.Timer
+	pending  []notification
+	ended    bool
+	wake     chan struct{}
+	done     chan struct{}
+	version  int             // dialog-info version, advanced by the package's body func under mu
+	seq      uint64          // presence Seq of the last status sent (under mu)
+	lastBody []byte          // the last body queued (under mu)
+	state    *presence.State // the status the body being made must show, if not the table's (under mu)
 }
 
 // notification is one NOTIFY waiting to be sent.
@@ -248,16 +254,40 @@ func (sub *subscription) activeStateLocked() string {
 // push queues a NOTIFY with the resource's current state for the sender; it never blocks the
 // caller. An empty state means "active" with the time left.
 func (sub *subscription) push(state string, final bool) {
+	sub.pushState(nil, state, final)
+}
+
+// pushState is push for a status the caller knows (a change as it happened, which may already
+// be out of date in the table): a change older than the last one sent is dropped, so watchers
+// see statuses in the order they happened and never one step back.
+func (sub *subscription) pushState(st *presence.State, state string, final bool) {
 	pkg := sub.s.events[sub.event]
 	sub.mu.Lock()
 	if sub.ended && !final {
 		sub.mu.Unlock()
 		return
 	}
+	if st != nil {
+		if sub.seq != 0 && st.Seq <= sub.seq && !final {
+			sub.mu.Unlock()
+			return
+		}
+		sub.seq, sub.state = st.Seq, st
+	}
 	if state == "" {
 		state = sub.activeStateLocked()
 	}
 	n := notification{body: pkg.body(sub), state: state, final: final}
+	sub.state = nil
+	if st == nil {
+		sub.noteSeqLocked()
+	}
+	if sub.event == "as-feature-event" && !final && sub.lastBody != nil && bytes.Equal(n.body, sub.lastBody) {
+		// The DND key only cares about DND: a call starting or ending changes nothing for it.
+		sub.mu.Unlock()
+		return
+	}
+	sub.lastBody = n.body
 	if len(sub.pending) >= maxPendingNotifies {
 		sub.pending = append(sub.pending[:0], sub.pending[len(sub.pending)-maxPendingNotifies/2:]...)
 	}
@@ -365,4 +395,17 @@ func (s *Server) allowEvents() string {
 
 func (sub *subscription) String() string {
 	return fmt.Sprintf("%s/%s by %s", sub.event, sub.resource, sub.subscriber)
+}
+
+// noteSeqLocked records the table's current Seq for a status body made from the table, so a
+// late change event older than it is not sent after it; sub.mu must be held.
+func (sub *subscription) noteSeqLocked() {
+	if sub.event != "presence" && sub.event != "as-feature-event" {
+		return
+	}
+	if p := sub.s.opts.Presence; p != nil {
+		if st, ok := p.Get(sub.resource); ok && st.Seq > sub.seq {
+			sub.seq = st.Seq
+		}
+	}
 }

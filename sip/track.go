@@ -50,6 +50,14 @@ func (c *call) onCall(ext string) {
 	c.busy = append(c.busy, ext)
 	c.mu.Unlock()
 	c.s.opts.Presence.CallStarted(ext)
+	c.s.reportStatus(ext)
+}
+
+// reportStatus sends ext's status right after this call changed it.
+func (s *Server) reportStatus(ext string) {
+	if st, ok := s.opts.Presence.Get(ext); ok {
+		s.presenceChanged(st)
+	}
 }
 
 // untrack undoes everything the call reported; called once from cleanup.
@@ -64,6 +72,7 @@ func (c *call) untrack() {
 	if c.s.opts.Presence != nil {
 		for _, ext := range busy {
 			c.s.opts.Presence.CallEnded(ext)
+			c.s.reportStatus(ext)
 		}
 	}
 }
