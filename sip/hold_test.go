@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
@@ -144,5 +145,96 @@ func TestDNDTargetWithoutVoicemailHearsAnnouncementThen480(t *testing.T) {
 	if len(early) < 10 {
 		t.Fatalf("caller heard %d packets of announcement before 480", len(early))
 	}
+	sw.waitIdle(t)
+}
+
+// heldSwitch is routedSwitch with a mailbox for 1003 (vmUsers) and a short hold limit.
+func heldSwitch(t *testing.T, limit time.Duration) (*testSwitch, *presence.Table, *mailbox.Store) {
+	t.Helper()
+	table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}, {Ext: "1003"}}, &presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := openMailbox(t)
+	sw := startSwitch(t, func(o *sbsip.Options) {
+		o.Presence = table
+		r := routing.New(vmUsers{}, o.Locations.(*sbsip.MemoryLocations), table)
+		r.HoldLimit = limit
+		o.Router = r
+		o.Voicemail = store
+		o.Greetings = greetings{"1003/busy": media.Tone(500, 0.4, 200*time.Millisecond),
+			"1003/no_answer": media.Tone(600, 0.4, 200*time.Millisecond)}
+	})
+	return sw, table, store
+}
+
+func TestHeldCallerPressesOneForVoicemail(t *testing.T) {
+	sw, table, store := heldSwitch(t, time.Minute)
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	table.CallStarted("1003") // Carol is busy (on a call elsewhere)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, err := alice.call(ctx, "1003")
+	if err != nil {
+		t.Fatalf("call to busy Carol: %v", err)
+	}
+	peer := newRTPPeer(t, alice, d.InviteResponse.Body())
+	peer.waitHeard(500 * time.Millisecond) // busy greeting, then music
+	peer.digit('1')
+	// Voicemail: the no-answer greeting (600 Hz) and the beep, then her message.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if first, _ := toneSpan(peer.heardSamples(), 1000); first >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no voicemail beep after pressing 1")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(450 * time.Millisecond)
+	peer.send(media.Tone(1000, 0.5, 1200*time.Millisecond))
+	_ = d.Bye(ctx)
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		if msgs, _ := store.List("1003"); len(msgs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message left after pressing 1")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sw.srv.Waiting("1003") != 0 {
+		t.Fatal("caller still on hold after choosing voicemail")
+	}
+	table.CallEnded("1003")
+	sw.waitIdle(t)
+}
+
+func TestHoldLimitSendsCallerToVoicemail(t *testing.T) {
+	sw, table, _ := heldSwitch(t, 400*time.Millisecond)
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	table.CallStarted("1003")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, err := alice.call(ctx, "1003")
+	if err != nil {
+		t.Fatalf("call to busy Carol: %v", err)
+	}
+	peer := newRTPPeer(t, alice, d.InviteResponse.Body())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		heard := peer.heardSamples()
+		if first, _ := toneSpan(heard, 600); first >= 0 {
+			break // the no-answer greeting: the caller left hold for voicemail
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("caller still holding after the hold limit")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = d.Bye(ctx)
+	table.CallEnded("1003")
 	sw.waitIdle(t)
 }
