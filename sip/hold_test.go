@@ -238,3 +238,44 @@ func TestHoldLimitSendsCallerToVoicemail(t *testing.T) {
 	table.CallEnded("1003")
 	sw.waitIdle(t)
 }
+
+func TestSeveralHeldCallersArePutThroughFirstComeFirstServed(t *testing.T) {
+	sw, _ := routedSwitch(t, greetings{"1002/busy": media.Tone(500, 0.4, 100*time.Millisecond)})
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	dave := newPhone(t, sw, "1004", "udp").mustRegister()
+
+	_, carolHangup, _ := bridged(t, carol, bob) // Bob is busy
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := alice.call(ctx, "1002"); err != nil { // first to hold
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := dave.call(ctx, "1002"); err != nil { // second
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := sw.srv.Waiting("1002"); n != 2 {
+		t.Fatalf("callers holding for Bob: %d, want 2", n)
+	}
+
+	_ = carolHangup()
+	for _, want := range []string{"1001", "1004"} {
+		ic := bob.nextIncoming(5 * time.Second)
+		if from := ic.req.From().Address.User; from != want {
+			t.Fatalf("Bob's phone rings for %s, want %s (first come, first served)", from, want)
+		}
+		bob.answer(ic)
+		hangUpAnswered(t, ic)
+	}
+	for _, p := range []*phone{alice, dave} {
+		select {
+		case <-p.byes:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%s got no BYE", p.ext)
+		}
+	}
+	sw.waitIdle(t)
+}
