@@ -386,17 +386,18 @@ func (c *call) ring(r *round, timeout time.Duration) (*fork, *sip.Response, outc
 		}
 	}
 	r.abandon()
-	if best != nil && refusedByUser(best.StatusCode) && c.local == nil {
-		// The callee's own answer (busy, decline) is passed back as it is.
+	c.mu.Lock()
+	outside := c.outbound != nil
+	c.mu.Unlock()
+	if best != nil && outside {
+		// A number outside answered for itself (busy, declined, no such number): pass it back.
 		c.respond(best.StatusCode, best.Reason, nil)
 		return nil, nil, outcomeDone
 	}
+	// A user's phone that refuses (busy, decline) is a user who cannot take the call now: the
+	// caller is never told 486 for a user, they get what follows an unanswered call (voicemail,
+	// or 480 without one).
 	return nil, nil, outcomeUnanswered
-}
-
-// refusedByUser tells a person's refusal (busy, decline) from a phone that could not ring.
-func refusedByUser(code int) bool {
-	return code == 486 || code == 600 || code == 603 || code == 403
 }
 
 // abandon closes the round: every fork is cancelled and no later 2xx can win. If a fork won in
