@@ -21,11 +21,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/switchboard-voip/switchboard/internal/sortid"
 )
 
 // Bucket names. The DB is shared with the rest of the switch, so ours all
@@ -81,8 +82,7 @@ type Store struct {
 	now   func() time.Time // replaced by tests
 	notes *notifier
 
-	idMu   sync.Mutex
-	lastID time.Time // time encoded in the last id handed out
+	ids sortid.Generator
 
 	// seq numbers changes in commit order: it is incremented inside
 	// write transactions, which bbolt runs one at a time, so the watcher

@@ -17,10 +17,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/switchboard-voip/switchboard/internal/sortid"
 )
 
 // Bucket names. The DB is shared with the rest of the switch, so ours all
@@ -139,8 +140,7 @@ type Store struct {
 	max uint64
 	now func() time.Time // replaced by tests
 
-	idMu   sync.Mutex
-	lastID time.Time // time encoded in the last id handed out
+	ids sortid.Generator
 }
 
 // Option changes how Open sets up a Store.

@@ -1,59 +1,19 @@
 package history
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/switchboard-voip/switchboard/internal/sortid"
 )
 
-// idTimeLayout is the time part of an id up to the seconds; the
-// milliseconds and a 'Z' follow (20261125T074512123Z), as in voicemail ids.
-// It is fixed width and most-significant first, so ids sort by time as
-// plain strings and newest first is a reverse key scan.
-const idTimeLayout = "20060102T150405"
+// newID returns a fresh record id and the time it encodes (see sortid).
+func (s *Store) newID() (string, time.Time) { return s.ids.New(s.now()) }
 
-// maxIDLen bounds ids accepted from outside; ours are 28 characters.
-const maxIDLen = 64
-
-// newID returns a fresh id and the time it encodes. Times are strictly
-// increasing per Store (bumped by a millisecond on a tie or a clock step
-// back), so records added in the same millisecond still list in the order
-// they were added; the random suffix keeps ids unique across restarts that
-// step the clock back.
-func (s *Store) newID() (string, time.Time) {
-	now := s.now().UTC().Truncate(time.Millisecond)
-	s.idMu.Lock()
-	if !now.After(s.lastID) {
-		now = s.lastID.Add(time.Millisecond)
-	}
-	s.lastID = now
-	s.idMu.Unlock()
-
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
-	ms := now.Nanosecond() / int(time.Millisecond)
-	return fmt.Sprintf("%s%03dZ-%s", now.Format(idTimeLayout), ms, hex.EncodeToString(b[:])), now
-}
-
-// ValidID reports whether id is well formed: 1 to 64 ASCII letters,
-// digits, '-' or '_'. Every id Add assigns is; ids given to Add and the
-// before cursor of List must be.
-func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether id is well formed (see sortid.Valid): every id Add assigns is; ids
+// given to Add and the before cursor of List must be.
+func ValidID(id string) bool { return sortid.Valid(id) }
 
 // validParty reports whether p may name a party (an extension, number or
 // feature code): 1 to maxPartyLen bytes, no NUL (the index separator) and
