@@ -130,8 +130,7 @@ func (c *call) hold(plan routing.Plan) {
 	}
 	moh, _ := prompts.PCM(prompts.MusicOnHold)
 	lc := c.local
-	music := lc.stream.Play(media.Loop(moh))
-	_ = music
+	lc.stream.Play(media.Loop(moh)) // loops until replaced: put-through, voicemail or hang-up
 	limit := time.NewTimer(plan.HoldLimit)
 	defer limit.Stop()
 	started := time.Now()

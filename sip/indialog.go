@@ -135,9 +135,7 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	})
 	defer release()
 
-	s.mu.Lock()
-	addr := s.opts.MediaAddr
-	s.mu.Unlock()
+	addr := s.opts.MediaAddr // fixed at construction: no lock needed
 	offer, remote, err := media.RewriteOffer(req.Body(), addr, other.ep.Port(), other.origin)
 	if err != nil {
 		code, reason := mediaError(err)
