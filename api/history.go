@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/switchboard-voip/switchboard/routing/history"
+	"github.com/switchboard-voip/switchboard/history"
 )
 
 // History limits: the page size without ?limit=, and the largest allowed.

@@ -16,7 +16,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"github.com/switchboard-voip/switchboard/routing/history"
+	"github.com/switchboard-voip/switchboard/history"
 )
 
 // historyEnv is an env whose server has a real history.Store.

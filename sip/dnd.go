@@ -3,9 +3,9 @@ package sip
 import (
 	"go.uber.org/zap"
 
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
-	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // applyDND carries out *78 / *79: the setting is saved first (so it is never lost once

@@ -5,10 +5,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-voip/switchboard/routing/history"
+	"github.com/switchboard-voip/switchboard/history"
 )
 
-// History stores every call's outcome; routing/history's Store implements it.
+// History stores every call's outcome; history.Store implements it.
 type History interface {
 	Add(r history.Record) (history.Record, error)
 }

@@ -8,7 +8,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"github.com/switchboard-voip/switchboard/routing/history"
+	"github.com/switchboard-voip/switchboard/history"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 

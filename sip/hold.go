@@ -7,11 +7,11 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
-	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // holdLine is the callers waiting for one busy user, first come first served.

@@ -3,11 +3,11 @@ package sip
 import (
 	"go.uber.org/zap"
 
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
-	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // voicemailMenu lets a user hear their new messages (*97): after each, 1 repeats it, 7 deletes

@@ -8,10 +8,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/prompts"
 	"github.com/switchboard-voip/switchboard/routing"
-	"github.com/switchboard-voip/switchboard/routing/history"
 )
 
 // Greetings finds a user's own recorded greeting of a kind (routing.GreetingBusy, …); nil means

@@ -27,11 +27,11 @@ import (
 
 	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
-	"github.com/switchboard-voip/switchboard/routing/history"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
