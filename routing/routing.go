@@ -15,7 +15,7 @@ import (
 type Action int
 
 const (
-	// Reject answers the caller with Plan.Code and Plan.Reason.
+	// Reject refuses the caller for Plan.Refusal (after Plan.Announce, if set).
 	Reject Action = iota
 	// Ring forks the call to every registered phone of Plan.Targets; Plan.NoAnswer says what
 	// follows when nobody answers in time.
@@ -26,7 +26,8 @@ const (
 	VoicemailMenu
 	// SetDND turns the caller's DND on or off (Plan.DND), confirms it with a prompt and hangs up.
 	SetDND
-	// Outbound sends the call out through a trunk (Plan.Trunk) to Plan.Number.
+	// Outbound rings Plan.Trunk's carrier for Plan.Trunk.Number for up to Plan.RingTimeout; a
+	// carrier's own refusal (busy, no such number) is passed back to the caller.
 	Outbound
 	// Enqueue answers the caller into call queue Plan.Queue; giving up (max wait) leads to
 	// Plan.NoAnswer, the queue's fallback.
@@ -97,9 +98,33 @@ type Plan struct {
 	Trunk       OutboundRoute // where the call leaves (Outbound)
 	Queue       Queue         // the queue joined (Enqueue)
 	Screening   bool          // the answering user first hears who calls and chooses (Ring)
-	Code        int           // SIP status (Reject)
-	Reason      string        // SIP reason phrase (Reject)
+	Refusal     Refusal       // why the caller is refused (Reject)
 	Trace       []string
+}
+
+// Refusal is why a call is refused. The SIP layer maps each to its response code in one place.
+type Refusal int
+
+// The refusals routing decides.
+const (
+	// NotFound: no such extension or feature (404).
+	NotFound Refusal = iota + 1
+	// Forbidden: the caller may not do this (403), e.g. a trunk call dialling out again.
+	Forbidden
+	// Unavailable: nobody can take the call and there is no voicemail (480).
+	Unavailable
+)
+
+func (r Refusal) String() string {
+	switch r {
+	case NotFound:
+		return "not-found"
+	case Forbidden:
+		return "forbidden"
+	case Unavailable:
+		return "unavailable"
+	}
+	return fmt.Sprintf("refusal(%d)", int(r))
 }
 
 // User is what routing knows of a configured user.
@@ -124,7 +149,54 @@ type Group struct {
 	Sequential  bool // members one after another; else all at once
 	Members     []string
 	RingTimeout time.Duration
-	Fallback    string // "voicemail:EXT", "EXT" or "hangup"
+	Fallback    Fallback
+}
+
+// FallbackKind is what a group or queue does with a caller nobody took.
+type FallbackKind int
+
+// The fallbacks a group or queue may have.
+const (
+	// FallbackHangup refuses the caller (480): "hangup" in the config.
+	FallbackHangup FallbackKind = iota
+	// FallbackVoicemail records a message in Fallback.Ext's box: "voicemail:EXT".
+	FallbackVoicemail
+	// FallbackExt routes the caller on to Fallback.Ext (user, group or queue): "EXT".
+	FallbackExt
+)
+
+// Fallback is a parsed group or queue fallback.
+type Fallback struct {
+	Kind FallbackKind
+	Ext  string // the mailbox (FallbackVoicemail) or the extension (FallbackExt)
+}
+
+// String is the fallback as the config spells it.
+func (f Fallback) String() string {
+	switch f.Kind {
+	case FallbackVoicemail:
+		return "voicemail:" + f.Ext
+	case FallbackExt:
+		return f.Ext
+	}
+	return "hangup"
+}
+
+// ParseFallback reads a configured fallback: "hangup" (or empty), "voicemail:EXT" or "EXT".
+func ParseFallback(s string) (Fallback, error) {
+	switch {
+	case s == "" || s == "hangup":
+		return Fallback{Kind: FallbackHangup}, nil
+	case strings.HasPrefix(s, "voicemail:"):
+		box := strings.TrimPrefix(s, "voicemail:")
+		if box == "" {
+			return Fallback{}, fmt.Errorf("fallback %q names no mailbox", s)
+		}
+		return Fallback{Kind: FallbackVoicemail, Ext: box}, nil
+	case strings.Trim(s, "0123456789") == "":
+		return Fallback{Kind: FallbackExt, Ext: s}, nil
+	}
+	return Fallback{}, fmt.Errorf("want hangup, voicemail:EXT or EXT, got %q", s)
 }
 
 // Queue strategies: how a waiting caller is offered to agents.
@@ -145,11 +217,18 @@ type Queue struct {
 	Wrapup           time.Duration // an agent's rest after a call
 	MusicOnHold      []int16       // nil: the built-in music
 	AnnouncePosition bool
-	Fallback         string
+	Fallback         Fallback
 }
 
 // DefaultHoldLimit is how long a caller waits for a busy user before voicemail.
 const DefaultHoldLimit = 5 * time.Minute
+
+// OutboundRingTimeout bounds an outside call that is never answered; carriers usually give up
+// first with their own final response.
+const OutboundRingTimeout = 3 * time.Minute
+
+// defaultRingTimeout rings a user who has no no_answer_timeout set (the config's default).
+const defaultRingTimeout = 20 * time.Second
 
 // Directory answers "is this an extension, and whose?".
 type Directory interface {
@@ -201,12 +280,11 @@ func (r *Router) Decide(req Request) Plan {
 		if u, ok := r.dir.User(req.Caller); ok && u.Voicemail {
 			return Plan{Action: VoicemailMenu, Box: u.Ext, Trace: []string{"*97: own voicemail of " + u.Ext}}
 		}
-		return Plan{Action: Reject, Code: 404, Reason: "Not Found",
-			Trace: []string{"*97: caller has no mailbox"}}
+		return Plan{Action: Reject, Refusal: NotFound, Trace: []string{"*97: caller has no mailbox"}}
 	}
 	if req.Dialled == FeatureDNDOn || req.Dialled == FeatureDNDOff {
 		if _, ok := r.dir.User(req.Caller); !ok {
-			return Plan{Action: Reject, Code: 403, Reason: "Forbidden", Trace: []string{req.Dialled + ": only users have a status"}}
+			return Plan{Action: Reject, Refusal: Forbidden, Trace: []string{req.Dialled + ": only users have a status"}}
 		}
 		on := req.Dialled == FeatureDNDOn
 		return Plan{Action: SetDND, DND: on, Ext: req.Caller,
@@ -215,11 +293,12 @@ func (r *Router) Decide(req Request) Plan {
 	if out, ok := r.dir.Outbound(req.Dialled); ok {
 		if _, isUser := r.dir.User(req.Caller); !isUser {
 			// Only users call out: a trunk call cannot be bounced back out (toll fraud).
-			return Plan{Action: Reject, Code: 403, Reason: "Forbidden", Trace: []string{"outbound: caller is not a user"}}
+			return Plan{Action: Reject, Refusal: Forbidden, Trace: []string{"outbound: caller is not a user"}}
 		}
-		// Outgoing calls are always allowed, DND included.
-		return Plan{Action: Outbound, Trunk: out,
-			Trace: []string{fmt.Sprintf("outbound via %s to %s", out.Trunk, out.Number)}}
+		// Outgoing calls are always allowed, DND included. Unanswered, the caller is told so.
+		return Plan{Action: Outbound, Trunk: out, RingTimeout: OutboundRingTimeout,
+			NoAnswer: &Plan{Action: Reject, Refusal: Unavailable, Trace: []string{"outbound: no answer"}},
+			Trace:    []string{fmt.Sprintf("outbound via %s to %s", out.Trunk, out.Number)}}
 	}
 	return r.decideExt(req.Caller, req.Dialled, 0)
 }
@@ -240,8 +319,7 @@ func (r *Router) decideExt(caller, ext string, depth int) Plan {
 	}
 	u, ok := r.dir.User(ext)
 	if !ok {
-		return Plan{Action: Reject, Code: 404, Reason: "Not Found",
-			Trace: []string{fmt.Sprintf("%s: no such extension", ext)}}
+		return Plan{Action: Reject, Refusal: NotFound, Trace: []string{fmt.Sprintf("%s: no such extension", ext)}}
 	}
 	return r.decideUser(u)
 }
@@ -275,9 +353,13 @@ func (r *Router) ringUser(u User) Plan {
 		unavailable.Trace = append([]string{fmt.Sprintf("user %s: no phone registered", u.Ext)}, unavailable.Trace...)
 		return unavailable
 	}
-	return Plan{Action: Ring, Targets: []string{u.Ext}, RingTimeout: u.NoAnswerTimeout, NoAnswer: &unavailable,
+	timeout := u.NoAnswerTimeout
+	if timeout <= 0 {
+		timeout = defaultRingTimeout
+	}
+	return Plan{Action: Ring, Targets: []string{u.Ext}, RingTimeout: timeout, NoAnswer: &unavailable,
 		Screening: u.Screening,
-		Trace:     []string{fmt.Sprintf("user %s: ring registered phones for %s, then %s", u.Ext, u.NoAnswerTimeout, unavailable.Action)}}
+		Trace:     []string{fmt.Sprintf("user %s: ring registered phones for %s, then %s", u.Ext, timeout, unavailable.Action)}}
 }
 
 // decideGroup is "call to group": only Available members with a phone ring; nobody, or no
@@ -308,22 +390,23 @@ func (r *Router) decideGroup(caller string, g Group, depth int) Plan {
 		Trace: []string{trace, "then " + fallback.Action.String()}}
 }
 
-// fallback turns a configured fallback ("voicemail:EXT", "EXT", "hangup") into a plan.
-func (r *Router) fallback(caller, fb string, depth int) Plan {
-	switch {
-	case fb == "" || fb == "hangup":
-		return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable", Trace: []string{"fallback: hang up"}}
-	case strings.HasPrefix(fb, "voicemail:"):
-		box := strings.TrimPrefix(fb, "voicemail:")
-		if u, ok := r.dir.User(box); ok {
+// fallback turns a group's or queue's fallback into a plan.
+func (r *Router) fallback(caller string, fb Fallback, depth int) Plan {
+	switch fb.Kind {
+	case FallbackHangup:
+		return Plan{Action: Reject, Refusal: Unavailable, Trace: []string{"fallback: hang up"}}
+	case FallbackVoicemail:
+		if u, ok := r.dir.User(fb.Ext); ok {
 			return unavailablePlan(u, GreetingNoAnswer)
 		}
-	case depth < maxFallbackDepth:
-		p := r.decideExt(caller, fb, depth+1)
-		p.Trace = append([]string{"fallback to " + fb}, p.Trace...)
-		return p
+	case FallbackExt:
+		if depth < maxFallbackDepth {
+			p := r.decideExt(caller, fb.Ext, depth+1)
+			p.Trace = append([]string{"fallback to " + fb.Ext}, p.Trace...)
+			return p
+		}
 	}
-	return Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable", Trace: []string{"fallback " + fb + " unusable"}}
+	return Plan{Action: Reject, Refusal: Unavailable, Trace: []string{"fallback " + fb.String() + " unusable"}}
 }
 
 // unavailablePlan is where a call goes when the user cannot take it: their voicemail with the
@@ -333,8 +416,7 @@ func unavailablePlan(u User, greeting string) Plan {
 		return Plan{Action: Voicemail, Box: u.Ext, Greeting: greeting,
 			Trace: []string{fmt.Sprintf("voicemail of %s with the %s greeting", u.Ext, greeting)}}
 	}
-	p := Plan{Action: Reject, Code: 480, Reason: "Temporarily Unavailable",
-		Trace: []string{fmt.Sprintf("user %s has no voicemail", u.Ext)}}
+	p := Plan{Action: Reject, Refusal: Unavailable, Trace: []string{fmt.Sprintf("user %s has no voicemail", u.Ext)}}
 	if greeting == GreetingDND {
 		p.Announce, p.Box = GreetingDND, u.Ext // whose DND greeting plays before the 480
 	}

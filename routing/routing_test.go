@@ -20,7 +20,7 @@ func (d dir) Outbound(dialled string) (OutboundRoute, bool) {
 }
 func (d dir) Queue(ext string) (Queue, bool) {
 	if ext == "700" {
-		return Queue{Ext: "700", Strategy: LongestIdle, Members: []string{"1002"}, MaxWait: time.Minute, Fallback: "voicemail:1003"}, true
+		return Queue{Ext: "700", Strategy: LongestIdle, Members: []string{"1002"}, MaxWait: time.Minute, Fallback: Fallback{Kind: FallbackVoicemail, Ext: "1003"}}, true
 	}
 	return Queue{}, false
 }
@@ -30,9 +30,9 @@ func (d dir) Group(ext string) (Group, bool) {
 }
 
 var groups = map[string]Group{
-	"600": {Ext: "600", Members: []string{"1001", "1002", "1003", "1004"}, RingTimeout: 20 * time.Second, Fallback: "voicemail:1003"},
-	"601": {Ext: "601", Sequential: true, Members: []string{"1002", "1003"}, RingTimeout: 10 * time.Second, Fallback: "hangup"},
-	"602": {Ext: "602", Members: []string{"1004"}, Fallback: "601"},
+	"600": {Ext: "600", Members: []string{"1001", "1002", "1003", "1004"}, RingTimeout: 20 * time.Second, Fallback: Fallback{Kind: FallbackVoicemail, Ext: "1003"}},
+	"601": {Ext: "601", Sequential: true, Members: []string{"1002", "1003"}, RingTimeout: 10 * time.Second, Fallback: Fallback{Kind: FallbackHangup}},
+	"602": {Ext: "602", Members: []string{"1004"}, Fallback: Fallback{Kind: FallbackExt, Ext: "601"}},
 }
 
 type statuses map[string]presence.Status
@@ -59,7 +59,7 @@ func TestDecide(t *testing.T) {
 		caller   string // "" = 1001; "-" = a trunk, no user
 		dialled  string
 		action   Action
-		code     int
+		refusal  Refusal
 		targets  []string
 		timeout  time.Duration
 		noAnswer Action
@@ -67,14 +67,14 @@ func TestDecide(t *testing.T) {
 	}{
 		"registered user without mailbox rings, then 480":    {dialled: "1002", action: Ring, targets: []string{"1002"}, timeout: 5 * time.Second, noAnswer: Reject},
 		"registered user with mailbox rings, then voicemail": {dialled: "1003", action: Ring, targets: []string{"1003"}, timeout: 5 * time.Second, noAnswer: Voicemail},
-		"user without phone or mailbox is 480":               {dialled: "1001", action: Reject, code: 480},
-		"unknown number is 404":                              {dialled: "1999", action: Reject, code: 404},
+		"user without phone or mailbox is 480":               {dialled: "1001", action: Reject, refusal: Unavailable},
+		"unknown number is 404":                              {dialled: "1999", action: Reject, refusal: NotFound},
 		"a queue takes the caller in":                        {dialled: "700", action: Enqueue},
 		"*97 opens the caller's own mailbox":                 {caller: "1003", dialled: "*97", action: VoicemailMenu, box: "1003"},
-		"*97 without a mailbox is 404":                       {caller: "1002", dialled: "*97", action: Reject, code: 404},
+		"*97 without a mailbox is 404":                       {caller: "1002", dialled: "*97", action: Reject, refusal: NotFound},
 		"*78 turns the caller's DND on":                      {caller: "1002", dialled: "*78", action: SetDND},
 		"*79 turns the caller's DND off":                     {caller: "1002", dialled: "*79", action: SetDND},
-		"*78 from a trunk is refused":                        {caller: "-", dialled: "*78", action: Reject, code: 403},
+		"*78 from a trunk is refused":                        {caller: "-", dialled: "*78", action: Reject, refusal: Forbidden},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestDecide(t *testing.T) {
 				caller = ""
 			}
 			p := r.Decide(Request{Caller: caller, Dialled: tc.dialled})
-			if p.Action != tc.action || p.Code != tc.code || p.RingTimeout != tc.timeout || p.Box != tc.box {
+			if p.Action != tc.action || p.Refusal != tc.refusal || p.RingTimeout != tc.timeout || p.Box != tc.box {
 				t.Fatalf("plan = %+v", p)
 			}
 			if tc.action == SetDND && (p.DND != (tc.dialled == "*78") || p.Ext != caller) {
@@ -143,8 +143,8 @@ func TestStatusDecidesCallToUser(t *testing.T) {
 					t.Fatalf("hold plan = %+v then %+v", p, p.Then)
 				}
 			}
-			if tc.action == Reject && p.Code != 480 {
-				t.Fatalf("code %d, want 480", p.Code)
+			if tc.action == Reject && p.Refusal != Unavailable {
+				t.Fatalf("refusal %s, want unavailable", p.Refusal)
 			}
 		})
 	}
@@ -200,7 +200,30 @@ func TestOutboundCallsGoToTheTrunkEvenUnderDND(t *testing.T) {
 	if p.Action != Outbound || p.Trunk.Number != "15551234567" || p.Trunk.Addr != "127.0.0.1:5090" {
 		t.Fatalf("plan = %+v", p)
 	}
-	if p := r.Decide(Request{Caller: "", Dialled: "915551234567"}); p.Action != Reject || p.Code != 403 {
+	if p := r.Decide(Request{Caller: "", Dialled: "915551234567"}); p.Action != Reject || p.Refusal != Forbidden {
 		t.Fatalf("trunk caller dialling out: %+v", p)
+	}
+}
+
+func TestParseFallback(t *testing.T) {
+	good := map[string]Fallback{
+		"":               {Kind: FallbackHangup},
+		"hangup":         {Kind: FallbackHangup},
+		"voicemail:1002": {Kind: FallbackVoicemail, Ext: "1002"},
+		"700":            {Kind: FallbackExt, Ext: "700"},
+	}
+	for in, want := range good {
+		got, err := ParseFallback(in)
+		if err != nil || got != want {
+			t.Errorf("ParseFallback(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+		if in != "" && got.String() != in {
+			t.Errorf("%+v prints as %q, want %q", got, got.String(), in)
+		}
+	}
+	for _, bad := range []string{"voicemail:", "sales", "70 0", "voicemail"} {
+		if f, err := ParseFallback(bad); err == nil {
+			t.Errorf("ParseFallback(%q) = %+v, want an error", bad, f)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 func TestCallToUnknownNumberIs404(t *testing.T) {
@@ -339,7 +338,7 @@ func TestInfoPassesThrough(t *testing.T) {
 }
 
 func TestRTPTimeoutEndsCallWithByeToBothLegs(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.RTPTimeout = 300 * time.Millisecond })
+	sw := startSwitch(t, func(o *switchOpts) { o.RTPTimeout = 300 * time.Millisecond })
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
 	bridged(t, alice, bob)

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -21,12 +22,6 @@ type fork struct {
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
-}
-
-type forkEvent struct {
-	f   *fork
-	res *sip.Response
-	err error
 }
 
 // startFork sends the INVITE to one phone.
@@ -67,13 +62,17 @@ func (f *fork) stop() {
 	f.stopOnce.Do(func() { close(f.stopCh) })
 }
 
-// post hands an event to the call, unless the call has finished or no longer wants this fork.
+// post hands an event to the call, unless the call no longer wants this fork (a 2xx is always
+// posted: whoever won must be bridged or hung up).
 func (c *call) post(ev forkEvent) {
-	select {
-	case ev.f.r.events <- ev:
-	case <-c.done:
-	case <-ev.f.stopCh:
+	if ev.res == nil || !ev.res.IsSuccess() {
+		select {
+		case <-ev.f.stopCh:
+			return
+		default:
+		}
 	}
+	c.mail.post(ev)
 }
 
 func (f *fork) run(c *call) {
@@ -112,7 +111,12 @@ func (f *fork) run(c *call) {
 				f.ack(res)
 				f.tx.OnRetransmission(func(r *sip.Response) { f.ack(r) })
 				if f.r.winner.CompareAndSwap(nil, f) {
-					c.post(forkEvent{f: f, res: res})
+					if !c.mail.post(forkEvent{f: f, res: res}) {
+						// The call ended in the same instant: nobody will bridge this phone.
+						if err := f.leg.bye(s); err != nil {
+							c.log.Debug("answer after the call ended: BYE failed", zap.Error(err))
+						}
+					}
 					return
 				}
 				if f.r.winner.Load() == abandoned {
@@ -199,3 +203,5 @@ func (f *fork) sendCancel() error {
 	}
 	return nil
 }
+
+var errForkEnded = errors.New("fork transaction ended")

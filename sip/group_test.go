@@ -41,7 +41,7 @@ func groupSwitch(t *testing.T, g routing.Group) (*testSwitch, *presence.Table) {
 		t.Fatal(err)
 	}
 	store := openMailbox(t)
-	sw := startSwitch(t, func(o *sbsip.Options) {
+	sw := startSwitch(t, func(o *switchOpts) {
 		o.Presence = table
 		o.Voicemail = store
 		o.Greetings = greetings{"1005/no_answer": media.Tone(600, 0.4, 100*time.Millisecond)}
@@ -83,7 +83,7 @@ func TestGroupRingallRingsOnlyAvailableMembersFirstAnswerWins(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			sw, table := groupSwitch(t, routing.Group{Ext: "600", Members: []string{"1002", "1003", "1004"},
-				RingTimeout: 5 * time.Second, Fallback: "hangup"})
+				RingTimeout: 5 * time.Second, Fallback: routing.Fallback{Kind: routing.FallbackHangup}})
 			phones := map[string]*phone{}
 			for _, ext := range []string{"1002", "1003", "1004", "1005", "1001"} {
 				phones[ext] = newPhone(t, sw, ext, "udp").mustRegister()
@@ -148,7 +148,7 @@ func TestGroupRingallRingsOnlyAvailableMembersFirstAnswerWins(t *testing.T) {
 func TestGroupSequentialRingsMembersOneAfterAnother(t *testing.T) {
 	const ringTimeout = 400 * time.Millisecond
 	sw, table := groupSwitch(t, routing.Group{Ext: "600", Sequential: true, Members: []string{"1002", "1003", "1004"},
-		RingTimeout: ringTimeout, Fallback: "hangup"})
+		RingTimeout: ringTimeout, Fallback: routing.Fallback{Kind: routing.FallbackHangup}})
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	carol := newPhone(t, sw, "1003", "udp").mustRegister()
 	dave := newPhone(t, sw, "1004", "udp").mustRegister()
@@ -197,7 +197,7 @@ func TestGroupSequentialRingsMembersOneAfterAnother(t *testing.T) {
 func TestGroupNobodyAvailableGoesToFallback(t *testing.T) {
 	t.Run("hangup", func(t *testing.T) {
 		sw, table := groupSwitch(t, routing.Group{Ext: "600", Members: []string{"1002", "1003", "1004"},
-			RingTimeout: 5 * time.Second, Fallback: "hangup"})
+			RingTimeout: 5 * time.Second, Fallback: routing.Fallback{Kind: routing.FallbackHangup}})
 		bob := newPhone(t, sw, "1002", "udp").mustRegister()
 		carol := newPhone(t, sw, "1003", "udp").mustRegister()
 		alice := newPhone(t, sw, "1001", "udp").mustRegister()
@@ -218,7 +218,7 @@ func TestGroupNobodyAvailableGoesToFallback(t *testing.T) {
 	})
 	t.Run("voicemail", func(t *testing.T) {
 		sw, table := groupSwitch(t, routing.Group{Ext: "600", Members: []string{"1002", "1003", "1004"},
-			RingTimeout: 5 * time.Second, Fallback: "voicemail:1005"})
+			RingTimeout: 5 * time.Second, Fallback: routing.Fallback{Kind: routing.FallbackVoicemail, Ext: "1005"}})
 		bob := newPhone(t, sw, "1002", "udp").mustRegister()
 		alice := newPhone(t, sw, "1001", "udp").mustRegister()
 		if _, err := table.SetDND("1002", true); err != nil {
@@ -240,7 +240,7 @@ func TestGroupNobodyAvailableGoesToFallback(t *testing.T) {
 	})
 	t.Run("nobody answers", func(t *testing.T) {
 		sw, _ := groupSwitch(t, routing.Group{Ext: "600", Members: []string{"1002", "1003"},
-			RingTimeout: 300 * time.Millisecond, Fallback: "hangup"})
+			RingTimeout: 300 * time.Millisecond, Fallback: routing.Fallback{Kind: routing.FallbackHangup}})
 		bob := newPhone(t, sw, "1002", "udp").mustRegister()
 		carol := newPhone(t, sw, "1003", "udp").mustRegister()
 		alice := newPhone(t, sw, "1001", "udp").mustRegister()

@@ -27,6 +27,9 @@ type callRecord struct {
 	trace      []string
 }
 
+// SetOutcome implements flow.Call.
+func (c *call) SetOutcome(o history.Outcome, by string) { c.setOutcome(o, by) }
+
 // setOutcome records how the call ended up, once: the first decisive event wins (a held caller
 // who is put through is "answered", whatever happens later).
 func (c *call) setOutcome(o history.Outcome, by string) {
@@ -39,46 +42,59 @@ func (c *call) setOutcome(o history.Outcome, by string) {
 	switch o {
 	case history.Answered:
 		c.rec.answeredBy = by
-		c.rec.talkFrom = time.Now()
+		c.rec.talkFrom = c.s.clock.Now()
 	case history.Voicemail:
 		c.rec.box = by
 	}
 }
 
-// holdStarted and holdEnded measure time spent waiting for a busy user.
-func (c *call) holdStarted() {
+// Holding implements flow.Call: time spent waiting for a busy user or in a queue.
+func (c *call) Holding(on bool) {
 	c.mu.Lock()
-	c.rec.heldFrom = time.Now()
-	c.mu.Unlock()
-}
-
-func (c *call) holdEnded() {
-	c.mu.Lock()
-	if !c.rec.heldFrom.IsZero() {
-		c.rec.held += time.Since(c.rec.heldFrom)
+	defer c.mu.Unlock()
+	now := c.s.clock.Now()
+	switch {
+	case on && c.rec.heldFrom.IsZero():
+		c.rec.heldFrom = now
+	case !on && !c.rec.heldFrom.IsZero():
+		c.rec.held += now.Sub(c.rec.heldFrom)
 		c.rec.heldFrom = time.Time{}
 	}
+}
+
+// Trace implements flow.Call.
+func (c *call) Trace(lines ...string) {
+	c.mu.Lock()
+	c.rec.trace = append(c.rec.trace, lines...)
 	c.mu.Unlock()
 }
 
-// writeHistory stores the call's outcome; called once when the call is over.
+// Via implements flow.Call.
+func (c *call) Via(ext string) {
+	c.mu.Lock()
+	c.rec.via = ext
+	c.mu.Unlock()
+}
+
+// writeHistory stores the call's outcome: the one path every call takes when it is over,
+// refused ones included.
 func (c *call) writeHistory() {
 	h := c.s.opts.History
 	if h == nil {
 		return
 	}
-	c.holdEnded()
+	c.Holding(false)
 	c.mu.Lock()
 	r := c.rec
 	c.mu.Unlock()
 	if r.outcome == "" {
-		if c.isGone() {
+		if c.callerGone {
 			r.outcome = history.Abandoned
 		} else {
 			r.outcome = history.Missed
 		}
 	}
-	now := time.Now()
+	now := c.s.clock.Now()
 	rec := history.Record{
 		Started: r.started, Ended: now, From: c.callerID, To: c.inv.Recipient.User, Outcome: r.outcome,
 		AnsweredBy: r.answeredBy, Voicemail: r.box, HeldMS: r.held.Milliseconds(), Code: r.code,

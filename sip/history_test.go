@@ -9,7 +9,6 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/switchboard-voip/switchboard/history"
-	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 func TestCallOutcomesAreRecorded(t *testing.T) {
@@ -22,7 +21,7 @@ func TestCallOutcomesAreRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := startSwitch(t, func(o *sbsip.Options) { o.History = store })
+	sw := startSwitch(t, func(o *switchOpts) { o.History = store })
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
 

@@ -22,7 +22,7 @@ func routedSwitch(t *testing.T, g greetings) (*testSwitch, *presence.Table) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := startSwitch(t, func(o *sbsip.Options) {
+	sw := startSwitch(t, func(o *switchOpts) {
 		o.Presence = table
 		o.Router = routing.New(users{}, o.Locations.(*sbsip.MemoryLocations), table)
 		o.Greetings = g
@@ -75,8 +75,8 @@ func TestBusyTargetCallerHeldThenConnected(t *testing.T) {
 	if len(held) < 20 {
 		t.Fatalf("held caller received %d RTP packets in 800 ms", len(held))
 	}
-	if sw.srv.Waiting("1002") != 1 {
-		t.Fatalf("waiting for 1002: %d", sw.srv.Waiting("1002"))
+	if sw.flows.Waiting("1002") != 1 {
+		t.Fatalf("waiting for 1002: %d", sw.flows.Waiting("1002"))
 	}
 	select {
 	case <-bob.incoming:
@@ -156,7 +156,7 @@ func heldSwitch(t *testing.T, limit time.Duration) (*testSwitch, *presence.Table
 		t.Fatal(err)
 	}
 	store := openMailbox(t)
-	sw := startSwitch(t, func(o *sbsip.Options) {
+	sw := startSwitch(t, func(o *switchOpts) {
 		o.Presence = table
 		r := routing.New(vmUsers{}, o.Locations.(*sbsip.MemoryLocations), table)
 		r.HoldLimit = limit
@@ -205,7 +205,7 @@ func TestHeldCallerPressesOneForVoicemail(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if sw.srv.Waiting("1003") != 0 {
+	if sw.flows.Waiting("1003") != 0 {
 		t.Fatal("caller still on hold after choosing voicemail")
 	}
 	table.CallEnded("1003")
@@ -257,7 +257,7 @@ func TestSeveralHeldCallersArePutThroughFirstComeFirstServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if n := sw.srv.Waiting("1002"); n != 2 {
+	if n := sw.flows.Waiting("1002"); n != 2 {
 		t.Fatalf("callers holding for Bob: %d, want 2", n)
 	}
 

@@ -2,31 +2,19 @@ package sip
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
+	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
-// lookupLeg finds the established leg an in-dialog request belongs to: its Call-ID names the leg,
-// and the tags must match ours and the peer's (RFC 3261 §12.2.2).
-func (s *Server) lookupLeg(req *sip.Request) *leg {
-	s.mu.Lock()
-	l := s.dialogs[callIDOf(req)]
-	s.mu.Unlock()
-	if l == nil || req.To() == nil || req.From() == nil {
-		return nil
-	}
-	toTag, _ := req.To().Params.Get("tag")
-	fromTag, _ := req.From().Params.Get("tag")
-	if toTag != l.localTag || fromTag != l.remoteTag {
-		return nil
-	}
-	return l
-}
+// SIP handlers for requests inside a call's dialogs. They find the leg, answer what needs no
+// call state, and post the rest to the call's owner.
 
 // onAck takes the caller's ACK for our 2xx (ACKs for failures end inside the transaction layer).
 func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
@@ -34,7 +22,7 @@ func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	if l == nil || l.side != sideA {
 		return
 	}
-	l.call.ackOnce.Do(func() { close(l.call.acked) })
+	l.call.ack.Do(func() { close(l.call.acked) })
 }
 
 // onBye ends a call from either side.
@@ -45,37 +33,64 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	_ = tx.Respond(l.response(req, 200, "OK", nil))
-	s.mu.Lock()
-	if s.dialogs[l.callID] == l {
-		delete(s.dialogs, l.callID)
-	}
-	s.mu.Unlock()
-	if l.side == sideA {
-		l.call.markGone()
-	}
-	select {
-	case l.call.hangup <- l.side:
-	default:
+	s.removeDialog(l)
+	l.call.mail.post(byeEvent{side: l.side})
+}
+
+// onInfo passes INFO (DTMF relay, fast picture update, …) to the call's owner.
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	s.postInDialog(req, tx)
+}
+
+// onReinvite passes a re-INVITE (hold, resume, codec change, session refresh) to the call's owner.
+func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	s.postInDialog(req, tx)
+}
+
+func (s *Server) postInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	l := s.lookupLeg(req)
+	if l == nil || !l.call.mail.post(inDialog{l: l, req: req, tx: tx}) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 	}
 }
 
-// onInfo passes in-dialog INFO (DTMF relay, fast picture update, …) to the other leg and its
-// answer back.
-func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	l := s.lookupLeg(req)
-	if l == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+// onInDialog answers an INFO or re-INVITE on the owner's goroutine. Digits for the switch become
+// the flow's events; requests for the other party are passed through by a worker, so the owner
+// never waits on the network.
+func (c *call) onInDialog(ev inDialog) {
+	l, req, tx := ev.l, ev.req, ev.tx
+	if req.IsInvite() {
+		c.onReinvite(l, req, tx)
 		return
 	}
-	if l.call.onScreenInfo(l, req) || l.call.onLocalInfo(req) {
+	// INFO: DTMF for the switch (its own media on the caller's leg, or a screening party).
+	switch {
+	case l.side == sideA && c.local != nil && c.relay == nil,
+		l.side == sideB && c.party != nil && c.party.f.leg == l:
+		ct := ""
+		if h := req.ContentType(); h != nil {
+			ct = strings.TrimSpace(h.Value())
+		}
 		_ = tx.Respond(l.response(req, 200, "OK", nil))
+		if d, ok := dtmfFromInfo(ct, req.Body()); ok {
+			c.mail.post(flow.Digit{Key: d, FromParty: l.side == sideB})
+		}
 		return
 	}
-	other := l.call.other(l)
+	other := c.other(l)
 	if other == nil {
 		_ = tx.Respond(l.response(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
+	c.s.wg.Add(1)
+	go func() {
+		defer c.s.wg.Done()
+		c.s.forwardInfo(c.log, l, other, req, tx)
+	}()
+}
+
+// forwardInfo passes an INFO to the other leg and its answer back.
+func (s *Server) forwardInfo(log *zap.Logger, l, other *leg, req *sip.Request, tx sip.ServerTransaction) {
 	ct := ""
 	if h := req.ContentType(); h != nil {
 		ct = h.Value()
@@ -85,36 +100,28 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	defer cancel()
 	res, err := other.do(ctx, s, fwd)
 	if err != nil {
-		l.call.log.Info("INFO not delivered", zap.String("leg", string(other.side)), zap.Error(err))
+		log.Info("INFO not delivered", zap.String("leg", string(other.side)), zap.Error(err))
 		_ = tx.Respond(l.response(req, 408, "Request Timeout", nil))
 		return
 	}
 	_ = tx.Respond(l.response(req, res.StatusCode, res.Reason, nil))
 }
 
-// onReinvite passes a re-INVITE (hold, resume, codec change) through to the other leg with the
-// SDP rewritten so media stays anchored, and the answer back. A re-INVITE without SDP is a session
-// refresh: we answer it ourselves with the SDP we last sent on that leg.
-func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	l := s.lookupLeg(req)
-	if l == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+// onReinvite answers a re-INVITE: the switch answers for itself when it is the caller's far end
+// or when the request is a session refresh without SDP; otherwise the offer goes through to the
+// other leg with the SDP rewritten so media stays anchored.
+func (c *call) onReinvite(l *leg, req *sip.Request, tx sip.ServerTransaction) {
+	if len(req.Body()) == 0 {
+		_ = tx.Respond(l.response(req, 200, "OK", l.getLastSDP()))
 		return
 	}
-	c := l.call
-	if len(req.Body()) > 0 && c.reanswerLocally(l, req, tx) {
+	if l.side == sideA && c.local != nil && c.relay == nil {
+		c.reanswerLocally(l, req, tx)
 		return
 	}
 	other := c.other(l)
-	if other == nil && len(req.Body()) > 0 {
+	if other == nil {
 		_ = tx.Respond(l.response(req, 491, "Request Pending", nil))
-		return
-	}
-	if len(req.Body()) == 0 {
-		l.mu.Lock()
-		sdp := l.lastSDP
-		l.mu.Unlock()
-		_ = tx.Respond(l.response(req, 200, "OK", sdp))
 		return
 	}
 	other.mu.Lock()
@@ -125,6 +132,16 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	other.reinviting = true
 	other.mu.Unlock()
+	c.s.wg.Add(1)
+	go func() {
+		defer c.s.wg.Done()
+		c.s.passReinvite(c.log, l, other, req, tx)
+	}()
+}
+
+// passReinvite sends a re-INVITE's offer on the other leg and its answer back. Glare on the
+// other leg is refused with 491 by onReinvite while this runs.
+func (s *Server) passReinvite(log *zap.Logger, l, other *leg, req *sip.Request, tx sip.ServerTransaction) {
 	// The other leg's INVITE transaction is the thing to protect from glare; it is over once its
 	// final response is in (and ACKed), before the answer goes back, so a re-INVITE that follows
 	// the answer at once is never refused.
@@ -135,7 +152,7 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	})
 	defer release()
 
-	addr := s.opts.MediaAddr // fixed at construction: no lock needed
+	addr := s.opts.MediaAddr
 	offer, remote, err := media.RewriteOffer(req.Body(), addr, other.ep.Port(), other.origin)
 	if err != nil {
 		code, reason := mediaError(err)
@@ -148,7 +165,7 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer cancel()
 	res, err := other.do(ctx, s, fwd)
 	if err != nil {
-		c.log.Info("re-INVITE not answered", zap.String("leg", string(other.side)), zap.Error(err))
+		log.Info("re-INVITE not answered", zap.String("leg", string(other.side)), zap.Error(err))
 		_ = tx.Respond(l.response(req, 408, "Request Timeout", nil))
 		return
 	}
@@ -159,7 +176,7 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ack := other.newRequestSeq(sip.ACK, fwd.CSeq().SeqNo, nil, "")
 	if err := s.client.WriteRequest(ack); err != nil {
-		c.log.Warn("ACK for re-INVITE not sent", zap.String("leg", string(other.side)), zap.Error(err))
+		log.Warn("ACK for re-INVITE not sent", zap.String("leg", string(other.side)), zap.Error(err))
 	}
 	release()
 	answer, remoteOther, err := media.RewriteAnswer(res.Body(), addr, l.ep.Port(), l.origin)
@@ -170,12 +187,8 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	l.ep.SetRemote(remote)
 	other.ep.SetRemote(remoteOther)
-	other.mu.Lock()
-	other.lastSDP = offer
-	other.mu.Unlock()
-	l.mu.Lock()
-	l.lastSDP = answer
-	l.mu.Unlock()
+	other.setLastSDP(offer)
+	l.setLastSDP(answer)
 	_ = tx.Respond(l.response(req, 200, "OK", answer))
-	c.log.Info("re-INVITE passed through", zap.String("from_leg", string(l.side)))
+	log.Info("re-INVITE passed through", zap.String("from_leg", string(l.side)))
 }

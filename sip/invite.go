@@ -1,21 +1,18 @@
 package sip
 
 import (
-	"errors"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
-	"github.com/switchboard-voip/switchboard/history"
-	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/routing"
 )
 
-// onInvite takes a new call: authenticate, ask routing for a plan, carry it out. The handler
-// goroutine owns the call until it ends; BYE, CANCEL and timers only signal it.
+// onInvite takes a new call: authenticate, ask routing for a plan, and hand it to the flows on
+// a call of its own. The handler goroutine owns the call until it ends; BYE, CANCEL, INFO,
+// re-INVITE and timers only post to it.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
@@ -50,37 +47,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	plan := s.opts.Router.Decide(routing.Request{Caller: caller, Dialled: dialled})
 	log.Info("call routed", zap.Stringer("action", plan.Action), zap.Strings("trace", plan.Trace))
-	if plan.Action == routing.Reject && plan.Announce == "" {
-		code, reason := plan.Code, plan.Reason
-		if code < 300 {
-			code, reason = 500, "Server Internal Error"
-		}
-		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
-		if h := s.opts.History; h != nil {
-			now := time.Now()
-			if _, err := h.Add(history.Record{Started: now, Ended: now, From: callerID, To: req.Recipient.User,
-				Outcome: history.Rejected, Code: code, Trace: plan.Trace}); err != nil {
-				log.Warn("call history not stored", zap.Error(err))
-			}
-		}
-		return
-	}
-	c := newCall(s, req, tx, caller, log)
-	c.callerID = callerID
-	c.run(plan)
-}
-
-// mediaError maps media errors to what the caller sees.
-func mediaError(err error) (int, string) {
-	switch {
-	case errors.Is(err, media.ErrNoCommonCodec):
-		return 488, "Not Acceptable Here"
-	case errors.Is(err, media.ErrBadSDP):
-		return 400, "Bad SDP"
-	case errors.Is(err, media.ErrPortsExhausted):
-		return 503, "Service Unavailable"
-	}
-	return 500, "Server Internal Error"
+	newCall(s, req, tx, caller, callerID, log).run(plan)
 }
 
 // InboundTrunks recognises carriers by source address.

@@ -45,3 +45,17 @@ func (l *leg) bye(s *Server) error {
 	}
 	return nil
 }
+
+// setLastSDP remembers the SDP we last sent on this leg.
+func (l *leg) setLastSDP(sdp []byte) {
+	l.mu.Lock()
+	l.lastSDP = sdp
+	l.mu.Unlock()
+}
+
+// getLastSDP is the SDP we last sent on this leg.
+func (l *leg) getLastSDP() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastSDP
+}

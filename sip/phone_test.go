@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
@@ -48,14 +49,22 @@ func (users) Group(ext string) (routing.Group, bool)        { return routing.Gro
 func (users) Outbound(string) (routing.OutboundRoute, bool) { return routing.OutboundRoute{}, false }
 func (users) Queue(string) (routing.Queue, bool)            { return routing.Queue{}, false }
 
-// testSwitch is a real Switchboard SIP server on loopback with random ports.
+// testSwitch is a real Switchboard SIP server on loopback with random ports, with the call
+// flows wired as cmd wires them.
 type testSwitch struct {
 	srv   *sbsip.Server
+	flows *flow.Engine
 	ports *media.Ports
 	locs  *sbsip.MemoryLocations
 }
 
-func startSwitch(t *testing.T, tune ...func(*sbsip.Options)) *testSwitch {
+// switchOpts are a test switch's options: the SIP server's and what its flows need.
+type switchOpts struct {
+	sbsip.Options
+	Greetings flow.Greetings
+}
+
+func startSwitch(t *testing.T, tune ...func(*switchOpts)) *testSwitch {
 	t.Helper()
 	// Below Linux's ephemeral range (32768+), where the tests' own sockets land, and wide enough
 	// that another process's sockets (a load run) cannot take every pair.
@@ -65,7 +74,7 @@ func startSwitch(t *testing.T, tune ...func(*sbsip.Options)) *testSwitch {
 		t.Fatal(err)
 	}
 	locs := sbsip.NewMemoryLocations(nil)
-	opts := sbsip.Options{
+	opts := switchOpts{Options: sbsip.Options{
 		Listen:     []sbsip.Listen{{Transport: "udp", Addr: "127.0.0.1:0"}, {Transport: "tcp", Addr: "127.0.0.1:0"}},
 		Realm:      "switchboard",
 		MinExpires: time.Second,
@@ -75,18 +84,32 @@ func startSwitch(t *testing.T, tune ...func(*sbsip.Options)) *testSwitch {
 		Router:     routing.New(users{}, locs, nil),
 		Locations:  locs,
 		Logger:     testLogger(t),
-	}
+	}}
 	for _, f := range tune {
 		f(&opts)
 	}
-	srv, err := sbsip.NewServer(opts)
+	fo := flow.Options{Router: opts.Router, Greetings: opts.Greetings, Clock: opts.Clock}
+	if opts.Presence != nil {
+		p := opts.Presence
+		fo.Statuses = p
+		fo.Watch = func() flow.StatusFeed { return p.Watch() }
+	}
+	if opts.Voicemail != nil {
+		fo.Voicemail = opts.Voicemail
+	}
+	flows, err := flow.New(fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Flows = flows
+	srv, err := sbsip.NewServer(opts.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sw := &testSwitch{srv: srv, ports: ports, locs: locs}
+	sw := &testSwitch{srv: srv, flows: flows, ports: ports, locs: locs}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -94,6 +117,7 @@ func startSwitch(t *testing.T, tune ...func(*sbsip.Options)) *testSwitch {
 			buf := make([]byte, 1<<20)
 			t.Errorf("shutdown: %v\n%s", err, buf[:runtime.Stack(buf, true)])
 		}
+		flows.Close()
 		if n := ports.InUse(); n != 0 {
 			t.Errorf("%d RTP port pairs still in use after shutdown", n)
 		}

@@ -104,8 +104,6 @@ func (s *Server) watchPresence() {
 			return
 		case <-w.Ready():
 			for _, st := range w.Changes() {
-				s.holds.statusChanged(st.Ext, st.Status)
-				s.agentChanged(st)
 				s.presenceChanged(st)
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-voip/switchboard/presence"
-	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 func presenceSwitch(t *testing.T) (*testSwitch, *presence.Table) {
@@ -20,7 +19,7 @@ func presenceSwitch(t *testing.T) (*testSwitch, *presence.Table) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := startSwitch(t, func(o *sbsip.Options) { o.Presence = table })
+	sw := startSwitch(t, func(o *switchOpts) { o.Presence = table })
 	return sw, table
 }
 

@@ -29,7 +29,7 @@ func queueSwitch(t *testing.T, q routing.Queue) (*testSwitch, *presence.Table) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := startSwitch(t, func(o *sbsip.Options) {
+	sw := startSwitch(t, func(o *switchOpts) {
 		o.Presence = table
 		o.Router = routing.New(queueUsers{q: q}, o.Locations.(*sbsip.MemoryLocations), table)
 	})
@@ -71,7 +71,7 @@ func TestQueueAnswersCallersInOrderAndOffersAfterWrapup(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	dd := queueCall(t, dave)
 	time.Sleep(100 * time.Millisecond)
-	if st := sw.srv.QueueStats("700"); st.Waiting != 2 || st.LongestWait <= 0 {
+	if st := sw.flows.QueueStats("700"); st.Waiting != 2 || st.LongestWait <= 0 {
 		t.Fatalf("queue stats while Bob talks: %+v", st)
 	}
 	select {
@@ -109,7 +109,7 @@ func TestQueueAnswersCallersInOrderAndOffersAfterWrapup(t *testing.T) {
 	}
 	_, _, _ = da, dc, dd
 	sw.waitIdle(t)
-	if st := sw.srv.QueueStats("700"); st.Waiting != 0 {
+	if st := sw.flows.QueueStats("700"); st.Waiting != 0 {
 		t.Fatalf("queue not empty: %+v", st)
 	}
 }
@@ -138,7 +138,7 @@ func TestQueueSkipsDNDAgentAndRingsTheNext(t *testing.T) {
 
 func TestQueueMaxWaitGoesToFallback(t *testing.T) {
 	sw, _ := queueSwitch(t, routing.Queue{Ext: "700", Strategy: routing.LongestIdle, Members: []string{"1002"},
-		RingTimeout: time.Second, MaxWait: 300 * time.Millisecond, Fallback: "hangup"})
+		RingTimeout: time.Second, MaxWait: 300 * time.Millisecond, Fallback: routing.Fallback{Kind: routing.FallbackHangup}})
 	alice := newPhone(t, sw, "1001", "udp").mustRegister() // no agent has a phone
 	queueCall(t, alice)
 	select {

@@ -143,7 +143,7 @@ func TestRaceBusyUserHangsUpAsSecondCallArrives(t *testing.T) {
 		}
 		sw.waitIdle(t)
 		waitStatus(t, table, "1002", presence.Available)
-		if n := sw.srv.Waiting("1002"); n != 0 {
+		if n := sw.flows.Waiting("1002"); n != 0 {
 			t.Fatalf("iteration %d: %d callers still holding for a free Bob", i, n)
 		}
 		drain(alice, bob, carol)
@@ -212,7 +212,7 @@ func TestRaceAgentTurnsDNDWhileOffered(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			if !bobAnswered {
 				t.Fatalf("round %d: Bob (DND, did not answer) kept the offer and Carol was never offered the caller: "+
-					"QueueStats %+v", i, sw.srv.QueueStats("700"))
+					"QueueStats %+v", i, sw.flows.QueueStats("700"))
 			}
 			agent, agentIC = bob, ic
 		}
@@ -332,7 +332,7 @@ func waitQueueIdle(t *testing.T, sw *testSwitch, ext, when string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for {
-		st := sw.srv.QueueStats(ext)
+		st := sw.flows.QueueStats(ext)
 		if st.Waiting == 0 && len(st.Ringing) == 0 {
 			return
 		}
@@ -348,9 +348,9 @@ func waitQueueIdle(t *testing.T, sw *testSwitch, ext, when string) {
 func waitHolding(t *testing.T, sw *testSwitch, ext string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
-	for sw.srv.Waiting(ext) != n {
+	for sw.flows.Waiting(ext) != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d callers holding for %s, want %d", sw.srv.Waiting(ext), ext, n)
+			t.Fatalf("%d callers holding for %s, want %d", sw.flows.Waiting(ext), ext, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 func TestRegisterWithRightPasswordBindsContact(t *testing.T) {
@@ -69,7 +68,7 @@ func TestRegisterAnotherUsersExtensionIsForbidden(t *testing.T) {
 }
 
 func TestRegisterMD5AndSHA256ChallengesBothWork(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.Algorithms = []string{"SHA-256", "MD5"} })
+	sw := startSwitch(t, func(o *switchOpts) { o.Algorithms = []string{"SHA-256", "MD5"} })
 	p := newPhone(t, sw, "1001", "udp")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -92,7 +91,7 @@ func TestRegisterMD5AndSHA256ChallengesBothWork(t *testing.T) {
 }
 
 func TestRegisterStaleNonceIsAnsweredStale(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.NonceTTL = 200 * time.Millisecond })
+	sw := startSwitch(t, func(o *switchOpts) { o.NonceTTL = 200 * time.Millisecond })
 	p := newPhone(t, sw, "1001", "udp")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -184,7 +183,7 @@ func TestRegistrationExpiresOnTime(t *testing.T) {
 }
 
 func TestRegisterTooBriefIs423(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.MinExpires = time.Minute })
+	sw := startSwitch(t, func(o *switchOpts) { o.MinExpires = time.Minute })
 	p := newPhone(t, sw, "1002", "udp")
 	res := p.register(p.pass, 10)
 	if res.StatusCode != 423 || res.GetHeader("Min-Expires") == nil {

@@ -28,7 +28,7 @@ func screeningSwitch(t *testing.T) (*testSwitch, *presence.Table) {
 		t.Fatal(err)
 	}
 	store := openMailbox(t)
-	sw := startSwitch(t, func(o *sbsip.Options) {
+	sw := startSwitch(t, func(o *switchOpts) {
 		o.Presence = table
 		o.Voicemail = store
 		o.Greetings = greetings{"1002/dnd": nil}

@@ -1,6 +1,8 @@
-// Package sip is Switchboard's SIP face: transports, the registrar, digest authentication and the
-// back-to-back user agent that bridges calls with anchored media. It decides nothing about who
-// gets a call: it asks a Router for a plan and carries it out.
+// Package sip is Switchboard's SIP face: transports, the registrar, digest authentication, the
+// back-to-back user agent that bridges calls with anchored media, and the event notifier
+// (presence, dialog, message-summary, as-feature-event). It decides nothing about calls: it asks
+// a Router for a plan and hands it, with the call, to the call-flow applications (Flows), for
+// which it implements flow.Call.
 package sip
 
 import (
@@ -21,6 +23,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
+	"github.com/switchboard-voip/switchboard/flow"
+	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/routing"
@@ -36,6 +40,11 @@ type Listen struct {
 // Router is the decision seam: routing.Router implements it, tests may fake it.
 type Router interface {
 	Decide(routing.Request) routing.Plan
+}
+
+// Flows carries out plans on calls; flow.Engine implements it.
+type Flows interface {
+	Run(c flow.Call, plan routing.Plan)
 }
 
 // Users looks up SIP passwords and display names by extension.
@@ -59,11 +68,12 @@ type Options struct {
 
 	Users     Users
 	Router    Router
+	Flows     Flows
 	Locations Locations
 	Mailboxes Mailboxes      // optional: message-summary subscriptions (defaults to Voicemail)
-	Voicemail *mailbox.Store // optional: voicemail boxes; without it unanswered calls get 480
-	Greetings Greetings      // optional: users' own greetings
+	Voicemail *mailbox.Store // optional: voicemail boxes, watched for message-waiting NOTIFYs
 	Presence  Presence       // optional: the status table (busy while on a call, DND from phones)
+	Clock     clock.Clock    // call timers (ringing, ACK wait); nil: the wall clock
 	Trunks    InboundTrunks  // optional: carriers allowed in by address, with their DIDs
 	History   History        // optional: where every call's outcome is stored
 	Logger    *zap.Logger
@@ -86,6 +96,7 @@ type Server struct {
 	client *sipgo.Client
 	auth   *digest.Server
 	pacer  *media.Pacer
+	clock  clock.Clock
 
 	transports map[string]transportInfo // by "UDP"/"TCP"
 	closers    []func() error
@@ -97,9 +108,7 @@ type Server struct {
 
 	events    map[string]eventPackage // by Event header value
 	blf       blfTable                // every user's calls, for dialog (BLF) subscriptions
-	holds     holds                   // callers waiting for busy users
 	published publications            // what phones last PUBLISHed
-	queues    queues                  // call queues that have had callers
 	unwatch   func()                  // stops mailbox change notifications
 
 	mu       sync.Mutex
@@ -129,8 +138,11 @@ func NewServer(o Options) (*Server, error) {
 	if o.Realm == "" {
 		o.Realm = "switchboard"
 	}
-	if o.Users == nil || o.Router == nil || o.Locations == nil || o.Ports == nil {
-		return nil, errors.New("sip: Users, Router, Locations and Ports are required")
+	if o.Users == nil || o.Router == nil || o.Flows == nil || o.Locations == nil || o.Ports == nil {
+		return nil, errors.New("sip: Users, Router, Flows, Locations and Ports are required")
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
 	}
 	slogger := slog.New(zapslog.NewHandler(o.Logger.Named("sipgo").Core()))
 	ua, err := sipgo.NewUA(
@@ -158,6 +170,7 @@ func NewServer(o Options) (*Server, error) {
 		client:     client,
 		auth:       digest.NewServer(digest.Options{Realm: o.Realm, NonceTTL: o.NonceTTL, Algorithms: o.Algorithms}),
 		pacer:      media.NewPacer(runtime.GOMAXPROCS(0)),
+		clock:      o.Clock,
 		transports: make(map[string]transportInfo),
 		ctx:        ctx,
 		cancel:     cancel,

@@ -11,7 +11,6 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 // boxes is a fake mailbox store with settable counts.
@@ -85,7 +84,7 @@ func nextNotify(t *testing.T, ch chan *sip.Request) *sip.Request {
 
 func TestMessageWaitingSubscriptionNotifiesOnChange(t *testing.T) {
 	mb := &boxes{counts: map[string][2]int{}}
-	sw := startSwitch(t, func(o *sbsip.Options) { o.Mailboxes = mb })
+	sw := startSwitch(t, func(o *switchOpts) { o.Mailboxes = mb })
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	notes := bob.watchNotifies()
 	res, _ := bob.subscribe(t, "1002", "message-summary", 600)
@@ -115,7 +114,7 @@ func TestMessageWaitingSubscriptionNotifiesOnChange(t *testing.T) {
 }
 
 func TestMessageWaitingOtherUsersBoxIsForbidden(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.Mailboxes = &boxes{counts: map[string][2]int{}} })
+	sw := startSwitch(t, func(o *switchOpts) { o.Mailboxes = &boxes{counts: map[string][2]int{}} })
 	alice := newPhone(t, sw, "1001", "udp")
 	if res, _ := alice.subscribe(t, "1002", "message-summary", 600); res.StatusCode != 403 {
 		t.Fatalf("subscribe to another's mailbox: %d, want 403", res.StatusCode)
@@ -123,7 +122,7 @@ func TestMessageWaitingOtherUsersBoxIsForbidden(t *testing.T) {
 }
 
 func TestSubscribeUnknownEventIs489(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.Mailboxes = &boxes{counts: map[string][2]int{}} })
+	sw := startSwitch(t, func(o *switchOpts) { o.Mailboxes = &boxes{counts: map[string][2]int{}} })
 	alice := newPhone(t, sw, "1001", "udp")
 	res, _ := alice.subscribe(t, "1001", "weather", 600)
 	if res.StatusCode != 489 || res.GetHeader("Allow-Events") == nil {
@@ -132,7 +131,7 @@ func TestSubscribeUnknownEventIs489(t *testing.T) {
 }
 
 func TestSubscriptionEndsWithTerminatedNotifyOnShutdown(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.Mailboxes = &boxes{counts: map[string][2]int{}} })
+	sw := startSwitch(t, func(o *switchOpts) { o.Mailboxes = &boxes{counts: map[string][2]int{}} })
 	bob := newPhone(t, sw, "1002", "udp")
 	notes := bob.watchNotifies()
 	if res, _ := bob.subscribe(t, "1002", "message-summary", 600); res.StatusCode != 200 {
@@ -151,7 +150,7 @@ func TestSubscriptionEndsWithTerminatedNotifyOnShutdown(t *testing.T) {
 }
 
 func TestUnsubscribeSendsFinalNotify(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.Mailboxes = &boxes{counts: map[string][2]int{}} })
+	sw := startSwitch(t, func(o *switchOpts) { o.Mailboxes = &boxes{counts: map[string][2]int{}} })
 	bob := newPhone(t, sw, "1002", "udp")
 	notes := bob.watchNotifies()
 	res, req := bob.subscribe(t, "1002", "message-summary", 600)

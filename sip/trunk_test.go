@@ -23,7 +23,7 @@ func (loopbackTrunk) TrunkFor(addr netip.Addr) (string, map[string]string, bool)
 }
 
 func TestCarrierCallToDIDRingsMappedExtension(t *testing.T) {
-	sw := startSwitch(t, func(o *sbsip.Options) { o.Trunks = loopbackTrunk{} })
+	sw := startSwitch(t, func(o *switchOpts) { o.Trunks = loopbackTrunk{} })
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	carrier := newPhone(t, sw, "15557654321", "udp") // not a user: no registration, no password
 
@@ -83,7 +83,7 @@ func TestOutboundCallThroughTrunkUnderDND(t *testing.T) {
 		t.Fatal(err)
 	}
 	var carrierAddr string
-	sw := startSwitch(t, func(o *sbsip.Options) {
+	sw := startSwitch(t, func(o *switchOpts) {
 		o.Presence = table
 		o.Router = routing.New(carrierUsers{addr: &carrierAddr}, o.Locations.(*sbsip.MemoryLocations), table)
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"go.etcd.io/bbolt"
 
+	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/prompts"
@@ -51,8 +52,8 @@ func openMailbox(t *testing.T) *mailbox.Store {
 	return store
 }
 
-func voicemailSwitch(t *testing.T, store *mailbox.Store, g sbsip.Greetings) *testSwitch {
-	return startSwitch(t, func(o *sbsip.Options) {
+func voicemailSwitch(t *testing.T, store *mailbox.Store, g flow.Greetings) *testSwitch {
+	return startSwitch(t, func(o *switchOpts) {
 		o.Router = routing.New(vmUsers{}, o.Locations.(*sbsip.MemoryLocations), nil)
 		o.Voicemail = store
 		o.Greetings = g

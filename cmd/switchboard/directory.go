@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -11,8 +12,29 @@ import (
 
 // directory answers the SIP layer's and routing's questions about extensions from the config.
 type directory struct {
-	cfg   *config.Config
-	music map[string][]int16 // queues' own music on hold, loaded at start
+	cfg       *config.Config
+	music     map[string][]int16          // queues' own music on hold, loaded at start
+	fallbacks map[string]routing.Fallback // groups' and queues' fallbacks, parsed once
+}
+
+// newDirectory builds the directory of cfg, parsing every fallback once.
+func newDirectory(cfg *config.Config, music map[string][]int16) (directory, error) {
+	d := directory{cfg: cfg, music: music, fallbacks: make(map[string]routing.Fallback)}
+	for i, g := range cfg.Groups {
+		fb, err := routing.ParseFallback(g.Fallback)
+		if err != nil {
+			return directory{}, fmt.Errorf("groups[%d].fallback: %w", i, err)
+		}
+		d.fallbacks[g.Ext] = fb
+	}
+	for i, q := range cfg.Queues {
+		fb, err := routing.ParseFallback(q.Fallback)
+		if err != nil {
+			return directory{}, fmt.Errorf("queues[%d].fallback: %w", i, err)
+		}
+		d.fallbacks[q.Ext] = fb
+	}
+	return d, nil
 }
 
 // Password implements sip.Users.
@@ -49,7 +71,7 @@ func (d directory) Group(ext string) (routing.Group, bool) {
 		return routing.Group{}, false
 	}
 	return routing.Group{Ext: g.Ext, Sequential: g.Strategy == "sequential", Members: g.Members,
-		RingTimeout: g.RingTimeout, Fallback: g.Fallback}, true
+		RingTimeout: g.RingTimeout, Fallback: d.fallbacks[g.Ext]}, true
 }
 
 // Queue implements routing.Directory.
@@ -60,7 +82,7 @@ func (d directory) Queue(ext string) (routing.Queue, bool) {
 	}
 	return routing.Queue{Ext: q.Ext, Name: q.Name, Strategy: q.Strategy, Members: q.Members,
 		RingTimeout: q.RingTimeout, MaxWait: q.MaxWait, Wrapup: q.Wrapup, MusicOnHold: d.music[q.Ext],
-		AnnouncePosition: q.AnnouncePosition, Fallback: q.Fallback}, true
+		AnnouncePosition: q.AnnouncePosition, Fallback: d.fallbacks[q.Ext]}, true
 }
 
 // Outbound implements routing.Directory: a dialled outbound_prefix + number goes to that trunk.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
+	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
@@ -178,12 +179,27 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	dir := directory{cfg: cfg, music: music}
+	dir, err := newDirectory(cfg, music)
+	if err != nil {
+		return err
+	}
 	locations := sbsip.NewMemoryLocations(nil)
 	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
 	for _, l := range cfg.SIP.Listeners {
 		listen = append(listen, sbsip.Listen{Transport: l.Transport, Addr: l.Addr()})
 	}
+	router := routing.New(dir, locations, statuses)
+	flows, err := flow.New(flow.Options{
+		Router:    router,
+		Statuses:  statuses,
+		Watch:     func() flow.StatusFeed { return statuses.Watch() },
+		Greetings: greets,
+		Voicemail: voicemail,
+	})
+	if err != nil {
+		return err
+	}
+	defer flows.Close() // after the SIP server: its calls use the flows until they end
 	srv, err := sbsip.NewServer(sbsip.Options{
 		Listen:     listen,
 		Realm:      cfg.SIP.Realm,
@@ -193,10 +209,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Ports:      ports,
 		RTPTimeout: cfg.Media.RTPTimeout,
 		Users:      dir,
-		Router:     routing.New(dir, locations, statuses),
+		Router:     router,
+		Flows:      flows,
 		Locations:  locations,
 		Voicemail:  voicemail,
-		Greetings:  greets,
 		Presence:   statuses,
 		Trunks:     dir,
 		History:    calls,
@@ -215,7 +231,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
-		Queues:    queueView{cfg: cfg, srv: srv, statuses: statuses},
+		Queues:    queueView{cfg: cfg, flows: flows, statuses: statuses},
 		Greetings: greets, Logger: log.Named("http")})
 	web := &http.Server{
 		Handler:           apiServer.Handler(),

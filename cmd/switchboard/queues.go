@@ -3,15 +3,15 @@ package main
 import (
 	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
+	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/presence"
-	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
-// queueView joins the configured queues, the SIP layer's callers waiting and the status table
+// queueView joins the configured queues, the flows' callers waiting and the status table
 // into what GET /api/v1/queues shows.
 type queueView struct {
 	cfg      *config.Config
-	srv      *sbsip.Server
+	flows    *flow.Engine
 	statuses *presence.Table
 }
 
@@ -19,7 +19,7 @@ type queueView struct {
 func (v queueView) Queues() []api.QueueView {
 	out := make([]api.QueueView, 0, len(v.cfg.Queues))
 	for _, q := range v.cfg.Queues {
-		stats := v.srv.QueueStats(q.Ext)
+		stats := v.flows.QueueStats(q.Ext)
 		view := api.QueueView{Ext: q.Ext, Name: q.Name, Waiting: stats.Waiting,
 			LongestWaitMS: stats.LongestWait.Milliseconds()}
 		for _, m := range q.Members {

@@ -1,6 +1,8 @@
-package sip
+package flow
 
 import (
+	"errors"
+
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/history"
@@ -12,26 +14,24 @@ import (
 
 // voicemailMenu lets a user hear their new messages (*97): after each, 1 repeats it, 7 deletes
 // it, 9 saves it, # goes to the next. A message that has been played is marked heard.
-func (c *call) voicemailMenu(plan routing.Plan) {
-	s := c.s
-	if s.opts.Voicemail == nil {
-		c.respond(404, "Not Found", nil)
+func (e *Engine) voicemailMenu(c Call, plan routing.Plan) {
+	if e.o.Voicemail == nil {
+		c.Refuse(routing.NotFound)
 		return
 	}
-	c.setOutcome(history.Feature, "")
-	if err := c.answerLocally(); err != nil {
-		c.log.Warn("voicemail menu not answered", zap.Error(err))
+	c.SetOutcome(history.Feature, "")
+	if err := c.Answer(); err != nil {
+		c.Log().Warn("voicemail menu not answered", zap.Error(err))
 		return
 	}
-	err := c.menu(plan.Box)
-	if err != nil && !c.isGone() {
-		c.log.Info("voicemail menu ended", zap.Error(err))
+	c.SetState(Menu)
+	if err := e.menu(c, plan.Box); err != nil && !errors.Is(err, errGone) {
+		c.Log().Info("voicemail menu ended", zap.Error(err))
 	}
-	c.endLocal(c.isGone())
 }
 
-func (c *call) menu(box string) error {
-	store := c.s.opts.Voicemail
+func (e *Engine) menu(c Call, box string) error {
+	store := e.o.Voicemail
 	all, err := store.List(box)
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func (c *call) menu(box string) error {
 		}
 		intro = append(append([]string{prompts.YouHave}, prompts.Number(n)...), word)
 	}
-	if _, err := c.play(promptSource(intro...), false); err != nil {
+	if _, err := e.play(c, promptSource(intro...), false); err != nil {
 		return err
 	}
 	for i := 0; i < len(fresh); {
@@ -62,19 +62,19 @@ func (c *call) menu(box string) error {
 		}
 		audio, err := media.LoadWAV(path)
 		if err != nil {
-			c.log.Warn("message not playable", zap.String("id", m.ID), zap.Error(err))
+			c.Log().Warn("message not playable", zap.String("id", m.ID), zap.Error(err))
 			i++
 			continue
 		}
-		d, err := c.play(media.Sequence(media.Samples(audio), promptSource(prompts.VoicemailMenu)), true)
+		d, err := e.play(c, media.Sequence(media.Samples(audio), promptSource(prompts.VoicemailMenu)), true)
 		if err != nil {
 			return err
 		}
 		if err := store.SetHeard(box, m.ID, true); err != nil {
-			c.log.Warn("message not marked heard", zap.String("id", m.ID), zap.Error(err))
+			c.Log().Warn("message not marked heard", zap.String("id", m.ID), zap.Error(err))
 		}
 		if d == 0 {
-			if d, err = c.waitDigit(digitKeepAwait); err != nil {
+			if d, err = e.waitDigit(c, digitKeepAwait); err != nil {
 				return err
 			}
 		}
@@ -83,18 +83,18 @@ func (c *call) menu(box string) error {
 			continue
 		case '7':
 			if err := store.Delete(box, m.ID); err != nil {
-				c.log.Warn("message not deleted", zap.String("id", m.ID), zap.Error(err))
+				c.Log().Warn("message not deleted", zap.String("id", m.ID), zap.Error(err))
 			}
-			if _, err := c.play(promptSource(prompts.MessageDeleted), false); err != nil {
+			if _, err := e.play(c, promptSource(prompts.MessageDeleted), false); err != nil {
 				return err
 			}
 		case '9':
-			if _, err := c.play(promptSource(prompts.MessageSaved), false); err != nil {
+			if _, err := e.play(c, promptSource(prompts.MessageSaved), false); err != nil {
 				return err
 			}
 		}
 		i++
 	}
-	_, err = c.play(promptSource(prompts.NoMoreMessages, prompts.Goodbye), false)
+	_, err = e.play(c, promptSource(prompts.NoMoreMessages, prompts.Goodbye), false)
 	return err
 }

@@ -1,4 +1,4 @@
-package sip
+package flow
 
 import (
 	"sort"
@@ -18,7 +18,7 @@ import (
 // availability for offers. One dispatcher goroutine per queue makes the offers; callers' own
 // goroutines ring the agents they are offered and report back.
 type callQueue struct {
-	s   *Server
+	e   *Engine
 	cfg routing.Queue
 
 	mu      sync.Mutex
@@ -37,12 +37,15 @@ type queueAgent struct {
 }
 
 type queueCaller struct {
-	c       *call
+	c       Call
 	joined  time.Time
-	offer   chan []string        // agents to ring, from the dispatcher
+	offer   []string             // agents the dispatcher chose for this caller, not yet taken
 	tried   map[string]time.Time // agents who let this caller ring out, and when
 	ringing bool
 }
+
+// offerReady tells a queued caller that the dispatcher has agents for them.
+type offerReady struct{}
 
 // queues is every call queue that has had a caller.
 type queues struct {
@@ -51,48 +54,48 @@ type queues struct {
 }
 
 // queueFor returns the run-time queue for cfg, starting its dispatcher on first use.
-func (s *Server) queueFor(cfg routing.Queue) *callQueue {
-	s.queues.mu.Lock()
-	defer s.queues.mu.Unlock()
-	if s.queues.byExt == nil {
-		s.queues.byExt = make(map[string]*callQueue)
+func (e *Engine) queueFor(cfg routing.Queue) *callQueue {
+	e.queues.mu.Lock()
+	defer e.queues.mu.Unlock()
+	if e.queues.byExt == nil {
+		e.queues.byExt = make(map[string]*callQueue)
 	}
-	q := s.queues.byExt[cfg.Ext]
+	q := e.queues.byExt[cfg.Ext]
 	if q != nil {
 		q.mu.Lock()
 		q.cfg = cfg // the latest decision carries the configuration
 		q.mu.Unlock()
 		return q
 	}
-	q = &callQueue{s: s, cfg: cfg, agents: make(map[string]*queueAgent), wake: make(chan struct{}, 1)}
+	q = &callQueue{e: e, cfg: cfg, agents: make(map[string]*queueAgent), wake: make(chan struct{}, 1)}
 	for _, m := range cfg.Members {
 		a := &queueAgent{ext: m}
-		if st, ok := s.opts.Presence.Get(m); ok {
+		if st, ok := e.o.Statuses.Get(m); ok {
 			a.onCall = st.OnCall
 		}
 		q.agents[m] = a
 	}
-	s.queues.byExt[cfg.Ext] = q
-	s.wg.Add(1)
+	e.queues.byExt[cfg.Ext] = q
+	e.wg.Add(1)
 	go q.run()
 	return q
 }
 
 // agentChanged feeds presence changes to every queue the user answers for: the end of a call
 // starts their wrap-up; becoming available may allow an offer.
-func (s *Server) agentChanged(st presence.State) {
-	s.queues.mu.Lock()
-	qs := make([]*callQueue, 0, len(s.queues.byExt))
-	for _, q := range s.queues.byExt {
+func (e *Engine) agentChanged(st presence.State) {
+	e.queues.mu.Lock()
+	qs := make([]*callQueue, 0, len(e.queues.byExt))
+	for _, q := range e.queues.byExt {
 		qs = append(qs, q)
 	}
-	s.queues.mu.Unlock()
+	e.queues.mu.Unlock()
 	for _, q := range qs {
 		q.mu.Lock()
 		a := q.agents[st.Ext]
 		if a != nil {
 			if a.onCall && !st.OnCall {
-				a.lastEnded = time.Now()
+				a.lastEnded = q.e.clock.Now()
 				a.wrapupUntil = a.lastEnded.Add(q.cfg.Wrapup)
 			}
 			a.onCall = st.OnCall
@@ -113,22 +116,22 @@ func (q *callQueue) poke() {
 
 // run makes offers whenever something changes, and when a wrap-up ends.
 func (q *callQueue) run() {
-	defer q.s.wg.Done()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	defer q.e.wg.Done()
+	var timer interface{ Stop() bool }
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		next := q.dispatch()
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+		if timer != nil {
+			timer.Stop()
 		}
-		timer.Reset(next)
+		timer = q.e.clock.AfterFunc(next, q.poke)
 		select {
 		case <-q.wake:
-		case <-timer.C:
-		case <-q.s.ctx.Done():
+		case <-q.e.ctx.Done():
 			return
 		}
 	}
@@ -139,7 +142,7 @@ func (q *callQueue) free(a *queueAgent, now time.Time) bool {
 	if a.ringing || a.onCall || now.Before(a.wrapupUntil) {
 		return false
 	}
-	st, ok := q.s.opts.Presence.Get(a.ext)
+	st, ok := q.e.o.Statuses.Get(a.ext)
 	return ok && st.Status == presence.Available && st.Registered
 }
 
@@ -148,7 +151,7 @@ func (q *callQueue) free(a *queueAgent, now time.Time) bool {
 func (q *callQueue) dispatch() time.Duration {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	now := time.Now()
+	now := q.e.clock.Now()
 	next := time.Hour
 	for _, a := range q.agents {
 		if a.wrapupUntil.After(now) && a.wrapupUntil.Sub(now) < next {
@@ -167,7 +170,8 @@ func (q *callQueue) dispatch() time.Duration {
 			q.agents[ext].ringing = true
 		}
 		qc.ringing = true
-		qc.offer <- agents // buffered; the caller is not ringing anything else
+		qc.offer = agents
+		qc.c.Post(offerReady{})
 	}
 	return next
 }
@@ -215,10 +219,10 @@ func (q *callQueue) pick(qc *queueCaller, now time.Time) []string {
 	}
 }
 
-func (q *callQueue) join(c *call) (*queueCaller, int) {
+func (q *callQueue) join(c Call) (*queueCaller, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	qc := &queueCaller{c: c, joined: time.Now(), offer: make(chan []string, 1), tried: make(map[string]time.Time)}
+	qc := &queueCaller{c: c, joined: q.e.clock.Now(), tried: make(map[string]time.Time)}
 	q.waiting = append(q.waiting, qc)
 	pos := len(q.waiting)
 	q.poke()
@@ -242,21 +246,27 @@ func (q *callQueue) removeLocked(qc *queueCaller) {
 			break
 		}
 	}
-	select {
-	case agents := <-qc.offer:
-		for _, ext := range agents {
-			if a := q.agents[ext]; a != nil {
-				a.ringing = false
-			}
+	for _, ext := range qc.offer {
+		if a := q.agents[ext]; a != nil {
+			a.ringing = false
 		}
-	default:
 	}
+	qc.offer = nil
+}
+
+// takeOffer hands qc the agents the dispatcher chose for it, once.
+func (q *callQueue) takeOffer(qc *queueCaller) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	agents := qc.offer
+	qc.offer = nil
+	return agents
 }
 
 // offerDone releases the agents of an offer; unanswered ones are remembered for this caller.
 func (q *callQueue) offerDone(qc *queueCaller, agents []string, answered bool) {
 	q.mu.Lock()
-	now := time.Now()
+	now := q.e.clock.Now()
 	for _, ext := range agents {
 		if a := q.agents[ext]; a != nil {
 			a.ringing = false
@@ -297,16 +307,16 @@ type QueueStats struct {
 }
 
 // QueueStats returns the state of queue ext (zero when it never had a caller).
-func (s *Server) QueueStats(ext string) QueueStats {
-	s.queues.mu.Lock()
-	q := s.queues.byExt[ext]
-	s.queues.mu.Unlock()
+func (e *Engine) QueueStats(ext string) QueueStats {
+	e.queues.mu.Lock()
+	q := e.queues.byExt[ext]
+	e.queues.mu.Unlock()
 	if q == nil {
 		return QueueStats{}
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	now := time.Now()
+	now := q.e.clock.Now()
 	st := QueueStats{Waiting: len(q.waiting)}
 	if len(q.waiting) > 0 {
 		st.LongestWait = now.Sub(q.waiting[0].joined)
@@ -326,84 +336,87 @@ func (s *Server) QueueStats(ext string) QueueStats {
 
 // enqueue is "call queue": the switch answers, the caller hears their position and music, and
 // is offered to free members by the queue's strategy until one answers or max_wait passes.
-func (c *call) enqueue(plan routing.Plan) {
-	s := c.s
-	if s.opts.Presence == nil {
-		c.respond(480, "Temporarily Unavailable", nil)
+func (e *Engine) enqueue(c Call, plan routing.Plan) {
+	if e.o.Statuses == nil {
+		c.Refuse(routing.Unavailable)
 		return
 	}
-	if err := c.answerLocally(); err != nil {
-		c.log.Warn("queue not answered", zap.Error(err))
+	if err := c.Answer(); err != nil {
+		c.Log().Warn("queue not answered", zap.Error(err))
 		return
 	}
 	cfg := plan.Queue
-	q := s.queueFor(cfg)
+	q := e.queueFor(cfg)
 	qc, pos := q.join(c)
-	c.holdStarted()
+	c.SetState(Queued)
+	c.Holding(true)
+	c.Via(cfg.Ext)
 	left := false
 	leave := func() {
 		if !left {
 			left = true
 			q.leave(qc)
-			c.holdEnded()
+			c.Holding(false)
 		}
 	}
 	defer leave()
-	c.mu.Lock()
-	c.rec.via = cfg.Ext
-	c.mu.Unlock()
-	log := c.log.With(zap.String("queue", cfg.Ext))
+	log := c.Log().With(zap.String("queue", cfg.Ext))
 	log.Info("caller queued", zap.Int("position", pos))
 
 	music := cfg.MusicOnHold
 	if len(music) == 0 {
 		music, _ = prompts.PCM(prompts.MusicOnHold)
 	}
-	lc := c.local
 	if cfg.AnnouncePosition {
 		announce := append([]string{prompts.CallerNumber}, prompts.Number(pos)...)
-		lc.stream.Play(media.Sequence(promptSource(announce...), media.Loop(music)))
+		c.Play(media.Sequence(promptSource(announce...), media.Loop(music)))
 	} else {
-		lc.stream.Play(media.Loop(music))
+		c.Play(media.Loop(music))
 	}
-	maxWait := time.NewTimer(cfg.MaxWait)
-	defer maxWait.Stop()
+	maxWait, timer := e.after(c, cfg.MaxWait)
+	defer timer.Stop()
 	for {
-		select {
-		case agents := <-qc.offer:
+		ev := c.Next()
+		if err := goneErr(ev); err != nil {
+			if _, hungUp := ev.(CallerGone); hungUp {
+				log.Info("queued caller hung up", zap.Duration("waited", e.clock.Now().Sub(qc.joined)))
+				c.SetOutcome(history.Abandoned, "")
+			}
+			return
+		}
+		switch ev := ev.(type) {
+		case offerReady:
+			agents := q.takeOffer(qc)
+			if len(agents) == 0 {
+				continue
+			}
 			log.Info("offering queued caller", zap.Strings("agents", agents))
-			out := c.ringFromLocal(agents, cfg.RingTimeout, func(agent string) {
-				// Out of the line the moment an agent answers, not when the talk ends.
-				q.answeredBy(qc, agents, agent)
+			rang := c.Ring(Ring{Targets: agents, Timeout: cfg.RingTimeout})
+			switch rang.Result {
+			case Answered:
+				// Out of the line the moment an agent answers, not when the talk ends; the
+				// agent counts as on a call at once.
+				q.answeredBy(qc, agents, rang.Party.Ext())
 				leave()
-			})
-			switch out {
-			case outcomeAnswered:
-				return // bridged and talked: the call is over
-			case outcomeDone:
+				c.SetState(Talking)
+				if err := c.Bridge(rang.Party); err != nil {
+					log.Warn("queued caller not bridged", zap.Error(err))
+				}
+				return
+			case Gone:
 				leave() // first: the dispatcher must not offer a caller who is going
 				q.offerDone(qc, agents, false)
-				c.endLocal(c.isGone())
 				return
 			default:
 				q.offerDone(qc, agents, false)
 			}
-		case <-maxWait.C:
-			leave()
-			log.Info("queued caller waited too long", zap.Duration("max_wait", cfg.MaxWait))
-			c.follow(*plan.NoAnswer)
-			return
-		case <-c.callerGone:
-			log.Info("queued caller hung up", zap.Duration("waited", time.Since(qc.joined)))
-			c.setOutcome(history.Abandoned, "")
-			c.endLocal(true)
-			return
-		case <-lc.rx.Inactive(0):
-			c.endLocal(false)
-			return
-		case <-s.ctx.Done():
-			c.endLocal(false)
-			return
+		case deadline:
+			if ev == maxWait {
+				leave()
+				log.Info("queued caller waited too long", zap.Duration("max_wait", cfg.MaxWait))
+				e.next(c, plan.NoAnswer)
+				return
+			}
 		}
 	}
 }

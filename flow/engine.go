@@ -1,0 +1,205 @@
+// Package flow holds Switchboard's call-flow applications: ringing a user (with screening),
+// holding a busy user's callers, call queues, voicemail, the voicemail menu and feature codes.
+// They decide what a caller hears and what happens next; they run over a small Call interface
+// that the SIP layer implements, so none of them knows SIP, and every timer they set runs on an
+// injected clock.
+//
+// routing decides where a call goes (a Plan); an Engine carries the plan out on one call.
+package flow
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/switchboard-voip/switchboard/history"
+	"github.com/switchboard-voip/switchboard/internal/clock"
+	"github.com/switchboard-voip/switchboard/media/mailbox"
+	"github.com/switchboard-voip/switchboard/media/prompts"
+	"github.com/switchboard-voip/switchboard/presence"
+	"github.com/switchboard-voip/switchboard/routing"
+)
+
+// Router decides plans; routing.Router implements it. Held callers are routed again when
+// their user is free.
+type Router interface {
+	Decide(routing.Request) routing.Plan
+}
+
+// Statuses is the status table as the flows use it; presence.Table implements it.
+type Statuses interface {
+	Get(ext string) (presence.State, bool)
+	SetDND(ext string, on bool) (presence.State, error)
+}
+
+// StatusFeed delivers status changes; presence's watchers implement it.
+type StatusFeed interface {
+	Ready() <-chan struct{}
+	Changes() []presence.State
+	Close()
+}
+
+// Greetings finds a user's own recorded greeting of a kind (routing.GreetingBusy, …); nil
+// means the built-in prompt plays instead.
+type Greetings interface {
+	Greeting(ext, kind string) []int16
+}
+
+// Mailboxes is the voicemail store; mailbox.Store implements it.
+type Mailboxes interface {
+	Record(box, from, fromName string) (*mailbox.Recording, error)
+	List(box string) ([]mailbox.Message, error)
+	Path(box, id string) (string, error)
+	SetHeard(box, id string, heard bool) error
+	Delete(box, id string) error
+}
+
+// Options configure an Engine. Router is required; the rest may be nil, and the flows that
+// need them then refuse their callers (no mailbox: 480; no status table: no queues).
+type Options struct {
+	Router    Router
+	Statuses  Statuses
+	Watch     func() StatusFeed // status changes for hold lines and queues; with Statuses
+	Greetings Greetings
+	Voicemail Mailboxes
+	Clock     clock.Clock // nil: the wall clock
+}
+
+// Engine runs call flows. Hold lines and queues are shared by every call, so one Engine
+// serves the whole switch.
+type Engine struct {
+	o      Options
+	clock  clock.Clock
+	holds  holds
+	queues queues
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the status watcher and queue dispatchers
+}
+
+// New returns an Engine and starts its status watcher; Close stops it.
+func New(o Options) (*Engine, error) {
+	if o.Router == nil {
+		return nil, errors.New("flow: a Router is required")
+	}
+	e := &Engine{o: o, clock: o.Clock}
+	if e.clock == nil {
+		e.clock = clock.Real()
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	if o.Statuses != nil && o.Watch != nil {
+		feed := o.Watch()
+		e.wg.Add(1)
+		go e.watch(feed)
+	}
+	return e, nil
+}
+
+// Close stops the status watcher and the queue dispatchers. Calls still running keep their
+// flows; the switch ends those first.
+func (e *Engine) Close() {
+	e.cancel()
+	e.wg.Wait()
+}
+
+// watch passes status changes to hold lines (a busy user became free or DND) and queues (an
+// agent's call ended: wrap-up, then offers).
+func (e *Engine) watch(feed StatusFeed) {
+	defer e.wg.Done()
+	defer feed.Close()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-feed.Ready():
+			for _, st := range feed.Changes() {
+				e.StatusChanged(st)
+			}
+		}
+	}
+}
+
+// StatusChanged tells hold lines and queues about a user's new state.
+func (e *Engine) StatusChanged(st presence.State) {
+	e.holds.statusChanged(st.Ext, st.Status)
+	e.agentChanged(st)
+}
+
+// Run carries out plan on c until the flow is over. The caller's leg has not been answered
+// unless a previous flow answered it (a held caller put through).
+func (e *Engine) Run(c Call, plan routing.Plan) {
+	c.Trace(plan.Trace...)
+	switch plan.Action {
+	case routing.Ring:
+		e.ring(c, plan)
+	case routing.Outbound:
+		e.outbound(c, plan)
+	case routing.Hold:
+		e.hold(c, plan)
+	case routing.Enqueue:
+		e.enqueue(c, plan)
+	case routing.Voicemail:
+		e.voicemail(c, plan)
+	case routing.VoicemailMenu:
+		e.voicemailMenu(c, plan)
+	case routing.SetDND:
+		e.setDND(c, plan)
+	case routing.Reject:
+		e.reject(c, plan)
+	default:
+		c.Log().Error("plan with an unknown action", zap.Stringer("action", plan.Action))
+		c.Refuse(0) // the SIP layer's mapping answers an unknown refusal with 500 and logs it
+	}
+}
+
+// next carries out what follows when a plan gives up (nobody answered, hold limit, queue
+// wait). Routing's plans always say what follows; a missing one refuses the caller.
+func (e *Engine) next(c Call, p *routing.Plan) {
+	if p == nil {
+		c.Log().Error("plan without a next step; refusing the caller")
+		c.Refuse(routing.Unavailable)
+		return
+	}
+	e.Run(c, *p)
+}
+
+// reject refuses the caller, after an announcement (the DND greeting) when the plan has one.
+func (e *Engine) reject(c Call, plan routing.Plan) {
+	if plan.Announce != "" {
+		if err := c.EarlyMedia(); err == nil {
+			if _, err := e.play(c, e.greeting(plan.Box, plan.Announce, false), false); err != nil {
+				return
+			}
+		}
+	}
+	c.Refuse(plan.Refusal)
+}
+
+// setDND carries out *78 / *79: the setting is saved first (so it is never lost once
+// confirmed), then the switch answers, says "Do not disturb is on/off" and hangs up.
+func (e *Engine) setDND(c Call, plan routing.Plan) {
+	if e.o.Statuses == nil {
+		c.Refuse(routing.NotFound)
+		return
+	}
+	if _, err := e.o.Statuses.SetDND(plan.Ext, plan.DND); err != nil {
+		c.Log().Error("DND not saved", zap.Error(err))
+		c.Refuse(0)
+		return
+	}
+	c.Log().Info("DND set by feature code", zap.String("ext", plan.Ext), zap.Bool("dnd", plan.DND))
+	c.SetOutcome(history.Feature, "")
+	c.SetState(Menu)
+	if err := c.Answer(); err != nil {
+		c.Log().Warn("DND confirmation not answered", zap.Error(err))
+		return
+	}
+	prompt := prompts.DNDOff
+	if plan.DND {
+		prompt = prompts.DNDOn
+	}
+	_, _ = e.play(c, promptSource(prompt), false)
+}

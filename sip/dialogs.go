@@ -1,0 +1,68 @@
+package sip
+
+import "github.com/emiago/sipgo/sip"
+
+// Established legs are found by the Call-ID of in-dialog requests. They are added and removed
+// here only: a leg is added when its dialog is confirmed (or, for a screening party, while the
+// switch talks to it) and removed when its BYE arrives, when it is released, or when its call
+// ends.
+
+// addDialog makes l reachable by in-dialog requests.
+func (s *Server) addDialog(l *leg) {
+	s.mu.Lock()
+	s.dialogs[l.callID] = l
+	s.mu.Unlock()
+}
+
+// removeDialog makes l unreachable, if it still is.
+func (s *Server) removeDialog(l *leg) {
+	if l == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.dialogs[l.callID] == l {
+		delete(s.dialogs, l.callID)
+	}
+	s.mu.Unlock()
+}
+
+// removeDialogs removes every leg of c.
+func (s *Server) removeDialogs(c *call) {
+	s.removeDialog(c.a)
+	s.removeDialog(c.b)
+	if c.party != nil {
+		s.removeDialog(c.party.f.leg)
+	}
+}
+
+// lookupLeg finds the established leg an in-dialog request belongs to: its Call-ID names the leg,
+// and the tags must match ours and the peer's (RFC 3261 §12.2.2).
+func (s *Server) lookupLeg(req *sip.Request) *leg {
+	s.mu.Lock()
+	l := s.dialogs[callIDOf(req)]
+	s.mu.Unlock()
+	if l == nil || req.To() == nil || req.From() == nil {
+		return nil
+	}
+	toTag, _ := req.To().Params.Get("tag")
+	fromTag, _ := req.From().Params.Get("tag")
+	if toTag != l.localTag || fromTag != l.remoteTag {
+		return nil
+	}
+	return l
+}
+
+// addCall and removeCall keep the set of calls in progress.
+func (s *Server) addCall(c *call) {
+	s.mu.Lock()
+	s.calls[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+}
+
+func (s *Server) removeCall(c *call) {
+	s.mu.Lock()
+	delete(s.calls, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
