@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-
 )
 
 func TestCallToUnknownNumberIs404(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-
 )
 
 func TestRegisterWithRightPasswordBindsContact(t *testing.T) {

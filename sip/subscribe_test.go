@@ -10,7 +10,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-
 )
 
 // boxes is a fake mailbox store with settable counts.
