@@ -163,9 +163,9 @@ func (f *fakeCall) SetOutcome(o history.Outcome, by string) {
 		f.outcome, f.by = o, by
 	}
 }
-func (f *fakeCall) Holding(on bool)        { f.did("holding %t", on) }
+func (f *fakeCall) Holding(on bool)       { f.did("holding %t", on) }
 func (f *fakeCall) Trace(lines ...string) {}
-func (f *fakeCall) Via(ext string)         { f.did("via %s", ext) }
+func (f *fakeCall) Via(ext string)        { f.did("via %s", ext) }
 
 // fakeParty is a phone that answered.
 type fakeParty struct {
