@@ -33,6 +33,7 @@ type fakeCall struct {
 	state   State
 	outcome history.Outcome
 	by      string
+	sink    func(frame []int16)
 }
 
 func newFakeCall(t *testing.T, clk *clock.Fake, caller string) *fakeCall {
@@ -135,7 +136,29 @@ func (f *fakeCall) finishPlay() {
 	f.Post(PlayDone{ID: id})
 }
 
-func (f *fakeCall) Listen(sink func(frame []int16)) { f.did("listen %t", sink != nil) }
+func (f *fakeCall) Listen(sink func(frame []int16)) {
+	f.mu.Lock()
+	f.sink = sink
+	f.mu.Unlock()
+	f.did("listen %t", sink != nil)
+}
+
+// speak feeds the flow n frames of the caller's audio at level (a square wave).
+func (f *fakeCall) speak(n int, level int16) {
+	f.mu.Lock()
+	sink := f.sink
+	f.mu.Unlock()
+	frame := make([]int16, media.FrameSamples)
+	for i := range frame {
+		frame[i] = level
+		if i%2 == 1 {
+			frame[i] = -level
+		}
+	}
+	for range n {
+		sink(frame)
+	}
+}
 
 func (f *fakeCall) Ring(r Ring) Rang {
 	if r.Trunk != nil {
