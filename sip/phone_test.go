@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +59,9 @@ type testSwitch struct {
 	locs  *sbsip.MemoryLocations
 }
 
+// switchBlocks counts the test switches started, for the port plan.
+var switchBlocks atomic.Int32
+
 // switchOpts are a test switch's options: the SIP server's and what its flows need.
 type switchOpts struct {
 	sbsip.Options
@@ -66,9 +70,12 @@ type switchOpts struct {
 
 func startSwitch(t *testing.T, tune ...func(*switchOpts)) *testSwitch {
 	t.Helper()
-	// Below Linux's ephemeral range (32768+), where the tests' own sockets land, and wide enough
-	// that another process's sockets (a load run) cannot take every pair.
-	base := 10000 + 2*int(time.Now().UnixNano()%5000)
+	// The sip package's port plan: 12000-19999, below Linux's ephemeral range (32768+) where the
+	// tests' own sockets land, in blocks of 500 pairs handed to test switches in the order they
+	// start. The same test gets the same block on every run; a pair another process holds (a
+	// concurrent run, a load test) is skipped by Ports.Open.
+	block := int(switchBlocks.Add(1)-1) % 8
+	base := 12000 + 1000*block
 	ports, err := media.NewPorts(netip.MustParseAddr("127.0.0.1"), base, base+999)
 	if err != nil {
 		t.Fatal(err)
