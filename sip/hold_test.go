@@ -252,14 +252,11 @@ func TestSeveralHeldCallersArePutThroughFirstComeFirstServed(t *testing.T) {
 	if _, err := alice.call(ctx, "1002"); err != nil { // first to hold
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, "Alice holding for Bob", func() bool { return sw.flows.Waiting("1002") == 1 })
 	if _, err := dave.call(ctx, "1002"); err != nil { // second
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := sw.flows.Waiting("1002"); n != 2 {
-		t.Fatalf("callers holding for Bob: %d, want 2", n)
-	}
+	eventually(t, "Alice and Dave holding for Bob", func() bool { return sw.flows.Waiting("1002") == 2 })
 
 	_ = carolHangup()
 	for _, want := range []string{"1001", "1004"} {

@@ -145,6 +145,19 @@ func (sw *testSwitch) waitIdle(t *testing.T) {
 	t.Fatalf("switch not idle: %d calls, %d port pairs in use", sw.srv.ActiveCalls(), sw.ports.InUse())
 }
 
+// eventually polls cond until it holds, failing the test after 10 s: how tests wait for what
+// the switch does, instead of sleeping.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // phone is a sipgo soft phone registered to the test switch.
 type phone struct {
 	t         *testing.T

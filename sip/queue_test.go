@@ -68,9 +68,9 @@ func TestQueueAnswersCallersInOrderAndOffersAfterWrapup(t *testing.T) {
 
 	// Carol, then Dave, queue up while Bob talks; the queue reports them waiting.
 	dc := queueCall(t, carol)
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, "Carol queued", func() bool { return sw.flows.QueueStats("700").Waiting == 1 })
 	dd := queueCall(t, dave)
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, "Carol and Dave queued", func() bool { return sw.flows.QueueStats("700").Waiting == 2 })
 	if st := sw.flows.QueueStats("700"); st.Waiting != 2 || st.LongestWait <= 0 {
 		t.Fatalf("queue stats while Bob talks: %+v", st)
 	}
