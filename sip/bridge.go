@@ -65,7 +65,7 @@ func (c *call) answer(p *party) error {
 	c.trackDialog(c.caller, "initiator", dialogConfirmed, callee)
 	c.trackDialog(callee, "recipient", dialogConfirmed, c.callerID)
 	ok := c.a.response(c.inv, 200, "OK", answerA)
-	c.answered, c.final = true, true
+	c.markAnswered()
 	if err := c.tx.Respond(ok); err != nil {
 		_ = f.leg.bye(s)
 		c.callerGone = true

@@ -122,6 +122,14 @@ func (c *call) finish() {
 	}
 }
 
+// markAnswered records that the caller got a 2xx.
+func (c *call) markAnswered() {
+	c.answered, c.final = true, true
+	c.mu.Lock()
+	c.rec.answeredAt = c.s.clock.Now()
+	c.mu.Unlock()
+}
+
 // ID implements flow.Call.
 func (c *call) ID() string { return callIDOf(c.inv) }
 

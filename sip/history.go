@@ -21,6 +21,7 @@ type callRecord struct {
 	box        string
 	code       int
 	talkFrom   time.Time
+	answeredAt time.Time // the caller got a 2xx (a phone's, or the switch's own)
 	heldFrom   time.Time
 	held       time.Duration
 	via        string
