@@ -56,6 +56,7 @@ type call struct {
 	busy          []string               // users this call made busy
 	callerGone    chan struct{}          // closed when the caller's BYE arrives
 	goneOnce      sync.Once
+	control       // state for the API, and the context that ends the call (calls.go)
 }
 
 // abandoned is the sentinel that stops any late 2xx from winning once ringing is over.
@@ -89,6 +90,7 @@ func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller strin
 		callerGone: make(chan struct{}),
 	}
 	c.rec.started = time.Now()
+	c.initControl()
 	var once sync.Once
 	if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(c.cancelled) }) }) {
 		once.Do(func() { close(c.cancelled) })
@@ -107,6 +109,7 @@ func (c *call) run(plan routing.Plan) {
 		c.cleanup()
 		c.writeHistory()
 		close(c.done)
+		c.stop(nil)
 		s.mu.Lock()
 		delete(s.calls, c)
 		s.mu.Unlock()
@@ -223,6 +226,7 @@ func (c *call) ringTargets(plan routing.Plan) {
 		if len(r.forks) == 0 {
 			continue
 		}
+		c.enter(StateRinging, targets...)
 		c.trackDialog(c.caller, "initiator", dialogTrying, dialled)
 		for _, ext := range targets {
 			c.trackDialog(ext, "recipient", dialogEarly, c.callerID)
@@ -334,7 +338,6 @@ const (
 
 // ring waits for the first phone of round r to answer.
 func (c *call) ring(r *round, timeout time.Duration) (*fork, *sip.Response, outcome) {
-	s := c.s
 	if timeout <= 0 {
 		timeout = 20 * time.Second
 	}
@@ -377,11 +380,11 @@ func (c *call) ring(r *round, timeout time.Duration) (*fork, *sip.Response, outc
 			}
 			c.log.Info("no answer", zap.Duration("after", timeout))
 			return nil, nil, outcomeUnanswered
-		case <-s.ctx.Done():
+		case <-c.ctx.Done():
 			if w := r.abandon(); w != nil {
 				c.endLate(r, w)
 			}
-			c.respond(503, "Service Unavailable", nil)
+			c.respondEnded()
 			return nil, nil, outcomeDone
 		}
 	}
@@ -493,6 +496,7 @@ func (c *call) answer(f *fork, res *sip.Response) error {
 	c.startRelay()
 	callee := f.binding.AOR
 	c.setOutcome(history.Answered, callee)
+	c.enter(StateTalking, callee)
 	c.onCall(c.caller)
 	c.onCall(callee)
 	c.trackDialog(c.caller, "initiator", dialogConfirmed, callee)
@@ -569,7 +573,7 @@ func (c *call) talk() {
 			c.log.Info("no media; ending call", zap.Duration("timeout", s.opts.RTPTimeout))
 			c.byeBoth()
 			return
-		case <-s.ctx.Done():
+		case <-c.ctx.Done():
 			c.log.Info("shutting down; ending call")
 			c.byeBoth()
 			return

@@ -122,6 +122,7 @@ func (c *call) hold(plan routing.Plan) {
 	// the whole greeting before anything else.
 	w := s.holds.join(plan.Ext, c)
 	c.holdStarted()
+	c.enter(StateHeld, plan.Ext)
 	leave := sync.OnceFunc(func() { s.holds.leave(plan.Ext, w); c.holdEnded() })
 	defer leave()
 	if _, err := c.play(greeting, false); err != nil {
@@ -184,7 +185,7 @@ func (c *call) hold(plan routing.Plan) {
 		case <-lc.rx.Inactive(0):
 			c.endLocal(false)
 			return
-		case <-s.ctx.Done():
+		case <-c.ctx.Done():
 			c.endLocal(false)
 			return
 		}
@@ -249,6 +250,7 @@ func (c *call) ringFromLocal(targets []string, timeout time.Duration, answered f
 	for _, ext := range targets {
 		c.trackDialog(ext, "recipient", dialogEarly, c.callerID)
 	}
+	c.enter(StateRinging, targets...)
 	f, res, out := c.ring(r, timeout)
 	if out != outcomeAnswered {
 		for _, ext := range targets {
@@ -301,6 +303,7 @@ func (c *call) bridgeLocal(f *fork, res *sip.Response) {
 
 	callee := f.binding.AOR
 	c.setOutcome(history.Answered, callee)
+	c.enter(StateTalking, callee)
 	c.onCall(callee)
 	c.trackDialog(callee, "recipient", dialogConfirmed, c.callerID)
 	c.log.Info("held caller connected", zap.String("ext", callee), zap.String("leg", f.leg.callID))

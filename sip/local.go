@@ -80,7 +80,7 @@ func (c *call) announceThenReject(src media.Source, code int, reason string) {
 	select {
 	case <-done:
 	case <-c.cancelled:
-	case <-c.s.ctx.Done():
+	case <-c.ctx.Done():
 	}
 	c.endLocal(true) // no dialog was confirmed: nothing to BYE
 	c.respond(code, reason, nil)
@@ -182,7 +182,7 @@ func (c *call) play(src media.Source, interruptible bool) (byte, error) {
 			return 0, errCallerGone
 		case <-lc.rx.Inactive(0):
 			return 0, fmt.Errorf("%w: no media", errCallerGone)
-		case <-c.s.ctx.Done():
+		case <-c.ctx.Done():
 			return 0, fmt.Errorf("%w: shutting down", errCallerGone)
 		}
 	}
@@ -204,7 +204,7 @@ func (c *call) waitDigit(d time.Duration) (byte, error) {
 		return 0, errCallerGone
 	case <-lc.rx.Inactive(0):
 		return 0, fmt.Errorf("%w: no media", errCallerGone)
-	case <-c.s.ctx.Done():
+	case <-c.ctx.Done():
 		return 0, fmt.Errorf("%w: shutting down", errCallerGone)
 	}
 }

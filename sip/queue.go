@@ -369,6 +369,7 @@ func (c *call) enqueue(plan routing.Plan) {
 	maxWait := time.NewTimer(cfg.MaxWait)
 	defer maxWait.Stop()
 	for {
+		c.enter(StateQueued) // again after an offer nobody took
 		select {
 		case agents := <-qc.offer:
 			log.Info("offering queued caller", zap.Strings("agents", agents))
@@ -401,7 +402,7 @@ func (c *call) enqueue(plan routing.Plan) {
 		case <-lc.rx.Inactive(0):
 			c.endLocal(false)
 			return
-		case <-s.ctx.Done():
+		case <-c.ctx.Done():
 			c.endLocal(false)
 			return
 		}

@@ -22,6 +22,7 @@ const screenWait = 10 * time.Second
 func (c *call) screen(f *fork, res *sip.Response, plan routing.Plan) (routing.Plan, bool) {
 	s := c.s
 	callee := f.binding.AOR
+	c.enter(StateScreening, callee)
 	log := c.log.With(zap.String("ext", callee), zap.String("leg", f.leg.callID))
 	voicemail := routing.Plan{Action: routing.Reject, Code: 480, Reason: "Temporarily Unavailable"}
 	if plan.NoAnswer != nil {
@@ -110,9 +111,9 @@ func (c *call) screen(f *fork, res *sip.Response, plan routing.Plan) (routing.Pl
 			_ = f.leg.bye(s)
 			c.setOutcome("abandoned", "")
 			return routing.Plan{Action: routing.Reject, Code: 487, Reason: "Request Terminated"}, false
-		case <-s.ctx.Done():
+		case <-c.ctx.Done():
 			_ = f.leg.bye(s)
-			return routing.Plan{Action: routing.Reject, Code: 503, Reason: "Service Unavailable"}, false
+			return c.endedPlan(), false
 		}
 	}
 }

@@ -23,6 +23,7 @@ func (c *call) voicemailMenu(plan routing.Plan) {
 		c.log.Warn("voicemail menu not answered", zap.Error(err))
 		return
 	}
+	c.enter(StateVoicemail, plan.Box)
 	err := c.menu(plan.Box)
 	if err != nil && !c.isGone() {
 		c.log.Info("voicemail menu ended", zap.Error(err))

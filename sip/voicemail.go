@@ -41,6 +41,7 @@ func (c *call) voicemail(plan routing.Plan) {
 		c.log.Warn("voicemail not answered", zap.Error(err))
 		return
 	}
+	c.enter(StateVoicemail, plan.Box)
 	log := c.log.With(zap.String("box", plan.Box))
 	greeting := c.greeting(plan.Box, plan.Greeting)
 	if plan.Greeting == routing.GreetingDND {
@@ -125,7 +126,7 @@ func (c *call) record(rec *mailbox.Recording) (endedBy string, msg mailbox.Messa
 			}
 		case <-lc.rx.Inactive(0):
 			endedBy = "no media"
-		case <-c.s.ctx.Done():
+		case <-c.ctx.Done():
 			endedBy = "shutdown"
 		}
 	}
