@@ -51,6 +51,7 @@ type webEnv struct {
 	greetings *greeting.Store
 	srv       *httptest.Server
 	users     testUsers
+	calls     *fakeCalls // the calls in progress the page shows admins
 	api       atomic.Pointer[Server]
 	// restart replaces the Server with a new one (a new session key), as
 	// a restart of Switchboard does, keeping the stores.
@@ -80,9 +81,9 @@ func newWebEnv(t *testing.T, us testUsers, names []presence.User) *webEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &webEnv{table: table, store: store, greetings: greets, users: us}
+	e := &webEnv{table: table, store: store, greetings: greets, users: us, calls: &fakeCalls{}}
 	e.restart = func() {
-		a := New(Options{Users: us, Voicemail: store, Presence: table, Greetings: greets})
+		a := New(Options{Users: us, Voicemail: store, Presence: table, Greetings: greets, Calls: e.calls})
 		if old := e.api.Swap(a); old != nil {
 			old.Close()
 		}

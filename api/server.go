@@ -23,6 +23,9 @@
 //	GET    /api/v1/me                      {"ext","name","admin"} of the caller
 //	GET    /api/v1/history?limit=&before=&ext=  call outcomes, newest first (own; all or ?ext= for
 //	                                       an admin); next page's ?before= in X-Next-Before
+//	GET    /api/v1/queues                  each queue's callers waiting and members' states
+//	GET    /api/v1/calls                   active calls, newest first (own; all for an admin)
+//	DELETE /api/v1/calls/{id}              204 once the call is hung up (admin only)
 //	GET    /                               the team page (web.go; files under /web/)
 //
 // Every /api/ route but POST and DELETE /api/v1/session needs credentials:
@@ -128,6 +131,9 @@ type Options struct {
 	History History
 	// Queues serves /api/v1/queues; nil leaves that route out.
 	Queues Queues
+	// Calls serves /api/v1/calls; nil leaves those routes out (they
+	// answer 404).
+	Calls Calls
 	// Logger receives one debug line per request and an error line per
 	// failure the server is to blame for (5xx, panics). Nil logs nothing.
 	Logger *zap.Logger
@@ -142,6 +148,7 @@ type Server struct {
 	greetings Greetings
 	history   History
 	queues    Queues
+	calls     Calls
 	sessions  sessions        // signs and checks session cookies
 	failures  *failureLimiter // slows down password guessing
 	log       *zap.Logger
@@ -166,6 +173,7 @@ func New(o Options) *Server {
 		greetings: o.Greetings,
 		history:   o.History,
 		queues:    o.Queues,
+		calls:     o.Calls,
 		sessions:  newSessions(),
 		failures:  newFailureLimiter(),
 		log:       o.Logger,
@@ -241,5 +249,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 	if s.queues != nil {
 		mux.Handle("GET /api/v1/queues", s.authed(s.listQueues))
+	}
+	if s.calls != nil {
+		mux.Handle("GET /api/v1/calls", s.authed(s.listCalls))
+		mux.Handle("DELETE /api/v1/calls/{id}", s.authed(s.hangUpCall))
 	}
 }

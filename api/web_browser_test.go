@@ -437,3 +437,63 @@ func TestWebRestartAsksToSignInAgain(t *testing.T) {
 	bob.fillSignIn("", users["1002"].password) // the extension is still filled in
 	bob.waitFor(`!document.getElementById('app').hidden && document.getElementById('live').dataset.live === 'true'`, 3*time.Second)
 }
+
+// TestWebAdminSeesCallsAndHangsUp: an admin's Calls view lists the calls in
+// progress with their parties, state, duration and routing trace, follows
+// them without a reload, and its Hang up button hangs a call up. A user
+// without admin rights has no Calls view.
+func TestWebAdminSeesCallsAndHangsUp(t *testing.T) {
+	e := newDefaultWebEnv(t)
+	now := time.Now()
+	e.calls.mu.Lock()
+	e.calls.calls = []Call{{ID: "talk@test", From: "1002", To: "1003", State: CallTalking,
+		Started: now.Add(-75 * time.Second), Answered: now.Add(-70 * time.Second), Parties: []string{"1002", "1003"},
+		Trace: []string{"1003 is available", "ring 1003's phones"}}}
+	e.calls.mu.Unlock()
+	b := newBrowser(t, e, 40*time.Second)
+	alice, bob := b.tab(), b.tab()
+	bob.signIn("1002")
+	if !eval[bool](bob, `document.getElementById('tab-calls').hidden`) {
+		t.Error("a user who is not an admin sees the Calls tab")
+	}
+
+	alice.signIn("1001")
+	alice.do(chromedp.Click(chromedp.CSS("#tab-calls")))
+	const row = `document.querySelector('#calls .call[data-id="talk@test"]')`
+	alice.waitFor(row+` !== null`, 3*time.Second)
+	got := eval[[]string](alice, `(() => { const r = `+row+`; return [
+		r.querySelector('.call-parties').innerText, r.querySelector('.call-state').innerText,
+		r.querySelector('.call-time').innerText]; })()`)
+	if got[0] != "Bob (1002) → Carol (1003)" || got[1] != "Talking" {
+		t.Errorf("call row shows %q", got)
+	}
+	var m, sec int
+	if _, err := fmt.Sscanf(got[2], "%d:%d · answered", &m, &sec); err != nil {
+		t.Errorf("call row time %q: %v", got[2], err)
+	} else if shown, want := time.Duration(m*60+sec)*time.Second, time.Since(now.Add(-75*time.Second)); shown < want-3*time.Second || shown > want+time.Second {
+		t.Errorf("call row time %q, want the call's duration, about %v", got[2], want.Round(time.Second))
+	}
+	// The trace opens on a click.
+	alice.do(chromedp.Click(chromedp.CSS(`#calls .call[data-id="talk@test"] .call-trace summary`)))
+	steps := eval[[]string](alice, `[...`+row+`.querySelectorAll('.call-trace-steps li')].filter(li => li.offsetParent !== null).map(li => li.innerText)`)
+	if fmt.Sprint(steps) != fmt.Sprint([]string{"1003 is available", "ring 1003's phones"}) {
+		t.Errorf("visible trace %q", steps)
+	}
+
+	// A new call shows up on its own, newest first, and the open trace stays open.
+	e.calls.mu.Lock()
+	e.calls.calls = append(e.calls.calls, Call{ID: "ring@test", From: "15551234567", To: "1004", State: CallRinging,
+		Started: time.Now(), Parties: []string{"1004"}})
+	e.calls.mu.Unlock()
+	alice.waitFor(`[...document.querySelectorAll('#calls .call')].map(r => r.dataset.id).join() === 'ring@test,talk@test'`, 5*time.Second)
+	if !eval[bool](alice, row+`.querySelector('.call-trace').open`) {
+		t.Error("the trace closed when the list was refreshed")
+	}
+
+	// Hang up: the switch is asked to end that call, and its row goes.
+	alice.do(chromedp.Click(chromedp.CSS(`#calls .call[data-id="talk@test"] .call-hangup`)))
+	alice.waitFor(row+` === null && document.querySelectorAll('#calls .call').length === 1`, 3*time.Second)
+	if ids := e.calls.hungUpIDs(); fmt.Sprint(ids) != "[talk@test]" {
+		t.Errorf("hung up %v, want [talk@test]", ids)
+	}
+}

@@ -44,8 +44,8 @@ type Call interface {
 	// answering: an announcement before a refusal.
 	EarlyMedia() error
 	// Play replaces what the caller hears with src and returns the play's id; a PlayDone
-	// with that id follows when src ends (never for a replaced play). Needs Answer or
-	// EarlyMedia first.
+	// with that id follows when src ends or is replaced (so only the latest id matters).
+	// Needs Answer or EarlyMedia first.
 	Play(src media.Source) uint64
 	// Listen sends the caller's audio, 20 ms frames at 8 kHz, to sink; nil stops. When Listen
 	// returns, the previous sink is no longer called.
@@ -65,8 +65,9 @@ type Call interface {
 	// PassBack ends a call with a carrier's own final response (busy, no such number).
 	PassBack(code int, reason string)
 
-	// SetState says what the call is doing now, for the API and the team page.
-	SetState(st State)
+	// SetState says what the call is doing now and with whom (the users rung, the busy user
+	// held for, the mailbox's owner), for the API and the team page.
+	SetState(st State, with ...string)
 	// SetOutcome records how the call ended up; the first outcome set wins.
 	SetOutcome(o history.Outcome, by string)
 	// Holding measures the time the caller spends waiting (hold or queue): true starts it,
@@ -130,10 +131,8 @@ const (
 	Talking   State = "talking"
 	Held      State = "held" // a busy user's caller on hold
 	Queued    State = "queued"
-	Voicemail State = "voicemail"
+	Voicemail State = "voicemail" // leaving a message, or listening to one's own (*97)
 	Screening State = "screening"
-	// Menu is a caller in a menu of the switch (*97, feature codes).
-	Menu State = "menu"
 )
 
 // Event is something that happened to a call: one of the types below, or a flow's own.

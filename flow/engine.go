@@ -192,7 +192,7 @@ func (e *Engine) setDND(c Call, plan routing.Plan) {
 	}
 	c.Log().Info("DND set by feature code", zap.String("ext", plan.Ext), zap.Bool("dnd", plan.DND))
 	c.SetOutcome(history.Feature, "")
-	c.SetState(Menu)
+	c.SetState(Talking)
 	if err := c.Answer(); err != nil {
 		c.Log().Warn("DND confirmation not answered", zap.Error(err))
 		return

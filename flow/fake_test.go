@@ -174,7 +174,7 @@ func (f *fakeCall) Refuse(why routing.Refusal) {
 	f.did("refuse %s", why)
 }
 func (f *fakeCall) PassBack(code int, reason string) { f.did("pass back %d %s", code, reason) }
-func (f *fakeCall) SetState(st State) {
+func (f *fakeCall) SetState(st State, with ...string) {
 	f.mu.Lock()
 	f.state = st
 	f.mu.Unlock()

@@ -97,7 +97,7 @@ func (e *Engine) hold(c Call, plan routing.Plan) {
 		c.Log().Warn("hold not answered", zap.Error(err))
 		return
 	}
-	c.SetState(Held)
+	c.SetState(Held, plan.Ext)
 	log := c.Log().With(zap.String("ext", plan.Ext))
 	// The caller joins the line at once, so the wait is measured from their arrival, but hears
 	// the whole greeting before anything else.

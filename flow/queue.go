@@ -391,6 +391,7 @@ func (e *Engine) enqueue(c Call, plan routing.Plan) {
 				continue
 			}
 			log.Info("offering queued caller", zap.Strings("agents", agents))
+			c.SetState(Queued, agents...)
 			rang := c.Ring(Ring{Targets: agents, Timeout: cfg.RingTimeout})
 			switch rang.Result {
 			case Answered:
@@ -398,7 +399,7 @@ func (e *Engine) enqueue(c Call, plan routing.Plan) {
 				// agent counts as on a call at once.
 				q.answeredBy(qc, agents, rang.Party.Ext())
 				leave()
-				c.SetState(Talking)
+				c.SetState(Talking, rang.Party.Ext())
 				if err := c.Bridge(rang.Party); err != nil {
 					log.Warn("queued caller not bridged", zap.Error(err))
 				}
@@ -409,6 +410,7 @@ func (e *Engine) enqueue(c Call, plan routing.Plan) {
 				return
 			default:
 				q.offerDone(qc, agents, false)
+				c.SetState(Queued)
 			}
 		case deadline:
 			if ev == maxWait {

@@ -19,7 +19,7 @@ func (e *Engine) ring(c Call, plan routing.Plan) {
 	}
 	var rang Rang
 	for _, targets := range stages {
-		c.SetState(Ringing)
+		c.SetState(Ringing, targets...)
 		rang = c.Ring(Ring{Targets: targets, Timeout: plan.RingTimeout})
 		// A user's phone that refuses (busy, decline) is a user who cannot take the call now:
 		// the next member rings, and at the end the caller gets what follows an unanswered
@@ -39,7 +39,7 @@ func (e *Engine) ring(c Call, plan routing.Plan) {
 				return
 			}
 		}
-		c.SetState(Talking)
+		c.SetState(Talking, rang.Party.Ext())
 		if err := c.Bridge(rang.Party); err != nil {
 			c.Log().Warn("call not bridged", zap.Error(err))
 		}
@@ -58,7 +58,7 @@ func (e *Engine) outbound(c Call, plan routing.Plan) {
 	rang := c.Ring(Ring{Trunk: &trunk, Timeout: plan.RingTimeout})
 	switch rang.Result {
 	case Answered:
-		c.SetState(Talking)
+		c.SetState(Talking, rang.Party.Ext())
 		if err := c.Bridge(rang.Party); err != nil {
 			c.Log().Warn("call not bridged", zap.Error(err))
 		}

@@ -21,7 +21,7 @@ const ScreenWait = 10 * time.Second
 // instead (nil: nothing, the caller is gone).
 func (e *Engine) screen(c Call, p Party, plan routing.Plan) (*routing.Plan, bool) {
 	log := c.Log().With(zap.String("ext", p.Ext()))
-	c.SetState(Screening)
+	c.SetState(Screening, p.Ext())
 	voicemail := plan.NoAnswer
 	decline := func(dnd bool) (*routing.Plan, bool) {
 		p.Release()

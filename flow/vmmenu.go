@@ -24,7 +24,7 @@ func (e *Engine) voicemailMenu(c Call, plan routing.Plan) {
 		c.Log().Warn("voicemail menu not answered", zap.Error(err))
 		return
 	}
-	c.SetState(Menu)
+	c.SetState(Voicemail, plan.Box)
 	if err := e.menu(c, plan.Box); err != nil && !errors.Is(err, errGone) {
 		c.Log().Info("voicemail menu ended", zap.Error(err))
 	}

@@ -36,7 +36,7 @@ func (e *Engine) voicemail(c Call, plan routing.Plan) {
 		c.Log().Warn("voicemail not answered", zap.Error(err))
 		return
 	}
-	c.SetState(Voicemail)
+	c.SetState(Voicemail, plan.Box)
 	log := c.Log().With(zap.String("box", plan.Box))
 	if _, err := e.play(c, e.greeting(plan.Box, plan.Greeting, true), false); err != nil {
 		return

@@ -50,6 +50,7 @@ type call struct {
 	// Read by other goroutines (the API), under mu.
 	mu      sync.Mutex
 	state   flow.State
+	with    []string // who the caller is with now (SetState)
 	rec     callRecord
 	tracked map[string]string // users whose BLF shows this call → direction
 	busy    []string          // users this call made busy
@@ -78,13 +79,14 @@ func (c *call) run(plan routing.Plan) {
 		c.finish()
 		c.cleanup()
 		c.writeHistory()
+		s.removeCall(c) // no longer listed once HangUp sees it over
 		close(c.done)
 		for _, ev := range c.mail.close() {
 			if in, ok := ev.(inDialog); ok {
 				_ = in.tx.Respond(in.l.response(in.req, 481, "Call/Transaction Does Not Exist", nil))
 			}
 		}
-		s.removeCall(c)
+		s.wg.Done()
 	}()
 	c.setState(flow.Ringing)
 	if plan.Action != routing.Reject || plan.Announce != "" {
@@ -146,11 +148,12 @@ func (c *call) CallerName() string { return c.s.opts.Users.DisplayName(c.caller)
 func (c *call) Log() *zap.Logger { return c.log }
 
 // SetState implements flow.Call.
-func (c *call) SetState(st flow.State) { c.setState(st) }
+func (c *call) SetState(st flow.State, with ...string) { c.setState(st, with...) }
 
-func (c *call) setState(st flow.State) {
+func (c *call) setState(st flow.State, with ...string) {
 	c.mu.Lock()
 	c.state = st
+	c.with = with
 	c.mu.Unlock()
 }
 

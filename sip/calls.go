@@ -2,6 +2,7 @@ package sip
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -11,17 +12,30 @@ import (
 // ErrNoSuchCall: no call in progress has that id.
 var ErrNoSuchCall = errors.New("sip: no such call")
 
+// The states a call is listed in (flow.State as words).
+const (
+	StateRinging   = string(flow.Ringing)
+	StateTalking   = string(flow.Talking)
+	StateHeld      = string(flow.Held)
+	StateQueued    = string(flow.Queued)
+	StateVoicemail = string(flow.Voicemail)
+	StateScreening = string(flow.Screening)
+)
+
 // CallInfo is an active call as the API shows it.
 type CallInfo struct {
 	ID       string    // the caller leg's Call-ID
 	From     string    // caller ID (extension or outside number)
 	To       string    // what was dialled
-	State    string    // ringing | talking | held | queued | voicemail | screening | menu
+	State    string    // one of the State words
 	Started  time.Time //
 	Answered time.Time // zero until a phone (or the switch) answered the caller
-	Parties  []string  // extensions taking part: the caller (if a user), callees once known
+	Parties  []string  // the caller (if a user), then who they are with: users rung, held for, answering
 	Trace    []string  // the routing trace so far
 }
+
+// hangUpWait bounds how long HangUp waits for the call to be over (a BYE waits at most 4 s).
+const hangUpWait = 8 * time.Second
 
 // Calls returns the calls in progress, newest first.
 func (s *Server) Calls() []CallInfo {
@@ -39,43 +53,52 @@ func (s *Server) Calls() []CallInfo {
 	return out
 }
 
-// HangUp ends call id: a ringing caller is refused (480), an answered call gets BYE on both legs.
-// The call's owner does it; HangUp only asks.
+// HangUp ends call id and returns once it is over: a ringing caller is refused (487) and the
+// phones cancelled, an answered call gets BYE on both legs. The call's owner does it; HangUp
+// only asks and waits.
 func (s *Server) HangUp(id string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var target *call
 	for c := range s.calls {
 		if c.ID() == id {
-			c.mail.post(hangupRequest{})
-			return nil
+			target = c
+			break
 		}
 	}
-	return ErrNoSuchCall
+	s.mu.Unlock()
+	if target == nil {
+		return ErrNoSuchCall
+	}
+	target.mail.post(hangupRequest{})
+	select {
+	case <-target.done:
+		return nil
+	case <-time.After(hangUpWait):
+		return fmt.Errorf("hang up %s: still ending after %s", id, hangUpWait)
+	}
 }
 
 // info is the call's state for the API; it may be called from any goroutine.
 func (c *call) info() CallInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := c.state
-	if st == "" {
-		st = flow.Ringing
-	}
 	ci := CallInfo{
-		ID: c.ID(), From: c.callerID, To: c.inv.Recipient.User, State: string(st),
+		ID: c.ID(), From: c.callerID, To: c.inv.Recipient.User, State: string(c.state),
 		Started: c.rec.started, Answered: c.rec.answeredAt, Trace: slices.Clone(c.rec.trace),
+		Parties: []string{},
 	}
-	if c.caller != "" {
-		ci.Parties = append(ci.Parties, c.caller)
+	if ci.State == "" {
+		ci.State = StateRinging
 	}
-	for ext := range c.tracked {
-		if ext != c.caller && !slices.Contains(ci.Parties, ext) {
+	add := func(ext string) {
+		if _, user := c.s.opts.Users.Password(ext); user && !slices.Contains(ci.Parties, ext) {
 			ci.Parties = append(ci.Parties, ext)
 		}
 	}
-	if c.rec.answeredBy != "" && !slices.Contains(ci.Parties, c.rec.answeredBy) {
-		ci.Parties = append(ci.Parties, c.rec.answeredBy)
+	add(c.caller)
+	for _, ext := range c.with {
+		add(ext)
 	}
-	slices.Sort(ci.Parties[min(1, len(ci.Parties)):])
+	add(c.rec.answeredBy)
 	return ci
 }

@@ -10,76 +10,175 @@ import (
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
-// The switch lists its calls with their state and parties, and an administrator's hang-up ends
-// a call as a BYE on both legs.
-func TestCallsListedAndHungUp(t *testing.T) {
-	sw := startSwitch(t)
-	bob := newPhone(t, sw, "1002", "udp").mustRegister()
-	alice := newPhone(t, sw, "1001", "udp").mustRegister()
-	if calls := sw.srv.Calls(); len(calls) != 0 {
-		t.Fatalf("calls before any call: %+v", calls)
-	}
-	_, _, d := bridged(t, alice, bob)
-	var got sbsip.CallInfo
-	eventually(t, "the call listed as talking", func() bool {
-		calls := sw.srv.Calls()
-		if len(calls) != 1 {
-			return false
+// waitCallState polls the switch's calls until the call with id is in state, and returns it.
+func waitCallState(t *testing.T, sw *testSwitch, id, state string) sbsip.CallInfo {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var last []sbsip.CallInfo
+	for time.Now().Before(deadline) {
+		last = sw.srv.Calls()
+		for _, c := range last {
+			if c.ID == id && c.State == state {
+				return c
+			}
 		}
-		got = calls[0]
-		return got.State == "talking"
-	})
-	if got.ID != callID(d.InviteRequest) || got.From != "1001" || got.To != "1002" ||
-		!slices.Equal(got.Parties, []string{"1001", "1002"}) || got.Answered.Before(got.Started) || len(got.Trace) == 0 {
-		t.Fatalf("listed call %+v", got)
+		time.Sleep(10 * time.Millisecond)
 	}
-	if err := sw.srv.HangUp("no-such-call"); !errors.Is(err, sbsip.ErrNoSuchCall) {
-		t.Fatalf("HangUp of an unknown call: %v", err)
-	}
-	if err := sw.srv.HangUp(got.ID); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []*phone{alice, bob} {
-		select {
-		case <-p.byes:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s got no BYE after the hang-up", p.ext)
+	t.Fatalf("call %s never %s; calls: %+v", id, state, last)
+	return sbsip.CallInfo{}
+}
+
+// waitNoCalls polls until the switch lists no call.
+func waitNoCalls(t *testing.T, sw *testSwitch) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sw.srv.Calls()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls still listed: %+v", sw.srv.Calls())
 		}
-	}
-	sw.waitIdle(t)
-	if calls := sw.srv.Calls(); len(calls) != 0 {
-		t.Fatalf("calls after the hang-up: %+v", calls)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// A ringing call hung up by an administrator is refused, and the phones stop ringing.
-func TestRingingCallHungUp(t *testing.T) {
+// wantBye waits for p to get a BYE.
+func wantBye(t *testing.T, p *phone, why string) {
+	t.Helper()
+	select {
+	case <-p.byes:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s got no BYE: %s", p.ext, why)
+	}
+}
+
+func TestCallsShowRingingCallAndHangUpCancelsIt(t *testing.T) {
 	sw := startSwitch(t)
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	before := time.Now()
+	d, err := alice.dial(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
 	errc := make(chan error, 1)
-	go func() {
-		_, err := alice.call(ctx, "1002")
-		errc <- err
-	}()
+	go func() { errc <- d.WaitAnswer(ctx, sipgoAuth(alice)) }()
 	ic := bob.nextIncoming(5 * time.Second)
-	var id string
-	eventually(t, "the call listed as ringing", func() bool {
-		calls := sw.srv.Calls()
-		if len(calls) == 1 && calls[0].State == "ringing" {
-			id = calls[0].ID
-			return true
-		}
-		return false
-	})
+	if err := ic.dlg.Respond(180, "Ringing", nil); err != nil {
+		t.Fatal(err)
+	}
+
+	id := callID(d.InviteRequest)
+	c := waitCallState(t, sw, id, sbsip.StateRinging)
+	if c.From != "1001" || c.To != "1002" || !slices.Equal(c.Parties, []string{"1001", "1002"}) {
+		t.Errorf("ringing call = %+v, want from 1001 to 1002, parties [1001 1002]", c)
+	}
+	if c.Started.Before(before.Add(-time.Second)) || c.Started.After(time.Now()) || !c.Answered.IsZero() {
+		t.Errorf("ringing call started %v, answered %v", c.Started, c.Answered)
+	}
+	if len(c.Trace) == 0 {
+		t.Error("ringing call has no routing trace")
+	}
+
 	if err := sw.srv.HangUp(id); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errc; statusOf(err) != 480 {
-		t.Fatalf("caller's answer after the hang-up: %v, want 480", err)
+	if err := <-errc; statusOf(err) != 487 {
+		t.Fatalf("caller's answer after hang-up: %v, want 487", err)
 	}
-	gotCancel(t, bob, ic, 5*time.Second)
+	gotCancel(t, bob, ic, 3*time.Second)
+	waitNoCalls(t, sw)
 	sw.waitIdle(t)
+}
+
+func TestCallsShowTalkingCallAndHangUpByesBothLegs(t *testing.T) {
+	sw := startSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	_, _, d := bridged(t, alice, bob)
+	id := callID(d.InviteRequest)
+	c := waitCallState(t, sw, id, sbsip.StateTalking)
+	if c.Answered.IsZero() || c.Answered.Before(c.Started) {
+		t.Errorf("talking call started %v, answered %v", c.Started, c.Answered)
+	}
+	if !slices.Equal(c.Parties, []string{"1001", "1002"}) {
+		t.Errorf("parties %v", c.Parties)
+	}
+	if err := sw.srv.HangUp(id); err != nil {
+		t.Fatal(err)
+	}
+	wantBye(t, alice, "caller of a hung-up call")
+	wantBye(t, bob, "callee of a hung-up call")
+	// HangUp returns once the call is over.
+	if calls := sw.srv.Calls(); len(calls) != 0 {
+		t.Fatalf("calls after HangUp returned: %+v", calls)
+	}
+	sw.waitIdle(t)
+}
+
+// A caller held for a busy user, then sent to voicemail, is listed as such; hanging up ends only
+// that call.
+func TestCallsShowHeldThenVoicemailAndHangUpByesCaller(t *testing.T) {
+	sw, table, _ := heldSwitch(t, time.Minute)
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	table.CallStarted("1003") // Carol is busy
+	defer table.CallEnded("1003")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, err := alice.call(ctx, "1003")
+	if err != nil {
+		t.Fatalf("call to busy Carol: %v", err)
+	}
+	id := callID(d.InviteRequest)
+	c := waitCallState(t, sw, id, sbsip.StateHeld)
+	if c.Answered.IsZero() || !slices.Equal(c.Parties, []string{"1001", "1003"}) {
+		t.Errorf("held call = %+v, want answered, parties [1001 1003]", c)
+	}
+	peer := newRTPPeer(t, alice, d.InviteResponse.Body())
+	peer.waitHeard(300 * time.Millisecond)
+	peer.digit('1')
+	c2 := waitCallState(t, sw, id, sbsip.StateVoicemail)
+	if !c2.Answered.Equal(c.Answered) {
+		t.Errorf("answered moved from %v to %v going to voicemail", c.Answered, c2.Answered)
+	}
+	if err := sw.srv.HangUp(id); err != nil {
+		t.Fatal(err)
+	}
+	wantBye(t, alice, "caller in voicemail hung up")
+	waitNoCalls(t, sw)
+	sw.waitIdle(t)
+}
+
+func TestCallsNewestFirst(t *testing.T) {
+	sw := startSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	dave := newPhone(t, sw, "1004", "udp").mustRegister()
+	_, hang1, d1 := bridged(t, alice, bob)
+	waitCallState(t, sw, callID(d1.InviteRequest), sbsip.StateTalking)
+	_, hang2, d2 := bridged(t, carol, dave)
+	waitCallState(t, sw, callID(d2.InviteRequest), sbsip.StateTalking)
+	calls := sw.srv.Calls()
+	if len(calls) != 2 || calls[0].ID != callID(d2.InviteRequest) || calls[1].ID != callID(d1.InviteRequest) {
+		t.Fatalf("calls %+v, want Carol's then Alice's", calls)
+	}
+	if err := hang1(); err != nil {
+		t.Fatal(err)
+	}
+	if err := hang2(); err != nil {
+		t.Fatal(err)
+	}
+	waitNoCalls(t, sw)
+	sw.waitIdle(t)
+}
+
+func TestHangUpUnknownCallIsErrNoSuchCall(t *testing.T) {
+	sw := startSwitch(t)
+	if err := sw.srv.HangUp("no-such-call@example"); !errors.Is(err, sbsip.ErrNoSuchCall) {
+		t.Fatalf("HangUp of an unknown call: %v, want ErrNoSuchCall", err)
+	}
+	if calls := sw.srv.Calls(); calls == nil || len(calls) != 0 {
+		t.Fatalf("idle switch lists %#v, want an empty list", calls)
+	}
 }

@@ -52,7 +52,8 @@ func (s *Server) lookupLeg(req *sip.Request) *leg {
 	return l
 }
 
-// addCall and removeCall keep the set of calls in progress.
+// addCall and removeCall keep the set of calls in progress; the Server's wait group counts a
+// call from addCall until its owner returns.
 func (s *Server) addCall(c *call) {
 	s.mu.Lock()
 	s.calls[c] = struct{}{}
@@ -64,5 +65,4 @@ func (s *Server) removeCall(c *call) {
 	s.mu.Lock()
 	delete(s.calls, c)
 	s.mu.Unlock()
-	s.wg.Done()
 }

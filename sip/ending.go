@@ -36,7 +36,7 @@ func (e ending) response(log *zap.Logger) (int, string) {
 		return 404, "Not Found"
 	case endForbidden:
 		return 403, "Forbidden"
-	case endUnavailable, endStopped:
+	case endUnavailable:
 		return 480, "Temporarily Unavailable"
 	case endNoCodec:
 		return 488, "Not Acceptable Here"
@@ -44,7 +44,7 @@ func (e ending) response(log *zap.Logger) (int, string) {
 		return 400, "Bad SDP"
 	case endOverloaded, endShuttingDown:
 		return 503, "Service Unavailable"
-	case endCancelled:
+	case endCancelled, endStopped:
 		return 487, "Request Terminated"
 	case endInternal:
 	default:

@@ -13,7 +13,7 @@ import (
 // that is logged.
 func TestEveryEndingHasAResponse(t *testing.T) {
 	want := map[ending]int{
-		endNotFound: 404, endForbidden: 403, endUnavailable: 480, endStopped: 480, endNoCodec: 488,
+		endNotFound: 404, endForbidden: 403, endUnavailable: 480, endStopped: 487, endNoCodec: 488,
 		endBadSDP: 400, endOverloaded: 503, endShuttingDown: 503, endCancelled: 487,
 	}
 	for e := endNotFound; e <= endCancelled; e++ {

@@ -24,6 +24,13 @@
   };
   const VOICEMAIL_POLL_MS = 10000;
   const QUEUES_POLL_MS = 5000;
+  // The Calls view (admins) asks for the calls in progress this often while it is on screen:
+  // a small list, few admins, and no stream to keep open or resume.
+  const CALLS_POLL_MS = 2000;
+  const CALL_STATE_TEXT = {
+    ringing: 'Ringing', talking: 'Talking', held: 'On hold', queued: 'Queued',
+    voicemail: 'Voicemail', screening: 'Screening',
+  };
 
   // Everything that belongs to the signed-in user; reset at sign-out.
   let session = null;
@@ -39,6 +46,8 @@
       vm: new Map(), // id → voicemail item
       vmLoading: false,
       vmPoll: false,
+      calls: new Map(), // id → call row (see makeCall)
+      callsLoading: false,
       ended: false,
     };
   }
@@ -203,6 +212,8 @@
     $('vm-list').replaceChildren();
     $('greetings').replaceChildren();
     $('queues').replaceChildren();
+    $('calls').replaceChildren();
+    $('tab-calls').hidden = true;
     $('filter').value = '';
   }
 
@@ -231,11 +242,13 @@
     $('me-name').textContent = me.name || me.ext;
     $('me-ext').textContent = me.ext;
     $('summary').textContent = '';
+    $('tab-calls').hidden = !me.admin; // only an admin sees (and may hang up) every call
     selectTab(tabFromHash(), false);
     connect();
     loadVoicemail();
     loadGreetings();
     loadQueues();
+    if (me.admin) pollCalls();
   }
 
   // ---- tabs --------------------------------------------------------------
@@ -261,6 +274,7 @@
     const name = tab.id.slice(4);
     history.replaceState(null, '', name === 'team' ? location.pathname : '#' + name);
     if (name === 'voicemail' && session) loadVoicemail();
+    if (name === 'calls' && session) loadCalls();
   }
 
   function onTabKey(ev) {
@@ -731,6 +745,123 @@
     }
   }
 
+  // ---- calls in progress (admins) -----------------------------------------
+
+  function callsShown() {
+    return !$('panel-calls').hidden && document.visibilityState === 'visible';
+  }
+
+  // pollCalls runs for an admin's whole session and loads the calls only while the view is
+  // on screen.
+  function pollCalls() {
+    if (callsShown()) loadCalls();
+    later(pollCalls, CALLS_POLL_MS);
+  }
+
+  async function loadCalls() {
+    const s = session;
+    if (!s || !s.me.admin || s.callsLoading) return;
+    s.callsLoading = true;
+    let list;
+    try {
+      list = await api('GET', '/api/v1/calls');
+    } catch (e) {
+      if (e.status === 404 && !s.ended) {
+        // This server does not list calls.
+        $('tab-calls').hidden = true;
+        if (!$('panel-calls').hidden) selectTab($('tab-team'), false);
+      }
+      return;
+    } finally {
+      s.callsLoading = false;
+    }
+    if (!s.ended) renderCalls(list || []);
+  }
+
+  function who(ext) {
+    const row = session.rows.get(ext);
+    return row && row.st.name ? `${row.st.name} (${ext})` : ext;
+  }
+
+  function since(t) {
+    return duration(Math.max(0, Date.now() - Date.parse(t)));
+  }
+
+  // renderCalls shows the list newest first, keeping each call's row (and whether its trace is
+  // open) from one poll to the next.
+  function renderCalls(list) {
+    const s = session;
+    const seen = new Set();
+    const box = $('calls');
+    list.forEach((c, i) => {
+      seen.add(c.id);
+      let item = s.calls.get(c.id);
+      if (!item) {
+        item = makeCall(c);
+        s.calls.set(c.id, item);
+      }
+      updateCall(item, c);
+      if (box.children[i] !== item.li) box.insertBefore(item.li, box.children[i] || null);
+    });
+    for (const [id, item] of s.calls) {
+      if (!seen.has(id)) {
+        item.li.remove();
+        s.calls.delete(id);
+      }
+    }
+    const n = list.length;
+    $('calls-empty').hidden = n > 0;
+    $('calls-summary').textContent = n === 1 ? '1 call' : `${n} calls`;
+    const count = $('calls-count');
+    count.textContent = String(n);
+    count.hidden = n === 0;
+  }
+
+  function makeCall(c) {
+    const li = el('li', { class: 'call card' });
+    li.dataset.id = c.id;
+    const parties = el('div', { class: 'call-parties' });
+    const state = el('span', { class: 'call-state' });
+    const time = el('span', { class: 'call-time muted' });
+    const steps = el('ol', { class: 'call-trace-steps' });
+    const traceTitle = el('summary');
+    const trace = el('details', { class: 'call-trace' }, traceTitle, steps);
+    const item = { li, parties, state, time, trace, traceTitle, steps, traceKey: null };
+    const hangUp = el('button', { type: 'button', class: 'button small danger call-hangup', text: 'Hang up' });
+    hangUp.addEventListener('click', () => hangUpCall(item, hangUp));
+    li.append(el('div', { class: 'call-main' }, parties, state, time, hangUp), trace);
+    return item;
+  }
+
+  function updateCall(item, c) {
+    item.call = c;
+    item.li.dataset.state = c.state;
+    item.parties.textContent = `${who(c.from)} → ${who(c.to)}`;
+    item.state.textContent = CALL_STATE_TEXT[c.state] || c.state;
+    item.state.dataset.state = c.state;
+    item.time.textContent = c.answered ? `${since(c.started)} · answered ${since(c.answered)} ago` : since(c.started);
+    item.time.title = `Started ${dateFmt.format(new Date(c.started))}`;
+    const trace = c.trace || [];
+    const key = trace.join('\n');
+    if (key !== item.traceKey) {
+      item.traceKey = key;
+      item.traceTitle.textContent = trace.length ? `Routing (${trace.length} steps)` : 'Routing';
+      item.steps.replaceChildren(...trace.map((t) => el('li', { text: t })));
+    }
+  }
+
+  async function hangUpCall(item, button) {
+    button.disabled = true;
+    try {
+      await api('DELETE', '/api/v1/calls/' + encodeURIComponent(item.call.id));
+      toast(`Hung up ${who(item.call.from)} → ${who(item.call.to)}.`);
+    } catch (e) {
+      toast(e.status === 404 ? 'That call has already ended.' : `Could not hang up: ${e.message}`, e.status === 404 ? 'info' : 'error');
+      button.disabled = false;
+    }
+    loadCalls();
+  }
+
   // ---- start-up ----------------------------------------------------------
 
   document.addEventListener('DOMContentLoaded', async () => {
@@ -746,6 +877,7 @@
     }
     document.addEventListener('visibilitychange', () => {
       if (session && document.visibilityState === 'visible') loadVoicemail();
+      if (session && callsShown()) loadCalls();
     });
     try {
       start(await api('GET', '/api/v1/me'));

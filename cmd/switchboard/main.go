@@ -232,6 +232,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
 		Queues:    queueView{cfg: cfg, flows: flows, statuses: statuses},
+		Calls:     callsView{srv: srv},
 		Greetings: greets, Logger: log.Named("http")})
 	web := &http.Server{
 		Handler:           apiServer.Handler(),

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// apiCall is one entry of GET /api/v1/calls.
+type apiCall struct {
+	ID       string     `json:"id"`
+	From     string     `json:"from"`
+	To       string     `json:"to"`
+	State    string     `json:"state"`
+	Started  time.Time  `json:"started"`
+	Answered *time.Time `json:"answered"`
+	Parties  []string   `json:"parties"`
+	Trace    []string   `json:"trace"`
+}
+
+// activeCalls is GET /api/v1/calls as ext.
+func (sw *webSwitch) activeCalls(t *testing.T, ext string) []apiCall {
+	t.Helper()
+	code, body := sw.api(t, http.MethodGet, "/api/v1/calls", ext)
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/v1/calls as %s: %d %s", ext, code, body)
+	}
+	var calls []apiCall
+	if err := json.Unmarshal(body, &calls); err != nil {
+		t.Fatalf("GET /api/v1/calls: %v in %s", err, body)
+	}
+	return calls
+}
+
+// waitCalls polls GET /api/v1/calls as the admin until ok accepts the list, and returns it.
+func (sw *webSwitch) waitCalls(t *testing.T, what string, ok func([]apiCall) bool) []apiCall {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		calls := sw.activeCalls(t, "1001")
+		if ok(calls) {
+			return calls
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /api/v1/calls never showed %s; last: %+v", what, calls)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitCall waits until the call with id is listed in state, and returns it.
+func (sw *webSwitch) waitCall(t *testing.T, id, state string) apiCall {
+	t.Helper()
+	var found apiCall
+	sw.waitCalls(t, "call "+id+" "+state, func(calls []apiCall) bool {
+		for _, c := range calls {
+			if c.ID == id && c.State == state {
+				found = c
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// hangUp is DELETE /api/v1/calls/{id} as ext; it returns the status.
+func (sw *webSwitch) hangUp(t *testing.T, id, ext string) int {
+	t.Helper()
+	code, body := sw.api(t, http.MethodDelete, "/api/v1/calls/"+id, ext)
+	if code != http.StatusNoContent && code != http.StatusForbidden && code != http.StatusNotFound {
+		t.Fatalf("DELETE /api/v1/calls/%s as %s: %d %s", id, ext, code, body)
+	}
+	return code
+}
+
+// wantDialogEnded waits for the switch's BYE to end a phone's dialog.
+func wantDialogEnded(t *testing.T, d *sipgo.DialogClientSession, who string) {
+	t.Helper()
+	select {
+	case <-d.Context().Done():
+		if d.LoadState() != sip.DialogStateEnded {
+			t.Fatalf("%s's dialog ended in state %v", who, d.LoadState())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s got no BYE after the hang-up", who)
+	}
+}
+
+// newRingingPhone registers ext with a phone that rings (180) and never answers; each
+// CANCEL it gets is sent on the returned channel.
+func newRingingPhone(t *testing.T, sipPort int, ext string) <-chan string {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard-ringing-" + ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := conn.LocalAddr().(*net.UDPAddr)
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientAddr(addr.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancels := make(chan string, 4)
+	ctx, stop := context.WithCancel(context.Background())
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
+		res.To().Params.Add("tag", sip.GenerateTagN(8))
+		_ = tx.Respond(res)
+		cancelled := make(chan struct{})
+		tx.OnCancel(func(r *sip.Request) { cancels <- r.CallID().Value(); close(cancelled) })
+		select {
+		case <-cancelled:
+		case <-tx.Done():
+		case <-ctx.Done():
+		}
+	})
+	t.Cleanup(func() { stop(); _ = ua.Close() })
+	go func() { _ = srv.ServeUDP(conn) }()
+	p := &webPhone{t: t, ext: ext, pass: webPassword(ext), sipPort: sipPort, addr: addr, client: client}
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.register(rctx)
+	return cancels
+}
+
+// An admin sees every call in progress with its state and parties, and hangs calls up from the
+// API: a call to an available user (talking), to a busy one (held), to one on DND (voicemail)
+// and one still ringing. Each caller notices: BYE, or 487 while ringing.
+func TestAdminSeesCallsAndHangsThemUp(t *testing.T) {
+	sw := startWebSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	phones := map[string]*webPhone{}
+	for _, ext := range []string{"1002", "1003", "1004", "1005"} {
+		phones[ext] = newWebPhone(t, sw.cfg.SIPPort, ext)
+		phones[ext].register(ctx)
+	}
+	bob, carol, dave, erin := phones["1002"], phones["1003"], phones["1004"], phones["1005"]
+
+	// Available: Dave calls Bob, whose phone answers.
+	toBob, _ := dave.call(ctx, "1002")
+	talking := sw.waitCall(t, toBob.InviteRequest.CallID().Value(), "talking")
+	if talking.From != "1004" || talking.To != "1002" || !slices.Equal(talking.Parties, []string{"1004", "1002"}) ||
+		talking.Answered == nil || len(talking.Trace) == 0 {
+		t.Fatalf("Dave's call to Bob: %+v", talking)
+	}
+	// A user sees the calls they take part in, and nobody else's.
+	if calls := sw.activeCalls(t, "1002"); len(calls) != 1 || calls[0].ID != talking.ID {
+		t.Fatalf("Bob sees %+v, want his call", calls)
+	}
+	if calls := sw.activeCalls(t, "1003"); len(calls) != 0 {
+		t.Fatalf("Carol sees %+v, want none", calls)
+	}
+	if code := sw.hangUp(t, talking.ID, "1002"); code != http.StatusForbidden {
+		t.Fatalf("Bob hanging up through the API: %d, want 403", code)
+	}
+
+	// Busy: Erin calls Bob, who is talking to Dave; she is held.
+	erinToBob, _ := erin.call(ctx, "1002")
+	held := sw.waitCall(t, erinToBob.InviteRequest.CallID().Value(), "held")
+	if !slices.Equal(held.Parties, []string{"1005", "1002"}) || held.Answered == nil {
+		t.Fatalf("Erin held for Bob: %+v", held)
+	}
+	if calls := sw.activeCalls(t, "1001"); len(calls) != 2 || calls[0].ID != held.ID || calls[1].ID != talking.ID {
+		t.Fatalf("admin sees %+v, want Erin's call, then Dave's (newest first)", calls)
+	}
+	if code := sw.hangUp(t, held.ID, "1001"); code != http.StatusNoContent {
+		t.Fatalf("admin hanging up Erin's call: %d", code)
+	}
+	wantDialogEnded(t, erinToBob, "Erin (held)")
+	sw.waitCalls(t, "only Dave's call", func(c []apiCall) bool { return len(c) == 1 && c[0].ID == talking.ID })
+
+	// The talking call: both phones get BYE.
+	if code := sw.hangUp(t, talking.ID, "1001"); code != http.StatusNoContent {
+		t.Fatalf("admin hanging up Dave's call: %d", code)
+	}
+	wantDialogEnded(t, toBob, "Dave (talking)")
+	select {
+	case ds := <-bob.answered:
+		select {
+		case <-ds.Context().Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("Bob's phone got no BYE after the hang-up")
+		}
+	default:
+		t.Fatal("Bob's phone never answered")
+	}
+	sw.waitCalls(t, "no calls", func(c []apiCall) bool { return len(c) == 0 })
+	if code := sw.hangUp(t, talking.ID, "1001"); code != http.StatusNotFound {
+		t.Fatalf("hanging up an ended call: %d, want 404", code)
+	}
+
+	// DND: Carol turns DND on; Dave's call goes to her voicemail.
+	if code, body := apiSend(t, http.MethodPut, sw.cfg.HTTPPort, "/api/v1/presence/1003", "1003", webPassword("1003"),
+		"application/json", []byte(`{"status":"dnd"}`)); code != http.StatusOK {
+		t.Fatalf("Carol's DND: %d %s", code, body)
+	}
+	toCarol, _ := dave.call(ctx, "1003")
+	vm := sw.waitCall(t, toCarol.InviteRequest.CallID().Value(), "voicemail")
+	if !slices.Equal(vm.Parties, []string{"1004", "1003"}) {
+		t.Fatalf("Dave in Carol's voicemail: %+v", vm)
+	}
+	if calls := sw.activeCalls(t, "1003"); len(calls) != 1 || calls[0].ID != vm.ID {
+		t.Fatalf("Carol sees %+v, want the call to her voicemail", calls)
+	}
+	if code := sw.hangUp(t, vm.ID, "1001"); code != http.StatusNoContent {
+		t.Fatalf("admin hanging up the voicemail call: %d", code)
+	}
+	wantDialogEnded(t, toCarol, "Dave (voicemail)")
+	sw.waitCalls(t, "no calls", func(c []apiCall) bool { return len(c) == 0 })
+	select {
+	case <-carol.answered:
+		t.Fatal("Carol's phone answered while on DND")
+	default:
+	}
+
+	// Ringing: Alice's phone rings and never answers; hanging up cancels it and Erin gets 487.
+	cancels := newRingingPhone(t, sw.cfg.SIPPort, "1001")
+	d, err := erin.dcc.Invite(ctx, sip.Uri{Scheme: "sip", User: "1001", Host: "127.0.0.1", Port: sw.cfg.SIPPort},
+		erin.sdp(), sip.NewHeader("Content-Type", "application/sdp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := make(chan error, 1)
+	go func() { answer <- d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: erin.ext, Password: erin.pass}) }()
+	ringing := sw.waitCall(t, d.InviteRequest.CallID().Value(), "ringing")
+	if ringing.Answered != nil || !slices.Equal(ringing.Parties, []string{"1005", "1001"}) {
+		t.Fatalf("Erin ringing Alice: %+v", ringing)
+	}
+	if code := sw.hangUp(t, ringing.ID, "1001"); code != http.StatusNoContent {
+		t.Fatalf("admin hanging up a ringing call: %d", code)
+	}
+	var de *sipgo.ErrDialogResponse
+	if err := <-answer; !errors.As(err, &de) || de.Res.StatusCode != 487 {
+		t.Fatalf("Erin's ringing call after the hang-up: %v, want 487", err)
+	}
+	select {
+	case <-cancels:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Alice's ringing phone got no CANCEL")
+	}
+	sw.waitCalls(t, "no calls", func(c []apiCall) bool { return len(c) == 0 })
+}
