@@ -15,7 +15,7 @@ func BenchmarkStatus(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tab.CallStarted(users[4321].Ext)
+	tab.CallStarted(users[4321].Ext, "c1")
 	ext := users[4321].Ext
 	b.ReportAllocs()
 	for b.Loop() {
@@ -45,8 +45,8 @@ func BenchmarkStatusWhileWriting(b *testing.B) {
 			default:
 			}
 			ext := users[i%len(users)].Ext
-			tab.CallStarted(ext)
-			tab.CallEnded(ext)
+			tab.CallStarted(ext, "c1")
+			tab.CallEnded(ext, "c1")
 		}
 	})
 	b.ReportAllocs()
@@ -80,7 +80,7 @@ func BenchmarkFanout(b *testing.B) {
 		done      = make(chan time.Time, 1)
 		wg        sync.WaitGroup
 	)
-	watchers := make([]*Watcher, nWatchers)
+	watchers := make([]Feed, nWatchers)
 	for i := range watchers {
 		w := tab.Watch()
 		watchers[i] = w
@@ -110,9 +110,9 @@ func BenchmarkFanout(b *testing.B) {
 		case 0:
 			tab.SetDND(ext, true)
 		case 1:
-			tab.CallStarted(ext) // on_call changes, status stays dnd
+			tab.CallStarted(ext, "c1") // on_call changes, status stays dnd
 		case 2:
-			tab.CallEnded(ext)
+			tab.CallEnded(ext, "c1")
 		case 3:
 			tab.SetDND(ext, false)
 		}

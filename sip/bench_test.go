@@ -355,7 +355,7 @@ func udpReceiveDrops() int64 {
 // view of the table (10,000 users, rotating over them): lock-free, no allocation.
 func BenchmarkStatusRead(b *testing.B) {
 	table, exts := benchTable(b)
-	table.CallStarted(exts[4321])
+	table.CallStarted(exts[4321], "c1")
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0

@@ -120,6 +120,78 @@ func TestWatcherSeesCallStatesInOrder(t *testing.T) {
 	}
 }
 
+// gatedPresence is the table with its feed to the notifier held back until the test opens the
+// gate, as if the notifier were busy: every change made meanwhile waits in the feed.
+type gatedPresence struct {
+	*presence.Table
+	gate chan struct{}
+}
+
+func (g gatedPresence) WatchOrdered(limit int) sbsip.StatusFeed {
+	return gatedFeed{StatusFeed: g.Table.WatchOrdered(limit), gate: g.gate}
+}
+
+type gatedFeed struct {
+	sbsip.StatusFeed
+	gate chan struct{}
+}
+
+func (f gatedFeed) Changes() []presence.State {
+	<-f.gate
+	return f.StatusFeed.Changes()
+}
+
+// A call that starts and ends before the notifier reads a single change still shows a watcher
+// busy, then available: call-driven changes reach NOTIFY through the ordered feed, never
+// coalesced to the last one.
+func TestCallOverBeforeNotifierReadsStillShowsBusy(t *testing.T) {
+	table, err := presence.NewTable([]presence.User{{Ext: "1001", Name: "Alice"}, {Ext: "1002", Name: "Bob"},
+		{Ext: "1003", Name: "Carol"}}, &presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	opened := false
+	open := func() {
+		if !opened {
+			opened = true
+			close(gate)
+		}
+	}
+	sw := startSwitch(t, func(o *sbsip.Options) { o.Presence = gatedPresence{Table: table, gate: gate} })
+	t.Cleanup(open) // runs before the switch's shutdown, which waits for the notifier
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp") // the watcher
+	notes := alice.notifiesByEvent()
+	if res, _ := alice.subscribe(t, "1002", "presence", 600); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
+		t.Fatalf("first presence NOTIFY %v", got)
+	}
+
+	_, hangup, _ := bridged(t, carol, bob)
+	if err := hangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.byes
+	sw.waitIdle(t)
+	if st, _ := table.Get("1002"); st.Status != presence.Available || st.Seq == 0 {
+		t.Fatalf("callee after call: %+v", st)
+	}
+	select {
+	case req := <-notes["presence"]:
+		t.Fatalf("NOTIFY before the notifier read its feed: %s", presenceWord(string(req.Body())))
+	default:
+	}
+
+	open()
+	if got := collect(t, notes["presence"], 2, presenceWord); strings.Join(got, ",") != "on-the-phone,open" {
+		t.Fatalf("presence %v, want on-the-phone, open", got)
+	}
+}
+
 func TestFeatureCodesSetAndClearDND(t *testing.T) {
 	sw, table := presenceSwitch(t)
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
