@@ -31,6 +31,8 @@ type Presence interface {
 	WatchOrdered(limit int) StatusFeed
 }
 
+var _ Presence = (*presence.Table)(nil)
+
 // StatusFeed is the stream of status changes the notifier reads: Ready is signalled when
 // Changes has something, and closed by Close. It is an alias of an interface literal (as
 // presence.Feed is), so any table whose WatchOrdered returns that literal satisfies Presence.
