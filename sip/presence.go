@@ -122,6 +122,10 @@ func pidf(st presence.State, ext, host string) []byte {
 func (s *Server) watchPresence(feed StatusFeed) {
 	defer s.wg.Done()
 	defer feed.Close()
+	// The embedded table's feed counts the steps it coalesced after falling statusFeedLimit
+	// behind; another backend's feed need not.
+	counter, _ := feed.(interface{ Dropped() uint64 })
+	var dropped uint64
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -134,6 +138,13 @@ func (s *Server) watchPresence(feed StatusFeed) {
 				s.holds.statusChanged(st.Ext, st.Status)
 				s.agentChanged(st)
 				s.presenceChanged(st)
+			}
+			if counter != nil {
+				if n := counter.Dropped(); n > dropped {
+					s.log.Warn("status notifier fell behind: watchers got the latest status, not every step",
+						zap.Uint64("dropped", n-dropped), zap.Int("limit", statusFeedLimit))
+					dropped = n
+				}
 			}
 		}
 	}
