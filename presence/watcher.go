@@ -42,8 +42,9 @@ type Feed = interface {
 // pending changes into what a coalescing watcher would hold: the latest State of each extension
 // that changed, in the order they last changed; the intermediate steps are dropped and counted
 // (Dropped). Until the reader next calls Changes, further changes coalesce the same way; after
-// it, delivery is step by step again. Memory stays bounded: at most limit entries, or about two
-// per user while coalescing.
+// it, delivery is step by step again. Memory stays bounded whatever the reader does: at most
+// limit entries pending while ordered, and at most twice the number of users (64 at least) while
+// coalescing.
 type Watcher struct {
 	t       *Table
 	ready   chan struct{}
