@@ -6,7 +6,19 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/presence"
 )
+
+// StatusFeed is a stream of presence changes, coalesced to the latest per user: Ready is
+// signalled when Changes has something, and closed by Close. It is an alias of an interface
+// literal (as presence.Feed is), so any table whose Watch returns that literal satisfies
+// Presence; *presence.Table does.
+type StatusFeed = interface {
+	Ready() <-chan struct{}
+	Changes() []presence.State
+	Close()
+}
 
 // keepAliveInterval is how often an idle event stream gets a comment line,
 // so proxies and NATs keep the connection open and a vanished client is

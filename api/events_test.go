@@ -200,7 +200,7 @@ func TestEventsSnapshotThenChangesWithin100ms(t *testing.T) {
 	}
 
 	// Changes from the SIP side (a call) arrive the same way.
-	e.table.CallStarted("1004")
+	e.table.CallStarted("1004", "c1")
 	p := decodePresence(t, []byte(s.nextEvent(t, time.Second).data))
 	if p.Ext != "1004" || p.Status != "busy" || !p.OnCall {
 		t.Errorf("call start event %+v", p)

@@ -157,7 +157,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// Statuses and watchers follow the table.
-	e.table.CallStarted("1003")
+	e.table.CallStarted("1003", "c1")
 	e.call(t, request{method: http.MethodPut, path: "/api/v1/presence/1002", body: `{"status":"dnd"}`, ext: "1002"}, http.StatusOK)
 	s := e.openStream(t, "1004")
 	s.snapshot(t)

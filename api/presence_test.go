@@ -35,7 +35,7 @@ func decodePresence(t *testing.T, b []byte) presenceState {
 
 func TestPresenceListShowsEveryoneToAnyUser(t *testing.T) {
 	e := newEnv(t)
-	e.table.CallStarted("1002")
+	e.table.CallStarted("1002", "c1")
 	e.table.SetRegistered("1002", true)
 	if _, err := e.table.SetDND("1003", true); err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ type Presence interface {
 	// with presence.ErrUnknownUser for an unknown extension.
 	SetDND(ext string, on bool) (presence.State, error)
 	// Watch starts following changes; the caller closes the watcher.
-	Watch() *presence.Watcher
+	Watch() StatusFeed
 	// Watchers is the number of open watchers (a metric).
 	Watchers() int
 	// Counts is the number of users in each status (a metric).

@@ -61,22 +61,22 @@ func TestWebSignInTeamAndDNDLive(t *testing.T) {
 
 	// A call: Carol's page shows Dave busy (red) and available again after.
 	e.table.SetRegistered("1004", true)
-	e.table.CallStarted("1004")
+	e.table.CallStarted("1004", "c1")
 	carol.waitRow("1004", "busy", time.Second)
 	if hint := eval[string](carol, `document.querySelector('#team .row[data-ext="1004"] .ext').innerText`); hint != "1004 · on a call" {
 		t.Errorf("hint while on a call = %q, want \"1004 · on a call\"", hint)
 	}
-	e.table.CallEnded("1004")
+	e.table.CallEnded("1004", "c1")
 	carol.waitRow("1004", "available", time.Second)
 
 	// Carol's own call shows in her header: Busy, and the switch still
 	// offers only DND.
-	e.table.CallStarted("1003")
+	e.table.CallStarted("1003", "c1")
 	carol.waitFor(`document.getElementById('me-pill').dataset.status === 'busy'`, time.Second)
 	if txt := eval[string](carol, `document.getElementById('me-pill').innerText`); txt != "Busy · on a call" {
 		t.Errorf("own pill on a call = %q", txt)
 	}
-	e.table.CallEnded("1003")
+	e.table.CallEnded("1003", "c1")
 
 	// Bob switches back: available.
 	bob.do(chromedp.Click(chromedp.CSS("#me-switch-label .track")))
@@ -252,8 +252,8 @@ func TestWebScreenshots(t *testing.T) {
 	for _, ext := range []string{"1001", "1002", "1003", "1005", "1006", "1008"} {
 		e.table.SetRegistered(ext, true)
 	}
-	e.table.CallStarted("1002")
-	e.table.CallStarted("1006")
+	e.table.CallStarted("1002", "c1")
+	e.table.CallStarted("1006", "c1")
 	if _, err := e.table.SetDND("1003", true); err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestWebFiveHundredUsers(t *testing.T) {
 
 	start := time.Now()
 	for i := 1; i < 500; i += 2 {
-		e.table.CallStarted(strconv.Itoa(2000 + i))
+		e.table.CallStarted(strconv.Itoa(2000+i), "c1")
 	}
 	tb.waitFor(`document.querySelectorAll('#team .row[data-status="busy"]').length === 250`, 5*time.Second)
 	t.Logf("250 changes shown in %v", time.Since(start).Round(time.Millisecond))

@@ -6,5 +6,14 @@
 // setting and is stored durably (see Store) before a change is applied; Busy is derived from
 // calls and never stored.
 //
+// A user's calls are a set of call ids, so reports of a call starting or ending are
+// idempotent: a retried or redelivered report changes nothing, and the calls of an owner that is
+// gone can be removed by id (EndCallsWhere).
+//
+// Readers follow changes through a Feed: Watch coalesces to the latest state per user (a web
+// page), WatchOrdered delivers every change in order up to a bound (a SIP notifier, where a
+// short call's busy must not be lost). Each consumer declares the methods it needs as its own
+// interface; the Table here is the embedded, single-node backend.
+//
 // The package does not log: it returns errors and leaves logging to its callers.
 package presence

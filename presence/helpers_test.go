@@ -31,9 +31,16 @@ func newTable(t testing.TB) (*Table, *MemoryStore) {
 	return tab, store
 }
 
-// watch starts a watcher that the test closes at its end.
+// watch starts a coalescing watcher that the test closes at its end.
 func watch(t testing.TB, tab *Table) *Watcher {
-	w := tab.Watch()
+	w := tab.Watch().(*Watcher)
+	t.Cleanup(w.Close)
+	return w
+}
+
+// watchOrdered starts an ordered watcher that the test closes at its end.
+func watchOrdered(t testing.TB, tab *Table, limit int) *Watcher {
+	w := tab.WatchOrdered(limit).(*Watcher)
 	t.Cleanup(w.Close)
 	return w
 }
@@ -52,7 +59,7 @@ func wantStatus(t *testing.T, tab *Table, ext string, want Status) {
 
 // wantEvents checks that w holds exactly the given (ext, status) changes, in order, and that
 // each is the extension's current state.
-func wantEvents(t *testing.T, tab *Table, w *Watcher, want ...string) []State {
+func wantEvents(t *testing.T, tab *Table, w Feed, want ...string) []State {
 	t.Helper()
 	got := w.Changes()
 	var names []string
@@ -65,8 +72,20 @@ func wantEvents(t *testing.T, tab *Table, w *Watcher, want ...string) []State {
 	return append([]State(nil), got...)
 }
 
+// takeEvents checks that w was signalled, then that it holds exactly the given changes (see
+// wantEvents).
+func takeEvents(t *testing.T, tab *Table, w Feed, want ...string) []State {
+	t.Helper()
+	select {
+	case <-w.Ready():
+	default:
+		t.Errorf("Ready not signalled; want %v", want)
+	}
+	return wantEvents(t, tab, w, want...)
+}
+
 // noSignal checks that w's Ready channel has nothing waiting.
-func noSignal(t *testing.T, w *Watcher) {
+func noSignal(t *testing.T, w Feed) {
 	t.Helper()
 	select {
 	case <-w.Ready():

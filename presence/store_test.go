@@ -79,7 +79,7 @@ func boltTable(t *testing.T, db *bbolt.DB) *Table {
 
 func TestSetDNDStoreFailsNothingChanges(t *testing.T) {
 	tab, store := newTable(t)
-	tab.CallStarted("1001")
+	tab.CallStarted("1001", "c1")
 	before, _ := tab.Get("1001")
 	w := watch(t, tab)
 	diskFull := errors.New("disk full")
@@ -109,7 +109,7 @@ func TestBoltDNDSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "switchboard.db")
 	db := openDB(t, path)
 	tab := boltTable(t, db)
-	tab.CallStarted("1001") // busy is never stored
+	tab.CallStarted("1001", "c1") // busy is never stored
 	tab.SetRegistered("1001", true)
 	for ext, on := range map[string]bool{"1002": true, "1003": true, "1004": true} {
 		if _, err := tab.SetDND(ext, on); err != nil {

@@ -34,7 +34,7 @@ type entry struct {
 
 	// Guarded by Table.mu.
 	dnd        bool
-	calls      int
+	calls      map[string]struct{} // ids of the calls the user is on; nil when none
 	registered bool
 }
 
@@ -159,32 +159,80 @@ func (t *Table) SetDND(ext string, on bool) (State, error) {
 	return t.publish(i), nil
 }
 
-// CallStarted records that ext is on one more call (incoming or outgoing, from answer to
-// hang-up). Unknown extensions (trunk numbers, outside callers) are ignored.
-func (t *Table) CallStarted(ext string) {
+// CallStarted records that ext is on the call callID (incoming or outgoing, from answer to
+// hang-up). Calls are a set of ids per user, so a start delivered twice (a retry, a replicated
+// backend's redelivery) is still one call. Unknown extensions (trunk numbers, outside callers)
+// and an empty callID are ignored.
+func (t *Table) CallStarted(ext, callID string) {
 	i, ok := t.index[ext]
-	if !ok {
+	if !ok || callID == "" {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.users[i].calls++
+	e := &t.users[i]
+	if _, dup := e.calls[callID]; dup {
+		return
+	}
+	if e.calls == nil {
+		e.calls = make(map[string]struct{}, 1)
+	}
+	e.calls[callID] = struct{}{}
 	t.publish(i)
 }
 
-// CallEnded records that one of ext's calls ended. The count never goes below zero, so an
-// unmatched end is harmless. Unknown extensions are ignored.
-func (t *Table) CallEnded(ext string) {
+// CallEnded records that ext's call callID ended. Ending a call ext is not on (never started,
+// already ended, an empty id) changes nothing, so an end delivered twice, or before its start
+// was ever seen, is harmless. Unknown extensions are ignored.
+func (t *Table) CallEnded(ext, callID string) {
 	i, ok := t.index[ext]
 	if !ok {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e := &t.users[i]; e.calls > 0 {
-		e.calls--
-		t.publish(i)
+	e := &t.users[i]
+	if _, on := e.calls[callID]; !on {
+		return
 	}
+	delete(e.calls, callID)
+	t.publish(i)
+}
+
+// EndCallsWhere ends, for every user, each call whose id match accepts, as CallEnded would,
+// and returns how many (user, call) pairs it ended. It is how the calls of an owner that is
+// gone are removed at once: a node that died, whose call ids a cluster knows, or every call of
+// this process after a restart of its SIP side. A nil match ends nothing.
+//
+// The embedded table keeps only call ids, so match decides ownership from the id. A cluster
+// backend (NATS JetStream KV, Redis) keeps one key per user and call, e.g.
+// calls.<ext>.<call-id>, whose value names the node handling the call, with a TTL the owning
+// node refreshes while the call lasts (or a per-node lease the keys hang off). When a node
+// stops refreshing, its keys expire (or a surviving node deletes them after the lease ends)
+// and every watcher sees the users' status recomputed from the keys left. Because start and end
+// are set operations, replays and duplicates converge on the same set.
+func (t *Table) EndCallsWhere(match func(callID string) bool) int {
+	if match == nil {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for i := range t.users {
+		e := &t.users[i]
+		ended := 0
+		for id := range e.calls {
+			if match(id) {
+				delete(e.calls, id)
+				ended++
+			}
+		}
+		if ended > 0 {
+			n += ended
+			t.publish(i)
+		}
+	}
+	return n
 }
 
 // SetRegistered records whether ext has at least one phone registered. It never changes the
@@ -205,7 +253,7 @@ func (t *Table) SetRegistered(ext string, registered bool) {
 func (t *Table) publish(i int) State {
 	e := &t.users[i]
 	old := e.snap.Load()
-	status, onCall := effective(e.dnd, e.calls), e.calls > 0
+	status, onCall := effective(e.dnd, len(e.calls)), len(e.calls) > 0
 	if status == old.Status && e.dnd == old.DND && onCall == old.OnCall && e.registered == old.Registered {
 		return *old
 	}

@@ -30,7 +30,7 @@ func TestStatusMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.onCall {
-				tab.CallStarted("1002")
+				tab.CallStarted("1002", "c1")
 			}
 			tab.SetRegistered("1002", tc.registered)
 			wantStatus(t, tab, "1002", tc.want)
@@ -63,40 +63,101 @@ func TestStatusMatrix(t *testing.T) {
 func TestTwoCallsBusyUntilBothEnd(t *testing.T) {
 	tab, _ := newTable(t)
 	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() { tab.CallStarted("1001") })
+	for _, id := range []string{"c1", "c2"} {
+		wg.Go(func() { tab.CallStarted("1001", id) })
 	}
 	wg.Wait()
 	wantStatus(t, tab, "1001", Busy)
-	tab.CallEnded("1001")
+	tab.CallEnded("1001", "c1")
 	wantStatus(t, tab, "1001", Busy)
-	tab.CallEnded("1001")
+	tab.CallEnded("1001", "c2")
 	wantStatus(t, tab, "1001", Available)
 }
 
-func TestCallEndedNeverBelowZero(t *testing.T) {
+// A replicated backend may deliver a start or an end twice: one call id is one call.
+func TestCallStartAndEndAreIdempotent(t *testing.T) {
 	tab, _ := newTable(t)
 	w := watch(t, tab)
-	tab.CallEnded("1001")
-	tab.CallEnded("1001")
-	wantStatus(t, tab, "1001", Available)
-	wantEvents(t, tab, w) // nothing visible changed
+	tab.CallStarted("1001", "c1")
+	tab.CallStarted("1001", "c1") // redelivered
+	takeEvents(t, tab, w, "1001:busy")
+	tab.CallEnded("1001", "c1")
+	wantStatus(t, tab, "1001", Available) // a counter would still say busy
+	tab.CallEnded("1001", "c1")           // redelivered
+	takeEvents(t, tab, w, "1001:available")
 	noSignal(t, w)
 
-	// Had the count gone negative, one call would not make the user busy.
-	tab.CallStarted("1001")
-	wantStatus(t, tab, "1001", Busy)
-	tab.CallEnded("1001")
+	// An end that overtook its start, then the start: the table keeps no tombstones, so the
+	// late start counts until a later end, or its owner's sweep (EndCallsWhere), clears it.
+	tab.CallEnded("1002", "late")
+	wantStatus(t, tab, "1002", Available)
+	tab.CallStarted("1002", "late")
+	wantStatus(t, tab, "1002", Busy)
+	tab.CallEnded("1002", "late")
+	wantStatus(t, tab, "1002", Available)
+}
+
+func TestCallEndedOfUnknownCallChangesNothing(t *testing.T) {
+	tab, _ := newTable(t)
+	w := watch(t, tab)
+	tab.CallStarted("1001", "c1")
+	takeEvents(t, tab, w, "1001:busy")
+	for _, id := range []string{"c2", "", "C1", "c1 "} {
+		tab.CallEnded("1001", id)
+		wantStatus(t, tab, "1001", Busy)
+	}
+	tab.CallEnded("1002", "c1") // another user's call id
+	noSignal(t, w)              // nothing visible changed
+	tab.CallEnded("1001", "c1")
 	wantStatus(t, tab, "1001", Available)
-	wantEvents(t, tab, w, "1001:available") // busy, then available: coalesced
+}
+
+func TestEmptyCallIDIsNotACall(t *testing.T) {
+	tab, _ := newTable(t)
+	w := watch(t, tab)
+	tab.CallStarted("1001", "")
+	wantStatus(t, tab, "1001", Available)
+	noSignal(t, w)
+}
+
+func TestEndCallsWhere(t *testing.T) {
+	tab, _ := newTable(t)
+	// Two nodes' calls, told apart by an id prefix; 1002 is on one call of each.
+	tab.CallStarted("1001", "a-1")
+	tab.CallStarted("1002", "a-2")
+	tab.CallStarted("1002", "b-1")
+	tab.CallStarted("1003", "b-2")
+	w := watch(t, tab)
+	if n := tab.EndCallsWhere(func(id string) bool { return strings.HasPrefix(id, "a-") }); n != 2 {
+		t.Errorf("EndCallsWhere ended %d calls, want 2", n)
+	}
+	wantStatus(t, tab, "1001", Available)
+	wantStatus(t, tab, "1002", Busy) // still on node b's call
+	wantStatus(t, tab, "1003", Busy)
+	takeEvents(t, tab, w, "1001:available")
+
+	if n := tab.EndCallsWhere(func(string) bool { return false }); n != 0 {
+		t.Errorf("matching nothing ended %d", n)
+	}
+	if n := tab.EndCallsWhere(nil); n != 0 {
+		t.Errorf("nil match ended %d", n)
+	}
+	noSignal(t, w)
+	if n := tab.EndCallsWhere(func(string) bool { return true }); n != 2 {
+		t.Errorf("EndCallsWhere(all) ended %d, want 2", n)
+	}
+	takeEvents(t, tab, w, "1002:available", "1003:available")
+	// An end arriving after the sweep is a no-op.
+	tab.CallEnded("1003", "b-2")
+	noSignal(t, w)
 }
 
 func TestUnknownExtensionIgnored(t *testing.T) {
 	tab, _ := newTable(t)
 	w := watch(t, tab)
 	for _, ext := range []string{"15551230000", "", "600", "1001 "} {
-		tab.CallStarted(ext)
-		tab.CallEnded(ext)
+		tab.CallStarted(ext, "c1")
+		tab.CallEnded(ext, "c1")
 		tab.SetRegistered(ext, true)
 		if st, ok := tab.Status(ext); ok || st != "" {
 			t.Errorf("Status(%q) = %q, %v", ext, st, ok)
@@ -157,12 +218,14 @@ func TestEveryVisibleChangeIsOneEvent(t *testing.T) {
 	}{
 		{"register", func() { tab.SetRegistered("1003", true) }, []string{"1003:available"}},
 		{"register again", func() { tab.SetRegistered("1003", true) }, nil},
-		{"call", func() { tab.CallStarted("1003") }, []string{"1003:busy"}},
-		{"second call", func() { tab.CallStarted("1003") }, nil},
+		{"call", func() { tab.CallStarted("1003", "c1") }, []string{"1003:busy"}},
+		{"second call", func() { tab.CallStarted("1003", "c2") }, nil},
+		{"second call again", func() { tab.CallStarted("1003", "c2") }, nil},
 		{"dnd on a call", func() { tab.SetDND("1003", true) }, []string{"1003:dnd"}},
 		{"dnd again", func() { tab.SetDND("1003", true) }, nil},
-		{"one call ends", func() { tab.CallEnded("1003") }, nil},
-		{"last call ends", func() { tab.CallEnded("1003") }, []string{"1003:dnd"}}, // on_call
+		{"one call ends", func() { tab.CallEnded("1003", "c1") }, nil},
+		{"an unknown call ends", func() { tab.CallEnded("1003", "c9") }, nil},
+		{"last call ends", func() { tab.CallEnded("1003", "c2") }, []string{"1003:dnd"}}, // on_call
 		{"dnd off", func() { tab.SetDND("1003", false) }, []string{"1003:available"}},
 		{"unregister", func() { tab.SetRegistered("1003", false) }, []string{"1003:available"}},
 		{"unregister again", func() { tab.SetRegistered("1003", false) }, nil},
@@ -208,7 +271,7 @@ func TestChangedFollowsStatusOnly(t *testing.T) {
 	tab.now = func() time.Time { return clock }
 
 	clock = clock.Add(time.Minute)
-	tab.CallStarted("1001")
+	tab.CallStarted("1001", "c1")
 	s, _ := tab.Get("1001")
 	if !s.Changed.Equal(clock) {
 		t.Errorf("busy: Changed %v, want %v", s.Changed, clock)
@@ -216,8 +279,8 @@ func TestChangedFollowsStatusOnly(t *testing.T) {
 	busySince := clock
 	clock = clock.Add(time.Minute)
 	tab.SetRegistered("1001", true)
-	tab.CallStarted("1001")
-	tab.CallEnded("1001")
+	tab.CallStarted("1001", "c2")
+	tab.CallEnded("1001", "c2")
 	if s, _ := tab.Get("1001"); !s.Changed.Equal(busySince) {
 		t.Errorf("Changed moved to %v without a status change", s.Changed)
 	}
@@ -234,7 +297,7 @@ func TestListInConfiguredOrderAndCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab.CallStarted("1001")
+	tab.CallStarted("1001", "c1")
 	tab.SetDND("20", true)
 	tab.SetRegistered("300", true)
 	list := tab.List()
@@ -288,7 +351,7 @@ func TestStoredDNDLoadedAndForeignIgnored(t *testing.T) {
 
 func TestStateJSON(t *testing.T) {
 	tab, _ := newTable(t)
-	tab.CallStarted("1001")
+	tab.CallStarted("1001", "c1")
 	s, _ := tab.Get("1001")
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -311,7 +374,7 @@ func TestStatusDoesNotAllocate(t *testing.T) {
 		t.Skip("the race detector allocates")
 	}
 	tab, _ := newTable(t)
-	tab.CallStarted("1003")
+	tab.CallStarted("1003", "c1")
 	var st Status
 	if n := testing.AllocsPerRun(1000, func() { st, _ = tab.Status("1003") }); n != 0 {
 		t.Errorf("Status allocates %v times", n)

@@ -5,29 +5,58 @@ import (
 	"sync"
 )
 
-// Watcher receives the table's changes: a SIP NOTIFY sender, an SSE client. Changes are
-// queued to it without ever blocking the table: a watcher that reads slowly, or not at all,
-// gets them coalesced to the latest State per extension, in the order the extensions last
-// changed. Nothing is lost between two reads: every extension that changed since the last
-// Changes call is in the next one, with its latest state.
+// Feed is what a reader of the table's changes uses: a SIP notifier, an SSE client. It is an
+// alias of an interface literal, not a named interface, so that a consumer can declare the same
+// literal under its own name (sip.StatusFeed, api.StatusFeed) and a method returning Feed
+// satisfies the consumer's interface: Go matches method results by type identity, and two
+// aliases of the same literal are one type. Another backend (a replicated table) returns its
+// own feed as this type.
 //
-// A Watcher is read by one goroutine:
+// A Feed is read by one goroutine:
 //
-//	for range w.Ready() {
-//		for _, s := range w.Changes() {
+//	for range f.Ready() {
+//		for _, s := range f.Changes() {
 //			...
 //		}
 //	}
 //
-// The loop ends when the watcher is closed. Close it when the subscription or request ends.
-type Watcher struct {
-	t     *Table
-	ready chan struct{}
+// The loop ends when the feed is closed. Close it when the subscription or request ends.
+type Feed = interface {
+	// Ready is signalled when changes are pending, and closed by Close.
+	Ready() <-chan struct{}
+	// Changes takes the pending changes, in ascending Seq.
+	Changes() []State
+	// Close stops delivery; it may be called more than once.
+	Close()
+}
 
-	mu     sync.Mutex
-	closed bool
-	pend   []pending   // in order of last change; s == nil: superseded by a later entry
-	pos    map[int]int // row → its entry in pend
+// Watcher is the table's Feed. Changes are queued to it without ever blocking the table.
+//
+// A coalescing watcher (Watch) that reads slowly, or not at all, gets them coalesced to the
+// latest State per extension, in the order the extensions last changed. Nothing is lost between
+// two reads: every extension that changed since the last Changes call is in the next one, with
+// its latest state.
+//
+// An ordered watcher (WatchOrdered) gets every change, one State per change, in Seq order, up
+// to its limit of pending changes. Reaching the limit (a reader that fell behind) turns the
+// pending changes into what a coalescing watcher would hold: the latest State of each extension
+// that changed, in the order they last changed; the intermediate steps are dropped and counted
+// (Dropped). Until the reader next calls Changes, further changes coalesce the same way; after
+// it, delivery is step by step again. Memory stays bounded whatever the reader does: at most
+// limit entries pending while ordered, and at most twice the number of users (64 at least) while
+// coalescing.
+type Watcher struct {
+	t       *Table
+	ready   chan struct{}
+	ordered bool // every change, up to limit; else coalesced
+	limit   int
+
+	mu         sync.Mutex
+	closed     bool
+	overflowed bool // ordered, but coalescing until the next Changes
+	dropped    uint64
+	pend       []pending   // in Seq order; s == nil: superseded by a later entry
+	pos        map[int]int // row → its latest entry in pend
 
 	// The reader's; pend and pos alternate with them.
 	sparePend []pending
@@ -40,26 +69,41 @@ type pending struct {
 	s   *State
 }
 
-// Watch starts a watcher that is queued every change from now on. Pair it with List (call
-// Watch first, then drop events whose Seq is not above the listed one), or use WatchList.
-func (t *Table) Watch() *Watcher {
+// Watch starts a coalescing watcher that is queued every change from now on. Pair it with List
+// (call Watch first, then drop events whose Seq is not above the listed one), or use WatchList.
+// The Feed is a *Watcher.
+func (t *Table) Watch() Feed {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.watchLocked()
+	return t.watchLocked(false, 0)
 }
 
-// WatchList starts a watcher and returns every user's state (in configured order) as of that
-// moment: every change after the listing is queued to the watcher, and none before it.
-func (t *Table) WatchList() (*Watcher, []State) {
+// WatchOrdered starts an ordered watcher: every change from now on, each as it happened, in
+// Seq order, with at most limit changes pending (a limit below 1 is taken as 1); see Watcher
+// for what happens beyond it. It is for a reader that must show every step, such as a SIP
+// notifier: a call that starts and ends between two reads still shows busy, then available.
+// The Feed is a *Watcher.
+func (t *Table) WatchOrdered(limit int) Feed {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.watchLocked(), t.List()
+	return t.watchLocked(true, max(limit, 1))
 }
 
-func (t *Table) watchLocked() *Watcher {
+// WatchList starts a coalescing watcher and returns every user's state (in configured order)
+// as of that moment: every change after the listing is queued to the watcher, and none before
+// it.
+func (t *Table) WatchList() (Feed, []State) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.watchLocked(false, 0), t.List()
+}
+
+func (t *Table) watchLocked(ordered bool, limit int) *Watcher {
 	w := &Watcher{
 		t:        t,
 		ready:    make(chan struct{}, 1),
+		ordered:  ordered,
+		limit:    limit,
 		pos:      make(map[int]int),
 		sparePos: make(map[int]int),
 	}
@@ -79,9 +123,10 @@ func (t *Table) Watchers() int {
 // non-empty, so one receive may stand for many changes, and a receive may find none.
 func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 
-// Changes takes the pending changes: at most one State per extension, the latest, in the
-// order the extensions last changed (ascending Seq). It may be empty; it is nil once the
-// watcher is closed. The slice is reused: it is valid until the next Changes call.
+// Changes takes the pending changes in ascending Seq: for a coalescing watcher (or an ordered
+// one that overflowed since the last call) at most one State per extension, the latest; for an
+// ordered one every change. It may be empty; it is nil once the watcher is closed. The slice is
+// reused: it is valid until the next Changes call.
 func (w *Watcher) Changes() []State {
 	w.mu.Lock()
 	if w.closed {
@@ -90,6 +135,7 @@ func (w *Watcher) Changes() []State {
 	}
 	pend, pos := w.pend, w.pos
 	w.pend, w.pos = w.sparePend[:0], w.sparePos
+	w.overflowed = false
 	w.mu.Unlock()
 
 	// Copy outside the lock: writers queue into the other pair meanwhile.
@@ -100,7 +146,7 @@ func (w *Watcher) Changes() []State {
 		}
 		delete(pos, p.row)
 	}
-	clear(pend) // let superseded states go
+	clear(pend) // let delivered and superseded states go
 	w.out = out
 
 	w.mu.Lock()
@@ -130,8 +176,18 @@ func (w *Watcher) Close() {
 	close(w.ready)
 }
 
-// queue adds s, the new state of row, replacing any pending state of that row. It never
-// blocks on the reader: the reader holds w.mu only to swap buffers. Table.mu is held.
+// Dropped returns how many changes an ordered watcher has coalesced away, its reader having
+// fallen more than its limit behind: changes it never delivered because a later state of the
+// same extension replaced them. Always 0 for a coalescing watcher, which drops by design.
+func (w *Watcher) Dropped() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropped
+}
+
+// queue adds s, the new state of row: appended for an ordered watcher below its limit, else
+// replacing any pending state of that row. It never blocks on the reader: the reader holds
+// w.mu only to swap buffers. Table.mu is held.
 func (w *Watcher) queue(row int, s *State) {
 	w.mu.Lock()
 	if w.closed {
@@ -139,12 +195,18 @@ func (w *Watcher) queue(row int, s *State) {
 		return
 	}
 	wasEmpty := len(w.pos) == 0
-	if p, ok := w.pos[row]; ok {
+	if w.ordered && !w.overflowed && len(w.pend) >= w.limit {
+		w.overflow()
+	}
+	if p, ok := w.pos[row]; ok && (!w.ordered || w.overflowed) {
 		w.pend[p].s = nil
+		if w.ordered {
+			w.dropped++
+		}
 	}
 	w.pos[row] = len(w.pend)
 	w.pend = append(w.pend, pending{row: row, s: s})
-	if n := len(w.pend); n >= 64 && n >= 2*len(w.pos) {
+	if n := len(w.pend); (!w.ordered || w.overflowed) && n >= 64 && n >= 2*len(w.pos) {
 		w.compact()
 	}
 	w.mu.Unlock()
@@ -154,6 +216,19 @@ func (w *Watcher) queue(row int, s *State) {
 		default: // a signal is already waiting
 		}
 	}
+}
+
+// overflow turns an ordered watcher's full queue into the latest state per extension, in the
+// order they last changed, and coalesces until the reader takes it. w.mu is held.
+func (w *Watcher) overflow() {
+	for i, p := range w.pend {
+		if w.pos[p.row] != i {
+			w.pend[i].s = nil
+			w.dropped++
+		}
+	}
+	w.compact()
+	w.overflowed = true
 }
 
 // compact drops superseded entries, keeping the order. w.mu is held.

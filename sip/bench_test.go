@@ -19,6 +19,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
+	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
@@ -49,6 +50,11 @@ func (benchUsers) Password(ext string) (string, bool) {
 }
 
 func (benchUsers) DisplayName(ext string) string { return "User " + ext }
+
+// benchFlows is never run: the benchmark places no calls.
+type benchFlows struct{}
+
+func (benchFlows) Run(flow.Call, routing.Plan) {}
 
 // benchRouter is never asked: the benchmark places no calls.
 type benchRouter struct{}
@@ -208,8 +214,8 @@ func (w *benchWatcherUA) close() {
 // it: p50, p99 and max in ms over the iterations, as metrics.
 func BenchmarkPresenceFanout(b *testing.B) {
 	table, _ := benchTable(b)
-	base := 40000 + 2*int(time.Now().UnixNano()%2000)
-	ports, err := media.NewPorts(netip.MustParseAddr("127.0.0.1"), base, base+9)
+	// The benchmark places no calls: a few pairs from the sip package's port plan (12000-19999).
+	ports, err := media.NewPorts(netip.MustParseAddr("127.0.0.1"), 19990, 19999)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -220,6 +226,7 @@ func BenchmarkPresenceFanout(b *testing.B) {
 		Ports:     ports,
 		Users:     benchUsers{},
 		Router:    benchRouter{},
+		Flows:     benchFlows{},
 		Locations: sbsip.NewMemoryLocations(nil),
 		Presence:  table,
 		Logger:    zap.NewNop(),
@@ -355,7 +362,7 @@ func udpReceiveDrops() int64 {
 // view of the table (10,000 users, rotating over them): lock-free, no allocation.
 func BenchmarkStatusRead(b *testing.B) {
 	table, exts := benchTable(b)
-	table.CallStarted(exts[4321])
+	table.CallStarted(exts[4321], "c1")
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0

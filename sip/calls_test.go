@@ -121,8 +121,8 @@ func TestCallsShowTalkingCallAndHangUpByesBothLegs(t *testing.T) {
 func TestCallsShowHeldThenVoicemailAndHangUpByesCaller(t *testing.T) {
 	sw, table, _ := heldSwitch(t, time.Minute)
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
-	table.CallStarted("1003") // Carol is busy
-	defer table.CallEnded("1003")
+	table.CallStarted("1003", "c1") // Carol is busy
+	defer table.CallEnded("1003", "c1")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	d, err := alice.call(ctx, "1003")

@@ -171,7 +171,7 @@ func heldSwitch(t *testing.T, limit time.Duration) (*testSwitch, *presence.Table
 func TestHeldCallerPressesOneForVoicemail(t *testing.T) {
 	sw, table, store := heldSwitch(t, time.Minute)
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
-	table.CallStarted("1003") // Carol is busy (on a call elsewhere)
+	table.CallStarted("1003", "c1") // Carol is busy (on a call elsewhere)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	d, err := alice.call(ctx, "1003")
@@ -208,14 +208,14 @@ func TestHeldCallerPressesOneForVoicemail(t *testing.T) {
 	if sw.flows.Waiting("1003") != 0 {
 		t.Fatal("caller still on hold after choosing voicemail")
 	}
-	table.CallEnded("1003")
+	table.CallEnded("1003", "c1")
 	sw.waitIdle(t)
 }
 
 func TestHoldLimitSendsCallerToVoicemail(t *testing.T) {
 	sw, table, _ := heldSwitch(t, 400*time.Millisecond)
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
-	table.CallStarted("1003")
+	table.CallStarted("1003", "c1")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	d, err := alice.call(ctx, "1003")
@@ -235,7 +235,7 @@ func TestHoldLimitSendsCallerToVoicemail(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = d.Bye(ctx)
-	table.CallEnded("1003")
+	table.CallEnded("1003", "c1")
 	sw.waitIdle(t)
 }
 

@@ -99,7 +99,7 @@ func startSwitch(t *testing.T, tune ...func(*switchOpts)) *testSwitch {
 	if opts.Presence != nil {
 		p := opts.Presence
 		fo.Statuses = p
-		fo.Watch = func() flow.StatusFeed { return p.Watch() }
+		fo.Watch = func() flow.StatusFeed { return p.WatchOrdered(4096) }
 	}
 	if opts.Voicemail != nil {
 		fo.Voicemail = opts.Voicemail

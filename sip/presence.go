@@ -16,15 +16,37 @@ import (
 )
 
 // Presence is what the SIP layer reads from and reports to the status table. It is an interface
-// so the table can later live on a shared store without the SIP layer noticing.
+// so the table can later live on a shared store (NATS JetStream KV, Redis) without the SIP layer
+// noticing; *presence.Table is the embedded one.
 type Presence interface {
 	Get(ext string) (presence.State, bool)
 	SetDND(ext string, on bool) (presence.State, error)
-	CallStarted(ext string)
-	CallEnded(ext string)
+	// CallStarted and CallEnded put ext on and off the call callID (the caller's INVITE
+	// Call-ID); both are idempotent, so a repeated report is harmless.
+	CallStarted(ext, callID string)
+	CallEnded(ext, callID string)
 	SetRegistered(ext string, registered bool)
-	Watch() *presence.Watcher
+	// WatchOrdered follows every change in Seq order, not coalesced, with at most limit
+	// pending; a reader further behind gets the latest state of each extension that changed.
+	WatchOrdered(limit int) StatusFeed
 }
+
+var _ Presence = (*presence.Table)(nil)
+
+// StatusFeed is the stream of status changes the notifier reads: Ready is signalled when
+// Changes has something, and closed by Close. It is an alias of an interface literal (as
+// presence.Feed is), so any table whose WatchOrdered returns that literal satisfies Presence.
+type StatusFeed = interface {
+	Ready() <-chan struct{}
+	Changes() []presence.State
+	Close()
+}
+
+// statusFeedLimit is how many status changes may wait for the notifier before the feed falls
+// back to the latest state per user. The notifier only queues NOTIFYs, so it falls that far
+// behind only in a burst (thousands of phones registering at once), where the latest state is
+// what watchers need.
+const statusFeedLimit = 4096
 
 // presencePackage is the presence event package (RFC 3856): PIDF (RFC 3863) with RPID
 // activities (RFC 4480), written the way phones read it: baresip looks for <basic>open</basic>
@@ -54,8 +76,9 @@ func (sub *subscription) statusLocked() presence.State {
 }
 
 // presenceChanged sends a user's status change, as it happened, to their presence and DND-key
-// watchers. Calls report their own changes at once (a short call's busy is never coalesced
-// away); the table's watcher reports the rest (API, *78, PUBLISH); older changes are dropped.
+// watchers. Every change reaches it by one route, the table's ordered feed (watchPresence), so a
+// short call's busy is sent before its available; a change older than one a subscription has
+// already shown is dropped there (pushState).
 func (s *Server) presenceChanged(st presence.State) {
 	for _, event := range []string{"presence", "as-feature-event"} {
 		s.mu.Lock()
@@ -93,18 +116,33 @@ func pidf(st presence.State, ext, host string) []byte {
 }
 
 // watchPresence turns status changes into NOTIFYs for presence, dialog-less BLF and DND-key
-// subscribers. It runs until the server shuts down.
-func (s *Server) watchPresence() {
+// subscribers. It reads feed, opened before the
+// server starts serving so that no change is missed, until the server shuts down, and closes
+// it.
+func (s *Server) watchPresence(feed StatusFeed) {
 	defer s.wg.Done()
-	w := s.opts.Presence.Watch()
-	defer w.Close()
+	defer feed.Close()
+	// The embedded table's feed counts the steps it coalesced after falling statusFeedLimit
+	// behind; another backend's feed need not.
+	counter, _ := feed.(interface{ Dropped() uint64 })
+	var dropped uint64
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-w.Ready():
-			for _, st := range w.Changes() {
+		case _, ok := <-feed.Ready():
+			if !ok {
+				return // closed by the table
+			}
+			for _, st := range feed.Changes() {
 				s.presenceChanged(st)
+			}
+			if counter != nil {
+				if n := counter.Dropped(); n > dropped {
+					s.log.Warn("status notifier fell behind: watchers got the latest status, not every step",
+						zap.Uint64("dropped", n-dropped), zap.Int("limit", statusFeedLimit))
+					dropped = n
+				}
 			}
 		}
 	}

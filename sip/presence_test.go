@@ -3,13 +3,18 @@ package sip_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-voip/switchboard/presence"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 func presenceSwitch(t *testing.T) (*testSwitch, *presence.Table) {
@@ -116,6 +121,126 @@ func TestWatcherSeesCallStatesInOrder(t *testing.T) {
 	}
 	if st, _ := table.Get("1002"); st.Status != presence.Available || st.OnCall {
 		t.Fatalf("callee after call: %+v", st)
+	}
+}
+
+// gatedPresence is the table with its feed to the notifier held back until the test opens the
+// gate, as if the notifier were busy: every change made meanwhile waits in the feed.
+type gatedPresence struct {
+	*presence.Table
+	gate chan struct{}
+}
+
+func (g gatedPresence) WatchOrdered(limit int) sbsip.StatusFeed {
+	return gatedFeed{StatusFeed: g.Table.WatchOrdered(limit), gate: g.gate}
+}
+
+type gatedFeed struct {
+	sbsip.StatusFeed
+	gate chan struct{}
+}
+
+func (f gatedFeed) Changes() []presence.State {
+	<-f.gate
+	return f.StatusFeed.Changes()
+}
+
+// Dropped passes on the table feed's count, which the notifier logs.
+func (f gatedFeed) Dropped() uint64 { return f.StatusFeed.(interface{ Dropped() uint64 }).Dropped() }
+
+// gatedSwitch is a switch whose notifier reads nothing until open is called.
+func gatedSwitch(t *testing.T, tune ...func(*switchOpts)) (sw *testSwitch, table *presence.Table, open func()) {
+	t.Helper()
+	table, err := presence.NewTable([]presence.User{{Ext: "1001", Name: "Alice"}, {Ext: "1002", Name: "Bob"},
+		{Ext: "1003", Name: "Carol"}}, &presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	var once sync.Once
+	open = func() { once.Do(func() { close(gate) }) }
+	sw = startSwitch(t, append(tune, func(o *switchOpts) { o.Presence = gatedPresence{Table: table, gate: gate} })...)
+	t.Cleanup(open) // runs before the switch's shutdown, which waits for the notifier
+	return sw, table, open
+}
+
+// A call that starts and ends before the notifier reads a single change still shows a watcher
+// busy, then available: call-driven changes reach NOTIFY through the ordered feed, never
+// coalesced to the last one.
+func TestPresenceOfCallOverBeforeNotifierReadsShowsBusy(t *testing.T) {
+	sw, table, open := gatedSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp") // the watcher
+	notes := alice.notifiesByEvent()
+	if res, _ := alice.subscribe(t, "1002", "presence", 600); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
+		t.Fatalf("first presence NOTIFY %v", got)
+	}
+
+	_, hangup, _ := bridged(t, carol, bob)
+	if err := hangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.byes
+	sw.waitIdle(t)
+	if st, _ := table.Get("1002"); st.Status != presence.Available || st.Seq == 0 {
+		t.Fatalf("callee after call: %+v", st)
+	}
+	select {
+	case req := <-notes["presence"]:
+		t.Fatalf("NOTIFY before the notifier read its feed: %s", presenceWord(string(req.Body())))
+	default:
+	}
+
+	open()
+	if got := collect(t, notes["presence"], 2, presenceWord); strings.Join(got, ",") != "on-the-phone,open" {
+		t.Fatalf("presence %v, want on-the-phone, open", got)
+	}
+}
+
+// A notifier more than its feed's limit behind sends the latest status (not every step) and
+// says so in its log.
+func TestPresenceNotifierFallingBehindSendsLatestAndLogs(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	sw, table, open := gatedSwitch(t, func(o *switchOpts) { o.Logger = zap.New(core) })
+	alice := newPhone(t, sw, "1001", "udp")
+	notes := alice.notifiesByEvent()
+	if res, _ := alice.subscribe(t, "1002", "presence", 600); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
+		t.Fatalf("first presence NOTIFY %v", got)
+	}
+	// Far more steps than the feed holds, ending with Bob on DND.
+	const steps = 10_000
+	for i := range steps {
+		table.SetRegistered("1003", i%2 == 0)
+	}
+	if _, err := table.SetDND("1002", true); err != nil {
+		t.Fatal(err)
+	}
+	open()
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "dnd" {
+		t.Fatalf("presence after the burst %v, want dnd", got)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for logs.FilterMessageSnippet("fell behind").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no warning that the notifier fell behind")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the log, with the deadline above
+	}
+	entry := logs.FilterMessageSnippet("fell behind").All()[0]
+	if n := entry.ContextMap()["dropped"]; n == nil || n.(uint64) == 0 || n.(uint64) > steps {
+		t.Errorf("warning says %v dropped, want between 1 and %d", n, steps)
+	}
+	select {
+	case req := <-notes["presence"]:
+		t.Errorf("another NOTIFY: %s", presenceWord(string(req.Body())))
+	default:
 	}
 }
 

@@ -261,15 +261,15 @@ func (s *Server) Start() error {
 		}
 		s.log.Info("sip listening", zap.String("transport", l.Transport), zap.String("addr", s.Addr(l.Transport)))
 	}
+	if s.opts.Presence != nil {
+		s.wg.Add(1)
+		go s.watchPresence(s.opts.Presence.WatchOrdered(statusFeedLimit))
+	}
 	for _, f := range serve {
 		go f()
 	}
 	s.wg.Add(1)
 	go s.sweep()
-	if s.opts.Presence != nil {
-		s.wg.Add(1)
-		go s.watchPresence()
-	}
 	return nil
 }
 

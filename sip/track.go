@@ -49,15 +49,8 @@ func (c *call) onCall(ext string) {
 	}
 	c.busy = append(c.busy, ext)
 	c.mu.Unlock()
-	c.s.opts.Presence.CallStarted(ext)
-	c.s.reportStatus(ext)
-}
-
-// reportStatus sends ext's status right after this call changed it.
-func (s *Server) reportStatus(ext string) {
-	if st, ok := s.opts.Presence.Get(ext); ok {
-		s.presenceChanged(st)
-	}
+	// Watchers hear of it from the table's ordered feed (watchPresence).
+	c.s.opts.Presence.CallStarted(ext, c.dialogID())
 }
 
 // untrack undoes everything the call reported; called once from cleanup.
@@ -71,8 +64,7 @@ func (c *call) untrack() {
 	}
 	if c.s.opts.Presence != nil {
 		for _, ext := range busy {
-			c.s.opts.Presence.CallEnded(ext)
-			c.s.reportStatus(ext)
+			c.s.opts.Presence.CallEnded(ext, c.dialogID())
 		}
 	}
 }

@@ -190,9 +190,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	router := routing.New(dir, locations, statuses)
 	flows, err := flow.New(flow.Options{
-		Router:    router,
-		Statuses:  statuses,
-		Watch:     func() flow.StatusFeed { return statuses.Watch() },
+		Router:   router,
+		Statuses: statuses,
+		// Ordered, so a hold line or a queue sees every step (a short call's end starts wrap-up).
+		Watch:     func() flow.StatusFeed { return statuses.WatchOrdered(4096) },
 		Greetings: greets,
 		Voicemail: voicemail,
 	})
