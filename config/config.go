@@ -61,6 +61,9 @@ type SIP struct {
 	// "SHA-256". Default ["MD5"]: SIPp answers only the first challenge and baresip 1.0 refuses
 	// a 401 with several; add "SHA-256" first when every phone speaks RFC 8760.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// NAT decides where calls to a registered phone go: "auto" (default) the Contact, or the
+	// REGISTER's source when the phone is behind NAT; "always" the source; "never" the Contact.
+	NAT string `yaml:"nat"`
 	// Listeners is Listen parsed, in the same order.
 	Listeners []Listener `yaml:"-"`
 }
@@ -374,6 +377,7 @@ func applyDefaults(c *Config, set map[string]int) {
 	}
 	defStr("sip.realm", &c.SIP.Realm, "switchboard")
 	defDur("sip.nonce_ttl", &c.SIP.NonceTTL, 5*time.Minute)
+	defStr("sip.nat", &c.SIP.NAT, "auto")
 	if !has("sip.digest_algorithms") {
 		c.SIP.DigestAlgorithms = []string{"MD5"}
 	}

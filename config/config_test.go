@@ -41,6 +41,7 @@ func TestDemo(t *testing.T) {
 			{Transport: "tcp", Host: "127.0.0.1", Port: 5060},
 		}},
 		"realm":        {c.SIP.Realm, "switchboard"},
+		"nat":          {c.SIP.NAT, "auto"},
 		"http":         {c.HTTP.Listen, "127.0.0.1:8080"},
 		"data dir":     {c.DataDir, filepath.Join(wd, "data")},
 		"media":        {[]any{c.Media.Address, c.Media.PortMin, c.Media.PortMax}, []any{"127.0.0.1", 20000, 29999}},
@@ -294,6 +295,10 @@ func TestProblems(t *testing.T) {
 				`sip.listen[5]: want transport:host:port such as "udp:127.0.0.1:5060", got "127.0.0.1"`,
 				`sip.listen[6]: duplicate listener "udp:127.0.0.1:5060", also sip.listen[0]`,
 			},
+		},
+		"unknown nat mode": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"], nat: sometimes}\nusers: [{ext: \"1001\", password: a}]\n",
+			[]string{`sip.nat: want auto, always or never, got "sometimes"`},
 		},
 		"empty realm": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"], realm: \"\"}\nusers: [{ext: \"1001\", password: a}]\n",

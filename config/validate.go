@@ -86,6 +86,11 @@ func (v *validator) sip() {
 	if s.Realm == "" {
 		v.add("sip.realm", "must not be empty")
 	}
+	switch s.NAT {
+	case "auto", "always", "never":
+	default:
+		v.add("sip.nat", `want auto, always or never, got %q`, s.NAT)
+	}
 	if len(s.DigestAlgorithms) == 0 {
 		v.add("sip.digest_algorithms", `at least one of "MD5", "SHA-256" is required`)
 	}

@@ -14,10 +14,11 @@ type dialog struct {
 	callID string
 
 	localTag, remoteTag string
-	local, remote       sip.Uri // our and the peer's From/To addresses in this dialog
-	localName           string  // display name we present in this dialog
-	target              sip.Uri // the peer's Contact: Request-URI of requests we send
-	dest                string  // host:port we send to (where the peer's requests came from)
+	local, remote       sip.Uri   // our and the peer's From/To addresses in this dialog
+	localName           string    // display name we present in this dialog
+	target              sip.Uri   // the peer's Contact: Request-URI of requests we send
+	dest                string    // host:port we send to: the next hop (the peer, or the first route)
+	routes              []sip.Uri // route set (RFC 3261 §12.2.1.1): Route headers, loose routing
 	tp                  transportInfo
 
 	mu   sync.Mutex
@@ -78,6 +79,9 @@ func (l *dialog) newRequestSeq(method sip.RequestMethod, seq uint32, body []byte
 	}
 	if contentType != "" {
 		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	}
+	for _, r := range l.routes {
+		req.AppendHeader(sip.NewHeader("Route", "<"+r.String()+">"))
 	}
 	req.SetBody(body)
 	l.route(req)

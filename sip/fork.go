@@ -32,6 +32,14 @@ func (c *call) startFork(r *round, b Binding) (*fork, error) {
 		return nil, fmt.Errorf("contact %q: %w", b.Contact, err)
 	}
 	tp := s.transportOf(b.Transport)
+	routes := make([]sip.Uri, 0, len(b.Path))
+	for _, p := range b.Path {
+		var u sip.Uri
+		if err := sip.ParseUri(p, &u); err != nil {
+			return nil, fmt.Errorf("path %q: %w", p, err)
+		}
+		routes = append(routes, u)
+	}
 	l := &leg{side: sideB, call: c, ep: c.epB, origin: c.originB, lastSDP: c.offerB}
 	l.dialog = dialog{
 		callID:    newCallID(),
@@ -40,7 +48,8 @@ func (c *call) startFork(r *round, b Binding) (*fork, error) {
 		localName: s.opts.Users.DisplayName(c.caller),
 		remote:    sip.Uri{Scheme: "sip", User: b.AOR, Host: tp.host},
 		target:    target,
-		dest:      b.Source,
+		dest:      b.Dest,
+		routes:    routes,
 		tp:        tp,
 	}
 	req := l.newRequest(sip.INVITE, c.offerB, "application/sdp")

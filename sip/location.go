@@ -6,14 +6,17 @@ import (
 	"time"
 )
 
-// Binding is one registered phone of a user: where its Contact says it lives and where its
-// REGISTER actually came from. Requests are sent to Source over Transport, not to the Contact's
-// host, because phones behind NAT write their private address into Contact (RFC 5626 §3 in spirit).
+// Binding is one registered phone of a user: where its Contact says it lives, where its
+// REGISTER actually came from, and where requests to it go (Dest), decided once when it
+// registered (see destination: the Contact, or the source for a phone behind NAT, or the first
+// proxy of its Path).
 type Binding struct {
 	AOR       string    // the user's extension
 	Contact   string    // the Contact URI as the phone wrote it (the Request-URI for calls to it)
 	Source    string    // host:port the REGISTER came from
-	Transport string    // "UDP" or "TCP"
+	Dest      string    // host:port requests to the phone are sent to
+	Path      []string  // RFC 3327 Path URIs, first hop first: Route headers of requests to it
+	Transport string    // "UDP" or "TCP": how requests to Dest travel
 	Expires   time.Time // when the binding lapses unless refreshed
 	CallID    string    // of the REGISTER, to order refreshes
 	CSeq      uint32

@@ -71,6 +71,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 
 	type change struct {
 		contact string
+		uri     sip.Uri
 		expires time.Duration
 	}
 	changes := make([]change, 0, len(contacts))
@@ -97,10 +98,18 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		if exp > s.opts.MaxExpires {
 			exp = s.opts.MaxExpires
 		}
-		changes = append(changes, change{contact: c.Address.String(), expires: exp})
+		changes = append(changes, change{contact: c.Address.String(), uri: c.Address, expires: exp})
 	}
 
-	transport := strings.ToUpper(req.Transport())
+	path, err := pathOf(req)
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Path", nil))
+		return
+	}
+	pathText := make([]string, 0, len(path))
+	for _, u := range path {
+		pathText = append(pathText, u.String())
+	}
 	ua := ""
 	if h := req.GetHeader("User-Agent"); h != nil {
 		ua = h.Value()
@@ -111,15 +120,28 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			log.Info("contact unregistered", zap.String("contact", ch.contact))
 			continue
 		}
+		dest, transport := destination(s.opts.NAT, req, ch.uri, path)
 		s.opts.Locations.Put(Binding{
-			AOR: aor, Contact: ch.contact, Source: req.Source(), Transport: transport,
+			AOR: aor, Contact: ch.contact, Source: req.Source(), Dest: dest, Path: pathText, Transport: transport,
 			Expires: now.Add(ch.expires), CallID: callIDOf(req), CSeq: req.CSeq().SeqNo, UserAgent: ua,
 		})
 		log.Info("contact registered", zap.String("contact", ch.contact), zap.Duration("expires", ch.expires),
-			zap.String("transport", transport))
+			zap.String("dest", dest), zap.String("transport", transport))
 	}
 	s.registrationChanged(aor)
 	s.respondBindings(req, tx, aor)
+}
+
+// supportsPath reports whether req lists the path extension in Supported.
+func supportsPath(req *sip.Request) bool {
+	for _, h := range req.GetHeaders("Supported") {
+		for _, opt := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), "path") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // respondBindings answers 200 OK listing every current contact of aor with its remaining time.
@@ -136,6 +158,12 @@ func (s *Server) respondBindings(req *sip.Request, tx sip.ServerTransaction, aor
 		res.AppendHeader(c)
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
+	// RFC 3327 §5.3: the Path is echoed to a registering UA that supports it.
+	if supportsPath(req) {
+		for _, h := range req.GetHeaders("Path") {
+			res.AppendHeader(sip.NewHeader("Path", h.Value()))
+		}
+	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Warn("register response not sent", zap.String("ext", aor), zap.Error(fmt.Errorf("respond: %w", err)))
 	}

@@ -300,7 +300,7 @@ func (c *call) bindings(req flow.Ring) []Binding {
 		if tp == "TCP" {
 			contact += ";transport=tcp"
 		}
-		return []Binding{{AOR: out.Number, Contact: contact, Source: out.Addr, Transport: tp}}
+		return []Binding{{AOR: out.Number, Contact: contact, Source: out.Addr, Dest: out.Addr, Transport: tp}}
 	}
 	var out []Binding
 	for _, ext := range req.Targets {

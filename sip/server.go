@@ -61,6 +61,7 @@ type Options struct {
 	Algorithms []string      // digest challenges, most preferred first; empty = MD5, SHA-256
 	MinExpires time.Duration // shortest registration accepted (423 below); 0 = 60s
 	MaxExpires time.Duration // registrations are capped to this; 0 = 1h
+	NAT        NAT           // where calls to registered phones go (sip.nat)
 
 	MediaAddr  netip.Addr    // written into SDP
 	Ports      *media.Ports  // RTP port pairs

@@ -188,6 +188,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	for _, l := range cfg.SIP.Listeners {
 		listen = append(listen, sbsip.Listen{Transport: l.Transport, Addr: l.Addr()})
 	}
+	nat, err := sbsip.ParseNAT(cfg.SIP.NAT)
+	if err != nil {
+		return fmt.Errorf("sip.nat: %w", err)
+	}
 	router := routing.New(dir, locations, statuses)
 	flows, err := flow.New(flow.Options{
 		Router:   router,
@@ -206,6 +210,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Realm:      cfg.SIP.Realm,
 		NonceTTL:   cfg.SIP.NonceTTL,
 		Algorithms: cfg.SIP.DigestAlgorithms,
+		NAT:        nat,
 		MediaAddr:  mediaAddr,
 		Ports:      ports,
 		RTPTimeout: cfg.Media.RTPTimeout,
