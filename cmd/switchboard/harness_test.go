@@ -458,8 +458,17 @@ func registerPhone(t testing.TB, dir string, sipPort, phonePort int, ext, passwo
 
 // registerUsers binds every user in users to one phone, 127.0.0.1:phonePort (normally the
 // SIPp UAS that takes their calls), with a single SIPp run of register.xml that reads the
-// users from an injection file and sends every REGISTER from phonePort.
+// users from an injection file. The REGISTERs are sent from another port, on the phone's
+// behalf, as load tests register: calls must reach the Contact, not the registering host.
 func registerUsers(t testing.TB, dir, name string, sipPort, phonePort int, users []testUser) {
+	t.Helper()
+	registerUsersAt(t, dir, name, sipPort, freePort(t), "127.0.0.1", phonePort, users)
+}
+
+// registerUsersAt is registerUsers with every choice spelled out: the REGISTERs leave from
+// 127.0.0.1:fromPort and bind the Contact contactHost:contactPort.
+func registerUsersAt(t testing.TB, dir, name string, sipPort, fromPort int, contactHost string, contactPort int,
+	users []testUser) {
 	t.Helper()
 	lines := make([]string, len(users))
 	for i, u := range users {
@@ -471,9 +480,9 @@ func registerUsers(t testing.TB, dir, name string, sipPort, phonePort int, users
 	const rate = 400 // registrations per second
 	timeoutS := len(users)/rate + 10
 	args := []string{"127.0.0.1:" + strconv.Itoa(sipPort), "-sf", scenario(t, "register.xml"),
-		"-i", "127.0.0.1", "-p", strconv.Itoa(phonePort), "-mp", strconv.Itoa(freeMediaPort(t)),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(fromPort), "-mp", strconv.Itoa(freeMediaPort(t)),
 		"-inf", csv, "-m", strconv.Itoa(len(users)), "-r", strconv.Itoa(rate),
-		"-key", "contact_host", "127.0.0.1", "-key", "contact_port", strconv.Itoa(phonePort),
+		"-key", "contact_host", contactHost, "-key", "contact_port", strconv.Itoa(contactPort),
 		"-key", "expires", "3600", "-timeout", strconv.Itoa(timeoutS) + "s", "-timeout_error"}
 	if len(users) <= 10 { // a message trace of thousands of registrations is only noise
 		args = append(args, "-trace_msg")
