@@ -14,7 +14,7 @@ func TestBehindNAT(t *testing.T) {
 		source           string
 		want             bool
 	}{
-		"third party on one host":          {"127.0.0.1", "127.0.0.1", 5070, "UDP", "127.0.0.1:5070", false},
+		"third party on one host":           {"127.0.0.1", "127.0.0.1", 5070, "UDP", "127.0.0.1:5070", false},
 		"public phone, public contact":      {"203.0.113.7", "203.0.113.7", 5060, "UDP", "203.0.113.7:5060", false},
 		"private contact, public source":    {"192.168.1.50", "192.168.1.50", 5060, "UDP", "203.0.113.7:40312", true},
 		"private contact equals source":     {"10.0.0.5", "10.0.0.5", 5060, "UDP", "10.0.0.5:5060", false},
