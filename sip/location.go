@@ -4,6 +4,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/clock"
 )
 
 // Binding is one registered phone of a user: where its Contact says it lives, where its
@@ -23,8 +25,9 @@ type Binding struct {
 	UserAgent string
 }
 
-// Locations is the registration store: the only state the registrar keeps. It is an interface so
-// that several nodes can later share one (NATS KV, Redis) without touching routing or calls.
+// Locations is the registration store: the only state the registrar keeps, and the one source
+// of "is this user registered" for routing, the status table and metrics. It is an interface so
+// that several nodes can share one (NATS KV, Redis) without touching routing or calls.
 type Locations interface {
 	// Put adds or refreshes b (matched by AOR and Contact).
 	Put(b Binding)
@@ -33,71 +36,219 @@ type Locations interface {
 	RemoveAll(aor string)
 	// Lookup returns aor's live bindings, oldest first.
 	Lookup(aor string) []Binding
+	// Registered reports whether aor has a live binding.
+	Registered(aor string) bool
 	// Count returns the number of live bindings, for metrics.
 	Count() int
+	// Watch calls f, in order, each time an AOR gains its first live binding or loses its last
+	// (a REGISTER, an unregistration, an expiry); stop ends the calls. f must not call back
+	// into the store.
+	Watch(f func(aor string, registered bool)) (stop func())
 }
 
 // MemoryLocations keeps bindings in memory, the embedded single-node default. Expired bindings
-// are invisible to Lookup at once and dropped from memory by Sweep.
+// are invisible to Lookup at once; a timer on the store's clock drops them and reports the
+// AORs left without a phone.
 type MemoryLocations struct {
-	now func() time.Time
+	clock clock.Clock
 
-	mu   sync.RWMutex
-	aors map[string][]Binding
+	mu       sync.Mutex
+	aors     map[string][]Binding
+	timer    clock.Timer // fires at the earliest expiry
+	timerAt  time.Time
+	closed   bool
+	watchers map[int]func(aor string, registered bool)
+	nextID   int
+
+	notify sync.Mutex // orders the watchers' calls as the changes happened
 }
 
-// NewMemoryLocations returns an empty store; now may be nil (time.Now).
-func NewMemoryLocations(now func() time.Time) *MemoryLocations {
-	if now == nil {
-		now = time.Now
+// NewMemoryLocations returns an empty store whose expiry runs on clk (nil: the wall clock).
+// Close stops its timer.
+func NewMemoryLocations(clk clock.Clock) *MemoryLocations {
+	if clk == nil {
+		clk = clock.Real()
 	}
-	return &MemoryLocations{now: now, aors: make(map[string][]Binding)}
+	return &MemoryLocations{clock: clk, aors: make(map[string][]Binding),
+		watchers: make(map[int]func(string, bool))}
+}
+
+// Close stops the expiry timer; the store keeps answering lookups.
+func (m *MemoryLocations) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+}
+
+// Watch implements Locations.
+func (m *MemoryLocations) Watch(f func(aor string, registered bool)) (stop func()) {
+	m.mu.Lock()
+	id := m.nextID
+	m.nextID++
+	m.watchers[id] = f
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(m.watchers, id)
+		m.mu.Unlock()
+	}
+}
+
+// change runs edit on the store and reports the AORs whose registered state it changed. edit
+// touches aor only, or every AOR when aor is "".
+func (m *MemoryLocations) change(aor string, edit func(now time.Time)) {
+	m.mu.Lock()
+	now := m.clock.Now()
+	before := m.liveAORsLocked(aor)
+	edit(now)
+	after := m.liveAORsLocked(aor)
+	var changes []regChange
+	for aor := range before {
+		if !after[aor] {
+			changes = append(changes, regChange{aor, false})
+		}
+	}
+	for aor := range after {
+		if !before[aor] {
+			changes = append(changes, regChange{aor, true})
+		}
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].aor < changes[j].aor })
+	m.armLocked(aor, now)
+	watchers := make([]func(string, bool), 0, len(m.watchers))
+	for _, f := range m.watchers {
+		watchers = append(watchers, f)
+	}
+	m.notify.Lock() // before mu is released: the next change's calls wait for these
+	m.mu.Unlock()
+	defer m.notify.Unlock()
+	for _, c := range changes {
+		for _, f := range watchers {
+			f(c.aor, c.registered)
+		}
+	}
+}
+
+type regChange struct {
+	aor        string
+	registered bool
+}
+
+// liveAORsLocked is the set of AORs holding bindings, among aor (or all, for ""). A lapsed
+// binding counts until the expiry timer drops it, so that the drop is the change reported.
+func (m *MemoryLocations) liveAORsLocked(aor string) map[string]bool {
+	live := make(map[string]bool)
+	if aor != "" {
+		if len(m.aors[aor]) > 0 {
+			live[aor] = true
+		}
+		return live
+	}
+	for a, list := range m.aors {
+		if len(list) > 0 {
+			live[a] = true
+		}
+	}
+	return live
+}
+
+// armLocked sets the expiry timer for the earliest binding to lapse, among aor's (a change to
+// one AOR can only bring the earliest expiry forward) or all ("", after an expiry).
+func (m *MemoryLocations) armLocked(aor string, now time.Time) {
+	if m.closed {
+		return
+	}
+	var next time.Time
+	earliest := func(list []Binding) {
+		for _, b := range list {
+			if next.IsZero() || b.Expires.Before(next) {
+				next = b.Expires
+			}
+		}
+	}
+	if aor != "" {
+		earliest(m.aors[aor])
+	} else {
+		for _, list := range m.aors {
+			earliest(list)
+		}
+	}
+	if next.IsZero() || (m.timer != nil && !next.Before(m.timerAt)) {
+		return // nothing to expire, or the timer already fires first
+	}
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	m.timerAt = next
+	// A millisecond past the expiry: Lookup already treats the binding as gone at Expires.
+	m.timer = m.clock.AfterFunc(next.Sub(now)+time.Millisecond, m.expire)
+}
+
+// expire drops lapsed bindings and reports the AORs they left without a phone.
+func (m *MemoryLocations) expire() {
+	m.change("", func(now time.Time) {
+		m.timer = nil
+		for aor, list := range m.aors {
+			kept := list[:0]
+			for _, b := range list {
+				if b.Expires.After(now) {
+					kept = append(kept, b)
+				}
+			}
+			if len(kept) == 0 {
+				delete(m.aors, aor)
+				continue
+			}
+			m.aors[aor] = kept
+		}
+	})
 }
 
 // Put implements Locations.
 func (m *MemoryLocations) Put(b Binding) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	list := m.aors[b.AOR]
-	for i := range list {
-		if list[i].Contact == b.Contact {
-			list[i] = b
-			return
+	m.change(b.AOR, func(time.Time) {
+		list := m.aors[b.AOR]
+		for i := range list {
+			if list[i].Contact == b.Contact {
+				list[i] = b
+				return
+			}
 		}
-	}
-	m.aors[b.AOR] = append(list, b)
+		m.aors[b.AOR] = append(list, b)
+	})
 }
 
 // Remove implements Locations.
 func (m *MemoryLocations) Remove(aor, contact string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	list := m.aors[aor]
-	for i := range list {
-		if list[i].Contact == contact {
-			list = append(list[:i:i], list[i+1:]...)
-			break
+	m.change(aor, func(time.Time) {
+		list := m.aors[aor]
+		for i := range list {
+			if list[i].Contact == contact {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
 		}
-	}
-	if len(list) == 0 {
-		delete(m.aors, aor)
-		return
-	}
-	m.aors[aor] = list
+		if len(list) == 0 {
+			delete(m.aors, aor)
+			return
+		}
+		m.aors[aor] = list
+	})
 }
 
 // RemoveAll implements Locations.
 func (m *MemoryLocations) RemoveAll(aor string) {
-	m.mu.Lock()
-	delete(m.aors, aor)
-	m.mu.Unlock()
+	m.change(aor, func(time.Time) { delete(m.aors, aor) })
 }
 
 // Lookup implements Locations.
 func (m *MemoryLocations) Lookup(aor string) []Binding {
-	now := m.now()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	now := m.clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var out []Binding
 	for _, b := range m.aors[aor] {
 		if b.Expires.After(now) {
@@ -107,11 +258,11 @@ func (m *MemoryLocations) Lookup(aor string) []Binding {
 	return out
 }
 
-// Registered reports whether aor has at least one live binding.
+// Registered implements Locations.
 func (m *MemoryLocations) Registered(aor string) bool {
-	now := m.now()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	now := m.clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, b := range m.aors[aor] {
 		if b.Expires.After(now) {
 			return true
@@ -122,9 +273,9 @@ func (m *MemoryLocations) Registered(aor string) bool {
 
 // Count implements Locations.
 func (m *MemoryLocations) Count() int {
-	now := m.now()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	now := m.clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	n := 0
 	for _, list := range m.aors {
 		for _, b := range list {
@@ -134,28 +285,4 @@ func (m *MemoryLocations) Count() int {
 		}
 	}
 	return n
-}
-
-// Sweep drops expired bindings and returns the AORs that lost their last phone, sorted.
-func (m *MemoryLocations) Sweep() []string {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var emptied []string
-	for aor, list := range m.aors {
-		kept := list[:0]
-		for _, b := range list {
-			if b.Expires.After(now) {
-				kept = append(kept, b)
-			}
-		}
-		if len(kept) == 0 {
-			delete(m.aors, aor)
-			emptied = append(emptied, aor)
-			continue
-		}
-		m.aors[aor] = kept
-	}
-	sort.Strings(emptied)
-	return emptied
 }

@@ -48,7 +48,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	contacts := req.GetHeaders("Contact")
-	now := time.Now()
+	now := s.clock.Now()
 	for _, h := range contacts {
 		c, ok := h.(*sip.ContactHeader)
 		if !ok {
@@ -62,7 +62,6 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 				return
 			}
 			s.opts.Locations.RemoveAll(aor)
-			s.registrationChanged(aor)
 			log.Info("unregistered all contacts")
 			s.respondBindings(req, tx, aor)
 			return
@@ -128,7 +127,6 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		log.Info("contact registered", zap.String("contact", ch.contact), zap.Duration("expires", ch.expires),
 			zap.String("dest", dest), zap.String("transport", transport))
 	}
-	s.registrationChanged(aor)
 	s.respondBindings(req, tx, aor)
 }
 
@@ -147,7 +145,7 @@ func supportsPath(req *sip.Request) bool {
 // respondBindings answers 200 OK listing every current contact of aor with its remaining time.
 func (s *Server) respondBindings(req *sip.Request, tx sip.ServerTransaction, aor string) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	now := time.Now()
+	now := s.clock.Now()
 	for _, b := range s.opts.Locations.Lookup(aor) {
 		var u sip.Uri
 		if err := sip.ParseUri(b.Contact, &u); err != nil {

@@ -6,6 +6,11 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-voip/switchboard/internal/clock"
+	"github.com/switchboard-voip/switchboard/presence"
+	"github.com/switchboard-voip/switchboard/routing"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 func TestRegisterWithRightPasswordBindsContact(t *testing.T) {
@@ -166,18 +171,37 @@ func TestRegisterWildcardRemovesAll(t *testing.T) {
 	}
 }
 
+// A registration lapses at its expiry on the switch's clock, and the status table hears of it
+// through the store's change feed, as it hears of every register and unregister.
 func TestRegistrationExpiresOnTime(t *testing.T) {
-	sw := startSwitch(t)
+	clk := clock.NewFake(time.Now())
+	locs := sbsip.NewMemoryLocations(clk)
+	defer locs.Close()
+	table, err := presence.NewTable([]presence.User{{Ext: "1002"}}, &presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Clock, o.Locations, o.Presence = clk, locs, table
+		o.Router = routing.New(users{}, locs, table)
+	})
 	p := newPhone(t, sw, "1002", "udp")
-	if res := p.register(p.pass, 1); res.StatusCode != 200 {
+	if res := p.register(p.pass, 60); res.StatusCode != 200 {
 		t.Fatalf("register: %d", res.StatusCode)
 	}
-	if !sw.locs.Registered("1002") {
-		t.Fatal("not registered")
+	registered := func() bool { st, _ := table.Get("1002"); return st.Registered }
+	eventually(t, "the table shows 1002 registered", registered)
+	clk.Advance(59 * time.Second)
+	if !locs.Registered("1002") || !registered() {
+		t.Fatal("the registration lapsed before its expiry")
 	}
-	time.Sleep(1100 * time.Millisecond)
-	if sw.locs.Registered("1002") {
+	clk.Advance(time.Second + time.Millisecond)
+	if locs.Registered("1002") {
 		t.Fatal("binding outlived its expiry")
+	}
+	eventually(t, "the table shows 1002 unregistered after the expiry", func() bool { return !registered() })
+	if res := p.register(p.pass, 0); res.StatusCode != 200 {
+		t.Fatalf("unregister of a lapsed binding: %d", res.StatusCode)
 	}
 }
 

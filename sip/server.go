@@ -107,10 +107,11 @@ type Server struct {
 	draining atomic.Bool
 	wg       sync.WaitGroup // call goroutines and background senders
 
-	events    map[string]eventPackage // by Event header value
-	blf       blfTable                // every user's calls, for dialog (BLF) subscriptions
-	published publications            // what phones last PUBLISHed
-	unwatch   func()                  // stops mailbox change notifications
+	events      map[string]eventPackage // by Event header value
+	blf         blfTable                // every user's calls, for dialog (BLF) subscriptions
+	published   publications            // what phones last PUBLISHed
+	unwatch     func()                  // stops mailbox change notifications
+	unwatchRegs func()                  // stops registration change notifications
 
 	mu       sync.Mutex
 	dialogs  map[string]*leg // by Call-ID of the leg
@@ -266,11 +267,10 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go s.watchPresence(s.opts.Presence.WatchOrdered(statusFeedLimit))
 	}
+	s.unwatchRegs = s.opts.Locations.Watch(s.registrationChanged)
 	for _, f := range serve {
 		go f()
 	}
-	s.wg.Add(1)
-	go s.sweep()
 	return nil
 }
 
@@ -281,28 +281,6 @@ func (s *Server) Addr(transport string) string {
 		return ""
 	}
 	return net.JoinHostPort(t.host, fmt.Sprint(t.port))
-}
-
-// sweep drops expired registrations from memory; Lookup already ignores them.
-func (s *Server) sweep() {
-	defer s.wg.Done()
-	sw, ok := s.opts.Locations.(interface{ Sweep() []string })
-	if !ok {
-		return
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			for _, aor := range sw.Sweep() {
-				s.log.Info("registration expired", zap.String("ext", aor))
-				s.registrationChanged(aor)
-			}
-		}
-	}
 }
 
 // ActiveCalls returns the number of calls in progress (ringing or talking).
@@ -329,6 +307,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.pacer.Close()
 	if s.unwatch != nil {
 		s.unwatch()
+	}
+	if s.unwatchRegs != nil {
+		s.unwatchRegs()
 	}
 	for _, c := range s.closers {
 		_ = c()
@@ -390,13 +371,14 @@ func (t transportInfo) via() *sip.ViaHeader {
 	return v
 }
 
-// registrationChanged tells the status table whether aor still has a phone. Registration never
-// changes a status; the team view only shows "no phone registered" beside it.
-func (s *Server) registrationChanged(aor string) {
-	if s.opts.Presence == nil {
-		return
+// registrationChanged tells the status table whether aor has a phone; the location store calls
+// it, in order, for every register, unregister and expiry. Registration never changes a status:
+// the team view only shows "no phone registered" beside it.
+func (s *Server) registrationChanged(aor string, registered bool) {
+	s.log.Info("registration changed", zap.String("ext", aor), zap.Bool("registered", registered))
+	if s.opts.Presence != nil {
+		s.opts.Presence.SetRegistered(aor, registered)
 	}
-	s.opts.Presence.SetRegistered(aor, len(s.opts.Locations.Lookup(aor)) > 0)
 }
 
 // Registrations returns the number of registered phones, for metrics.

@@ -184,6 +184,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	locations := sbsip.NewMemoryLocations(nil)
+	defer locations.Close()
 	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
 	for _, l := range cfg.SIP.Listeners {
 		listen = append(listen, sbsip.Listen{Transport: l.Transport, Addr: l.Addr()})
