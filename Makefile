@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench load queue-bench lint fuzz deps clean help
+.PHONY: all build run test bench load queue-bench lint fuzz screenshots deps clean help
 
 all: build
 
@@ -21,6 +21,7 @@ help:
 	@echo "make load    SIPp load run only: rising call rates, then ~1,000 concurrent calls"
 	@echo "make queue-bench  SIPp queue load: 50 calls/s from a trunk into a queue of 20 agents for 60 s"
 	@echo "make lint    go vet and staticcheck"
+	@echo "make screenshots  the team page at desktop and phone width, into SCREENSHOTS (default ./screenshots)"
 	@echo "make fuzz    run each fuzzer of the phones' body parsers for FUZZTIME (default 30s)"
 	@echo "make deps    install SIPp (sip-tester) and baresip (baresip-core) if missing"
 	@echo "make clean   remove bin/ and test caches"
@@ -74,6 +75,12 @@ load: deps build
 # The queue load run (TestQueueLoad): knobs SWITCHBOARD_QUEUE_LOAD_{RATE,SECONDS,AGENTS,TALK_MS,WRAPUP_MS}.
 queue-bench: deps build
 	SWITCHBOARD_QUEUE_LOAD=1 SWITCHBOARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^TestQueueLoad$$' -v ./cmd/switchboard
+
+# Screenshots are for people to look at, not tests: they run only here.
+SCREENSHOTS ?= $(CURDIR)/screenshots
+screenshots: deps
+	SWITCHBOARD_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -count=1 -run '^TestWebScreenshots$$' -v ./api/
+	SWITCHBOARD_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -count=1 -run '^TestWebCallTurnsCalleeRedThenGreen$$' -v ./cmd/switchboard/
 
 # The fuzzers' seed corpora run in make test; this explores further.
 FUZZTIME ?= 30s
