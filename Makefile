@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench load queue-bench lint fuzz screenshots deps clean help
+.PHONY: all build run test flake bench load queue-bench lint fuzz screenshots deps clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
 	@echo "make run     build, then run it on the embedded demo config"
 	@echo "make test    go test -race on everything, SIPp tests included (installs sipp if missing)"
+	@echo "make flake   the suite RUNS times (default 5) while another copy of it loads both cores"
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
 	@echo "make load    SIPp load run only: rising call rates, then ~1,000 concurrent calls"
 	@echo "make queue-bench  SIPp queue load: 50 calls/s from a trunk into a queue of 20 agents for 60 s"
@@ -62,6 +63,9 @@ deps:
 
 test: deps
 	$(GO) test -race -count=1 ./...
+
+flake: deps
+	RUNS=$(or $(RUNS),5) .ci/flake
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
