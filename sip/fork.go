@@ -196,6 +196,9 @@ func (f *fork) sendCancel() error {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
+	for _, r := range inv.GetHeaders("Route") { // §9.1: the INVITE's route, so it meets it
+		req.AppendHeader(sip.HeaderClone(r))
+	}
 	req.SetBody(nil)
 	f.leg.route(req)
 	ctx, cancel := context.WithTimeout(context.Background(), 64*t1)
