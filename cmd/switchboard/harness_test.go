@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -133,12 +132,33 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
+// The cmd tests' port plan, below Linux's ephemeral range (32768+, where freePort's and every
+// client socket's ports land) and apart from the sip package's (12000-19999):
+//
+//	20000-27999  Switchboard's RTP ranges, handed to test switches in the order they start
+//	28000-31999  SIPp media ports (-mp), four at a time, in order
+//	20000-31999  the load run's 12,000-port range (make load runs alone)
+//
+// The same test gets the same ports on every run; a port another process holds (a concurrent
+// run) is skipped: freeMediaPort checks before handing one out, and Switchboard skips RTP pairs
+// it cannot bind.
+const (
+	rtpPlanLo, rtpPlanHi     = 20000, 27999
+	mediaPlanLo, mediaPlanHi = 28000, 31999
+)
+
+var (
+	rtpCursor   atomic.Int64
+	mediaCursor atomic.Int64
+)
+
 // freeMediaPort returns an even port p with p..p+3 free on UDP: SIPp binds its audio
 // socket on -mp and a video socket on -mp+2.
 func freeMediaPort(t testing.TB) int {
 	t.Helper()
-	for range 200 {
-		p := 2 * (20000 + rand.IntN(20000))
+	const slots = (mediaPlanHi - mediaPlanLo + 1) / 4
+	for range slots {
+		p := mediaPlanLo + 4*int((mediaCursor.Add(1)-1)%slots)
 		ok := true
 		var conns []*net.UDPConn
 		for i := range 4 {
@@ -164,10 +184,43 @@ func freeMediaPort(t testing.TB) int {
 	return 0
 }
 
-// rtpRange returns a random RTP port range of size n; Switchboard skips pairs it cannot bind,
-// so a clash with another process costs a pair, not the test.
+// waitUDPBound waits until something listens on UDP port (any local address): a process
+// started in the background is ready for packets. It reads the kernel's socket table rather
+// than probing with a bind, which could take the port from under the process.
+func waitUDPBound(t testing.TB, port int) {
+	t.Helper()
+	want := fmt.Sprintf(":%04X ", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+			data, err := os.ReadFile(table)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(data), "\n")[1:] {
+				if fields := strings.Fields(line); len(fields) > 1 && strings.HasSuffix(fields[1]+" ", want) {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing bound UDP port %d", port)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rtpRange returns the next RTP port range of size n from the plan (a load run's large range
+// starts at the plan's beginning); Switchboard skips pairs it cannot bind, so a clash with
+// another process costs a pair, not the test.
 func rtpRange(n int) (lo, hi int) {
-	lo = 2 * ((20000 + rand.IntN(60000-20000-n)) / 2)
+	n += n % 2
+	if span := rtpPlanHi - rtpPlanLo + 1; n > span/2 {
+		return rtpPlanLo, rtpPlanLo + n - 1
+	}
+	span := int64(rtpPlanHi - rtpPlanLo + 1)
+	start := (rtpCursor.Add(int64(n)) - int64(n)) % (span - int64(n))
+	lo = rtpPlanLo + int(start) - int(start)%2
 	return lo, lo + n - 1
 }
 
