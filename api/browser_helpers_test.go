@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.etcd.io/bbolt"
 
+	"github.com/switchboard-voip/switchboard/internal/browsertest"
 	"github.com/switchboard-voip/switchboard/media/greeting"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/presence"
@@ -28,21 +27,6 @@ import (
 // chromedp, against a real Server with a real presence.Table, mailbox.Store
 // and greeting.Store. Without Chromium they are skipped, unless CI=true,
 // where a missing browser is a failure.
-
-// chromiumPath finds the browser or skips (fails under CI) the test.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found (CI=true): run `make deps` to install Debian's chromium")
-	}
-	t.Skip("chromium not found: `make deps` installs it; skipping the browser tests")
-	return ""
-}
 
 // webEnv is a Server with everything the page uses, served over HTTP.
 type webEnv struct {
@@ -113,36 +97,7 @@ type browser struct {
 // the test, or when the test's time budget (limit) is spent.
 func newBrowser(t *testing.T, env *webEnv, limit time.Duration) *browser {
 	t.Helper()
-	path := chromiumPath(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.WindowSize(1280, 800),
-	)
-	budget, cancelBudget := context.WithTimeout(context.Background(), limit)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(budget, opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	// Start the browser now, so that its start-up is not charged to the
-	// first page's wait.
-	if err := chromedp.Do(ctx); err != nil {
-		cancel()
-		cancelAlloc()
-		cancelBudget()
-		t.Fatalf("starting chromium: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-		cancelBudget()
-	})
-	return &browser{t: t, ctx: ctx, env: env}
+	return &browser{t: t, ctx: browsertest.Start(t, limit), env: env}
 }
 
 // tab is one page in its own browser context (its own cookies: another

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/browsertest"
 )
 
 // This file is the harness shared by the whole-switch tests: free ports, a config written to a
@@ -69,13 +71,7 @@ func switchboardBinary(t testing.TB) string {
 }
 
 // inCI reports whether the CI variable is set to something truthy.
-func inCI() bool {
-	switch strings.ToLower(os.Getenv("CI")) {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
-}
+func inCI() bool { return browsertest.InCI() }
 
 // requireSIPp returns the path of sipp. Without it the test is skipped, except under CI,
 // where the runner installs it (make deps) and its absence is a failure.

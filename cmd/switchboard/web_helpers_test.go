@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 
+	"github.com/switchboard-voip/switchboard/internal/browsertest"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
@@ -139,22 +139,6 @@ func (sw *webSwitch) presence(t testing.TB, ext string) map[string]any {
 
 // ---- the browser -------------------------------------------------------------------------
 
-// webChromium finds the browser. Without it the test is skipped, except under CI, where
-// make deps installs Debian's chromium and its absence is a failure.
-func webChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if inCI() {
-		t.Fatalf("chromium not found but CI=%s: make deps (apt-get install chromium) should have installed it", os.Getenv("CI"))
-	}
-	t.Skip("chromium not found: `make deps` installs it; skipping the whole-system browser tests")
-	return ""
-}
-
 // webPage is one tab of a headless Chromium on the switch's page. Each page has its own
 // browser, so its own cookies (session).
 type webPage struct {
@@ -167,34 +151,7 @@ type webPage struct {
 // and stops it when the test ends or limit has passed.
 func newWebPage(t *testing.T, sw *webSwitch, limit time.Duration) *webPage {
 	t.Helper()
-	path := webChromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.WindowSize(1280, 800),
-	)
-	budget, cancelBudget := context.WithTimeout(context.Background(), limit)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(budget, opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	if err := chromedp.Do(ctx); err != nil {
-		cancel()
-		cancelAlloc()
-		cancelBudget()
-		t.Fatalf("starting chromium: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-		cancelBudget()
-	})
-	return &webPage{t: t, ctx: ctx, sw: sw}
+	return &webPage{t: t, ctx: browsertest.Start(t, limit), sw: sw}
 }
 
 // do runs steps, failing the test (with what the page shows) on error.
