@@ -74,7 +74,10 @@ func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller, call
 // the call's history, whatever way it ended.
 func (c *call) run(plan routing.Plan) {
 	s := c.s
-	s.addCall(c)
+	if !s.addCall(c) {
+		c.respond(503, "Service Unavailable", nil) // the switch is shutting down
+		return
+	}
 	defer func() {
 		c.finish()
 		c.cleanup()

@@ -53,12 +53,17 @@ func (s *Server) lookupLeg(req *sip.Request) *leg {
 }
 
 // addCall and removeCall keep the set of calls in progress; the Server's wait group counts a
-// call from addCall until its owner returns.
-func (s *Server) addCall(c *call) {
+// call from addCall until its owner returns. Once Shutdown has begun waiting, addCall refuses:
+// a wait group must not grow from zero while it is waited on.
+func (s *Server) addCall(c *call) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
 	s.calls[c] = struct{}{}
-	s.mu.Unlock()
 	s.wg.Add(1)
+	return true
 }
 
 func (s *Server) removeCall(c *call) {

@@ -114,6 +114,7 @@ type Server struct {
 	unwatchRegs func()                  // stops registration change notifications
 
 	mu       sync.Mutex
+	stopping bool            // Shutdown has begun: no new calls
 	dialogs  map[string]*leg // by Call-ID of the leg
 	calls    map[*call]struct{}
 	subs     map[string]*subscription              // by Call-ID of the subscription dialog
@@ -294,6 +295,9 @@ func (s *Server) ActiveCalls() int {
 // calls to end or ctx to expire.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.mu.Lock()
+	s.stopping = true // no call is added from here on (addCall)
+	s.mu.Unlock()
 	s.cancel()
 	s.endSubscriptions()
 	done := make(chan struct{})

@@ -193,18 +193,23 @@ func (s *Server) refreshSubscription(req *sip.Request, tx sip.ServerTransaction,
 }
 
 // startSubscription indexes sub and starts its sender.
+// Once Shutdown has begun waiting, nothing starts (its wait group must not grow from zero).
 func (s *Server) startSubscription(sub *subscription, log *zap.Logger, index bool) {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return
+	}
 	if index {
-		s.mu.Lock()
 		s.subs[sub.callID] = sub
 		key := sub.event + "\x00" + sub.resource
 		if s.watchers[key] == nil {
 			s.watchers[key] = make(map[*subscription]struct{})
 		}
 		s.watchers[key][sub] = struct{}{}
-		s.mu.Unlock()
 	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go sub.send(log)
 }
 
