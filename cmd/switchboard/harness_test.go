@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,11 +175,43 @@ func freeMediaPort(t testing.TB) int {
 		if _, dup := reserved.LoadOrStore(p, true); dup {
 			continue
 		}
+		if !claimAcrossProcesses(p) {
+			continue // another test process (a concurrent run) has this slot
+		}
 		return p
 	}
 	t.Fatal("no free media port")
 	return 0
 }
+
+// claimAcrossProcesses takes slot p for this test process until it exits, with a lock file that
+// every test process of this repository checks: two runs that walk the same port plan at the
+// same time (make flake) then never hand one slot to two SIPp processes. The kernel drops the
+// lock when the process ends, however it ends.
+func claimAcrossProcesses(p int) bool {
+	dir := filepath.Join(os.TempDir(), "switchboard-test-ports")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return true // no lock files: the bind check alone decides
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return false
+	}
+	portLocksMu.Lock()
+	portLocks = append(portLocks, f) // held open, so locked, until the process exits
+	portLocksMu.Unlock()
+	return true
+}
+
+// portLocks are the lock files of the slots this process claimed.
+var (
+	portLocksMu sync.Mutex
+	portLocks   []*os.File
+)
 
 // waitUDPBound waits until something listens on UDP port (any local address): a process
 // started in the background is ready for packets. It reads the kernel's socket table rather
