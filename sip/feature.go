@@ -38,18 +38,27 @@ type setDoNotDisturb struct {
 // handleBody applies a SetDoNotDisturb from user's phone. Bodies for features Switchboard does
 // not have (call forwarding) are accepted and ignored, so the phone keeps its subscription.
 func (p featurePackage) handleBody(user string, body []byte) error {
-	if !strings.Contains(string(body), "SetDoNotDisturb") {
-		return nil
+	on, present, err := parseSetDND(body)
+	if err != nil || !present {
+		return err
 	}
-	var req setDoNotDisturb
-	if err := decodeXML(body, &req); err != nil {
-		return fmt.Errorf("as-feature-event body: %w", err)
-	}
-	on := strings.EqualFold(strings.TrimSpace(req.On), "true")
 	if _, err := p.s.opts.Presence.SetDND(user, on); err != nil {
 		return fmt.Errorf("set DND from DND key: %w", err)
 	}
 	return nil
+}
+
+// parseSetDND reads an as-feature-event body: present reports whether it is a SetDoNotDisturb
+// (other features' bodies are not), on what it asks for. On error both are false.
+func parseSetDND(body []byte) (on, present bool, err error) {
+	if !strings.Contains(string(body), "SetDoNotDisturb") {
+		return false, false, nil
+	}
+	var req setDoNotDisturb
+	if err := decodeXML(body, &req); err != nil {
+		return false, false, fmt.Errorf("as-feature-event body: %w", err)
+	}
+	return strings.EqualFold(strings.TrimSpace(req.On), "true"), true, nil
 }
 
 // decodeXML reads a phone's XML body. Desk phones declare ISO-8859-1; the elements Switchboard
