@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/internal/sipphone"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
@@ -207,12 +208,12 @@ func rms(samples []int16) float64 {
 
 // callDNDUser calls ext from caller through the switch and returns what it heard up to the beep;
 // then it hangs up.
-func callDNDUser(t *testing.T, caller *sipCaller, ext string) heard {
+func callDNDUser(t *testing.T, caller *sipphone.Phone, ext string) heard {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer cancel()
-	d, dst := caller.call(ctx, ext)
-	h := listenUntilBeep(ctx, caller.rtp, dst)
+	d, dst := caller.Call(ctx, ext)
+	h := listenUntilBeep(ctx, caller.RTP(), dst)
 	byeCtx, byeCancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer byeCancel()
 	if err := d.Bye(byeCtx); err != nil {
@@ -242,7 +243,7 @@ func TestDNDCallerHearsUploadedGreetingThenBuiltin(t *testing.T) {
 		t.Fatalf("PUT /api/v1/presence/1003 dnd: %d %s", code, body)
 	}
 
-	caller := newSIPCaller(t, cfg.SIPPort, "1002", "bob-secret")
+	caller := sipphone.New(t, cfg.SIPPort, "1002", "bob-secret")
 	up := callDNDUser(t, caller, "1003")
 	t.Logf("uploaded greeting: %d packets, %v before the beep (beep heard: %v), level at 600 Hz %.4f",
 		up.packets, durationOf(up.beforeBeep), up.beep, media.ToneLevel(up.beforeBeep, 600, media.SampleRate))
@@ -260,7 +261,7 @@ func TestDNDCallerHearsUploadedGreetingThenBuiltin(t *testing.T) {
 		t.Fatalf("DELETE %s: %d %s", greetingPath, code, body)
 	}
 
-	caller2 := newSIPCaller(t, cfg.SIPPort, "1001", "alice-secret")
+	caller2 := sipphone.New(t, cfg.SIPPort, "1001", "alice-secret")
 	bi := callDNDUser(t, caller2, "1003")
 	biLevel := media.ToneLevel(bi.beforeBeep, 600, media.SampleRate)
 	t.Logf("built-in prompt: %d packets, %v before the beep (beep heard: %v), level at 600 Hz %.5f, RMS %.4f",
