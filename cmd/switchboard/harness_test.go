@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/testports"
 )
 
 // This file is the harness shared by the whole-switch tests: free ports, a config written to a
@@ -133,41 +134,49 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
-// freeMediaPort returns an even port p with p..p+3 free on UDP: SIPp binds its audio
-// socket on -mp and a video socket on -mp+2.
+// This package's blocks of the test port plan (internal/testports): the switch's rtp_ports,
+// the phones' media ports, and the opt-in load runs' large ranges.
+var (
+	switchRTP = testports.SwitchRTP()
+	phoneRTP  = testports.PhoneRTP()
+	loadRTP   = testports.Load()
+)
+
+// freeMediaPort returns an even port p with p..p+3 free on UDP, the next such of the phones'
+// block: SIPp binds its audio socket on -mp and a video socket on -mp+2.
 func freeMediaPort(t testing.TB) int {
 	t.Helper()
-	for range 200 {
-		p := 2 * (20000 + rand.IntN(20000))
-		ok := true
-		var conns []*net.UDPConn
-		for i := range 4 {
-			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + i})
-			if err != nil {
-				ok = false
-				break
-			}
-			conns = append(conns, c)
-		}
+	return phoneRTP.TakeFree(t, 4, udpFree)
+}
+
+// udpFree reports whether ports lo..lo+n-1 can all be bound on loopback UDP right now.
+func udpFree(lo, n int) bool {
+	var conns []*net.UDPConn
+	defer func() {
 		for _, c := range conns {
 			_ = c.Close()
 		}
-		if !ok {
-			continue
+	}()
+	for p := lo; p < lo+n; p++ {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
+		if err != nil {
+			return false
 		}
-		if _, dup := reserved.LoadOrStore(p, true); dup {
-			continue
-		}
-		return p
+		conns = append(conns, c)
 	}
-	t.Fatal("no free media port")
-	return 0
+	return true
 }
 
-// rtpRange returns a random RTP port range of size n; Switchboard skips pairs it cannot bind,
-// so a clash with another process costs a pair, not the test.
-func rtpRange(n int) (lo, hi int) {
-	lo = 2 * ((20000 + rand.IntN(60000-20000-n)) / 2)
+// rtpRange returns the next RTP port range of size n of the plan: the switch block, or for
+// the load runs' thousands of ports the load block. Switchboard skips pairs it cannot bind, so
+// a clash with another program costs a pair, not the test.
+func rtpRange(t testing.TB, n int) (lo, hi int) {
+	t.Helper()
+	b := switchRTP
+	if n > 4000 {
+		b = loadRTP
+	}
+	lo = b.Take(t, n)
 	return lo, lo + n - 1
 }
 
@@ -211,7 +220,7 @@ func newSwitchConfig(t testing.TB, dir string, rtpPorts int, rtpTimeout time.Dur
 // newSwitchConfigWith is newSwitchConfig with extra users (e.g. calleeUsers) after testUsers.
 func newSwitchConfigWith(t testing.TB, dir string, rtpPorts int, rtpTimeout time.Duration, extra []testUser) (switchConfig, string) {
 	t.Helper()
-	lo, hi := rtpRange(rtpPorts)
+	lo, hi := rtpRange(t, rtpPorts)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi, RTPTimeout: rtpTimeout}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)

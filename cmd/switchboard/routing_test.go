@@ -40,7 +40,7 @@ func writeRoutingConfig(t testing.TB, dir string, rc routingConfig) (switchConfi
 	if rc.rtpPorts == 0 {
 		rc.rtpPorts = 400
 	}
-	lo, hi := rtpRange(rc.rtpPorts)
+	lo, hi := rtpRange(t, rc.rtpPorts)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)

@@ -33,7 +33,7 @@ type vmConfig struct {
 // the config's path. Data lives in dir/data.
 func writeVMConfig(t testing.TB, dir string, vc vmConfig) (switchConfig, string) {
 	t.Helper()
-	lo, hi := rtpRange(200)
+	lo, hi := rtpRange(t, 200)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)

@@ -62,7 +62,7 @@ type webSwitch struct {
 func startWebSwitch(t *testing.T) *webSwitch {
 	t.Helper()
 	dir := t.TempDir()
-	lo, hi := rtpRange(100)
+	lo, hi := rtpRange(t, 100)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)
