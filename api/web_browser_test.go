@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/presence"
 )
@@ -48,12 +49,9 @@ func TestWebSignInTeamAndDNDLive(t *testing.T) {
 	if role := eval[string](bob, `document.getElementById('dnd-switch').getAttribute('role')`); role != "switch" {
 		t.Errorf("the status switch has role %q, want switch", role)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for st, _ := e.table.Get("1002"); st.Status != presence.DND; st, _ = e.table.Get("1002") {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the switch the table shows 1002 %s, want dnd", st.Status)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !poll.Until(2*time.Second, func() bool { st, _ := e.table.Get("1002"); return st.Status == presence.DND }) {
+		st, _ := e.table.Get("1002")
+		t.Fatalf("after the switch the table shows 1002 %s, want dnd", st.Status)
 	}
 	changed := time.Now()
 	carol.WaitRow("1002", "dnd", time.Second)
@@ -118,7 +116,14 @@ func TestWebAdminControlsOthers(t *testing.T) {
 func TestWebVoicemailInboxPlays(t *testing.T) {
 	e := newDefaultWebEnv(t)
 	older := leaveIn(t, e, "1002", "1003", "Carol", 8000)
-	time.Sleep(5 * time.Millisecond) // distinct received times
+	// The next message must have a later received time (kept to the millisecond).
+	first, err := e.store.Get("1002", older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Require(t, time.Second, "the clock passing the first message's received time", func() bool {
+		return time.Now().Truncate(time.Millisecond).After(first.Received)
+	})
 	newer := leaveIn(t, e, "1002", "5551234", "", 16000)
 
 	b := newBrowser(t, e, 30*time.Second)

@@ -289,7 +289,7 @@ func TestBaresipLeavesVoicemailAndGetsMWI(t *testing.T) {
 	// recorded. Hang up 4 s into the recording.
 	const greetingAndBeep = 6 * time.Second
 	const talk = 4 * time.Second
-	time.Sleep(greetingAndBeep + talk)
+	time.Sleep(greetingAndBeep + talk) // the call's length: timing made, not waited for
 	bob.command("hangup", "")
 	bob.waitEvent("CALL_CLOSED", 10*time.Second, isEvent("CALL_CLOSED"), nil)
 	inCall := time.Since(established)
@@ -319,6 +319,7 @@ func TestBaresipLeavesVoicemailAndGetsMWI(t *testing.T) {
 	// fires, which a local switch easily does; so the account is added over ctrl_tcp
 	// ("uanew") once baresip runs.
 	carol := startBaresip(t, dir, "1003", baresipOptions{source: tone, modules: []string{"mwi.so"}})
+	// baresip shows nothing when that timer has fired; 300 ms is a hundred times its 1 ms.
 	time.Sleep(300 * time.Millisecond)
 	carol.command("uanew", fmt.Sprintf("<sip:1003@127.0.0.1:%d;transport=udp>;auth_pass=carol-secret;regint=60", cfg.SIPPort))
 	carol.waitEvent("REGISTER_OK", 10*time.Second, isEvent("REGISTER_OK"), isEvent("REGISTER_FAIL"))

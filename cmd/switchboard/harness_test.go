@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/internal/testports"
 )
 
@@ -165,6 +166,29 @@ func udpFree(lo, n int) bool {
 		conns = append(conns, c)
 	}
 	return true
+}
+
+// waitUDPBound waits until some process has UDP port bound (as /proc/net/udp{,6} list it), for
+// a program the test started that binds its port on its own time (SIPp's UAS). Reading the
+// kernel's table, rather than binding the port to see, cannot take the port from the program.
+func waitUDPBound(t testing.TB, port int, within time.Duration) {
+	t.Helper()
+	suffix := fmt.Sprintf(":%04X", port)
+	bound := func() bool {
+		for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(data), "\n")[1:] {
+				if fields := strings.Fields(line); len(fields) > 1 && strings.HasSuffix(fields[1], suffix) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	poll.Require(t, within, fmt.Sprintf("UDP port %d bound", port), bound)
 }
 
 // rtpRange returns the next RTP port range of size n of the plan: the switch block, or for

@@ -265,20 +265,6 @@ func baresipContactStatus(ctrlPort int, ext string) (string, error) {
 	return "", nil
 }
 
-// pollUntil polls cond every 50 ms until it is true or timeout passes.
-func pollUntil(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // logLineHas reports whether one line of log contains every part.
 func logLineHas(log string, parts ...string) bool {
 	for _, line := range strings.Split(log, "\n") {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
 // Presence durability against the real binary: a DND setting, once confirmed (the *78 prompt
@@ -121,14 +123,14 @@ func TestLinphonePublishReachesTheSwitch(t *testing.T) {
 	phone := startPhoneProc(t, "linphonec", phoneDir, linphonec, "-c", rc, "-d", "6", "-l", logFile)
 	linphoneLog := func() string { data, _ := os.ReadFile(logFile); return string(data) }
 
-	published := pollUntil(15*time.Second, func() bool {
+	published := poll.Until(15*time.Second, func() bool {
 		return logLineHas(sw.log.String(), "status published by phone", `"ext": "1002"`)
 	})
 	if !published {
 		t.Fatalf("no PUBLISH from linphonec taken within 15s; linphonec log:\n%s", tail(linphoneLog(), 80))
 	}
 	t.Logf("linphonec registered and published in %s", time.Since(start).Round(time.Millisecond))
-	if !pollUntil(5*time.Second, func() bool { return strings.Contains(linphoneLog(), "to publish state LinphonePublishOk") }) {
+	if !poll.Until(5*time.Second, func() bool { return strings.Contains(linphoneLog(), "to publish state LinphonePublishOk") }) {
 		t.Errorf("linphonec never reached LinphonePublishOk (its PUBLISH was not answered 200)")
 	}
 	if !logLineHas(sw.log.String(), "status published by phone", `"ext": "1002"`, `"dnd": false`) {
@@ -145,7 +147,7 @@ func TestLinphonePublishReachesTheSwitch(t *testing.T) {
 
 	// quit unregisters and withdraws the publication (PUBLISH with Expires: 0): no status change.
 	phone.stop(5 * time.Second)
-	if !pollUntil(3*time.Second, func() bool { return !bob.get(t, "1002").Registered }) {
+	if !poll.Until(3*time.Second, func() bool { return !bob.get(t, "1002").Registered }) {
 		t.Errorf("Bob still registered after linphonec quit: %+v", bob.get(t, "1002"))
 	}
 	if v := bob.get(t, "1002"); v.Status != "available" {
@@ -196,7 +198,7 @@ func TestBaresipSeesColleagueDND(t *testing.T) {
 		return st
 	}
 	// The first NOTIFY (Bob available) has arrived once baresip lists him Online.
-	if !pollUntil(15*time.Second, func() bool { return contact() == "Online" }) {
+	if !poll.Until(15*time.Second, func() bool { return contact() == "Online" }) {
 		t.Fatalf("baresip does not show Bob Online within 15s (contact status %q)", contact())
 	}
 	if !logLineHas(sw.log.String(), "subscription started", `"ext": "1001"`, `"event": "presence"`, `"resource": "1002"`) {
@@ -212,7 +214,7 @@ func TestBaresipSeesColleagueDND(t *testing.T) {
 		if code, body := bob.put(t, "1002", step.status); code != http.StatusOK {
 			t.Fatalf("PUT 1002 %s: %d %s", step.status, code, body)
 		}
-		if !pollUntil(5*time.Second, func() bool { return contact() == step.shown }) {
+		if !poll.Until(5*time.Second, func() bool { return contact() == step.shown }) {
 			t.Fatalf("Bob %s: baresip shows %q within 5s, want %s", step.status, contact(), step.shown)
 		}
 		t.Logf("Bob %s: baresip shows %s after %s", step.status, step.shown, time.Since(changed).Round(time.Millisecond))

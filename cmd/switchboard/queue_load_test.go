@@ -84,7 +84,7 @@ func TestQueueLoad(t *testing.T) {
 		agentArgs = append(agentArgs, "-trace_msg")
 	}
 	uas := startSIPp(t, dir, "agents", agentArgs...)
-	time.Sleep(300 * time.Millisecond)
+	waitUDPBound(t, agentPort, 5*time.Second)
 	for _, q := range getQueues(t, cfg.HTTPPort, "1001", "alice-secret") {
 		if q.Ext != "700" {
 			continue

@@ -403,7 +403,7 @@ func TestCarrierCallToDIDLandsInQueue(t *testing.T) {
 	uas := startSIPp(t, dir, "agent-uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
 		"-p", strconv.Itoa(agentPort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
 		"-m", "1", "-trace_msg", "-trace_stat", "-fd", "1")
-	time.Sleep(200 * time.Millisecond) // the UAS binds its port
+	waitUDPBound(t, agentPort, 5*time.Second)
 
 	const carrierNumber = "15557654321"
 	uac := startSIPp(t, dir, "carrier", remote, "-sf", scenario(t, "carrier.xml"),

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/internal/sipphone"
 	"github.com/switchboard-voip/switchboard/media"
 )
@@ -58,18 +59,14 @@ func writeVMConfig(t testing.TB, dir string, vc vmConfig) (switchConfig, string)
 func waitHTTP(t testing.TB, port int) {
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	poll.Require(t, 10*time.Second, "GET "+url+" answering 200", func() bool {
 		res, err := http.Get(url)
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("GET %s: no 200 within 10s", url)
+		_ = res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }
 
 // vmMessage is one entry of GET /api/v1/voicemail/{ext}.
@@ -121,17 +118,14 @@ func listVoicemail(t testing.TB, httpPort int, ext, pass string) []vmMessage {
 // waitVoicemail polls ext's box until it lists n messages.
 func waitVoicemail(t testing.TB, httpPort int, ext, pass string, n int, timeout time.Duration) []vmMessage {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msgs := listVoicemail(t, httpPort, ext, pass)
-		if len(msgs) >= n {
-			return msgs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("box %s lists %d messages after %s, want %d: %+v", ext, len(msgs), timeout, n, msgs)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var msgs []vmMessage
+	if !poll.Until(timeout, func() bool {
+		msgs = listVoicemail(t, httpPort, ext, pass)
+		return len(msgs) >= n
+	}) {
+		t.Fatalf("box %s lists %d messages after %s, want %d: %+v", ext, len(msgs), timeout, n, msgs)
 	}
+	return msgs
 }
 
 // fetchVoicemailWAV downloads a message's WAV into dir and decodes it with media.LoadWAV.

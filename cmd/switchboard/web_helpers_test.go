@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard-voip/switchboard/internal/browser"
+	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/internal/sipphone"
 )
 
@@ -81,19 +82,16 @@ func startWebSwitch(t *testing.T) *webSwitch {
 	}
 	sw := &webSwitch{cfg: c, dir: dir, base: "http://127.0.0.1:" + strconv.Itoa(c.HTTPPort)}
 	sw.proc = startBinary(t, c, path)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		res, err := http.Get(sw.base + "/healthz")
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
+	var err error
+	if !poll.Until(10*time.Second, func() bool {
+		var res *http.Response
+		if res, err = http.Get(sw.base + "/healthz"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s/healthz: no 200 within 10s (%v)", sw.base, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		_ = res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("GET %s/healthz: no 200 within 10s (%v)", sw.base, err)
 	}
 	return sw
 }
