@@ -13,26 +13,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
 
 // baresip (Debian package baresip-core) as a real phone against the real binary. baresip runs
 // headless: audio comes from a WAV file (aufile), and the test drives it over ctrl_tcp
 // (netstring-framed JSON commands; it answers with responses and pushes UA events).
-
-// requireBaresip returns the path of baresip. Without it the test is skipped, except under CI,
-// where make deps installs it and its absence is a failure.
-func requireBaresip(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("baresip")
-	if err == nil {
-		return p
-	}
-	if inCI() {
-		t.Fatalf("baresip is not on PATH but CI=%s: make deps (apt-get install baresip-core) should have installed it", os.Getenv("CI"))
-	}
-	t.Skip("baresip not on PATH: install Debian package baresip-core (make deps) to run the baresip tests")
-	return ""
-}
 
 // baresipModulePath finds the folder holding baresip's modules.
 func baresipModulePath(t testing.TB) string {
@@ -84,7 +71,7 @@ type baresipOptions struct {
 // (or always with BARESIP_LOG=1).
 func startBaresip(t *testing.T, root, name string, opts baresipOptions) *baresipPhone {
 	t.Helper()
-	bin := requireBaresip(t)
+	bin := needs.Program(t, "baresip-core", "baresip")
 	dir := filepath.Join(root, "baresip-"+name)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
@@ -265,7 +252,7 @@ func isEvent(typ string) func(baresipEvent) bool {
 // registered as 1003 with the mwi module subscribes to message-summary and is told
 // "Messages-Waiting: yes", and "no" once the message is deleted.
 func TestBaresipLeavesVoicemailAndGetsMWI(t *testing.T) {
-	requireBaresip(t)
+	needs.Program(t, "baresip-core", "baresip")
 	dir := t.TempDir()
 	// baresip 1.0.0 (libre 1.1.0, Debian bookworm) gives up on a 401 that also offers a
 	// SHA-256 challenge ("Register: Function not implemented"): the switch offers MD5 only.

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/internal/needs"
 	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/internal/testports"
 )
@@ -69,30 +70,6 @@ func switchboardBinary(t testing.TB) string {
 		t.Fatal(binBuildErr)
 	}
 	return binPath
-}
-
-// inCI reports whether the CI variable is set to something truthy.
-func inCI() bool {
-	switch strings.ToLower(os.Getenv("CI")) {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
-}
-
-// requireSIPp returns the path of sipp. Without it the test is skipped, except under CI,
-// where the runner installs it (make deps) and its absence is a failure.
-func requireSIPp(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("sipp")
-	if err == nil {
-		return p
-	}
-	if inCI() {
-		t.Fatalf("sipp is not on PATH but CI=%s: make deps (apt-get install sip-tester) should have installed it", os.Getenv("CI"))
-	}
-	t.Skip("sipp not on PATH: install Debian package sip-tester (make deps) to run the SIPp tests")
-	return ""
 }
 
 // scenario returns the absolute path of testdata/sipp/name.
@@ -387,7 +364,7 @@ type sippProc struct {
 // -trace_err and a free control port.
 func startSIPp(t testing.TB, dir, name string, args ...string) *sippProc {
 	t.Helper()
-	sippPath := requireSIPp(t)
+	sippPath := needs.Program(t, "sip-tester", "sipp")
 	d := filepath.Join(dir, name)
 	if err := os.MkdirAll(d, 0o750); err != nil {
 		t.Fatal(err)

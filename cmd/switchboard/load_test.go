@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
 
 // TestLoad is the SIPp load benchmark; it runs only with SWITCHBOARD_LOAD=1 (make bench):
@@ -34,7 +36,7 @@ func TestLoad(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_LOAD") == "" {
 		t.Skip("load benchmark: set SWITCHBOARD_LOAD=1 (make bench)")
 	}
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	raiseFileLimit(t)
 
 	rates := []int{100, 200, 300, 400, 600}

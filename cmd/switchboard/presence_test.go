@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/internal/needs"
 	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
@@ -32,7 +33,7 @@ func dialFeatureCode(t *testing.T, dir string, cfg switchConfig, phonePort int, 
 // TestFeatureCodeDNDSurvivesRestart: Bob dials *78, the switch is stopped with SIGTERM and started
 // again on the same data_dir, and the API still says dnd; then *79, another restart, available.
 func TestFeatureCodeDNDSurvivesRestart(t *testing.T) {
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	dir := t.TempDir()
 	cfg, cfgPath := newSwitchConfig(t, dir, 100, 0)
 	bob := newPresenceAPI(cfg.HTTPPort, "1002", "bob-secret")
@@ -106,7 +107,7 @@ func TestAPIDNDSurvivesSIGKILL(t *testing.T) {
 // <basic>open</basic> + <pidfonline:online/>; Linphone's DND PIDF (closed, rpid:busy, "Do not
 // disturb") is covered by sip.TestPublishFromOwnPhoneSetsDND.
 func TestLinphonePublishReachesTheSwitch(t *testing.T) {
-	linphonec := requireProgram(t, "linphonec", "linphone-cli")
+	linphonec := needs.Program(t, "linphone-cli", "linphonec")
 	dir := t.TempDir()
 	cfg, cfgPath := newSwitchConfig(t, dir, 20, 0)
 	sw := startBinary(t, cfg, cfgPath)
@@ -176,7 +177,7 @@ func lastPIDF(log string) string {
 // carrying any challenge that is not MD5 (ENOSYS, "Function not implemented"), so with the
 // default MD5 + SHA-256 challenges it can neither register nor subscribe.
 func TestBaresipSeesColleagueDND(t *testing.T) {
-	baresip := requireProgram(t, "baresip", "baresip-core")
+	baresip := needs.Program(t, "baresip-core", "baresip")
 	dir := t.TempDir()
 	cfg, cfgPath := newSwitchConfig(t, dir, 20, 0)
 	cfgPath = withSIPSetting(t, cfgPath, "switchboard-md5.yaml", `digest_algorithms: ["MD5"]`)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/internal/needs"
 	"github.com/switchboard-voip/switchboard/internal/sipphone"
 	"github.com/switchboard-voip/switchboard/media"
 )
@@ -390,7 +391,7 @@ trunks:
 // agent, Bob, whose phone is a SIPp UAS; Bob's phone takes the call, and the call history
 // shows it answered by 1002 through queue 700.
 func TestCarrierCallToDIDLandsInQueue(t *testing.T) {
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	dir := t.TempDir()
 	cfg, cfgPath := writeRoutingConfig(t, dir, routingConfig{admin: "1001",
 		extra: queueTrunkYAML([]string{"1002"}, 0)})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/internal/needs"
 	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
@@ -14,7 +15,7 @@ import (
 // phones, sends SIGTERM to the switch, and expects a BYE on each leg (each SIPp scenario
 // completes only after answering one) and exit status 0.
 func TestSIGTERMHangsUpBothLegsAndExits0(t *testing.T) {
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	dir := t.TempDir()
 	cfg, cfgPath := newSwitchConfig(t, dir, 100, 30*time.Second)
 	sw := startBinary(t, cfg, cfgPath)

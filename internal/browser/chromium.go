@@ -2,39 +2,13 @@ package browser
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
-
-// Path finds the browser. Without it the test is skipped, except when CI is set to something
-// truthy, where make deps should have installed it and its absence is a failure.
-func Path(t testing.TB) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if InCI() {
-		t.Fatalf("chromium not found but CI=%s: make deps (apt-get install chromium) should have installed it", os.Getenv("CI"))
-	}
-	t.Skip("chromium not found: `make deps` installs it; skipping the browser tests")
-	return ""
-}
-
-// InCI reports whether the CI variable is set to something truthy.
-func InCI() bool {
-	switch strings.ToLower(os.Getenv("CI")) {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
-}
 
 // Browser is one headless Chromium with a fresh profile.
 type Browser struct {
@@ -46,7 +20,7 @@ type Browser struct {
 // It stops at the end of the test, or when the test's time budget (limit) is spent.
 func Start(t testing.TB, limit time.Duration) *Browser {
 	t.Helper()
-	path := Path(t)
+	path := needs.Program(t, "chromium", "chromium", "chromium-browser", "google-chrome")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),
