@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test flake bench load queue-bench lint fuzz screenshots deps clean help
+.PHONY: all build run test bench load queue-bench fuzz flake screenshots lint deps clean help
 
 all: build
 
@@ -17,13 +17,13 @@ help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
 	@echo "make run     build, then run it on the embedded demo config"
 	@echo "make test    go test -race on everything, SIPp tests included (installs sipp if missing)"
-	@echo "make flake   the suite RUNS times (default 5) while another copy of it loads both cores"
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
 	@echo "make load    SIPp load run only: rising call rates, then ~1,000 concurrent calls"
 	@echo "make queue-bench  SIPp queue load: 50 calls/s from a trunk into a queue of 20 agents for 60 s"
+	@echo "make fuzz    run each fuzzer for FUZZTIME (default 20s); their seeds already run in make test"
+	@echo "make flake   the whole suite N times (default 5) while another copy loads the machine (.ci/flake)"
+	@echo "make screenshots  write the web page's pictures to SCREENSHOTS (default bin/screenshots)"
 	@echo "make lint    go vet and staticcheck"
-	@echo "make screenshots  the team page at desktop and phone width, into SCREENSHOTS (default ./screenshots)"
-	@echo "make fuzz    run each fuzzer of the phones' body parsers for FUZZTIME (default 30s)"
 	@echo "make deps    install SIPp (sip-tester) and baresip (baresip-core) if missing"
 	@echo "make clean   remove bin/ and test caches"
 
@@ -64,9 +64,6 @@ deps:
 test: deps
 	$(GO) test -race -count=1 ./...
 
-flake: deps
-	RUNS=$(or $(RUNS),5) .ci/flake
-
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(MAKE) load
@@ -80,18 +77,29 @@ load: deps build
 queue-bench: deps build
 	SWITCHBOARD_QUEUE_LOAD=1 SWITCHBOARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^TestQueueLoad$$' -v ./cmd/switchboard
 
-# Screenshots are for people to look at, not tests: they run only here.
-SCREENSHOTS ?= $(CURDIR)/screenshots
-screenshots: deps
-	SWITCHBOARD_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -count=1 -run '^TestWebScreenshots$$' -v ./api/
-	SWITCHBOARD_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -count=1 -run '^TestWebCallTurnsCalleeRedThenGreen$$' -v ./cmd/switchboard/
-
-# The fuzzers' seed corpora run in make test; this explores further.
-FUZZTIME ?= 30s
+# Each fuzzer explores for FUZZTIME from its seed corpus (bodies real phones send); the seeds
+# alone run as ordinary tests in make test. New interesting inputs are minimised for at most
+# 100 runs, not the default 60 s, which would eat a short run.
+FUZZTIME ?= 20s
+FUZZERS  := ./sip:FuzzDNDFromPIDF ./sip:FuzzPIDFRoundTrip ./sip:FuzzParseSetDND ./sip:FuzzDTMFFromInfo \
+	./sip/digest:FuzzVerify
 fuzz:
-	@for f in FuzzDNDFromPIDF FuzzSetDND FuzzDTMFFromInfo; do \
-		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./sip/ || exit 1; \
+	@set -e; for f in $(FUZZERS); do \
+		echo "--- $${f#*:} ($${f%%:*}, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $${f%%:*}; \
 	done
+
+# Flake check: N full runs under background load (see .ci/flake). Slow: ~N x 6 min.
+N ?= 5
+flake: deps
+	.ci/flake $(N)
+
+# The screenshot tests make pictures rather than check much, so make test skips them; they run
+# when SWITCHBOARD_SCREENSHOTS names the folder to write to.
+SCREENSHOTS ?= $(CURDIR)/bin/screenshots
+screenshots: deps
+	SWITCHBOARD_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -count=1 -run 'TestWebScreenshots|TestWebCallTurnsCalleeRedThenGreen' -v ./api ./cmd/switchboard
+	@echo "pictures in $(SCREENSHOTS)"
 
 lint:
 	$(GO) vet ./...

@@ -1,25 +1,20 @@
 package api
 
 import (
-	"context"
-	"errors"
-	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
-	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"go.etcd.io/bbolt"
 
-	"github.com/switchboard-voip/switchboard/internal/browsertest"
+	"github.com/switchboard-voip/switchboard/internal/browser"
 	"github.com/switchboard-voip/switchboard/media/greeting"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/presence"
-
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 )
 
 // The web page's tests drive a real headless Chromium (Debian's chromium
@@ -86,119 +81,58 @@ func newWebEnv(t *testing.T, us testUsers, names []presence.User) *webEnv {
 // newDefaultWebEnv is newWebEnv with the package's users and names.
 func newDefaultWebEnv(t *testing.T) *webEnv { return newWebEnv(t, users, names) }
 
-// browser is one headless Chromium for a test; tab opens pages in it.
-type browser struct {
+// webBrowser is one headless Chromium for a test (internal/browser); tab opens pages in it.
+type webBrowser struct {
+	*browser.Browser
 	t   *testing.T
-	ctx context.Context // the browser's (no deadline: it would stop the browser)
 	env *webEnv
 }
 
 // newBrowser starts Chromium with a fresh profile. It stops at the end of
 // the test, or when the test's time budget (limit) is spent.
-func newBrowser(t *testing.T, env *webEnv, limit time.Duration) *browser {
+func newBrowser(t *testing.T, env *webEnv, limit time.Duration) *webBrowser {
 	t.Helper()
-	return &browser{t: t, ctx: browsertest.Start(t, limit), env: env}
+	return &webBrowser{Browser: browser.Start(t, limit), t: t, env: env}
 }
 
 // tab is one page in its own browser context (its own cookies: another
 // session).
 type tab struct {
-	b   *browser
-	ctx context.Context
+	*browser.Page
+	t   *testing.T
+	env *webEnv
 }
 
-func (b *browser) tab() *tab {
-	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
-	b.t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		b.t.Fatalf("new tab: %v", err)
-	}
-	return &tab{b: b, ctx: ctx}
-}
-
-// do runs steps, failing the test on error.
-func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
-	tb.b.t.Helper()
-	if err := chromedp.Do(tb.ctx, steps...); err != nil {
-		tb.b.t.Fatalf("browser: %v", tb.explain(err))
-	}
-}
-
-// explain adds what the page shows to err, to make a failure readable.
-func (tb *tab) explain(err error) error {
-	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
-	defer cancel()
-	text, terr := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 600) : ""`))
-	if terr != nil {
-		return err
-	}
-	return fmt.Errorf("%w\npage shows: %q", err, strings.Join(strings.Fields(text), " "))
-}
+func (b *webBrowser) tab() *tab { return &tab{Page: b.Tab(), t: b.t, env: b.env} }
 
 // eval evaluates a JavaScript expression.
 func eval[T any](tb *tab, js string) T {
-	tb.b.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		tb.b.t.Fatalf("evaluate %s: %v", js, tb.explain(err))
-	}
-	return v
-}
-
-// waitFor waits until the JavaScript expression is truthy, at most within.
-func (tb *tab) waitFor(js string, within time.Duration) {
-	tb.b.t.Helper()
-	_, err := chromedp.Run(tb.ctx, chromedp.Poll[chromedp.Void](js,
-		chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(20*time.Millisecond)))
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout") {
-			err = fmt.Errorf("not true within %v: %s (%w)", within, js, err)
-		}
-		tb.b.t.Fatalf("wait: %v", tb.explain(err))
-	}
+	tb.t.Helper()
+	return browser.Eval[T](tb.Page, js)
 }
 
 // open loads the page; it shows the sign-in form.
 func (tb *tab) open() {
-	tb.b.t.Helper()
-	tb.do(chromedp.Navigate(tb.b.env.srv.URL + "/"))
-	tb.waitFor(`!document.getElementById('signin').hidden`, 5*time.Second)
+	tb.t.Helper()
+	tb.Do(chromedp.Navigate(tb.env.srv.URL + "/"))
+	tb.WaitFor(`!document.getElementById('signin').hidden`, 5*time.Second)
 }
 
 // signIn opens the page and signs in as ext through the form, then waits
 // for the team list.
 func (tb *tab) signIn(ext string) {
-	tb.b.t.Helper()
+	tb.t.Helper()
 	tb.open()
-	tb.fillSignIn(ext, tb.b.env.users[ext].password)
-	tb.waitFor(`!document.getElementById('app').hidden && document.querySelectorAll('#team .row').length > 0`, 5*time.Second)
+	tb.fillSignIn(ext, tb.env.users[ext].password)
+	tb.WaitFor(`!document.getElementById('app').hidden && document.querySelectorAll('#team .row').length > 0`, 5*time.Second)
 }
 
 // fillSignIn types ext and password into the form and submits it.
 func (tb *tab) fillSignIn(ext, password string) {
-	tb.b.t.Helper()
-	tb.do(
+	tb.t.Helper()
+	tb.Do(
 		chromedp.SendKeys(chromedp.CSS("#signin-ext"), ext),
 		chromedp.SendKeys(chromedp.CSS("#signin-password"), password),
 		chromedp.Click(chromedp.CSS("#signin-button")),
 	)
-}
-
-// waitRow waits until ext's row shows status, and checks the colour and
-// text that go with it.
-func (tb *tab) waitRow(ext, status string, within time.Duration) {
-	tb.b.t.Helper()
-	tb.waitFor(fmt.Sprintf(`(document.querySelector('#team .row[data-ext="%s"]') || {dataset: {}}).dataset.status === %q`, ext, status), within)
-	want := map[string]struct{ text, dot string }{
-		"available": {"Available", "rgb(26, 127, 55)"},
-		"busy":      {"Busy", "rgb(207, 34, 46)"},
-		"dnd":       {"DND", "rgb(209, 139, 0)"},
-	}[status]
-	got := eval[[]string](tb, fmt.Sprintf(`(() => {
-		const p = document.querySelector('#team .row[data-ext="%s"] .pill');
-		return [p.innerText.trim(), getComputedStyle(p.querySelector('.dot')).backgroundColor];
-	})()`, ext))
-	if got[0] != want.text || got[1] != want.dot {
-		tb.b.t.Errorf("row %s (%s): pill shows %q in %s, want %q in %s", ext, status, got[0], got[1], want.text, want.dot)
-	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
 // sseEvent is one event read from a stream, or one comment line.
@@ -150,11 +152,8 @@ func (s *stream) snapshot(t *testing.T) []presenceState {
 // waitFor polls cond for up to 2 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(2 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
+	if !poll.Until(2*time.Second, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/presence"
 )
@@ -40,54 +41,51 @@ func TestWebSignInTeamAndDNDLive(t *testing.T) {
 	if hint := eval[string](bob, `document.querySelector('#team .row[data-ext="1004"] .ext').innerText`); hint != "1004 · no phone registered" {
 		t.Errorf("hint for a user without phone = %q", hint)
 	}
-	carol.waitRow("1002", "available", time.Second)
+	carol.WaitRow("1002", "available", time.Second)
 
 	// Bob turns DND on with his switch (a real click).
-	bob.do(chromedp.Click(chromedp.CSS("#me-switch-label .track")))
-	bob.waitFor(`document.getElementById('dnd-switch').checked && document.getElementById('me-pill').dataset.status === 'dnd'`, 2*time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS("#me-switch-label .track")))
+	bob.WaitFor(`document.getElementById('dnd-switch').checked && document.getElementById('me-pill').dataset.status === 'dnd'`, 2*time.Second)
 	if role := eval[string](bob, `document.getElementById('dnd-switch').getAttribute('role')`); role != "switch" {
 		t.Errorf("the status switch has role %q, want switch", role)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for st, _ := e.table.Get("1002"); st.Status != presence.DND; st, _ = e.table.Get("1002") {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the switch the table shows 1002 %s, want dnd", st.Status)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !poll.Until(2*time.Second, func() bool { st, _ := e.table.Get("1002"); return st.Status == presence.DND }) {
+		st, _ := e.table.Get("1002")
+		t.Fatalf("after the switch the table shows 1002 %s, want dnd", st.Status)
 	}
 	changed := time.Now()
-	carol.waitRow("1002", "dnd", time.Second)
+	carol.WaitRow("1002", "dnd", time.Second)
 	t.Logf("other session saw DND after %v", time.Since(changed).Round(time.Millisecond))
 
 	// A call: Carol's page shows Dave busy (red) and available again after.
 	e.table.SetRegistered("1004", true)
 	e.table.CallStarted("1004", "c1")
-	carol.waitRow("1004", "busy", time.Second)
+	carol.WaitRow("1004", "busy", time.Second)
 	if hint := eval[string](carol, `document.querySelector('#team .row[data-ext="1004"] .ext').innerText`); hint != "1004 · on a call" {
 		t.Errorf("hint while on a call = %q, want \"1004 · on a call\"", hint)
 	}
 	e.table.CallEnded("1004", "c1")
-	carol.waitRow("1004", "available", time.Second)
+	carol.WaitRow("1004", "available", time.Second)
 
 	// Carol's own call shows in her header: Busy, and the switch still
 	// offers only DND.
 	e.table.CallStarted("1003", "c1")
-	carol.waitFor(`document.getElementById('me-pill').dataset.status === 'busy'`, time.Second)
+	carol.WaitFor(`document.getElementById('me-pill').dataset.status === 'busy'`, time.Second)
 	if txt := eval[string](carol, `document.getElementById('me-pill').innerText`); txt != "Busy · on a call" {
 		t.Errorf("own pill on a call = %q", txt)
 	}
 	e.table.CallEnded("1003", "c1")
 
 	// Bob switches back: available.
-	bob.do(chromedp.Click(chromedp.CSS("#me-switch-label .track")))
-	carol.waitRow("1002", "available", time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS("#me-switch-label .track")))
+	carol.WaitRow("1002", "available", time.Second)
 	if st, _ := e.table.Get("1002"); st.Status != presence.Available {
 		t.Errorf("after switching back 1002 is %s", st.Status)
 	}
 
 	// The filter narrows the list by name or extension.
-	bob.do(chromedp.SendKeys(chromedp.CSS("#filter"), "car"))
-	bob.waitFor(`[...document.querySelectorAll('#team .row')].filter(r => !r.hidden).map(r => r.dataset.ext).join() === '1003'`, time.Second)
+	bob.Do(chromedp.SendKeys(chromedp.CSS("#filter"), "car"))
+	bob.WaitFor(`[...document.querySelectorAll('#team .row')].filter(r => !r.hidden).map(r => r.dataset.ext).join() === '1003'`, time.Second)
 }
 
 // TestWebAdminControlsOthers: an admin has a control on each other user's
@@ -104,13 +102,13 @@ func TestWebAdminControlsOthers(t *testing.T) {
 	if label != "Do not disturb for Bob (1002)" {
 		t.Errorf("control label = %q", label)
 	}
-	alice.do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1002"] .switch .track`)))
-	alice.waitRow("1002", "dnd", 2*time.Second)
+	alice.Do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1002"] .switch .track`)))
+	alice.WaitRow("1002", "dnd", 2*time.Second)
 	if st, _ := e.table.Get("1002"); !st.DND {
 		t.Error("the admin's click did not set 1002 to DND")
 	}
-	alice.do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1002"] .switch .track`)))
-	alice.waitRow("1002", "available", 2*time.Second)
+	alice.Do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1002"] .switch .track`)))
+	alice.WaitRow("1002", "available", 2*time.Second)
 }
 
 // TestWebVoicemailInboxPlays: a message recorded into the mailbox shows in
@@ -118,30 +116,37 @@ func TestWebAdminControlsOthers(t *testing.T) {
 func TestWebVoicemailInboxPlays(t *testing.T) {
 	e := newDefaultWebEnv(t)
 	older := leaveIn(t, e, "1002", "1003", "Carol", 8000)
-	time.Sleep(5 * time.Millisecond) // distinct received times
+	// The next message must have a later received time (kept to the millisecond).
+	first, err := e.store.Get("1002", older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Require(t, time.Second, "the clock passing the first message's received time", func() bool {
+		return time.Now().Truncate(time.Millisecond).After(first.Received)
+	})
 	newer := leaveIn(t, e, "1002", "5551234", "", 16000)
 
 	b := newBrowser(t, e, 30*time.Second)
 	bob := b.tab()
 	bob.signIn("1002")
-	bob.waitFor(`document.getElementById('vm-count').innerText === '2'`, 3*time.Second)
-	bob.do(chromedp.Click(chromedp.CSS("#tab-voicemail")))
-	bob.waitFor(`document.querySelectorAll('#vm-list .vm').length === 2`, 3*time.Second)
+	bob.WaitFor(`document.getElementById('vm-count').innerText === '2'`, 3*time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS("#tab-voicemail")))
+	bob.WaitFor(`document.querySelectorAll('#vm-list .vm').length === 2`, 3*time.Second)
 	ids := eval[[]string](bob, `[...document.querySelectorAll('#vm-list .vm')].map(li => li.dataset.id)`)
 	if fmt.Sprint(ids) != fmt.Sprint([]string{newer, older}) {
 		t.Errorf("inbox order = %v, want newest first %v", ids, []string{newer, older})
 	}
 	// The audio element loads the WAV (through the session cookie).
-	bob.waitFor(`(() => { const a = document.querySelector('#vm-list .vm[data-id="`+older+`"] audio');
+	bob.WaitFor(`(() => { const a = document.querySelector('#vm-list .vm[data-id="`+older+`"] audio');
 		return a.readyState >= 1 && a.duration > 0.9 && a.duration < 1.1; })()`, 5*time.Second)
 
-	bob.do(chromedp.Click(chromedp.CSS(`#vm-list .vm[data-id="` + older + `"] .vm-actions button`)))
-	bob.waitFor(`document.getElementById('vm-count').innerText === '1'`, 3*time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS(`#vm-list .vm[data-id="` + older + `"] .vm-actions button`)))
+	bob.WaitFor(`document.getElementById('vm-count').innerText === '1'`, 3*time.Second)
 	if m, err := e.store.Get("1002", older); err != nil || !m.Heard {
 		t.Errorf("after \"Mark as heard\": heard=%v, err=%v", m.Heard, err)
 	}
-	bob.do(chromedp.Click(chromedp.CSS(`#vm-list .vm[data-id="` + newer + `"] .button.danger`)))
-	bob.waitFor(`document.querySelectorAll('#vm-list .vm').length === 1 && document.getElementById('vm-count').hidden`, 3*time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS(`#vm-list .vm[data-id="` + newer + `"] .button.danger`)))
+	bob.WaitFor(`document.querySelectorAll('#vm-list .vm').length === 1 && document.getElementById('vm-count').hidden`, 3*time.Second)
 	if _, err := e.store.Get("1002", newer); err == nil {
 		t.Error("the deleted message is still in the store")
 	}
@@ -179,17 +184,17 @@ func TestWebGreetingUpload(t *testing.T) {
 	b := newBrowser(t, e, 30*time.Second)
 	bob := b.tab()
 	bob.signIn("1002")
-	bob.do(chromedp.Click(chromedp.CSS("#tab-greetings")))
-	bob.waitFor(`document.querySelectorAll('#greetings .greeting').length === 3`, 3*time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS("#tab-greetings")))
+	bob.WaitFor(`document.querySelectorAll('#greetings .greeting').length === 3`, 3*time.Second)
 	if src := eval[string](bob, `document.querySelector('.greeting[data-kind="dnd"] .source').innerText`); src != "Built-in prompt" {
 		t.Errorf("before upload the DND greeting shows %q", src)
 	}
-	bob.do(
+	bob.Do(
 		chromedp.SetUploadFiles(chromedp.CSS(`.greeting[data-kind="dnd"] input[type=file]`), []string{wav}),
 		chromedp.Click(chromedp.CSS(`.greeting[data-kind="dnd"] .button.primary`)),
 	)
-	bob.waitFor(`document.querySelector('.greeting[data-kind="dnd"] .source').innerText === 'Your recording'`, 3*time.Second)
-	bob.waitFor(`(() => { const a = document.querySelector('.greeting[data-kind="dnd"] audio');
+	bob.WaitFor(`document.querySelector('.greeting[data-kind="dnd"] .source').innerText === 'Your recording'`, 3*time.Second)
+	bob.WaitFor(`(() => { const a = document.querySelector('.greeting[data-kind="dnd"] audio');
 		return a && a.readyState >= 1 && a.duration > 0.5; })()`, 5*time.Second)
 
 	// The API gives back the stored file: 8 kHz mono.
@@ -208,8 +213,8 @@ func TestWebGreetingUpload(t *testing.T) {
 		t.Errorf("callers would hear %d samples, want the upload's %d", len(g), len(samples))
 	}
 
-	bob.do(chromedp.Click(chromedp.CSS(`.greeting[data-kind="dnd"] .greeting-actions .button:not(.primary)`)))
-	bob.waitFor(`document.querySelector('.greeting[data-kind="dnd"] .source').innerText === 'Built-in prompt'`, 3*time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS(`.greeting[data-kind="dnd"] .greeting-actions .button:not(.primary)`)))
+	bob.WaitFor(`document.querySelector('.greeting[data-kind="dnd"] .source').innerText === 'Built-in prompt'`, 3*time.Second)
 	if g := e.greetings.Greeting("1002", "dnd"); g != nil {
 		t.Errorf("after reset callers hear %d samples, want the built-in prompt", len(g))
 	}
@@ -223,7 +228,7 @@ func TestWebWrongPasswordMessage(t *testing.T) {
 	tb := b.tab()
 	tb.open()
 	tb.fillSignIn("1002", "not-bobs")
-	tb.waitFor(`!document.getElementById('signin-error').hidden`, 3*time.Second)
+	tb.WaitFor(`!document.getElementById('signin-error').hidden`, 3*time.Second)
 	if msg := eval[string](tb, `document.getElementById('signin-error').innerText`); msg != "Wrong extension or password. Please try again." {
 		t.Errorf("message = %q", msg)
 	}
@@ -233,17 +238,17 @@ func TestWebWrongPasswordMessage(t *testing.T) {
 	// No browser password dialog: the page got no Basic challenge.
 	// Then the right password works from the same form.
 	tb.fillSignIn("", users["1002"].password)
-	tb.waitFor(`!document.getElementById('app').hidden`, 3*time.Second)
+	tb.WaitFor(`!document.getElementById('app').hidden`, 3*time.Second)
 }
 
 // TestWebScreenshots writes the team view at desktop and phone width, with
-// every status and hint on show, for a person to look at. It is a generator, not
-// a test of the suite: it runs only when SWITCHBOARD_SCREENSHOTS names the
-// folder to write to (make screenshots).
+// every status and hint on show, for a person to look at. It makes pictures
+// rather than checking much, so it runs only when SWITCHBOARD_SCREENSHOTS
+// names the folder to write them to (`make screenshots`).
 func TestWebScreenshots(t *testing.T) {
 	dir := os.Getenv("SWITCHBOARD_SCREENSHOTS")
 	if dir == "" {
-		t.Skip("SWITCHBOARD_SCREENSHOTS not set: no screenshots wanted")
+		t.Skip("SWITCHBOARD_SCREENSHOTS not set: `make screenshots` writes the pictures")
 	}
 	people := []presence.User{
 		{Ext: "1001", Name: "Alice Andersen"}, {Ext: "1002", Name: "Bob Brown"}, {Ext: "1003", Name: "Carol Chen"},
@@ -292,22 +297,22 @@ func TestWebScreenshots(t *testing.T) {
 		{"signin-phone.png", 390, 844, phone, "", ""},
 	} {
 		tb := b.tab()
-		tb.do(chromedp.EmulateViewport(c.width, c.height, c.opts...))
+		tb.Do(chromedp.EmulateViewport(c.width, c.height, c.opts...))
 		switch {
 		case c.who == "":
 			tb.open()
 			tb.fillSignIn("1002", "wrong")
-			tb.waitFor(`!document.getElementById('signin-error').hidden`, 3*time.Second)
+			tb.WaitFor(`!document.getElementById('signin-error').hidden`, 3*time.Second)
 		case c.panel != "":
 			tb.signIn(c.who)
-			tb.do(chromedp.Click(chromedp.CSS("#tab-" + c.panel)))
-			tb.waitFor(`document.querySelectorAll('#vm-list .vm audio, #greetings audio').length > 0 &&
+			tb.Do(chromedp.Click(chromedp.CSS("#tab-" + c.panel)))
+			tb.WaitFor(`document.querySelectorAll('#vm-list .vm audio, #greetings audio').length > 0 &&
 				[...document.querySelectorAll('audio')].every(a => a.readyState >= 1)`, 3*time.Second)
 		default:
 			tb.signIn(c.who)
-			tb.waitFor(`document.getElementById('live').dataset.live === 'true'`, 3*time.Second)
+			tb.WaitFor(`document.getElementById('live').dataset.live === 'true'`, 3*time.Second)
 		}
-		png, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+		png, err := chromedp.Run(tb.Context(), chromedp.CaptureScreenshot())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +342,7 @@ func TestWebFiveHundredUsers(t *testing.T) {
 	b := newBrowser(t, e, 40*time.Second)
 	tb := b.tab()
 	tb.signIn("2000")
-	tb.waitFor(`document.querySelectorAll('#team .row').length === 500`, 5*time.Second)
+	tb.WaitFor(`document.querySelectorAll('#team .row').length === 500`, 5*time.Second)
 	// Mark the first row's element: a full re-render would replace it.
 	eval[bool](tb, `(document.querySelector('#team .row[data-ext="2001"]').__mark = true)`)
 
@@ -345,13 +350,13 @@ func TestWebFiveHundredUsers(t *testing.T) {
 	for i := 1; i < 500; i += 2 {
 		e.table.CallStarted(strconv.Itoa(2000+i), "c1")
 	}
-	tb.waitFor(`document.querySelectorAll('#team .row[data-status="busy"]').length === 250`, 5*time.Second)
+	tb.WaitFor(`document.querySelectorAll('#team .row[data-status="busy"]').length === 250`, 5*time.Second)
 	t.Logf("250 changes shown in %v", time.Since(start).Round(time.Millisecond))
 	if !eval[bool](tb, `document.querySelector('#team .row[data-ext="2001"]').__mark === true`) {
 		t.Error("the row element was replaced: the list is re-rendered per event")
 	}
-	tb.do(chromedp.SendKeys(chromedp.CSS("#filter"), "User 49"))
-	tb.waitFor(`[...document.querySelectorAll('#team .row')].filter(r => !r.hidden).length === 10`, 2*time.Second)
+	tb.Do(chromedp.SendKeys(chromedp.CSS("#filter"), "User 49"))
+	tb.WaitFor(`[...document.querySelectorAll('#team .row')].filter(r => !r.hidden).length === 10`, 2*time.Second)
 }
 
 // getAs is a GET with Basic credentials, outside the browser.
@@ -406,16 +411,16 @@ func TestWebReconnectsAfterDrop(t *testing.T) {
 	b := newBrowser(t, e, 30*time.Second)
 	bob := b.tab()
 	bob.signIn("1002")
-	bob.waitFor(`document.getElementById('live').dataset.live === 'true'`, 2*time.Second)
+	bob.WaitFor(`document.getElementById('live').dataset.live === 'true'`, 2*time.Second)
 
 	e.srv.CloseClientConnections()
-	bob.waitFor(`document.getElementById('live').dataset.live === 'false'`, 2*time.Second)
+	bob.WaitFor(`document.getElementById('live').dataset.live === 'false'`, 2*time.Second)
 	if _, err := e.table.SetDND("1003", true); err != nil {
 		t.Fatal(err)
 	}
 	// Chromium retries an event stream after about 3 s.
-	bob.waitRow("1003", "dnd", 8*time.Second)
-	bob.waitFor(`document.getElementById('live').dataset.live === 'true'`, time.Second)
+	bob.WaitRow("1003", "dnd", 8*time.Second)
+	bob.WaitFor(`document.getElementById('live').dataset.live === 'true'`, time.Second)
 	if !eval[bool](bob, `document.getElementById('signin').hidden`) {
 		t.Error("a dropped connection signed the user out")
 	}
@@ -429,16 +434,16 @@ func TestWebRestartAsksToSignInAgain(t *testing.T) {
 	b := newBrowser(t, e, 30*time.Second)
 	bob := b.tab()
 	bob.signIn("1002")
-	bob.waitFor(`document.getElementById('live').dataset.live === 'true'`, 2*time.Second)
+	bob.WaitFor(`document.getElementById('live').dataset.live === 'true'`, 2*time.Second)
 
 	e.restart()
 	e.srv.CloseClientConnections()
-	bob.waitFor(`!document.getElementById('signin').hidden`, 10*time.Second)
+	bob.WaitFor(`!document.getElementById('signin').hidden`, 10*time.Second)
 	if msg := eval[string](bob, `document.getElementById('signin-error').innerText`); msg != "Your session has ended. Please sign in again." {
 		t.Errorf("message after a restart = %q", msg)
 	}
 	bob.fillSignIn("", users["1002"].password) // the extension is still filled in
-	bob.waitFor(`!document.getElementById('app').hidden && document.getElementById('live').dataset.live === 'true'`, 3*time.Second)
+	bob.WaitFor(`!document.getElementById('app').hidden && document.getElementById('live').dataset.live === 'true'`, 3*time.Second)
 }
 
 // TestWebAdminSeesCallsAndHangsUp: an admin's Calls view lists the calls in
@@ -461,9 +466,9 @@ func TestWebAdminSeesCallsAndHangsUp(t *testing.T) {
 	}
 
 	alice.signIn("1001")
-	alice.do(chromedp.Click(chromedp.CSS("#tab-calls")))
+	alice.Do(chromedp.Click(chromedp.CSS("#tab-calls")))
 	const row = `document.querySelector('#calls .call[data-id="talk@test"]')`
-	alice.waitFor(row+` !== null`, 3*time.Second)
+	alice.WaitFor(row+` !== null`, 3*time.Second)
 	got := eval[[]string](alice, `(() => { const r = `+row+`; return [
 		r.querySelector('.call-parties').innerText, r.querySelector('.call-state').innerText,
 		r.querySelector('.call-time').innerText]; })()`)
@@ -477,7 +482,7 @@ func TestWebAdminSeesCallsAndHangsUp(t *testing.T) {
 		t.Errorf("call row time %q, want the call's duration, about %v", got[2], want.Round(time.Second))
 	}
 	// The trace opens on a click.
-	alice.do(chromedp.Click(chromedp.CSS(`#calls .call[data-id="talk@test"] .call-trace summary`)))
+	alice.Do(chromedp.Click(chromedp.CSS(`#calls .call[data-id="talk@test"] .call-trace summary`)))
 	steps := eval[[]string](alice, `[...`+row+`.querySelectorAll('.call-trace-steps li')].filter(li => li.offsetParent !== null).map(li => li.innerText)`)
 	if fmt.Sprint(steps) != fmt.Sprint([]string{"1003 is available", "ring 1003's phones"}) {
 		t.Errorf("visible trace %q", steps)
@@ -488,14 +493,14 @@ func TestWebAdminSeesCallsAndHangsUp(t *testing.T) {
 	e.calls.calls = append(e.calls.calls, Call{ID: "ring@test", From: "15551234567", To: "1004", State: CallRinging,
 		Started: time.Now(), Parties: []string{"1004"}})
 	e.calls.mu.Unlock()
-	alice.waitFor(`[...document.querySelectorAll('#calls .call')].map(r => r.dataset.id).join() === 'ring@test,talk@test'`, 5*time.Second)
+	alice.WaitFor(`[...document.querySelectorAll('#calls .call')].map(r => r.dataset.id).join() === 'ring@test,talk@test'`, 5*time.Second)
 	if !eval[bool](alice, row+`.querySelector('.call-trace').open`) {
 		t.Error("the trace closed when the list was refreshed")
 	}
 
 	// Hang up: the switch is asked to end that call, and its row goes.
-	alice.do(chromedp.Click(chromedp.CSS(`#calls .call[data-id="talk@test"] .call-hangup`)))
-	alice.waitFor(row+` === null && document.querySelectorAll('#calls .call').length === 1`, 3*time.Second)
+	alice.Do(chromedp.Click(chromedp.CSS(`#calls .call[data-id="talk@test"] .call-hangup`)))
+	alice.WaitFor(row+` === null && document.querySelectorAll('#calls .call').length === 1`, 3*time.Second)
 	if ids := e.calls.hungUpIDs(); fmt.Sprint(ids) != "[talk@test]" {
 		t.Errorf("hung up %v, want [talk@test]", ids)
 	}

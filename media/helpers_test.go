@@ -2,7 +2,6 @@ package media
 
 import (
 	"errors"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -11,24 +10,22 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/switchboard-voip/switchboard/internal/testports"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
-// freeRange finds pairs free RTP/RTCP pairs in a row on loopback and returns
-// the range for NewPorts. It probes below the Linux ephemeral range
-// (32768+), so sockets bound to port 0 elsewhere in the tests cannot take
-// them between the probe and the use.
+// mediaPorts is this package's block of the test port plan (internal/testports).
+var mediaPorts = testports.Media()
+
+// freeRange returns the range for NewPorts of pairs RTP/RTCP pairs in a row on loopback, the
+// next ones of the package's fixed block that are free (below the Linux ephemeral range, so
+// sockets bound to port 0 elsewhere in the tests cannot take them between the probe and the use).
 func freeRange(t testing.TB, pairs int) (minPort, maxPort int) {
 	t.Helper()
-	for range 100 {
-		base := 20000 + 2*rand.IntN(6000)
-		if probe(base, 2*pairs) {
-			return base, base + 2*pairs - 1
-		}
-	}
-	t.Fatalf("no %d free port pairs found on %v", pairs, loopback)
-	return 0, 0
+	base := mediaPorts.TakeFree(t, 2*pairs, probe)
+	return base, base + 2*pairs - 1
 }
 
 func probe(base, n int) bool {

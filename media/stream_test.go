@@ -166,7 +166,7 @@ func TestStreamContinuesAcrossPromptMusicBridgeAndMusic(t *testing.T) {
 			b[j] = fill
 		}
 		send(t, callee, rtpAddr(toCallee), b)
-		time.Sleep(frameDuration)
+		time.Sleep(frameDuration) // paces the far end at real time, as a phone sends
 	}
 	col.waitCount(t, 12+16)
 	relay.Stop()
@@ -258,7 +258,7 @@ func TestPacerSendsOneFrameEvery20ms(t *testing.T) {
 	st.Play(Loop(Tone(440, 0.5, time.Second)))
 	col.waitCount(t, 1)
 	const window = 600 * time.Millisecond
-	time.Sleep(window)
+	time.Sleep(window) // the measuring window: timing made, not waited for
 	st.Close()
 	col.stop()
 

@@ -48,8 +48,8 @@ func (p featurePackage) handleBody(user string, body []byte) error {
 	return nil
 }
 
-// parseSetDND reads an as-feature-event body: whether it is a SetDoNotDisturb, and the setting
-// it asks for ("true", any case, is on; anything else off).
+// parseSetDND reads an as-feature-event body: present reports whether it is a SetDoNotDisturb
+// (other features' bodies are not), on what it asks for. On error both are false.
 func parseSetDND(body []byte) (on, present bool, err error) {
 	if !strings.Contains(string(body), "SetDoNotDisturb") {
 		return false, false, nil

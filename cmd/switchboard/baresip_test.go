@@ -13,26 +13,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
 
 // baresip (Debian package baresip-core) as a real phone against the real binary. baresip runs
 // headless: audio comes from a WAV file (aufile), and the test drives it over ctrl_tcp
 // (netstring-framed JSON commands; it answers with responses and pushes UA events).
-
-// requireBaresip returns the path of baresip. Without it the test is skipped, except under CI,
-// where make deps installs it and its absence is a failure.
-func requireBaresip(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("baresip")
-	if err == nil {
-		return p
-	}
-	if inCI() {
-		t.Fatalf("baresip is not on PATH but CI=%s: make deps (apt-get install baresip-core) should have installed it", os.Getenv("CI"))
-	}
-	t.Skip("baresip not on PATH: install Debian package baresip-core (make deps) to run the baresip tests")
-	return ""
-}
 
 // baresipModulePath finds the folder holding baresip's modules.
 func baresipModulePath(t testing.TB) string {
@@ -84,7 +71,7 @@ type baresipOptions struct {
 // (or always with BARESIP_LOG=1).
 func startBaresip(t *testing.T, root, name string, opts baresipOptions) *baresipPhone {
 	t.Helper()
-	bin := requireBaresip(t)
+	bin := needs.Program(t, "baresip-core", "baresip")
 	dir := filepath.Join(root, "baresip-"+name)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
@@ -265,7 +252,7 @@ func isEvent(typ string) func(baresipEvent) bool {
 // registered as 1003 with the mwi module subscribes to message-summary and is told
 // "Messages-Waiting: yes", and "no" once the message is deleted.
 func TestBaresipLeavesVoicemailAndGetsMWI(t *testing.T) {
-	requireBaresip(t)
+	needs.Program(t, "baresip-core", "baresip")
 	dir := t.TempDir()
 	// baresip 1.0.0 (libre 1.1.0, Debian bookworm) gives up on a 401 that also offers a
 	// SHA-256 challenge ("Register: Function not implemented"): the switch offers MD5 only.
@@ -289,7 +276,7 @@ func TestBaresipLeavesVoicemailAndGetsMWI(t *testing.T) {
 	// recorded. Hang up 4 s into the recording.
 	const greetingAndBeep = 6 * time.Second
 	const talk = 4 * time.Second
-	time.Sleep(greetingAndBeep + talk)
+	time.Sleep(greetingAndBeep + talk) // the call's length: timing made, not waited for
 	bob.command("hangup", "")
 	bob.waitEvent("CALL_CLOSED", 10*time.Second, isEvent("CALL_CLOSED"), nil)
 	inCall := time.Since(established)
@@ -319,6 +306,7 @@ func TestBaresipLeavesVoicemailAndGetsMWI(t *testing.T) {
 	// fires, which a local switch easily does; so the account is added over ctrl_tcp
 	// ("uanew") once baresip runs.
 	carol := startBaresip(t, dir, "1003", baresipOptions{source: tone, modules: []string{"mwi.so"}})
+	// baresip shows nothing when that timer has fired; 300 ms is a hundred times its 1 ms.
 	time.Sleep(300 * time.Millisecond)
 	carol.command("uanew", fmt.Sprintf("<sip:1003@127.0.0.1:%d;transport=udp>;auth_pass=carol-secret;regint=60", cfg.SIPPort))
 	carol.waitEvent("REGISTER_OK", 10*time.Second, isEvent("REGISTER_OK"), isEvent("REGISTER_FAIL"))

@@ -12,6 +12,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-voip/switchboard/internal/sipphone"
 )
 
 // apiCall is one entry of GET /api/v1/calls.
@@ -132,10 +134,23 @@ func newRingingPhone(t *testing.T, sipPort int, ext string) <-chan string {
 	})
 	t.Cleanup(func() { stop(); _ = ua.Close() })
 	go func() { _ = srv.ServeUDP(conn) }()
-	p := &webPhone{t: t, ext: ext, pass: webPassword(ext), sipPort: sipPort, addr: addr, client: client}
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	p.register(rctx)
+	aor := sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1"}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: sipPort})
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(10))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1", Port: addr.Port}})
+	req.AppendHeader(sip.NewHeader("Expires", "3600"))
+	res, err := client.Do(rctx, req)
+	if err == nil && res.StatusCode == 401 {
+		res, err = client.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: ext, Password: webPassword(ext)})
+	}
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER %s: %v %v", ext, res, err)
+	}
 	return cancels
 }
 
@@ -146,15 +161,15 @@ func TestAdminSeesCallsAndHangsThemUp(t *testing.T) {
 	sw := startWebSwitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	phones := map[string]*webPhone{}
+	phones := map[string]*sipphone.Phone{}
 	for _, ext := range []string{"1002", "1003", "1004", "1005"} {
 		phones[ext] = newWebPhone(t, sw.cfg.SIPPort, ext)
-		phones[ext].register(ctx)
+		phones[ext].Register(ctx)
 	}
 	bob, carol, dave, erin := phones["1002"], phones["1003"], phones["1004"], phones["1005"]
 
 	// Available: Dave calls Bob, whose phone answers.
-	toBob, _ := dave.call(ctx, "1002")
+	toBob, _ := dave.Call(ctx, "1002")
 	talking := sw.waitCall(t, toBob.InviteRequest.CallID().Value(), "talking")
 	if talking.From != "1004" || talking.To != "1002" || !slices.Equal(talking.Parties, []string{"1004", "1002"}) ||
 		talking.Answered == nil || len(talking.Trace) == 0 {
@@ -172,7 +187,7 @@ func TestAdminSeesCallsAndHangsThemUp(t *testing.T) {
 	}
 
 	// Busy: Erin calls Bob, who is talking to Dave; she is held.
-	erinToBob, _ := erin.call(ctx, "1002")
+	erinToBob, _ := erin.Call(ctx, "1002")
 	held := sw.waitCall(t, erinToBob.InviteRequest.CallID().Value(), "held")
 	if !slices.Equal(held.Parties, []string{"1005", "1002"}) || held.Answered == nil {
 		t.Fatalf("Erin held for Bob: %+v", held)
@@ -192,7 +207,7 @@ func TestAdminSeesCallsAndHangsThemUp(t *testing.T) {
 	}
 	wantDialogEnded(t, toBob, "Dave (talking)")
 	select {
-	case ds := <-bob.answered:
+	case ds := <-bob.Answered():
 		select {
 		case <-ds.Context().Done():
 		case <-time.After(5 * time.Second):
@@ -211,7 +226,7 @@ func TestAdminSeesCallsAndHangsThemUp(t *testing.T) {
 		"application/json", []byte(`{"status":"dnd"}`)); code != http.StatusOK {
 		t.Fatalf("Carol's DND: %d %s", code, body)
 	}
-	toCarol, _ := dave.call(ctx, "1003")
+	toCarol, _ := dave.Call(ctx, "1003")
 	vm := sw.waitCall(t, toCarol.InviteRequest.CallID().Value(), "voicemail")
 	if !slices.Equal(vm.Parties, []string{"1004", "1003"}) {
 		t.Fatalf("Dave in Carol's voicemail: %+v", vm)
@@ -225,20 +240,19 @@ func TestAdminSeesCallsAndHangsThemUp(t *testing.T) {
 	wantDialogEnded(t, toCarol, "Dave (voicemail)")
 	sw.waitCalls(t, "no calls", func(c []apiCall) bool { return len(c) == 0 })
 	select {
-	case <-carol.answered:
+	case <-carol.Answered():
 		t.Fatal("Carol's phone answered while on DND")
 	default:
 	}
 
 	// Ringing: Alice's phone rings and never answers; hanging up cancels it and Erin gets 487.
 	cancels := newRingingPhone(t, sw.cfg.SIPPort, "1001")
-	d, err := erin.dcc.Invite(ctx, sip.Uri{Scheme: "sip", User: "1001", Host: "127.0.0.1", Port: sw.cfg.SIPPort},
-		erin.sdp(), sip.NewHeader("Content-Type", "application/sdp"))
+	d, err := erin.Dial(ctx, "1001")
 	if err != nil {
 		t.Fatal(err)
 	}
 	answer := make(chan error, 1)
-	go func() { answer <- d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: erin.ext, Password: erin.pass}) }()
+	go func() { answer <- d.WaitAnswer(ctx, erin.Auth()) }()
 	ringing := sw.waitCall(t, d.InviteRequest.CallID().Value(), "ringing")
 	if ringing.Answered != nil || !slices.Equal(ringing.Parties, []string{"1005", "1001"}) {
 		t.Fatalf("Erin ringing Alice: %+v", ringing)

@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-voip/switchboard/internal/browsertest"
+	"github.com/switchboard-voip/switchboard/internal/needs"
+	"github.com/switchboard-voip/switchboard/internal/poll"
+	"github.com/switchboard-voip/switchboard/internal/testports"
 )
 
 // This file is the harness shared by the whole-switch tests: free ports, a config written to a
@@ -71,24 +73,6 @@ func switchboardBinary(t testing.TB) string {
 	return binPath
 }
 
-// inCI reports whether the CI variable is set to something truthy.
-func inCI() bool { return browsertest.InCI() }
-
-// requireSIPp returns the path of sipp. Without it the test is skipped, except under CI,
-// where the runner installs it (make deps) and its absence is a failure.
-func requireSIPp(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("sipp")
-	if err == nil {
-		return p
-	}
-	if inCI() {
-		t.Fatalf("sipp is not on PATH but CI=%s: make deps (apt-get install sip-tester) should have installed it", os.Getenv("CI"))
-	}
-	t.Skip("sipp not on PATH: install Debian package sip-tester (make deps) to run the SIPp tests")
-	return ""
-}
-
 // scenario returns the absolute path of testdata/sipp/name.
 func scenario(t testing.TB, name string) string {
 	t.Helper()
@@ -129,65 +113,25 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
-// The cmd tests' port plan, below Linux's ephemeral range (32768+, where freePort's and every
-// client socket's ports land) and apart from the sip package's (12000-19999):
-//
-//	20000-27999  Switchboard's RTP ranges, handed to test switches in the order they start
-//	28000-31999  SIPp media ports (-mp), four at a time, in order
-//	20000-31999  the load run's 12,000-port range (make load runs alone)
-//
-// The same test gets the same ports on every run; a port another process holds (a concurrent
-// run) is skipped: freeMediaPort checks before handing one out, and Switchboard skips RTP pairs
-// it cannot bind.
-const (
-	rtpPlanLo, rtpPlanHi     = 20000, 27999
-	mediaPlanLo, mediaPlanHi = 28000, 31999
-)
-
+// This package's blocks of the test port plan (internal/testports): the switch's rtp_ports,
+// the phones' media ports, and the opt-in load runs' large ranges.
 var (
-	rtpCursor   atomic.Int64
-	mediaCursor atomic.Int64
+	switchRTP = testports.SwitchRTP()
+	phoneRTP  = testports.PhoneRTP()
+	loadRTP   = testports.Load()
 )
 
-// freeMediaPort returns an even port p with p..p+3 free on UDP: SIPp binds its audio
-// socket on -mp and a video socket on -mp+2.
+// freeMediaPort returns an even port p with p..p+3 free on UDP, the next such of the phones'
+// block: SIPp binds its audio socket on -mp and a video socket on -mp+2.
 func freeMediaPort(t testing.TB) int {
 	t.Helper()
-	const slots = (mediaPlanHi - mediaPlanLo + 1) / 4
-	for range slots {
-		p := mediaPlanLo + 4*int((mediaCursor.Add(1)-1)%slots)
-		ok := true
-		var conns []*net.UDPConn
-		for i := range 4 {
-			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + i})
-			if err != nil {
-				ok = false
-				break
-			}
-			conns = append(conns, c)
-		}
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		if !ok {
-			continue
-		}
-		if _, dup := reserved.LoadOrStore(p, true); dup {
-			continue
-		}
-		if !claimAcrossProcesses(p) {
-			continue // another test process (a concurrent run) has this slot
-		}
-		return p
-	}
-	t.Fatal("no free media port")
-	return 0
+	return phoneRTP.TakeFree(t, 4, func(lo, n int) bool { return udpFree(lo, n) && claimAcrossProcesses(lo) })
 }
 
 // claimAcrossProcesses takes slot p for this test process until it exits, with a lock file that
 // every test process of this repository checks: two runs that walk the same port plan at the
-// same time (make flake) then never hand one slot to two SIPp processes. The kernel drops the
-// lock when the process ends, however it ends.
+// same time (two make test in one lane) then never hand one slot to two SIPp processes. The
+// kernel drops the lock when the process ends, however it ends.
 func claimAcrossProcesses(p int) bool {
 	dir := filepath.Join(os.TempDir(), "switchboard-test-ports")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -213,43 +157,57 @@ var (
 	portLocks   []*os.File
 )
 
-// waitUDPBound waits until something listens on UDP port (any local address): a process
-// started in the background is ready for packets. It reads the kernel's socket table rather
-// than probing with a bind, which could take the port from under the process.
-func waitUDPBound(t testing.TB, port int) {
+// udpFree reports whether ports lo..lo+n-1 can all be bound on loopback UDP right now.
+func udpFree(lo, n int) bool {
+	var conns []*net.UDPConn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for p := lo; p < lo+n; p++ {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
+		if err != nil {
+			return false
+		}
+		conns = append(conns, c)
+	}
+	return true
+}
+
+// waitUDPBound waits until some process has UDP port bound (as /proc/net/udp{,6} list it), for
+// a program the test started that binds its port on its own time (SIPp's UAS). Reading the
+// kernel's table, rather than binding the port to see, cannot take the port from the program.
+func waitUDPBound(t testing.TB, port int, within time.Duration) {
 	t.Helper()
-	want := fmt.Sprintf(":%04X ", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-			data, err := os.ReadFile(table)
+	suffix := fmt.Sprintf(":%04X", port)
+	bound := func() bool {
+		for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+			data, err := os.ReadFile(f)
 			if err != nil {
 				continue
 			}
 			for _, line := range strings.Split(string(data), "\n")[1:] {
-				if fields := strings.Fields(line); len(fields) > 1 && strings.HasSuffix(fields[1]+" ", want) {
-					return
+				if fields := strings.Fields(line); len(fields) > 1 && strings.HasSuffix(fields[1], suffix) {
+					return true
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing bound UDP port %d", port)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return false
 	}
+	poll.Require(t, within, fmt.Sprintf("UDP port %d bound", port), bound)
 }
 
-// rtpRange returns the next RTP port range of size n from the plan (a load run's large range
-// starts at the plan's beginning); Switchboard skips pairs it cannot bind, so a clash with
-// another process costs a pair, not the test.
-func rtpRange(n int) (lo, hi int) {
-	n += n % 2
-	if span := rtpPlanHi - rtpPlanLo + 1; n > span/2 {
-		return rtpPlanLo, rtpPlanLo + n - 1
+// rtpRange returns the next RTP port range of size n of the plan: the switch block, or for
+// the load runs' thousands of ports the load block. Switchboard skips pairs it cannot bind, so
+// a clash with another program costs a pair, not the test.
+func rtpRange(t testing.TB, n int) (lo, hi int) {
+	t.Helper()
+	b := switchRTP
+	if n > 4000 {
+		b = loadRTP
 	}
-	span := int64(rtpPlanHi - rtpPlanLo + 1)
-	start := (rtpCursor.Add(int64(n)) - int64(n)) % (span - int64(n))
-	lo = rtpPlanLo + int(start) - int(start)%2
+	lo = b.Take(t, n)
 	return lo, lo + n - 1
 }
 
@@ -293,7 +251,7 @@ func newSwitchConfig(t testing.TB, dir string, rtpPorts int, rtpTimeout time.Dur
 // newSwitchConfigWith is newSwitchConfig with extra users (e.g. calleeUsers) after testUsers.
 func newSwitchConfigWith(t testing.TB, dir string, rtpPorts int, rtpTimeout time.Duration, extra []testUser) (switchConfig, string) {
 	t.Helper()
-	lo, hi := rtpRange(rtpPorts)
+	lo, hi := rtpRange(t, rtpPorts)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi, RTPTimeout: rtpTimeout}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)
@@ -436,7 +394,7 @@ type sippProc struct {
 // -trace_err and a free control port.
 func startSIPp(t testing.TB, dir, name string, args ...string) *sippProc {
 	t.Helper()
-	sippPath := requireSIPp(t)
+	sippPath := needs.Program(t, "sip-tester", "sipp")
 	d := filepath.Join(dir, name)
 	if err := os.MkdirAll(d, 0o750); err != nil {
 		t.Fatal(err)

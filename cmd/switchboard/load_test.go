@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
 
 // TestLoad is the SIPp load benchmark; it runs only with SWITCHBOARD_LOAD=1 (make bench):
@@ -34,7 +36,7 @@ func TestLoad(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_LOAD") == "" {
 		t.Skip("load benchmark: set SWITCHBOARD_LOAD=1 (make bench)")
 	}
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	raiseFileLimit(t)
 
 	rates := []int{100, 200, 300, 400, 600}
@@ -106,7 +108,7 @@ func TestLoad(t *testing.T) {
 	uas := startSIPp(t, dir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
 		"-p", strconv.Itoa(calleePort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
 		"-trace_stat", "-fd", "1")
-	time.Sleep(300 * time.Millisecond)
+	waitUDPBound(t, calleePort, 5*time.Second)
 
 	var results []loadResult
 	uasCalls := 0
@@ -238,6 +240,7 @@ func runLoadStep(t *testing.T, dir, name, remote, calleesCSV string, sw *switchP
 // call or maxWait has passed, and returns the calls still active (-1 if /metrics is unreadable).
 func waitCallsDrained(httpPort int, minWait, maxWait time.Duration) int {
 	start := time.Now()
+	// The calls placed last are still being set up and held: none can have ended before minWait.
 	time.Sleep(minWait)
 	for {
 		n := activeCalls(httpPort)

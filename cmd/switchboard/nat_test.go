@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
 
 // TestSIPpCallsReachTheContact: one SIPp instance registers 1002 on behalf of another (a
@@ -11,7 +13,7 @@ import (
 // 1002 is answered by that UAS. Then a phone behind NAT — its Contact a private address, its
 // REGISTER from the UAS's own port — is reached at that source.
 func TestSIPpCallsReachTheContact(t *testing.T) {
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	for _, tc := range []struct {
 		name        string
 		contactHost string

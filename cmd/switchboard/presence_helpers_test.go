@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
 // Helpers for the presence tests against the real binary: the HTTP presence API and stopping
@@ -86,33 +88,25 @@ func (a *presenceAPI) put(t testing.TB, ext, status string) (int, string) {
 // startBinary only waits for SIP.
 func (a *presenceAPI) ready(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, _, err := a.do(http.MethodGet, "/healthz", nil)
-		if err == nil && code == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("HTTP API not ready after 10s: %d %v", code, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var code int
+	var err error
+	if !poll.Until(10*time.Second, func() bool {
+		code, _, err = a.do(http.MethodGet, "/healthz", nil)
+		return err == nil && code == http.StatusOK
+	}) {
+		t.Fatalf("HTTP API not ready after 10s: %d %v", code, err)
 	}
 }
 
 // waitStatus polls ext's status until it is want or timeout passes; it returns the last view.
 func (a *presenceAPI) waitStatus(t testing.TB, ext, want string, timeout time.Duration) (presenceView, bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		v := a.get(t, ext)
-		if v.Status == want {
-			return v, true
-		}
-		if time.Now().After(deadline) {
-			return v, false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var v presenceView
+	ok := poll.Until(timeout, func() bool {
+		v = a.get(t, ext)
+		return v.Status == want
+	})
+	return v, ok
 }
 
 // sigterm stops the switch the way an operator does and waits for it to exit 0.

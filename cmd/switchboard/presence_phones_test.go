@@ -17,21 +17,6 @@ import (
 // Real soft phones for the presence tests: linphonec (Debian linphone-cli) and baresip (Debian
 // baresip-core), each run headless in its own temp HOME with a config written here.
 
-// requireProgram returns the path of name. Without it the test is skipped, except under CI,
-// where make deps installs the Debian package pkg and its absence is a failure.
-func requireProgram(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if inCI() {
-		t.Fatalf("%s is not on PATH but CI=%s: make deps (apt-get install %s) should have installed it", name, os.Getenv("CI"), pkg)
-	}
-	t.Skipf("%s not on PATH: install Debian package %s (make deps) to run this test", name, pkg)
-	return ""
-}
-
 // withSIPSetting returns a copy of the config at cfgPath with line (e.g. `digest_algorithms:
 // ["MD5"]`) added to its sip section, written beside it as name.
 func withSIPSetting(t testing.TB, cfgPath, name, line string) string {
@@ -263,20 +248,6 @@ func baresipContactStatus(ctrlPort int, ext string) (string, error) {
 		}
 	}
 	return "", nil
-}
-
-// pollUntil polls cond every 50 ms until it is true or timeout passes.
-func pollUntil(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // logLineHas reports whether one line of log contains every part.

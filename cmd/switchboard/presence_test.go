@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
+	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
 // Presence durability against the real binary: a DND setting, once confirmed (the *78 prompt
@@ -30,7 +33,7 @@ func dialFeatureCode(t *testing.T, dir string, cfg switchConfig, phonePort int, 
 // TestFeatureCodeDNDSurvivesRestart: Bob dials *78, the switch is stopped with SIGTERM and started
 // again on the same data_dir, and the API still says dnd; then *79, another restart, available.
 func TestFeatureCodeDNDSurvivesRestart(t *testing.T) {
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	dir := t.TempDir()
 	cfg, cfgPath := newSwitchConfig(t, dir, 100, 0)
 	bob := newPresenceAPI(cfg.HTTPPort, "1002", "bob-secret")
@@ -104,7 +107,7 @@ func TestAPIDNDSurvivesSIGKILL(t *testing.T) {
 // <basic>open</basic> + <pidfonline:online/>; Linphone's DND PIDF (closed, rpid:busy, "Do not
 // disturb") is covered by sip.TestPublishFromOwnPhoneSetsDND.
 func TestLinphonePublishReachesTheSwitch(t *testing.T) {
-	linphonec := requireProgram(t, "linphonec", "linphone-cli")
+	linphonec := needs.Program(t, "linphone-cli", "linphonec")
 	dir := t.TempDir()
 	cfg, cfgPath := newSwitchConfig(t, dir, 20, 0)
 	sw := startBinary(t, cfg, cfgPath)
@@ -121,14 +124,14 @@ func TestLinphonePublishReachesTheSwitch(t *testing.T) {
 	phone := startPhoneProc(t, "linphonec", phoneDir, linphonec, "-c", rc, "-d", "6", "-l", logFile)
 	linphoneLog := func() string { data, _ := os.ReadFile(logFile); return string(data) }
 
-	published := pollUntil(15*time.Second, func() bool {
+	published := poll.Until(15*time.Second, func() bool {
 		return logLineHas(sw.log.String(), "status published by phone", `"ext": "1002"`)
 	})
 	if !published {
 		t.Fatalf("no PUBLISH from linphonec taken within 15s; linphonec log:\n%s", tail(linphoneLog(), 80))
 	}
 	t.Logf("linphonec registered and published in %s", time.Since(start).Round(time.Millisecond))
-	if !pollUntil(5*time.Second, func() bool { return strings.Contains(linphoneLog(), "to publish state LinphonePublishOk") }) {
+	if !poll.Until(5*time.Second, func() bool { return strings.Contains(linphoneLog(), "to publish state LinphonePublishOk") }) {
 		t.Errorf("linphonec never reached LinphonePublishOk (its PUBLISH was not answered 200)")
 	}
 	if !logLineHas(sw.log.String(), "status published by phone", `"ext": "1002"`, `"dnd": false`) {
@@ -145,7 +148,7 @@ func TestLinphonePublishReachesTheSwitch(t *testing.T) {
 
 	// quit unregisters and withdraws the publication (PUBLISH with Expires: 0): no status change.
 	phone.stop(5 * time.Second)
-	if !pollUntil(3*time.Second, func() bool { return !bob.get(t, "1002").Registered }) {
+	if !poll.Until(3*time.Second, func() bool { return !bob.get(t, "1002").Registered }) {
 		t.Errorf("Bob still registered after linphonec quit: %+v", bob.get(t, "1002"))
 	}
 	if v := bob.get(t, "1002"); v.Status != "available" {
@@ -174,7 +177,7 @@ func lastPIDF(log string) string {
 // carrying any challenge that is not MD5 (ENOSYS, "Function not implemented"), so with the
 // default MD5 + SHA-256 challenges it can neither register nor subscribe.
 func TestBaresipSeesColleagueDND(t *testing.T) {
-	baresip := requireProgram(t, "baresip", "baresip-core")
+	baresip := needs.Program(t, "baresip-core", "baresip")
 	dir := t.TempDir()
 	cfg, cfgPath := newSwitchConfig(t, dir, 20, 0)
 	cfgPath = withSIPSetting(t, cfgPath, "switchboard-md5.yaml", `digest_algorithms: ["MD5"]`)
@@ -196,7 +199,7 @@ func TestBaresipSeesColleagueDND(t *testing.T) {
 		return st
 	}
 	// The first NOTIFY (Bob available) has arrived once baresip lists him Online.
-	if !pollUntil(15*time.Second, func() bool { return contact() == "Online" }) {
+	if !poll.Until(15*time.Second, func() bool { return contact() == "Online" }) {
 		t.Fatalf("baresip does not show Bob Online within 15s (contact status %q)", contact())
 	}
 	if !logLineHas(sw.log.String(), "subscription started", `"ext": "1001"`, `"event": "presence"`, `"resource": "1002"`) {
@@ -212,7 +215,7 @@ func TestBaresipSeesColleagueDND(t *testing.T) {
 		if code, body := bob.put(t, "1002", step.status); code != http.StatusOK {
 			t.Fatalf("PUT 1002 %s: %d %s", step.status, code, body)
 		}
-		if !pollUntil(5*time.Second, func() bool { return contact() == step.shown }) {
+		if !poll.Until(5*time.Second, func() bool { return contact() == step.shown }) {
 			t.Fatalf("Bob %s: baresip shows %q within 5s, want %s", step.status, contact(), step.shown)
 		}
 		t.Logf("Bob %s: baresip shows %s after %s", step.status, step.shown, time.Since(changed).Round(time.Millisecond))

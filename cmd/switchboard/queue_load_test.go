@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
 
 // TestQueueLoad is the call-queue benchmark; it runs only with SWITCHBOARD_QUEUE_LOAD=1
@@ -41,7 +43,7 @@ func TestQueueLoad(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_QUEUE_LOAD") == "" {
 		t.Skip("queue load benchmark: set SWITCHBOARD_QUEUE_LOAD=1 (make bench)")
 	}
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	raiseFileLimit(t)
 	rate := envInt(t, "SWITCHBOARD_QUEUE_LOAD_RATE", 50)
 	seconds := envInt(t, "SWITCHBOARD_QUEUE_LOAD_SECONDS", 60)
@@ -84,7 +86,7 @@ func TestQueueLoad(t *testing.T) {
 		agentArgs = append(agentArgs, "-trace_msg")
 	}
 	uas := startSIPp(t, dir, "agents", agentArgs...)
-	time.Sleep(300 * time.Millisecond)
+	waitUDPBound(t, agentPort, 5*time.Second)
 	for _, q := range getQueues(t, cfg.HTTPPort, "1001", "alice-secret") {
 		if q.Ext != "700" {
 			continue

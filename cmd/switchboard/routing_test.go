@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/internal/needs"
+	"github.com/switchboard-voip/switchboard/internal/sipphone"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
@@ -39,7 +41,7 @@ func writeRoutingConfig(t testing.TB, dir string, rc routingConfig) (switchConfi
 	if rc.rtpPorts == 0 {
 		rc.rtpPorts = 400
 	}
-	lo, hi := rtpRange(rc.rtpPorts)
+	lo, hi := rtpRange(t, rc.rtpPorts)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)
@@ -207,12 +209,12 @@ func rms(samples []int16) float64 {
 
 // callDNDUser calls ext from caller through the switch and returns what it heard up to the beep;
 // then it hangs up.
-func callDNDUser(t *testing.T, caller *sipCaller, ext string) heard {
+func callDNDUser(t *testing.T, caller *sipphone.Phone, ext string) heard {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer cancel()
-	d, dst := caller.call(ctx, ext)
-	h := listenUntilBeep(ctx, caller.rtp, dst)
+	d, dst := caller.Call(ctx, ext)
+	h := listenUntilBeep(ctx, caller.RTP(), dst)
 	byeCtx, byeCancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer byeCancel()
 	if err := d.Bye(byeCtx); err != nil {
@@ -242,7 +244,7 @@ func TestDNDCallerHearsUploadedGreetingThenBuiltin(t *testing.T) {
 		t.Fatalf("PUT /api/v1/presence/1003 dnd: %d %s", code, body)
 	}
 
-	caller := newSIPCaller(t, cfg.SIPPort, "1002", "bob-secret")
+	caller := sipphone.New(t, cfg.SIPPort, "1002", "bob-secret")
 	up := callDNDUser(t, caller, "1003")
 	t.Logf("uploaded greeting: %d packets, %v before the beep (beep heard: %v), level at 600 Hz %.4f",
 		up.packets, durationOf(up.beforeBeep), up.beep, media.ToneLevel(up.beforeBeep, 600, media.SampleRate))
@@ -260,7 +262,7 @@ func TestDNDCallerHearsUploadedGreetingThenBuiltin(t *testing.T) {
 		t.Fatalf("DELETE %s: %d %s", greetingPath, code, body)
 	}
 
-	caller2 := newSIPCaller(t, cfg.SIPPort, "1001", "alice-secret")
+	caller2 := sipphone.New(t, cfg.SIPPort, "1001", "alice-secret")
 	bi := callDNDUser(t, caller2, "1003")
 	biLevel := media.ToneLevel(bi.beforeBeep, 600, media.SampleRate)
 	t.Logf("built-in prompt: %d packets, %v before the beep (beep heard: %v), level at 600 Hz %.5f, RMS %.4f",
@@ -389,7 +391,7 @@ trunks:
 // agent, Bob, whose phone is a SIPp UAS; Bob's phone takes the call, and the call history
 // shows it answered by 1002 through queue 700.
 func TestCarrierCallToDIDLandsInQueue(t *testing.T) {
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	dir := t.TempDir()
 	cfg, cfgPath := writeRoutingConfig(t, dir, routingConfig{admin: "1001",
 		extra: queueTrunkYAML([]string{"1002"}, 0)})
@@ -402,7 +404,7 @@ func TestCarrierCallToDIDLandsInQueue(t *testing.T) {
 	uas := startSIPp(t, dir, "agent-uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
 		"-p", strconv.Itoa(agentPort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
 		"-m", "1", "-trace_msg", "-trace_stat", "-fd", "1")
-	waitUDPBound(t, agentPort) // the UAS listens before the carrier calls
+	waitUDPBound(t, agentPort, 5*time.Second)
 
 	const carrierNumber = "15557654321"
 	uac := startSIPp(t, dir, "carrier", remote, "-sf", scenario(t, "carrier.xml"),

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
 
 // These tests drive real SIPp phones against a real Switchboard, run in-process with run() so
@@ -16,7 +18,7 @@ import (
 // registered SIPp phone. The caller plays G.711 from a pcap and echoes what it hears; the
 // callee's media is an RTP probe. Both directions of media must cross the switch.
 func TestSIPpCallWithAudioFlowsBothWays(t *testing.T) {
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	dir := t.TempDir()
 	cfg, cfgPath := newSwitchConfig(t, dir, 200, 10*time.Second)
 	stop, logs := startInProcess(t, cfg, cfgPath)
@@ -83,7 +85,7 @@ func TestSIPpCallWithAudioFlowsBothWays(t *testing.T) {
 // go to 100 users in turn, all registered to the one SIPp UAS: each is called every 5 s, for
 // about 1 s.
 func TestSIPp200CallsAt20PerSecond(t *testing.T) {
-	requireSIPp(t)
+	needs.Program(t, "sip-tester", "sipp")
 	if testing.Short() {
 		t.Skip("-short: skipping the 200-call run")
 	}

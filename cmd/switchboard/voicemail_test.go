@@ -8,20 +8,16 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
-	"github.com/emiago/sipgo/sip"
-	"github.com/pion/rtp"
-
+	"github.com/switchboard-voip/switchboard/internal/poll"
+	"github.com/switchboard-voip/switchboard/internal/sipphone"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
@@ -38,7 +34,7 @@ type vmConfig struct {
 // the config's path. Data lives in dir/data.
 func writeVMConfig(t testing.TB, dir string, vc vmConfig) (switchConfig, string) {
 	t.Helper()
-	lo, hi := rtpRange(200)
+	lo, hi := rtpRange(t, 200)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)
@@ -63,18 +59,14 @@ func writeVMConfig(t testing.TB, dir string, vc vmConfig) (switchConfig, string)
 func waitHTTP(t testing.TB, port int) {
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	poll.Require(t, 10*time.Second, "GET "+url+" answering 200", func() bool {
 		res, err := http.Get(url)
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("GET %s: no 200 within 10s", url)
+		_ = res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }
 
 // vmMessage is one entry of GET /api/v1/voicemail/{ext}.
@@ -126,17 +118,14 @@ func listVoicemail(t testing.TB, httpPort int, ext, pass string) []vmMessage {
 // waitVoicemail polls ext's box until it lists n messages.
 func waitVoicemail(t testing.TB, httpPort int, ext, pass string, n int, timeout time.Duration) []vmMessage {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msgs := listVoicemail(t, httpPort, ext, pass)
-		if len(msgs) >= n {
-			return msgs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("box %s lists %d messages after %s, want %d: %+v", ext, len(msgs), timeout, n, msgs)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var msgs []vmMessage
+	if !poll.Until(timeout, func() bool {
+		msgs = listVoicemail(t, httpPort, ext, pass)
+		return len(msgs) >= n
+	}) {
+		t.Fatalf("box %s lists %d messages after %s, want %d: %+v", ext, len(msgs), timeout, n, msgs)
 	}
+	return msgs
 }
 
 // fetchVoicemailWAV downloads a message's WAV into dir and decodes it with media.LoadWAV.
@@ -188,127 +177,6 @@ func durationOf(samples []int16) time.Duration {
 	return time.Duration(len(samples)) * time.Second / media.SampleRate
 }
 
-// sipCaller is a minimal sipgo phone that places authenticated calls and streams PCMU.
-type sipCaller struct {
-	t         *testing.T
-	ext, pass string
-	sipPort   int
-	client    *sipgo.Client
-	dcc       *sipgo.DialogClientCache
-	rtp       *net.UDPConn
-}
-
-func newSIPCaller(t *testing.T, sipPort int, ext, pass string) *sipCaller {
-	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard-test-caller-" + ext))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.ServeUDP(conn) }()
-	addr := conn.LocalAddr().(*net.UDPAddr)
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientAddr(addr.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1", Port: addr.Port}}
-	c := &sipCaller{t: t, ext: ext, pass: pass, sipPort: sipPort, client: client,
-		dcc: sipgo.NewDialogClientCache(client, contact)}
-	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
-		if err := c.dcc.ReadBye(req, tx); err != nil {
-			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "No Dialog", nil))
-		}
-	})
-	c.rtp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = c.rtp.Close()
-		_ = ua.Close() // closes conn too
-	})
-	return c
-}
-
-// call dials ext through the switch, answers the digest challenge and ACKs the 200. It returns
-// the dialog and where the switch wants the caller's RTP.
-func (c *sipCaller) call(ctx context.Context, ext string) (*sipgo.DialogClientSession, *net.UDPAddr) {
-	c.t.Helper()
-	port := c.rtp.LocalAddr().(*net.UDPAddr).Port
-	sdp := fmt.Sprintf("v=0\r\no=%s 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
-		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"+
-		"a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n", c.ext, port)
-	to := sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1", Port: c.sipPort}
-	d, err := c.dcc.Invite(ctx, to, []byte(sdp), sip.NewHeader("Content-Type", "application/sdp"))
-	if err != nil {
-		c.t.Fatalf("INVITE %s: %v", ext, err)
-	}
-	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: c.ext, Password: c.pass}); err != nil {
-		c.t.Fatalf("call %s -> %s not answered: %v", c.ext, ext, err)
-	}
-	if err := d.Ack(ctx); err != nil {
-		c.t.Fatalf("ACK: %v", err)
-	}
-	var ip string
-	var rport int
-	for _, line := range strings.Split(string(d.InviteResponse.Body()), "\n") {
-		line = strings.TrimSpace(line)
-		if s, ok := strings.CutPrefix(line, "c=IN IP4 "); ok {
-			ip = s
-		}
-		if s, ok := strings.CutPrefix(line, "m=audio "); ok {
-			p, _, _ := strings.Cut(s, " ")
-			rport, _ = strconv.Atoi(p)
-		}
-	}
-	if ip == "" || rport == 0 {
-		c.t.Fatalf("200 OK from the switch has no usable SDP:\n%s", d.InviteResponse.Body())
-	}
-	return d, &net.UDPAddr{IP: net.ParseIP(ip), Port: rport}
-}
-
-// stream sends a tone at f Hz as 20 ms PCMU frames to dst, paced in real time, for d or until
-// ctx ends. sent counts the frames.
-func (c *sipCaller) stream(ctx context.Context, dst *net.UDPAddr, f float64, d time.Duration, sent *atomic.Int64) {
-	const frame = 160
-	pcm := media.Tone(f, 0.5, time.Second) // whole cycles of 1 kHz: loops without a click
-	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 0x7e57ca11}, Payload: make([]byte, frame)}
-	start := time.Now()
-	for i := 0; time.Duration(i)*20*time.Millisecond < d; i++ {
-		if wait := time.Until(start.Add(time.Duration(i) * 20 * time.Millisecond)); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-		} else if ctx.Err() != nil {
-			return
-		}
-		off := (i * frame) % len(pcm)
-		media.ULawEncodeFrame(pkt.Payload, pcm[off:off+frame])
-		pkt.SequenceNumber = uint16(i)
-		pkt.Timestamp = uint32(i * frame)
-		b, err := pkt.Marshal()
-		if err != nil {
-			c.t.Error(err)
-			return
-		}
-		if _, err := c.rtp.WriteToUDP(b, dst); err != nil {
-			return // the switch is gone (the crash test kills it)
-		}
-		if sent != nil {
-			sent.Add(1)
-		}
-	}
-}
-
 // partFiles lists the .part files under root.
 func partFiles(root string) []string {
 	var parts []string
@@ -339,11 +207,11 @@ func TestVoicemailCrashDuringRecordingKeepsCommittedMessage(t *testing.T) {
 	// 1. A complete message: 4 s of 1 kHz from the answer; the greeting (0.5 s) and the beep
 	// (0.4 s) play first, so about 3.1 s are recorded.
 	const talk = 4 * time.Second
-	caller := newSIPCaller(t, cfg.SIPPort, "1002", "bob-secret")
+	caller := sipphone.New(t, cfg.SIPPort, "1002", "bob-secret")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, dst := caller.call(ctx, "1003")
-	caller.stream(ctx, dst, 1000, talk, nil)
+	d, dst := caller.Call(ctx, "1003")
+	caller.Stream(ctx, dst, 1000, talk, nil)
 	if err := d.Bye(ctx); err != nil {
 		t.Fatalf("BYE after the first message: %v", err)
 	}
@@ -360,14 +228,14 @@ func TestVoicemailCrashDuringRecordingKeepsCommittedMessage(t *testing.T) {
 	}
 
 	// 2. A second call that is recording when the switch dies.
-	caller2 := newSIPCaller(t, cfg.SIPPort, "1001", "alice-secret")
-	_, dst2 := caller2.call(ctx, "1003")
+	caller2 := sipphone.New(t, cfg.SIPPort, "1001", "alice-secret")
+	_, dst2 := caller2.Call(ctx, "1003")
 	streamCtx, stopStream := context.WithCancel(ctx)
 	var sent atomic.Int64
 	streamDone := make(chan struct{})
 	go func() {
 		defer close(streamDone)
-		caller2.stream(streamCtx, dst2, 1000, 25*time.Second, &sent)
+		caller2.Stream(streamCtx, dst2, 1000, 25*time.Second, &sent)
 	}()
 	defer func() { stopStream(); <-streamDone }()
 

@@ -28,58 +28,63 @@ func TestWebCallTurnsCalleeRedThenGreen(t *testing.T) {
 	defer cancel()
 	bob := newWebPhone(t, sw.cfg.SIPPort, "1002")
 	carol := newWebPhone(t, sw.cfg.SIPPort, "1003")
-	bob.register(ctx)
-	carol.register(ctx)
+	bob.Register(ctx)
+	carol.Register(ctx)
 
 	alice := newWebPage(t, sw, 25*time.Second)
 	alice.signIn("1001")
-	alice.waitRow("1002", "available", time.Second)
-	alice.waitRow("1003", "available", time.Second)
-	if hint := alice.rowHint("1002"); hint != "1002" {
+	alice.WaitRow("1002", "available", time.Second)
+	alice.WaitRow("1003", "available", time.Second)
+	if hint := alice.RowHint("1002"); hint != "1002" {
 		t.Errorf("Bob's registered, idle row says %q, want just \"1002\"", hint)
 	}
-	if hint := alice.rowHint("1005"); hint != "1005 · no phone registered" {
+	if hint := alice.RowHint("1005"); hint != "1005 · no phone registered" {
 		t.Errorf("Erin's row (no phone) says %q", hint)
 	}
 
 	// Alice puts Dave on DND from the team view (an admin's control on his row).
-	alice.do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1004"] .switch .track`)))
-	alice.waitRow("1004", "dnd", 2*time.Second)
+	alice.Do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1004"] .switch .track`)))
+	alice.WaitRow("1004", "dnd", 2*time.Second)
 	if v := sw.presence(t, "1004"); v["status"] != "dnd" {
 		t.Errorf("after the admin's click the API shows 1004 %v, want dnd", v)
 	}
 
 	// Carol calls Bob; Bob's phone answers.
-	d, _ := carol.call(ctx, "1002")
+	d, _ := carol.Call(ctx, "1002")
 	answered := time.Now()
 	select {
-	case <-bob.answered:
+	case <-bob.Answered():
 	case <-time.After(2 * time.Second):
 		t.Fatal("Carol's call was answered but Bob's phone never saw the ACK for its 200")
 	}
-	took := alice.waitRow("1002", "busy", time.Second)
+	took := alice.WaitRow("1002", "busy", time.Second)
 	t.Logf("Bob's row turned busy %v after the answer (%v of it waiting on the page)",
 		time.Since(answered).Round(time.Millisecond), took.Round(time.Millisecond))
-	if hint := alice.rowHint("1002"); hint != "1002 · on a call" {
+	if hint := alice.RowHint("1002"); hint != "1002 · on a call" {
 		t.Errorf("Bob's row on a call says %q, want \"1002 · on a call\"", hint)
 	}
 	if v := sw.presence(t, "1002"); v["status"] != "busy" || v["on_call"] != true {
 		t.Errorf("API during the call: 1002 %v, want busy and on_call", v)
 	}
 
-	// Screenshots with Bob (and Carol) busy and Dave on DND, when asked for (make screenshots).
-	if dir := os.Getenv("SWITCHBOARD_SCREENSHOTS"); dir != "" {
+	// Nothing sticks out sideways at desktop or phone width, with Bob (and Carol) busy and Dave
+	// on DND. Pictures of it are written only when SWITCHBOARD_SCREENSHOTS names a folder
+	// (`make screenshots`).
+	dir := os.Getenv("SWITCHBOARD_SCREENSHOTS")
+	if dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range []string{
-			alice.screenshot(dir, "system-team-desktop.png", 1280, 800, false),
-			alice.screenshot(dir, "system-team-phone.png", 390, 844, true),
-		} {
+	}
+	for _, s := range []string{
+		alice.Screenshot(dir, "system-team-desktop.png", 1280, 800, false),
+		alice.Screenshot(dir, "system-team-phone.png", 390, 844, true),
+	} {
+		if s != "" {
 			t.Logf("screenshot: %s", s)
 		}
-		alice.do(chromedp.EmulateViewport(1280, 800))
 	}
+	alice.Do(chromedp.EmulateViewport(1280, 800))
 
 	// Carol hangs up: Bob's phone gets the BYE and his row is green again, without a reload.
 	marked := webEval[bool](alice, `(window.__sameDocument = true)`)
@@ -87,17 +92,17 @@ func TestWebCallTurnsCalleeRedThenGreen(t *testing.T) {
 	if err := d.Bye(ctx); err != nil {
 		t.Fatalf("BYE: %v", err)
 	}
-	took = alice.waitRow("1002", "available", time.Second)
+	took = alice.WaitRow("1002", "available", time.Second)
 	t.Logf("Bob's row turned available %v after the BYE (%v waiting on the page)",
 		time.Since(hungUp).Round(time.Millisecond), took.Round(time.Millisecond))
-	if hint := alice.rowHint("1002"); hint != "1002" {
+	if hint := alice.RowHint("1002"); hint != "1002" {
 		t.Errorf("Bob's row after the call says %q, want just \"1002\"", hint)
 	}
 	if !marked || !webEval[bool](alice, `window.__sameDocument === true`) {
 		t.Error("the page was reloaded")
 	}
-	alice.waitRow("1003", "available", time.Second)
-	alice.waitRow("1004", "dnd", time.Second)
+	alice.WaitRow("1003", "available", time.Second)
+	alice.WaitRow("1004", "dnd", time.Second)
 	if v := sw.presence(t, "1002"); v["status"] != "available" || v["on_call"] != false {
 		t.Errorf("API after the call: 1002 %v, want available, not on a call", v)
 	}
@@ -116,18 +121,18 @@ func TestWebUploadedDNDGreetingIsWhatCallersHear(t *testing.T) {
 
 	page := newWebPage(t, sw, 25*time.Second)
 	page.signIn("1002")
-	page.do(chromedp.Click(chromedp.CSS("#tab-greetings")))
-	page.waitFor(`document.querySelectorAll('#greetings .greeting').length === 3`, 3*time.Second)
+	page.Do(chromedp.Click(chromedp.CSS("#tab-greetings")))
+	page.WaitFor(`document.querySelectorAll('#greetings .greeting').length === 3`, 3*time.Second)
 	dnd := `.greeting[data-kind="dnd"]`
 	if src := webEval[string](page, `document.querySelector('`+dnd+` .source').innerText`); src != "Built-in prompt" {
 		t.Errorf("before the upload the DND greeting shows %q, want \"Built-in prompt\"", src)
 	}
-	page.do(
+	page.Do(
 		chromedp.SetUploadFiles(chromedp.CSS(dnd+` input[type=file]`), []string{wav}),
 		chromedp.Click(chromedp.CSS(dnd+` .button.primary`)),
 	)
-	page.waitFor(`document.querySelector('`+dnd+` .source').innerText === 'Your recording'`, 3*time.Second)
-	page.waitFor(`(() => { const a = document.querySelector('`+dnd+` audio');
+	page.WaitFor(`document.querySelector('`+dnd+` .source').innerText === 'Your recording'`, 3*time.Second)
+	page.WaitFor(`(() => { const a = document.querySelector('`+dnd+` audio');
 		return a && a.readyState >= 1 && a.duration > 1.3 && a.duration < 1.7; })()`, 5*time.Second)
 	code, body := sw.api(t, http.MethodGet, "/api/v1/users/1002/greetings", "1002")
 	var list []struct{ Kind, Source string }
@@ -141,8 +146,8 @@ func TestWebUploadedDNDGreetingIsWhatCallersHear(t *testing.T) {
 	}
 
 	// DND on with the switch at the top of the page.
-	page.do(chromedp.Click(chromedp.CSS("#tab-team")), chromedp.Click(chromedp.CSS("#me-switch-label .track")))
-	page.waitFor(`document.getElementById('dnd-switch').checked && document.getElementById('me-pill').dataset.status === 'dnd'`, 2*time.Second)
+	page.Do(chromedp.Click(chromedp.CSS("#tab-team")), chromedp.Click(chromedp.CSS("#me-switch-label .track")))
+	page.WaitFor(`document.getElementById('dnd-switch').checked && document.getElementById('me-pill').dataset.status === 'dnd'`, 2*time.Second)
 	if v := sw.presence(t, "1002"); v["status"] != "dnd" {
 		t.Fatalf("after the switch the API shows 1002 %v, want dnd", v)
 	}
@@ -151,8 +156,8 @@ func TestWebUploadedDNDGreetingIsWhatCallersHear(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	carol := newWebPhone(t, sw.cfg.SIPPort, "1003")
-	d, dst := carol.call(ctx, "1002")
-	heard := carol.listen(ctx, dst, greetingLen+400*time.Millisecond+time.Second)
+	d, dst := carol.Call(ctx, "1002")
+	heard := carol.Listen(ctx, dst, greetingLen+400*time.Millisecond+time.Second)
 	if err := d.Bye(ctx); err != nil {
 		t.Errorf("BYE: %v", err)
 	}

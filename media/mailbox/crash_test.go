@@ -69,7 +69,7 @@ func crashChild() {
 		if err := r.Write(audio); err != nil {
 			fail(err)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // paces the child's writes like a call's frames; it waits for nothing
 	}
 }
 
