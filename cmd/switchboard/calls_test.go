@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"testing"
@@ -95,63 +94,6 @@ func wantDialogEnded(t *testing.T, d *sipgo.DialogClientSession, who string) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%s got no BYE after the hang-up", who)
 	}
-}
-
-// newRingingPhone registers ext with a phone that rings (180) and never answers; each
-// CANCEL it gets is sent on the returned channel.
-func newRingingPhone(t *testing.T, sipPort int, ext string) <-chan string {
-	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard-ringing-" + ext))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := conn.LocalAddr().(*net.UDPAddr)
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientAddr(addr.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancels := make(chan string, 4)
-	ctx, stop := context.WithCancel(context.Background())
-	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
-		res := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
-		res.To().Params.Add("tag", sip.GenerateTagN(8))
-		_ = tx.Respond(res)
-		cancelled := make(chan struct{})
-		tx.OnCancel(func(r *sip.Request) { cancels <- r.CallID().Value(); close(cancelled) })
-		select {
-		case <-cancelled:
-		case <-tx.Done():
-		case <-ctx.Done():
-		}
-	})
-	t.Cleanup(func() { stop(); _ = ua.Close() })
-	go func() { _ = srv.ServeUDP(conn) }()
-	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	aor := sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1"}
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: sipPort})
-	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(10))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1", Port: addr.Port}})
-	req.AppendHeader(sip.NewHeader("Expires", "3600"))
-	res, err := client.Do(rctx, req)
-	if err == nil && res.StatusCode == 401 {
-		res, err = client.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: ext, Password: webPassword(ext)})
-	}
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("REGISTER %s: %v %v", ext, res, err)
-	}
-	return cancels
 }
 
 // An admin sees every call in progress with its state and parties, and hangs calls up from the
@@ -246,7 +188,9 @@ func TestAdminSeesCallsAndHangsThemUp(t *testing.T) {
 	}
 
 	// Ringing: Alice's phone rings and never answers; hanging up cancels it and Erin gets 487.
-	cancels := newRingingPhone(t, sw.cfg.SIPPort, "1001")
+	alice := sipphone.NewRinging(t, sw.cfg.SIPPort, "1001", webPassword("1001"))
+	alice.Register(ctx)
+	cancels := alice.Cancels()
 	d, err := erin.Dial(ctx, "1001")
 	if err != nil {
 		t.Fatal(err)

@@ -32,11 +32,27 @@ type Phone struct {
 	mu       sync.Mutex
 	incoming []*sipgo.DialogServerSession
 	answered chan *sipgo.DialogServerSession
+	cancels  chan string
 }
 
 // New starts a phone for ext (password pass) that talks to the switch on 127.0.0.1:sipPort.
 // It stops at the end of the test.
 func New(t testing.TB, sipPort int, ext, pass string) *Phone {
+	t.Helper()
+	return start(t, sipPort, ext, pass, false)
+}
+
+// NewRinging starts a phone that rings (180) at every call and never answers; the Call-ID of
+// each CANCEL it gets comes out of Cancels.
+func NewRinging(t testing.TB, sipPort int, ext, pass string) *Phone {
+	t.Helper()
+	return start(t, sipPort, ext, pass, true)
+}
+
+// Cancels delivers the Call-ID of each CANCEL a ringing phone (NewRinging) got.
+func (p *Phone) Cancels() <-chan string { return p.cancels }
+
+func start(t testing.TB, sipPort int, ext, pass string, ringOnly bool) *Phone {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard-test-phone-" + ext))
 	if err != nil {
@@ -59,12 +75,26 @@ func New(t testing.TB, sipPort int, ext, pass string) *Phone {
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1", Port: addr.Port}}
 	p := &Phone{t: t, ext: ext, pass: pass, sipPort: sipPort, addr: addr, client: client,
 		dsc: sipgo.NewDialogServerCache(client, contact), dcc: sipgo.NewDialogClientCache(client, contact),
-		answered: make(chan *sipgo.DialogServerSession, 4)}
+		answered: make(chan *sipgo.DialogServerSession, 4), cancels: make(chan string, 4)}
 	p.rtp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, stop := context.WithCancel(context.Background())
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		if ringOnly {
+			res := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
+			res.To().Params.Add("tag", sip.GenerateTagN(8))
+			_ = tx.Respond(res)
+			cancelled := make(chan struct{})
+			tx.OnCancel(func(r *sip.Request) { p.cancels <- r.CallID().Value(); close(cancelled) })
+			select {
+			case <-cancelled:
+			case <-tx.Done():
+			case <-ctx.Done():
+			}
+			return
+		}
 		ds, err := p.dsc.ReadInvite(req, tx)
 		if err != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Bad INVITE", nil))
@@ -97,6 +127,7 @@ func New(t testing.TB, sipPort int, ext, pass string) *Phone {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
 	t.Cleanup(func() {
+		stop()
 		_ = p.rtp.Close()
 		_ = ua.Close() // closes conn too
 	})
