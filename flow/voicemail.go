@@ -49,6 +49,7 @@ func (e *Engine) voicemail(c Call, plan routing.Plan) {
 		log.Error("voicemail not recorded", zap.Error(err))
 		return
 	}
+	log.Info("recording the message")
 	why, msg, err := e.record(c, rec)
 	switch {
 	case errors.Is(err, mailbox.ErrTooShort):

@@ -273,10 +273,11 @@ func TestBaresipLeavesVoicemailAndGetsMWI(t *testing.T) {
 	bob.waitEvent("CALL_ESTABLISHED", 10*time.Second, isEvent("CALL_ESTABLISHED"), isEvent("CALL_CLOSED"))
 	established := time.Now()
 	// The built-in greeting (~5.6 s) and the beep (0.4 s) play first; then baresip's tone is
-	// recorded. Hang up 4 s into the recording.
+	// recorded. Hang up 4 s into the recording: the switch says when it starts.
 	const greetingAndBeep = 6 * time.Second
 	const talk = 4 * time.Second
-	time.Sleep(greetingAndBeep + talk) // the call's length: timing made, not waited for
+	waitLog(t, sw, 20*time.Second, "recording the message", `"box": "1003"`)
+	time.Sleep(talk) // the message's length: timing made, not waited for
 	bob.command("hangup", "")
 	bob.waitEvent("CALL_CLOSED", 10*time.Second, isEvent("CALL_CLOSED"), nil)
 	inCall := time.Since(established)
