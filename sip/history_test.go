@@ -29,6 +29,12 @@ func TestCallOutcomesAreRecorded(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	_ = hangup()
 	<-bob.byes
+	// The record is written once the call's owner has ended both legs: wait for it, so the next
+	// call's record is the newer one.
+	eventually(t, "the answered call recorded", func() bool {
+		recs, err := store.List("1001", 10, "")
+		return err == nil && len(recs) == 1
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := alice.call(ctx, "1999"); statusOf(err) != 404 {
