@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -70,10 +71,11 @@ type Options struct {
 // Engine runs call flows. Hold lines and queues are shared by every call, so one Engine
 // serves the whole switch.
 type Engine struct {
-	o      Options
-	clock  clock.Clock
-	holds  holds
-	queues queues
+	o         Options
+	clock     clock.Clock
+	holds     holds
+	queues    queues
+	deadlines atomic.Uint64 // numbers the flows' timers (see deadline)
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -3,7 +3,6 @@ package flow
 import (
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-voip/switchboard/internal/clock"
@@ -78,11 +77,9 @@ func (e *Engine) waitDigit(c Call, d time.Duration) (byte, error) {
 // was stopped is never mistaken for a later one.
 type deadline struct{ id uint64 }
 
-var deadlines atomic.Uint64
-
 // after posts a fresh deadline to c once d has passed on the call's clock.
 func (e *Engine) after(c Call, d time.Duration) (deadline, clock.Timer) {
-	dl := deadline{id: deadlines.Add(1)}
+	dl := deadline{id: e.deadlines.Add(1)}
 	return dl, c.After(d, dl)
 }
 

@@ -97,26 +97,12 @@ func (m *MemoryLocations) Watch(f func(aor string, registered bool)) (stop func(
 	}
 }
 
-// change runs edit on the store and reports the AORs whose registered state it changed. edit
-// touches aor only, or every AOR when aor is "".
-func (m *MemoryLocations) change(aor string, edit func(now time.Time)) {
+// change runs edit, which reports the AORs whose registered state it changed, re-arms the
+// expiry timer (for aor's bindings, or all for "") and tells the watchers, in order.
+func (m *MemoryLocations) change(aor string, edit func(now time.Time) []regChange) {
 	m.mu.Lock()
 	now := m.clock.Now()
-	before := m.liveAORsLocked(aor)
-	edit(now)
-	after := m.liveAORsLocked(aor)
-	var changes []regChange
-	for aor := range before {
-		if !after[aor] {
-			changes = append(changes, regChange{aor, false})
-		}
-	}
-	for aor := range after {
-		if !before[aor] {
-			changes = append(changes, regChange{aor, true})
-		}
-	}
-	sort.Slice(changes, func(i, j int) bool { return changes[i].aor < changes[j].aor })
+	changes := edit(now)
 	m.armLocked(aor, now)
 	watchers := make([]func(string, bool), 0, len(m.watchers))
 	for _, f := range m.watchers {
@@ -132,27 +118,23 @@ func (m *MemoryLocations) change(aor string, edit func(now time.Time)) {
 	}
 }
 
+// touch runs edit on aor's bindings and reports aor when it gained its first binding or lost
+// its last. A lapsed binding counts until the expiry timer drops it, so that the drop is the
+// change reported.
+func (m *MemoryLocations) touch(aor string, edit func()) {
+	m.change(aor, func(time.Time) []regChange {
+		had := len(m.aors[aor]) > 0
+		edit()
+		if has := len(m.aors[aor]) > 0; has != had {
+			return []regChange{{aor, has}}
+		}
+		return nil
+	})
+}
+
 type regChange struct {
 	aor        string
 	registered bool
-}
-
-// liveAORsLocked is the set of AORs holding bindings, among aor (or all, for ""). A lapsed
-// binding counts until the expiry timer drops it, so that the drop is the change reported.
-func (m *MemoryLocations) liveAORsLocked(aor string) map[string]bool {
-	live := make(map[string]bool)
-	if aor != "" {
-		if len(m.aors[aor]) > 0 {
-			live[aor] = true
-		}
-		return live
-	}
-	for a, list := range m.aors {
-		if len(list) > 0 {
-			live[a] = true
-		}
-	}
-	return live
 }
 
 // armLocked sets the expiry timer for the earliest binding to lapse, among aor's (a change to
@@ -189,8 +171,9 @@ func (m *MemoryLocations) armLocked(aor string, now time.Time) {
 
 // expire drops lapsed bindings and reports the AORs they left without a phone.
 func (m *MemoryLocations) expire() {
-	m.change("", func(now time.Time) {
+	m.change("", func(now time.Time) []regChange {
 		m.timer = nil
+		var emptied []regChange
 		for aor, list := range m.aors {
 			kept := list[:0]
 			for _, b := range list {
@@ -200,16 +183,19 @@ func (m *MemoryLocations) expire() {
 			}
 			if len(kept) == 0 {
 				delete(m.aors, aor)
+				emptied = append(emptied, regChange{aor, false})
 				continue
 			}
 			m.aors[aor] = kept
 		}
+		sort.Slice(emptied, func(i, j int) bool { return emptied[i].aor < emptied[j].aor })
+		return emptied
 	})
 }
 
 // Put implements Locations.
 func (m *MemoryLocations) Put(b Binding) {
-	m.change(b.AOR, func(time.Time) {
+	m.touch(b.AOR, func() {
 		list := m.aors[b.AOR]
 		for i := range list {
 			if list[i].Contact == b.Contact {
@@ -223,7 +209,7 @@ func (m *MemoryLocations) Put(b Binding) {
 
 // Remove implements Locations.
 func (m *MemoryLocations) Remove(aor, contact string) {
-	m.change(aor, func(time.Time) {
+	m.touch(aor, func() {
 		list := m.aors[aor]
 		for i := range list {
 			if list[i].Contact == contact {
@@ -241,7 +227,7 @@ func (m *MemoryLocations) Remove(aor, contact string) {
 
 // RemoveAll implements Locations.
 func (m *MemoryLocations) RemoveAll(aor string) {
-	m.change(aor, func(time.Time) { delete(m.aors, aor) })
+	m.touch(aor, func() { delete(m.aors, aor) })
 }
 
 // Lookup implements Locations.

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/flow"
@@ -13,7 +14,7 @@ import (
 type party struct {
 	c   *call
 	f   *fork
-	res interface{ Body() []byte }
+	res *sip.Response // the phone's 2xx
 
 	stream *media.Stream
 	rx     *media.Receiver
