@@ -196,3 +196,34 @@ func TestBadPathIsRefused(t *testing.T) {
 	}
 	bob.mustRegister()
 }
+
+// A ringing phone reached through its Path proxy is cancelled through it too: the CANCEL
+// carries the INVITE's Route (RFC 3261 §9.1).
+func TestCancelFollowsThePath(t *testing.T) {
+	sw := startSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp")
+	proxy := newPhone(t, sw, "1005", "udp")
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	path := "<sip:edge@127.0.0.1:" + itoa(proxy.port) + ";lr>"
+	registerFor(t, bob, bob, bob.contact, sip.NewHeader("Path", path))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	callCtx, hangUp := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := alice.call(callCtx, "1002")
+		errc <- err
+	}()
+	ic := proxy.nextIncoming(5 * time.Second)
+	if err := ic.dlg.Respond(180, "Ringing", nil); err != nil {
+		t.Fatal(err)
+	}
+	hangUp() // Alice gives up while it rings
+	gotCancel(t, proxy, ic, 5*time.Second)
+	<-errc
+	c := proxy.lastCancel.Load()
+	if c == nil || c.GetHeader("Route") == nil || c.GetHeader("Route").Value() != path {
+		t.Fatalf("CANCEL at the proxy: %v, want Route %s", c, path)
+	}
+	sw.waitIdle(t)
+}

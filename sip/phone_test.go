@@ -179,11 +179,12 @@ type phone struct {
 	mu       sync.Mutex
 	onNotify func(*sip.Request, sip.ServerTransaction) // set by watchNotifies / notifiesByEvent
 
-	incoming chan *incomingCall
-	byes     chan string // Call-IDs of BYEs received
-	cancels  chan string // Call-IDs of CANCELs received
-	infos    chan *sip.Request
-	reinvite chan *sip.Request
+	incoming   chan *incomingCall
+	byes       chan string                 // Call-IDs of BYEs received
+	cancels    chan string                 // Call-IDs of CANCELs received
+	lastCancel atomic.Pointer[sip.Request] // the latest CANCEL, for its headers
+	infos      chan *sip.Request
+	reinvite   chan *sip.Request
 }
 
 // incomingCall is an INVITE that reached a phone; the test decides what the phone does.
@@ -257,7 +258,7 @@ func newPhone(t *testing.T, sw *testSwitch, ext, transport string) *phone {
 			return
 		}
 		ic := &incomingCall{req: req, dlg: dlg, done: make(chan struct{})}
-		tx.OnCancel(func(r *sip.Request) { p.cancels <- callID(r); ic.finish() })
+		tx.OnCancel(func(r *sip.Request) { p.lastCancel.Store(r); p.cancels <- callID(r); ic.finish() })
 		p.incoming <- ic
 		select {
 		case <-ic.done:
