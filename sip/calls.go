@@ -57,15 +57,7 @@ func (s *Server) Calls() []CallInfo {
 // phones cancelled, an answered call gets BYE on both legs. The call's owner does it; HangUp
 // only asks and waits.
 func (s *Server) HangUp(id string) error {
-	s.mu.Lock()
-	var target *call
-	for c := range s.calls {
-		if c.ID() == id {
-			target = c
-			break
-		}
-	}
-	s.mu.Unlock()
+	target := s.callByID(id)
 	if target == nil {
 		return ErrNoSuchCall
 	}
