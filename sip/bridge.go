@@ -162,8 +162,11 @@ func (c *call) talk() {
 			c.byeBoth()
 			return
 		case byeEvent:
-			c.log.Info("call ended", zap.String("by", string(ev.side)))
-			if ev.side == sideA {
+			if ev.l != c.a && ev.l != c.b {
+				continue // a leg this call no longer carries (transferred away)
+			}
+			c.log.Info("call ended", zap.String("by", c.legName(ev.l)))
+			if ev.l == c.a {
 				c.callerGone = true
 				c.bye(c.b)
 			} else {

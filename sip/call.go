@@ -194,7 +194,7 @@ func (c *call) openCaller() error {
 	if c.epA, err = c.s.opts.Ports.Open(); err != nil {
 		return fmt.Errorf("open caller endpoint: %w", err)
 	}
-	c.a = &leg{side: sideA, call: c, ep: c.epA, origin: media.NewOrigin()}
+	c.a = newLeg(c, true, c.epA, media.NewOrigin())
 	c.a.initUAS(c.inv, c.s.transportOf(c.inv.Transport()))
 	return nil
 }
@@ -230,7 +230,7 @@ func (c *call) bye(l *leg) {
 		return
 	}
 	if err := l.bye(c.s); err != nil {
-		c.log.Info("BYE not confirmed", zap.String("leg", string(l.side)), zap.Error(err))
+		c.log.Info("BYE not confirmed", zap.String("leg", c.legName(l)), zap.Error(err))
 	}
 }
 
@@ -250,10 +250,24 @@ func (c *call) cleanup() {
 
 // other returns the leg bridged to l.
 func (c *call) other(l *leg) *leg {
-	if l.side == sideA {
+	switch l {
+	case c.a:
 		return c.b
+	case c.b:
+		return c.a
 	}
-	return c.a
+	return nil
+}
+
+// legName names l for logs: "a" (the caller's), "b" (bridged to it) or its Call-ID.
+func (c *call) legName(l *leg) string {
+	switch l {
+	case c.a:
+		return "a"
+	case c.b:
+		return "b"
+	}
+	return l.callID
 }
 
 // newCallID makes a Call-ID for a B-leg; each fork gets its own so dialogs never share one.

@@ -89,8 +89,8 @@ type (
 		res *sip.Response
 		err error
 	}
-	// byeEvent: a BYE arrived on one side.
-	byeEvent struct{ side legSide }
+	// byeEvent: a BYE arrived on leg l.
+	byeEvent struct{ l *leg }
 	// cancelEvent: the caller sent CANCEL.
 	cancelEvent struct{}
 	// inDialog is an INFO or re-INVITE on one of the call's legs, for the owner to answer.
@@ -168,11 +168,11 @@ func (c *call) common(ev any) (flow.Event, bool) {
 		c.setOutcome(history.Abandoned, "")
 		return flow.CallerGone{}, true
 	case byeEvent:
-		if ev.side == sideA {
+		if ev.l == c.a {
 			c.callerGone = true
 			return flow.CallerGone{}, true
 		}
-		if c.party != nil {
+		if c.party != nil && ev.l == c.party.f.leg {
 			c.party.gone = true
 			return flow.PartyGone{}, true
 		}

@@ -40,7 +40,8 @@ func (c *call) startFork(r *round, b Binding) (*fork, error) {
 		}
 		routes = append(routes, u)
 	}
-	l := &leg{side: sideB, call: c, ep: c.epB, origin: c.originB, lastSDP: c.offerB}
+	l := newLeg(c, false, c.epB, c.originB)
+	l.lastSDP = c.offerB
 	l.dialog = dialog{
 		callID:    newCallID(),
 		localTag:  sip.GenerateTagN(16),
@@ -180,8 +181,8 @@ func (f *fork) established(res *sip.Response) {
 func (f *fork) ack(res *sip.Response) {
 	seq := f.req.CSeq().SeqNo
 	ack := f.leg.newRequestSeq(sip.ACK, seq, nil, "")
-	if err := f.leg.call.s.client.WriteRequest(ack); err != nil {
-		f.leg.call.log.Warn("ACK not sent", zap.String("leg", f.leg.callID), zap.Error(err))
+	if err := f.leg.call().s.client.WriteRequest(ack); err != nil {
+		f.leg.call().log.Warn("ACK not sent", zap.String("leg", f.leg.callID), zap.Error(err))
 	}
 }
 
@@ -203,7 +204,7 @@ func (f *fork) sendCancel() error {
 	f.leg.route(req)
 	ctx, cancel := context.WithTimeout(context.Background(), 64*t1)
 	defer cancel()
-	tx, err := f.leg.call.s.client.TransactionRequest(ctx, req)
+	tx, err := f.leg.call().s.client.TransactionRequest(ctx, req)
 	if err != nil {
 		return fmt.Errorf("cancel %s: %w", f.leg.callID, err)
 	}

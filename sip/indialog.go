@@ -19,10 +19,11 @@ import (
 // onAck takes the caller's ACK for our 2xx (ACKs for failures end inside the transaction layer).
 func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	l := s.lookupLeg(req)
-	if l == nil || l.side != sideA {
+	if l == nil || !l.uas {
 		return
 	}
-	l.call.ack.Do(func() { close(l.call.acked) })
+	c := l.call()
+	c.ack.Do(func() { close(c.acked) })
 }
 
 // onBye ends a call from either side.
@@ -34,7 +35,7 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	_ = tx.Respond(l.response(req, 200, "OK", nil))
 	s.removeDialog(l)
-	l.call.mail.post(byeEvent{side: l.side})
+	l.call().mail.post(byeEvent{l: l})
 }
 
 // onInfo passes INFO (DTMF relay, fast picture update, …) to the call's owner.
@@ -49,7 +50,7 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) postInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	l := s.lookupLeg(req)
-	if l == nil || !l.call.mail.post(inDialog{l: l, req: req, tx: tx}) {
+	if l == nil || !l.call().mail.post(inDialog{l: l, req: req, tx: tx}) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 	}
 }
@@ -65,15 +66,15 @@ func (c *call) onInDialog(ev inDialog) {
 	}
 	// INFO: DTMF for the switch (its own media on the caller's leg, or a screening party).
 	switch {
-	case l.side == sideA && c.local != nil && c.relay == nil,
-		l.side == sideB && c.party != nil && c.party.f.leg == l:
+	case l == c.a && c.local != nil && c.relay == nil,
+		c.party != nil && c.party.f.leg == l:
 		ct := ""
 		if h := req.ContentType(); h != nil {
 			ct = strings.TrimSpace(h.Value())
 		}
 		_ = tx.Respond(l.response(req, 200, "OK", nil))
 		if d, ok := dtmfFromInfo(ct, req.Body()); ok {
-			c.mail.post(flow.Digit{Key: d, FromParty: l.side == sideB})
+			c.mail.post(flow.Digit{Key: d, FromParty: l != c.a})
 		}
 		return
 	}
@@ -100,7 +101,7 @@ func (s *Server) forwardInfo(log *zap.Logger, l, other *leg, req *sip.Request, t
 	defer cancel()
 	res, err := other.do(ctx, s, fwd)
 	if err != nil {
-		log.Info("INFO not delivered", zap.String("leg", string(other.side)), zap.Error(err))
+		log.Info("INFO not delivered", zap.String("leg", other.callID), zap.Error(err))
 		_ = tx.Respond(l.response(req, 408, "Request Timeout", nil))
 		return
 	}
@@ -115,7 +116,7 @@ func (c *call) onReinvite(l *leg, req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(l.response(req, 200, "OK", l.getLastSDP()))
 		return
 	}
-	if l.side == sideA && c.local != nil && c.relay == nil {
+	if l == c.a && c.local != nil && c.relay == nil {
 		c.reanswerLocally(l, req, tx)
 		return
 	}
@@ -165,7 +166,7 @@ func (s *Server) passReinvite(log *zap.Logger, l, other *leg, req *sip.Request, 
 	defer cancel()
 	res, err := other.do(ctx, s, fwd)
 	if err != nil {
-		log.Info("re-INVITE not answered", zap.String("leg", string(other.side)), zap.Error(err))
+		log.Info("re-INVITE not answered", zap.String("leg", other.callID), zap.Error(err))
 		_ = tx.Respond(l.response(req, 408, "Request Timeout", nil))
 		return
 	}
@@ -176,7 +177,7 @@ func (s *Server) passReinvite(log *zap.Logger, l, other *leg, req *sip.Request, 
 	}
 	ack := other.newRequestSeq(sip.ACK, fwd.CSeq().SeqNo, nil, "")
 	if err := s.client.WriteRequest(ack); err != nil {
-		log.Warn("ACK for re-INVITE not sent", zap.String("leg", string(other.side)), zap.Error(err))
+		log.Warn("ACK for re-INVITE not sent", zap.String("leg", other.callID), zap.Error(err))
 	}
 	release()
 	answer, remoteOther, err := media.RewriteAnswer(res.Body(), addr, l.ep.Port(), l.origin)
@@ -190,5 +191,5 @@ func (s *Server) passReinvite(log *zap.Logger, l, other *leg, req *sip.Request, 
 	other.setLastSDP(offer)
 	l.setLastSDP(answer)
 	_ = tx.Respond(l.response(req, 200, "OK", answer))
-	log.Info("re-INVITE passed through", zap.String("from_leg", string(l.side)))
+	log.Info("re-INVITE passed through", zap.String("from_leg", l.callID))
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -10,19 +11,13 @@ import (
 	"github.com/switchboard-voip/switchboard/media"
 )
 
-// legSide names the two dialogs of a bridged call.
-type legSide string
-
-const (
-	sideA legSide = "a" // towards the caller; Switchboard is the UAS
-	sideB legSide = "b" // towards the callee; Switchboard is the UAC
-)
-
-// leg is one SIP dialog of a call, with the media endpoint that faces its peer.
+// leg is one SIP dialog of a call, with the media endpoint that faces its peer. A call's caller
+// leg is its "a" leg, the leg bridged to it its "b" leg; a transfer may hand a leg to another
+// call or make the b leg the a leg, so a leg knows its owner only through owner.
 type leg struct {
 	dialog
-	side legSide
-	call *call
+	uas   bool                 // the peer created the dialog (it sent the INVITE): its ACK is ours to take
+	owner atomic.Pointer[call] // the call that owns the leg now
 
 	ep     *media.Endpoint
 	origin *media.Origin
@@ -41,10 +36,20 @@ func (l *leg) bye(s *Server) error {
 		return err
 	}
 	if res.StatusCode >= 300 && res.StatusCode != 481 {
-		return fmt.Errorf("BYE on leg %s: %d %s", l.side, res.StatusCode, res.Reason)
+		return fmt.Errorf("BYE on leg %s: %d %s", l.callID, res.StatusCode, res.Reason)
 	}
 	return nil
 }
+
+// newLeg returns a leg owned by c.
+func newLeg(c *call, uas bool, ep *media.Endpoint, origin *media.Origin) *leg {
+	l := &leg{uas: uas, ep: ep, origin: origin}
+	l.owner.Store(c)
+	return l
+}
+
+// call is the call that owns the leg now.
+func (l *leg) call() *call { return l.owner.Load() }
 
 // setLastSDP remembers the SDP we last sent on this leg.
 func (l *leg) setLastSDP(sdp []byte) {
