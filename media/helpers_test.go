@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -100,6 +101,20 @@ func marshalRTP(t testing.TB, seq uint16, payload []byte) []byte {
 	b, err := pkt.Marshal()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return b
+}
+
+// rtpFrom builds a 160-byte PCMU packet of the given numbering, its payload
+// all fill so that the test can tell the senders apart on the wire.
+func rtpFrom(ssrc uint32, seq uint16, ts uint32, fill byte) []byte {
+	b := make([]byte, rtpHeaderSize+FrameSamples)
+	b[0] = 0x80
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], ssrc)
+	for i := rtpHeaderSize; i < len(b); i++ {
+		b[i] = fill
 	}
 	return b
 }

@@ -28,6 +28,10 @@ type Relay struct {
 
 	rtpAB, rtpBA, rtcpAB, rtcpBA counters
 
+	// sentA and sentB are the numbering of the last RTP sent out of a and
+	// b (Sent).
+	sentA, sentB sentRecord
+
 	inactive chan struct{}
 
 	// contA and contB rewrite the RTP sent out of a and b (Continue).
@@ -36,6 +40,7 @@ type Relay struct {
 	mu      sync.Mutex
 	started bool
 	stopped bool
+	waited  bool // Stop has waited for the loops: sentA and sentB are final
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	// continued are the streams given to Continue, handed back at Stop.
@@ -99,10 +104,10 @@ func (r *Relay) Start(ctx context.Context) {
 	}
 
 	r.wg.Add(5)
-	go r.copy(ctx, &r.a.rtp, &r.b.rtp, &r.rtpAB, &r.contB)
-	go r.copy(ctx, &r.b.rtp, &r.a.rtp, &r.rtpBA, &r.contA)
-	go r.copy(ctx, &r.a.rtcp, &r.b.rtcp, &r.rtcpAB, nil)
-	go r.copy(ctx, &r.b.rtcp, &r.a.rtcp, &r.rtcpBA, nil)
+	go r.copy(ctx, &r.a.rtp, &r.b.rtp, &r.rtpAB, &r.contB, &r.sentB)
+	go r.copy(ctx, &r.b.rtp, &r.a.rtp, &r.rtpBA, &r.contA, &r.sentA)
+	go r.copy(ctx, &r.a.rtcp, &r.b.rtcp, &r.rtcpAB, nil, nil)
+	go r.copy(ctx, &r.b.rtcp, &r.a.rtcp, &r.rtcpBA, nil, nil)
 	go func() {
 		defer r.wg.Done()
 		watch(ctx, r.timeout, r.received, r.inactive, socks[:])
@@ -111,7 +116,8 @@ func (r *Relay) Start(ctx context.Context) {
 
 // Stop ends the loops and waits for them to return, then hands the streams
 // given to Continue back to their owners: each carries on from the last
-// packet relayed for it. It does not close the endpoints. Stop is
+// packet relayed for it. Once it returns, Sent reports what was last sent
+// out of each endpoint. It does not close the endpoints. Stop is
 // idempotent and may be called without Start.
 func (r *Relay) Stop() {
 	r.mu.Lock()
@@ -123,6 +129,7 @@ func (r *Relay) Stop() {
 	}
 	r.wg.Wait()
 	r.mu.Lock()
+	r.waited = true
 	continued := r.continued
 	r.continued = nil
 	r.mu.Unlock()
@@ -177,6 +184,45 @@ func (r *Relay) Continue(ep *Endpoint, st *Stream) {
 	slot.Store(rw)
 }
 
+// Numbering is where an RTP stream a phone receives has got to: the SSRC,
+// sequence number and timestamp of the last packet sent to it, and when that
+// was. Relay.Sent reports it so that the switch can carry on the stream the
+// phone last heard (Pacer.NewStreamAfter) when the relay ends, say at a
+// transfer: a phone that sees a new SSRC or a jump in the numbering may
+// drop audio or play it late. The zero value means nothing was sent.
+type Numbering struct {
+	SSRC uint32
+	Seq  uint16
+	TS   uint32
+	at   int64 // mono() when the packet was sent; 0 in the zero value
+}
+
+// Sent returns the numbering of the last RTP packet the relay sent out of ep
+// (one of its endpoints), after any Continue rewrite: in a plain bridge that
+// is the far phone's own SSRC and numbering. A reordered packet does not move
+// it backwards; a new SSRC replaces it. It reports false if nothing was sent
+// out of ep, if ep is not one of the relay's endpoints, or until Stop has
+// returned: the copy loops record it without locks or atomics, so it is
+// only read once they are over.
+func (r *Relay) Sent(ep *Endpoint) (Numbering, bool) {
+	var rec *sentRecord
+	switch ep {
+	case r.a:
+		rec = &r.sentA
+	case r.b:
+		rec = &r.sentB
+	default:
+		return Numbering{}, false
+	}
+	r.mu.Lock()
+	waited := r.waited
+	r.mu.Unlock()
+	if !waited || rec.n.at == 0 {
+		return Numbering{}, false
+	}
+	return rec.n, true
+}
+
 // Inactive is closed when neither leg has sent any RTP or RTCP for the
 // timeout given to NewRelay; the call owner then hangs up both legs. It is
 // not closed by Stop or by ctx ending.
@@ -199,10 +245,11 @@ func (c *counters) snapshot() DirectionStats {
 
 // copy is the per-packet path: read into its own buffer, latch the sender,
 // rewrite the header in place if a stream is continued, write to the other
-// leg, count. It takes no lock and does not allocate in the steady state;
-// it reads the clock only while continuing a stream, and the watcher does
-// the timing.
-func (r *Relay) copy(ctx context.Context, in, out *socket, c *counters, cont *atomic.Pointer[rewriter]) {
+// leg, record what was sent (RTP only), count. It takes no lock and does not
+// allocate in the steady state; it reads the clock once per RTP packet (for
+// the record and the rewrite), never for RTCP, and the watcher does the
+// timing. cont and sent are nil for RTCP.
+func (r *Relay) copy(ctx context.Context, in, out *socket, c *counters, cont *atomic.Pointer[rewriter], sent *sentRecord) {
 	defer r.wg.Done()
 	buf := make([]byte, relayBufSize)
 	for {
@@ -223,16 +270,50 @@ func (r *Relay) copy(ctx context.Context, in, out *socket, c *counters, cont *at
 			continue
 		}
 		in.latch(src)
+		var now int64
+		if sent != nil {
+			now = mono()
+		}
 		if cont != nil {
-			if rw := cont.Load(); rw != nil && !rw.rewrite(buf[:n]) {
+			if rw := cont.Load(); rw != nil && !rw.rewrite(buf[:n], now) {
 				c.dropped.Add(1)
 				continue
 			}
 		}
 		if !out.send(buf[:n]) {
 			c.dropped.Add(1)
+			continue
+		}
+		if sent != nil {
+			sent.record(buf[:n], now)
 		}
 	}
+}
+
+// sentRecord is one direction's Numbering (Relay.Sent). Its copy loop is the
+// only writer and uses plain stores; Sent reads it after Stop has waited for
+// the loops, which orders the two. The padding keeps the two records off
+// each other's cache line, as for counters.
+type sentRecord struct {
+	n Numbering
+	_ [40]byte
+}
+
+// record notes the header of b, just sent at now, unless b is not RTP or is
+// older than the last packet of the same SSRC (reordered or duplicated).
+func (s *sentRecord) record(b []byte, now int64) {
+	if len(b) < rtpHeaderSize || b[0]>>6 != 2 {
+		return
+	}
+	if pt := b[1] & 0x7f; pt >= 64 && pt < 96 {
+		return // RTCP on the RTP port (RFC 5761 §4): not the stream
+	}
+	seq := binary.BigEndian.Uint16(b[2:])
+	ssrc := binary.BigEndian.Uint32(b[8:])
+	if s.n.at != 0 && ssrc == s.n.SSRC && int16(seq-s.n.Seq) <= 0 {
+		return
+	}
+	s.n = Numbering{SSRC: ssrc, Seq: seq, TS: binary.BigEndian.Uint32(b[4:]), at: now}
 }
 
 // watch unblocks the read loops when ctx ends and, meanwhile, closes
@@ -299,15 +380,15 @@ type rewriter struct {
 }
 
 // rewrite puts the stream's SSRC, sequence number and timestamp into the
-// RTP header b in place; false means b is not RTP and must not be sent.
-func (rw *rewriter) rewrite(b []byte) bool {
+// RTP header b in place; false means b is not RTP and must not be sent. now
+// is the packet's mono().
+func (rw *rewriter) rewrite(b []byte, now int64) bool {
 	if len(b) < rtpHeaderSize || b[0]>>6 != 2 {
 		return false
 	}
 	seq := binary.BigEndian.Uint16(b[2:])
 	ts := binary.BigEndian.Uint32(b[4:])
 	ssrc := binary.BigEndian.Uint32(b[8:])
-	now := mono()
 	if !rw.based || ssrc != rw.inSSRC {
 		outTS := rw.lastTS
 		if rw.lastAt != 0 {

@@ -258,6 +258,47 @@ func TestRelayPacketDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per relayed packet, want 0", allocs)
 	}
+	// The measured packets were recorded for Sent.
+	c.relay.Stop()
+	if n, ok := c.relay.Sent(c.b); !ok || n.SSRC != 0x5eed || n.Seq != 1 || n.TS != 160 {
+		t.Errorf("Sent(b) = %+v, %v; want the relayed packet's numbering", n, ok)
+	}
+}
+
+// Sent follows the highest sequence number of an SSRC, so that a stream
+// carrying on from it never goes backwards; a new SSRC (the far end was
+// replaced) starts over; RTCP on the RTP port is not the stream.
+func TestRelaySentIgnoresReorderingAndRTCP(t *testing.T) {
+	c := newCall(t, 0)
+	relay := func(b []byte) {
+		t.Helper()
+		send(t, c.phoneB.rtp.conn, rtpAddr(c.b), b)
+		recv(t, c.phoneA.rtp.conn, 2*time.Second)
+	}
+	check := func(ssrc uint32, seq uint16, ts uint32) {
+		t.Helper()
+		if n, ok := c.relay.Sent(c.a); !ok || n.SSRC != ssrc || n.Seq != seq || n.TS != ts {
+			t.Errorf("Sent(a) = %+v, %v; want SSRC %#x seq %d ts %d", n, ok, ssrc, seq, ts)
+		}
+	}
+	relay(rtpFrom(0xaa, 10, 1600, 0))
+	relay(rtpFrom(0xaa, 12, 1920, 0))
+	relay(rtpFrom(0xaa, 11, 1760, 0)) // late
+	relay(rtpFrom(0xaa, 12, 1920, 0)) // duplicate
+	relay([]byte{0x80, 200, 0, 6, 0, 0, 0, 0xbb, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	c.relay.Stop()
+	check(0xaa, 12, 1920)
+
+	c.relay = NewRelay(c.a, c.b, 0)
+	c.relay.Start(context.Background())
+	t.Cleanup(c.relay.Stop)
+	relay(rtpFrom(0xaa, 500, 80000, 0))
+	relay(rtpFrom(0xcc, 3, 480, 0)) // a new far end, numbered lower
+	c.relay.Stop()
+	check(0xcc, 3, 480)
+	if n, ok := c.relay.Sent(c.b); ok {
+		t.Errorf("Sent(b) = %+v, true; nothing was sent out of b", n)
+	}
 }
 
 func BenchmarkRelayPacket(b *testing.B) {

@@ -79,6 +79,26 @@ func RewriteAnswer(answer []byte, local netip.Addr, localPort int, origin *Origi
 	return rewrite("answer", answer, local, localPort, origin)
 }
 
+// Direction returns the direction of the audio stream an SDP describes, as
+// the switch reads it for relaying: "sendrecv", "sendonly", "recvonly" or
+// "inactive", from the media-level attribute, else the session-level one,
+// else sendrecv; a c= address of 0.0.0.0 (the old-style hold) takes
+// receiving away. The SIP layer uses it to tell a phone that put the call
+// on hold (sendonly or inactive) from one that did not. Errors wrap
+// ErrBadSDP as for SessionOf, and ErrNoCommonCodec when there is no plain
+// RTP/AVP audio stream (the codecs themselves are not checked).
+func Direction(b []byte) (string, error) {
+	sd, audio, err := parseAudio("description", b)
+	if err != nil {
+		return "", err
+	}
+	_, dir, err := addrAndDirection("description", sd, sd.MediaDescriptions[audio])
+	if err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
 func rewrite(kind string, in []byte, local netip.Addr, localPort int, origin *Origin) ([]byte, netip.AddrPort, error) {
 	local, err := checkLocal(kind, local, localPort)
 	if err != nil {

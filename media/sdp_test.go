@@ -521,3 +521,39 @@ func FuzzRewriteOffer(f *testing.F) {
 		}
 	})
 }
+
+// Direction reads what the phone asked for, the way the relay does: a
+// media-level attribute, else a session-level one, else sendrecv, with
+// receiving taken away by c=0.0.0.0.
+func TestDirection(t *testing.T) {
+	explicit := func(dir string) string {
+		return sippOffer + "a=" + dir + "\n"
+	}
+	tests := map[string]struct {
+		sdp  string
+		want string
+	}{
+		"default":                    {sippOffer, "sendrecv"},
+		"sendrecv":                   {explicit("sendrecv"), "sendrecv"},
+		"sendonly (hold)":            {holdSendonlyOffer, "sendonly"},
+		"recvonly":                   {mediaLevelCOffer, "recvonly"},
+		"inactive":                   {explicit("inactive"), "inactive"},
+		"session-level inactive":     {sessionDirectionOffer, "inactive"},
+		"c=0.0.0.0 (old-style hold)": {oldHoldOffer, "sendonly"},
+		"c=0.0.0.0 and recvonly":     {oldHoldOffer + "a=recvonly\n", "inactive"},
+	}
+	for name, tc := range tests {
+		got, err := Direction(crlf(tc.sdp))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: Direction = %q, %v; want %q", name, got, err, tc.want)
+		}
+	}
+	for name, bad := range map[string]string{"not SDP": "hello", "no c= line": noConnectionOffer, "host name c": hostnameOffer} {
+		if got, err := Direction(crlf(bad)); !errors.Is(err, ErrBadSDP) {
+			t.Errorf("%s: Direction = %q, %v; want an ErrBadSDP", name, got, err)
+		}
+	}
+	if got, err := Direction(crlf(savpOffer)); !errors.Is(err, ErrNoCommonCodec) {
+		t.Errorf("SRTP only: Direction = %q, %v; want an ErrNoCommonCodec", got, err)
+	}
+}

@@ -53,6 +53,22 @@ type Session struct {
 //
 // Errors wrap ErrBadSDP and ErrNoCommonCodec as for RewriteOffer.
 func AnswerOffer(offer []byte, local netip.Addr, localPort int, origin *Origin) (answer []byte, s Session, err error) {
+	return answerOffer(offer, local, localPort, origin, anyCodec, "")
+}
+
+// AnswerOfferWith is AnswerOffer choosing codec c (PCMU or PCMA) alone, at
+// the payload type the offer gives it, wherever it is in the offerer's
+// order. The switch uses it when the phone is to be bridged to a leg that
+// already runs c (a transfer target, a call taken back from a queue), since
+// the relay never transcodes. It fails with ErrNoCommonCodec if the offer
+// lacks c.
+func AnswerOfferWith(offer []byte, local netip.Addr, localPort int, origin *Origin, c Codec) (answer []byte, s Session, err error) {
+	return answerOffer(offer, local, localPort, origin, func(x Codec) bool { return x == c }, ", not "+c.String())
+}
+
+// answerOffer is AnswerOffer with the codecs accept allows; not says which
+// codec was wanted, for the error.
+func answerOffer(offer []byte, local netip.Addr, localPort int, origin *Origin, accept func(Codec) bool, not string) (answer []byte, s Session, err error) {
 	local, err = checkLocal("answer", local, localPort)
 	if err != nil {
 		return nil, Session{}, err
@@ -62,9 +78,9 @@ func AnswerOffer(offer []byte, local netip.Addr, localPort int, origin *Origin) 
 		return nil, Session{}, err
 	}
 	md := sd.MediaDescriptions[audio]
-	s, ok := choose(md)
+	s, ok := choose(md, accept)
 	if !ok {
-		return nil, Session{}, fmt.Errorf("%w: offer has audio formats %v", ErrNoCommonCodec, md.MediaName.Formats)
+		return nil, Session{}, fmt.Errorf("%w: offer has audio formats %v%s", ErrNoCommonCodec, md.MediaName.Formats, not)
 	}
 	var dir string
 	s.Remote, dir, err = addrAndDirection("offer", sd, md)
@@ -115,7 +131,7 @@ func SessionOf(b []byte) (Session, error) {
 		return Session{}, err
 	}
 	md := sd.MediaDescriptions[audio]
-	s, ok := choose(md)
+	s, ok := choose(md, anyCodec)
 	if !ok {
 		return Session{}, fmt.Errorf("%w: audio formats %v", ErrNoCommonCodec, md.MediaName.Formats)
 	}
@@ -126,18 +142,18 @@ func SessionOf(b []byte) (Session, error) {
 	return s, nil
 }
 
-// choose picks the first PCMU or PCMA format of md and its first
-// telephone-event format.
-func choose(md *sdp.MediaDescription) (s Session, ok bool) {
+// choose picks the first PCMU or PCMA format of md whose codec accept
+// allows, and md's first telephone-event format.
+func choose(md *sdp.MediaDescription, accept func(Codec) bool) (s Session, ok bool) {
 	for _, f := range audioFormats(md) {
 		switch f.c {
 		case codecPCMU, codecPCMA:
-			if !ok {
-				s.PT, ok = f.n, true
-				s.Codec = PCMU
-				if f.c == codecPCMA {
-					s.Codec = PCMA
-				}
+			c := PCMU
+			if f.c == codecPCMA {
+				c = PCMA
+			}
+			if !ok && accept(c) {
+				s.PT, s.Codec, ok = f.n, c, true
 			}
 		case codecEvent:
 			// Payload type 0 is PCMU's, so telephone-event never uses it
@@ -149,6 +165,9 @@ func choose(md *sdp.MediaDescription) (s Session, ok bool) {
 	}
 	return s, ok
 }
+
+// anyCodec accepts both codecs, for choose.
+func anyCodec(Codec) bool { return true }
 
 // sessionFormats returns the m= formats and attributes of s's audio line.
 func sessionFormats(s Session) ([]string, []sdp.Attribute) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,5 +167,61 @@ func TestNewOfferRoundTripsThroughSessionOf(t *testing.T) {
 	}
 	if NewOffer(netip.IPv4Unspecified(), switchPort, NewOrigin(), PCMU, true) != nil {
 		t.Error("NewOffer advertised 0.0.0.0")
+	}
+}
+
+const bothOrdersOffer = `
+v=0
+o=- 1 1 IN IP4 10.0.0.2
+s=-
+c=IN IP4 10.0.0.2
+t=0 0
+m=audio 6000 RTP/AVP %s 101
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+`
+
+// AnswerOfferWith takes the codec the switch asks for wherever the offer
+// lists it, keeps telephone-event, and refuses an offer without it.
+func TestAnswerOfferWith(t *testing.T) {
+	for _, order := range []string{"0 8", "8 0", "18 8 0", "18 0 8"} {
+		offer := crlf(strings.Replace(bothOrdersOffer, "%s", order, 1))
+		for _, c := range []Codec{PCMU, PCMA} {
+			answer, s, err := AnswerOfferWith(offer, switchAddr, switchPort, NewOrigin(), c)
+			if err != nil {
+				t.Fatalf("offer %q, %v: %v", order, c, err)
+			}
+			want := Session{PT: uint8(c), Codec: c, DTMF: 101, Remote: netip.MustParseAddrPort("10.0.0.2:6000")}
+			if s != want {
+				t.Errorf("offer %q, %v: session %+v, want %+v", order, c, s, want)
+			}
+			m := audioLine(t, checkRewritten(t, answer))
+			pt := strconv.Itoa(int(c))
+			if !slices.Equal(m.MediaName.Formats, []string{pt, "101"}) ||
+				!hasAttr(m, "rtpmap", pt+" "+c.String()+"/8000") || !hasAttr(m, "rtpmap", "101 telephone-event/8000") {
+				t.Errorf("offer %q, %v: answer\n%s", order, c, answer)
+			}
+		}
+	}
+	// A dynamic payload type carries the codec as its rtpmap says.
+	dynamic := crlf(sippOffer[:strings.Index(sippOffer, "m=")] + "m=audio 6000 RTP/AVP 0 97\na=rtpmap:97 PCMA/8000\n")
+	if _, s, err := AnswerOfferWith(dynamic, switchAddr, switchPort, NewOrigin(), PCMA); err != nil || s.PT != 97 || s.Codec != PCMA {
+		t.Errorf("PCMA on 97: %+v, %v", s, err)
+	}
+	for name, tc := range map[string]struct {
+		offer string
+		c     Codec
+	}{
+		"PCMA wanted, PCMU offered": {sippOffer, PCMA},
+		"PCMU wanted, PCMA offered": {mediaLevelCOffer, PCMU},
+		"G.729 only":                {g729Offer, PCMU},
+	} {
+		if _, _, err := AnswerOfferWith(crlf(tc.offer), switchAddr, switchPort, NewOrigin(), tc.c); !errors.Is(err, ErrNoCommonCodec) {
+			t.Errorf("%s: %v, want ErrNoCommonCodec", name, err)
+		}
+	}
+	// AnswerOffer still takes the offerer's first.
+	if _, s, err := AnswerOffer(crlf(strings.Replace(bothOrdersOffer, "%s", "8 0", 1)), switchAddr, switchPort, NewOrigin()); err != nil || s.Codec != PCMA {
+		t.Errorf("AnswerOffer of 8 0: %+v, %v; want PCMA", s, err)
 	}
 }

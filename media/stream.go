@@ -161,6 +161,35 @@ func (p *Pacer) NewStream(ep *Endpoint, s Session) *Stream {
 	return st
 }
 
+// NewStreamAfter is NewStream for a phone that has been receiving another
+// stream, numbered up to n (Relay.Sent once the relay to it has stopped, at
+// a transfer say): the stream carries n's SSRC, its first packet follows n's
+// sequence number, its timestamp is n's advanced by the wall time since n
+// was sent (at least one frame), and it carries the marker bit. The phone
+// thus hears one continuous stream from the bridged call into what the
+// switch plays, as when a relay hands a Continue'd stream back. Like any
+// stream, it may be given to Relay.Continue later, so that a new phone's
+// audio carries on the same stream too. A zero n (nothing was sent) gives a
+// fresh stream, as NewStream does.
+func (p *Pacer) NewStreamAfter(ep *Endpoint, s Session, n Numbering) *Stream {
+	if n.at == 0 {
+		return p.NewStream(ep, s)
+	}
+	st := &Stream{
+		ep:   ep,
+		s:    s,
+		ssrc: n.SSRC,
+		seq:  n.Seq + 1,
+		ts:   n.TS,
+		at:   n.at,
+		// As release does: the first tick moves ts on by the time since n.
+		resync: true,
+		marker: true,
+	}
+	p.add(st)
+	return st
+}
+
 // SSRC returns the stream's synchronization source, which relayed packets
 // carry after Relay.Continue as well.
 func (st *Stream) SSRC() uint32 { return st.ssrc }

@@ -474,6 +474,11 @@ func TestRelayContinuedPacketDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per relayed packet, want 0", allocs)
 	}
+	// The measured packets were recorded for Sent, rewritten.
+	c.relay.Stop()
+	if n, ok := c.relay.Sent(c.b); !ok || n.SSRC != st.SSRC() {
+		t.Errorf("Sent(b) = %+v, %v; want the stream's SSRC %#x", n, ok, st.SSRC())
+	}
 }
 
 func BenchmarkRelayPacketContinued(b *testing.B) {
