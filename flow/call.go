@@ -56,7 +56,8 @@ type Call interface {
 	// bridged: the flow either bridges it or releases it.
 	Ring(r Ring) Rang
 	// Bridge connects the caller with p and carries the conversation until either side hangs
-	// up; the call is over when it returns.
+	// up; the call is over when it returns, unless it returns a *Transferred: one party sent
+	// the other on, and the call goes on with the party that stays as its caller.
 	Bridge(p Party) error
 
 	// Refuse ends a call nobody answered with why (404, 403, 480 in SIP terms); after an
@@ -97,6 +98,18 @@ type Ring struct {
 	Trunk   *routing.OutboundRoute
 	Timeout time.Duration
 }
+
+// Transferred is what Bridge returns when one party of the call sent the other on (a blind
+// transfer, from a phone or the page): the transferring party's leg is over, the party that
+// stays is now the call's caller, answered, hearing the switch, and goes to To as if it had
+// dialled it.
+type Transferred struct {
+	To        string // the extension or number the caller is sent to
+	By        string // the user who sent it
+	Voicemail bool   // straight to To's mailbox
+}
+
+func (t *Transferred) Error() string { return "transferred by " + t.By + " to " + t.To }
 
 // RingResult is how a Ring ended.
 type RingResult int

@@ -400,9 +400,7 @@ func (e *Engine) enqueue(c Call, plan routing.Plan) {
 				q.answeredBy(qc, agents, rang.Party.Ext())
 				leave()
 				c.SetState(Talking, rang.Party.Ext())
-				if err := c.Bridge(rang.Party); err != nil {
-					log.Warn("queued caller not bridged", zap.Error(err))
-				}
+				e.bridge(c, rang.Party)
 				return
 			case Gone:
 				leave() // first: the dispatcher must not offer a caller who is going

@@ -40,9 +40,7 @@ func (e *Engine) ring(c Call, plan routing.Plan) {
 			}
 		}
 		c.SetState(Talking, rang.Party.Ext())
-		if err := c.Bridge(rang.Party); err != nil {
-			c.Log().Warn("call not bridged", zap.Error(err))
-		}
+		e.bridge(c, rang.Party)
 	case Gone:
 	default:
 		c.Log().Info("nobody answered", zap.Stringer("next", nextAction(plan.NoAnswer)))
@@ -59,9 +57,7 @@ func (e *Engine) outbound(c Call, plan routing.Plan) {
 	switch rang.Result {
 	case Answered:
 		c.SetState(Talking, rang.Party.Ext())
-		if err := c.Bridge(rang.Party); err != nil {
-			c.Log().Warn("call not bridged", zap.Error(err))
-		}
+		e.bridge(c, rang.Party)
 	case Refused:
 		c.PassBack(rang.Code, rang.Reason)
 	case NoAnswer:

@@ -78,6 +78,11 @@ func (a Action) String() string {
 type Request struct {
 	Caller  string // authenticated caller's extension (empty for a trunk)
 	Dialled string // user part of the Request-URI
+	// TransferredBy is the user who sent the caller here (a transfer); the call goes where
+	// that user may send it, so a trunk caller transferred by a user may go out again.
+	TransferredBy string
+	// Voicemail asks for Dialled's mailbox directly (a transfer "to voicemail").
+	Voicemail bool
 }
 
 // Plan is the decision for one call, with a trace of why, for logs and for "why did my phone
@@ -290,8 +295,19 @@ func (r *Router) Decide(req Request) Plan {
 		return Plan{Action: SetDND, DND: on, Ext: req.Caller,
 			Trace: []string{fmt.Sprintf("%s: DND %s for %s", req.Dialled, map[bool]string{true: "on", false: "off"}[on], req.Caller)}}
 	}
+	if req.Voicemail {
+		u, ok := r.dir.User(req.Dialled)
+		if !ok || !u.Voicemail {
+			return Plan{Action: Reject, Refusal: NotFound, Trace: []string{req.Dialled + ": no mailbox"}}
+		}
+		return unavailablePlan(u, GreetingNoAnswer)
+	}
 	if out, ok := r.dir.Outbound(req.Dialled); ok {
-		if _, isUser := r.dir.User(req.Caller); !isUser {
+		_, isUser := r.dir.User(req.Caller)
+		if _, transferredByUser := r.dir.User(req.TransferredBy); transferredByUser {
+			isUser = true // the user chose to send this caller out
+		}
+		if !isUser {
 			// Only users call out: a trunk call cannot be bounced back out (toll fraud).
 			return Plan{Action: Reject, Refusal: Forbidden, Trace: []string{"outbound: caller is not a user"}}
 		}

@@ -227,3 +227,37 @@ func TestParseFallback(t *testing.T) {
 		}
 	}
 }
+
+func TestTransferredCallerRoutesAsTheTransferringUserMay(t *testing.T) {
+	d := dir{
+		"1001": {Ext: "1001"},
+		"1003": {Ext: "1003", Voicemail: true},
+	}
+	r := New(d, regs{"1003": true}, nil)
+	if p := r.Decide(Request{Caller: "", Dialled: "955501"}); p.Action != Reject || p.Refusal != Forbidden {
+		t.Fatalf("a trunk caller dialling out: %v %v, want reject forbidden", p.Action, p.Refusal)
+	}
+	if p := r.Decide(Request{Caller: "", Dialled: "955501", TransferredBy: "1001"}); p.Action != Outbound {
+		t.Fatalf("a trunk caller a user sent out: %v, want outbound", p.Action)
+	}
+	if p := r.Decide(Request{Caller: "", Dialled: "955501", TransferredBy: "6666"}); p.Action != Reject {
+		t.Fatalf("transferred by someone who is not a user: %v, want reject", p.Action)
+	}
+}
+
+func TestTransferToVoicemailGoesStraightToTheMailbox(t *testing.T) {
+	d := dir{
+		"1001": {Ext: "1001"},
+		"1003": {Ext: "1003", Voicemail: true},
+	}
+	r := New(d, regs{"1003": true}, nil)
+	p := r.Decide(Request{Caller: "1001", Dialled: "1003", Voicemail: true})
+	if p.Action != Voicemail || p.Box != "1003" {
+		t.Fatalf("to 1003's voicemail: %v box %q, want voicemail 1003", p.Action, p.Box)
+	}
+	for _, ext := range []string{"1001", "1999", "600"} {
+		if p := r.Decide(Request{Caller: "1001", Dialled: ext, Voicemail: true}); p.Action != Reject || p.Refusal != NotFound {
+			t.Fatalf("to %s's voicemail: %v %v, want reject not-found", ext, p.Action, p.Refusal)
+		}
+	}
+}

@@ -36,7 +36,9 @@ func (c *call) Bridge(fp flow.Party) error {
 	if err != nil {
 		return err
 	}
-	c.talk()
+	if t := c.talk(); t != nil {
+		return t
+	}
 	return nil
 }
 
@@ -54,6 +56,8 @@ func (c *call) answer(p *party) error {
 	c.epB.SetRemote(remoteB)
 	c.b = f.leg
 	c.a.setLastSDP(answerA)
+	c.a.setAnswer(answerA)
+	f.leg.setAnswer(p.res.Body())
 	s.addDialog(c.a)
 	s.addDialog(f.leg)
 
@@ -73,7 +77,7 @@ func (c *call) answer(p *party) error {
 	}
 	c.log.Info("call answered", zap.String("leg", f.leg.callID), zap.String("contact", f.binding.Contact))
 	c.s.wg.Add(1)
-	go c.retransmitOK(ok)
+	go c.retransmitOK(ok, c.a.tp.name)
 	return nil
 }
 
@@ -90,6 +94,7 @@ func (c *call) bridgeLocal(p *party) error {
 	}
 	c.epB.SetRemote(sess.Remote)
 	c.b = f.leg
+	f.leg.setAnswer(p.res.Body())
 	s.addDialog(f.leg)
 
 	lc := c.local
@@ -109,9 +114,9 @@ func (c *call) bridgeLocal(p *party) error {
 }
 
 // retransmitOK repeats our 2xx over UDP until the caller's ACK (RFC 3261 §13.3.1.4).
-func (c *call) retransmitOK(ok *sip.Response) {
+func (c *call) retransmitOK(ok *sip.Response, transport string) {
 	defer c.s.wg.Done()
-	if c.a.tp.name != "UDP" {
+	if transport != "UDP" {
 		return
 	}
 	interval := t1
@@ -145,8 +150,9 @@ func (c *call) startRelay() {
 	c.relay.Start(c.s.ctx)
 }
 
-// talk carries a bridged call until it ends and hangs up whichever legs are still up.
-func (c *call) talk() {
+// talk carries a bridged call until it ends and hangs up whichever legs are still up, or until
+// a blind transfer sends the caller on (returned).
+func (c *call) talk() *flow.Transferred {
 	ackWait := c.s.clock.AfterFunc(64*t1, func() { c.mail.post(ackTimeout{}) })
 	defer ackWait.Stop()
 	go c.whenDone(c.relay.Inactive(), relayInactive{})
@@ -160,7 +166,7 @@ func (c *call) talk() {
 			}
 			c.log.Warn("caller never acknowledged the answer; ending call")
 			c.byeBoth()
-			return
+			return nil
 		case byeEvent:
 			if ev.l != c.a && ev.l != c.b {
 				continue // a leg this call no longer carries (transferred away)
@@ -172,11 +178,23 @@ func (c *call) talk() {
 			} else {
 				c.bye(c.a)
 			}
-			return
+			return nil
+		case referEvent:
+			if t := c.onRefer(ev); t != nil {
+				return t
+			}
+		case transferRequest:
+			if t := c.onTransferRequest(ev); t != nil {
+				return t
+			}
+		case handOverRequest:
+			if c.giveUp(ev) {
+				return nil
+			}
 		case relayInactive:
 			c.log.Info("no media; ending call", zap.Duration("timeout", c.s.opts.RTPTimeout))
 			c.byeBoth()
-			return
+			return nil
 		default:
 			fev, ok := c.common(ev)
 			if !ok {
@@ -185,7 +203,7 @@ func (c *call) talk() {
 			if st, stop := fev.(flow.Stop); stop {
 				c.log.Info("ending call", zap.String("why", st.Why))
 				c.byeBoth()
-				return
+				return nil
 			}
 		}
 	}

@@ -42,9 +42,11 @@ type call struct {
 	final      bool   // the caller got a final response
 	cancelled  bool
 	callerGone bool
-	stopWhy    string       // why the call was stopped (shutdown, an administrator)
-	party      *party       // a phone that answered and is not bridged yet
-	pending    []flow.Event // flow events that arrived while the SIP layer was busy ringing
+	stopWhy    string          // why the call was stopped (shutdown, an administrator)
+	party      *party          // a phone that answered and is not bridged yet
+	pending    []flow.Event    // flow events that arrived while the SIP layer was busy ringing
+	report     *referReport    // a transferring phone waiting to hear how its transfer went
+	carried    []*media.Stream // streams a relay carries on after an attended transfer
 	plays      uint64
 
 	// Read by other goroutines (the API), under mu.
@@ -108,6 +110,8 @@ func (c *call) finish() {
 	if c.party != nil {
 		c.party.Release()
 	}
+	c.report.final(487, "Request Terminated") // the transferred party went before it arrived
+
 	c.endLocal()
 	switch {
 	case c.answered:
@@ -154,6 +158,12 @@ func (c *call) Log() *zap.Logger { return c.log }
 func (c *call) SetState(st flow.State, with ...string) { c.setState(st, with...) }
 
 func (c *call) setState(st flow.State, with ...string) {
+	if st != flow.Ringing && c.report != nil {
+		// The transferred party arrived: a phone took it, or the switch (hold, queue,
+		// voicemail) did.
+		c.report.final(200, "OK")
+		c.report = nil
+	}
 	c.mu.Lock()
 	c.state = st
 	c.with = with
@@ -161,7 +171,14 @@ func (c *call) setState(st flow.State, with ...string) {
 }
 
 // Refuse implements flow.Call.
-func (c *call) Refuse(why routing.Refusal) { c.end(endingOf(why)) }
+func (c *call) Refuse(why routing.Refusal) {
+	if c.report != nil {
+		code, reason := endingOf(why).response(c.log)
+		c.report.final(code, reason)
+		c.report = nil
+	}
+	c.end(endingOf(why))
+}
 
 // PassBack implements flow.Call.
 func (c *call) PassBack(code int, reason string) {
@@ -169,6 +186,13 @@ func (c *call) PassBack(code int, reason string) {
 		c.log.Error("carrier's final response out of range", zap.Int("code", code))
 		c.end(endInternal)
 		return
+	}
+	if c.report != nil {
+		c.report.final(code, reason)
+		c.report = nil
+	}
+	if c.answered {
+		return // a transferred caller: the flow goes on (a recall) or finish hangs up
 	}
 	c.respond(code, reason, nil)
 }
@@ -195,7 +219,11 @@ func (c *call) openCaller() error {
 		return fmt.Errorf("open caller endpoint: %w", err)
 	}
 	c.a = newLeg(c, true, c.epA, media.NewOrigin())
+	c.a.party, c.a.user = c.callerID, c.caller
 	c.a.initUAS(c.inv, c.s.transportOf(c.inv.Transport()))
+	// The caller's early dialog is findable from now on: an attended transfer may name it
+	// while it still rings (its ids are in our provisional responses).
+	c.s.addDialog(c.a)
 	return nil
 }
 
@@ -240,6 +268,9 @@ func (c *call) cleanup() {
 	c.s.removeDialogs(c)
 	if c.relay != nil {
 		c.relay.Stop()
+	}
+	for _, st := range c.carried {
+		st.Close()
 	}
 	for _, ep := range []*media.Endpoint{c.epA, c.epB} {
 		if ep != nil {

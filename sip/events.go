@@ -177,6 +177,16 @@ func (c *call) common(ev any) (flow.Event, bool) {
 			return flow.PartyGone{}, true
 		}
 		return nil, false
+	case referEvent, transferRequest:
+		c.notBridged(ev)
+		return nil, false
+	case handOverRequest:
+		c.notBridged(ev)
+		if ev.named == c.a && c.b == nil {
+			c.stopWhy = "replaced by a transfer"
+			return flow.Stop{Why: c.stopWhy}, true
+		}
+		return nil, false
 	case hangupRequest:
 		c.stopWhy = "hung up by an administrator"
 		return flow.Stop{Why: c.stopWhy}, true

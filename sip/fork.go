@@ -25,7 +25,7 @@ type fork struct {
 }
 
 // startFork sends the INVITE to one phone.
-func (c *call) startFork(r *round, b Binding) (*fork, error) {
+func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 	s := c.s
 	var target sip.Uri
 	if err := sip.ParseUri(b.Contact, &target); err != nil {
@@ -42,6 +42,10 @@ func (c *call) startFork(r *round, b Binding) (*fork, error) {
 	}
 	l := newLeg(c, false, c.epB, c.originB)
 	l.lastSDP = c.offerB
+	l.party = b.AOR
+	if user {
+		l.user = b.AOR
+	}
 	l.dialog = dialog{
 		callID:    newCallID(),
 		localTag:  sip.GenerateTagN(16),

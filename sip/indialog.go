@@ -34,6 +34,7 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	_ = tx.Respond(l.response(req, 200, "OK", nil))
+	l.ended.Store(true)
 	s.removeDialog(l)
 	l.call().mail.post(byeEvent{l: l})
 }
@@ -189,7 +190,9 @@ func (s *Server) passReinvite(log *zap.Logger, l, other *leg, req *sip.Request, 
 	l.ep.SetRemote(remote)
 	other.ep.SetRemote(remoteOther)
 	other.setLastSDP(offer)
+	other.setAnswer(res.Body())
 	l.setLastSDP(answer)
+	l.setAnswer(answer)
 	_ = tx.Respond(l.response(req, 200, "OK", answer))
 	log.Info("re-INVITE passed through", zap.String("from_leg", l.callID))
 }

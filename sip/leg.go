@@ -18,11 +18,15 @@ type leg struct {
 	dialog
 	uas   bool                 // the peer created the dialog (it sent the INVITE): its ACK is ours to take
 	owner atomic.Pointer[call] // the call that owns the leg now
+	party string               // who is at the far end: an extension or an outside number
+	user  string               // party, when it is a user of the switch (who may transfer); "" otherwise
+	ended atomic.Bool          // the peer sent BYE
 
 	ep     *media.Endpoint
 	origin *media.Origin
 
 	lastSDP    []byte // the SDP we last sent on this leg, to answer session refreshes (under mu)
+	answer     []byte // the answer of the leg's latest offer/answer, ours or the peer's (under mu)
 	reinviting bool   // a re-INVITE we forwarded on this leg is outstanding: glare → 491 (under mu)
 }
 
@@ -56,6 +60,26 @@ func (l *leg) setLastSDP(sdp []byte) {
 	l.mu.Lock()
 	l.lastSDP = sdp
 	l.mu.Unlock()
+}
+
+// setAnswer remembers the answer that settled the leg's media last (whoever gave it): it names
+// the codec both ends use now.
+func (l *leg) setAnswer(sdp []byte) {
+	l.mu.Lock()
+	l.answer = sdp
+	l.mu.Unlock()
+}
+
+// session is the leg's negotiated media as the switch can take it over: codec, payload types.
+// It fails when the leg uses no G.711 codec (the switch cannot play to it then).
+func (l *leg) session() (media.Session, error) {
+	l.mu.Lock()
+	answer := l.answer
+	l.mu.Unlock()
+	if answer == nil {
+		return media.Session{}, fmt.Errorf("leg %s: no answer yet", l.callID)
+	}
+	return media.SessionOf(answer)
 }
 
 // getLastSDP is the SDP we last sent on this leg.

@@ -42,7 +42,7 @@ func (c *call) Answer() error {
 		return fmt.Errorf("200 OK to caller: %w", err)
 	}
 	c.s.wg.Add(1)
-	go c.retransmitOK(ok)
+	go c.retransmitOK(ok, c.a.tp.name)
 	c.onCall(c.caller)
 	c.trackDialog(c.caller, "initiator", dialogConfirmed, c.inv.Recipient.User)
 	c.log.Info("answered by the switch", zap.Stringer("codec", c.local.sess.Codec))
@@ -52,6 +52,9 @@ func (c *call) Answer() error {
 // EarlyMedia implements flow.Call: the switch's media goes to the caller in a 183 Session
 // Progress; no dialog is confirmed.
 func (c *call) EarlyMedia() error {
+	if c.answered {
+		return nil // a transferred caller hears the switch already
+	}
 	if err := c.openLocal(); err != nil {
 		return err
 	}
@@ -83,6 +86,7 @@ func (c *call) openLocal() error {
 	lc.rx = media.NewReceiver(c.epA, sess)
 	lc.rx.Inactive(s.opts.RTPTimeout)
 	c.a.setLastSDP(answer)
+	c.a.setAnswer(answer)
 	c.local = lc
 	lc.rx.Start(s.ctx, lc.onAudio)
 	go c.pumpDigits(lc.rx, lc.stop, false)
@@ -210,5 +214,6 @@ func (c *call) reanswerLocally(l *leg, req *sip.Request, tx sip.ServerTransactio
 	}
 	c.epA.SetRemote(sess.Remote)
 	l.setLastSDP(answer)
+	l.setAnswer(answer)
 	_ = tx.Respond(l.response(req, 200, "OK", answer))
 }

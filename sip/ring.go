@@ -40,7 +40,7 @@ func (c *call) Ring(req flow.Ring) flow.Rang {
 	r := &round{}
 	targets := req.Targets
 	for _, b := range c.bindings(req) {
-		f, err := c.startFork(r, b)
+		f, err := c.startFork(r, b, req.Trunk == nil)
 		if err != nil {
 			c.log.Warn("fork not started", zap.String("ext", b.AOR), zap.String("contact", b.Contact), zap.Error(err))
 			continue
@@ -241,6 +241,9 @@ func (r *round) cancelForks(keep *fork) {
 
 // relayProvisional passes ringing and early media on to a caller the switch has not answered.
 func (c *call) relayProvisional(res *sip.Response) {
+	if res.StatusCode == 180 || res.StatusCode == 183 {
+		c.report.progress(180, "Ringing")
+	}
 	if res.StatusCode == 100 || c.local != nil || c.answered {
 		return // the caller hears the switch (music on hold), not the phones
 	}

@@ -204,6 +204,7 @@ func NewServer(o Options) (*Server, error) {
 	srv.OnBye(s.guard(s.onBye))
 	srv.OnCancel(s.guard(s.onCancel))
 	srv.OnInfo(s.guard(s.onInfo))
+	srv.OnRefer(s.guard(s.onRefer))
 	srv.OnOptions(s.guard(s.onOptions))
 	srv.OnSubscribe(s.guard(s.onSubscribe))
 	srv.OnPublish(s.guard(s.onPublish))
@@ -339,7 +340,7 @@ func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 // udpReadBuffer is the SIP UDP socket's receive buffer.
 const udpReadBuffer = 4 << 20
 
-const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH"
+const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, REFER"
 
 func callIDOf(m sip.Message) string {
 	if h := m.CallID(); h != nil {

@@ -1,5 +1,7 @@
 package sip
 
+import "slices"
+
 // A call tells the status table and BLF watchers what its users are doing: the callee's phones
 // ring (early), the call is answered (confirmed; both users busy), the call ends (terminated;
 // both users free again). Every state set here is undone in cleanup, whatever way the call ends.
@@ -51,6 +53,19 @@ func (c *call) onCall(ext string) {
 	c.mu.Unlock()
 	// Watchers hear of it from the table's ordered feed (watchPresence).
 	c.s.opts.Presence.CallStarted(ext, c.dialogID())
+}
+
+// offCall ends ext's part in this call (a user who transferred it away).
+func (c *call) offCall(ext string) {
+	c.mu.Lock()
+	i := slices.Index(c.busy, ext)
+	if i >= 0 {
+		c.busy = slices.Delete(c.busy, i, i+1)
+	}
+	c.mu.Unlock()
+	if i >= 0 && c.s.opts.Presence != nil {
+		c.s.opts.Presence.CallEnded(ext, c.dialogID())
+	}
 }
 
 // untrack undoes everything the call reported; called once from cleanup.

@@ -1,0 +1,666 @@
+package sip_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+
+	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/mailbox"
+	"github.com/switchboard-voip/switchboard/presence"
+	"github.com/switchboard-voip/switchboard/routing"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
+)
+
+// xferUsers: 1003 has a mailbox; 1004 has none and a short ring time (a transfer to it that
+// nobody takes comes back fast); group 600 rings 1003 and 1004.
+type xferUsers struct{ users }
+
+func (xferUsers) User(ext string) (routing.User, bool) {
+	u, ok := users{}.User(ext)
+	switch ext {
+	case "1003":
+		u.Voicemail = true
+	case "1004":
+		u.NoAnswerTimeout = 400 * time.Millisecond
+	}
+	return u, ok
+}
+
+func (xferUsers) Exists(ext string) bool { return ext == "600" || users{}.Exists(ext) }
+
+func (xferUsers) Group(ext string) (routing.Group, bool) {
+	if ext != "600" {
+		return routing.Group{}, false
+	}
+	return routing.Group{Ext: "600", Members: []string{"1003", "1004"}, RingTimeout: 5 * time.Second}, true
+}
+
+// transferSwitch is a switch whose routing follows the presence table, with voicemail.
+func transferSwitch(t *testing.T, g greetings) (*testSwitch, *presence.Table, *mailbox.Store) {
+	t.Helper()
+	table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}, {Ext: "1003"}, {Ext: "1004"}, {Ext: "1005"}},
+		&presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := openMailbox(t)
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Presence = table
+		o.Router = routing.New(xferUsers{}, o.Locations.(*sbsip.MemoryLocations), table)
+		o.Voicemail = store
+		o.Greetings = g
+	})
+	return sw, table, store
+}
+
+// dialogRequester is either side of a sipgo dialog: it sends in-dialog requests.
+type dialogRequester interface {
+	Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
+}
+
+// sendRefer sends a REFER in a dialog whose far end (the switch) is at target, with the given
+// Refer-To values (none: no header), and returns the switch's answer.
+func sendRefer(t *testing.T, d dialogRequester, target sip.Uri, referTo ...string) *sip.Response {
+	t.Helper()
+	req := sip.NewRequest(sip.REFER, target)
+	for _, v := range referTo {
+		req.AppendHeader(sip.NewHeader("Refer-To", v))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := d.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("REFER: %v", err)
+	}
+	return res
+}
+
+// calleeSide is the switch's address in a call the phone answered (ic): where its REFER goes.
+func calleeSide(ic *incomingCall) sip.Uri { return ic.req.Contact().Address }
+
+// callerSide is the switch's address in a call the phone placed.
+func callerSide(d *sipDialog) sip.Uri { return d.InviteResponse.Contact().Address }
+
+// referTo is a Refer-To for ext at the phone's switch.
+func referTo(p *phone, ext string) string { return "<" + uriOf(p, ext) + ">" }
+
+// uriOf is ext's SIP URI at the phone's switch.
+func uriOf(p *phone, ext string) string { u := p.switchURI(ext); return u.String() }
+
+// sipfrags collects the status lines of the REFER NOTIFYs a phone gets.
+type sipfrags struct {
+	mu    sync.Mutex
+	lines []string
+	ended bool // a NOTIFY said the subscription is terminated
+}
+
+func watchReferNotifies(p *phone) *sipfrags {
+	f := &sipfrags{}
+	p.setOnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		if h := req.GetHeader("Event"); h == nil || !strings.HasPrefix(h.Value(), "refer") {
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.lines = append(f.lines, strings.TrimSpace(string(req.Body())))
+		if h := req.GetHeader("Subscription-State"); h != nil && strings.HasPrefix(h.Value(), "terminated") {
+			f.ended = true
+		}
+	})
+	return f
+}
+
+func (f *sipfrags) snapshot() ([]string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.lines...), f.ended
+}
+
+// waitFinal waits for the final NOTIFY and returns every status line reported.
+func (f *sipfrags) waitFinal(t *testing.T) []string {
+	t.Helper()
+	eventually(t, "the final REFER NOTIFY", func() bool { _, ended := f.snapshot(); return ended })
+	lines, _ := f.snapshot()
+	return lines
+}
+
+// rtpStream reads the RTP a phone receives for d, for continuity checks.
+func rtpStream(t *testing.T, p *phone, d time.Duration) []rtp.Header { return rtpHeaders(t, p.rtp, d) }
+
+// oneStream checks that packets are one RTP stream: one SSRC, sequence numbers one apart.
+func oneStream(t *testing.T, hs []rtp.Header) {
+	t.Helper()
+	if len(hs) < 10 {
+		t.Fatalf("only %d RTP packets", len(hs))
+	}
+	for i, h := range hs {
+		if h.SSRC != hs[0].SSRC {
+			t.Fatalf("packet %d has SSRC %x, want %x throughout (one continuous stream)", i, h.SSRC, hs[0].SSRC)
+		}
+		if i > 0 && h.SequenceNumber != hs[i-1].SequenceNumber+1 {
+			t.Fatalf("sequence jumps %d → %d at packet %d", hs[i-1].SequenceNumber, h.SequenceNumber, i)
+		}
+	}
+}
+
+func TestBlindTransferByCalleeRingsAvailableTargetAndKeepsOneStream(t *testing.T) {
+	sw, table, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	frags := watchReferNotifies(bob)
+
+	// Bob talks to Alice, then transfers her to Carol.
+	go bob.sendRTP(t, remoteMedia(t, ic.req.Body()), 10, 0xB0)
+	before := rtpStream(t, alice, 400*time.Millisecond)
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1003")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d %s, want 202", res.StatusCode, res.Reason)
+	}
+	ring := carol.nextIncoming(5 * time.Second)
+	if from := ring.req.From().Address.User; from != "1001" {
+		t.Fatalf("Carol's phone shows %q, want the transferred caller 1001", from)
+	}
+	carol.answer(ring)
+	go carol.sendRTP(t, remoteMedia(t, ring.req.Body()), 30, 0xC0)
+	after := rtpStream(t, alice, 800*time.Millisecond)
+	oneStream(t, append(before, after...))
+	hears(t, alice, carol, ring, 0xC1)
+
+	// Bob heard how it went and his leg ended; he is free, Alice and Carol are busy.
+	lines := frags.waitFinal(t)
+	if len(lines) < 2 || lines[0] != "SIP/2.0 100 Trying" || lines[len(lines)-1] != "SIP/2.0 200 OK" {
+		t.Fatalf("REFER progress %q, want 100 Trying … 200 OK", lines)
+	}
+	if !containsLine(lines, "SIP/2.0 180 Ringing") {
+		t.Fatalf("REFER progress %q has no 180 Ringing", lines)
+	}
+	select {
+	case id := <-bob.byes:
+		if id != callID(ic.req) {
+			t.Fatalf("BYE on %s, want Bob's leg %s", id, callID(ic.req))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Bob's leg was not hung up after the transfer")
+	}
+	eventually(t, "Bob available, Alice and Carol busy", func() bool {
+		b, _ := table.Get("1002")
+		a, _ := table.Get("1001")
+		c, _ := table.Get("1003")
+		return b.Status == presence.Available && a.Status == presence.Busy && c.Status == presence.Busy
+	})
+
+	// Bob's audio no longer reaches Alice.
+	bob.sendRTP(t, remoteMedia(t, ic.req.Body()), 10, 0xB1)
+	if got := alice.recvRTP(t, 1, 0xB1); got != 0 {
+		t.Fatalf("Alice still hears Bob after the transfer (%d packets)", got)
+	}
+
+	// The call shows the hop; Alice hangs up and everything is released.
+	calls := sw.srv.Calls()
+	if len(calls) != 1 || !strings.Contains(strings.Join(calls[0].Trace, "\n"), "transferred by 1002 to 1003") {
+		t.Fatalf("calls after the transfer: %+v", calls)
+	}
+	if err := d.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-carol.byes
+	sw.waitIdle(t)
+}
+
+func containsLine(lines []string, want string) bool {
+	for _, l := range lines {
+		if l == want {
+			return true
+		}
+	}
+	return false
+}
+
+func TestBlindTransferByCallerSendsTheCalleeOn(t *testing.T) {
+	sw, table, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	frags := watchReferNotifies(alice)
+
+	// Alice called Bob; she transfers Bob to Carol and leaves.
+	if res := sendRefer(t, d, callerSide(d), referTo(alice, "1003")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d %s, want 202", res.StatusCode, res.Reason)
+	}
+	ring := carol.nextIncoming(5 * time.Second)
+	if from := ring.req.From().Address.User; from != "1002" {
+		t.Fatalf("Carol's phone shows %q, want the transferred party 1002", from)
+	}
+	carol.answer(ring)
+	hears(t, bob, carol, ring, 0xC0)
+	// Bob's audio reaches Carol through the endpoint that faced him all along.
+	bob.sendRTP(t, remoteMedia(t, ic.req.Body()), 15, 0xB0)
+	if got := carol.recvRTP(t, 5, 0xB0); got < 5 {
+		t.Fatalf("Carol heard %d packets from Bob", got)
+	}
+	if lines := frags.waitFinal(t); lines[len(lines)-1] != "SIP/2.0 200 OK" {
+		t.Fatalf("REFER progress %q", lines)
+	}
+	select {
+	case <-alice.byes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Alice's leg was not hung up after the transfer")
+	}
+	eventually(t, "Alice available", func() bool { a, _ := table.Get("1001"); return a.Status == presence.Available })
+
+	// Bob hangs up: Carol's leg ends.
+	if err := ic.dlg.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-carol.byes
+	sw.waitIdle(t)
+}
+
+func TestBlindTransferToBusyUserHoldsThenConnects(t *testing.T) {
+	sw, table, _ := transferSwitch(t, greetings{"1003/busy": toneFor(500)})
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	dave := newPhone(t, sw, "1004", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	_, carolHangup, _ := bridged(t, carol, dave) // Carol is busy
+	ic, _, d := bridged(t, alice, bob)
+
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1003")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	eventually(t, "Alice held for Carol", func() bool { return sw.flows.Waiting("1003") == 1 })
+	if st, _ := table.Get("1002"); st.Status == presence.Busy {
+		// Bob's leg ends once the switch took the call (held): he is free.
+		eventually(t, "Bob free", func() bool { s, _ := table.Get("1002"); return s.Status == presence.Available })
+	}
+	if err := carolHangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-dave.byes
+	ring := carol.nextIncoming(5 * time.Second)
+	if from := ring.req.From().Address.User; from != "1001" {
+		t.Fatalf("Carol rings for %q, want 1001", from)
+	}
+	carol.answer(ring)
+	hears(t, alice, carol, ring, 0xC0)
+	_ = d.Bye(context.Background())
+	<-carol.byes
+	sw.waitIdle(t)
+}
+
+func TestBlindTransferToDNDUserReachesVoicemail(t *testing.T) {
+	sw, table, store := transferSwitch(t, greetings{"1003/dnd": toneFor(700)})
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	if _, err := table.SetDND("1003", true); err != nil {
+		t.Fatal(err)
+	}
+	ic, _, d := bridged(t, alice, bob)
+	frags := watchReferNotifies(bob)
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1003")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	eventually(t, "Alice in Carol's voicemail", func() bool {
+		calls := sw.srv.Calls()
+		return len(calls) == 1 && calls[0].State == sbsip.StateVoicemail
+	})
+	if lines := frags.waitFinal(t); lines[len(lines)-1] != "SIP/2.0 200 OK" {
+		t.Fatalf("REFER progress %q, want 200 once voicemail took the call", lines)
+	}
+	select {
+	case <-carol.incoming:
+		t.Fatal("Carol's phone rang while she is on DND")
+	default:
+	}
+	// Alice leaves a message of a tone and hangs up.
+	peer := newRTPPeer(t, alice, d.InviteResponse.Body())
+	peer.send(media.Tone(1000, 0.5, 2500*time.Millisecond))
+	_ = d.Bye(context.Background())
+	sw.waitIdle(t)
+	msgs, err := store.List("1003")
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Carol's mailbox: %v %v, want one message", msgs, err)
+	}
+}
+
+func TestBlindTransferNobodyTakesRecallsTheTransferringUser(t *testing.T) {
+	sw, table, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	dave := newPhone(t, sw, "1004", "udp").mustRegister() // no mailbox, rings 400 ms
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	frags := watchReferNotifies(bob)
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1004")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	_ = dave.nextIncoming(5 * time.Second) // Dave's phone rings and nobody answers
+	lines := frags.waitFinal(t)
+	if last := lines[len(lines)-1]; last != "SIP/2.0 480 Temporarily Unavailable" {
+		t.Fatalf("REFER progress %q, want the failure last", lines)
+	}
+	<-bob.byes
+	// Bob's phone rings again with Alice: the recall.
+	ring := bob.nextIncoming(15 * time.Second)
+	if from := ring.req.From().Address.User; from != "1001" {
+		t.Fatalf("recall shows %q, want 1001", from)
+	}
+	bob.answer(ring)
+	hears(t, alice, bob, ring, 0xB0)
+	if st, _ := table.Get("1002"); st.Status != presence.Busy {
+		t.Fatalf("Bob after the recall: %s", st.Status)
+	}
+	trace := strings.Join(sw.srv.Calls()[0].Trace, "\n")
+	if !strings.Contains(trace, "recall to 1002") {
+		t.Fatalf("trace has no recall:\n%s", trace)
+	}
+	_ = d.Bye(context.Background())
+	<-bob.byes
+	sw.waitIdle(t)
+}
+
+func TestBlindTransferToUnknownNumberRecalls(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	frags := watchReferNotifies(bob)
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1999")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	if lines := frags.waitFinal(t); lines[len(lines)-1] != "SIP/2.0 404 Not Found" {
+		t.Fatalf("REFER progress %q", lines)
+	}
+	ring := bob.nextIncoming(15 * time.Second)
+	bob.answer(ring)
+	hears(t, alice, bob, ring, 0xB0)
+	_ = d.Bye(context.Background())
+	sw.waitIdle(t)
+}
+
+func TestBlindTransferToGroupRingsAvailableMembers(t *testing.T) {
+	sw, table, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	dave := newPhone(t, sw, "1004", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	if _, err := table.SetDND("1003", true); err != nil {
+		t.Fatal(err)
+	}
+	ic, _, d := bridged(t, alice, bob)
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "600")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	ring := dave.nextIncoming(5 * time.Second)
+	dave.answer(ring)
+	hears(t, alice, dave, ring, 0xD0)
+	select {
+	case <-carol.incoming:
+		t.Fatal("Carol (DND) rang for a group call")
+	default:
+	}
+	_ = d.Bye(context.Background())
+	<-dave.byes
+	sw.waitIdle(t)
+}
+
+func TestTransferBackToTheTransferringUserEndsCleanly(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1002")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	// Bob's leg ends and his phone rings again for Alice.
+	ring := bob.nextIncoming(10 * time.Second)
+	bob.answer(ring)
+	hears(t, alice, bob, ring, 0xB2)
+	if err := ring.dlg.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-alice.byes
+	_ = d
+	sw.waitIdle(t)
+}
+
+func TestAttendedTransferJoinsTheTwoOtherParties(t *testing.T) {
+	sw, table, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	// Alice calls Bob; Bob consults Carol in a second call, then joins Alice with Carol.
+	ic, _, d := bridged(t, alice, bob)
+	ringC, _, consult := bridged(t, bob, carol)
+	frags := watchReferNotifies(bob)
+	go bob.sendRTP(t, remoteMedia(t, ic.req.Body()), 10, 0xB0)
+	before := rtpStream(t, alice, 400*time.Millisecond)
+
+	replaces := callID(consult.InviteRequest) + ";to-tag=" + toTag(consult.InviteResponse) + ";from-tag=" + fromTag(consult.InviteRequest)
+	target := "<" + uriOf(bob, "1003") + "?Replaces=" + escapeHeader(replaces) + ">"
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), target); res.StatusCode != 202 {
+		t.Fatalf("REFER with Replaces: %d %s", res.StatusCode, res.Reason)
+	}
+	if lines := frags.waitFinal(t); lines[len(lines)-1] != "SIP/2.0 200 OK" {
+		t.Fatalf("REFER progress %q", lines)
+	}
+	// Both of Bob's legs end.
+	byes := map[string]bool{}
+	for len(byes) < 2 {
+		select {
+		case id := <-bob.byes:
+			byes[id] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Bob's legs hung up: %v, want both", byes)
+		}
+	}
+	// Alice and Carol hear each other; Alice's stream goes on.
+	go carol.sendRTP(t, remoteMedia(t, consult.InviteResponse.Body()), 30, 0xC0)
+	after := rtpStream(t, alice, 800*time.Millisecond)
+	oneStream(t, append(before, after...))
+	hears(t, alice, carol, ringC, 0xC1)
+	alice.sendRTP(t, remoteMedia(t, d.InviteResponse.Body()), 15, 0xA0)
+	if got := carol.recvRTP(t, 5, 0xA0); got < 5 {
+		t.Fatalf("Carol heard %d packets from Alice", got)
+	}
+	eventually(t, "Bob free, Alice and Carol busy", func() bool {
+		a, _ := table.Get("1001")
+		b, _ := table.Get("1002")
+		c, _ := table.Get("1003")
+		return a.Status == presence.Busy && b.Status == presence.Available && c.Status == presence.Busy
+	})
+	if n := sw.srv.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls after the join, want 1", n)
+	}
+	_ = d.Bye(context.Background())
+	<-carol.byes
+	sw.waitIdle(t)
+}
+
+func TestAttendedTransferToARingingConsultation(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+
+	// Bob calls Carol; her phone rings; Bob completes the transfer before she answers.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	consult, err := bob.dial(ctx, "1003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	early := make(chan *sip.Response, 4)
+	go func() {
+		_ = consult.WaitAnswer(ctx, sipgo.AnswerOptions{Username: bob.ext, Password: bob.pass,
+			OnResponse: func(res *sip.Response) error {
+				if res.StatusCode == 180 {
+					early <- res
+				}
+				return nil
+			}})
+	}()
+	first := carol.nextIncoming(5 * time.Second)
+	_ = first.dlg.Respond(180, "Ringing", nil)
+	var ringing *sip.Response
+	select {
+	case ringing = <-early:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Bob's consultation never rang")
+	}
+	replaces := callID(consult.InviteRequest) + ";to-tag=" + toTag(ringing) + ";from-tag=" + fromTag(consult.InviteRequest) + ";early-only"
+	target := "<" + uriOf(bob, "1003") + "?Replaces=" + escapeHeader(replaces) + ">"
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), target); res.StatusCode != 202 {
+		t.Fatalf("REFER with Replaces of a ringing call: %d %s", res.StatusCode, res.Reason)
+	}
+	// Carol's phone rings for Alice now; she answers and talks to Alice.
+	var ring *incomingCall
+	for ring == nil {
+		ic2 := carol.nextIncoming(5 * time.Second)
+		if ic2.req.From().Address.User == "1001" {
+			ring = ic2
+		}
+	}
+	carol.answer(ring)
+	hears(t, alice, carol, ring, 0xC0)
+	_ = d.Bye(context.Background())
+	<-carol.byes
+	sw.waitIdle(t)
+}
+
+func TestReferBadInput(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	cases := []struct {
+		name    string
+		referTo []string
+		want    int
+	}{
+		{"no Refer-To", nil, 400},
+		{"two Refer-To", []string{referTo(bob, "1003"), referTo(bob, "1004")}, 400},
+		{"a web address", []string{"<http://example.com/x>"}, 488},
+		{"a tel URI", []string{"<tel:+15551234567>"}, 488},
+		{"no extension", []string{"<sip:127.0.0.1>"}, 400},
+		{"garbage", []string{"<sip:@@@>"}, 400},
+		{"Replaces naming no dialog", []string{"<" + uriOf(bob, "1003") + "?Replaces=nope%3Bto-tag%3Da%3Bfrom-tag%3Db>"}, 481},
+		{"a broken Replaces", []string{"<" + uriOf(bob, "1003") + "?Replaces=only-a-call-id>"}, 400},
+	}
+	for _, tc := range cases {
+		if res := sendRefer(t, ic.dlg, calleeSide(ic), tc.referTo...); res.StatusCode != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, res.StatusCode, res.Reason, tc.want)
+		}
+	}
+	// The call carries on.
+	hears(t, alice, bob, ic, 0xB0)
+
+	// A REFER outside any call: the user is challenged, then refused.
+	req := sip.NewRequest(sip.REFER, bob.switchURI("1001"))
+	req.AppendHeader(sip.NewHeader("Refer-To", referTo(bob, "1003")))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := bob.client.Do(ctx, req)
+	if err == nil && res.StatusCode == 407 {
+		res, err = bob.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: bob.ext, Password: bob.pass})
+	}
+	if err != nil || res.StatusCode != 403 {
+		t.Fatalf("REFER outside a call: %v %v, want 403", res, err)
+	}
+	_ = d.Bye(context.Background())
+	sw.waitIdle(t)
+}
+
+func TestServerTransferFromThePage(t *testing.T) {
+	sw, table, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	id := callID(d.InviteRequest)
+
+	if err := sw.srv.Transfer("no-such-call", sbsip.TransferRequest{By: "1002", To: "1003"}); err != sbsip.ErrNoSuchCall {
+		t.Fatalf("unknown call: %v", err)
+	}
+	if err := sw.srv.Transfer(id, sbsip.TransferRequest{By: "1004", To: "1003"}); err != sbsip.ErrNotParty {
+		t.Fatalf("not a party: %v", err)
+	}
+	if err := sw.srv.Transfer(id, sbsip.TransferRequest{Keep: "1005", To: "1003"}); err != sbsip.ErrNotParty {
+		t.Fatalf("admin keeping nobody: %v", err)
+	}
+	// Bob sends Alice to Carol's voicemail from the page.
+	if err := sw.srv.Transfer(id, sbsip.TransferRequest{By: "1002", To: "1003", Voicemail: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-bob.byes:
+		if got != callID(ic.req) {
+			t.Fatalf("BYE on %s", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Bob's leg was not hung up")
+	}
+	eventually(t, "Alice in Carol's voicemail", func() bool {
+		calls := sw.srv.Calls()
+		return len(calls) == 1 && calls[0].State == sbsip.StateVoicemail
+	})
+	select {
+	case <-carol.incoming:
+		t.Fatal("Carol's phone rang for a transfer to her voicemail")
+	default:
+	}
+	if err := sw.srv.Transfer(id, sbsip.TransferRequest{By: "1001", To: "1002"}); err != sbsip.ErrNotTransferable {
+		t.Fatalf("transfer of a call in voicemail: %v", err)
+	}
+	if st, _ := table.Get("1002"); st.Status != presence.Available {
+		t.Fatalf("Bob after the transfer: %s", st.Status)
+	}
+	_ = d.Bye(context.Background())
+	sw.waitIdle(t)
+}
+
+func TestServerTransferByAnAdministratorKeepsTheNamedParty(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	_, _, d := bridged(t, alice, bob)
+	// The administrator keeps Bob and sends him to Carol; Alice's leg ends.
+	if err := sw.srv.Transfer(callID(d.InviteRequest), sbsip.TransferRequest{Keep: "1002", To: "1003"}); err != nil {
+		t.Fatal(err)
+	}
+	<-alice.byes
+	ring := carol.nextIncoming(5 * time.Second)
+	if from := ring.req.From().Address.User; from != "1002" {
+		t.Fatalf("Carol rings for %q, want 1002", from)
+	}
+	carol.answer(ring)
+	hears(t, bob, carol, ring, 0xC0)
+	_ = ring.dlg.Bye(context.Background())
+	<-bob.byes
+	sw.waitIdle(t)
+}
+
+// toTag and fromTag read a message's tags.
+func toTag(m sip.Message) string   { v, _ := m.To().Params.Get("tag"); return v }
+func fromTag(m sip.Message) string { v, _ := m.From().Params.Get("tag"); return v }
+
+// escapeHeader escapes a URI header value (Replaces inside Refer-To).
+func escapeHeader(v string) string {
+	r := strings.NewReplacer(";", "%3B", "=", "%3D", "@", "%40", " ", "%20")
+	return r.Replace(v)
+}
+
+// toneFor is a short own greeting: 300 ms of f Hz.
+func toneFor(f float64) []int16 { return media.Tone(f, 0.4, 300*time.Millisecond) }
