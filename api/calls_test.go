@@ -12,11 +12,52 @@ import (
 )
 
 // fakeCalls implements Calls from a list; HangUp removes the call and remembers the id.
+// Transfer checks the request as a call's owner does (By or Keep must be a party, the call must
+// be talking) and remembers it; the call stays listed, as it does until the owner has acted.
 type fakeCalls struct {
-	mu     sync.Mutex
-	calls  []Call
-	hungUp []string
-	err    error // HangUp fails with this when set
+	mu          sync.Mutex
+	calls       []Call
+	hungUp      []string
+	err         error // HangUp fails with this when set
+	transfers   []fakeTransfer
+	transferErr error // Transfer fails with this when set
+}
+
+// fakeTransfer is one request fakeCalls.Transfer took.
+type fakeTransfer struct {
+	ID string
+	TransferRequest
+}
+
+func (f *fakeCalls) Transfer(id string, t TransferRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.transferErr != nil {
+		return f.transferErr
+	}
+	i := slices.IndexFunc(f.calls, func(c Call) bool { return c.ID == id })
+	if i < 0 {
+		return ErrNoSuchCall
+	}
+	c := f.calls[i]
+	who := t.By
+	if who == "" {
+		who = t.Keep
+	}
+	if !slices.Contains(c.Parties, who) {
+		return ErrNotParty
+	}
+	if c.State != CallTalking {
+		return ErrNotTransferable
+	}
+	f.transfers = append(f.transfers, fakeTransfer{ID: id, TransferRequest: t})
+	return nil
+}
+
+func (f *fakeCalls) transferred() []fakeTransfer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.transfers)
 }
 
 func (f *fakeCalls) Active() []Call {
@@ -223,6 +264,8 @@ func TestCallsWrongMethodIs405(t *testing.T) {
 		{method: http.MethodDelete, path: "/api/v1/calls", ext: "1001"},
 		{method: http.MethodGet, path: "/api/v1/calls/a@x", ext: "1001"},
 		{method: http.MethodPut, path: "/api/v1/calls/a@x", ext: "1001", body: "{}"},
+		{method: http.MethodGet, path: "/api/v1/calls/a@x/transfer", ext: "1001"},
+		{method: http.MethodDelete, path: "/api/v1/calls/a@x/transfer", ext: "1001"},
 	} {
 		got := e.do(t, r)
 		wantStatus(t, r, got, http.StatusMethodNotAllowed)
@@ -236,4 +279,6 @@ func TestCallsRoutesAbsentWithoutCalls(t *testing.T) {
 	e := newEnv(t)
 	e.call(t, request{path: "/api/v1/calls", ext: "1001"}, http.StatusNotFound)
 	e.call(t, request{method: http.MethodDelete, path: "/api/v1/calls/a@x", ext: "1001"}, http.StatusNotFound)
+	e.call(t, request{method: http.MethodPost, path: "/api/v1/calls/a@x/transfer", ext: "1001", body: `{"to":"1004"}`},
+		http.StatusNotFound)
 }

@@ -26,6 +26,8 @@
 //	GET    /api/v1/queues                  each queue's callers waiting and members' states
 //	GET    /api/v1/calls                   active calls, newest first (own; all for an admin)
 //	DELETE /api/v1/calls/{id}              204 once the call is hung up (admin only)
+//	POST   /api/v1/calls/{id}/transfer     {"to","party"?,"voicemail"?} → 202 {"id","to","voicemail"}
+//	                                       (a party to the call, or an admin)
 //	GET    /                               the team page (web.go; files under /web/)
 //
 // Every /api/ route but POST and DELETE /api/v1/session needs credentials:
@@ -253,5 +255,6 @@ func (s *Server) routes(mux *http.ServeMux) {
 	if s.calls != nil {
 		mux.Handle("GET /api/v1/calls", s.authed(s.listCalls))
 		mux.Handle("DELETE /api/v1/calls/{id}", s.authed(s.hangUpCall))
+		mux.Handle("POST /api/v1/calls/{id}/transfer", s.authed(s.transferCall))
 	}
 }

@@ -265,6 +265,8 @@ func TestWebScreenshots(t *testing.T) {
 	}
 	e.table.CallStarted("1002", "c1")
 	e.table.CallStarted("1006", "c1")
+	e.calls.calls = []Call{{ID: "c1", From: "1006", To: "1002", State: CallTalking, Started: time.Now().Add(-95 * time.Second),
+		Answered: time.Now().Add(-90 * time.Second), Parties: []string{"1006", "1002"}}}
 	if _, err := e.table.SetDND("1003", true); err != nil {
 		t.Fatal(err)
 	}
@@ -292,6 +294,8 @@ func TestWebScreenshots(t *testing.T) {
 		{"team-desktop.png", 1280, 800, nil, "1001", ""},
 		{"team-phone.png", 390, 844, phone, "1005", ""},
 		{"team-phone-admin.png", 390, 844, phone, "1001", ""},
+		{"team-transfer-desktop.png", 1280, 800, nil, "1002", ""}, // Bob is on a call with Frank
+		{"team-transfer-phone.png", 390, 844, phone, "1002", ""},
 		{"voicemail-desktop.png", 1280, 800, nil, "1001", "voicemail"},
 		{"greetings-phone.png", 390, 844, phone, "1001", "greetings"},
 		{"signin-phone.png", 390, 844, phone, "", ""},
@@ -311,6 +315,9 @@ func TestWebScreenshots(t *testing.T) {
 		default:
 			tb.signIn(c.who)
 			tb.WaitFor(`document.getElementById('live').dataset.live === 'true'`, 3*time.Second)
+			if c.who == "1002" {
+				tb.WaitFor(`!document.getElementById('my-call').hidden`, 5*time.Second)
+			}
 		}
 		png, err := chromedp.Run(tb.Context(), chromedp.CaptureScreenshot())
 		if err != nil {
@@ -503,5 +510,100 @@ func TestWebAdminSeesCallsAndHangsUp(t *testing.T) {
 	alice.WaitFor(row+` === null && document.querySelectorAll('#calls .call').length === 1`, 3*time.Second)
 	if ids := e.calls.hungUpIDs(); fmt.Sprint(ids) != "[talk@test]" {
 		t.Errorf("hung up %v, want [talk@test]", ids)
+	}
+}
+
+// TestWebTransferCallToColleague: a user on a call sees it above the team, with Transfer and
+// To voicemail next to each colleague but the one they talk to (Transfer stands out for an
+// Available colleague, and is offered for DND too); a click asks the switch to send the other
+// party on, with the user as By, and the offer goes. A second call goes to a DND colleague's
+// voicemail. Without a call, nothing is offered.
+func TestWebTransferCallToColleague(t *testing.T) {
+	e := newDefaultWebEnv(t)
+	if _, err := e.table.SetDND("1001", true); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, e, 40*time.Second)
+	bob := b.tab()
+	bob.signIn("1002")
+	if n := eval[int](bob, `[...document.querySelectorAll('#team .row-transfer-actions')].filter(x => !x.hidden).length`); n != 0 {
+		t.Errorf("without a call %d rows offer a transfer", n)
+	}
+
+	// Dave calls Bob; Bob answers.
+	now := time.Now()
+	e.calls.mu.Lock()
+	e.calls.calls = []Call{{ID: "talk/1@test", From: "1004", To: "1002", State: CallTalking, Started: now.Add(-20 * time.Second),
+		Answered: now.Add(-15 * time.Second), Parties: []string{"1004", "1002"}}}
+	e.calls.mu.Unlock()
+	e.table.CallStarted("1004", "talk/1@test")
+	e.table.CallStarted("1002", "talk/1@test")
+	bob.WaitFor(`!document.getElementById('my-call').hidden`, 5*time.Second)
+	if with := eval[string](bob, `document.getElementById('my-call-with').innerText`); with != "On a call with Dave (1004)" {
+		t.Errorf("call bar shows %q", with)
+	}
+	const shown = `[...document.querySelectorAll('#team .row')].filter(r => { const x = r.querySelector('.row-transfer-actions'); return x && !x.hidden; })`
+	if got := eval[[]string](bob, shown+`.map(r => r.dataset.ext + ' ' + r.dataset.status + ' ' + r.querySelector('.row-transfer').classList.contains('primary'))`); fmt.Sprint(got) != fmt.Sprint([]string{"1001 dnd false", "1003 available true"}) {
+		t.Errorf("rows offering a transfer (ext status primary) = %q, want Alice (DND, plain) and Carol (available, primary)", got)
+	}
+	if label := eval[string](bob, `document.querySelector('#team .row[data-ext="1003"] .row-transfer').getAttribute('aria-label')`); label != "Transfer the call to Carol (1003), Available" {
+		t.Errorf("Transfer's label = %q", label)
+	}
+
+	// Bob transfers Dave to Carol.
+	bob.Do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1003"] .row-transfer`)))
+	poll.Require(t, 3*time.Second, "the switch asked to transfer the call", func() bool { return len(e.calls.transferred()) == 1 })
+	if got, want := e.calls.transferred()[0], (fakeTransfer{ID: "talk/1@test", TransferRequest: TransferRequest{By: "1002", To: "1003"}}); got != want {
+		t.Errorf("the switch was asked %+v, want %+v", got, want)
+	}
+	// The offer goes at once, though the call still lists Bob until the switch ends his leg.
+	bob.WaitFor(`document.getElementById('my-call').hidden && `+shown+`.length === 0`, 2*time.Second)
+	bob.WaitFor(`!document.getElementById('toast').hidden && document.getElementById('toast').innerText === 'Transferring Dave (1004) to Carol (1003).'`, 2*time.Second)
+	time.Sleep(2500 * time.Millisecond) // a poll or more later, the handed-off call is still not offered
+	if !eval[bool](bob, `document.getElementById('my-call').hidden`) {
+		t.Error("the transferred call is offered again while it still lists Bob")
+	}
+
+	// A new call from Carol: Bob sends her to Alice's voicemail (Alice is on DND).
+	e.calls.mu.Lock()
+	e.calls.calls = []Call{{ID: "talk2@test", From: "1003", To: "1002", State: CallTalking, Started: time.Now(),
+		Answered: time.Now(), Parties: []string{"1003", "1002"}}}
+	e.calls.mu.Unlock()
+	bob.WaitFor(`document.getElementById('my-call-with').innerText === 'On a call with Carol (1003)' && !document.getElementById('my-call').hidden`, 5*time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1001"] .row-to-voicemail`)))
+	poll.Require(t, 3*time.Second, "the switch asked to send the call to voicemail", func() bool { return len(e.calls.transferred()) == 2 })
+	if got, want := e.calls.transferred()[1], (fakeTransfer{ID: "talk2@test", TransferRequest: TransferRequest{By: "1002", To: "1001", Voicemail: true}}); got != want {
+		t.Errorf("the switch was asked %+v, want %+v", got, want)
+	}
+
+	// The call ends: nothing is offered.
+	e.calls.mu.Lock()
+	e.calls.calls = nil
+	e.calls.mu.Unlock()
+	e.table.CallEnded("1002", "talk/1@test")
+	bob.WaitFor(`document.getElementById('my-call').hidden && `+shown+`.length === 0`, 3*time.Second)
+}
+
+// TestWebTransferRefusedShowsWhy: when the switch refuses (the call is no longer connected),
+// the page says so and keeps offering the call.
+func TestWebTransferRefusedShowsWhy(t *testing.T) {
+	e := newDefaultWebEnv(t)
+	e.calls.mu.Lock()
+	e.calls.calls = []Call{{ID: "talk@test", From: "1002", To: "1003", State: CallTalking, Started: time.Now(),
+		Answered: time.Now(), Parties: []string{"1002", "1003"}}}
+	e.calls.transferErr = ErrNotTransferable
+	e.calls.mu.Unlock()
+	e.table.CallStarted("1002", "talk@test")
+	b := newBrowser(t, e, 30*time.Second)
+	bob := b.tab()
+	bob.signIn("1002")
+	bob.WaitFor(`!document.getElementById('my-call').hidden`, 5*time.Second)
+	bob.Do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1004"] .row-transfer`)))
+	bob.WaitFor(`document.getElementById('toast').dataset.kind === 'error' && !document.getElementById('toast').hidden`, 3*time.Second)
+	if msg := eval[string](bob, `document.getElementById('toast').innerText`); msg != "The call cannot be transferred right now: it is not connected." {
+		t.Errorf("toast %q", msg)
+	}
+	if eval[bool](bob, `document.getElementById('my-call').hidden || document.querySelector('#team .row[data-ext="1004"] .row-transfer').disabled`) {
+		t.Error("after a refusal the call is no longer offered")
 	}
 }

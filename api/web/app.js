@@ -27,6 +27,13 @@
   // The Calls view (admins) asks for the calls in progress this often while it is on screen:
   // a small list, few admins, and no stream to keep open or resume.
   const CALLS_POLL_MS = 2000;
+  // What sending the call to a colleague in each status does: the same status routing as a new
+  // call (the spec's "Redirecting calls"), so the user knows before clicking.
+  const TRANSFER_HINT = {
+    available: (n) => `${n} is available: their phones ring.`,
+    busy: (n) => `${n} is on a call: the caller hears their busy greeting and waits on hold.`,
+    dnd: (n) => `${n} is on Do not disturb: the caller hears their greeting and goes to voicemail.`,
+  };
   const CALL_STATE_TEXT = {
     ringing: 'Ringing', talking: 'Talking', held: 'On hold', queued: 'Queued',
     voicemail: 'Voicemail', screening: 'Screening',
@@ -48,6 +55,11 @@
       vmPoll: false,
       calls: new Map(), // id → call row (see makeCall)
       callsLoading: false,
+      myCall: null, // my call that can be sent on (talking), from GET /api/v1/calls; null if none
+      myCallPoll: false, // polling GET /api/v1/calls while I am on a call
+      myCallLoading: false,
+      handedOff: new Set(), // ids of calls I transferred whose end has not been seen yet
+      callsServed: true, // false once the server answers 404: it has no calls API
       ended: false,
     };
   }
@@ -214,6 +226,7 @@
     $('queues').replaceChildren();
     $('calls').replaceChildren();
     $('tab-calls').hidden = true;
+    $('my-call').hidden = true;
     $('filter').value = '';
   }
 
@@ -393,7 +406,17 @@
       el('div', { class: 'who' }, name, meta),
       el('div', { class: 'state' }, pill),
       control);
-    const row = { li, pill, name, meta, avatar, control, input: null, st: null, key: '' };
+    const row = { li, pill, name, meta, avatar, control, input: null, xfer: null, st: null, key: '' };
+    if (!mine) {
+      // Shown only while I am on a call I can send on (updateTransfer).
+      const xfer = el('button', { type: 'button', class: 'button small row-transfer', text: 'Transfer' });
+      const vm = el('button', { type: 'button', class: 'button small row-to-voicemail', text: 'To voicemail' });
+      xfer.addEventListener('click', () => transferTo(st.ext, false, xfer));
+      vm.addEventListener('click', () => transferTo(st.ext, true, vm));
+      const box = el('div', { class: 'row-transfer-actions', role: 'group', hidden: true }, xfer, vm);
+      control.append(box);
+      row.xfer = { box, xfer, vm };
+    }
     if (s.me.admin && !mine) {
       const input = el('input', { type: 'checkbox', role: 'switch', class: 'row-dnd' });
       input.addEventListener('change', () => setStatus(st.ext, input.checked, input));
@@ -423,6 +446,7 @@
       row.input.checked = st.dnd;
       row.input.setAttribute('aria-label', `Do not disturb for ${st.name || st.ext} (${st.ext})`);
     }
+    updateTransfer(row);
     if (mine) updateMine(st);
   }
 
@@ -433,6 +457,8 @@
     if (!sw.disabled) sw.checked = st.dnd;
     const pillText = $('me-pill').querySelector('.pill-text');
     if (st.on_call) pillText.textContent = st.dnd ? 'DND · on a call' : 'Busy · on a call';
+    if (st.on_call) watchMyCall();
+    else setMyCall(null);
   }
 
   function updateSummary() {
@@ -862,6 +888,119 @@
     loadCalls();
   }
 
+  // ---- my call: send it to a colleague ------------------------------------
+  //
+  // While my presence says I am on a call, the page asks GET /api/v1/calls (the calls I am a
+  // party to; all of them for an admin, hence the filter) every CALLS_POLL_MS for the call's id,
+  // and offers Transfer / To voicemail next to each colleague. Only a talking call can be sent
+  // on: the switch answers 409 for one that is ringing, held, queued or in voicemail.
+
+  function watchMyCall() {
+    const s = session;
+    if (!s || s.myCallPoll || !s.callsServed) return;
+    s.myCallPoll = true;
+    const poll = async () => {
+      if (s.ended) return;
+      if (!s.mine || !s.mine.on_call || !s.callsServed) {
+        s.myCallPoll = false;
+        s.handedOff.clear(); // those calls have left me; one coming back is mine again
+        setMyCall(null);
+        return;
+      }
+      if (document.visibilityState === 'visible') await loadMyCall();
+      if (!s.ended) later(poll, CALLS_POLL_MS);
+    };
+    poll();
+  }
+
+  async function loadMyCall() {
+    const s = session;
+    if (!s || s.myCallLoading || !s.callsServed) return;
+    s.myCallLoading = true;
+    let list;
+    try {
+      list = await api('GET', '/api/v1/calls');
+    } catch (e) {
+      if (e.status === 404) s.callsServed = false; // this server does not list calls
+      return;
+    } finally {
+      s.myCallLoading = false;
+    }
+    if (s.ended) return;
+    const mine = (list || []).filter((c) => (c.parties || []).includes(s.me.ext));
+    // A call I transferred lists me until the switch has ended my leg: do not offer it again.
+    const ids = new Set(mine.map((c) => c.id));
+    for (const id of s.handedOff) if (!ids.has(id)) s.handedOff.delete(id);
+    setMyCall(mine.find((c) => c.state === 'talking' && !s.handedOff.has(c.id)) || null);
+  }
+
+  // otherParty names whom I am talking to: the other extension, or the outside number.
+  function otherParty(c) {
+    const me = session.me.ext;
+    const others = (c.parties || []).filter((p) => p !== me);
+    if (others.length) return others.map(who).join(', ');
+    return who(c.from === me ? c.to : c.from);
+  }
+
+  function setMyCall(c) {
+    const s = session;
+    if (!s) return;
+    const key = (x) => (x ? x.id + ' ' + (x.parties || []).join() : '');
+    const changed = key(c) !== key(s.myCall);
+    s.myCall = c;
+    $('my-call').hidden = !c;
+    if (c) {
+      $('my-call').dataset.id = c.id;
+      $('my-call-with').textContent = `On a call with ${otherParty(c)}`;
+      $('my-call-time').textContent = since(c.answered || c.started);
+    }
+    if (changed) for (const row of s.rows.values()) updateTransfer(row);
+  }
+
+  // updateTransfer shows a colleague's Transfer / To voicemail while I have a call to send on,
+  // except on the row of whom I am talking to. Transfer stands out for an Available colleague,
+  // the one who can take the call now; for Busy or DND it is offered all the same, with what
+  // will happen in its title, because routing decides what those statuses mean for the caller.
+  function updateTransfer(row) {
+    const x = row.xfer;
+    if (!x) return;
+    const c = session.myCall;
+    const st = row.st;
+    const show = !!c && !(c.parties || []).includes(st.ext);
+    x.box.hidden = !show;
+    if (!show) return;
+    const name = st.name || st.ext;
+    const status = STATUS_LONG[st.status] || st.status;
+    x.xfer.classList.toggle('primary', st.status === 'available');
+    x.xfer.setAttribute('aria-label', `Transfer the call to ${name} (${st.ext}), ${status}`);
+    x.xfer.title = (TRANSFER_HINT[st.status] || ((n) => `${n}: ${status}.`))(name);
+    x.vm.setAttribute('aria-label', `Send the call to the voicemail of ${name} (${st.ext})`);
+    x.vm.title = `The caller goes straight to ${name}'s voicemail.`;
+  }
+
+  async function transferTo(ext, voicemail, button) {
+    const s = session;
+    const c = s && s.myCall;
+    if (!c) return;
+    const other = otherParty(c);
+    const target = who(ext);
+    button.disabled = true;
+    try {
+      await api('POST', `/api/v1/calls/${encodeURIComponent(c.id)}/transfer`,
+        voicemail ? { to: ext, voicemail: true } : { to: ext });
+      s.handedOff.add(c.id);
+      if (s.myCall && s.myCall.id === c.id) setMyCall(null);
+      toast(voicemail ? `Sending ${other} to the voicemail of ${target}.` : `Transferring ${other} to ${target}.`);
+    } catch (e) {
+      if (e.status === 404) toast('That call has already ended.');
+      else if (e.status === 409) toast('The call cannot be transferred right now: it is not connected.', 'error');
+      else if (e.status !== 401) toast(`Could not transfer the call: ${e.message}`, 'error');
+    } finally {
+      button.disabled = false;
+    }
+    if (!s.ended) loadMyCall();
+  }
+
   // ---- start-up ----------------------------------------------------------
 
   document.addEventListener('DOMContentLoaded', async () => {
@@ -878,6 +1017,7 @@
     document.addEventListener('visibilitychange', () => {
       if (session && document.visibilityState === 'visible') loadVoicemail();
       if (session && callsShown()) loadCalls();
+      if (session && session.mine && session.mine.on_call && document.visibilityState === 'visible') loadMyCall();
     });
     try {
       start(await api('GET', '/api/v1/me'));

@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/internal/sipphone"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 // apiCall is one entry of GET /api/v1/calls.
@@ -214,4 +218,46 @@ func TestAdminSeesCallsAndHangsThemUp(t *testing.T) {
 		t.Fatal("Alice's ringing phone got no CANCEL")
 	}
 	sw.waitCalls(t, "no calls", func(c []apiCall) bool { return len(c) == 0 })
+}
+
+// The SIP server's refusals of a call request become the API's errors (which the API answers
+// 404, 403 or 400, and 409), wrapped or not; anything else passes through for a logged 500.
+func TestCallsViewMapsSIPErrors(t *testing.T) {
+	other := errors.New("owner gone quiet")
+	for _, c := range []struct {
+		in, want error
+	}{
+		{nil, nil},
+		{sbsip.ErrNoSuchCall, api.ErrNoSuchCall},
+		{sbsip.ErrNotParty, api.ErrNotParty},
+		{sbsip.ErrNotTransferable, api.ErrNotTransferable},
+		{fmt.Errorf("transfer x: %w", sbsip.ErrNotParty), api.ErrNotParty},
+		{other, other},
+	} {
+		if got := apiCallError(c.in); got != c.want {
+			t.Errorf("apiCallError(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// The real switch serves POST /api/v1/calls/{id}/transfer: a call that is not in progress is
+// 404 through the SIP server's own answer, and a body that is not JSON is 400.
+func TestTransferAPIOnTheSwitch(t *testing.T) {
+	sw := startWebSwitch(t)
+	for _, c := range []struct {
+		ext, body string
+		want      int
+	}{
+		{"1002", `{"to":"1003"}`, http.StatusNotFound},
+		{"1001", `{"to":"1003","party":"1002"}`, http.StatusNotFound},
+		{"1002", `{"to":"nobody"}`, http.StatusBadRequest},
+		{"1002", `to=1003`, http.StatusBadRequest},
+		{"1002", `{"to":"1003","party":"1004"}`, http.StatusForbidden},
+	} {
+		code, body := apiSend(t, http.MethodPost, sw.cfg.HTTPPort, "/api/v1/calls/no-such-call@x/transfer", c.ext,
+			webPassword(c.ext), "application/json", []byte(c.body))
+		if code != c.want || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("%s as %s: %d %s, want %d with an error", c.body, c.ext, code, body, c.want)
+		}
+	}
 }
