@@ -2,6 +2,7 @@ package sip_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,7 +11,9 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
+	"go.etcd.io/bbolt"
 
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/presence"
@@ -33,7 +36,15 @@ func (xferUsers) User(ext string) (routing.User, bool) {
 	return u, ok
 }
 
-func (xferUsers) Exists(ext string) bool { return ext == "600" || users{}.Exists(ext) }
+func (xferUsers) Exists(ext string) bool { return ext == "600" || ext == "700" || users{}.Exists(ext) }
+
+func (xferUsers) Queue(ext string) (routing.Queue, bool) {
+	if ext != "700" {
+		return routing.Queue{}, false
+	}
+	return routing.Queue{Ext: "700", Name: "Support", Strategy: routing.RingAll, Members: []string{"1005"},
+		RingTimeout: 5 * time.Second, MaxWait: time.Minute}, true
+}
 
 func (xferUsers) Group(ext string) (routing.Group, bool) {
 	if ext != "600" {
@@ -51,14 +62,28 @@ func transferSwitch(t *testing.T, g greetings) (*testSwitch, *presence.Table, *m
 		t.Fatal(err)
 	}
 	store := openMailbox(t)
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "history.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	hist, err := history.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sw := startSwitch(t, func(o *switchOpts) {
+		o.History = hist
 		o.Presence = table
 		o.Router = routing.New(xferUsers{}, o.Locations.(*sbsip.MemoryLocations), table)
 		o.Voicemail = store
 		o.Greetings = g
 	})
+	histories[sw] = hist
 	return sw, table, store
 }
+
+// histories finds a transfer switch's call history.
+var histories = map[*testSwitch]*history.Store{}
 
 // dialogRequester is either side of a sipgo dialog: it sends in-dialog requests.
 type dialogRequester interface {
@@ -169,6 +194,14 @@ func TestBlindTransferByCalleeRingsAvailableTargetAndKeepsOneStream(t *testing.T
 	if from := ring.req.From().Address.User; from != "1001" {
 		t.Fatalf("Carol's phone shows %q, want the transferred caller 1001", from)
 	}
+	if err := ring.dlg.Respond(180, "Ringing", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Carol picks up once Bob has heard that her phone rings (a person takes that long).
+	eventually(t, "Bob told Carol's phone rings", func() bool {
+		lines, _ := frags.snapshot()
+		return containsLine(lines, "SIP/2.0 180 Ringing")
+	})
 	carol.answer(ring)
 	go carol.sendRTP(t, remoteMedia(t, ring.req.Body()), 30, 0xC0)
 	after := rtpStream(t, alice, 800*time.Millisecond)
@@ -664,3 +697,117 @@ func escapeHeader(v string) string {
 
 // toneFor is a short own greeting: 300 ms of f Hz.
 func toneFor(f float64) []int16 { return media.Tone(f, 0.4, 300*time.Millisecond) }
+
+func TestBlindTransferOfAHeldPartyTakesItOffHold(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+
+	// Bob's phone puts Alice on hold before it transfers her, as desk phones do.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hold := sip.NewRequest(sip.INVITE, calleeSide(ic))
+	hold.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	hold.SetBody(bob.sdp("sendonly"))
+	if res, err := ic.dlg.Do(ctx, hold); err != nil || res.StatusCode != 200 {
+		t.Fatalf("hold: %v %v", res, err)
+	}
+	_ = ic.dlg.WriteRequest(sip.NewRequest(sip.ACK, calleeSide(ic)))
+	if got := <-alice.reinvite; !strings.Contains(string(got.Body()), "a=sendonly") {
+		t.Fatalf("Alice's phone was not put on hold:\n%s", got.Body())
+	}
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1003")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	// The switch takes Alice off hold, so she can talk to whoever takes her.
+	select {
+	case got := <-alice.reinvite:
+		if !strings.Contains(string(got.Body()), "a=sendrecv") || strings.Count(string(got.Body()), "a=rtpmap:") > 2 {
+			t.Fatalf("re-INVITE after the transfer should offer one codec, sendrecv:\n%s", got.Body())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Alice was left on hold")
+	}
+	ring := carol.nextIncoming(5 * time.Second)
+	carol.answer(ring)
+	hears(t, alice, carol, ring, 0xC0)
+	alice.sendRTP(t, remoteMedia(t, d.InviteResponse.Body()), 15, 0xA0)
+	if got := carol.recvRTP(t, 5, 0xA0); got < 5 {
+		t.Fatalf("Carol heard %d packets from Alice", got)
+	}
+	_ = d.Bye(context.Background())
+	<-carol.byes
+	sw.waitIdle(t)
+}
+
+func TestBlindTransferToQueueOffersAnAgent(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	erin := newPhone(t, sw, "1005", "udp").mustRegister() // the queue's agent
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	frags := watchReferNotifies(bob)
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "700")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	ring := erin.nextIncoming(5 * time.Second)
+	if from := ring.req.From().Address.User; from != "1001" {
+		t.Fatalf("agent rings for %q, want 1001", from)
+	}
+	erin.answer(ring)
+	hears(t, alice, erin, ring, 0xE0)
+	if lines := frags.waitFinal(t); lines[len(lines)-1] != "SIP/2.0 200 OK" {
+		t.Fatalf("REFER progress %q", lines)
+	}
+	_ = d.Bye(context.Background())
+	<-erin.byes
+	sw.waitIdle(t)
+}
+
+func TestTransferredCallHistoryShowsEachHop(t *testing.T) {
+	sw, table, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	dave := newPhone(t, sw, "1004", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	if _, err := table.SetDND("1004", true); err != nil {
+		t.Fatal(err)
+	}
+	ic, _, d := bridged(t, alice, bob)
+	// Bob sends Alice to Dave (DND, no mailbox: she comes back to Bob), Bob then to Carol.
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1004")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d", res.StatusCode)
+	}
+	recall := bob.nextIncoming(15 * time.Second)
+	bob.answer(recall)
+	if res := sendRefer(t, recall.dlg, calleeSide(recall), referTo(bob, "1003")); res.StatusCode != 202 {
+		t.Fatalf("second REFER: %d", res.StatusCode)
+	}
+	ring := carol.nextIncoming(5 * time.Second)
+	carol.answer(ring)
+	hears(t, alice, carol, ring, 0xC0)
+	_ = d.Bye(context.Background())
+	<-carol.byes
+	sw.waitIdle(t)
+	select {
+	case <-dave.incoming:
+		t.Fatal("Dave's phone rang while he is on DND")
+	default:
+	}
+	var recs []history.Record
+	eventually(t, "the call recorded", func() bool {
+		recs, _ = histories[sw].List("1001", 10, "")
+		return len(recs) == 1
+	})
+	trace := strings.Join(recs[0].Trace, "\n")
+	for _, want := range []string{"transferred by 1002 to 1004", "user 1004 is on DND", "recall to 1002", "transferred by 1002 to 1003", "user 1003"} {
+		if !strings.Contains(trace, want) {
+			t.Fatalf("history trace lacks %q:\n%s", want, trace)
+		}
+	}
+	if recs[0].Outcome != history.Answered {
+		t.Fatalf("outcome %s", recs[0].Outcome)
+	}
+}
