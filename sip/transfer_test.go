@@ -811,3 +811,41 @@ func TestTransferredCallHistoryShowsEachHop(t *testing.T) {
 		t.Fatalf("outcome %s", recs[0].Outcome)
 	}
 }
+
+func TestReferFromAnOutsidePartyIsForbidden(t *testing.T) {
+	sw := startSwitch(t, func(o *switchOpts) { o.Trunks = loopbackTrunk{} })
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carrier := newPhone(t, sw, "15557654321", "udp") // an outside caller through the trunk
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dd, err := carrier.dial(ctx, "15551230000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		err := dd.WaitAnswer(ctx, sipgoNoAuth())
+		if err == nil {
+			err = dd.Ack(ctx)
+		}
+		answered <- err
+	}()
+	ic := bob.nextIncoming(5 * time.Second)
+	bob.answer(ic)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	d := &sipDialog{dd}
+	// The outside party cannot send the call anywhere (it could send it out at our cost).
+	if res := sendRefer(t, d, callerSide(d), "<sip:915550001111@127.0.0.1>"); res.StatusCode != 403 {
+		t.Fatalf("REFER from the outside party: %d %s, want 403", res.StatusCode, res.Reason)
+	}
+	carrier.sendRTP(t, remoteMedia(t, d.InviteResponse.Body()), 15, 0xE1)
+	if got := bob.recvRTP(t, 5, 0xE1); got < 5 {
+		t.Fatalf("Bob heard %d packets from the outside caller after the refused REFER", got)
+	}
+	_ = d.Bye(ctx)
+	<-bob.byes
+	sw.waitIdle(t)
+}
