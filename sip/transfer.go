@@ -226,11 +226,7 @@ func (c *call) unhold(l *leg, sess media.Session) {
 	if err != nil || dir == "sendrecv" || dir == "recvonly" {
 		return
 	}
-	c.s.wg.Add(1)
-	go func() {
-		defer c.s.wg.Done()
-		c.s.reoffer(c.log, l, sess)
-	}()
+	c.reofferLater(l, sess)
 }
 
 // reoffer sends l's phone a fresh offer of one codec, sendrecv, and takes its answer.
