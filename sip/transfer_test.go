@@ -2,6 +2,7 @@ package sip_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -847,5 +848,54 @@ func TestReferFromAnOutsidePartyIsForbidden(t *testing.T) {
 	}
 	_ = d.Bye(ctx)
 	<-bob.byes
+	sw.waitIdle(t)
+}
+
+func TestUserTransfersAnOutsideCallerOutThroughTheTrunk(t *testing.T) {
+	var carrierAddr string
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Trunks = loopbackTrunk{}
+		o.Router = routing.New(carrierUsers{addr: &carrierAddr}, o.Locations.(*sbsip.MemoryLocations), nil)
+	})
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carrier := newPhone(t, sw, "15557654321", "udp") // the outside world: calls in, and is called out
+	carrierAddr = fmt.Sprintf("%s:%d", carrier.host, carrier.port)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dd, err := carrier.dial(ctx, "15551230000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		err := dd.WaitAnswer(ctx, sipgoNoAuth())
+		if err == nil {
+			err = dd.Ack(ctx)
+		}
+		answered <- err
+	}()
+	ic := bob.nextIncoming(5 * time.Second)
+	bob.answer(ic)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	// Bob sends the outside caller to an outside number: the switch calls out for him.
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "915550009999")); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d %s", res.StatusCode, res.Reason)
+	}
+	out := carrier.nextIncoming(5 * time.Second)
+	if out.req.Recipient.User != "15550009999" || out.req.From().Address.User != "15557654321" {
+		t.Fatalf("carrier got INVITE for %q from %q", out.req.Recipient.User, out.req.From().Address.User)
+	}
+	carrier.answer(out)
+	<-bob.byes
+	d := &sipDialog{dd}
+	carrier.sendRTP(t, remoteMedia(t, out.req.Body()), 15, 0xE2) // the far outside party speaks
+	if got := carrier.recvRTP(t, 5, 0xE2); got < 5 {
+		t.Fatalf("the transferred outside caller heard %d packets from the number it was sent to", got)
+	}
+	_ = d.Bye(ctx)
+	<-carrier.byes
 	sw.waitIdle(t)
 }
