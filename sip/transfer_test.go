@@ -899,3 +899,37 @@ func TestUserTransfersAnOutsideCallerOutThroughTheTrunk(t *testing.T) {
 	<-carrier.byes
 	sw.waitIdle(t)
 }
+
+func TestAttendedTransferWithAConsultationThatCameIn(t *testing.T) {
+	// No status table: a second call to Bob rings his phone (a busy user's callers would be held).
+	sw := startSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	// Alice calls Bob; Carol calls Bob too and he takes her call; he joins Alice with Carol.
+	ic, _, d := bridged(t, alice, bob)
+	fromCarol, _, carolDialog := bridged(t, carol, bob)
+	replaces := callID(fromCarol.req) + ";to-tag=" + fromTag(fromCarol.req) + ";from-tag=" + toTag(fromCarol.dlg.InviteResponse)
+	target := "<" + uriOf(bob, "1003") + "?Replaces=" + escapeHeader(replaces) + ">"
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), target); res.StatusCode != 202 {
+		t.Fatalf("REFER with Replaces: %d %s", res.StatusCode, res.Reason)
+	}
+	for range 2 {
+		select {
+		case <-bob.byes:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Bob's legs were not both hung up")
+		}
+	}
+	carol.sendRTP(t, remoteMedia(t, carolDialog.InviteResponse.Body()), 15, 0xC0)
+	if got := alice.recvRTP(t, 5, 0xC0); got < 5 {
+		t.Fatalf("Alice heard %d packets from Carol", got)
+	}
+	// Carol hangs up: Alice's leg ends too.
+	if err := carolDialog.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-alice.byes
+	_ = d
+	sw.waitIdle(t)
+}
