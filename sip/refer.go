@@ -149,6 +149,7 @@ type referReport struct {
 	s     *Server
 	l     *leg
 	log   *zap.Logger
+	quiet bool // the phone asked for no NOTIFYs (Refer-Sub: false, RFC 4488)
 	frags chan sipfrag
 	done  bool // the final status was queued (owner only)
 }
@@ -162,9 +163,9 @@ type sipfrag struct {
 // reportCap bounds queued progress; the last slot is kept for the final status.
 const reportCap = 8
 
-// startReferReport starts reporting on l and says 100 Trying.
-func (s *Server) startReferReport(l *leg, log *zap.Logger) *referReport {
-	r := &referReport{s: s, l: l, log: log, frags: make(chan sipfrag, reportCap)}
+// startReferReport starts reporting on l, for the REFER req, and says 100 Trying.
+func (s *Server) startReferReport(l *leg, req *sip.Request, log *zap.Logger) *referReport {
+	r := &referReport{s: s, l: l, log: log, frags: make(chan sipfrag, reportCap), quiet: !referSub(req)}
 	s.wg.Add(1)
 	go r.run()
 	r.progress(100, "Trying")
@@ -193,7 +194,7 @@ func (r *referReport) run() {
 	defer r.s.wg.Done()
 	alive := true
 	for f := range r.frags {
-		if !alive || r.l.ended.Load() {
+		if !alive || r.quiet || r.l.ended.Load() {
 			continue
 		}
 		if err := r.notify(f); err != nil {
@@ -207,6 +208,23 @@ func (r *referReport) run() {
 		}
 	}
 	r.s.removeDialog(r.l)
+}
+
+// referSub reports whether the REFER wants the implicit subscription: not when it says
+// Refer-Sub: false (RFC 4488).
+func referSub(req *sip.Request) bool {
+	h := req.GetHeader("Refer-Sub")
+	return h == nil || !strings.EqualFold(strings.TrimSpace(h.Value()), "false")
+}
+
+// accepted is the 202 for a REFER; it echoes Refer-Sub: false when the phone asked for no
+// subscription (RFC 4488 §4).
+func accepted(l *leg, req *sip.Request) *sip.Response {
+	res := l.response(req, 202, "Accepted", nil)
+	if !referSub(req) {
+		res.AppendHeader(sip.NewHeader("Refer-Sub", "false"))
+	}
+	return res
 }
 
 // notify sends one sipfrag NOTIFY and waits for its answer.

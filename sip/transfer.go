@@ -74,8 +74,8 @@ func (c *call) onRefer(ev referEvent) *flow.Transferred {
 	if target.replaces != nil {
 		return c.attended(l, kept, sess, target, req, tx)
 	}
-	_ = tx.Respond(l.response(req, 202, "Accepted", nil))
-	rep := c.s.startReferReport(l, c.log)
+	_ = tx.Respond(accepted(l, req))
+	rep := c.s.startReferReport(l, req, c.log)
 	c.log.Info("blind transfer", zap.String("by", l.user), zap.String("to", target.to))
 	return c.sendOn(l, kept, sess, flow.Transferred{To: target.to, By: l.user}, rep)
 }
@@ -280,8 +280,8 @@ func (c *call) attended(from, kept *leg, sess media.Session, target referTarget,
 		_ = tx.Respond(from.response(req, 403, "Not Your Call", nil))
 		return nil
 	}
-	_ = tx.Respond(from.response(req, 202, "Accepted", nil))
-	rep := c.s.startReferReport(from, c.log)
+	_ = tx.Respond(accepted(from, req))
+	rep := c.s.startReferReport(from, req, c.log)
 	h := c.askHandOver(other, named)
 	switch {
 	case h.err != nil:

@@ -933,3 +933,34 @@ func TestAttendedTransferWithAConsultationThatCameIn(t *testing.T) {
 	_ = d
 	sw.waitIdle(t)
 }
+
+func TestReferWithoutSubscriptionGetsNoNotifies(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+	frags := watchReferNotifies(bob)
+	req := sip.NewRequest(sip.REFER, calleeSide(ic))
+	req.AppendHeader(sip.NewHeader("Refer-To", referTo(bob, "1003")))
+	req.AppendHeader(sip.NewHeader("Refer-Sub", "false"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := ic.dlg.Do(ctx, req)
+	if err != nil || res.StatusCode != 202 {
+		t.Fatalf("REFER: %v %v", res, err)
+	}
+	if h := res.GetHeader("Refer-Sub"); h == nil || h.Value() != "false" {
+		t.Fatalf("202 without Refer-Sub: false:\n%s", res)
+	}
+	ring := carol.nextIncoming(5 * time.Second)
+	carol.answer(ring)
+	<-bob.byes // the transferring leg still ends
+	if lines, _ := frags.snapshot(); len(lines) != 0 {
+		t.Fatalf("NOTIFYs despite Refer-Sub: false: %q", lines)
+	}
+	hears(t, alice, carol, ring, 0xC0)
+	_ = d.Bye(ctx)
+	<-carol.byes
+	sw.waitIdle(t)
+}
