@@ -24,7 +24,8 @@ func jitter(max time.Duration) time.Duration { return time.Duration(rand.Int64N(
 // bridged to that phone and nobody else.
 func hears(t *testing.T, to, from *phone, ic *incomingCall, fill byte) {
 	t.Helper()
-	to.drainRTP()                                            // what queued up while the switch played (a full socket buffer drops new packets)
+	// What queued up while the switch played goes first: a full socket buffer drops new packets.
+	to.drainRTP()
 	from.sendRTP(t, remoteMedia(t, ic.req.Body()), 15, fill) // the relay queues it in to's socket buffer
 	if got := to.recvRTP(t, 5, fill); got < 5 {
 		t.Fatalf("%s heard %d packets from %s: not bridged to them", to.ext, got, from.ext)
