@@ -60,6 +60,12 @@ type Call interface {
 	// the other on, and the call goes on with the party that stays as its caller.
 	Bridge(p Party) error
 
+	// PickUp takes over a call ringing at ext's phones (directed pickup): that call's caller
+	// is connected with this call's caller and the conversation goes on there; this call is
+	// over when PickUp returns true. False: nothing was ringing at ext (or it was answered
+	// first), and this call is as it was.
+	PickUp(ext string) bool
+
 	// Refuse ends a call nobody answered with why (404, 403, 480 in SIP terms); after an
 	// answer it just hangs up.
 	Refuse(why routing.Refusal)
@@ -131,6 +137,9 @@ const (
 type Rang struct {
 	Result RingResult
 	Party  Party // Answered
+	// PickedUp: the party is a user who picked the call up (*8, a BLF key) rather than one
+	// of the phones rung; they chose the call, so it is not screened.
+	PickedUp bool
 	Code   int   // Refused
 	Reason string
 }

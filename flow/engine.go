@@ -151,6 +151,8 @@ func (e *Engine) Run(c Call, plan routing.Plan) {
 		e.setDND(c, plan)
 	case routing.Reject:
 		e.reject(c, plan)
+	case routing.Pickup:
+		e.pickup(c, plan)
 	default:
 		c.Log().Error("plan with an unknown action", zap.Stringer("action", plan.Action))
 		c.Refuse(0) // the SIP layer's mapping answers an unknown refusal with 500 and logs it
@@ -178,6 +180,18 @@ func (e *Engine) reject(c Call, plan routing.Plan) {
 		}
 	}
 	c.Refuse(plan.Refusal)
+}
+
+// pickup carries out *8 + extension. Nothing ringing there is a 404, as for a number that
+// does not exist: the caller's phone says at once that there was no call to take.
+func (e *Engine) pickup(c Call, plan routing.Plan) {
+	if c.PickUp(plan.Ext) {
+		c.SetOutcome(history.Feature, "")
+		return
+	}
+	c.Log().Info("nothing to pick up", zap.String("ext", plan.Ext))
+	c.Trace("nothing ringing at " + plan.Ext)
+	c.Refuse(routing.NotFound)
 }
 
 // setDND carries out *78 / *79: the setting is saved first (so it is never lost once

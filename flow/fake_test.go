@@ -170,6 +170,10 @@ func (f *fakeCall) Ring(r Ring) Rang {
 }
 
 func (f *fakeCall) Bridge(p Party) error { f.did("bridge %s", p.Ext()); return nil }
+func (f *fakeCall) PickUp(ext string) bool {
+	f.did("pick up %s", ext)
+	return false
+}
 func (f *fakeCall) Refuse(why routing.Refusal) {
 	f.did("refuse %s", why)
 }

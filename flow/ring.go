@@ -30,7 +30,7 @@ func (e *Engine) ring(c Call, plan routing.Plan) {
 	}
 	switch rang.Result {
 	case Answered:
-		if plan.Screening {
+		if plan.Screening && !rang.PickedUp {
 			next, accepted := e.screen(c, rang.Party, plan)
 			if !accepted {
 				if next != nil {

@@ -36,6 +36,9 @@ const (
 	// Plan.Ext's current call ends; then it carries out Plan.Then (ringing the user). Pressing 1
 	// or waiting Plan.HoldLimit leads to Plan.NoAnswer (voicemail).
 	Hold
+	// Pickup answers a call ringing at Plan.Ext's phones (directed pickup, *8 + extension):
+	// its caller is connected with this caller.
+	Pickup
 )
 
 // Greeting kinds: which of a user's greetings a voicemail plays.
@@ -50,6 +53,7 @@ const (
 	FeatureVoicemail = "*97" // listen to one's own voicemail
 	FeatureDNDOn     = "*78" // do not disturb on
 	FeatureDNDOff    = "*79" // do not disturb off
+	FeaturePickup    = "*8"  // + extension: answer a call ringing at that user's phones
 )
 
 func (a Action) String() string {
@@ -70,6 +74,8 @@ func (a Action) String() string {
 		return "outbound"
 	case Enqueue:
 		return "queue"
+	case Pickup:
+		return "pickup"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -99,7 +105,7 @@ type Plan struct {
 	Box         string        // mailbox (Voicemail, VoicemailMenu)
 	Greeting    string        // GreetingNoAnswer, GreetingBusy or GreetingDND (Voicemail)
 	DND         bool          // the setting to apply (SetDND)
-	Ext         string        // whose setting (SetDND), whose line (Hold)
+	Ext         string        // whose setting (SetDND), whose line (Hold), whose ringing call (Pickup)
 	Trunk       OutboundRoute // where the call leaves (Outbound)
 	Queue       Queue         // the queue joined (Enqueue)
 	Screening   bool          // the answering user first hears who calls and chooses (Ring)
@@ -295,6 +301,9 @@ func (r *Router) Decide(req Request) Plan {
 		return Plan{Action: SetDND, DND: on, Ext: req.Caller,
 			Trace: []string{fmt.Sprintf("%s: DND %s for %s", req.Dialled, map[bool]string{true: "on", false: "off"}[on], req.Caller)}}
 	}
+	if ext, ok := strings.CutPrefix(req.Dialled, FeaturePickup); ok && ext != "" && strings.Trim(ext, "0123456789") == "" {
+		return r.decidePickup(req.Caller, ext)
+	}
 	if req.Voicemail {
 		u, ok := r.dir.User(req.Dialled)
 		if !ok || !u.Voicemail {
@@ -317,6 +326,17 @@ func (r *Router) Decide(req Request) Plan {
 			Trace:    []string{fmt.Sprintf("outbound via %s to %s", out.Trunk, out.Number)}}
 	}
 	return r.decideExt(req.Caller, req.Dialled, 0)
+}
+
+// decidePickup is *8 + extension: only a user picks up, and only a user's calls.
+func (r *Router) decidePickup(caller, ext string) Plan {
+	if _, ok := r.dir.User(caller); !ok {
+		return Plan{Action: Reject, Refusal: Forbidden, Trace: []string{FeaturePickup + ": only users pick up calls"}}
+	}
+	if _, ok := r.dir.User(ext); !ok {
+		return Plan{Action: Reject, Refusal: NotFound, Trace: []string{FeaturePickup + ext + ": no such user"}}
+	}
+	return Plan{Action: Pickup, Ext: ext, Trace: []string{fmt.Sprintf("%s%s: pick up the call ringing at %s", FeaturePickup, ext, ext)}}
 }
 
 // maxFallbackDepth bounds fallback chains (config validation already refuses loops).

@@ -75,6 +75,9 @@ func TestDecide(t *testing.T) {
 		"*78 turns the caller's DND on":                      {caller: "1002", dialled: "*78", action: SetDND},
 		"*79 turns the caller's DND off":                     {caller: "1002", dialled: "*79", action: SetDND},
 		"*78 from a trunk is refused":                        {caller: "-", dialled: "*78", action: Reject, refusal: Forbidden},
+		"*8 and a user picks up their call":                  {caller: "1002", dialled: "*81003", action: Pickup},
+		"*8 of no such user is 404":                          {caller: "1002", dialled: "*81999", action: Reject, refusal: NotFound},
+		"*8 from a trunk is refused":                         {caller: "-", dialled: "*81003", action: Reject, refusal: Forbidden},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

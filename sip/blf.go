@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,7 +24,16 @@ type blfDialog struct {
 	direction string // "initiator" (the user called) or "recipient"
 	state     string
 	remote    string // the other party's extension or number
+	ids       dialogIDs
 	since     time.Time
+}
+
+// dialogIDs are the tags and caller name a desk phone needs to pick a ringing call up from a
+// BLF key: it sends an INVITE with Replaces naming call-id (the dialog id) and these tags.
+// They are the caller's dialog with the switch, which is what a pickup replaces.
+type dialogIDs struct {
+	localTag, remoteTag string
+	remoteName          string
 }
 
 // blfTable tracks every user's calls for the dialog event package. Its lock also orders the
@@ -56,7 +66,7 @@ func (p dialogPackage) body(sub *subscription) []byte {
 // setDialog records ext's view of call id and notifies its watchers. The lock is not held
 // while notifying (bodies take it), so a terminated dialog stays listed until its NOTIFYs are
 // queued and is dropped after.
-func (s *Server) setDialog(ext, id, direction, state, remote string) {
+func (s *Server) setDialog(ext, id, direction, state, remote string, ids dialogIDs) {
 	if ext == "" {
 		return
 	}
@@ -72,7 +82,7 @@ func (s *Server) setDialog(ext, id, direction, state, remote string) {
 	}
 	d := m[id]
 	if d == nil {
-		d = &blfDialog{id: id, direction: direction, remote: remote, since: time.Now()}
+		d = &blfDialog{id: id, direction: direction, remote: remote, ids: ids, since: time.Now()}
 		m[id] = d
 	}
 	if d.state == state {
@@ -115,17 +125,28 @@ func dialogInfo(ext, host string, version int, dialogs []blfDialog) []byte {
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\r\n")
 	fmt.Fprintf(&b, `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="%d" state="full" entity="%s">`+"\r\n", version, entity)
 	for _, d := range dialogs {
-		fmt.Fprintf(&b, `<dialog id="%s" call-id="%s" direction="%s"><state>%s</state>`, esc(d.id), esc(d.id), d.direction, d.state)
-		fmt.Fprintf(&b, `<local><identity>%s</identity></local>`, entity)
+		fmt.Fprintf(&b, `<dialog id="%s" call-id="%s"`, esc(d.id), esc(d.id))
+		if d.ids.localTag != "" {
+			fmt.Fprintf(&b, ` local-tag="%s" remote-tag="%s"`, esc(d.ids.localTag), esc(d.ids.remoteTag))
+		}
+		fmt.Fprintf(&b, ` direction="%s"><state>%s</state>`, d.direction, d.state)
 		if d.remote != "" {
 			remote := "sip:" + d.remote + "@" + host
-			fmt.Fprintf(&b, `<remote><identity>%s</identity><target uri="%s"/></remote>`, esc(remote), esc(remote))
+			display := ""
+			if d.ids.remoteName != "" {
+				display = fmt.Sprintf(` display="%s"`, escAttr(d.ids.remoteName))
+			}
+			fmt.Fprintf(&b, `<remote><identity%s>%s</identity><target uri="%s"/></remote>`, display, esc(remote), esc(remote))
 		}
+		fmt.Fprintf(&b, `<local><identity>%s</identity><target uri="%s"/></local>`, entity, entity)
 		b.WriteString("</dialog>\r\n")
 	}
 	b.WriteString("</dialog-info>\r\n")
 	return b.Bytes()
 }
+
+// escAttr escapes s for a double-quoted XML attribute.
+func escAttr(s string) string { return strings.ReplaceAll(esc(s), `"`, "&quot;") }
 
 func esc(s string) string {
 	var b bytes.Buffer

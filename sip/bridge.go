@@ -28,7 +28,9 @@ func (c *call) Bridge(fp flow.Party) error {
 		return errors.New("bridge: the party hung up")
 	}
 	var err error
-	if c.local != nil && c.answered {
+	if p.picker != nil {
+		err = c.answerPicker(p)
+	} else if c.local != nil && c.answered {
 		err = c.bridgeLocal(p)
 	} else {
 		err = c.answer(p)
@@ -77,7 +79,7 @@ func (c *call) answer(p *party) error {
 	}
 	c.log.Info("call answered", zap.String("leg", f.leg.callID), zap.String("contact", f.binding.Contact))
 	c.s.wg.Add(1)
-	go c.retransmitOK(ok, c.a.tp.name)
+	go c.retransmitOK(c.a, c.tx, ok)
 	return nil
 }
 
@@ -113,10 +115,11 @@ func (c *call) bridgeLocal(p *party) error {
 	return nil
 }
 
-// retransmitOK repeats our 2xx over UDP until the caller's ACK (RFC 3261 §13.3.1.4).
-func (c *call) retransmitOK(ok *sip.Response, transport string) {
+// retransmitOK repeats our 2xx to the INVITE tx that created l over UDP until l's ACK
+// (RFC 3261 §13.3.1.4).
+func (c *call) retransmitOK(l *leg, tx sip.ServerTransaction, ok *sip.Response) {
 	defer c.s.wg.Done()
-	if transport != "UDP" {
+	if l.tp.name != "UDP" {
 		return
 	}
 	interval := t1
@@ -125,7 +128,7 @@ func (c *call) retransmitOK(ok *sip.Response, transport string) {
 	for {
 		t := time.NewTimer(interval)
 		select {
-		case <-c.acked:
+		case <-l.acked:
 			t.Stop()
 			return
 		case <-c.done:
@@ -135,7 +138,7 @@ func (c *call) retransmitOK(ok *sip.Response, transport string) {
 			t.Stop()
 			return
 		case <-t.C:
-			_ = c.tx.Respond(ok)
+			_ = tx.Respond(ok)
 			interval = min(2*interval, 4*time.Second)
 		}
 	}

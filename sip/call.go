@@ -25,8 +25,7 @@ type call struct {
 	tx     sip.ServerTransaction
 	mail   *events
 	done   chan struct{} // closed when the call is over
-	acked  chan struct{} // the caller ACKed our 2xx
-	ack    sync.Once
+	acked  chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
 
 	// Owned by the call's goroutine.
 	callerID   string // the number callees see: the user's extension or the outside number
@@ -46,6 +45,7 @@ type call struct {
 	party      *party          // a phone that answered and is not bridged yet
 	pending    []flow.Event    // flow events that arrived while the SIP layer was busy ringing
 	report     *referReport    // a transferring phone waiting to hear how its transfer went
+	replaces   *call           // the ringing call a pickup INVITE's Replaces named
 	carried    []*media.Stream // streams a relay carries on after an attended transfer
 	plays      uint64
 
@@ -220,6 +220,7 @@ func (c *call) openCaller() error {
 	}
 	c.a = newLeg(c, true, c.epA, media.NewOrigin())
 	c.a.party, c.a.user = c.callerID, c.caller
+	c.a.acked = c.acked
 	c.a.initUAS(c.inv, c.s.transportOf(c.inv.Transport()))
 	// The caller's early dialog is findable from now on: an attended transfer may name it
 	// while it still rings (its ids are in our provisional responses).

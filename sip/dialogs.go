@@ -31,7 +31,7 @@ func (s *Server) removeDialogs(c *call) {
 	s.removeDialog(c.a)
 	s.removeDialog(c.b)
 	if c.party != nil {
-		s.removeDialog(c.party.f.leg)
+		s.removeDialog(c.party.leg())
 	}
 }
 

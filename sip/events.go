@@ -172,10 +172,13 @@ func (c *call) common(ev any) (flow.Event, bool) {
 			c.callerGone = true
 			return flow.CallerGone{}, true
 		}
-		if c.party != nil && ev.l == c.party.f.leg {
+		if c.party != nil && ev.l == c.party.leg() {
 			c.party.gone = true
 			return flow.PartyGone{}, true
 		}
+		return nil, false
+	case pickupRequest:
+		ev.reply <- false // nothing rings now
 		return nil, false
 	case referEvent, transferRequest:
 		c.notBridged(ev)

@@ -19,11 +19,10 @@ import (
 // onAck takes the caller's ACK for our 2xx (ACKs for failures end inside the transaction layer).
 func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	l := s.lookupLeg(req)
-	if l == nil || !l.uas {
+	if l == nil || !l.uas || l.acked == nil {
 		return
 	}
-	c := l.call()
-	c.ack.Do(func() { close(c.acked) })
+	l.ackOnce.Do(func() { close(l.acked) })
 }
 
 // onBye ends a call from either side.
@@ -68,7 +67,7 @@ func (c *call) onInDialog(ev inDialog) {
 	// INFO: DTMF for the switch (its own media on the caller's leg, or a screening party).
 	switch {
 	case l == c.a && c.local != nil && c.relay == nil,
-		c.party != nil && c.party.f.leg == l:
+		c.party != nil && c.party.leg() == l:
 		ct := ""
 		if h := req.ContentType(); h != nil {
 			ct = strings.TrimSpace(h.Value())

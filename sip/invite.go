@@ -28,7 +28,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	dialled := req.Recipient.User
 	caller, callerID := "", ""
+	replaces := req.GetHeader("Replaces")
 	if trunk, ext, ok := s.fromTrunk(req); ok {
+		if replaces != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			return
+		}
 		// A carrier's call to one of its DIDs: no digest, the DID names the extension.
 		callerID = req.From().Address.User
 		s.log.Info("trunk call", zap.String("call_id", callIDOf(req)), zap.String("trunk", trunk),
@@ -41,13 +46,24 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		caller, callerID = user, user
 	}
+	var picked *call
+	if replaces != nil {
+		// A BLF key's pickup: the call the Replaces names, as if *8 + the user it rings for.
+		z, ext, ok := s.replacedCall(req, tx, replaces)
+		if !ok {
+			return
+		}
+		picked, dialled = z, routing.FeaturePickup+ext
+	}
 	log := s.log.With(zap.String("call_id", callIDOf(req)), zap.String("from", callerID),
 		zap.String("to", dialled))
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
 
 	plan := s.opts.Router.Decide(routing.Request{Caller: caller, Dialled: dialled})
 	log.Info("call routed", zap.Stringer("action", plan.Action), zap.Strings("trace", plan.Trace))
-	newCall(s, req, tx, caller, callerID, log).run(plan)
+	c := newCall(s, req, tx, caller, callerID, log)
+	c.replaces = picked
+	c.run(plan)
 }
 
 // InboundTrunks recognises carriers by source address.

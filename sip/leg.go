@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,10 @@ type leg struct {
 	party string               // who is at the far end: an extension or an outside number
 	user  string               // party, when it is a user of the switch (who may transfer); "" otherwise
 	ended atomic.Bool          // the peer sent BYE
+
+	// acked is closed when the peer ACKs our 2xx to its INVITE (a leg the peer created).
+	acked   chan struct{}
+	ackOnce sync.Once
 
 	ep     *media.Endpoint
 	origin *media.Origin

@@ -42,7 +42,7 @@ func (c *call) Answer() error {
 		return fmt.Errorf("200 OK to caller: %w", err)
 	}
 	c.s.wg.Add(1)
-	go c.retransmitOK(ok, c.a.tp.name)
+	go c.retransmitOK(c.a, c.tx, ok)
 	c.onCall(c.caller)
 	c.trackDialog(c.caller, "initiator", dialogConfirmed, c.inv.Recipient.User)
 	c.log.Info("answered by the switch", zap.Stringer("codec", c.local.sess.Codec))

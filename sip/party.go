@@ -22,13 +22,39 @@ type party struct {
 	plays  uint64
 	gone   bool // its BYE arrived
 	done   bool // released or bridged
+
+	// A user who picked the call up (pickup.go) instead of a phone rung: their INVITE waits
+	// for its answer, on the leg and endpoint their own call handed over.
+	picker    *leg
+	pickerInv *sip.Request
+	pickerTx  sip.ServerTransaction
+	pickerEp  *media.Endpoint
+}
+
+// leg is the party's dialog.
+func (p *party) leg() *leg {
+	if p.picker != nil {
+		return p.picker
+	}
+	return p.f.leg
 }
 
 // Ext implements flow.Party.
-func (p *party) Ext() string { return p.f.binding.AOR }
+func (p *party) Ext() string {
+	if p.picker != nil {
+		return p.picker.user
+	}
+	return p.f.binding.AOR
+}
 
 // Play implements flow.Party.
 func (p *party) Play(src media.Source) uint64 {
+	if p.picker != nil {
+		// A picker is never screened (flow.Rang.PickedUp); nothing to play to yet.
+		p.plays++
+		p.c.mail.post(flow.PlayDone{ID: p.plays, FromParty: true})
+		return p.plays
+	}
 	if err := p.open(); err != nil {
 		p.c.log.Warn("no media to the answering phone", zap.Error(err))
 		p.plays++
@@ -80,11 +106,15 @@ func (p *party) Release() {
 		return
 	}
 	p.done = true
-	p.closeMedia()
-	p.c.s.removeDialog(p.f.leg)
 	if p.c.party == p {
 		p.c.party = nil
 	}
+	if p.picker != nil {
+		p.releasePicker()
+		return
+	}
+	p.closeMedia()
+	p.c.s.removeDialog(p.f.leg)
 	if !p.gone {
 		if err := p.f.leg.bye(p.c.s); err != nil {
 			p.c.log.Debug("released party BYE", zap.Error(err))

@@ -93,6 +93,8 @@ func (c *call) ring(r *round, timeout time.Duration) flow.Rang {
 				c.log.Info("phone did not take the call", zap.String("leg", ev.f.leg.callID),
 					zap.Int("code", codeOf(ev.res)), zap.Error(ev.err))
 			}
+		case pickupRequest:
+			return c.takePicker(r, ev)
 		case ringTimeout:
 			if ev.r != r {
 				continue

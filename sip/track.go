@@ -20,7 +20,14 @@ func (c *call) trackDialog(ext, direction, state, remote string) {
 	}
 	c.tracked[ext] = direction
 	c.mu.Unlock()
-	c.s.setDialog(ext, c.dialogID(), direction, state, remote)
+	var ids dialogIDs
+	if c.a != nil && c.a.uas {
+		ids = dialogIDs{localTag: c.a.localTag, remoteTag: c.a.remoteTag}
+		if direction == "recipient" {
+			ids.remoteName = c.s.opts.Users.DisplayName(c.caller)
+		}
+	}
+	c.s.setDialog(ext, c.dialogID(), direction, state, remote, ids)
 }
 
 // untrackDialog ends ext's view of this call (a callee whose phones stopped ringing).
@@ -30,7 +37,7 @@ func (c *call) untrackDialog(ext string) {
 	delete(c.tracked, ext)
 	c.mu.Unlock()
 	if ok {
-		c.s.setDialog(ext, c.dialogID(), "", dialogTerminated, "")
+		c.s.setDialog(ext, c.dialogID(), "", dialogTerminated, "", dialogIDs{})
 	}
 }
 
@@ -75,7 +82,7 @@ func (c *call) untrack() {
 	c.busy, c.tracked = nil, nil
 	c.mu.Unlock()
 	for ext := range tracked {
-		c.s.setDialog(ext, c.dialogID(), "", dialogTerminated, "")
+		c.s.setDialog(ext, c.dialogID(), "", dialogTerminated, "", dialogIDs{})
 	}
 	if c.s.opts.Presence != nil {
 		for _, ext := range busy {
