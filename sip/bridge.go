@@ -52,6 +52,7 @@ func (c *call) answer(p *party) error {
 	answerA, remoteB, err := media.RewriteAnswer(p.res.Body(), s.opts.MediaAddr, c.epA.Port(), c.a.origin)
 	if err != nil {
 		c.end(endingOfMedia(err))
+		s.removeDialog(f.leg)
 		_ = f.leg.bye(s)
 		return fmt.Errorf("callee answer: %w", err)
 	}
@@ -73,6 +74,7 @@ func (c *call) answer(p *party) error {
 	ok := c.a.response(c.inv, 200, "OK", answerA)
 	c.markAnswered()
 	if err := c.tx.Respond(ok); err != nil {
+		s.removeDialog(f.leg)
 		_ = f.leg.bye(s)
 		c.callerGone = true
 		return fmt.Errorf("200 OK to caller: %w", err)
@@ -91,6 +93,7 @@ func (c *call) bridgeLocal(p *party) error {
 	f := p.f
 	sess, err := media.SessionOf(p.res.Body())
 	if err != nil {
+		s.removeDialog(f.leg)
 		_ = f.leg.bye(s)
 		return fmt.Errorf("callee answer unusable: %w", err)
 	}

@@ -122,17 +122,24 @@ func (f *fork) run(c *call) {
 			}
 			if res.IsSuccess() {
 				f.established(res)
-				f.ack(res)
-				f.tx.OnRetransmission(func(r *sip.Response) { f.ack(r) })
 				if f.r.winner.CompareAndSwap(nil, f) {
-					if !c.mail.post(forkEvent{f: f, res: res}) {
+					// The phone may send a request (a REFER, an INFO) as soon as it has our
+					// ACK: its dialog is findable, and the answer queued for the owner, first.
+					s.addDialog(f.leg)
+					posted := c.mail.post(forkEvent{f: f, res: res})
+					f.ack(res)
+					f.tx.OnRetransmission(func(r *sip.Response) { f.ack(r) })
+					if !posted {
 						// The call ended in the same instant: nobody will bridge this phone.
+						s.removeDialog(f.leg)
 						if err := f.leg.bye(s); err != nil {
 							c.log.Debug("answer after the call ended: BYE failed", zap.Error(err))
 						}
 					}
 					return
 				}
+				f.ack(res)
+				f.tx.OnRetransmission(func(r *sip.Response) { f.ack(r) })
 				if f.r.winner.Load() == abandoned {
 					// Ringing was over before this phone answered: hang it up ourselves.
 					if err := f.leg.bye(s); err != nil {

@@ -137,12 +137,12 @@ func (sw *testSwitch) waitIdle(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if sw.srv.ActiveCalls() == 0 && sw.ports.InUse() == 0 {
+		if sw.srv.ActiveCalls() == 0 && sw.ports.InUse() == 0 && sw.srv.Dialogs() == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("switch not idle: %d calls, %d port pairs in use", sw.srv.ActiveCalls(), sw.ports.InUse())
+	t.Fatalf("switch not idle: %d calls, %d port pairs in use, %d dialogs", sw.srv.ActiveCalls(), sw.ports.InUse(), sw.srv.Dialogs())
 }
 
 // eventually polls cond until it holds, failing the test after 10 s: how tests wait for what

@@ -217,6 +217,7 @@ func (c *call) winnerResponse(r *round, w *fork) *sip.Response {
 // endLate hangs up a phone that answered after the call had been given up.
 func (c *call) endLate(r *round, w *fork) {
 	c.winnerResponse(r, w)
+	c.s.removeDialog(w.leg)
 	if err := w.leg.bye(c.s); err != nil {
 		c.log.Debug("late answer not hung up", zap.Error(err))
 	}
@@ -226,6 +227,7 @@ func (c *call) endLate(r *round, w *fork) {
 // that still won a round is the only thing that needs an answer (a BYE).
 func (c *call) lateFork(ev forkEvent) {
 	if ev.res != nil && ev.res.IsSuccess() && ev.f.r.winner.Load() == ev.f && c.party == nil && c.b != ev.f.leg {
+		c.s.removeDialog(ev.f.leg)
 		if err := ev.f.leg.bye(c.s); err != nil {
 			c.log.Debug("late answer not hung up", zap.Error(err))
 		}

@@ -292,6 +292,14 @@ func (s *Server) ActiveCalls() int {
 	return len(s.calls)
 }
 
+// Dialogs returns how many call legs in-dialog requests can reach now; with no call in
+// progress it is zero (a leak shows here).
+func (s *Server) Dialogs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.dialogs)
+}
+
 // Shutdown stops taking calls, hangs up every active call (BYE on both legs) and waits for the
 // calls to end or ctx to expire.
 func (s *Server) Shutdown(ctx context.Context) error {
