@@ -140,8 +140,8 @@ type Rang struct {
 	// PickedUp: the party is a user who picked the call up (*8, a BLF key) rather than one
 	// of the phones rung; they chose the call, so it is not screened.
 	PickedUp bool
-	Code   int   // Refused
-	Reason string
+	Code     int // Refused
+	Reason   string
 }
 
 // State is what a call is doing, as the API shows it.
