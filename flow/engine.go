@@ -182,8 +182,8 @@ func (e *Engine) reject(c Call, plan routing.Plan) {
 	c.Refuse(plan.Refusal)
 }
 
-// pickup carries out *8 + extension. Nothing ringing there is a 404, as for a number that
-// does not exist: the caller's phone says at once that there was no call to take.
+// pickup carries out *8 + extension. Nothing ringing there is 480, not 404: the extension
+// exists (routing refused unknown ones), there is just no call to take now.
 func (e *Engine) pickup(c Call, plan routing.Plan) {
 	if c.PickUp(plan.Ext) {
 		c.SetOutcome(history.Feature, "")
@@ -191,7 +191,7 @@ func (e *Engine) pickup(c Call, plan routing.Plan) {
 	}
 	c.Log().Info("nothing to pick up", zap.String("ext", plan.Ext))
 	c.Trace("nothing ringing at " + plan.Ext)
-	c.Refuse(routing.NotFound)
+	c.Refuse(routing.Unavailable)
 }
 
 // setDND carries out *78 / *79: the setting is saved first (so it is never lost once

@@ -3,6 +3,7 @@ package sip
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -168,7 +169,7 @@ func (c *call) answerPicker(p *party) error {
 	c.setOutcome(history.Answered, l.user)
 	c.onCall(l.user)
 	c.trackDialog(l.user, "recipient", dialogConfirmed, c.callerID)
-	c.Trace("picked up by " + l.user)
+	c.Trace("picked up by " + l.user + " from " + strings.Join(c.with, ", ")) // c.with: who it rang for
 	c.log.Info("caller connected to the picker", zap.String("ext", l.user))
 	return nil
 }

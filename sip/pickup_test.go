@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
 )
@@ -99,13 +100,66 @@ func TestPickupByFeatureCodeAnswersTheRingingCall(t *testing.T) {
 	}
 }
 
-func TestPickupWithNothingRingingIs404(t *testing.T) {
+func TestPickupRefusals(t *testing.T) {
 	sw, _, _ := transferSwitch(t, nil)
 	carol := newPhone(t, sw, "1003", "udp").mustRegister()
-	for _, code := range []string{"*81002", "*81999"} {
-		if _, err := pickUp(t, carol, code); statusOf(err) != 404 {
-			t.Fatalf("%s: %v, want 404", code, err)
+	newPhone(t, sw, "1002", "udp").mustRegister()
+	// Nothing rings at 1002: 480 (the extension exists, there is no call to take); no such
+	// user: 404.
+	for code, want := range map[string]int{"*81002": 480, "*81999": 404} {
+		if _, err := pickUp(t, carol, code); statusOf(err) != want {
+			t.Fatalf("%s: %v, want %d", code, err, want)
 		}
+	}
+	sw.waitIdle(t)
+	eventually(t, "the refused pickups recorded", func() bool {
+		recs, err := histories[sw].List("1003", 10, "")
+		return err == nil && len(recs) == 2 && recs[0].Outcome == history.Rejected
+	})
+}
+
+func TestPickedUpCallEndsWhenCallerHangsUp(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "tcp").mustRegister() // the picker over TCP, the caller over UDP
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	d, answered := ringingCall(t, alice, "1002")
+	ring := bob.nextIncoming(5 * time.Second)
+	_ = ring.dlg.Respond(180, "Ringing", nil)
+	pd, err := pickUp(t, carol, "*81002")
+	if err != nil {
+		t.Fatalf("*81002 over TCP: %v", err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	<-bob.cancels
+	if err := d.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-carol.byes:
+		if id != callID(pd.InviteRequest) {
+			t.Fatalf("BYE on %s, want the picker's %s", id, callID(pd.InviteRequest))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the picker got no BYE when the caller hung up")
+	}
+	sw.waitIdle(t)
+}
+
+func TestInviteWithReplacesFromATrunkIsForbidden(t *testing.T) {
+	sw := startSwitch(t, func(o *switchOpts) { o.Trunks = loopbackTrunk{} })
+	carrier := newPhone(t, sw, "15557654321", "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := carrier.dcc.Invite(ctx, carrier.switchURI("15551230000"), carrier.sdp("sendrecv"),
+		sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("Replaces", "x@y;to-tag=a;from-tag=b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitAnswer(ctx, sipgoNoAuth()); statusOf(err) != 403 {
+		t.Fatalf("a carrier's INVITE with Replaces: %v, want 403", err)
 	}
 	sw.waitIdle(t)
 }
@@ -291,7 +345,7 @@ func TestPickupRacingTheAnswerEndsWithOneWinner(t *testing.T) {
 					t.Fatalf("round %d: Bob answered a call Carol had picked up and was not hung up", i)
 				}
 			}
-		case statusOf(perr) == 404:
+		case statusOf(perr) == 480:
 			// Bob won; Carol found nothing ringing.
 			if !bobAnswered {
 				t.Fatalf("round %d: nobody answered", i)
