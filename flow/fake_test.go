@@ -34,6 +34,8 @@ type fakeCall struct {
 	outcome history.Outcome
 	by      string
 	sink    func(frame []int16)
+	// transfers are what the next bridges return: a party sent the caller on.
+	transfers []*Transferred
 }
 
 func newFakeCall(t *testing.T, clk *clock.Fake, caller string) *fakeCall {
@@ -169,7 +171,17 @@ func (f *fakeCall) Ring(r Ring) Rang {
 	return <-f.rings
 }
 
-func (f *fakeCall) Bridge(p Party) error { f.did("bridge %s", p.Ext()); return nil }
+func (f *fakeCall) Bridge(p Party) error {
+	f.did("bridge %s", p.Ext())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.transfers) > 0 {
+		t := f.transfers[0]
+		f.transfers = f.transfers[1:]
+		return t
+	}
+	return nil
+}
 func (f *fakeCall) PickUp(ext string) bool {
 	f.did("pick up %s", ext)
 	return false
@@ -216,7 +228,11 @@ type fakeRouter struct {
 func (r *fakeRouter) Decide(req routing.Request) routing.Plan {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if p, ok := r.plans[req.Dialled]; ok {
+	key := req.Dialled
+	if req.Voicemail {
+		key = "voicemail:" + key
+	}
+	if p, ok := r.plans[key]; ok {
 		return p
 	}
 	return routing.Plan{Action: routing.Reject, Refusal: routing.NotFound}
