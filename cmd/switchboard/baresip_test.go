@@ -64,6 +64,9 @@ type baresipOptions struct {
 	source  string   // WAV file sent as the microphone
 	account string   // a line for the accounts file; "" for none
 	modules []string // extra module_app lines, e.g. "mwi.so"
+	// record makes the phone keep what it hears: the sndfile module dumps each call's decoded
+	// audio to DIR/rec/dump-TIME-dec.wav (and what it sends to ...-enc.wav); see heard.
+	record bool
 }
 
 // startBaresip starts baresip -f DIR with a config written for opts and connects to its
@@ -76,16 +79,29 @@ func startBaresip(t *testing.T, root, name string, opts baresipOptions) *baresip
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	sipPort, ctrlPort := freePort(t), freePort(t)
+	// baresip binds sip_listen for UDP and TCP and the port above it for TLS: a port of the
+	// phones' block (four free, below the ephemeral range) rather than freePort's one, whose
+	// neighbour an outgoing connection may hold ("SIP/TLS transport failed: Address already in
+	// use").
+	sipPort, ctrlPort := freeMediaPort(t), freePort(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "poll_method\t\tepoll\n")
 	fmt.Fprintf(&b, "net_interface\t\t127.0.0.1\n") // loopback only
 	fmt.Fprintf(&b, "sip_listen\t\t127.0.0.1:%d\n", sipPort)
+	rtp := freeMediaPort(t) // the phones' block of the port plan, not baresip's wide default
+	fmt.Fprintf(&b, "rtp_ports\t\t%d-%d\n", rtp, rtp+3)
 	fmt.Fprintf(&b, "module_path\t\t%s\n", baresipModulePath(t))
 	b.WriteString("module\t\t\tg711.so\nmodule\t\t\taufile.so\n")
 	b.WriteString("module_app\t\taccount.so\nmodule_app\t\tmenu.so\nmodule_app\t\tctrl_tcp.so\n")
 	for _, m := range opts.modules {
 		fmt.Fprintf(&b, "module_app\t\t%s\n", m)
+	}
+	if opts.record {
+		rec := filepath.Join(dir, "rec")
+		if err := os.MkdirAll(rec, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "module\t\t\tsndfile.so\nsnd_path\t\t%s\n", rec)
 	}
 	fmt.Fprintf(&b, "ctrl_tcp_listen\t\t127.0.0.1:%d\n", ctrlPort)
 	if opts.source != "" {
