@@ -56,6 +56,7 @@ type call struct {
 	rec     callRecord
 	tracked map[string]string // users whose BLF shows this call → direction
 	busy    []string          // users this call made busy
+	left    []string          // users who transferred the call away (no longer parties)
 }
 
 func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller, callerID string, log *zap.Logger) *call {

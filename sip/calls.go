@@ -91,6 +91,8 @@ func (c *call) info() CallInfo {
 	for _, ext := range c.with {
 		add(ext)
 	}
-	add(c.rec.answeredBy)
+	if !slices.Contains(c.left, c.rec.answeredBy) {
+		add(c.rec.answeredBy) // who answered first, unless they transferred the call away
+	}
 	return ci
 }

@@ -171,6 +171,11 @@ func (c *call) dropLeg(l *leg, rep *referReport) {
 	}
 	c.offCall(l.user)
 	c.untrackDialog(l.user)
+	if l.user != "" {
+		c.mu.Lock()
+		c.left = append(c.left, l.user)
+		c.mu.Unlock()
+	}
 	if rep != nil {
 		return // the report hangs the leg up after its final NOTIFY
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -240,8 +241,9 @@ func TestBlindTransferByCalleeRingsAvailableTargetAndKeepsOneStream(t *testing.T
 
 	// The call shows the hop; Alice hangs up and everything is released.
 	calls := sw.srv.Calls()
-	if len(calls) != 1 || !strings.Contains(strings.Join(calls[0].Trace, "\n"), "transferred by 1002 to 1003") {
-		t.Fatalf("calls after the transfer: %+v", calls)
+	if len(calls) != 1 || !strings.Contains(strings.Join(calls[0].Trace, "\n"), "transferred by 1002 to 1003") ||
+		slices.Contains(calls[0].Parties, "1002") || !slices.Contains(calls[0].Parties, "1003") {
+		t.Fatalf("calls after the transfer (Bob has left it, Carol is in it): %+v", calls)
 	}
 	if err := d.Bye(context.Background()); err != nil {
 		t.Fatal(err)
