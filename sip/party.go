@@ -29,6 +29,9 @@ type party struct {
 	pickerInv *sip.Request
 	pickerTx  sip.ServerTransaction
 	pickerEp  *media.Endpoint
+	// The SDP answers settled before the pickup was taken (pickup.go).
+	pickerAnswer, callerAnswer []byte
+	pickerSess, callerSess     media.Session
 }
 
 // leg is the party's dialog.

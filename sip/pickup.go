@@ -78,22 +78,28 @@ func (s *Server) ringingAt(ext string, but *call) *call {
 	return oldest
 }
 
-// takePicker answers a pickupRequest while this call's phones ring (round r): the round is
-// over, and the picker's leg becomes the party that answered. A phone that answered in the
-// same instant wins instead.
-func (c *call) takePicker(r *round, ev pickupRequest) flow.Rang {
-	if w := r.abandon(); w != nil {
-		ev.reply <- false
-		return c.answeredBy(w, c.winnerResponse(r, w))
-	}
+// takePicker answers a pickupRequest while this call's phones ring (round r). The answers to
+// both INVITEs are settled first: a picker whose media cannot meet the caller's is turned away
+// and the phones ring on (false). Otherwise the round is over and the picker's leg becomes
+// the party that answered — unless a phone answered in the same instant, which wins.
+func (c *call) takePicker(r *round, ev pickupRequest) (flow.Rang, bool) {
 	w := ev.by
 	l := w.a
 	if l == nil || l.user == "" {
 		ev.reply <- false
-		return flow.Rang{Result: flow.NoAnswer}
+		return flow.Rang{}, false
 	}
 	// Everything of the picker's is read before the reply: from then on its call lets go.
 	p := &party{c: c, picker: l, pickerInv: w.inv, pickerTx: w.tx, pickerEp: w.epA}
+	if err := c.settlePicker(p); err != nil {
+		c.log.Info("pickup refused", zap.String("ext", l.user), zap.Error(err))
+		ev.reply <- false
+		return flow.Rang{}, false
+	}
+	if win := r.abandon(); win != nil {
+		ev.reply <- false
+		return c.answeredBy(win, c.winnerResponse(r, win)), true
+	}
 	l.owner.Store(c)
 	ev.reply <- true
 	c.party = p
@@ -101,12 +107,38 @@ func (c *call) takePicker(r *round, ev pickupRequest) flow.Rang {
 		c.onCall(l.user)
 	}
 	c.log.Info("picked up", zap.String("ext", l.user), zap.String("leg", l.callID))
-	return flow.Rang{Result: flow.Answered, Party: p, PickedUp: true}
+	return flow.Rang{Result: flow.Answered, Party: p, PickedUp: true}, true
 }
 
-// answerPicker connects the caller with a picker: both INVITEs still waiting (the caller's
-// unless the switch answered it) get 200 OK with the codec both offered, and a relay joins
-// them; a caller the switch answered keeps its RTP stream.
+// settlePicker works out the SDP answers of a pickup: the picker's in the codec of a caller
+// the switch answered (so the caller's stream carries on), or both INVITEs' in one G.711 codec
+// both offered.
+func (c *call) settlePicker(p *party) error {
+	s := c.s
+	offer := p.pickerInv.Body()
+	if c.local != nil && c.answered {
+		answer, sess, err := media.AnswerOfferWith(offer, s.opts.MediaAddr, p.pickerEp.Port(), p.picker.origin, c.local.sess.Codec)
+		p.pickerAnswer, p.pickerSess = answer, sess
+		return err
+	}
+	for _, codec := range []media.Codec{media.PCMU, media.PCMA} {
+		answerA, sessA, err := media.AnswerOfferWith(c.inv.Body(), s.opts.MediaAddr, c.epA.Port(), c.a.origin, codec)
+		if err != nil {
+			continue
+		}
+		answerB, sessB, err := media.AnswerOfferWith(offer, s.opts.MediaAddr, p.pickerEp.Port(), p.picker.origin, codec)
+		if err == nil {
+			p.callerAnswer, p.callerSess, p.pickerAnswer, p.pickerSess = answerA, sessA, answerB, sessB
+			return nil
+		}
+	}
+	return fmt.Errorf("picker and caller share no G.711 codec: %w", media.ErrNoCommonCodec)
+}
+
+// answerPicker connects the caller with a picker: the picker gets its 200 OK first (if it has
+// gone meanwhile, the caller is not answered into nothing), then the caller, unless the switch
+// answered it already, and a relay joins them; a caller the switch answered keeps its RTP
+// stream.
 func (c *call) answerPicker(p *party) error {
 	s := c.s
 	l := p.picker
@@ -119,32 +151,31 @@ func (c *call) answerPicker(p *party) error {
 	}
 	c.epB = p.pickerEp
 	p.pickerEp = nil
-	var answerB []byte
-	var err error
+	c.b = l
+	l.ep = c.epB
+	l.setLastSDP(p.pickerAnswer)
+	l.setAnswer(p.pickerAnswer)
+	okB := l.response(p.pickerInv, 200, "OK", p.pickerAnswer)
+	if err := p.pickerTx.Respond(okB); err != nil {
+		// The picker cancelled in the same instant: nobody takes the call now.
+		c.end(endUnavailable)
+		return fmt.Errorf("200 OK to the picker: %w", err)
+	}
+	c.s.wg.Add(1)
+	go c.retransmitOK(l, p.pickerTx, okB)
+	c.epB.SetRemote(p.pickerSess.Remote)
 	if c.local != nil && c.answered {
-		var sessB media.Session
-		answerB, sessB, err = media.AnswerOfferWith(p.pickerInv.Body(), s.opts.MediaAddr, c.epB.Port(), l.origin, c.local.sess.Codec)
-		if err != nil {
-			return c.refusePicker(p, err)
-		}
-		c.epB.SetRemote(sessB.Remote)
 		lc := c.local
 		lc.setSink(nil)
 		lc.stopReceiving()
 		c.relay = media.NewRelay(c.epA, c.epB, s.opts.RTPTimeout)
 		c.relay.Continue(c.epA, lc.stream)
 	} else {
-		answerA, sessA, answer, sessB, err := c.answerBoth(p.pickerInv.Body(), l)
-		if err != nil {
-			return c.refusePicker(p, err)
-		}
-		answerB = answer
-		c.epA.SetRemote(sessA.Remote)
-		c.epB.SetRemote(sessB.Remote)
-		c.a.setLastSDP(answerA)
-		c.a.setAnswer(answerA)
+		c.epA.SetRemote(p.callerSess.Remote)
+		c.a.setLastSDP(p.callerAnswer)
+		c.a.setAnswer(p.callerAnswer)
 		c.relay = media.NewRelay(c.epA, c.epB, s.opts.RTPTimeout)
-		ok := c.a.response(c.inv, 200, "OK", answerA)
+		ok := c.a.response(c.inv, 200, "OK", p.callerAnswer)
 		c.markAnswered()
 		if err := c.tx.Respond(ok); err != nil {
 			c.callerGone = true
@@ -155,47 +186,13 @@ func (c *call) answerPicker(p *party) error {
 		c.onCall(c.caller)
 		c.trackDialog(c.caller, "initiator", dialogConfirmed, l.user)
 	}
-	c.b = l
-	l.ep = c.epB
-	l.setLastSDP(answerB)
-	l.setAnswer(answerB)
 	c.relay.Start(s.ctx)
-	okB := l.response(p.pickerInv, 200, "OK", answerB)
-	if err := p.pickerTx.Respond(okB); err != nil {
-		c.log.Info("200 OK to the picker not sent", zap.Error(err))
-	}
-	c.s.wg.Add(1)
-	go c.retransmitOK(l, p.pickerTx, okB)
 	c.setOutcome(history.Answered, l.user)
 	c.onCall(l.user)
 	c.trackDialog(l.user, "recipient", dialogConfirmed, c.callerID)
 	c.Trace("picked up by " + l.user + " from " + strings.Join(c.with, ", ")) // c.with: who it rang for
 	c.log.Info("caller connected to the picker", zap.String("ext", l.user))
 	return nil
-}
-
-// answerBoth answers the caller's offer and the picker's with one G.711 codec both have.
-func (c *call) answerBoth(offerB []byte, l *leg) (answerA []byte, sessA media.Session, answerB []byte, sessB media.Session, err error) {
-	s := c.s
-	for _, codec := range []media.Codec{media.PCMU, media.PCMA} {
-		answerA, sessA, err = media.AnswerOfferWith(c.inv.Body(), s.opts.MediaAddr, c.epA.Port(), c.a.origin, codec)
-		if err != nil {
-			continue
-		}
-		answerB, sessB, err = media.AnswerOfferWith(offerB, s.opts.MediaAddr, c.epB.Port(), l.origin, codec)
-		if err == nil {
-			return answerA, sessA, answerB, sessB, nil
-		}
-	}
-	return nil, media.Session{}, nil, media.Session{}, fmt.Errorf("picker and caller share no G.711 codec: %w", media.ErrNoCommonCodec)
-}
-
-// refusePicker turns a picker away whose media cannot meet the caller's.
-func (c *call) refusePicker(p *party, err error) error {
-	code, reason := mediaError(err)
-	_ = p.pickerTx.Respond(p.picker.response(p.pickerInv, code, reason, nil))
-	c.s.removeDialog(p.picker)
-	return fmt.Errorf("pickup: %w", err)
 }
 
 // releasePicker turns a picker away whose pickup the flow did not complete (the caller went).

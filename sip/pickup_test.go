@@ -358,3 +358,42 @@ func TestPickupRacingTheAnswerEndsWithOneWinner(t *testing.T) {
 		drain(alice, bob, carol)
 	}
 }
+
+func TestPickerWithoutACommonCodecIsRefusedAndThePhonesRingOn(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	d, answered := ringingCall(t, alice, "1002")
+	ring := bob.nextIncoming(5 * time.Second)
+	_ = ring.dlg.Respond(180, "Ringing", nil)
+
+	// Carol's phone offers only G.722: it cannot meet Alice's G.711.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g722 := strings.NewReplacer("RTP/AVP 0 8 101", "RTP/AVP 9", "a=rtpmap:0 PCMU/8000\r\n", "a=rtpmap:9 G722/8000\r\n",
+		"a=rtpmap:8 PCMA/8000\r\n", "").Replace(string(carol.sdp("sendrecv")))
+	pd, err := carol.dcc.Invite(ctx, carol.switchURI("*81002"), []byte(g722), sip.NewHeader("Content-Type", "application/sdp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pd.WaitAnswer(ctx, sipgoAuth(carol)); statusOf(err) < 400 {
+		t.Fatalf("a pickup without a common codec: %v, want refused", err)
+	}
+	// Bob's phone still rings and he answers: the caller was never dropped.
+	select {
+	case <-bob.cancels:
+		t.Fatal("Bob's phone was cancelled by a pickup that could not happen")
+	default:
+	}
+	if err := ring.dlg.Respond(200, "OK", bob.sdp("sendrecv"), sip.NewHeader("Content-Type", "application/sdp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("Alice after the refused pickup: %v", err)
+	}
+	hears(t, alice, bob, ring, 0xB0)
+	_ = d.Bye(context.Background())
+	<-bob.byes
+	sw.waitIdle(t)
+}

@@ -94,7 +94,9 @@ func (c *call) ring(r *round, timeout time.Duration) flow.Rang {
 					zap.Int("code", codeOf(ev.res)), zap.Error(ev.err))
 			}
 		case pickupRequest:
-			return c.takePicker(r, ev)
+			if rang, taken := c.takePicker(r, ev); taken {
+				return rang
+			}
 		case ringTimeout:
 			if ev.r != r {
 				continue
