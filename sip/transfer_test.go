@@ -815,11 +815,10 @@ func TestTransferredCallHistoryShowsEachHop(t *testing.T) {
 	}
 }
 
-func TestReferFromAnOutsidePartyIsForbidden(t *testing.T) {
-	sw := startSwitch(t, func(o *switchOpts) { o.Trunks = loopbackTrunk{} })
-	bob := newPhone(t, sw, "1002", "udp").mustRegister()
-	carrier := newPhone(t, sw, "15557654321", "udp") // an outside caller through the trunk
-
+// outsideCall is a call from the carrier phone to DID 15551230000 (loopbackTrunk), which rings
+// and is answered at callee's phone.
+func outsideCall(t *testing.T, carrier, callee *phone) (*sipDialog, *incomingCall) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	dd, err := carrier.dial(ctx, "15551230000")
@@ -834,12 +833,22 @@ func TestReferFromAnOutsidePartyIsForbidden(t *testing.T) {
 		}
 		answered <- err
 	}()
-	ic := bob.nextIncoming(5 * time.Second)
-	bob.answer(ic)
+	ic := callee.nextIncoming(5 * time.Second)
+	callee.answer(ic)
 	if err := <-answered; err != nil {
 		t.Fatal(err)
 	}
-	d := &sipDialog{dd}
+	return &sipDialog{dd}, ic
+}
+
+func TestReferFromAnOutsidePartyIsForbidden(t *testing.T) {
+	sw := startSwitch(t, func(o *switchOpts) { o.Trunks = loopbackTrunk{} })
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carrier := newPhone(t, sw, "15557654321", "udp") // an outside caller through the trunk
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, _ := outsideCall(t, carrier, bob)
 	// The outside party cannot send the call anywhere (it could send it out at our cost).
 	if res := sendRefer(t, d, callerSide(d), "<sip:915550001111@127.0.0.1>"); res.StatusCode != 403 {
 		t.Fatalf("REFER from the outside party: %d %s, want 403", res.StatusCode, res.Reason)
@@ -865,23 +874,7 @@ func TestUserTransfersAnOutsideCallerOutThroughTheTrunk(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	dd, err := carrier.dial(ctx, "15551230000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	answered := make(chan error, 1)
-	go func() {
-		err := dd.WaitAnswer(ctx, sipgoNoAuth())
-		if err == nil {
-			err = dd.Ack(ctx)
-		}
-		answered <- err
-	}()
-	ic := bob.nextIncoming(5 * time.Second)
-	bob.answer(ic)
-	if err := <-answered; err != nil {
-		t.Fatal(err)
-	}
+	d, ic := outsideCall(t, carrier, bob)
 	// Bob sends the outside caller to an outside number: the switch calls out for him.
 	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "915550009999")); res.StatusCode != 202 {
 		t.Fatalf("REFER: %d %s", res.StatusCode, res.Reason)
@@ -892,7 +885,6 @@ func TestUserTransfersAnOutsideCallerOutThroughTheTrunk(t *testing.T) {
 	}
 	carrier.answer(out)
 	<-bob.byes
-	d := &sipDialog{dd}
 	carrier.sendRTP(t, remoteMedia(t, out.req.Body()), 15, 0xE2) // the far outside party speaks
 	if got := carrier.recvRTP(t, 5, 0xE2); got < 5 {
 		t.Fatalf("the transferred outside caller heard %d packets from the number it was sent to", got)
