@@ -105,6 +105,10 @@ type Media struct {
 type HTTP struct {
 	// Listen is the host:port to serve on; default "127.0.0.1:8080".
 	Listen string `yaml:"listen"`
+	// TLSCert and TLSKey, both or neither, are PEM files: the page and the API are then served
+	// over HTTPS (browsers give a page the microphone only on https or on localhost).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // User is one extension with a SIP account.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -126,6 +127,26 @@ func (v *validator) http() {
 	// An empty host (":8080") means all interfaces, as with net/http; port 0 is for tests.
 	if _, _, err := splitHostPort(v.c.HTTP.Listen, true); err != nil {
 		v.add("http.listen", "%v", err)
+	}
+	v.tlsPair("http", &v.c.HTTP.TLSCert, &v.c.HTTP.TLSKey)
+}
+
+// tlsPair checks a section's tls_cert and tls_key: both or neither, resolved against the
+// config's directory, and a certificate and key that belong together.
+func (v *validator) tlsPair(section string, cert, key *string) {
+	switch {
+	case *cert == "" && *key == "":
+		return
+	case *cert == "":
+		v.add(section+".tls_cert", "is required with %s.tls_key", section)
+		return
+	case *key == "":
+		v.add(section+".tls_key", "is required with %s.tls_cert", section)
+		return
+	}
+	*cert, *key = resolve(v.base, *cert), resolve(v.base, *key)
+	if _, err := tls.LoadX509KeyPair(*cert, *key); err != nil {
+		v.add(section+".tls_cert", "with %s.tls_key: %v", section, err)
 	}
 }
 

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -237,6 +238,17 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		_ = srv.Shutdown(context.Background())
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	scheme := "http"
+	if cfg.HTTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		if err != nil {
+			_ = httpLn.Close()
+			_ = srv.Shutdown(context.Background())
+			return fmt.Errorf("http.tls_cert: %w", err)
+		}
+		httpLn = tls.NewListener(httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
 		Queues:    queueView{cfg: cfg, flows: flows, statuses: statuses},
 		Calls:     callsView{srv: srv},
@@ -250,7 +262,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	webDone := make(chan error, 1)
 	go func() { webDone <- web.Serve(httpLn) }()
 	log.Info("switchboard running", zap.String("version", version), zap.Int("users", len(cfg.Users)),
-		zap.String("http", httpLn.Addr().String()), zap.String("data_dir", cfg.DataDir))
+		zap.String("http", scheme+"://"+httpLn.Addr().String()), zap.String("data_dir", cfg.DataDir))
 
 	select {
 	case <-ctx.Done():
