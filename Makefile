@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test bench load queue-bench fuzz flake screenshots lint deps clean help
+.PHONY: all build web run test bench load queue-bench fuzz flake screenshots lint deps clean help
 
 all: build
 
@@ -27,8 +27,21 @@ help:
 	@echo "make deps    install SIPp (sip-tester) and baresip (baresip-core) if missing"
 	@echo "make clean   remove bin/ and test caches"
 
-build:
+build: web
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/switchboard
+
+# The browser phone's SIP client: JsSIP from the npm registry at the version the lockfile pins,
+# bundled by esbuild into one file the binary embeds (api/web/jssip.js; not committed).
+WEB_BUNDLE := api/web/jssip.js
+web: $(WEB_BUNDLE)
+
+$(WEB_BUNDLE): web/phone/package-lock.json web/phone/entry.js
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: installing nodejs and npm"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
+	cd web/phone && npm ci --no-audit --no-fund --loglevel=error
+	cd web/phone && ./node_modules/.bin/esbuild entry.js --bundle --minify --format=iife --global-name=JsSIP \
+		--legal-comments=eof --log-level=warning --outfile=../../$(WEB_BUNDLE) \
+		'--banner:js=/*! JsSIP (MIT, https://jssip.net) and its dependencies (MIT), from npm at the versions in web/phone/package-lock.json */'
 
 run: build
 	./$(BIN)
@@ -61,7 +74,7 @@ deps:
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends linphone-cli; \
 	fi
 
-test: deps
+test: deps web
 	$(GO) test -race -count=1 ./...
 
 bench: deps
@@ -106,5 +119,5 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin $(WEB_BUNDLE) web/phone/node_modules
 	$(GO) clean -testcache
