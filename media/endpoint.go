@@ -27,6 +27,9 @@ type Endpoint struct {
 	rtcp socket
 
 	closeOnce sync.Once
+	mu        sync.Mutex
+	onClose   []func() // run once by Close (under mu until taken)
+	closed    bool
 }
 
 // socket is one UDP socket of an endpoint and the peer address it sends to.
@@ -87,14 +90,35 @@ func (e *Endpoint) Remote() (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
+// OnClose registers f to run when the endpoint is closed (at once if it already is): what
+// serves the endpoint's peer, such as a browser's media gateway, ends with it.
+func (e *Endpoint) OnClose(f func()) {
+	e.mu.Lock()
+	if !e.closed {
+		e.onClose = append(e.onClose, f)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	f()
+}
+
 // Close closes both sockets, which ends any Relay loop reading them, and
-// gives the pair back to its pool. It is idempotent: later calls return nil.
+// gives the pair back to its pool, then runs the OnClose functions. It is
+// idempotent: later calls return nil.
 func (e *Endpoint) Close() error {
 	var err error
 	e.closeOnce.Do(func() {
 		err = errors.Join(e.rtp.conn.Close(), e.rtcp.conn.Close())
 		if e.pool != nil {
 			e.pool.release(e.port)
+		}
+		e.mu.Lock()
+		fs := e.onClose
+		e.onClose, e.closed = nil, true
+		e.mu.Unlock()
+		for _, f := range fs {
+			f()
 		}
 	})
 	return err

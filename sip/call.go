@@ -46,6 +46,7 @@ type call struct {
 	pending    []flow.Event    // flow events that arrived while the SIP layer was busy ringing
 	report     *referReport    // a transferring phone waiting to hear how its transfer went
 	replaces   *call           // the ringing call a pickup INVITE's Replaces named
+	browserA   MediaGateway    // a browser caller's media, until the caller's leg takes it
 	carried    []*media.Stream // streams a relay carries on after an attended transfer
 	plays      uint64
 
@@ -79,9 +80,15 @@ func (c *call) run(plan routing.Plan) {
 	s := c.s
 	if !s.addCall(c) {
 		c.respond(503, "Service Unavailable", nil) // the switch is shutting down
+		if c.browserA != nil {
+			_ = c.browserA.Close()
+		}
 		return
 	}
 	defer func() {
+		if c.browserA != nil { // refused before the caller's leg was opened
+			_ = c.browserA.Close()
+		}
 		c.finish()
 		c.cleanup()
 		c.writeHistory()
@@ -223,6 +230,10 @@ func (c *call) openCaller() error {
 	c.a.party, c.a.user = c.callerID, c.caller
 	c.a.acked = c.acked
 	c.a.initUAS(c.inv, c.s.transportOf(c.inv.Transport()))
+	if c.browserA != nil {
+		c.s.attachBrowser(c.a, c.browserA, c.epA)
+		c.browserA = nil
+	}
 	// The caller's early dialog is findable from now on: an attended transfer may name it
 	// while it still rings (its ids are in our provisional responses).
 	c.s.addDialog(c.a)

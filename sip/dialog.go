@@ -20,6 +20,7 @@ type dialog struct {
 	dest                string    // host:port we send to: the next hop (the peer, or the first route)
 	routes              []sip.Uri // route set (RFC 3261 §12.2.1.1): Route headers, loose routing
 	tp                  transportInfo
+	browser             MediaGateway // a browser's WebRTC media: SDP is translated both ways (browser.go)
 
 	mu   sync.Mutex
 	cseq uint32
@@ -80,6 +81,13 @@ func (l *dialog) newRequestSeq(method sip.RequestMethod, seq uint32, body []byte
 	if contentType != "" {
 		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
 	}
+	if contentType == "application/sdp" {
+		// A body the gateway cannot translate goes as it is: the browser refuses it (488) and
+		// the request fails like any refused offer.
+		if out, err := l.toBrowser(body); err == nil {
+			body = out
+		}
+	}
 	for _, r := range l.routes {
 		req.AppendHeader(sip.NewHeader("Route", "<"+r.String()+">"))
 	}
@@ -99,6 +107,11 @@ func (l *dialog) route(req *sip.Request) {
 
 // respond builds a response to a request in this dialog carrying our tag.
 func (l *dialog) response(req *sip.Request, code int, reason string, body []byte) *sip.Response {
+	if out, err := l.toBrowser(body); err == nil {
+		body = out
+	} else {
+		body = nil // cannot happen with the switch's own SDP; the browser refuses a 2xx without it
+	}
 	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if to := res.To(); to != nil && code > 100 && l.localTag != "" {
 		to.Params.Add("tag", l.localTag)
@@ -126,6 +139,9 @@ func (l *dialog) do(ctx context.Context, s *Server, req *sip.Request) (*sip.Resp
 			if res.IsProvisional() {
 				continue
 			}
+			// An answer the gateway cannot take loses its body: the caller acknowledges it
+			// and fails on the missing SDP as on any unusable answer.
+			_ = l.translateResponse(res)
 			return res, nil
 		case <-tx.Done():
 			if err := tx.Err(); err != nil {

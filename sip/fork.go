@@ -58,8 +58,25 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 		tp:        tp,
 	}
 	req := l.newRequest(sip.INVITE, c.offerB, "application/sdp")
+	if isWebSocket(b.Transport) && s.opts.Browsers != nil {
+		// A phone on a WebSocket is a browser: it gets a WebRTC offer from a gateway of its own.
+		g, err := s.opts.Browsers.NewGateway()
+		if err != nil {
+			return nil, fmt.Errorf("invite %s: browser media: %w", l.callID, err)
+		}
+		offer, err := g.ToBrowser(c.offerB)
+		if err != nil {
+			_ = g.Close()
+			return nil, fmt.Errorf("invite %s: browser offer: %w", l.callID, err)
+		}
+		req.SetBody(offer)
+		s.attachBrowser(l, g, c.epB)
+	}
 	tx, err := s.client.TransactionRequest(s.ctx, req)
 	if err != nil {
+		if l.browser != nil {
+			_ = l.browser.Close()
+		}
 		return nil, fmt.Errorf("invite %s: %w", l.callID, err)
 	}
 	f := &fork{r: r, binding: b, leg: l, req: req, tx: tx, stopCh: make(chan struct{})}
@@ -93,6 +110,15 @@ func (f *fork) run(c *call) {
 	s := c.s
 	defer s.wg.Done()
 	defer f.tx.Terminate()
+	if f.leg.browser != nil {
+		// A browser that did not win has no call to carry: its gateway goes now, not with
+		// the shared callee endpoint.
+		defer func() {
+			if f.r.winner.Load() != f {
+				_ = f.leg.browser.Close()
+			}
+		}()
+	}
 	provisional, stopping, cancelSent := false, false, false
 	stopCh := f.stopCh
 	cancel := func() {
@@ -111,6 +137,9 @@ func (f *fork) run(c *call) {
 	for {
 		select {
 		case res := <-f.tx.Responses():
+			if err := f.leg.translateResponse(res); err != nil {
+				c.log.Info("browser's answer refused", zap.String("leg", f.leg.callID), zap.Error(err))
+			}
 			if res.IsProvisional() {
 				provisional = true
 				if stopping {

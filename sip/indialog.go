@@ -50,6 +50,15 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) postInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	l := s.lookupLeg(req)
+	if l != nil && req.IsInvite() && l.browser != nil && len(req.Body()) > 0 {
+		plain, err := l.fromBrowser(req.Body())
+		if err != nil {
+			code, reason := mediaError(err)
+			_ = tx.Respond(l.response(req, code, reason, nil))
+			return
+		}
+		req.SetBody(plain)
+	}
 	if l == nil || !l.call().mail.post(inDialog{l: l, req: req, tx: tx}) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 	}

@@ -55,6 +55,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		picked, dialled = z, routing.FeaturePickup+ext
 	}
+	browser, ok := s.browserOffer(req, tx)
+	if !ok {
+		return
+	}
 	log := s.log.With(zap.String("call_id", callIDOf(req)), zap.String("from", callerID),
 		zap.String("to", dialled))
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
@@ -63,6 +67,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	log.Info("call routed", zap.Stringer("action", plan.Action), zap.Strings("trace", plan.Trace))
 	c := newCall(s, req, tx, caller, callerID, log)
 	c.replaces = picked
+	c.browserA = browser
 	c.run(plan)
 }
 

@@ -77,6 +77,7 @@ type Options struct {
 	Clock     clock.Clock    // call timers (ringing, ACK wait); nil: the wall clock
 	Trunks    InboundTrunks  // optional: carriers allowed in by address, with their DIDs
 	History   History        // optional: where every call's outcome is stored
+	Browsers  BrowserMedia   // optional: WebRTC media for browsers (phones on a WebSocket)
 	Logger    *zap.Logger
 }
 
