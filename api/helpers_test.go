@@ -55,11 +55,12 @@ var names = []presence.User{
 }
 
 // fakeStats implements Stats with fixed figures.
-type fakeStats struct{ calls, registrations, subscriptions int }
+type fakeStats struct{ calls, registrations, subscriptions, ports int }
 
-func (f fakeStats) ActiveCalls() int   { return f.calls }
-func (f fakeStats) Registrations() int { return f.registrations }
-func (f fakeStats) Subscriptions() int { return f.subscriptions }
+func (f fakeStats) ActiveCalls() int     { return f.calls }
+func (f fakeStats) Registrations() int   { return f.registrations }
+func (f fakeStats) Subscriptions() int   { return f.subscriptions }
+func (f fakeStats) MediaPortsInUse() int { return f.ports }
 
 // env is a Server on a real mailbox.Store and a real presence.Table (on a
 // presence.MemoryStore), served over HTTP.
@@ -98,7 +99,7 @@ func newEnv(t *testing.T, edit ...func(*Options)) *env {
 		Users:     users,
 		Voicemail: store,
 		Presence:  table,
-		Stats:     fakeStats{calls: 3, registrations: 7, subscriptions: 2},
+		Stats:     fakeStats{calls: 3, registrations: 7, subscriptions: 2, ports: 4},
 		Logger:    zap.New(core),
 	}
 	for _, f := range edit {

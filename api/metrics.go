@@ -31,6 +31,7 @@ func (c *requestCounts) count(status int) {
 //	switchboard_calls_active                       gauge  (Stats)
 //	switchboard_registrations                      gauge  (Stats)
 //	switchboard_subscriptions                      gauge  (Stats)
+//	switchboard_media_ports_in_use                 gauge  (Stats)
 //	switchboard_presence_watchers                  gauge  (Presence)
 //	switchboard_users{status="available|busy|dnd"} gauge  (Presence)
 //	switchboard_http_requests_total{code="2xx|3xx|4xx|5xx"} counter
@@ -49,6 +50,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		gauge(&b, "switchboard_calls_active", "Calls in progress.", s.stats.ActiveCalls())
 		gauge(&b, "switchboard_registrations", "Registered SIP contacts.", s.stats.Registrations())
 		gauge(&b, "switchboard_subscriptions", "Active SIP subscriptions (presence, dialog, message-summary).", s.stats.Subscriptions())
+		gauge(&b, "switchboard_media_ports_in_use", "RTP port pairs in use (two per bridged call, one per browser leg).", s.stats.MediaPortsInUse())
 	}
 	if s.presence != nil {
 		gauge(&b, "switchboard_presence_watchers", "Open presence watchers (SIP subscriptions and event streams).", s.presence.Watchers())

@@ -143,6 +143,7 @@ func TestMetrics(t *testing.T) {
 		"switchboard_calls_active":                    3,
 		"switchboard_registrations":                   7,
 		"switchboard_subscriptions":                   2,
+		"switchboard_media_ports_in_use":              4,
 		"switchboard_presence_watchers":               0,
 		`switchboard_users{status="available"}`:       4,
 		`switchboard_users{status="busy"}`:            0,
@@ -152,8 +153,8 @@ func TestMetrics(t *testing.T) {
 		`switchboard_http_requests_total{code="4xx"}`: 2,
 		`switchboard_http_requests_total{code="5xx"}`: 0,
 	})
-	if len(got) != 11 {
-		t.Errorf("%d samples, want 11: %v", len(got), got)
+	if len(got) != 12 {
+		t.Errorf("%d samples, want 12: %v", len(got), got)
 	}
 
 	// Statuses and watchers follow the table.

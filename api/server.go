@@ -110,6 +110,10 @@ type Stats interface {
 	// Subscriptions is the number of active SIP subscriptions (presence,
 	// dialog, message-summary).
 	Subscriptions() int
+	// MediaPortsInUse is the number of RTP port pairs out of the pool: two per bridged
+	// call, one per browser leg's WebRTC side; back to zero when no call is up (a leak
+	// shows here).
+	MediaPortsInUse() int
 }
 
 // Options configures a Server.

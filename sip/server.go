@@ -395,5 +395,8 @@ func (s *Server) registrationChanged(aor string, registered bool) {
 	}
 }
 
+// MediaPortsInUse returns the number of RTP port pairs out of the pool, for metrics.
+func (s *Server) MediaPortsInUse() int { return s.opts.Ports.InUse() }
+
 // Registrations returns the number of registered phones, for metrics.
 func (s *Server) Registrations() int { return s.opts.Locations.Count() }

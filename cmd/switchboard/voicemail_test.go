@@ -27,6 +27,7 @@ import (
 // vmConfig is what a voicemail test varies in the switch's config.
 type vmConfig struct {
 	md5Only   bool              // sip.digest_algorithms: ["MD5"]
+	wsPort    int               // a ws:127.0.0.1:PORT listener for browsers, when not 0
 	userExtra map[string]string // YAML lines added to a user's entry, by ext
 }
 
@@ -37,7 +38,11 @@ func writeVMConfig(t testing.TB, dir string, vc vmConfig) (switchConfig, string)
 	lo, hi := rtpRange(t, 200)
 	c := switchConfig{SIPPort: freePort(t), HTTPPort: freePort(t), RTPMin: lo, RTPMax: hi}
 	var b strings.Builder
-	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"]\n  realm: switchboard\n", c.SIPPort, c.SIPPort)
+	ws := ""
+	if vc.wsPort != 0 {
+		ws = fmt.Sprintf(", \"ws:127.0.0.1:%d\"", vc.wsPort)
+	}
+	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"%s]\n  realm: switchboard\n", c.SIPPort, c.SIPPort, ws)
 	if vc.md5Only {
 		b.WriteString("  digest_algorithms: [\"MD5\"]\n")
 	}

@@ -12,13 +12,36 @@ import (
 
 // Browser is one headless Chromium with a fresh profile.
 type Browser struct {
-	t   testing.TB
-	ctx context.Context // the browser's (no deadline of its own: it would stop the browser early)
+	t    testing.TB
+	ctx  context.Context // the browser's (no deadline of its own: it would stop the browser early)
+	stop func()
 }
+
+// Kill ends the browser at once, as a crash or a closed laptop would: no page gets to say
+// goodbye.
+func (b *Browser) Kill() { b.stop() }
 
 // Start starts Chromium with a fresh profile and the flags this closed-network machine needs.
 // It stops at the end of the test, or when the test's time budget (limit) is spent.
 func Start(t testing.TB, limit time.Duration) *Browser {
+	t.Helper()
+	return start(t, limit)
+}
+
+// StartWithMicrophone is Start for a browser that is a phone: its microphone is a fake device
+// playing wav (looped; 16-bit PCM), granted to every page without asking, and pages may play
+// audio without a user's gesture.
+func StartWithMicrophone(t testing.TB, limit time.Duration, wav string) *Browser {
+	t.Helper()
+	return start(t, limit,
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-audio-capture", wav),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	)
+}
+
+func start(t testing.TB, limit time.Duration, extra ...chromedp.ExecAllocatorOption) *Browser {
 	t.Helper()
 	path := needs.Program(t, "chromium", "chromium", "chromium-browser", "google-chrome")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -33,6 +56,7 @@ func Start(t testing.TB, limit time.Duration) *Browser {
 		chromedp.Flag("no-first-run", true),
 		chromedp.WindowSize(1280, 800),
 	)
+	opts = append(opts, extra...)
 	budget, cancelBudget := context.WithTimeout(context.Background(), limit)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(budget, opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
@@ -43,12 +67,13 @@ func Start(t testing.TB, limit time.Duration) *Browser {
 		cancelBudget()
 		t.Fatalf("starting chromium: %v", err)
 	}
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		cancelAlloc()
 		cancelBudget()
-	})
-	return &Browser{t: t, ctx: ctx}
+	}
+	t.Cleanup(stop)
+	return &Browser{t: t, ctx: ctx, stop: stop}
 }
 
 // Page is the browser's first tab, sharing the browser's cookies.

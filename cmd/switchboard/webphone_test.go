@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/poll"
+)
+
+// Browsers as phones, against the real binary: headless Chromium running JsSIP driven directly
+// (testdata/jssip-phone.html, not Switchboard's page, to prove any standard WebRTC SIP client
+// works) registers over SIP on a WebSocket and talks WebRTC; baresip phones speak plain RTP.
+// Each side's microphone sends its own tone (peerTone), and the tests check who hears whom.
+
+// onCall reports whether presence shows ext on a call (Busy).
+func (ps *peerSwitch) onCall(ext string) bool {
+	code, body := ps.api(http.MethodGet, "/api/v1/presence/"+ext, "1001", nil)
+	var v presenceView
+	return code == http.StatusOK && json.Unmarshal(body, &v) == nil && v.OnCall
+}
+
+// TestBrowserCallsBaresipPhone: Alice in a browser calls Bob's baresip phone, which rings and
+// is answered; Bob hears Alice's tone and Alice hears Bob's; Alice is Busy on the team view
+// while they talk; she hangs up, Bob's call ends and both are available again.
+func TestBrowserCallsBaresipPhone(t *testing.T) {
+	ps, ws := startBrowserSwitch(t)
+	bob := ps.baresipUser("1002")
+	alice := ps.jsUser(ws, "1001")
+
+	jsEval[bool](alice, `(T.call('sip:1002@127.0.0.1'), true)`)
+	bob.answerNext(15 * time.Second)
+	alice.waitJS("the call answered", `T.state === 'talking'`, 10*time.Second)
+
+	heard := bob.waitHeard(samplesOf(1500*time.Millisecond), 10*time.Second)
+	wantHears(t, "Bob hears the browser", heard[samplesOf(500*time.Millisecond):], "1001", "1003")
+	alice.waitHears("the browser hears Bob", "1002", "1001")
+	poll.Require(t, 5*time.Second, "Alice Busy while talking", func() bool { return ps.onCall("1001") })
+
+	jsEval[bool](alice, `(T.hangup(), true)`)
+	bob.waitEvent("CALL_CLOSED", 10*time.Second, isEvent("CALL_CLOSED"), nil)
+	ps.waitAvailable("1001")
+	ps.waitAvailable("1002")
+}
+
+// TestBaresipPhoneCallsBrowser: Bob's baresip phone calls Alice, who is in a browser: the page
+// rings with Bob's number and name, Alice answers, and each hears the other.
+func TestBaresipPhoneCallsBrowser(t *testing.T) {
+	ps, ws := startBrowserSwitch(t)
+	bob := ps.baresipUser("1002")
+	alice := ps.jsUser(ws, "1001")
+
+	bob.command("dial", ps.uri("1001"))
+	alice.waitJS("an incoming call from Bob", `T.state === 'ringing' && T.incoming.from === '1002'`, 10*time.Second)
+	if name := jsEval[string](alice, `T.incoming.name`); name != "Bob" {
+		t.Errorf("the browser shows the caller as %q, want Bob", name)
+	}
+	jsEval[bool](alice, `(T.answer(), true)`)
+	bob.waitEvent("CALL_ESTABLISHED", 10*time.Second, isEvent("CALL_ESTABLISHED"), isEvent("CALL_CLOSED"))
+	alice.waitJS("the call up", `T.state === 'talking'`, 10*time.Second)
+
+	alice.waitHears("the browser hears Bob", "1002", "1001")
+	heard := bob.waitHeard(samplesOf(1500*time.Millisecond), 10*time.Second)
+	wantHears(t, "Bob hears the browser", heard[samplesOf(500*time.Millisecond):], "1001", "1003")
+
+	bob.command("hangup", "")
+	alice.waitJS("the call ended by Bob", `T.state === 'ended'`, 10*time.Second)
+	ps.waitAvailable("1001")
+}
+
+// TestBrowserCallsBrowser: Alice and Carol, each in a browser of her own, talk to each other
+// through the switch (WebRTC on both legs, G.711 passed through).
+func TestBrowserCallsBrowser(t *testing.T) {
+	ps, ws := startBrowserSwitch(t)
+	alice, carol := ps.jsUser(ws, "1001"), ps.jsUser(ws, "1003")
+
+	jsEval[bool](alice, `(T.call('sip:1003@127.0.0.1'), true)`)
+	carol.waitJS("Alice's call", `T.state === 'ringing' && T.incoming.from === '1001'`, 10*time.Second)
+	jsEval[bool](carol, `(T.answer(), true)`)
+	alice.waitJS("the call answered", `T.state === 'talking'`, 10*time.Second)
+	carol.waitHears("Carol hears Alice", "1001", "1003")
+	alice.waitHears("Alice hears Carol", "1003", "1001")
+	jsEval[bool](carol, `(T.hangup(), true)`)
+	alice.waitJS("the call ended by Carol", `T.state === 'ended'`, 10*time.Second)
+}
+
+// TestBrowserReachesDNDVoicemail: Carol is on DND; Alice calls her from a browser, hears the
+// greeting, talks, hangs up: Carol's mailbox holds a message from Alice with Alice's tone.
+func TestBrowserReachesDNDVoicemail(t *testing.T) {
+	ps, ws := startBrowserSwitch(t)
+	alice := ps.jsUser(ws, "1001")
+	if code, body := ps.api(http.MethodPut, "/api/v1/presence/1003", "1003", []byte(`{"status":"dnd"}`)); code != http.StatusOK {
+		t.Fatalf("Carol's DND: %d %s", code, body)
+	}
+	jsEval[bool](alice, `(T.call('sip:1003@127.0.0.1'), true)`)
+	alice.waitJS("the switch answering", `T.state === 'talking'`, 10*time.Second)
+	waitLog(t, ps.sw, 20*time.Second, "recording the message", `"box": "1003"`)
+	// Three seconds of Alice into the mailbox, as her browser counts the packets it sent.
+	sent := jsEval[float64](alice, `T.sent`)
+	alice.waitJS("3 s of Alice's audio sent", fmt.Sprintf(`T.sent >= %v`, sent+150), 10*time.Second)
+	jsEval[bool](alice, `(T.hangup(), true)`)
+	msgs := waitVoicemail(t, ps.cfg.HTTPPort, "1003", "carol-secret", 1, 10*time.Second)
+	if d := time.Duration(msgs[0].DurationMS) * time.Millisecond; msgs[0].From != "1001" || d < 2*time.Second {
+		t.Errorf("message %+v: want one from Alice of about 3 s", msgs[0])
+	}
+	samples := fetchVoicemailWAV(t, ps.cfg.HTTPPort, "1003", "carol-secret", msgs[0].ID, ps.dir)
+	wantHears(t, "Carol's message", samples, "1001", "1002")
+}
+
+// TestBrowserClosedMidCallEndsTheCall: Alice talks to Bob from a browser, and the browser dies
+// (no BYE, no goodbye of any kind). Her media stops, the switch ends the call within the ICE
+// timeout: Bob's phone hangs up, Alice is no longer Busy and every media port is back.
+func TestBrowserClosedMidCallEndsTheCall(t *testing.T) {
+	ps, ws := startBrowserSwitch(t)
+	bob := ps.baresipUser("1002")
+	alice := ps.jsUser(ws, "1001")
+	jsEval[bool](alice, `(T.call('sip:1002@127.0.0.1'), true)`)
+	bob.answerNext(15 * time.Second)
+	alice.waitHears("the browser hears Bob", "1002", "1001")
+	if n, _ := ps.metric("switchboard_media_ports_in_use"); n < 3 {
+		t.Errorf("%v media port pairs in use during a browser call, want the two legs' and the gateway's", n)
+	}
+
+	killed := time.Now()
+	alice.browser.Kill()
+	bob.waitEvent("CALL_CLOSED", 30*time.Second, isEvent("CALL_CLOSED"), nil)
+	t.Logf("the call ended %v after the browser died", time.Since(killed).Round(100*time.Millisecond))
+	ps.waitAvailable("1001")
+	poll.Require(t, 10*time.Second, "every media port back", func() bool {
+		n, ok := ps.metric("switchboard_media_ports_in_use")
+		return ok && n == 0
+	})
+}
