@@ -57,6 +57,11 @@ func newEndpoint(pool *Ports, addr netip.Addr, port int, rtp, rtcp *net.UDPConn)
 // line of the SDP the switch sends to this leg.
 func (e *Endpoint) Port() int { return e.port }
 
+// Sockets returns the endpoint's RTP and RTCP sockets, for an owner that moves packets itself
+// instead of running a Relay on them (the WebRTC gateway: ICE on the first, a plain-RTP face
+// towards the switch on the second). Close still closes them and returns the pair.
+func (e *Endpoint) Sockets() (rtp, rtcp *net.UDPConn) { return e.rtp.conn, e.rtcp.conn }
+
 // Addr returns the local IP the sockets are bound to.
 func (e *Endpoint) Addr() netip.Addr { return e.addr }
 

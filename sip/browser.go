@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/media/webrtc"
 )
 
 // Browsers are phones like any other to the call core: a browser leg's WebRTC media (ICE,
@@ -40,6 +41,21 @@ type MediaGateway interface {
 	Done() <-chan struct{}
 	// Close releases the gateway's ports and goroutines; it is idempotent.
 	Close() error
+}
+
+// WebRTC is the BrowserMedia of media/webrtc's gateways.
+func WebRTC(gs *webrtc.Gateways) BrowserMedia { return webrtcMedia{gs} }
+
+type webrtcMedia struct{ gs *webrtc.Gateways }
+
+func (w webrtcMedia) IsWebRTC(sdp []byte) bool { return webrtc.IsWebRTC(sdp) }
+
+func (w webrtcMedia) NewGateway() (MediaGateway, error) {
+	g, err := w.gs.New()
+	if err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return g, nil
 }
 
 // isWebSocket reports whether a transport name (sipgo's spelling or ours) is SIP over

@@ -32,6 +32,7 @@ import (
 	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
+	"github.com/switchboard-voip/switchboard/media/webrtc"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
@@ -143,6 +144,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("media ports: %w", err)
 	}
+	// Browsers' WebRTC media arrives on ports of the same pool, one pair per browser leg.
+	gateways, err := webrtc.NewGateways(webrtc.Config{Ports: ports})
+	if err != nil {
+		return fmt.Errorf("webrtc: %w", err)
+	}
 	greets, err := loadGreetings(cfg)
 	if err != nil {
 		return err
@@ -224,6 +230,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Presence:   statuses,
 		Trunks:     dir,
 		History:    calls,
+		Browsers:   sbsip.WebRTC(gateways),
 		Logger:     log,
 	})
 	if err != nil {

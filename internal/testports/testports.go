@@ -14,7 +14,8 @@
 //	offset      ports  block     who
 //	0-999       1000   Media     media package tests (NewPorts pools; 2-8 ports a test)
 //	1000-4999   4000   SwitchRTP cmd/switchboard: the switch's rtp_ports (20-400 a test)
-//	5000-5999   1000   PhoneRTP  cmd/switchboard: SIPp -mp, baresip and Linphone media (4 a phone)
+//	5000-5799    800   PhoneRTP  cmd/switchboard: SIPp -mp, baresip and Linphone media (4 a phone)
+//	5800-5999    200   WebRTC    media/webrtc tests: gateways' pools and their browser peers
 //
 // The lane is SWITCHBOARD_TEST_PORT_LANE (0 unless set to 1): .ci/flake runs its background
 // load in lane 1, so two go test runs on one machine do not share ports. The opt-in load runs
@@ -64,7 +65,10 @@ func Media() *Block { return planned(0, 1000) }
 func SwitchRTP() *Block { return planned(1000, 4000) }
 
 // PhoneRTP is the block of the test phones' media ports in cmd/switchboard's tests.
-func PhoneRTP() *Block { return planned(5000, 1000) }
+func PhoneRTP() *Block { return planned(5000, 800) }
+
+// WebRTC is the media/webrtc package's block.
+func WebRTC() *Block { return planned(5800, 200) }
 
 // Load is the block of the opt-in load runs, which run alone and need up to 30,000 ports.
 func Load() *Block { return &Block{first: 2000, size: 30000} }
