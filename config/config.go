@@ -49,9 +49,14 @@ type Config struct {
 
 // SIP holds the signalling settings.
 type SIP struct {
-	// Listen lists the sockets to serve, each "transport:host:port" with transport
-	// udp or tcp, e.g. "udp:127.0.0.1:5060" or "tcp:[::1]:5060".
+	// Listen lists the sockets to serve, each "transport:host:port" with transport udp, tcp,
+	// ws or wss (SIP over WebSocket for browsers, RFC 7118), e.g. "udp:127.0.0.1:5060",
+	// "tcp:[::1]:5060", "ws:127.0.0.1:5066" or "wss:0.0.0.0:7443".
 	Listen []string `yaml:"listen"`
+	// TLSCert and TLSKey, both or neither, are the PEM certificate and key of wss listeners;
+	// when unset, wss uses http.tls_cert and http.tls_key.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 	// Realm is the digest authentication realm; default "switchboard".
 	Realm string `yaml:"realm"`
 	// NonceTTL is how long a digest nonce stays fresh; older nonces are answered with
@@ -70,7 +75,7 @@ type SIP struct {
 
 // Listener is one parsed "transport:host:port" socket address.
 type Listener struct {
-	Transport string // "udp" or "tcp"
+	Transport string // "udp", "tcp", "ws" or "wss"
 	Host      string // IP literal or host name, without brackets
 	Port      int
 }

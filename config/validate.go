@@ -72,7 +72,7 @@ func (v *validator) sip() {
 		p := index("sip.listen", i)
 		// Port 0 (any free port) is allowed so that tests can start servers without
 		// fixed ports; the program reports the port actually bound.
-		l, err := parseTransportAddr(entry, true)
+		l, err := parseTransportAddr(entry, true, "udp", "tcp", "ws", "wss")
 		if err != nil {
 			v.add(p, "%v", err)
 			continue
@@ -83,6 +83,12 @@ func (v *validator) sip() {
 		}
 		first[l.String()] = i
 		s.Listeners = append(s.Listeners, l)
+	}
+	v.tlsPair("sip", &s.TLSCert, &s.TLSKey)
+	for i, l := range s.Listeners {
+		if l.Transport == "wss" && s.TLSCert == "" && v.c.HTTP.TLSCert == "" {
+			v.add(index("sip.listen", i), "a wss listener needs a certificate: set sip.tls_cert and sip.tls_key (or http.tls_cert and http.tls_key, which it then shares)")
+		}
 	}
 	if s.Realm == "" {
 		v.add("sip.realm", "must not be empty")
@@ -403,7 +409,7 @@ func (v *validator) trunks() {
 		}
 
 		if t.Outbound != "" {
-			if l, err := parseTransportAddr(t.Outbound, false); err != nil {
+			if l, err := parseTransportAddr(t.Outbound, false, "udp", "tcp"); err != nil {
 				v.add(field(p, "outbound"), "%v", err)
 			} else {
 				t.OutboundTarget = l
@@ -464,16 +470,16 @@ func (v *validator) file(path string, p *string) {
 	}
 }
 
-// parseTransportAddr parses "transport:host:port" (transport udp or tcp; IPv6 hosts
+// parseTransportAddr parses "transport:host:port" (transport one of transports; IPv6 hosts
 // bracketed). allowZeroPort admits port 0, meaning any free port.
-func parseTransportAddr(s string, allowZeroPort bool) (Listener, error) {
+func parseTransportAddr(s string, allowZeroPort bool, transports ...string) (Listener, error) {
 	tr, addr, ok := strings.Cut(s, ":")
 	if !ok {
 		return Listener{}, fmt.Errorf("want transport:host:port such as \"udp:127.0.0.1:5060\", got %q", s)
 	}
 	tr = strings.ToLower(tr)
-	if tr != "udp" && tr != "tcp" {
-		return Listener{}, fmt.Errorf("transport %q in %q: want udp or tcp", tr, s)
+	if !slices.Contains(transports, tr) {
+		return Listener{}, fmt.Errorf("transport %q in %q: want %s", tr, s, strings.Join(transports, ", "))
 	}
 	host, port, err := splitHostPort(addr, allowZeroPort)
 	if err != nil {

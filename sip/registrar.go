@@ -120,6 +120,12 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			continue
 		}
 		dest, transport := destination(s.opts.NAT, req, ch.uri, path)
+		if isWebSocket(req.Transport()) && len(path) == 0 {
+			// RFC 7118 §5: a WebSocket client is reached only over its own connection (its
+			// Contact host is made up, "….invalid").
+			dest, transport = req.Source(), strings.ToUpper(req.Transport())
+			s.bindSocket(req.Source(), aor, ch.contact)
+		}
 		s.opts.Locations.Put(Binding{
 			AOR: aor, Contact: ch.contact, Source: req.Source(), Dest: dest, Path: pathText, Transport: transport,
 			Expires: now.Add(ch.expires), CallID: callIDOf(req), CSeq: req.CSeq().SeqNo, UserAgent: ua,

@@ -7,6 +7,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,8 +34,9 @@ import (
 
 // Listen is one transport to serve on.
 type Listen struct {
-	Transport string // "udp" or "tcp"
-	Addr      string // host:port; port 0 picks a free one
+	Transport string      // "udp", "tcp", "ws" or "wss" (SIP over WebSocket, RFC 7118)
+	Addr      string      // host:port; port 0 picks a free one
+	TLS       *tls.Config // the certificate of a wss listener
 }
 
 // Router is the decision seam: routing.Router implements it, tests may fake it.
@@ -83,7 +85,7 @@ type Options struct {
 
 // transportInfo is what a leg needs to send on one of our transports.
 type transportInfo struct {
-	name  string // "UDP" / "TCP", as sipgo spells it
+	name  string // "UDP" / "TCP" / "WS" / "WSS", as sipgo spells it
 	host  string
 	port  int
 	laddr sip.Addr // set for UDP so requests leave from the listening socket (NAT pinholes)
@@ -100,7 +102,7 @@ type Server struct {
 	pacer  *media.Pacer
 	clock  clock.Clock
 
-	transports map[string]transportInfo // by "UDP"/"TCP"
+	transports map[string]transportInfo // by "UDP"/"TCP"/"WS"/"WSS"
 	closers    []func() error
 
 	ctx      context.Context // ends on Shutdown: calls hang up
@@ -120,6 +122,9 @@ type Server struct {
 	calls    map[*call]struct{}
 	subs     map[string]*subscription              // by Call-ID of the subscription dialog
 	watchers map[string]map[*subscription]struct{} // by event + "\x00" + resource
+	// socketBindings are the contacts registered over each WebSocket, by the connection's
+	// remote address: they are dropped when it closes (nothing can reach the phone then).
+	socketBindings map[string]map[[2]string]struct{}
 }
 
 // NewServer builds a Server; Start binds its listeners.
@@ -183,6 +188,8 @@ func NewServer(o Options) (*Server, error) {
 		events:     make(map[string]eventPackage),
 		subs:       make(map[string]*subscription),
 		watchers:   make(map[string]map[*subscription]struct{}),
+
+		socketBindings: make(map[string]map[[2]string]struct{}),
 	}
 	if o.Mailboxes == nil && o.Voicemail != nil {
 		o.Mailboxes = o.Voicemail
@@ -261,6 +268,29 @@ func (s *Server) Start() error {
 			s.transports["TCP"] = transportInfo{name: "TCP", host: la.IP.String(), port: la.Port}
 			s.closers = append(s.closers, ln.Close)
 			serve = append(serve, func() { _ = s.srv.ServeTCP(ln) })
+		case "ws", "wss":
+			secure := strings.EqualFold(l.Transport, "wss")
+			if secure && l.TLS == nil {
+				return fmt.Errorf("sip: listen wss %s: no certificate", l.Addr)
+			}
+			raw, err := net.Listen("tcp", l.Addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen %s %s: %w", l.Transport, l.Addr, err)
+			}
+			var conf *tls.Config
+			if secure {
+				conf = l.TLS
+			}
+			ln := newWSListener(raw, conf, s.socketClosed)
+			la := raw.Addr().(*net.TCPAddr)
+			name := strings.ToUpper(l.Transport)
+			s.transports[name] = transportInfo{name: name, host: la.IP.String(), port: la.Port}
+			s.closers = append(s.closers, ln.Close)
+			if secure {
+				serve = append(serve, func() { _ = s.srv.ServeWSS(ln) })
+			} else {
+				serve = append(serve, func() { _ = s.srv.ServeWS(ln) })
+			}
 		default:
 			return fmt.Errorf("sip: listen %q: unknown transport", l.Transport)
 		}
@@ -277,7 +307,7 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Addr returns the bound host:port of a transport ("udp" or "tcp"), or "".
+// Addr returns the bound host:port of a transport ("udp", "tcp", "ws", "wss"), or "".
 func (s *Server) Addr(transport string) string {
 	t, ok := s.transports[strings.ToUpper(transport)]
 	if !ok {
@@ -369,9 +399,9 @@ func (s *Server) transportOf(network string) transportInfo {
 // contactFor is the Contact we put in requests and responses on a transport.
 func (t transportInfo) contact() *sip.ContactHeader {
 	u := sip.Uri{Scheme: "sip", User: "switchboard", Host: t.host, Port: t.port}
-	if t.name == "TCP" {
+	if t.name != "UDP" {
 		u.UriParams = sip.NewParams()
-		u.UriParams.Add("transport", "tcp")
+		u.UriParams.Add("transport", strings.ToLower(t.name))
 	}
 	return &sip.ContactHeader{Address: u}
 }

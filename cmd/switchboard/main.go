@@ -192,9 +192,9 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	locations := sbsip.NewMemoryLocations(nil)
 	defer locations.Close()
-	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
-	for _, l := range cfg.SIP.Listeners {
-		listen = append(listen, sbsip.Listen{Transport: l.Transport, Addr: l.Addr()})
+	listen, err := sipListeners(cfg)
+	if err != nil {
+		return err
 	}
 	nat, err := sbsip.ParseNAT(cfg.SIP.NAT)
 	if err != nil {
@@ -285,4 +285,26 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sipListeners turns the config's listeners into the SIP server's; wss ones get sip.tls_cert,
+// or http.tls_cert when the page's certificate serves both.
+func sipListeners(cfg *config.Config) ([]sbsip.Listen, error) {
+	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
+	for _, l := range cfg.SIP.Listeners {
+		sl := sbsip.Listen{Transport: l.Transport, Addr: l.Addr()}
+		if l.Transport == "wss" {
+			certFile, keyFile, key := cfg.SIP.TLSCert, cfg.SIP.TLSKey, "sip.tls_cert"
+			if certFile == "" {
+				certFile, keyFile, key = cfg.HTTP.TLSCert, cfg.HTTP.TLSKey, "http.tls_cert"
+			}
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("%s for %s: %w", key, l, err)
+			}
+			sl.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		listen = append(listen, sl)
+	}
+	return listen, nil
 }

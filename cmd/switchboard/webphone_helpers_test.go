@@ -114,7 +114,7 @@ func (p *jsPhone) waitJS(what, js string, within time.Duration) {
 // tones of notWho, and returns its level.
 func (p *jsPhone) waitHears(what, who string, notWho ...string) float64 {
 	p.t.Helper()
-	js := fmt.Sprintf(`T.level(%g) > 0.02`, peerTone[who])
+	js := fmt.Sprintf(`T.level(%g) > 0.05`, peerTone[who])
 	for _, n := range notWho {
 		js += fmt.Sprintf(` && T.level(%g) > 20 * T.level(%g)`, peerTone[who], peerTone[n])
 	}
