@@ -1,0 +1,180 @@
+package sip_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/switchboard-voip/switchboard/internal/testcert"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
+)
+
+// SIP over WebSocket (RFC 7118) as a browser speaks it: one SIP message per text frame on a
+// connection that asked for the "sip" subprotocol. These tests speak raw frames, so they see
+// exactly what the switch refuses and answers.
+
+// withWebSockets adds a ws listener and a wss one (with a fresh certificate) to a test switch.
+func withWebSockets(t *testing.T) (func(*switchOpts), *tls.Config) {
+	cert, key, pool := testcert.Write(t, t.TempDir(), "sip")
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(o *switchOpts) {
+		o.Listen = append(o.Listen,
+			sbsip.Listen{Transport: "ws", Addr: "127.0.0.1:0"},
+			sbsip.Listen{Transport: "wss", Addr: "127.0.0.1:0",
+				TLS: &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}})
+	}, &tls.Config{RootCAs: pool, ServerName: "localhost"}
+}
+
+// wsClient is a browser's SIP socket.
+type wsClient struct {
+	t    *testing.T
+	conn net.Conn
+}
+
+func dialWS(t *testing.T, url string, tlsConf *tls.Config) *wsClient {
+	t.Helper()
+	d := ws.Dialer{Protocols: []string{"sip"}, Timeout: 5 * time.Second, TLSConfig: tlsConf}
+	conn, _, hs, err := d.Dial(context.Background(), url)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	if hs.Protocol != "sip" {
+		t.Fatalf("the switch chose subprotocol %q, want sip", hs.Protocol)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &wsClient{t: t, conn: conn}
+}
+
+// do sends one request and returns the first response's text.
+func (c *wsClient) do(req string) string {
+	c.t.Helper()
+	if err := wsutil.WriteClientText(c.conn, []byte(req)); err != nil {
+		c.t.Fatal(err)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		msg, err := wsutil.ReadServerText(c.conn)
+		if err != nil {
+			c.t.Fatalf("no answer to %q…: %v", strings.SplitN(req, "\r\n", 2)[0], err)
+		}
+		if !strings.HasPrefix(string(msg), "SIP/2.0 100 ") {
+			return string(msg)
+		}
+	}
+}
+
+// request is a REGISTER or OPTIONS as JsSIP writes it (a made-up .invalid host).
+func request(method, user, extra string, cseq int) string {
+	return fmt.Sprintf("%s sip:127.0.0.1 SIP/2.0\r\n"+
+		"Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK%d%s\r\n"+
+		"Max-Forwards: 69\r\nTo: <sip:%s@127.0.0.1>\r\nFrom: <sip:%s@127.0.0.1>;tag=t1\r\n"+
+		"Call-ID: ws-%s-%s\r\nCSeq: %d %s\r\n"+
+		"Contact: <sip:r4nd0m@df7jal23ls0d.invalid;transport=ws>;expires=600\r\n%sContent-Length: 0\r\n\r\n",
+		method, cseq, method, user, user, method, user, cseq, method, extra)
+}
+
+func TestWebSocketServesSIP(t *testing.T) {
+	tune, clientTLS := withWebSockets(t)
+	sw := startSwitch(t, tune)
+	for _, c := range []struct {
+		scheme string
+		conf   *tls.Config
+	}{{"ws", nil}, {"wss", clientTLS}} {
+		t.Run(c.scheme, func(t *testing.T) {
+			cl := dialWS(t, c.scheme+"://"+sw.srv.Addr(c.scheme), c.conf)
+			if res := cl.do(request("OPTIONS", "1001", "", 1)); !strings.HasPrefix(res, "SIP/2.0 200 ") {
+				t.Fatalf("OPTIONS over %s: %s", c.scheme, res)
+			}
+			// REGISTER with digest: a phone like any other, reached through its socket.
+			res := cl.do(request("REGISTER", "1001", "", 2))
+			if !strings.HasPrefix(res, "SIP/2.0 401 ") {
+				t.Fatalf("REGISTER without credentials: %s", res)
+			}
+			chal := headerOf(res, "WWW-Authenticate")
+			auth := digestFor(t, chal, "REGISTER", "sip:127.0.0.1", "1001", testUsers["1001"])
+			res = cl.do(request("REGISTER", "1001", "Authorization: "+auth+"\r\n", 3))
+			if !strings.HasPrefix(res, "SIP/2.0 200 ") {
+				t.Fatalf("REGISTER with credentials: %s", res)
+			}
+			eventually(t, "1001 registered", func() bool {
+				bs := sw.locs.Lookup("1001")
+				return len(bs) == 1 && bs[0].Transport == strings.ToUpper(c.scheme)
+			})
+			// The socket closes (a tab closed): nothing can reach the phone, it is unregistered.
+			_ = cl.conn.Close()
+			eventually(t, "1001 unregistered with its socket", func() bool { return !sw.locs.Registered("1001") })
+		})
+	}
+}
+
+// headerOf is one header's value in a SIP message's text.
+func headerOf(msg, name string) string {
+	for _, line := range strings.Split(msg, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// TestWebSocketRefusesBadHandshakes: no "sip" subprotocol, a plain GET and garbage get 400; a
+// client that never finishes its handshake holds nobody up; a good client is served after
+// each of them.
+func TestWebSocketRefusesBadHandshakes(t *testing.T) {
+	tune, _ := withWebSockets(t)
+	sw := startSwitch(t, tune)
+	addr := sw.srv.Addr("ws")
+
+	silent, err := net.Dial("tcp", addr) // says nothing at all, and stays
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	for name, raw := range map[string]string{
+		"no subprotocol": "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+		"another subprotocol": "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+		"plain GET": "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"garbage":   "\x16\x03\x01 not http at all\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(c, raw); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no HTTP answer: %v", err)
+			}
+			_ = res.Body.Close()
+			if res.StatusCode != http.StatusBadRequest {
+				t.Fatalf("answered %s, want 400", res.Status)
+			}
+			// Still serving, the silent connection notwithstanding.
+			cl := dialWS(t, "ws://"+addr, nil)
+			if res := cl.do(request("OPTIONS", "1001", "", 1)); !strings.HasPrefix(res, "SIP/2.0 200 ") {
+				t.Fatalf("OPTIONS after a refused handshake: %s", res)
+			}
+		})
+	}
+}
