@@ -39,6 +39,7 @@ func TestDemo(t *testing.T) {
 		"listeners": {c.SIP.Listeners, []Listener{
 			{Transport: "udp", Host: "127.0.0.1", Port: 5060},
 			{Transport: "tcp", Host: "127.0.0.1", Port: 5060},
+			{Transport: "ws", Host: "127.0.0.1", Port: 5066},
 		}},
 		"realm":        {c.SIP.Realm, "switchboard"},
 		"nat":          {c.SIP.NAT, "auto"},
