@@ -27,9 +27,9 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 	}
 	stale := false
 	if hdr != nil {
-		user, err := s.auth.Verify(string(req.Method), hdr.Value(), s.opts.Users.Password)
+		user, err := s.auth.Verify(string(req.Method), hdr.Value(), s.password)
 		if err == nil {
-			return user, true
+			return s.extOf(user), true
 		}
 		stale = errors.Is(err, digest.ErrStale)
 		s.log.Info("authentication failed", zap.String("call_id", callIDOf(req)),
@@ -49,4 +49,29 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 	}
 	_ = tx.Respond(res)
 	return "", false
+}
+
+// password is the digest password of a user name: an extension's own, or a short-lived
+// credential's.
+func (s *Server) password(user string) (string, bool) {
+	if p, ok := s.opts.Users.Password(user); ok {
+		return p, true
+	}
+	if s.opts.Tokens != nil {
+		if _, p, ok := s.opts.Tokens.Password(user); ok {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// extOf is the extension an authenticated user name stands for.
+func (s *Server) extOf(user string) string {
+	if _, ok := s.opts.Users.Password(user); ok || s.opts.Tokens == nil {
+		return user
+	}
+	if ext, _, ok := s.opts.Tokens.Password(user); ok {
+		return ext
+	}
+	return user
 }

@@ -49,6 +49,12 @@ type Flows interface {
 	Run(c flow.Call, plan routing.Plan)
 }
 
+// Tokens checks short-lived credentials (sip/token): the password of a credential's user name
+// and the extension it stands for, false when it is none or has expired.
+type Tokens interface {
+	Password(user string) (ext, password string, ok bool)
+}
+
 // Users looks up SIP passwords and display names by extension.
 type Users interface {
 	Password(ext string) (string, bool)
@@ -80,6 +86,7 @@ type Options struct {
 	Trunks    InboundTrunks  // optional: carriers allowed in by address, with their DIDs
 	History   History        // optional: where every call's outcome is stored
 	Browsers  BrowserMedia   // optional: WebRTC media for browsers (phones on a WebSocket)
+	Tokens    Tokens         // optional: short-lived credentials (the web phone's), besides passwords
 	Logger    *zap.Logger
 }
 

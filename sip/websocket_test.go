@@ -15,8 +15,10 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/internal/testcert"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
+	"github.com/switchboard-voip/switchboard/sip/token"
 )
 
 // SIP over WebSocket (RFC 7118) as a browser speaks it: one SIP message per text frame on a
@@ -176,5 +178,42 @@ func TestWebSocketRefusesBadHandshakes(t *testing.T) {
 				t.Fatalf("OPTIONS after a refused handshake: %s", res)
 			}
 		})
+	}
+}
+
+// TestWebPhoneCredential: the web phone registers with a short-lived credential from its
+// session (sip/token) instead of the password: for its own extension only, and not once expired.
+func TestWebPhoneCredential(t *testing.T) {
+	tune, _ := withWebSockets(t)
+	fake := clock.NewFake(time.Now())
+	keys, err := token.New(fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := startSwitch(t, tune, func(o *switchOpts) { o.Tokens = keys })
+	cl := dialWS(t, "ws://"+sw.srv.Addr("ws"), nil)
+	register := func(aor string, cred token.Credential, cseq int) string {
+		res := cl.do(request("REGISTER", aor, "", cseq))
+		auth := digestFor(t, headerOf(res, "WWW-Authenticate"), "REGISTER", "sip:127.0.0.1", cred.User, cred.Password)
+		return cl.do(request("REGISTER", aor, "Authorization: "+auth+"\r\n", cseq+1))
+	}
+	alice := keys.Issue("1001", time.Hour)
+	if res := register("1001", alice, 1); !strings.HasPrefix(res, "SIP/2.0 200 ") {
+		t.Fatalf("REGISTER 1001 with its credential: %s", res)
+	}
+	if res := register("1002", alice, 3); !strings.HasPrefix(res, "SIP/2.0 403 ") {
+		t.Fatalf("REGISTER 1002 with 1001's credential: %s", res)
+	}
+	forged := alice
+	forged.User = "1002" + alice.User[4:]
+	if res := register("1002", forged, 5); !strings.HasPrefix(res, "SIP/2.0 401 ") {
+		t.Fatalf("REGISTER 1002 with a forged credential: %s", res)
+	}
+	fake.Advance(time.Hour)
+	if res := register("1001", alice, 7); !strings.HasPrefix(res, "SIP/2.0 401 ") {
+		t.Fatalf("REGISTER with an expired credential: %s", res)
+	}
+	if res := register("1001", token.Credential{User: "1001", Password: testUsers["1001"]}, 9); !strings.HasPrefix(res, "SIP/2.0 200 ") {
+		t.Fatalf("REGISTER with the password, as phones do: %s", res)
 	}
 }
