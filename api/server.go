@@ -140,6 +140,12 @@ type Options struct {
 	// Calls serves /api/v1/calls; nil leaves those routes out (they
 	// answer 404).
 	Calls Calls
+	// PhoneCredentials serves GET /api/v1/phone, the web phone's settings;
+	// nil leaves that route out (it answers 404).
+	PhoneCredentials PhoneCredentials
+	// PhoneWebSockets are the switch's SIP-over-WebSocket listeners as URLs
+	// ("ws://127.0.0.1:5066", "wss://0.0.0.0:7443"), for the web phone.
+	PhoneWebSockets []string
 	// Logger receives one debug line per request and an error line per
 	// failure the server is to blame for (5xx, panics). Nil logs nothing.
 	Logger *zap.Logger
@@ -155,11 +161,14 @@ type Server struct {
 	history   History
 	queues    Queues
 	calls     Calls
-	sessions  sessions        // signs and checks session cookies
-	failures  *failureLimiter // slows down password guessing
-	log       *zap.Logger
-	handler   http.Handler
-	requests  requestCounts // responses by status class, for /metrics
+	sessions  sessions // signs and checks session cookies
+
+	phoneCreds   PhoneCredentials
+	phoneSockets []string
+	failures     *failureLimiter // slows down password guessing
+	log          *zap.Logger
+	handler      http.Handler
+	requests     requestCounts // responses by status class, for /metrics
 
 	closing   chan struct{} // closed by Close: event streams end
 	closeOnce sync.Once
@@ -181,9 +190,12 @@ func New(o Options) *Server {
 		queues:    o.Queues,
 		calls:     o.Calls,
 		sessions:  newSessions(),
-		failures:  newFailureLimiter(),
-		log:       o.Logger,
-		closing:   make(chan struct{}),
+
+		phoneCreds:   o.PhoneCredentials,
+		phoneSockets: o.PhoneWebSockets,
+		failures:     newFailureLimiter(),
+		log:          o.Logger,
+		closing:      make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -228,6 +240,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/session", s.signIn)
 	mux.HandleFunc("DELETE /api/v1/session", s.signOut)
 	mux.Handle("GET /api/v1/me", s.authed(s.getMe))
+	if s.phoneCreds != nil {
+		mux.Handle("GET /api/v1/phone", s.authed(s.getPhone))
+	}
 
 	if s.presence != nil {
 		mux.Handle("GET /api/v1/presence", s.authed(s.listPresence))

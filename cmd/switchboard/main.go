@@ -36,6 +36,7 @@ import (
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
+	"github.com/switchboard-voip/switchboard/sip/token"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -144,6 +145,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("media ports: %w", err)
 	}
+	// The web phone registers with short-lived credentials its session gets from the API.
+	keys, err := token.New(nil)
+	if err != nil {
+		return err
+	}
 	// Browsers' WebRTC media arrives on ports of the same pool, one pair per browser leg.
 	gateways, err := webrtc.NewGateways(webrtc.Config{Ports: ports})
 	if err != nil {
@@ -231,6 +237,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Trunks:     dir,
 		History:    calls,
 		Browsers:   sbsip.WebRTC(gateways),
+		Tokens:     keys,
 		Logger:     log,
 	})
 	if err != nil {
@@ -257,9 +264,12 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		scheme = "https"
 	}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
-		Queues:    queueView{cfg: cfg, flows: flows, statuses: statuses},
-		Calls:     callsView{srv: srv},
-		Greetings: greets, Logger: log.Named("http")})
+		Queues:           queueView{cfg: cfg, flows: flows, statuses: statuses},
+		Calls:            callsView{srv: srv},
+		Greetings:        greets,
+		PhoneCredentials: phoneCredentials{keys},
+		PhoneWebSockets:  webSocketURLs(srv),
+		Logger:           log.Named("http")})
 	web := &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -307,4 +317,24 @@ func sipListeners(cfg *config.Config) ([]sbsip.Listen, error) {
 		listen = append(listen, sl)
 	}
 	return listen, nil
+}
+
+// webSocketURLs are the SIP server's bound ws and wss listeners as the web phone dials them.
+func webSocketURLs(srv *sbsip.Server) []string {
+	var urls []string
+	for _, tp := range []string{"wss", "ws"} {
+		if a := srv.Addr(tp); a != "" {
+			urls = append(urls, tp+"://"+a)
+		}
+	}
+	return urls
+}
+
+// phoneCredentials gives the API the web phone's credentials from the SIP server's keyring.
+type phoneCredentials struct{ keys *token.Keyring }
+
+// Issue implements api.PhoneCredentials.
+func (p phoneCredentials) Issue(ext string, ttl time.Duration) (user, password string, expires time.Time) {
+	c := p.keys.Issue(ext, ttl)
+	return c.User, c.Password, c.Expires
 }
