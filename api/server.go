@@ -29,6 +29,8 @@
 //	POST   /api/v1/calls/{id}/transfer     {"to","party"?,"voicemail"?} → 202 {"id","to","voicemail"}
 //	                                       (a party to the call, or an admin)
 //	GET    /                               the team page (web.go; files under /web/)
+//	GET    /phone                          the same page as a phone in a window of its own
+//	GET    /manifest.webmanifest, /sw.js   the installable app's manifest and service worker
 //
 // Every /api/ route but POST and DELETE /api/v1/session needs credentials:
 // HTTP Basic or the session cookie (401 without them; 429 while the
@@ -236,6 +238,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /metrics", s.metrics)
 
 	mux.HandleFunc("GET /{$}", serveWeb("index.html"))
+	mux.HandleFunc("GET /phone", serveWeb("index.html")) // the web phone in a window of its own
+	mux.HandleFunc("GET /manifest.webmanifest", serveWeb("manifest.webmanifest"))
+	mux.HandleFunc("GET /sw.js", serveWeb("sw.js")) // at the root: its scope is the whole page
 	mux.HandleFunc("GET /web/{file}", serveWeb(""))
 	mux.HandleFunc("POST /api/v1/session", s.signIn)
 	mux.HandleFunc("DELETE /api/v1/session", s.signOut)

@@ -41,6 +41,9 @@ var webAssets = func() map[string]webAsset {
 		}
 		sum := sha256.Sum256(body)
 		ct := mime.TypeByExtension(path.Ext(p))
+		if path.Ext(p) == ".webmanifest" { // not in every system's MIME table
+			ct = "application/manifest+json"
+		}
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
@@ -56,7 +59,9 @@ var webAssets = func() map[string]webAsset {
 // pageSecurityHeaders keep the page to its own origin: scripts, styles,
 // media and connections only from Switchboard itself, no framing.
 func pageSecurityHeaders(h http.Header) {
+	// connect-src adds WebSockets: the web phone's SIP listener is on a port of its own.
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "+
+		"connect-src 'self' ws: wss:; manifest-src 'self'; worker-src 'self'; "+
 		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")

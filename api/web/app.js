@@ -39,6 +39,10 @@
     voicemail: 'Voicemail', screening: 'Screening',
   };
 
+  // /phone is the web phone in a window of its own (or installed as an app): the phone, the
+  // user's status and the team to call, without the other tabs.
+  const phoneOnly = location.pathname === '/phone';
+
   // Everything that belongs to the signed-in user; reset at sign-out.
   let session = null;
 
@@ -220,6 +224,7 @@
     if (session.es) session.es.close();
     for (const id of session.timers) clearTimeout(id);
     session = null;
+    document.dispatchEvent(new CustomEvent('switchboard:signedout'));
     $('team').replaceChildren();
     $('vm-list').replaceChildren();
     $('greetings').replaceChildren();
@@ -256,7 +261,8 @@
     $('me-ext').textContent = me.ext;
     $('summary').textContent = '';
     $('tab-calls').hidden = !me.admin; // only an admin sees (and may hang up) every call
-    selectTab(tabFromHash(), false);
+    selectTab(phoneOnly ? $('tab-team') : tabFromHash(), false);
+    document.dispatchEvent(new CustomEvent('switchboard:signedin', { detail: me }));
     connect();
     loadVoicemail();
     loadGreetings();
@@ -406,8 +412,14 @@
       el('div', { class: 'who' }, name, meta),
       el('div', { class: 'state' }, pill),
       control);
-    const row = { li, pill, name, meta, avatar, control, input: null, xfer: null, st: null, key: '' };
+    const row = { li, pill, name, meta, avatar, control, input: null, xfer: null, call: null, st: null, key: '' };
     if (!mine) {
+      // Click to call from the web phone (phone.js).
+      const call = el('button', { type: 'button', class: 'button small row-call', text: 'Call' });
+      call.addEventListener('click', () =>
+        document.dispatchEvent(new CustomEvent('switchboard:call', { detail: { ext: st.ext } })));
+      control.append(call);
+      row.call = call;
       // Shown only while I am on a call I can send on (updateTransfer).
       const xfer = el('button', { type: 'button', class: 'button small row-transfer', text: 'Transfer' });
       const vm = el('button', { type: 'button', class: 'button small row-to-voicemail', text: 'To voicemail' });
@@ -442,6 +454,9 @@
     if (hint) row.meta.append(el('span', { class: 'hint', text: hint }));
     row.avatar.textContent = initials(st.name, st.ext);
     row.key = (st.name + ' ' + st.ext).toLowerCase();
+    if (row.call) {
+      row.call.setAttribute('aria-label', `Call ${st.name || st.ext} (${st.ext}), ${STATUS_LONG[st.status] || st.status}`);
+    }
     if (row.input) {
       row.input.checked = st.dnd;
       row.input.setAttribute('aria-label', `Do not disturb for ${st.name || st.ext} (${st.ext})`);
@@ -1004,6 +1019,11 @@
   // ---- start-up ----------------------------------------------------------
 
   document.addEventListener('DOMContentLoaded', async () => {
+    if (phoneOnly) document.body.classList.add('phone-only');
+    if ('serviceWorker' in navigator && window.isSecureContext) {
+      // The app shell works offline and the page installs as an app (manifest.webmanifest).
+      navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => {});
+    }
     $('signin-form').addEventListener('submit', onSignIn);
     $('signout').addEventListener('click', onSignOut);
     $('filter').addEventListener('input', onFilter);
