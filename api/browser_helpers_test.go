@@ -35,6 +35,14 @@ type webEnv struct {
 	// restart replaces the Server with a new one (a new session key), as
 	// a restart of Switchboard does, keeping the stores.
 	restart func()
+	// phone, when set before a restart, gives the page its web phone.
+	phone *phoneOptions
+}
+
+// phoneOptions are a webEnv's web phone settings.
+type phoneOptions struct {
+	creds   PhoneCredentials
+	sockets []string
 }
 
 // newWebEnv starts a server for users, named in the presence table by
@@ -62,7 +70,11 @@ func newWebEnv(t *testing.T, us testUsers, names []presence.User) *webEnv {
 	}
 	e := &webEnv{table: table, store: store, greetings: greets, users: us, calls: &fakeCalls{}}
 	e.restart = func() {
-		a := New(Options{Users: us, Voicemail: store, Presence: table, Greetings: greets, Calls: e.calls})
+		o := Options{Users: us, Voicemail: store, Presence: table, Greetings: greets, Calls: e.calls}
+		if e.phone != nil {
+			o.PhoneCredentials, o.PhoneWebSockets = e.phone.creds, e.phone.sockets
+		}
+		a := New(o)
 		if old := e.api.Swap(a); old != nil {
 			old.Close()
 		}
