@@ -39,6 +39,14 @@ func TestBrowserCallsBaresipPhone(t *testing.T) {
 	alice.waitHears("the browser hears Bob", "1002", "1001")
 	poll.Require(t, 5*time.Second, "Alice Busy while talking", func() bool { return ps.onCall("1001") })
 
+	// Hold and resume from the browser: re-INVITEs through the gateway both times; Bob's voice
+	// goes, then comes back.
+	jsEval[bool](alice, `(T.hold(), true)`)
+	alice.waitJS("the call held", `T.held && T.level(600) < 0.01`, 10*time.Second)
+	jsEval[bool](alice, `(T.unhold(), true)`)
+	alice.waitJS("the call resumed", `!T.held`, 10*time.Second)
+	alice.waitHears("the browser hears Bob again", "1002", "1001")
+
 	jsEval[bool](alice, `(T.hangup(), true)`)
 	bob.waitEvent("CALL_CLOSED", 10*time.Second, isEvent("CALL_CLOSED"), nil)
 	ps.waitAvailable("1001")
