@@ -4,6 +4,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,6 +77,7 @@ func BenchmarkBrowserCalls(b *testing.B) {
 		}
 		idle := heap()
 		var wg sync.WaitGroup
+		stopHearing := make(chan struct{})
 		for c := range gws {
 			wg.Add(1)
 			go func(conn *net.UDPConn) { // the switch sends back what the browser says
@@ -93,6 +95,21 @@ func BenchmarkBrowserCalls(b *testing.B) {
 		}
 		for _, br := range browsers {
 			br.WaitUp(20 * time.Second)
+		}
+		var heardPackets atomic.Int64
+		for _, br := range browsers { // what the browsers hear is counted, not kept
+			wg.Add(1)
+			go func(heard <-chan *rtp.Packet) {
+				defer wg.Done()
+				for {
+					select {
+					case <-heard:
+						heardPackets.Add(1)
+					case <-stopHearing:
+						return
+					}
+				}
+			}(br.Heard)
 		}
 		stop := make(chan struct{})
 		for _, br := range browsers {
@@ -120,6 +137,10 @@ func BenchmarkBrowserCalls(b *testing.B) {
 		cpu := cpuTime() - cpu0
 		connected := heap()
 		close(stop)
+		close(stopHearing)
+		if want := int64(calls * 50 * streaming.Seconds() / 2); heardPackets.Load() < want {
+			b.Errorf("the browsers heard %d packets back, want at least %d", heardPackets.Load(), want)
+		}
 		for _, g := range gws {
 			_ = g.Close()
 		}

@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-voip/switchboard/media"
@@ -135,9 +137,12 @@ func (gs *Gateways) New() (*Gateway, error) {
 	}
 	se.SetNetworkTypes([]webrtc.NetworkType{network})
 	se.SetICETimeouts(gs.cfg.DisconnectedTimeout, gs.cfg.FailedTimeout, gs.cfg.KeepaliveInterval)
+	// The switch's candidates are plain addresses: no mDNS responder per call.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 
 	// One MediaEngine per PeerConnection, as pion requires; no interceptors (NACK, reports,
-	// congestion control): audio passes through as it comes.
+	// congestion control; pion adds them unless given an empty registry): audio passes through
+	// as it comes, and each would cost memory and a goroutine per call.
 	var me webrtc.MediaEngine
 	for _, c := range []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: pcmu, PayloadType: 0},
@@ -150,7 +155,8 @@ func (gs *Gateways) New() (*Gateway, error) {
 			return nil, fmt.Errorf("webrtc: codec %s: %w", c.MimeType, err)
 		}
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se))
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		Certificates:  []webrtc.Certificate{gs.cert},
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
