@@ -127,6 +127,27 @@ func flows(t *testing.T, b *webrtcpeer.Peer, s *sw, to netip.AddrPort, pt uint8)
 	}
 }
 
+// browserCalls has b offer through g, s answer in plain SDP, and checks media both ways; it
+// returns the switch's session (where it sends to the gateway).
+func browserCalls(t *testing.T, g *Gateway, b *webrtcpeer.Peer, s *sw) media.Session {
+	t.Helper()
+	plain, err := g.FromBrowser(b.Offer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, sess, err := media.AnswerOffer(plain, loopback, s.port(), media.NewOrigin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := g.ToBrowser(answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Remote(webrtc.SDPTypeAnswer, web)
+	flows(t, b, s, sess.Remote, 0)
+	return sess
+}
+
 func TestBrowserOffersSwitchAnswers(t *testing.T) {
 	gs, ports := newGateways(t, 1)
 	g, err := gs.New()
@@ -263,20 +284,7 @@ func TestBrowserReoffersMidCall(t *testing.T) {
 	defer g.Close()
 	b := webrtcpeer.New(t, nil, pcmu)
 	s := newSwitch(t)
-	plain, err := g.FromBrowser(b.Offer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, sess, err := media.AnswerOffer(plain, loopback, s.port(), media.NewOrigin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	web, err := g.ToBrowser(answer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Remote(webrtc.SDPTypeAnswer, web)
-	flows(t, b, s, sess.Remote, 0)
+	sess := browserCalls(t, g, b, s)
 
 	// A second offer from the browser (JsSIP's hold and unhold are re-INVITEs) is a new offer
 	// on the same connection; the switch answers it and media carries on.
@@ -329,20 +337,7 @@ func TestVanishedBrowserEndsTheGateway(t *testing.T) {
 	}
 	b := webrtcpeer.New(t, nil, pcmu)
 	s := newSwitch(t)
-	plain, err := g.FromBrowser(b.Offer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, sess, err := media.AnswerOffer(plain, loopback, s.port(), media.NewOrigin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	web, err := g.ToBrowser(answer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Remote(webrtc.SDPTypeAnswer, web)
-	flows(t, b, s, sess.Remote, 0)
+	browserCalls(t, g, b, s)
 
 	gone := time.Now()
 	_ = b.PC.Close()
