@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/internal/testcert"
+	"github.com/switchboard-voip/switchboard/presence"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 	"github.com/switchboard-voip/switchboard/sip/token"
 )
@@ -216,4 +217,62 @@ func TestWebPhoneCredential(t *testing.T) {
 	if res := register("1001", token.Credential{User: "1001", Password: testUsers["1001"]}, 9); !strings.HasPrefix(res, "SIP/2.0 200 ") {
 		t.Fatalf("REGISTER with the password, as phones do: %s", res)
 	}
+}
+
+// TestWebSocketSubscriberGetsNotifies: a browser's presence subscription over its WebSocket
+// (after the 407 challenge) gets its NOTIFYs back over the same socket: the first at once, the
+// next when the watched user's status changes.
+func TestWebSocketSubscriberGetsNotifies(t *testing.T) {
+	tune, _ := withWebSockets(t)
+	table, err := presence.NewTable([]presence.User{{Ext: "1001", Name: "Alice"}, {Ext: "1002", Name: "Bob"}},
+		&presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := startSwitch(t, tune, func(o *switchOpts) { o.Presence = table })
+	cl := dialWS(t, "ws://"+sw.srv.Addr("ws"), nil)
+	subscribe := func(extra string, cseq int) string {
+		return cl.do(fmt.Sprintf("SUBSCRIBE sip:1002@127.0.0.1 SIP/2.0\r\n"+
+			"Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKsub%d\r\n"+
+			"Max-Forwards: 69\r\nTo: <sip:1002@127.0.0.1>\r\nFrom: <sip:1001@127.0.0.1>;tag=w1\r\n"+
+			"Call-ID: ws-sub-1\r\nCSeq: %d SUBSCRIBE\r\nEvent: presence\r\nAccept: application/pidf+xml\r\n"+
+			"Expires: 600\r\nContact: <sip:r4nd0m@df7jal23ls0d.invalid;transport=ws>\r\n%sContent-Length: 0\r\n\r\n",
+			cseq, cseq, extra))
+	}
+	res := subscribe("", 1)
+	if !strings.HasPrefix(res, "SIP/2.0 407 ") {
+		t.Fatalf("SUBSCRIBE without credentials: %s", res)
+	}
+	auth := digestFor(t, headerOf(res, "Proxy-Authenticate"), "SUBSCRIBE", "sip:1002@127.0.0.1", "1001", testUsers["1001"])
+	if res := subscribe("Proxy-Authorization: "+auth+"\r\n", 2); !strings.HasPrefix(res, "SIP/2.0 200 ") &&
+		!strings.HasPrefix(res, "SIP/2.0 202 ") {
+		t.Fatalf("SUBSCRIBE with credentials: %s", res)
+	}
+	notify := func(want string) {
+		t.Helper()
+		_ = cl.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			msg, err := wsutil.ReadServerText(cl.conn)
+			if err != nil {
+				t.Fatalf("no NOTIFY with %q over the WebSocket: %v", want, err)
+			}
+			text := string(msg)
+			if !strings.HasPrefix(text, "NOTIFY ") {
+				continue
+			}
+			ok := fmt.Sprintf("SIP/2.0 200 OK\r\nVia: %s\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n",
+				headerOf(text, "Via"), headerOf(text, "From"), headerOf(text, "To"), headerOf(text, "Call-ID"), headerOf(text, "CSeq"))
+			if err := wsutil.WriteClientText(cl.conn, []byte(ok)); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(text, want) {
+				return
+			}
+		}
+	}
+	notify("<basic>open</basic>")
+	if _, err := table.SetDND("1002", true); err != nil {
+		t.Fatal(err)
+	}
+	notify("Do Not Disturb")
 }

@@ -141,3 +141,21 @@ func TestBrowserClosedMidCallEndsTheCall(t *testing.T) {
 		return ok && n == 0
 	})
 }
+
+// TestBrowserOfferWithoutG711IsRefused: a browser offering Opus alone gets 488 (the switch does
+// not transcode), and nothing is left of the attempt.
+func TestBrowserOfferWithoutG711IsRefused(t *testing.T) {
+	ps, ws := startBrowserSwitch(t)
+	ps.baresipUser("1002")
+	alice := ps.jsUser(ws, "1001")
+	jsEval[bool](alice, `(T.callOpusOnly('sip:1002@127.0.0.1'), true)`)
+	alice.waitJS("the call refused", `T.state === 'failed'`, 10*time.Second)
+	if cause := jsEval[string](alice, `T.cause`); cause != "Incompatible SDP" {
+		t.Errorf("JsSIP says %q, want Incompatible SDP (488)", cause)
+	}
+	waitLog(t, ps.sw, 5*time.Second, "browser offer refused", `"code": 488`)
+	poll.Require(t, 10*time.Second, "no media port in use", func() bool {
+		n, ok := ps.metric("switchboard_media_ports_in_use")
+		return ok && n == 0
+	})
+}
