@@ -250,6 +250,14 @@
 
   // ---- controls ------------------------------------------------------------
 
+  // toggleHold holds or resumes the call. JsSIP refuses (returns false) while the previous
+  // re-INVITE is still being completed, which a quick second press can hit: try again shortly.
+  function toggleHold(tries) {
+    if (!call) return;
+    const done = call.isOnHold().local ? call.unhold() : call.hold();
+    if (done === false && tries > 0) setTimeout(() => toggleHold(tries - 1), 100);
+  }
+
   function wire() {
     $('phone-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -287,10 +295,7 @@
       ev.target.setAttribute('aria-pressed', String(!muted));
       ev.target.textContent = muted ? 'Mute' : 'Unmute';
     });
-    $('phone-hold').addEventListener('click', () => {
-      if (!call) return;
-      if (call.isOnHold().local) call.unhold(); else call.hold();
-    });
+    $('phone-hold').addEventListener('click', () => toggleHold(10));
     $('phone-keys').addEventListener('click', () => {
       const k = $('phone-keypad-incall');
       k.hidden = !k.hidden;

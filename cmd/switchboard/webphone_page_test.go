@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,25 @@ func TestWebPhonePageCallsTransfersAndAnswers(t *testing.T) {
 	page.Do(chromedp.Click(chromedp.CSS(`#phone-answer`)))
 	bob.waitEvent("CALL_ESTABLISHED", 10*time.Second, isEvent("CALL_ESTABLISHED"), isEvent("CALL_CLOSED"))
 	page.WaitFor(`window.SwitchboardPhone.call === 'talking'`, 10*time.Second)
+	// Hold and resume (re-INVITEs through the switch, answered by Bob's phone), then a key of the
+	// in-call keypad reaches Bob's phone as a tone.
+	page.Do(chromedp.Click(chromedp.CSS(`#phone-hold`)))
+	page.WaitFor(`document.getElementById('phone-hold').getAttribute('aria-pressed') === 'true'`, 10*time.Second)
+	page.Do(chromedp.Click(chromedp.CSS(`#phone-hold`)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range strings.Split(ps.sw.log.String(), "\n") {
+				if strings.Contains(l, "INVITE") || strings.Contains(l, "491") || strings.Contains(l, "browser") {
+					t.Log(l)
+				}
+			}
+		}
+	})
+	page.WaitFor(`document.getElementById('phone-hold').getAttribute('aria-pressed') === 'false'`, 10*time.Second)
+	page.Do(chromedp.Click(chromedp.CSS(`#phone-keys`)), chromedp.Click(chromedp.CSS(`#phone-keypad-incall button[data-key="5"]`)))
+	bob.waitEvent("the page's 5", 10*time.Second, func(ev baresipEvent) bool {
+		return ev.Event && ev.Type == "CALL_DTMF_START" && strings.Contains(ev.raw, `"param":"5"`)
+	}, isEvent("CALL_CLOSED"))
 	page.Do(chromedp.Click(chromedp.CSS(`#phone-hangup`)))
 	bob.waitEvent("CALL_CLOSED", 10*time.Second, isEvent("CALL_CLOSED"), nil)
 	ps.waitAvailable("1001")
