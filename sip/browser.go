@@ -3,6 +3,7 @@ package sip
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -111,7 +112,13 @@ func looksWebRTC(b BrowserMedia, sdp []byte) bool {
 // browser whose media dies ends its leg as a BYE would.
 func (s *Server) attachBrowser(l *leg, g MediaGateway, ep *media.Endpoint) {
 	l.browser = g
-	ep.OnClose(func() { _ = g.Close() })
+	// Closed by the switch (its endpoint went: the call ended, or the leg was transferred away
+	// and only waits for its last NOTIFY) is not the browser going away.
+	var released atomic.Bool
+	ep.OnClose(func() {
+		released.Store(true)
+		_ = g.Close()
+	})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -119,8 +126,8 @@ func (s *Server) attachBrowser(l *leg, g MediaGateway, ep *media.Endpoint) {
 		s.mu.Lock()
 		live := s.dialogs[l.callID] == l
 		s.mu.Unlock()
-		if !live || l.ended.Load() {
-			return // closed with its leg, or the leg never became a dialog
+		if released.Load() || !live || l.ended.Load() {
+			return // closed with its endpoint, or the leg never became a dialog
 		}
 		c := l.call()
 		c.log.Info("browser media gone; ending its leg", zap.String("leg", l.callID))

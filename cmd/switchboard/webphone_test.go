@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"net/http"
 	"testing"
 	"time"
@@ -158,4 +159,32 @@ func TestBrowserOfferWithoutG711IsRefused(t *testing.T) {
 		n, ok := ps.metric("switchboard_media_ports_in_use")
 		return ok && n == 0
 	})
+}
+
+// TestBrowserTransfersWithREFER: Alice, in a browser, talks to Bob and transfers him to Carol
+// with JsSIP's own transfer (REFER): Carol's phone rings, Alice's call ends, Bob hears Carol.
+func TestBrowserTransfersWithREFER(t *testing.T) {
+	ps, ws := startBrowserSwitch(t)
+	bob, carol := ps.baresipUser("1002"), ps.baresipUser("1003")
+	alice := ps.jsUser(ws, "1001")
+	jsEval[bool](alice, `(T.call('sip:1002@127.0.0.1'), true)`)
+	bob.answerNext(15 * time.Second)
+	alice.waitJS("the call answered", `T.state === 'talking'`, 10*time.Second)
+
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range strings.Split(ps.sw.log.String(), "\n") {
+				if strings.Contains(strings.ToLower(l), "refer") || strings.Contains(l, "NOTIFY") || strings.Contains(l, "transfer") {
+					t.Log(l)
+				}
+			}
+		}
+	})
+	jsEval[bool](alice, `(T.refer('sip:1003@127.0.0.1'), true)`)
+	carol.answerNext(15 * time.Second)
+	alice.waitJS("the transfer reported and her call ended", `T.referred === 'accepted' && T.state === 'ended'`, 15*time.Second)
+	carolUp := len(bob.heard())
+	heard := bob.waitHeard(carolUp+samplesOf(1500*time.Millisecond), 10*time.Second)
+	wantHears(t, "Bob after the transfer", heard[carolUp+samplesOf(500*time.Millisecond):], "1003", "1001")
+	ps.waitAvailable("1001")
 }
