@@ -28,6 +28,7 @@ import (
 type vmConfig struct {
 	md5Only   bool              // sip.digest_algorithms: ["MD5"]
 	wsPort    int               // a ws:127.0.0.1:PORT listener for browsers, when not 0
+	extra     string            // YAML appended verbatim (trunks:)
 	userExtra map[string]string // YAML lines added to a user's entry, by ext
 }
 
@@ -53,6 +54,7 @@ func writeVMConfig(t testing.TB, dir string, vc vmConfig) (switchConfig, string)
 		fmt.Fprintf(&b, "  - ext: %q\n    name: %s\n    password: %s\n", u.ext, u.name, u.password)
 		b.WriteString(vc.userExtra[u.ext])
 	}
+	b.WriteString(vc.extra)
 	path := filepath.Join(dir, "switchboard.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
+
 	"github.com/switchboard-voip/switchboard/internal/poll"
+	"github.com/switchboard-voip/switchboard/internal/sipphone"
 )
 
 // Browsers as phones, against the real binary: headless Chromium running JsSIP driven directly
@@ -187,4 +191,49 @@ func TestBrowserTransfersWithREFER(t *testing.T) {
 	heard := bob.waitHeard(carolUp+samplesOf(1500*time.Millisecond), 10*time.Second)
 	wantHears(t, "Bob after the transfer", heard[carolUp+samplesOf(500*time.Millisecond):], "1003", "1001")
 	ps.waitAvailable("1001")
+}
+
+// TestCarrierCallsBrowser: a call from a carrier (a trunk's DID, no credentials) to a user who
+// is in a browser: the page rings with the outside number, Alice answers, and audio flows both
+// ways between the carrier's plain RTP and the browser's WebRTC.
+func TestCarrierCallsBrowser(t *testing.T) {
+	dir := t.TempDir()
+	ws := freePort(t)
+	cfg, cfgPath := writeVMConfig(t, dir, vmConfig{md5Only: true, wsPort: ws,
+		extra: "trunks:\n  - name: carrier\n    allow: [\"127.0.0.1/32\"]\n    dids: {\"5551001\": \"1001\"}\n"})
+	sw := startBinary(t, cfg, cfgPath, "-log-level", "debug")
+	waitHTTP(t, cfg.HTTPPort)
+	ps := &peerSwitch{t: t, dir: dir, cfg: cfg, sw: sw}
+	alice := ps.jsUser(ws, "1001")
+
+	carrier := sipphone.New(t, cfg.SIPPort, "4930555", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := carrier.Dial(ctx, "5551001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.waitJS("the carrier's call", `T.state === 'ringing' && T.incoming.from.includes('4930555')`, 10*time.Second)
+	jsEval[bool](alice, `(T.answer(), true)`)
+	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		t.Fatalf("the carrier's call not answered: %v", err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dst := sdpAudio(t, d.InviteResponse.Body())
+	// The browser's audio starts once ICE and DTLS are up: the last second of three is checked.
+	heard := carrier.Listen(ctx, dst, 3*time.Second)
+	if len(heard) < samplesOf(1500*time.Millisecond) {
+		t.Fatalf("the carrier heard %v of audio in 3 s", durationOf(heard))
+	}
+	checkTone(t, "the carrier hears the browser", heard[len(heard)-samplesOf(time.Second):], peerTone["1001"])
+	streamed := make(chan struct{})
+	go func() { defer close(streamed); carrier.Stream(ctx, dst, peerTone["1002"], 3*time.Second, nil) }()
+	alice.waitHears("the browser hears the carrier", "1002", "1001")
+	<-streamed
+	if err := d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitJS("the call ended by the carrier", `T.state === 'ended'`, 10*time.Second)
 }

@@ -15,6 +15,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -350,6 +351,7 @@ func (g *Gateway) fromBrowserLoop(tr *webrtc.TrackRemote) {
 func (g *Gateway) toBrowserLoop() {
 	defer g.wg.Done()
 	buf := make([]byte, 1500)
+	var num renumber
 	for {
 		n, src, err := g.shim.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -368,8 +370,42 @@ func (g *Gateway) toBrowserLoop() {
 		if ev := g.event.Load(); ev != 0 && uint32(buf[1]&0x7f) == ev {
 			continue
 		}
+		num.apply(buf[:n])
 		if tr := g.track.Load(); tr != nil {
 			_, _ = tr.Write(buf[:n])
 		}
 	}
+}
+
+// renumber keeps what the browser hears one stream. pion sends every packet under the track's
+// one SSRC, so when the switch's side changes source (a phone's stream after the switch's
+// ringback, a new party after a transfer) its sequence numbers and timestamps would jump, and a
+// browser drops packets that seem to go back in time. A new source is rebased to go on from the
+// last packet sent, with the marker bit set, as the start of a talkspurt.
+type renumber struct {
+	started         bool
+	ssrc            uint32
+	seqOff          uint16
+	tsOff           uint32
+	lastSeq, lastTS uint32 // what was last sent (lastSeq holds a uint16)
+}
+
+// apply rewrites the RTP header in b (at least 12 bytes) in place.
+func (r *renumber) apply(b []byte) {
+	ssrc := binary.BigEndian.Uint32(b[8:12])
+	seq := binary.BigEndian.Uint16(b[2:4])
+	ts := binary.BigEndian.Uint32(b[4:8])
+	if !r.started || ssrc != r.ssrc {
+		if r.started {
+			r.seqOff = uint16(r.lastSeq) + 1 - seq
+			r.tsOff = r.lastTS + 160 - ts
+			b[1] |= 0x80 // marker: a new talkspurt
+		}
+		r.started, r.ssrc = true, ssrc
+	}
+	seq += r.seqOff
+	ts += r.tsOff
+	binary.BigEndian.PutUint16(b[2:4], seq)
+	binary.BigEndian.PutUint32(b[4:8], ts)
+	r.lastSeq, r.lastTS = uint32(seq), ts
 }

@@ -355,3 +355,38 @@ func TestVanishedBrowserEndsTheGateway(t *testing.T) {
 		return runtime.NumGoroutine() <= before+2
 	})
 }
+
+// TestRenumberKeepsOneStream: a new source from the switch's side goes on from the last packet
+// sent (sequence +1, timestamp +160, marker set); packets of one source keep their spacing.
+func TestRenumberKeepsOneStream(t *testing.T) {
+	var r renumber
+	out := func(ssrc uint32, seq uint16, ts uint32) (uint16, uint32, bool) {
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: ssrc, SequenceNumber: seq, Timestamp: ts}, Payload: make([]byte, 160)}
+		b, _ := p.Marshal()
+		r.apply(b)
+		var got rtp.Packet
+		if err := got.Unmarshal(b); err != nil {
+			t.Fatal(err)
+		}
+		return got.SequenceNumber, got.Timestamp, got.Marker
+	}
+	if seq, ts, m := out(1, 500, 9000); seq != 500 || ts != 9000 || m {
+		t.Fatalf("first packet %d %d %t: want it as it came", seq, ts, m)
+	}
+	if seq, ts, _ := out(1, 501, 9160); seq != 501 || ts != 9160 {
+		t.Fatalf("same source %d %d", seq, ts)
+	}
+	if seq, ts, m := out(2, 7, 320); seq != 502 || ts != 9320 || !m {
+		t.Fatalf("new source %d %d %t: want 502 9320 with the marker", seq, ts, m)
+	}
+	if seq, ts, m := out(2, 8, 480); seq != 503 || ts != 9480 || m {
+		t.Fatalf("new source, next packet %d %d %t", seq, ts, m)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		b := []byte{0x80, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 3}
+		r.apply(b)
+	})
+	if allocs != 0 {
+		t.Errorf("renumbering allocates %v times a packet", allocs)
+	}
+}
