@@ -284,24 +284,13 @@ func TestBrowserReoffersMidCall(t *testing.T) {
 	defer g.Close()
 	b := webrtcpeer.New(t, nil, pcmu)
 	s := newSwitch(t)
-	sess := browserCalls(t, g, b, s)
+	first := browserCalls(t, g, b, s)
 
 	// A second offer from the browser (JsSIP's hold and unhold are re-INVITEs) is a new offer
-	// on the same connection; the switch answers it and media carries on.
-	plain2, err := g.FromBrowser(b.Offer())
-	if err != nil {
-		t.Fatal(err)
+	// on the same connection; the switch answers it and media carries on, to the same place.
+	if again := browserCalls(t, g, b, s); again.Remote != first.Remote {
+		t.Errorf("the re-offer moved the gateway's plain side from %v to %v", first.Remote, again.Remote)
 	}
-	answer2, _, err := media.AnswerOffer(plain2, loopback, s.port(), media.NewOrigin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	web2, err := g.ToBrowser(answer2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Remote(webrtc.SDPTypeAnswer, web2)
-	flows(t, b, s, sess.Remote, 0)
 }
 
 func TestOfferWithoutG711IsRefused(t *testing.T) {
