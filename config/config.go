@@ -50,11 +50,11 @@ type Config struct {
 // SIP holds the signalling settings.
 type SIP struct {
 	// Listen lists the sockets to serve, each "transport:host:port" with transport udp, tcp,
-	// ws or wss (SIP over WebSocket for browsers, RFC 7118), e.g. "udp:127.0.0.1:5060",
-	// "tcp:[::1]:5060", "ws:127.0.0.1:5066" or "wss:0.0.0.0:7443".
+	// tls, ws or wss (SIP over WebSocket for browsers, RFC 7118), e.g. "udp:127.0.0.1:5060",
+	// "tcp:[::1]:5060", "tls:0.0.0.0:5061", "ws:127.0.0.1:5066" or "wss:0.0.0.0:7443".
 	Listen []string `yaml:"listen"`
-	// TLSCert and TLSKey, both or neither, are the PEM certificate and key of wss listeners;
-	// when unset, wss uses http.tls_cert and http.tls_key.
+	// TLSCert and TLSKey, both or neither, are the PEM certificate and key of tls and wss
+	// listeners; when unset, those use http.tls_cert and http.tls_key.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
 	// Realm is the digest authentication realm; default "switchboard".
@@ -75,7 +75,7 @@ type SIP struct {
 
 // Listener is one parsed "transport:host:port" socket address.
 type Listener struct {
-	Transport string // "udp", "tcp", "ws" or "wss"
+	Transport string // "udp", "tcp", "tls", "ws" or "wss"
 	Host      string // IP literal or host name, without brackets
 	Port      int
 }

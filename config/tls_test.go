@@ -33,8 +33,8 @@ func TestHTTPTLS(t *testing.T) {
 	}
 }
 
-// TestSIPWebSocketListeners: ws and wss listeners parse; wss takes sip.tls_cert, or else the
-// page's certificate, and with neither the listener is named in the error.
+// TestSIPWebSocketListeners: ws, wss and tls listeners parse; wss and tls take sip.tls_cert, or
+// else the page's certificate, and with neither the listener is named in the error.
 func TestSIPWebSocketListeners(t *testing.T) {
 	dir := t.TempDir()
 	testcert.Write(t, dir, "sip")
@@ -55,7 +55,11 @@ func TestSIPWebSocketListeners(t *testing.T) {
 		got[1].Host != "::1" || got[1].Port != 7443 || c.SIP.TLSCert != filepath.Join(dir, "sip.crt") {
 		t.Fatalf("listeners %+v, cert %q", got, c.SIP.TLSCert)
 	}
-	if _, err := parse(`listen: ["wss:0.0.0.0:7443"]`, "http: {tls_cert: web.crt, tls_key: web.key}\n"); err != nil {
+	if _, err := parse(`listen: ["tls:127.0.0.1:5061"]`, ""); err == nil ||
+		!strings.Contains(err.Error(), "sip.listen[0]: a tls listener needs a certificate") {
+		t.Fatalf("tls without any certificate: %v", err)
+	}
+	if _, err := parse(`listen: ["tls:127.0.0.1:5061", "wss:0.0.0.0:7443"]`, "http: {tls_cert: web.crt, tls_key: web.key}\n"); err != nil {
 		t.Fatalf("wss sharing the page's certificate: %v", err)
 	}
 	if _, err := parse(`listen: ["ws:127.0.0.1:5066"], tls_cert: sip.crt`, ""); err == nil ||

@@ -72,7 +72,7 @@ func (v *validator) sip() {
 		p := index("sip.listen", i)
 		// Port 0 (any free port) is allowed so that tests can start servers without
 		// fixed ports; the program reports the port actually bound.
-		l, err := parseTransportAddr(entry, true, "udp", "tcp", "ws", "wss")
+		l, err := parseTransportAddr(entry, true, "udp", "tcp", "tls", "ws", "wss")
 		if err != nil {
 			v.add(p, "%v", err)
 			continue
@@ -86,8 +86,8 @@ func (v *validator) sip() {
 	}
 	v.tlsPair("sip", &s.TLSCert, &s.TLSKey)
 	for i, l := range s.Listeners {
-		if l.Transport == "wss" && s.TLSCert == "" && v.c.HTTP.TLSCert == "" {
-			v.add(index("sip.listen", i), "a wss listener needs a certificate: set sip.tls_cert and sip.tls_key (or http.tls_cert and http.tls_key, which it then shares)")
+		if (l.Transport == "wss" || l.Transport == "tls") && s.TLSCert == "" && v.c.HTTP.TLSCert == "" {
+			v.add(index("sip.listen", i), "a %s listener needs a certificate: set sip.tls_cert and sip.tls_key (or http.tls_cert and http.tls_key, which it then shares)", l.Transport)
 		}
 	}
 	if s.Realm == "" {

@@ -120,9 +120,11 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			continue
 		}
 		dest, transport := destination(s.opts.NAT, req, ch.uri, path)
-		if isWebSocket(req.Transport()) && len(path) == 0 {
+		if connectionBound(req.Transport()) && len(path) == 0 {
 			// RFC 7118 §5: a WebSocket client is reached only over its own connection (its
-			// Contact host is made up, "….invalid").
+			// Contact host is made up, "….invalid"); a TLS phone is called over the connection
+			// it registered on (its Contact's port is seldom listening, and the connection is
+			// the one it trusts).
 			dest, transport = req.Source(), strings.ToUpper(req.Transport())
 			s.bindSocket(req.Source(), aor, ch.contact)
 		}

@@ -34,9 +34,9 @@ import (
 
 // Listen is one transport to serve on.
 type Listen struct {
-	Transport string      // "udp", "tcp", "ws" or "wss" (SIP over WebSocket, RFC 7118)
+	Transport string      // "udp", "tcp", "tls", "ws" or "wss" (SIP over WebSocket, RFC 7118)
 	Addr      string      // host:port; port 0 picks a free one
-	TLS       *tls.Config // the certificate of a wss listener
+	TLS       *tls.Config // the certificate of a tls or wss listener
 }
 
 // Router is the decision seam: routing.Router implements it, tests may fake it.
@@ -92,7 +92,7 @@ type Options struct {
 
 // transportInfo is what a leg needs to send on one of our transports.
 type transportInfo struct {
-	name  string // "UDP" / "TCP" / "WS" / "WSS", as sipgo spells it
+	name  string // "UDP" / "TCP" / "TLS" / "WS" / "WSS", as sipgo spells it
 	host  string
 	port  int
 	laddr sip.Addr // set for UDP so requests leave from the listening socket (NAT pinholes)
@@ -109,7 +109,7 @@ type Server struct {
 	pacer  *media.Pacer
 	clock  clock.Clock
 
-	transports map[string]transportInfo // by "UDP"/"TCP"/"WS"/"WSS"
+	transports map[string]transportInfo // by "UDP"/"TCP"/"TLS"/"WS"/"WSS"
 	closers    []func() error
 
 	ctx      context.Context // ends on Shutdown: calls hang up
@@ -275,6 +275,21 @@ func (s *Server) Start() error {
 			s.transports["TCP"] = transportInfo{name: "TCP", host: la.IP.String(), port: la.Port}
 			s.closers = append(s.closers, ln.Close)
 			serve = append(serve, func() { _ = s.srv.ServeTCP(ln) })
+		case "tls":
+			if l.TLS == nil {
+				return fmt.Errorf("sip: listen tls %s: no certificate", l.Addr)
+			}
+			raw, err := net.Listen("tcp", l.Addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen tls %s: %w", l.Addr, err)
+			}
+			// The handshake runs on the connection's first read, in its own goroutine: a
+			// silent client holds up nobody's accept.
+			ln := tls.NewListener(closeNotifier{Listener: raw, onClose: s.socketClosed}, l.TLS)
+			la := raw.Addr().(*net.TCPAddr)
+			s.transports["TLS"] = transportInfo{name: "TLS", host: la.IP.String(), port: la.Port}
+			s.closers = append(s.closers, ln.Close)
+			serve = append(serve, func() { _ = s.srv.ServeTLS(ln) })
 		case "ws", "wss":
 			secure := strings.EqualFold(l.Transport, "wss")
 			if secure && l.TLS == nil {
@@ -314,7 +329,7 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Addr returns the bound host:port of a transport ("udp", "tcp", "ws", "wss"), or "".
+// Addr returns the bound host:port of a transport ("udp", "tcp", "tls", "ws", "wss"), or "".
 func (s *Server) Addr(transport string) string {
 	t, ok := s.transports[strings.ToUpper(transport)]
 	if !ok {

@@ -2,9 +2,16 @@ package sip
 
 import (
 	"net"
+	"strings"
 
 	"go.uber.org/zap"
 )
+
+// connectionBound reports whether phones registered over a transport are called over their
+// registration's connection: WebSocket and TLS.
+func connectionBound(transport string) bool {
+	return isWebSocket(transport) || strings.EqualFold(transport, "TLS")
+}
 
 // bindSocket remembers that aor's contact was registered over the WebSocket whose remote
 // address is source.

@@ -276,3 +276,81 @@ func TestWebSocketSubscriberGetsNotifies(t *testing.T) {
 	}
 	notify("Do Not Disturb")
 }
+
+// readSIP reads one SIP message from a stream (headers, then Content-Length bytes of body).
+func readSIP(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	var b strings.Builder
+	length := 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading a SIP message: %v (so far %q)", err, b.String())
+		}
+		b.WriteString(line)
+		if line == "\r\n" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Content-Length") {
+			_, _ = fmt.Sscan(strings.TrimSpace(v), &length)
+		}
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(r, body); err != nil {
+		t.Fatal(err)
+	}
+	return b.String() + string(body)
+}
+
+// TestTLSPhoneIsCalledOverItsConnection: a phone registers over SIP TLS; a call to it arrives
+// over that same connection; when the connection closes the phone is unregistered.
+func TestTLSPhoneIsCalledOverItsConnection(t *testing.T) {
+	cert, key, pool := testcert.Write(t, t.TempDir(), "sip")
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Listen = append(o.Listen, sbsip.Listen{Transport: "tls", Addr: "127.0.0.1:0",
+			TLS: &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}})
+	})
+	conn, err := tls.Dial("tcp", sw.srv.Addr("tls"), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	reg := func(extra string, cseq int) string {
+		msg := strings.NewReplacer("SIP/2.0/WS df7jal23ls0d.invalid", "SIP/2.0/TLS 127.0.0.1:5999",
+			"r4nd0m@df7jal23ls0d.invalid;transport=ws", "1001@127.0.0.1:5999;transport=tls").
+			Replace(request("REGISTER", "1001", extra, cseq))
+		if _, err := io.WriteString(conn, msg); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if res := readSIP(t, r); !strings.HasPrefix(res, "SIP/2.0 100 ") {
+				return res
+			}
+		}
+	}
+	res := reg("", 1)
+	auth := digestFor(t, headerOf(res, "WWW-Authenticate"), "REGISTER", "sip:127.0.0.1", "1001", testUsers["1001"])
+	if res := reg("Authorization: "+auth+"\r\n", 2); !strings.HasPrefix(res, "SIP/2.0 200 ") {
+		t.Fatalf("REGISTER over TLS: %s", res)
+	}
+	if bs := sw.locs.Lookup("1001"); len(bs) != 1 || bs[0].Transport != "TLS" || bs[0].Dest != conn.LocalAddr().String() {
+		t.Fatalf("binding %+v: want it over this TLS connection (%s)", bs, conn.LocalAddr())
+	}
+
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() { _, _ = bob.call(ctx, "1001") }()
+	inv := readSIP(t, r)
+	if !strings.HasPrefix(inv, "INVITE ") || !strings.Contains(headerOf(inv, "Via"), "SIP/2.0/TLS") {
+		t.Fatalf("over the phone's TLS connection: %s", inv)
+	}
+	_ = conn.Close()
+	eventually(t, "1001 unregistered with its connection", func() bool { return !sw.locs.Registered("1001") })
+}

@@ -219,3 +219,18 @@ func (c *replayConn) Close() error {
 	})
 	return err
 }
+
+// closeNotifier is a listener whose connections report their closing (a TLS phone's
+// contacts go with its connection, as a WebSocket's do).
+type closeNotifier struct {
+	net.Listener
+	onClose func(net.Addr)
+}
+
+func (l closeNotifier) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &replayConn{Conn: c, onClose: l.onClose}, nil
+}

@@ -297,13 +297,13 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	return nil
 }
 
-// sipListeners turns the config's listeners into the SIP server's; wss ones get sip.tls_cert,
-// or http.tls_cert when the page's certificate serves both.
+// sipListeners turns the config's listeners into the SIP server's; tls and wss ones get
+// sip.tls_cert, or http.tls_cert when the page's certificate serves both.
 func sipListeners(cfg *config.Config) ([]sbsip.Listen, error) {
 	listen := make([]sbsip.Listen, 0, len(cfg.SIP.Listeners))
 	for _, l := range cfg.SIP.Listeners {
 		sl := sbsip.Listen{Transport: l.Transport, Addr: l.Addr()}
-		if l.Transport == "wss" {
+		if l.Transport == "wss" || l.Transport == "tls" {
 			certFile, keyFile, key := cfg.SIP.TLSCert, cfg.SIP.TLSKey, "sip.tls_cert"
 			if certFile == "" {
 				certFile, keyFile, key = cfg.HTTP.TLSCert, cfg.HTTP.TLSKey, "http.tls_cert"
