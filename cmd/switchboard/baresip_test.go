@@ -64,6 +64,8 @@ type baresipOptions struct {
 	source  string   // WAV file sent as the microphone
 	account string   // a line for the accounts file; "" for none
 	modules []string // extra module_app lines, e.g. "mwi.so"
+	// caFile is the CA bundle the phone checks the switch's TLS certificate against.
+	caFile string
 	// record makes the phone keep what it hears: the sndfile module dumps each call's decoded
 	// audio to DIR/rec/dump-TIME-dec.wav (and what it sends to ...-enc.wav); see heard.
 	record bool
@@ -104,6 +106,9 @@ func startBaresip(t *testing.T, root, name string, opts baresipOptions) *baresip
 		fmt.Fprintf(&b, "module\t\t\tsndfile.so\nsnd_path\t\t%s\n", rec)
 	}
 	fmt.Fprintf(&b, "ctrl_tcp_listen\t\t127.0.0.1:%d\n", ctrlPort)
+	if opts.caFile != "" {
+		fmt.Fprintf(&b, "sip_cafile\t\t%s\n", opts.caFile)
+	}
 	if opts.source != "" {
 		fmt.Fprintf(&b, "audio_source\t\taufile,%s\n", opts.source)
 	}

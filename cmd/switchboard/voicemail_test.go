@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/internal/sipphone"
+	"github.com/switchboard-voip/switchboard/internal/testcert"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
@@ -29,6 +30,7 @@ type vmConfig struct {
 	md5Only   bool              // sip.digest_algorithms: ["MD5"]
 	wsPort    int               // a ws:127.0.0.1:PORT listener for browsers, when not 0
 	extra     string            // YAML appended verbatim (trunks:)
+	tlsPort   int               // a tls:127.0.0.1:PORT listener with testcert's sip.crt/sip.key in dir
 	userExtra map[string]string // YAML lines added to a user's entry, by ext
 }
 
@@ -43,7 +45,14 @@ func writeVMConfig(t testing.TB, dir string, vc vmConfig) (switchConfig, string)
 	if vc.wsPort != 0 {
 		ws = fmt.Sprintf(", \"ws:127.0.0.1:%d\"", vc.wsPort)
 	}
+	if vc.tlsPort != 0 {
+		ws += fmt.Sprintf(", \"tls:127.0.0.1:%d\"", vc.tlsPort)
+	}
 	fmt.Fprintf(&b, "sip:\n  listen: [\"udp:127.0.0.1:%d\", \"tcp:127.0.0.1:%d\"%s]\n  realm: switchboard\n", c.SIPPort, c.SIPPort, ws)
+	if vc.tlsPort != 0 {
+		testcert.Write(t, dir, "sip")
+		b.WriteString("  tls_cert: sip.crt\n  tls_key: sip.key\n")
+	}
 	if vc.md5Only {
 		b.WriteString("  digest_algorithms: [\"MD5\"]\n")
 	}
