@@ -23,6 +23,7 @@ type voicemailMessage struct {
 	Received   time.Time `json:"received"`
 	DurationMS int64     `json:"duration_ms"`
 	Heard      bool      `json:"heard"`
+	CutShort   bool      `json:"cut_short,omitempty"` // a crash interrupted the recording
 }
 
 func toVoicemailMessage(m mailbox.Message) voicemailMessage {
@@ -33,6 +34,7 @@ func toVoicemailMessage(m mailbox.Message) voicemailMessage {
 		Received:   m.Received.UTC(),
 		DurationMS: m.DurationMS,
 		Heard:      m.Heard,
+		CutShort:   m.CutShort,
 	}
 }
 

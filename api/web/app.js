@@ -604,7 +604,8 @@
       el('div', { class: 'vm-head' },
         el('span', { class: 'vm-from', text: from }),
         badge,
-        el('span', { class: 'vm-meta', text: `${when} · ${duration(m.duration_ms)}` })),
+        el('span', { class: 'vm-meta', text: `${when} · ${duration(m.duration_ms)}` +
+          (m.cut_short ? ' · cut short (the system restarted while it was recorded)' : '') })),
       el('div', { class: 'vm-body' }, audio, el('div', { class: 'vm-actions' }, heardBtn, delBtn)));
     const item = { li, audio, badge, heardBtn, m };
     audio.addEventListener('play', () => { if (!item.m.heard) markHeard(item, true); });

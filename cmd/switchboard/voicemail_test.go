@@ -93,6 +93,7 @@ type vmMessage struct {
 	Received   time.Time `json:"received"`
 	DurationMS int64     `json:"duration_ms"`
 	Heard      bool      `json:"heard"`
+	CutShort   bool      `json:"cut_short"`
 }
 
 // apiDo sends an authenticated API request and returns the status and body.
@@ -207,8 +208,8 @@ func partFiles(root string) []string {
 
 // TestVoicemailCrashDuringRecordingKeepsCommittedMessage leaves one whole message in 1003's
 // box, then SIGKILLs the switch while a second message is being recorded. After a restart on
-// the same data_dir the box lists exactly the first message, whose WAV is intact, and the
-// half-recorded .part file is gone.
+// the same data_dir the box lists the first message, whose WAV is intact, and the second, cut
+// short by the crash but kept with the caller's words that reached the disk; no .part is left.
 func TestVoicemailCrashDuringRecordingKeepsCommittedMessage(t *testing.T) {
 	dir := t.TempDir()
 	const greetingLen = 500 * time.Millisecond
@@ -301,23 +302,29 @@ func TestVoicemailCrashDuringRecordingKeepsCommittedMessage(t *testing.T) {
 	startBinary(t, cfg, cfgPath, "-log-level", "debug")
 	waitHTTP(t, cfg.HTTPPort)
 	got := listVoicemail(t, cfg.HTTPPort, "1003", "carol-secret")
-	if len(got) != 1 || got[0].ID != first.ID {
-		t.Fatalf("after the crash and restart the box lists %+v, want exactly the first message %s", got, first.ID)
+	if len(got) != 2 || got[1].ID != first.ID {
+		t.Fatalf("after the crash and restart the box lists %+v, want the first message %s and the cut-off one", got, first.ID)
 	}
-	if got[0].DurationMS != first.DurationMS || got[0].From != first.From {
-		t.Errorf("first message changed across the restart: before %+v, after %+v", first, got[0])
+	if got[1].DurationMS != first.DurationMS || got[1].From != first.From || got[1].CutShort {
+		t.Errorf("first message changed across the restart: before %+v, after %+v", first, got[1])
 	}
 	samples := fetchVoicemailWAV(t, cfg.HTTPPort, "1003", "carol-secret", first.ID, dir)
 	if d, want := durationOf(samples), time.Duration(first.DurationMS)*time.Millisecond; math.Abs(float64(d-want)) > float64(50*time.Millisecond) {
 		t.Errorf("first message's WAV holds %v of audio, its listing says %v", d, want)
 	}
 	checkTone(t, "first message after restart", samples, 1000)
+	cut := got[0]
+	if !cut.CutShort || cut.From != "1001" || cut.DurationMS < 1000 {
+		t.Errorf("cut-off message %+v: want it marked, from Alice (1001), with over a second", cut)
+	}
+	cutSamples := fetchVoicemailWAV(t, cfg.HTTPPort, "1003", "carol-secret", cut.ID, dir)
+	checkTone(t, "the message the crash cut off", cutSamples[samplesOf(200*time.Millisecond):], 1000)
 	if parts := partFiles(filepath.Join(dir, "data")); len(parts) != 0 {
 		t.Errorf(".part files left after restart: %v", parts)
 	}
 	wavs, _ := filepath.Glob(filepath.Join(boxDir, "*.wav"))
-	if len(wavs) != 1 || filepath.Base(wavs[0]) != first.ID+".wav" {
-		t.Errorf("box folder holds %v, want only %s.wav", wavs, first.ID)
+	if len(wavs) != 2 {
+		t.Errorf("box folder holds %v, want the two messages' WAVs", wavs)
 	}
 }
 

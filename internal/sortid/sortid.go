@@ -62,3 +62,19 @@ func Valid(id string) bool {
 	}
 	return true
 }
+
+// Time returns the time an id made by New encodes.
+func Time(id string) (time.Time, error) {
+	if len(id) < len(layout)+4 || id[len(layout)+3] != 'Z' {
+		return time.Time{}, fmt.Errorf("sortid: %q holds no time", id)
+	}
+	t, err := time.Parse(layout, id[:len(layout)])
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sortid: %q: %w", id, err)
+	}
+	var ms int
+	if _, err := fmt.Sscanf(id[len(layout):len(layout)+3], "%03d", &ms); err != nil {
+		return time.Time{}, fmt.Errorf("sortid: %q: milliseconds: %w", id, err)
+	}
+	return t.Add(time.Duration(ms) * time.Millisecond), nil
+}

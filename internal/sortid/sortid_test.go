@@ -32,3 +32,18 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeReadsBackWhatNewWrote(t *testing.T) {
+	var g Generator
+	want := time.Date(2026, 12, 3, 18, 30, 5, 123_000_000, time.UTC)
+	id, at := g.New(want)
+	got, err := Time(id)
+	if err != nil || !got.Equal(at) || !at.Equal(want) {
+		t.Fatalf("Time(%q) = %v, %v; want %v", id, got, err, want)
+	}
+	for _, bad := range []string{"", "2026", "20261203T183005123X-ab", "2026120xT183005123Z-ab"} {
+		if _, err := Time(bad); err == nil {
+			t.Errorf("Time(%q) accepted", bad)
+		}
+	}
+}

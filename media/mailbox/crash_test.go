@@ -127,8 +127,8 @@ func TestSIGKILLMidRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].ID != id || list[0].DurationMS != 2000 {
-		t.Fatalf("after the crash List = %+v, want only %s (2 s)", list, id)
+	if len(list) != 2 || list[1].ID != id || list[1].DurationMS != 2000 || list[1].CutShort {
+		t.Fatalf("after the crash List = %+v, want %s (2 s) and the cut-off one", list, id)
 	}
 	path, err := s.Path("1001", id)
 	if err != nil {
@@ -137,46 +137,85 @@ func TestSIGKILLMidRecording(t *testing.T) {
 	if samples := readWAV(t, path); !slices.Equal(samples, committedAudio) {
 		t.Errorf("committed audio damaged: %d samples, want %d", len(samples), len(committedAudio))
 	}
-	if names := files(t, dir, "1001"); !slices.Equal(names, []string{id + ".wav"}) {
+	// The recording the crash cut off is a message too: from its caller, marked, with the audio
+	// that reached the disk.
+	cut := list[0]
+	if !cut.CutShort || cut.From != "2002" || cut.DurationMS < 1000 {
+		t.Fatalf("cut-off message %+v: want it marked, from 2002, with over a second", cut)
+	}
+	cutPath, err := s.Path("1001", cut.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if samples := readWAV(t, cutPath); int64(len(samples)) != cut.DurationMS*8 {
+		t.Errorf("cut-off audio holds %d samples, its record says %d ms", len(samples), cut.DurationMS)
+	}
+	if names := files(t, dir, "1001"); !slices.Equal(names, []string{id + ".wav", cut.ID + ".wav"}) {
 		t.Errorf("box folder holds %v after recovery", names)
 	}
-	wantCounts(t, s, "1001", 1, 0)
+	wantCounts(t, s, "1001", 2, 0)
 }
 
-// partHasAudio reports whether folder holds a .part file with samples after
-// its header.
+// partHasAudio reports whether folder holds a .part file with a second and a
+// half of samples after its header (more than a salvaged message needs).
 func partHasAudio(t *testing.T, folder string) bool {
 	for _, name := range files(t, filepath.Dir(folder), filepath.Base(folder)) {
 		if !strings.HasSuffix(name, partExt) {
 			continue
 		}
-		if fi, err := os.Stat(filepath.Join(folder, name)); err == nil && fi.Size() > 44 {
+		if fi, err := os.Stat(filepath.Join(folder, name)); err == nil && fi.Size() > 44+2*8000*3/2 {
 			return true
 		}
 	}
 	return false
 }
 
-func TestRecordingDroppedByCrashNotListed(t *testing.T) {
+func TestRecordingCutByCrashIsSaved(t *testing.T) {
 	e := newEnv(t)
-	r, err := e.s.Record("1001", "2001", "")
+	r, err := e.s.Record("1001", "2001", "Reception")
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFrames(t, r, tone(40000, 1)) // 5 s, past the write buffer
+	audio := tone(40000, 1)
+	writeFrames(t, r, audio) // 5 s, past the write buffer
 	// The "crash": no Commit or Abort; the DB goes away under the recording.
 	e.reopen(t)
 	list, err := e.s.List("1001")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 0 {
+	if len(list) != 1 || !list[0].CutShort || list[0].From != "2001" || list[0].FromName != "Reception" ||
+		list[0].DurationMS < 3000 {
+		t.Fatalf("List = %+v, want the cut-off message from 2001 with what reached the disk", list)
+	}
+	path, err := e.s.Path("1001", list[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readWAV(t, path); !slices.Equal(got, audio[:len(got)]) {
+		t.Errorf("the saved audio is not the start of what was recorded")
+	}
+	if names := files(t, e.dir, "1001"); !slices.Equal(names, []string{list[0].ID + ".wav"}) {
+		t.Errorf("box folder holds %v after reopening", names)
+	}
+	wantCounts(t, e.s, "1001", 1, 0)
+	r.f.Close()
+}
+
+func TestCrashCutRecordingTooShortIsDropped(t *testing.T) {
+	e := newEnv(t)
+	r, err := e.s.Record("1001", "2001", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFrames(t, r, tone(4000, 1)) // half a second, still in the write buffer
+	e.reopen(t)
+	if list, _ := e.s.List("1001"); len(list) != 0 {
 		t.Errorf("List = %+v, want nothing", list)
 	}
 	if names := files(t, e.dir, "1001"); len(names) != 0 {
 		t.Errorf("box folder holds %v after reopening", names)
 	}
-	wantCounts(t, e.s, "1001", 0, 0)
 	r.f.Close()
 }
 

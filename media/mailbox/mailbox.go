@@ -5,9 +5,9 @@
 // metadata record is committed. Commit makes the audio durable first (fsync
 // the file, rename it from .part to .wav, fsync the folder) and only then
 // writes the record, so a listed message always has its audio and a message
-// acknowledged as saved survives a crash. Everything on disk without a record
-// (a .part recording cut off by a crash, a .wav whose record was never written
-// or was deleted) is removed by Open.
+// acknowledged as saved survives a crash. A .part recording cut off by a crash
+// is saved by Open as a message marked CutShort (the caller spoke); a .wav whose
+// record was never written or was deleted is removed by Open.
 //
 // The package returns errors and never logs.
 package mailbox
@@ -70,6 +70,9 @@ type Message struct {
 	// Heard reports whether the box owner has listened to it; unheard
 	// messages are the "new" ones of message-waiting indication.
 	Heard bool `json:"heard"`
+	// CutShort marks a message whose recording a crash interrupted: Open
+	// saved what had reached the disk (see salvage.go).
+	CutShort bool `json:"cut_short,omitempty"`
 }
 
 // Store is every user's mailbox: audio files under one folder and metadata
@@ -95,8 +98,8 @@ type Store struct {
 // missing, such as data_dir/voicemail). The caller keeps ownership of db:
 // Store.Close does not close it.
 //
-// Open recovers from a crash before returning: it removes .part files
-// (recordings never committed), deletes metadata whose WAV file is missing,
+// Open recovers from a crash before returning: it saves .part files
+// (recordings a crash cut off) as messages marked CutShort, deletes metadata whose WAV file is missing,
 // and deletes WAV files that have no metadata. See reconcile for why orphan
 // audio is deleted rather than kept.
 func Open(db *bbolt.DB, dir string) (*Store, error) {
@@ -199,8 +202,10 @@ func (s *Store) reconcile() error {
 	return nil
 }
 
-// scanFolders removes every .part file and returns, per box folder, the ids
-// of the .wav files found. Names that are not ours are left alone.
+// scanFolders salvages every .part file (a recording a crash cut off: a
+// message marked CutShort, or removed when too short) and returns, per box
+// folder, the ids of the .wav files found. Names that are not ours are left
+// alone.
 func (s *Store) scanFolders() (map[string]map[string]struct{}, error) {
 	boxes, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -221,11 +226,22 @@ func (s *Store) scanFolders() (map[string]map[string]struct{}, error) {
 		for _, f := range files {
 			name := f.Name()
 			if id, ok := strings.CutSuffix(name, partExt); ok && validID(id) {
-				if err := removeFile(filepath.Join(folder, name)); err != nil {
-					return nil, fmt.Errorf("mailbox: removing unfinished recording: %w", err)
+				saved, err := s.salvage(box, id)
+				if err != nil {
+					return nil, err
+				}
+				if saved {
+					ids[id] = struct{}{}
 				}
 			} else if id, ok := strings.CutSuffix(name, wavExt); ok && validID(id) {
 				ids[id] = struct{}{}
+			}
+		}
+		for _, f := range files { // who a finished or salvaged recording was from: done with
+			if id, ok := strings.CutSuffix(f.Name(), callerExt); ok && validID(id) {
+				if err := removeFile(filepath.Join(folder, f.Name())); err != nil {
+					return nil, fmt.Errorf("mailbox: removing %s: %w", f.Name(), err)
+				}
 			}
 		}
 		onDisk[box] = ids

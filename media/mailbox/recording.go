@@ -50,8 +50,16 @@ func (s *Store) Record(box, from, fromName string) (*Recording, error) {
 	}
 	buf := newBufferedFile(f)
 	w, err := media.NewWAVWriter(buf)
+	if err == nil {
+		// The header goes to the file now, so a crash at any point leaves a WAV to salvage.
+		err = buf.flush()
+	}
+	if err == nil {
+		err = writeCaller(folder, id, callerInfo{From: from, FromName: fromName})
+	}
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("mailbox: starting recording %s: %w", path, err), f.Close(), removeFile(path))
+		return nil, errors.Join(fmt.Errorf("mailbox: starting recording %s: %w", path, err), f.Close(), removeFile(path),
+			removeFile(filepath.Join(folder, id+callerExt)))
 	}
 	return &Recording{
 		s:      s,
@@ -82,8 +90,8 @@ func (r *Recording) ID() string { return r.msg.ID }
 
 // Write appends samples (8 kHz mono 16-bit PCM). It is meant to be called
 // per 20 ms frame: samples are buffered in memory and reach the file about
-// every two seconds, which is all a .part file needs since a crash discards
-// it anyway.
+// every two seconds: a crash loses at most that much of a recording Open
+// salvages.
 func (r *Recording) Write(samples []int16) error {
 	if r.done {
 		return ErrFinished
@@ -142,6 +150,7 @@ func (r *Recording) Commit(min time.Duration) (Message, error) {
 		// error, the message is whole; if not, Open removes the file.
 		return Message{}, fmt.Errorf("mailbox: saving message %s: %w", msg.ID, err)
 	}
+	_ = removeFile(filepath.Join(r.folder, r.msg.ID+callerExt)) // else the next Open does
 	return msg, nil
 }
 
@@ -165,7 +174,7 @@ func (r *Recording) Abort() error {
 	}
 	r.done = true
 	part := filepath.Join(r.folder, r.msg.ID+partExt)
-	if err := errors.Join(r.f.Close(), removeFile(part)); err != nil {
+	if err := errors.Join(r.f.Close(), removeFile(part), removeFile(filepath.Join(r.folder, r.msg.ID+callerExt))); err != nil {
 		return fmt.Errorf("mailbox: discarding recording %s: %w", r.msg.ID, err)
 	}
 	return nil
