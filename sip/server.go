@@ -223,6 +223,7 @@ func NewServer(o Options) (*Server, error) {
 	srv.OnOptions(s.guard(s.onOptions))
 	srv.OnSubscribe(s.guard(s.onSubscribe))
 	srv.OnPublish(s.guard(s.onPublish))
+	srv.OnNoRoute(s.guard(s.onUnknownMethod))
 	return s, nil
 }
 
@@ -389,6 +390,17 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	_ = tx.Respond(res)
+}
+
+// onUnknownMethod answers a method the switch does not implement (MESSAGE, UPDATE, …) with 405
+// and the methods it does (RFC 3261 §21.4.6: a 405 must carry Allow).
+func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	_ = tx.Respond(res)
 }
 

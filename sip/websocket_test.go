@@ -354,3 +354,15 @@ func TestTLSPhoneIsCalledOverItsConnection(t *testing.T) {
 	_ = conn.Close()
 	eventually(t, "1001 unregistered with its connection", func() bool { return !sw.locs.Registered("1001") })
 }
+
+// TestUnknownMethodIs405WithAllow: a method the switch does not implement gets 405 and the list
+// of those it does (RFC 3261 §21.4.6).
+func TestUnknownMethodIs405WithAllow(t *testing.T) {
+	tune, _ := withWebSockets(t)
+	sw := startSwitch(t, tune)
+	cl := dialWS(t, "ws://"+sw.srv.Addr("ws"), nil)
+	res := cl.do(request("MESSAGE", "1001", "", 1))
+	if !strings.HasPrefix(res, "SIP/2.0 405 ") || !strings.Contains(headerOf(res, "Allow"), "INVITE") {
+		t.Fatalf("MESSAGE: %s", res)
+	}
+}
