@@ -66,7 +66,7 @@ type Options struct {
 	Listen     []Listen
 	Realm      string
 	NonceTTL   time.Duration // digest nonce lifetime; 0 = 5m
-	Algorithms []string      // digest challenges, most preferred first; empty = MD5, SHA-256
+	Algorithms []string      // digest challenges, most preferred first; empty = digest.DefaultAlgorithms (MD5)
 	MinExpires time.Duration // shortest registration accepted (423 below); 0 = 60s
 	MaxExpires time.Duration // registrations are capped to this; 0 = 1h
 	NAT        NAT           // where calls to registered phones go (sip.nat)
