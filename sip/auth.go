@@ -27,13 +27,33 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 	}
 	stale := false
 	if hdr != nil {
+		src, claimed := sourceAddr(req), credentialUser(hdr.Value())
+		if s.guesses.blocked(src, claimed) {
+			// No challenge: a guesser gets nothing more to try with until the block ends.
+			s.log.Warn("sip auth blocked", zap.String("source_ip", src.String()), zap.String("user", claimed),
+				zap.String("method", string(req.Method)))
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			return "", false
+		}
 		user, err := s.auth.Verify(string(req.Method), hdr.Value(), s.password)
 		if err == nil {
-			return s.extOf(user), true
+			ext := s.extOf(user)
+			s.guesses.succeeded(src, claimed)
+			return ext, true
 		}
 		stale = errors.Is(err, digest.ErrStale)
-		s.log.Info("authentication failed", zap.String("call_id", callIDOf(req)),
-			zap.String("method", string(req.Method)), zap.String("source", req.Source()), zap.Error(err))
+		if errors.Is(err, digest.ErrBadResponse) || errors.Is(err, digest.ErrUnknownUser) {
+			// One line per failure, for fail2ban and friends: the address and the user name.
+			s.log.Warn("sip auth failed", zap.String("source_ip", src.String()), zap.String("user", claimed),
+				zap.String("method", string(req.Method)), zap.String("call_id", callIDOf(req)))
+			if s.guesses.failed(src, claimed) {
+				s.log.Warn("sip auth blocked", zap.String("source_ip", src.String()), zap.String("user", claimed),
+					zap.Duration("for", guessBlock))
+			}
+		} else {
+			s.log.Info("authentication failed", zap.String("call_id", callIDOf(req)),
+				zap.String("method", string(req.Method)), zap.String("source", req.Source()), zap.Error(err))
+		}
 		if !stale && !errors.Is(err, digest.ErrBadNonce) && !errors.Is(err, digest.ErrReplay) &&
 			!errors.Is(err, digest.ErrBadResponse) && !errors.Is(err, digest.ErrUnknownUser) {
 			// Credentials we cannot even read: tell the phone so instead of looping on challenges.

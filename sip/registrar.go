@@ -22,10 +22,8 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	aor := to.Address.User
-	if _, ok := s.opts.Users.Password(aor); !ok {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 404, "Not Found", nil))
-		return
-	}
+	// An unknown extension is challenged like a known one, and its credentials fail the same
+	// way: REGISTER tells a scanner nothing about which extensions exist.
 	user, ok := s.authenticate(req, tx)
 	if !ok {
 		return

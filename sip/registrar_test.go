@@ -43,11 +43,16 @@ func TestRegisterWithWrongPasswordIsChallengedAgain(t *testing.T) {
 	}
 }
 
-func TestRegisterUnknownUserIs404(t *testing.T) {
+// TestRegisterUnknownUserLooksLikeAWrongPassword: REGISTER for an extension that does not exist
+// is challenged and refused exactly as a wrong password is, so scanners cannot list extensions.
+func TestRegisterUnknownUserLooksLikeAWrongPassword(t *testing.T) {
 	sw := startSwitch(t)
-	p := newPhone(t, sw, "1999", "udp")
-	if res := p.register("x", 300); res.StatusCode != 404 {
-		t.Fatalf("register unknown user: %d, want 404", res.StatusCode)
+	unknown := newPhone(t, sw, "1999", "udp").register("x", 300)
+	wrong := newPhone(t, sw, "1001", "udp").register("x", 300)
+	if unknown.StatusCode != 401 || wrong.StatusCode != 401 || unknown.Reason != wrong.Reason ||
+		(unknown.GetHeader("WWW-Authenticate") == nil) != (wrong.GetHeader("WWW-Authenticate") == nil) {
+		t.Fatalf("unknown extension: %d %s; wrong password: %d %s; want the same 401", unknown.StatusCode, unknown.Reason,
+			wrong.StatusCode, wrong.Reason)
 	}
 }
 

@@ -100,14 +100,15 @@ type transportInfo struct {
 
 // Server is a running Switchboard SIP service.
 type Server struct {
-	opts   Options
-	log    *zap.Logger
-	ua     *sipgo.UserAgent
-	srv    *sipgo.Server
-	client *sipgo.Client
-	auth   *digest.Server
-	pacer  *media.Pacer
-	clock  clock.Clock
+	opts    Options
+	log     *zap.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	client  *sipgo.Client
+	auth    *digest.Server
+	guesses *guesses // failed digest attempts, for blocking password guessing
+	pacer   *media.Pacer
+	clock   clock.Clock
 
 	transports map[string]transportInfo // by "UDP"/"TCP"/"TLS"/"WS"/"WSS"
 	closers    []func() error
@@ -185,6 +186,7 @@ func NewServer(o Options) (*Server, error) {
 		srv:        srv,
 		client:     client,
 		auth:       digest.NewServer(digest.Options{Realm: o.Realm, NonceTTL: o.NonceTTL, Algorithms: o.Algorithms}),
+		guesses:    newGuesses(o.Clock),
 		pacer:      media.NewPacer(runtime.GOMAXPROCS(0)),
 		clock:      o.Clock,
 		transports: make(map[string]transportInfo),
@@ -230,6 +232,9 @@ func NewServer(o Options) (*Server, error) {
 // guard recovers a panicking handler into a 500 so one bad message cannot take the switch down.
 func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if fromScanner(req) {
+			return // no answer at all; the transaction ends by itself
+		}
 		defer func() {
 			if r := recover(); r != nil {
 				s.log.Error("handler panic", zap.Any("panic", r), zap.String("method", string(req.Method)),
