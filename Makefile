@@ -24,7 +24,7 @@ help:
 	@echo "make flake   the whole suite N times (default 5) while another copy loads the machine (.ci/flake)"
 	@echo "make screenshots  write the web page's pictures to SCREENSHOTS (default bin/screenshots)"
 	@echo "make lint    go vet and staticcheck"
-	@echo "make deps    install SIPp (sip-tester) and baresip (baresip-core) if missing"
+	@echo "make deps    install SIPp, baresip, Chromium, fail2ban and linphonec if missing"
 	@echo "make clean   remove bin/ and test caches"
 
 build: web
@@ -66,6 +66,12 @@ deps:
 	else \
 		echo "chromium not found: installing chromium and chromium-driver (the web page's browser tests)"; \
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
+	@if command -v fail2ban-regex >/dev/null 2>&1; then \
+		echo "fail2ban-regex: $$(command -v fail2ban-regex)"; \
+	else \
+		echo "fail2ban-regex not found: installing fail2ban (the log filter's test)"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fail2ban; \
 	fi
 	@if command -v linphonec >/dev/null 2>&1; then \
 		echo "linphonec: $$(command -v linphonec)"; \
