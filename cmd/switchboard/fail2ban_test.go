@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-voip/switchboard/internal/needs"
+	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
 // TestFail2banFilterMatchesAuthFailures: the switch's real log lines from wrong passwords are
@@ -50,7 +51,10 @@ func TestFail2banFilterMatchesAuthFailures(t *testing.T) {
 			t.Fatalf("guess %d: %v %v", i+1, err, res)
 		}
 	}
-	waitLog(t, sw, 5*time.Second, "sip auth failed")
+	// The switch's log reaches the test through a pipe: wait until every failure is in it.
+	poll.Require(t, 5*time.Second, "the three failures logged", func() bool {
+		return strings.Count(sw.log.String(), "sip auth failed") == guesses
+	})
 	log := filepath.Join(dir, "switchboard.log")
 	if err := os.WriteFile(log, []byte(sw.log.String()), 0o600); err != nil {
 		t.Fatal(err)
