@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Browser sessions. The web page signs in with POST /api/v1/session and
@@ -141,6 +143,8 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	ok, admin := s.users.Check(req.Ext, req.Password)
 	if !ok {
 		s.failures.fail(addr)
+		// One line per failure, in the form the SIP side uses, for fail2ban.
+		s.log.Warn("http sign-in failed", zap.String("source_ip", addr), zap.String("user", req.Ext))
 		s.unauthorized(w, r, "wrong extension or password")
 		return
 	}

@@ -190,6 +190,10 @@ func TestSignInErrors(t *testing.T) {
 			t.Errorf("%s: a failed sign-in set a cookie", c.body)
 		}
 	}
+	// Each wrong password is one line naming the address and the user, for fail2ban.
+	if n := e.logs.FilterMessage("http sign-in failed").FilterField(zapString("user", "1999")).Len(); n != 1 {
+		t.Errorf("%d log lines for the failed sign-in as 1999, want 1", n)
+	}
 }
 
 // TestPageRequestsGetNoBasicChallenge: fetch, EventSource and <audio> from

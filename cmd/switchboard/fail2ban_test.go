@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,9 +19,9 @@ import (
 	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
-// TestFail2banFilterMatchesAuthFailures: the switch's real log lines from wrong passwords are
-// what contrib/fail2ban/switchboard.conf matches, each with the guessing address, as
-// fail2ban-regex (from Debian's fail2ban) reads them.
+// TestFail2banFilterMatchesAuthFailures: the switch's real log lines from wrong passwords (SIP
+// digest and the page's sign-in) are what contrib/fail2ban/switchboard.conf matches, each with
+// the guessing address, as fail2ban-regex (from Debian's fail2ban) reads them.
 func TestFail2banFilterMatchesAuthFailures(t *testing.T) {
 	bin := needs.Program(t, "fail2ban", "fail2ban-regex")
 	dir := t.TempDir()
@@ -51,9 +53,15 @@ func TestFail2banFilterMatchesAuthFailures(t *testing.T) {
 			t.Fatalf("guess %d: %v %v", i+1, err, res)
 		}
 	}
+	// And one wrong password on the page's sign-in.
+	if code, _ := apiSend(t, http.MethodPost, cfg.HTTPPort, "/api/v1/session", "", "", "application/json",
+		[]byte(`{"ext":"1001","password":"guess"}`)); code != http.StatusUnauthorized {
+		t.Fatalf("a wrong sign-in: %d", code)
+	}
 	// The switch's log reaches the test through a pipe: wait until every failure is in it.
-	poll.Require(t, 5*time.Second, "the three failures logged", func() bool {
-		return strings.Count(sw.log.String(), "sip auth failed") == guesses
+	poll.Require(t, 5*time.Second, "the failures logged", func() bool {
+		l := sw.log.String()
+		return strings.Count(l, "sip auth failed") == guesses && strings.Contains(l, "http sign-in failed")
 	})
 	log := filepath.Join(dir, "switchboard.log")
 	if err := os.WriteFile(log, []byte(sw.log.String()), 0o600); err != nil {
@@ -68,8 +76,8 @@ func TestFail2banFilterMatchesAuthFailures(t *testing.T) {
 		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
 	}
 	m := regexp.MustCompile(`Lines: \d+ lines, \d+ ignored, (\d+) matched`).FindSubmatch(out)
-	if m == nil || string(m[1]) != "3" {
-		t.Fatalf("fail2ban-regex matched %q lines, want the %d failures:\n%s", m, guesses, out)
+	if m == nil || string(m[1]) != fmt.Sprint(guesses+1) {
+		t.Fatalf("fail2ban-regex matched %q lines, want the %d SIP failures and the sign-in:\n%s", m, guesses, out)
 	}
 	if !strings.Contains(string(out), "127.0.0.1") {
 		t.Errorf("the matches do not name the guessing address:\n%s", out)
