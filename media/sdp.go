@@ -249,6 +249,56 @@ func relayedAudio(sd *sdp.SessionDescription) int {
 	return -1
 }
 
+// Audio is an SDP's first audio stream as the switch reads it, whatever its profile (plain RTP,
+// or a browser's UDP/TLS/RTP/SAVPF): what a gateway in front of the switch needs to pass it on.
+type Audio struct {
+	G711      []AudioFormat  // PCMU and PCMA, in the writer's order of preference
+	Event     uint8          // telephone-event at 8 kHz; 0 if none
+	Direction string         // sendrecv, sendonly, recvonly or inactive
+	Remote    netip.AddrPort // where the writer receives; invalid without a usable c= line
+}
+
+// AudioFormat is one G.711 payload type of a stream.
+type AudioFormat struct {
+	PT    uint8
+	Codec Codec
+}
+
+// ReadAudio reads the first audio stream of b with a non-zero port. Errors wrap ErrBadSDP for
+// what is not an SDP and ErrNoCommonCodec for no audio stream or one without G.711.
+func ReadAudio(b []byte) (Audio, error) {
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(b); err != nil {
+		return Audio{}, fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
+			continue
+		}
+		a := Audio{Direction: direction(&sd, md)}
+		if remote, err := mediaAddr(&sd, md); err == nil {
+			a.Remote = remote
+		}
+		for _, f := range audioFormats(md) {
+			switch f.c {
+			case codecPCMU:
+				a.G711 = append(a.G711, AudioFormat{PT: f.n, Codec: PCMU})
+			case codecPCMA:
+				a.G711 = append(a.G711, AudioFormat{PT: f.n, Codec: PCMA})
+			case codecEvent:
+				if a.Event == 0 {
+					a.Event = f.n
+				}
+			}
+		}
+		if len(a.G711) == 0 {
+			return a, fmt.Errorf("%w: the audio stream has no PCMU or PCMA", ErrNoCommonCodec)
+		}
+		return a, nil
+	}
+	return Audio{}, fmt.Errorf("%w: no audio stream", ErrNoCommonCodec)
+}
+
 // codec identifies a format by its rtpmap encoding; payload type numbers
 // alone mean nothing for dynamic types.
 type codec int

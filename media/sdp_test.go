@@ -557,3 +557,28 @@ func TestDirection(t *testing.T) {
 		t.Errorf("SRTP only: Direction = %q, %v; want an ErrNoCommonCodec", got, err)
 	}
 }
+
+// TestReadAudio: the first audio stream of any profile, with its G.711 formats in order, its
+// telephone-event, direction and address; none without G.711.
+func TestReadAudio(t *testing.T) {
+	browser := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111 8 0 126\r\nc=IN IP4 192.0.2.7\r\n" +
+		"a=rtpmap:111 opus/48000/2\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n" +
+		"a=rtpmap:126 telephone-event/8000\r\na=sendonly\r\n"
+	a, err := ReadAudio([]byte(browser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []AudioFormat{{8, PCMA}, {0, PCMU}}
+	if !slices.Equal(a.G711, want) || a.Event != 126 || a.Direction != "sendonly" ||
+		a.Remote != netip.MustParseAddrPort("192.0.2.7:9") {
+		t.Fatalf("ReadAudio = %+v", a)
+	}
+	opus := strings.Replace(strings.Replace(browser, " 111 8 0 126", " 111", 1), "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n", "", 1)
+	if _, err := ReadAudio([]byte(opus)); !errors.Is(err, ErrNoCommonCodec) {
+		t.Fatalf("Opus alone: %v, want ErrNoCommonCodec", err)
+	}
+	if _, err := ReadAudio([]byte("v=0\r\ngarbage")); !errors.Is(err, ErrBadSDP) {
+		t.Fatalf("garbage: %v, want ErrBadSDP", err)
+	}
+}

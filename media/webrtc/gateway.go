@@ -226,14 +226,14 @@ func (g *Gateway) FromBrowser(body []byte) ([]byte, error) {
 	if g.lastIn != nil && string(body) == string(g.lastIn) {
 		return g.lastOut, nil
 	}
-	a, err := parseAudio(body)
+	a, err := media.ReadAudio(body)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: browser SDP: %w", err)
 	}
 	kind := webrtc.SDPTypeOffer
 	if g.localOffer {
 		kind = webrtc.SDPTypeAnswer
-		a.g711 = a.g711[:1] // the codec the browser chose
+		a.G711 = a.G711[:1] // the codec the browser chose
 	}
 	if err := g.pc.SetRemoteDescription(webrtc.SessionDescription{Type: kind, SDP: string(body)}); err != nil {
 		return nil, fmt.Errorf("webrtc: browser %s: %w: %v", kind, media.ErrBadSDP, err)
@@ -252,15 +252,14 @@ func (g *Gateway) FromBrowser(body []byte) ([]byte, error) {
 func (g *Gateway) ToBrowser(body []byte) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	a, err := parseAudio(body)
+	a, err := media.ReadAudio(body)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: switch SDP: %w", err)
 	}
-	if a.remote.IsValid() && !a.remote.Addr().IsUnspecified() && a.remote.Port() != 0 {
-		r := a.remote
-		g.target.Store(&r)
+	if a.Remote.IsValid() && !a.Remote.Addr().IsUnspecified() && a.Remote.Port() != 0 {
+		latch(&g.target, a.Remote)
 	}
-	g.event.Store(uint32(a.event))
+	g.event.Store(uint32(a.Event))
 	if err := g.prepareTrack(a); err != nil {
 		return nil, err
 	}
@@ -284,16 +283,16 @@ func (g *Gateway) ToBrowser(body []byte) ([]byte, error) {
 	}
 	g.localOffer = !g.remoteOffer
 	g.remoteOffer = false
-	return []byte(withDirection(g.pc.LocalDescription().SDP, a.direction)), nil
+	return []byte(withDirection(g.pc.LocalDescription().SDP, a.Direction)), nil
 }
 
 // prepareTrack gives the PeerConnection the track the browser hears, in the codec the switch
 // chose (its answer's, or the first of its offer: browsers take any G.711), and restricts the
 // negotiation to that codec and telephone-event.
-func (g *Gateway) prepareTrack(a audio) error {
-	c, pt := pcmu, uint8(0)
-	if a.g711[0] == 8 {
-		c, pt = pcma, 8
+func (g *Gateway) prepareTrack(a media.Audio) error {
+	c, pt := pcmu, uint8(a.G711[0].Codec) // pion's payload types are the static ones
+	if a.G711[0].Codec == media.PCMA {
+		c = pcma
 	}
 	if g.track.Load() == nil {
 		tr, err := webrtc.NewTrackLocalStaticRTP(c, "audio", "switchboard")
@@ -360,10 +359,7 @@ func (g *Gateway) toBrowserLoop() {
 			}
 			continue
 		}
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		if cur := g.target.Load(); cur == nil || *cur != src {
-			g.target.Store(&src)
-		}
+		latch(&g.target, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()))
 		if n < 12 || buf[0]>>6 != 2 {
 			continue
 		}
@@ -377,17 +373,29 @@ func (g *Gateway) toBrowserLoop() {
 	}
 }
 
+// latch points p at ap. The steady state (the same address) neither allocates nor writes shared
+// memory; a new address is stored as a new value, never by mutating the old one.
+func latch(p *atomic.Pointer[netip.AddrPort], ap netip.AddrPort) {
+	if cur := p.Load(); cur != nil && *cur == ap {
+		return
+	}
+	n := new(netip.AddrPort)
+	*n = ap
+	p.Store(n)
+}
+
 // renumber keeps what the browser hears one stream. pion sends every packet under the track's
 // one SSRC, so when the switch's side changes source (a phone's stream after the switch's
 // ringback, a new party after a transfer) its sequence numbers and timestamps would jump, and a
 // browser drops packets that seem to go back in time. A new source is rebased to go on from the
 // last packet sent, with the marker bit set, as the start of a talkspurt.
 type renumber struct {
-	started         bool
-	ssrc            uint32
-	seqOff          uint16
-	tsOff           uint32
-	lastSeq, lastTS uint32 // what was last sent (lastSeq holds a uint16)
+	started bool
+	ssrc    uint32
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16 // what was last sent
+	lastTS  uint32
 }
 
 // apply rewrites the RTP header in b (at least 12 bytes) in place.
@@ -397,7 +405,7 @@ func (r *renumber) apply(b []byte) {
 	ts := binary.BigEndian.Uint32(b[4:8])
 	if !r.started || ssrc != r.ssrc {
 		if r.started {
-			r.seqOff = uint16(r.lastSeq) + 1 - seq
+			r.seqOff = r.lastSeq + 1 - seq
 			r.tsOff = r.lastTS + 160 - ts
 			b[1] |= 0x80 // marker: a new talkspurt
 		}
@@ -407,5 +415,5 @@ func (r *renumber) apply(b []byte) {
 	ts += r.tsOff
 	binary.BigEndian.PutUint16(b[2:4], seq)
 	binary.BigEndian.PutUint32(b[4:8], ts)
-	r.lastSeq, r.lastTS = uint32(seq), ts
+	r.lastSeq, r.lastTS = seq, ts
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -377,5 +378,21 @@ func TestRenumberKeepsOneStream(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("renumbering allocates %v times a packet", allocs)
+	}
+}
+
+// TestLatchAllocatesOnlyOnChange: following the switch's address costs nothing per packet
+// while it stays the same.
+func TestLatchAllocatesOnlyOnChange(t *testing.T) {
+	var p atomic.Pointer[netip.AddrPort]
+	a := netip.MustParseAddrPort("127.0.0.1:20000")
+	latch(&p, a)
+	if allocs := testing.AllocsPerRun(100, func() { latch(&p, a) }); allocs != 0 {
+		t.Errorf("latching the same address allocates %v times", allocs)
+	}
+	b := netip.MustParseAddrPort("127.0.0.1:20002")
+	latch(&p, b)
+	if got := *p.Load(); got != b {
+		t.Errorf("latched %v, want %v", got, b)
 	}
 }
