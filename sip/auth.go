@@ -27,7 +27,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 	}
 	stale := false
 	if hdr != nil {
-		src, claimed := sourceAddr(req), credentialUser(hdr.Value())
+		src, claimed := sourceAddr(req), digest.Username(hdr.Value())
 		if s.guesses.blocked(src, claimed) {
 			// No challenge: a guesser gets nothing more to try with until the block ends.
 			s.log.Warn("sip auth blocked", zap.String("source_ip", src.String()), zap.String("user", claimed),

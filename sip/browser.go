@@ -23,8 +23,6 @@ import (
 // BrowserMedia makes the WebRTC side of browser legs; media/webrtc implements it. Without it a
 // WebRTC offer is refused with 488 and phones registered over WebSocket are offered plain RTP.
 type BrowserMedia interface {
-	// IsWebRTC reports whether an SDP body is a WebRTC one (DTLS-SRTP with ICE).
-	IsWebRTC(sdp []byte) bool
 	// NewGateway returns the media side of one browser leg.
 	NewGateway() (MediaGateway, error)
 }
@@ -49,8 +47,6 @@ func WebRTC(gs *webrtc.Gateways) BrowserMedia { return webrtcMedia{gs} }
 
 type webrtcMedia struct{ gs *webrtc.Gateways }
 
-func (w webrtcMedia) IsWebRTC(sdp []byte) bool { return webrtc.IsWebRTC(sdp) }
-
 func (w webrtcMedia) NewGateway() (MediaGateway, error) {
 	g, err := w.gs.New()
 	if err != nil {
@@ -72,7 +68,7 @@ func isWebSocket(transport string) bool {
 // here and reported as ok false.
 func (s *Server) browserOffer(req *sip.Request, tx sip.ServerTransaction) (g MediaGateway, ok bool) {
 	body := req.Body()
-	if len(body) == 0 || !looksWebRTC(s.opts.Browsers, body) {
+	if len(body) == 0 || !webrtc.IsWebRTC(body) {
 		return nil, true
 	}
 	if s.opts.Browsers == nil {
@@ -95,16 +91,6 @@ func (s *Server) browserOffer(req *sip.Request, tx sip.ServerTransaction) (g Med
 	}
 	req.SetBody(plain)
 	return g, true
-}
-
-// looksWebRTC asks b, or failing that the SDP itself, whether an offer is WebRTC: without a
-// gateway the answer only decides between 488 and passing the offer on.
-func looksWebRTC(b BrowserMedia, sdp []byte) bool {
-	if b != nil {
-		return b.IsWebRTC(sdp)
-	}
-	text := string(sdp)
-	return strings.Contains(text, "RTP/SAVPF") || strings.Contains(text, "a=fingerprint:")
 }
 
 // attachBrowser makes g the media of leg l, whose calls' media go through endpoint ep: g closes

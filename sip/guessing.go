@@ -3,7 +3,6 @@ package sip
 import (
 	"net"
 	"net/netip"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -123,16 +122,6 @@ func sourceAddr(req *sip.Request) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(host)
 	return a.Unmap()
-}
-
-var digestUsername = regexp.MustCompile(`(?i)\busername\s*=\s*"([^"]{0,128})"`)
-
-// credentialUser is the user name an Authorization header claims, or "".
-func credentialUser(header string) string {
-	if m := digestUsername.FindStringSubmatch(header); m != nil {
-		return m[1]
-	}
-	return ""
 }
 
 // scannerAgents are User-Agent values of SIP scanners (sipvicious, sipsak-based tools, SIPVicious

@@ -74,9 +74,6 @@ func NewGateways(cfg Config) (*Gateways, error) {
 	return &Gateways{cfg: cfg, cert: *cert}, nil
 }
 
-// IsWebRTC reports whether an SDP body is WebRTC; see the package function.
-func (gs *Gateways) IsWebRTC(body []byte) bool { return IsWebRTC(body) }
-
 // The codecs a gateway negotiates with browsers: G.711 only (passed through), and DTMF events.
 var (
 	pcmu  = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}

@@ -191,3 +191,13 @@ func isTchar(c byte) bool {
 	}
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
+
+// Username is the user name an Authorization or Proxy-Authorization value claims, or "" when it
+// names none or cannot be read. It says nothing about whether the credentials are right.
+func Username(header string) string {
+	var c credentials
+	if parseCredentials(header, &c) != nil {
+		return ""
+	}
+	return c.username
+}

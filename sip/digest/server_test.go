@@ -470,3 +470,17 @@ func BenchmarkVerify(b *testing.B) {
 
 // both offers every algorithm, so tests can answer either challenge.
 var both = []string{"MD5", "SHA-256"}
+
+func TestUsername(t *testing.T) {
+	for header, want := range map[string]string{
+		`Digest username="1001", realm="switchboard", nonce="n", uri="sip:x", response="00"`: "1001",
+		`Digest realm="switchboard", username="1001.1767225600"`:                             "1001.1767225600",
+		`Digest realm="switchboard"`:                                                         "",
+		`Basic YWxhZGRpbjpvcGVuc2VzYW1l`:                                                     "",
+		``:                                                                                   "",
+	} {
+		if got := digest.Username(header); got != want {
+			t.Errorf("Username(%q) = %q, want %q", header, got, want)
+		}
+	}
+}
