@@ -258,7 +258,21 @@
     if (done === false && tries > 0) setTimeout(() => toggleHold(tries - 1), 100);
   }
 
+  // Both keypads (dialling, and tones during a call) get the same twelve keys.
+  function buildKeypads() {
+    for (const pad of document.querySelectorAll('.keypad')) {
+      for (const key of '123456789*0#') {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.dataset.key = key;
+        b.textContent = key;
+        pad.append(b);
+      }
+    }
+  }
+
   function wire() {
+    buildKeypads();
     $('phone-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       dial($('phone-number').value);

@@ -230,6 +230,36 @@ var testUsers = []testUser{
 	{"1003", "Carol", "carol-secret"},
 }
 
+// testPassword is the password of ext of testUsers.
+func testPassword(t testing.TB, ext string) string {
+	t.Helper()
+	for _, u := range testUsers {
+		if u.ext == ext {
+			return u.password
+		}
+	}
+	t.Fatalf("no test user %s", ext)
+	return ""
+}
+
+// logOnFailure logs, if the test fails, every line of the switch's log that contains one of
+// words: the story of one exchange, which the log's last lines may no longer hold.
+func logOnFailure(t *testing.T, sw *switchProcess, words ...string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, l := range strings.Split(sw.log.String(), "\n") {
+			for _, w := range words {
+				if strings.Contains(l, w) {
+					t.Log(l)
+					break
+				}
+			}
+		}
+	})
+}
+
 // calleeUsers returns n extra accounts 2001..2000+n, passwords "pw-EXT", for tests that place
 // many overlapping calls: a user on a call is Busy and the switch answers a second call to
 // them itself (greeting, then hold), so such tests spread their calls over many callees.

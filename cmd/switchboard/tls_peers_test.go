@@ -14,21 +14,18 @@ import (
 // hears the other.
 func TestBaresipPhonesOverTLS(t *testing.T) {
 	needs.Program(t, "baresip-core", "baresip")
-	dir := t.TempDir()
 	tlsPort := freePort(t)
-	cfg, cfgPath := writeVMConfig(t, dir, vmConfig{md5Only: true, tlsPort: tlsPort})
-	sw := startBinary(t, cfg, cfgPath, "-log-level", "debug")
-	waitHTTP(t, cfg.HTTPPort)
-	ps := &peerSwitch{t: t, dir: dir, cfg: cfg, sw: sw}
-	phone := func(ext, pass string) *baresipPhone {
+	ps := startPeerSwitchWith(t, vmConfig{md5Only: true, tlsPort: tlsPort})
+	dir, sw := ps.dir, ps.sw
+	phone := func(ext string) *baresipPhone {
 		tone := filepath.Join(dir, "tone-"+ext+".wav")
 		writeToneWAV(t, tone, peerTone[ext], 0.4, 60*time.Second)
 		p := startBaresip(t, dir, ext, baresipOptions{source: tone, record: true, caFile: filepath.Join(dir, "sip.crt"),
-			account: fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=tls>;auth_pass=%s;regint=60", ext, tlsPort, pass)})
+			account: fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=tls>;auth_pass=%s;regint=60", ext, tlsPort, testPassword(t, ext))})
 		waitLog(t, sw, 10*time.Second, "contact registered", fmt.Sprintf(`"ext": %q`, ext), `"transport": "TLS"`)
 		return p
 	}
-	alice, bob := phone("1001", "alice-secret"), phone("1002", "bob-secret")
+	alice, bob := phone("1001"), phone("1002")
 	alice.command("dial", fmt.Sprintf("sip:1002@127.0.0.1:%d;transport=tls", tlsPort))
 	bob.answerNext(10 * time.Second)
 	alice.waitEvent("CALL_ESTABLISHED", 10*time.Second, isEvent("CALL_ESTABLISHED"), isEvent("CALL_CLOSED"))

@@ -43,8 +43,14 @@ type peerSwitch struct {
 func startPeerSwitch(t *testing.T) *peerSwitch {
 	t.Helper()
 	needs.Program(t, "baresip-core", "baresip")
+	return startPeerSwitchWith(t, vmConfig{md5Only: true})
+}
+
+// startPeerSwitchWith runs the binary on a config written for vc, with a debug log.
+func startPeerSwitchWith(t *testing.T, vc vmConfig) *peerSwitch {
+	t.Helper()
 	dir := t.TempDir()
-	cfg, cfgPath := writeVMConfig(t, dir, vmConfig{md5Only: true})
+	cfg, cfgPath := writeVMConfig(t, dir, vc)
 	sw := startBinary(t, cfg, cfgPath, "-log-level", "debug")
 	waitHTTP(t, cfg.HTTPPort)
 	return &peerSwitch{t: t, dir: dir, cfg: cfg, sw: sw}
@@ -60,12 +66,7 @@ func (ps *peerSwitch) uri(ext string) string {
 func (ps *peerSwitch) baresipUser(ext string) *baresipPhone {
 	t := ps.t
 	t.Helper()
-	var pass string
-	for _, u := range testUsers {
-		if u.ext == ext {
-			pass = u.password
-		}
-	}
+	pass := testPassword(t, ext)
 	tone := filepath.Join(ps.dir, "tone-"+ext+".wav")
 	writeToneWAV(t, tone, peerTone[ext], 0.4, 60*time.Second)
 	p := startBaresip(t, ps.dir, ext, baresipOptions{source: tone, record: true,
@@ -78,13 +79,7 @@ func (ps *peerSwitch) baresipUser(ext string) *baresipPhone {
 // api sends an API request as ext (Basic auth with the SIP password) with a JSON body.
 func (ps *peerSwitch) api(method, path, ext string, body []byte) (int, []byte) {
 	ps.t.Helper()
-	for _, u := range testUsers {
-		if u.ext == ext {
-			return apiSend(ps.t, method, ps.cfg.HTTPPort, path, ext, u.password, "application/json", body)
-		}
-	}
-	ps.t.Fatalf("no test user %s", ext)
-	return 0, nil
+	return apiSend(ps.t, method, ps.cfg.HTTPPort, path, ext, testPassword(ps.t, ext), "application/json", body)
 }
 
 // waitCall polls GET /api/v1/calls as ext until ok accepts one of the calls, and returns it.

@@ -68,12 +68,8 @@ func jsEval[T any](p *jsPhone, js string) T { p.t.Helper(); return browser.Eval[
 func startBrowserSwitch(t *testing.T) (*peerSwitch, int) {
 	t.Helper()
 	needs.Program(t, "baresip-core", "baresip")
-	dir := t.TempDir()
 	ws := freePort(t)
-	cfg, cfgPath := writeVMConfig(t, dir, vmConfig{md5Only: true, wsPort: ws})
-	sw := startBinary(t, cfg, cfgPath, "-log-level", "debug")
-	waitHTTP(t, cfg.HTTPPort)
-	return &peerSwitch{t: t, dir: dir, cfg: cfg, sw: sw}, ws
+	return startPeerSwitchWith(t, vmConfig{md5Only: true, wsPort: ws}), ws
 }
 
 // jsUser starts a browser registered over the switch's WebSocket as ext of testUsers, whose
@@ -82,14 +78,8 @@ func (ps *peerSwitch) jsUser(ws int, ext string) *jsPhone {
 	t := ps.t
 	t.Helper()
 	p := startJsPhone(t, ps.dir, peerTone[ext])
-	var pass string
-	for _, u := range testUsers {
-		if u.ext == ext {
-			pass = u.password
-		}
-	}
 	jsEval[bool](p, fmt.Sprintf(`(T.start(%q, %q, %q, '127.0.0.1'), true)`,
-		fmt.Sprintf("ws://127.0.0.1:%d", ws), ext, pass))
+		fmt.Sprintf("ws://127.0.0.1:%d", ws), ext, testPassword(t, ext)))
 	p.waitJS("registered", `T.registered || T.regError`, 10*time.Second)
 	if e := jsEval[string](p, `T.regError`); e != "" {
 		t.Fatalf("browser %s: registration failed: %s", ext, e)

@@ -26,15 +26,9 @@ func (ps *peerSwitch) phonePage(ext string) *browser.Page {
 	p := browser.StartWithMicrophone(t, 120*time.Second, wav).Page()
 	p.Do(chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/phone", ps.cfg.HTTPPort)))
 	p.WaitFor(`!document.getElementById('signin').hidden`, 10*time.Second)
-	var pass string
-	for _, u := range testUsers {
-		if u.ext == ext {
-			pass = u.password
-		}
-	}
 	p.Do(
 		chromedp.SendKeys(chromedp.CSS("#signin-ext"), ext),
-		chromedp.SendKeys(chromedp.CSS("#signin-password"), pass),
+		chromedp.SendKeys(chromedp.CSS("#signin-password"), testPassword(t, ext)),
 		chromedp.Click(chromedp.CSS("#signin-button")),
 	)
 	p.WaitFor(`window.SwitchboardPhone.state === 'ready' && document.querySelectorAll('#team .row').length > 0`, 15*time.Second)
@@ -88,15 +82,7 @@ func TestWebPhonePageCallsTransfersAndAnswers(t *testing.T) {
 	page.Do(chromedp.Click(chromedp.CSS(`#phone-hold`)))
 	page.WaitFor(`document.getElementById('phone-hold').getAttribute('aria-pressed') === 'true'`, 10*time.Second)
 	page.Do(chromedp.Click(chromedp.CSS(`#phone-hold`)))
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, l := range strings.Split(ps.sw.log.String(), "\n") {
-				if strings.Contains(l, "INVITE") || strings.Contains(l, "491") || strings.Contains(l, "browser") {
-					t.Log(l)
-				}
-			}
-		}
-	})
+	logOnFailure(t, ps.sw, "INVITE", "491", "browser")
 	page.WaitFor(`document.getElementById('phone-hold').getAttribute('aria-pressed') === 'false'`, 10*time.Second)
 	page.Do(chromedp.Click(chromedp.CSS(`#phone-keys`)), chromedp.Click(chromedp.CSS(`#phone-keypad-incall button[data-key="5"]`)))
 	bob.waitEvent("the page's 5", 10*time.Second, func(ev baresipEvent) bool {

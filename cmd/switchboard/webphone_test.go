@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -175,15 +174,7 @@ func TestBrowserTransfersWithREFER(t *testing.T) {
 	bob.answerNext(15 * time.Second)
 	alice.waitJS("the call answered", `T.state === 'talking'`, 10*time.Second)
 
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, l := range strings.Split(ps.sw.log.String(), "\n") {
-				if strings.Contains(strings.ToLower(l), "refer") || strings.Contains(l, "NOTIFY") || strings.Contains(l, "transfer") {
-					t.Log(l)
-				}
-			}
-		}
-	})
+	logOnFailure(t, ps.sw, "REFER", "refer", "NOTIFY", "transfer")
 	jsEval[bool](alice, `(T.refer('sip:1003@127.0.0.1'), true)`)
 	carol.answerNext(15 * time.Second)
 	alice.waitJS("the transfer reported and her call ended", `T.referred === 'accepted' && T.state === 'ended'`, 15*time.Second)
@@ -197,13 +188,10 @@ func TestBrowserTransfersWithREFER(t *testing.T) {
 // is in a browser: the page rings with the outside number, Alice answers, and audio flows both
 // ways between the carrier's plain RTP and the browser's WebRTC.
 func TestCarrierCallsBrowser(t *testing.T) {
-	dir := t.TempDir()
 	ws := freePort(t)
-	cfg, cfgPath := writeVMConfig(t, dir, vmConfig{md5Only: true, wsPort: ws,
+	ps := startPeerSwitchWith(t, vmConfig{md5Only: true, wsPort: ws,
 		extra: "trunks:\n  - name: carrier\n    allow: [\"127.0.0.1/32\"]\n    dids: {\"5551001\": \"1001\"}\n"})
-	sw := startBinary(t, cfg, cfgPath, "-log-level", "debug")
-	waitHTTP(t, cfg.HTTPPort)
-	ps := &peerSwitch{t: t, dir: dir, cfg: cfg, sw: sw}
+	cfg := ps.cfg
 	alice := ps.jsUser(ws, "1001")
 
 	carrier := sipphone.New(t, cfg.SIPPort, "4930555", "")
