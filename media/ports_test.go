@@ -157,3 +157,24 @@ func TestNewPortsRoundsOddMinUp(t *testing.T) {
 		t.Errorf("first = %d, pairs = %d; want 10002 and 2", p.first, len(p.used))
 	}
 }
+
+// TestEndpointOnCloseRunsOnceWithClose: what serves an endpoint's peer ends with it, once,
+// and at once when it is registered on an endpoint already closed.
+func TestEndpointOnCloseRunsOnceWithClose(t *testing.T) {
+	p := newPool(t, 2)
+	e := open(t, p)
+	var ran int
+	e.OnClose(func() { ran++ })
+	if ran != 0 {
+		t.Fatal("OnClose ran before Close")
+	}
+	_ = e.Close()
+	_ = e.Close()
+	if ran != 1 {
+		t.Fatalf("ran %d times after two Closes, want 1", ran)
+	}
+	e.OnClose(func() { ran++ })
+	if ran != 2 {
+		t.Fatal("OnClose on a closed endpoint did not run at once")
+	}
+}
