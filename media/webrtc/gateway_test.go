@@ -46,6 +46,18 @@ func newGateways(t *testing.T, pairs int) (*Gateways, *media.Ports) {
 	return gs, ports
 }
 
+// newGateway is a gateway on a pool of its own one pair, closed when the test ends.
+func newGateway(t *testing.T) (*Gateway, *media.Ports) {
+	t.Helper()
+	gs, ports := newGateways(t, 1)
+	g, err := gs.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return g, ports
+}
+
 // sw is the switch's media endpoint: a plain UDP socket.
 type sw struct {
 	t    *testing.T
@@ -150,12 +162,7 @@ func browserCalls(t *testing.T, g *Gateway, b *webrtcpeer.Peer, s *sw) media.Ses
 }
 
 func TestBrowserOffersSwitchAnswers(t *testing.T) {
-	gs, ports := newGateways(t, 1)
-	g, err := gs.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g, ports := newGateway(t)
 	b := webrtcpeer.New(t, nil, pcmu)
 	s := newSwitch(t)
 
@@ -211,12 +218,7 @@ func TestBrowserOffersSwitchAnswers(t *testing.T) {
 }
 
 func TestSwitchOffersBrowserAnswers(t *testing.T) {
-	gs, _ := newGateways(t, 1)
-	g, err := gs.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g, _ := newGateway(t)
 	b := webrtcpeer.New(t, nil, pcma)
 	s := newSwitch(t)
 
@@ -277,12 +279,7 @@ func TestSwitchOffersBrowserAnswers(t *testing.T) {
 }
 
 func TestBrowserReoffersMidCall(t *testing.T) {
-	gs, _ := newGateways(t, 1)
-	g, err := gs.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g, _ := newGateway(t)
 	b := webrtcpeer.New(t, nil, pcmu)
 	s := newSwitch(t)
 	first := browserCalls(t, g, b, s)
@@ -295,11 +292,7 @@ func TestBrowserReoffersMidCall(t *testing.T) {
 }
 
 func TestOfferWithoutG711IsRefused(t *testing.T) {
-	gs, ports := newGateways(t, 1)
-	g, err := gs.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, ports := newGateway(t)
 	opusOnly := []webrtc.RTPCodecParameters{{RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}}
 	b := webrtcpeer.New(t, opusOnly, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
@@ -320,11 +313,7 @@ func TestOfferWithoutG711IsRefused(t *testing.T) {
 // ports, and no goroutine of the gateway is left.
 func TestVanishedBrowserEndsTheGateway(t *testing.T) {
 	before := runtime.NumGoroutine()
-	gs, ports := newGateways(t, 1)
-	g, err := gs.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, ports := newGateway(t)
 	b := webrtcpeer.New(t, nil, pcmu)
 	s := newSwitch(t)
 	browserCalls(t, g, b, s)
