@@ -69,8 +69,45 @@ type SIP struct {
 	// NAT decides where calls to a registered phone go: "auto" (default) the Contact, or the
 	// REGISTER's source when the phone is behind NAT; "always" the source; "never" the Contact.
 	NAT string `yaml:"nat"`
+	// Permit and Deny list source addresses or networks ("203.0.113.7", "10.0.0.0/8") in the
+	// manner of Asterisk's permit/deny: an address in Deny and not in Permit is refused before
+	// anything it sends is read (datagrams dropped, connections closed). Default: both empty,
+	// nobody refused. "Deny everything but the office and the carrier" is deny ["0.0.0.0/0",
+	// "::/0"] with permit listing them.
+	Permit []string `yaml:"permit"`
+	Deny   []string `yaml:"deny"`
+	// Flood limits the requests each source address may send, like Kamailio's pike.
+	Flood Flood `yaml:"flood"`
+	// LogGarbage is the level of the log lines about unparseable messages and floods, at most
+	// one per source address a minute: "debug", "info" (default), "warn" or "error".
+	LogGarbage string `yaml:"log_garbage"`
+	// MaxConnections caps the SIP TCP, TLS and WebSocket connections open at once (default
+	// 10000), and MaxConnectionsPerSource those from one address (default 100); past them a
+	// new connection is closed at once.
+	MaxConnections          int `yaml:"max_connections"`
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
+	// IdleTimeout closes a SIP TCP, TLS or WebSocket connection that has sent nothing for this
+	// long (default 2m). A phone registered over a connection keeps it for its registration's
+	// lifetime however quiet it is: the switch calls the phone over it.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Listeners is Listen parsed, in the same order.
 	Listeners []Listener `yaml:"-"`
+	// PermitNets and DenyNets are Permit and Deny parsed.
+	PermitNets, DenyNets []netip.Prefix `yaml:"-"`
+}
+
+// Flood is sip.flood: each source address may send Burst requests at once and Rate a second
+// after that; a request past them is dropped unanswered. Phones send a few a minute.
+type Flood struct {
+	// Rate is requests a second per address; default 100, 0 turns the limit off.
+	Rate float64 `yaml:"rate"`
+	// Burst is requests at once; default twice the rate.
+	Burst int `yaml:"burst"`
+	// Trust lists addresses never limited (a load balancer in front, a carrier); default the
+	// loopback networks, which only local programs can send from.
+	Trust []string `yaml:"trust"`
+	// TrustNets is Trust parsed.
+	TrustNets []netip.Prefix `yaml:"-"`
 }
 
 // Listener is one parsed "transport:host:port" socket address.
@@ -390,6 +427,23 @@ func applyDefaults(c *Config, set map[string]int) {
 	if !has("sip.digest_algorithms") {
 		c.SIP.DigestAlgorithms = []string{"MD5"}
 	}
+	if !has("sip.flood.rate") {
+		c.SIP.Flood.Rate = 100
+	}
+	if !has("sip.flood.burst") {
+		c.SIP.Flood.Burst = int(2 * c.SIP.Flood.Rate)
+	}
+	if !has("sip.flood.trust") {
+		c.SIP.Flood.Trust = []string{"127.0.0.0/8", "::1/128"}
+	}
+	defStr("sip.log_garbage", &c.SIP.LogGarbage, "info")
+	if !has("sip.max_connections") {
+		c.SIP.MaxConnections = 10000
+	}
+	if !has("sip.max_connections_per_source") {
+		c.SIP.MaxConnectionsPerSource = 100
+	}
+	defDur("sip.idle_timeout", &c.SIP.IdleTimeout, 2*time.Minute)
 	defStr("media.address", &c.Media.Address, "127.0.0.1")
 	defStr("media.rtp_ports", &c.Media.RTPPorts, "20000-29999")
 	defDur("media.rtp_timeout", &c.Media.RTPTimeout, 60*time.Second)

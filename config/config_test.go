@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -106,6 +107,14 @@ queues:
 		"queue fallback":     {c.Queues[0].Fallback, "hangup"},
 		"explicit 0 wrapup":  {c.Queues[1].Wrapup, time.Duration(0)},
 		"null means default": {c.Queues[1].RingTimeout, 15 * time.Second},
+		"flood rate":         {c.SIP.Flood.Rate, 100.0},
+		"flood burst":        {c.SIP.Flood.Burst, 200},
+		"flood trust":        {fmt.Sprint(c.SIP.Flood.TrustNets), "[127.0.0.0/8 ::1/128]"},
+		"log garbage":        {c.SIP.LogGarbage, "info"},
+		"max connections":    {c.SIP.MaxConnections, 10000},
+		"per source":         {c.SIP.MaxConnectionsPerSource, 100},
+		"idle timeout":       {c.SIP.IdleTimeout, 2 * time.Minute},
+		"nobody denied":      {len(c.SIP.DenyNets), 0},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -300,6 +309,24 @@ func TestProblems(t *testing.T) {
 		"unknown nat mode": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"], nat: sometimes}\nusers: [{ext: \"1001\", password: a}]\n",
 			[]string{`sip.nat: want auto, always or never, got "sometimes"`},
+		},
+		"bad source lists": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"], deny: [\"0.0.0.0/0\", \"10.0.0.0/33\"], permit: [office], flood: {rate: -1, trust: [\"1.2.3.4/\"]}, log_garbage: loud}\nusers: [{ext: \"1001\", password: a}]\n",
+			[]string{
+				`sip.permit[0]: want an address or a network such as 10.0.0.0/8, got "office"`,
+				`sip.deny[1]: want an address or a network such as 10.0.0.0/8, got "10.0.0.0/33"`,
+				`sip.flood.trust[0]: want an address or a network such as 10.0.0.0/8, got "1.2.3.4/"`,
+				`sip.flood.rate: must be 0 (off) or more, got -1`,
+				`sip.log_garbage: want debug, info, warn or error, got "loud"`,
+			},
+		},
+		"bad connection limits": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"], max_connections: 0, max_connections_per_source: -2, idle_timeout: 10ms}\nusers: [{ext: \"1001\", password: a}]\n",
+			[]string{
+				`sip.max_connections: must be at least 1, got 0`,
+				`sip.max_connections_per_source: must be at least 1, got -2`,
+				`sip.idle_timeout: must be at least 1s, got 10ms`,
+			},
 		},
 		"empty realm": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"], realm: \"\"}\nusers: [{ext: \"1001\", password: a}]\n",

@@ -104,6 +104,20 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value, allowZero b
 			return
 		}
 		v.SetBool(b)
+	case reflect.Int:
+		i, err := strconv.Atoi(n.Value)
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || err != nil {
+			d.fail(path, n, "want a whole number, got %s", describe(n))
+			return
+		}
+		v.SetInt(int64(i))
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if t := n.ShortTag(); n.Kind != yaml.ScalarNode || t != "!!int" && t != "!!float" || err != nil {
+			d.fail(path, n, "want a number, got %s", describe(n))
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.fail(path, n, "want a list, got %s", describe(n))

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Kinds of extension owner, used in messages ("600" is a group, not a user).
@@ -97,6 +98,29 @@ func (v *validator) sip() {
 	case "auto", "always", "never":
 	default:
 		v.add("sip.nat", `want auto, always or never, got %q`, s.NAT)
+	}
+	s.PermitNets = v.prefixes("sip.permit", s.Permit)
+	s.DenyNets = v.prefixes("sip.deny", s.Deny)
+	s.Flood.TrustNets = v.prefixes("sip.flood.trust", s.Flood.Trust)
+	if s.Flood.Rate < 0 {
+		v.add("sip.flood.rate", "must be 0 (off) or more, got %v", s.Flood.Rate)
+	}
+	if s.Flood.Rate > 0 && s.Flood.Burst < 1 {
+		v.add("sip.flood.burst", "must be at least 1 when sip.flood.rate is set, got %d", s.Flood.Burst)
+	}
+	switch s.LogGarbage {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("sip.log_garbage", `want debug, info, warn or error, got %q`, s.LogGarbage)
+	}
+	if s.MaxConnections < 1 {
+		v.add("sip.max_connections", "must be at least 1, got %d", s.MaxConnections)
+	}
+	if s.MaxConnectionsPerSource < 1 {
+		v.add("sip.max_connections_per_source", "must be at least 1, got %d", s.MaxConnectionsPerSource)
+	}
+	if s.IdleTimeout < time.Second {
+		v.add("sip.idle_timeout", "must be at least 1s, got %s", s.IdleTimeout)
 	}
 	if len(s.DigestAlgorithms) == 0 {
 		v.add("sip.digest_algorithms", `at least one of "MD5", "SHA-256" is required`)
@@ -572,4 +596,23 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// prefixes parses a list of addresses and networks ("203.0.113.7", "10.0.0.0/8"); a bare
+// address is the network of that address alone.
+func (v *validator) prefixes(key string, list []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(list))
+	for i, entry := range list {
+		if a, err := netip.ParseAddr(entry); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(entry)
+		if err != nil {
+			v.add(index(key, i), "want an address or a network such as 10.0.0.0/8, got %q", entry)
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }

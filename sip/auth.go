@@ -2,6 +2,7 @@ package sip
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -20,7 +21,9 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 	}
 	var hdr sip.Header
 	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
-		if h := req.GetHeader(name); h != nil {
+		// Credentials of a scheme other than Digest are none the switch can check: the
+		// request is challenged as if it had none (RFC 4475 §3.3.7), not refused.
+		if h := req.GetHeader(name); h != nil && isDigest(h.Value()) {
 			hdr = h
 			break
 		}
@@ -32,7 +35,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 			// No challenge: a guesser gets nothing more to try with until the block ends.
 			s.log.Warn("sip auth blocked", zap.String("source_ip", src.String()), zap.String("user", claimed),
 				zap.String("method", string(req.Method)))
-			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			s.respondStatelessly(tx, sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return "", false
 		}
 		user, err := s.auth.Verify(string(req.Method), hdr.Value(), s.password)
@@ -67,8 +70,26 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 	for _, c := range s.auth.Challenges(stale) {
 		res.AppendHeader(sip.NewHeader(challengeName, c))
 	}
-	_ = tx.Respond(res)
+	s.respondStatelessly(tx, res)
 	return "", false
+}
+
+// respondStatelessly ends the transaction and sends res once, straight to the transport, as
+// Kamailio's sl_send_reply does: a challenge (or a refusal) to an unverified source is not
+// retransmitted until an ACK comes, which sent eleven copies of every 407 to whatever address a
+// request claimed to be from. A phone whose challenge was lost retransmits its request and is
+// challenged anew; the ACK of a challenged INVITE finds no transaction and onAck drops it. The
+// transaction ends first, so a retransmission arriving right after the answer is not taken
+// for a retransmission of a live transaction.
+func (s *Server) respondStatelessly(tx sip.ServerTransaction, res *sip.Response) {
+	c, ok := tx.(interface{ Connection() sip.Connection })
+	if !ok {
+		_ = tx.Respond(res)
+		tx.Terminate()
+		return
+	}
+	tx.Terminate()
+	_ = c.Connection().WriteMsg(res)
 }
 
 // password is the digest password of a user name: an extension's own, or a short-lived
@@ -94,4 +115,10 @@ func (s *Server) extOf(user string) string {
 		return ext
 	}
 	return user
+}
+
+// isDigest reports whether an Authorization value is of the Digest scheme.
+func isDigest(v string) bool {
+	scheme, _, _ := strings.Cut(strings.TrimLeft(v, " \t"), " ")
+	return strings.EqualFold(scheme, "Digest")
 }

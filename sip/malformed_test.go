@@ -137,3 +137,48 @@ func TestGarbageNeverStopsTheSwitch(t *testing.T) {
 	}
 	sw.waitIdle(t)
 }
+
+// TestRequestChecksOverTCP: the checks the gate makes on UDP before sipgo reads a datagram
+// apply to whole messages read from a stream too (in the handlers' guard).
+func TestRequestChecksOverTCP(t *testing.T) {
+	sw := startSwitch(t)
+	conn, err := net.Dial("tcp", sw.srv.Addr("tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	r := bufio.NewReader(conn)
+	cases := map[string]struct{ msg, want, header string }{
+		"unknown Require": {rawRequest("OPTIONS", "TCP", local, "", "Require: nothingSupportsThis, replaces\r\n"),
+			"SIP/2.0 420", "Unsupported: nothingSupportsThis"},
+		"CSeq of another method": {strings.Replace(rawRequest("OPTIONS", "TCP", local, "", ""), "CSeq: 1 OPTIONS", "CSeq: 1 INVITE", 1),
+			"SIP/2.0 400", ""},
+		"INVITE with a body that is not SDP": {strings.Replace(rawRequest("INVITE", "TCP", local, "", "Content-Type: text/plain\r\n"),
+			"Content-Length: 0\r\n\r\n", "Content-Length: 5\r\n\r\nhello", 1), "SIP/2.0 415", "Accept: application/sdp"},
+		"INVITE accepting no SDP": {rawRequest("INVITE", "TCP", local, "", "Accept: text/nobodyKnowsThis\r\n"),
+			"SIP/2.0 406", ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := conn.Write([]byte(tc.msg)); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var res strings.Builder
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatalf("no answer: %v", err)
+				}
+				if line == "\r\n" {
+					break
+				}
+				res.WriteString(line)
+			}
+			if !strings.HasPrefix(res.String(), tc.want) || !strings.Contains(res.String(), tc.header) {
+				t.Fatalf("got\n%s\nwant %s with %q", res.String(), tc.want, tc.header)
+			}
+		})
+	}
+}

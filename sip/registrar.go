@@ -126,6 +126,9 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			dest, transport = req.Source(), strings.ToUpper(req.Transport())
 			s.bindSocket(req.Source(), aor, ch.contact)
 		}
+		if !strings.EqualFold(req.Transport(), "udp") {
+			s.conns.hold(req.Source(), now.Add(ch.expires))
+		}
 		s.opts.Locations.Put(Binding{
 			AOR: aor, Contact: ch.contact, Source: req.Source(), Dest: dest, Path: pathText, Transport: transport,
 			Expires: now.Add(ch.expires), CallID: callIDOf(req), CSeq: req.CSeq().SeqNo, UserAgent: ua,

@@ -23,6 +23,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/internal/clock"
@@ -88,6 +89,11 @@ type Options struct {
 	Browsers  BrowserMedia   // optional: WebRTC media for browsers (phones on a WebSocket)
 	Tokens    Tokens         // optional: short-lived credentials (the web phone's), besides passwords
 	Logger    *zap.Logger
+
+	Sources      Sources       // sip.permit / sip.deny: addresses refused before anything is read
+	Flood        FloodLimit    // sip.flood: requests a second per source address
+	GarbageLevel zapcore.Level // sip.log_garbage: the level of lines about unparseable input and floods
+	Connections  ConnectionLimits
 }
 
 // transportInfo is what a leg needs to send on one of our transports.
@@ -106,7 +112,9 @@ type Server struct {
 	srv     *sipgo.Server
 	client  *sipgo.Client
 	auth    *digest.Server
-	guesses *guesses // failed digest attempts, for blocking password guessing
+	guesses *guesses     // failed digest attempts, for blocking password guessing
+	gate    *gate        // what every datagram passes before sipgo parses it
+	conns   *connections // what every stream connection passes when accepted
 	pacer   *media.Pacer
 	clock   clock.Clock
 
@@ -162,10 +170,12 @@ func NewServer(o Options) (*Server, error) {
 		o.Clock = clock.Real()
 	}
 	slogger := slog.New(zapslog.NewHandler(o.Logger.Named("sipgo").Core()))
+	gate := newGate(o.Sources, o.Flood, o.GarbageLevel, o.Logger, o.Clock)
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Switchboard"),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger),
+			sip.WithTransportLayerReadFilter(gate.filter)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
@@ -187,6 +197,8 @@ func NewServer(o Options) (*Server, error) {
 		client:     client,
 		auth:       digest.NewServer(digest.Options{Realm: o.Realm, NonceTTL: o.NonceTTL, Algorithms: o.Algorithms}),
 		guesses:    newGuesses(o.Clock),
+		gate:       gate,
+		conns:      newConnections(o.Connections, o.Sources, gate.notes, o.Logger),
 		pacer:      media.NewPacer(runtime.GOMAXPROCS(0)),
 		clock:      o.Clock,
 		transports: make(map[string]transportInfo),
@@ -235,6 +247,20 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 		if fromScanner(req) {
 			return // no answer at all; the transaction ends by itself
 		}
+		// The gate checked what came by UDP before sipgo did; streams hand sipgo whole
+		// messages the gate never sees, so they are checked here.
+		if !strings.EqualFold(req.Transport(), "udp") {
+			if r := checkRequest(req); r != nil {
+				if !req.IsAck() {
+					res := sip.NewResponseFromRequest(req, r.code, r.reason, nil)
+					for _, h := range r.headers {
+						res.AppendHeader(h)
+					}
+					_ = tx.Respond(res)
+				}
+				return
+			}
+		}
 		defer func() {
 			if r := recover(); r != nil {
 				s.log.Error("handler panic", zap.Any("panic", r), zap.String("method", string(req.Method)),
@@ -267,6 +293,7 @@ func (s *Server) Start() error {
 			// the kernel's default buffer (~208 KiB) drops half of them and every drop costs a
 			// 500 ms retransmission. The kernel caps this at net.core.rmem_max.
 			_ = conn.SetReadBuffer(udpReadBuffer)
+			s.gate.listen(conn)
 			la := conn.LocalAddr().(*net.UDPAddr)
 			s.transports["UDP"] = transportInfo{name: "UDP", host: la.IP.String(), port: la.Port,
 				laddr: sip.Addr{IP: la.IP, Port: la.Port}}
@@ -280,7 +307,8 @@ func (s *Server) Start() error {
 			la := ln.Addr().(*net.TCPAddr)
 			s.transports["TCP"] = transportInfo{name: "TCP", host: la.IP.String(), port: la.Port}
 			s.closers = append(s.closers, ln.Close)
-			serve = append(serve, func() { _ = s.srv.ServeTCP(ln) })
+			gated := s.conns.listener(ln)
+			serve = append(serve, func() { _ = s.srv.ServeTCP(gated) })
 		case "tls":
 			if l.TLS == nil {
 				return fmt.Errorf("sip: listen tls %s: no certificate", l.Addr)
@@ -291,7 +319,7 @@ func (s *Server) Start() error {
 			}
 			// The handshake runs on the connection's first read, in its own goroutine: a
 			// silent client holds up nobody's accept.
-			ln := tls.NewListener(closeNotifier{Listener: raw, onClose: s.socketClosed}, l.TLS)
+			ln := tls.NewListener(closeNotifier{Listener: s.conns.listener(raw), onClose: s.socketClosed}, l.TLS)
 			la := raw.Addr().(*net.TCPAddr)
 			s.transports["TLS"] = transportInfo{name: "TLS", host: la.IP.String(), port: la.Port}
 			s.closers = append(s.closers, ln.Close)
@@ -309,7 +337,7 @@ func (s *Server) Start() error {
 			if secure {
 				conf = l.TLS
 			}
-			ln := newWSListener(raw, conf, s.socketClosed)
+			ln := newWSListener(s.conns.listener(raw), conf, s.socketClosed)
 			la := raw.Addr().(*net.TCPAddr)
 			name := strings.ToUpper(l.Transport)
 			s.transports[name] = transportInfo{name: name, host: la.IP.String(), port: la.Port}
@@ -469,3 +497,15 @@ func (s *Server) MediaPortsInUse() int { return s.opts.Ports.InUse() }
 
 // Registrations returns the number of registered phones, for metrics.
 func (s *Server) Registrations() int { return s.opts.Locations.Count() }
+
+func init() {
+	// sipgo refuses to write a UDP message longer than UDPMTUSize-200 bytes and the message is
+	// lost without a word: a 200 OK listing many contacts, a long SDP answer, RFC 4475's
+	// longreq challenged. RFC 3261 §18.2.2 sends a response back over the transport the request
+	// came on, whatever its size (IP fragments it), and §18.1.1's move of large requests to TCP
+	// is the switch's own (largeRequest). So the cap is what a UDP datagram can hold.
+	sip.UDPMTUSize = maxDatagram + 200
+}
+
+// maxDatagram is the largest UDP payload over IPv4.
+const maxDatagram = 65507

@@ -206,6 +206,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("sip.nat: %w", err)
 	}
+	garbageLevel, err := zapcore.ParseLevel(cfg.SIP.LogGarbage)
+	if err != nil {
+		return fmt.Errorf("sip.log_garbage: %w", err)
+	}
 	router := routing.New(dir, locations, statuses)
 	flows, err := flow.New(flow.Options{
 		Router:   router,
@@ -239,6 +243,12 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Browsers:   sbsip.WebRTC(gateways),
 		Tokens:     keys,
 		Logger:     log,
+
+		Sources:      sbsip.Sources{Permit: cfg.SIP.PermitNets, Deny: cfg.SIP.DenyNets},
+		Flood:        sbsip.FloodLimit{Rate: cfg.SIP.Flood.Rate, Burst: cfg.SIP.Flood.Burst, Trust: cfg.SIP.Flood.TrustNets},
+		GarbageLevel: garbageLevel,
+		Connections: sbsip.ConnectionLimits{Max: cfg.SIP.MaxConnections, PerSource: cfg.SIP.MaxConnectionsPerSource,
+			Idle: cfg.SIP.IdleTimeout},
 	})
 	if err != nil {
 		return err
