@@ -98,6 +98,14 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		changes = append(changes, change{contact: c.Address.String(), uri: c.Address, expires: exp})
 	}
 
+	if tooManyContacts(s.opts.Locations.Lookup(aor), changes, func(c change) (string, bool) { return c.contact, c.expires > 0 }) {
+		log.Warn("registration refused: too many contacts", zap.Int("max", maxContactsPerUser))
+		res := sip.NewResponseFromRequest(req, 503, "Too Many Registered Contacts", nil)
+		res.AppendHeader(sip.NewHeader("Retry-After", "60"))
+		_ = tx.Respond(res)
+		return
+	}
+
 	path, err := pathOf(req)
 	if err != nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Path", nil))
@@ -174,4 +182,29 @@ func (s *Server) respondBindings(req *sip.Request, tx sip.ServerTransaction, aor
 	if err := tx.Respond(res); err != nil {
 		s.log.Warn("register response not sent", zap.String("ext", aor), zap.Error(fmt.Errorf("respond: %w", err)))
 	}
+}
+
+// maxContactsPerUser bounds one user's registered contacts (a desk phone, a mobile, a few
+// browser tabs fit): one binding once held 300. Past it a REGISTER adding one more gets 503
+// with Retry-After, as Kamailio's registrar answers (RFC 3261 names no code for it; a 503 makes
+// a phone retry later instead of giving up).
+const maxContactsPerUser = 20
+
+// tooManyContacts reports whether applying changes (contact, and whether it stays) to the
+// bindings would leave more than maxContactsPerUser contacts and more than there are now: a
+// REGISTER that only refreshes or removes is never refused.
+func tooManyContacts[C any](bindings []Binding, changes []C, of func(C) (contact string, keep bool)) bool {
+	after := make(map[string]bool, len(bindings)+len(changes))
+	for _, b := range bindings {
+		after[b.Contact] = true
+	}
+	for _, c := range changes {
+		contact, keep := of(c)
+		if keep {
+			after[contact] = true
+		} else {
+			delete(after, contact)
+		}
+	}
+	return len(after) > maxContactsPerUser && len(after) > len(bindings)
 }

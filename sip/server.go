@@ -137,6 +137,7 @@ type Server struct {
 	dialogs  map[string]*leg // by Call-ID of the leg
 	calls    map[*call]struct{}
 	subs     map[string]*subscription              // by Call-ID of the subscription dialog
+	subsOf   map[string]int                        // subscriptions held, by subscriber
 	watchers map[string]map[*subscription]struct{} // by event + "\x00" + resource
 	// socketBindings are the contacts registered over each WebSocket, by the connection's
 	// remote address: they are dropped when it closes (nothing can reach the phone then).
@@ -208,6 +209,7 @@ func NewServer(o Options) (*Server, error) {
 		calls:      make(map[*call]struct{}),
 		events:     make(map[string]eventPackage),
 		subs:       make(map[string]*subscription),
+		subsOf:     make(map[string]int),
 		watchers:   make(map[string]map[*subscription]struct{}),
 
 		socketBindings: make(map[string]map[[2]string]struct{}),

@@ -175,8 +175,5 @@ func TestUnsubscribeSendsFinalNotify(t *testing.T) {
 	if st := n.GetHeader("Subscription-State").Value(); !strings.HasPrefix(st, "terminated") {
 		t.Fatalf("Subscription-State after unsubscribe %q", st)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if sw.srv.Subscriptions() != 0 {
-		t.Fatalf("subscriptions = %d after unsubscribe", sw.srv.Subscriptions())
-	}
+	eventually(t, "no subscription left after unsubscribe", func() bool { return sw.srv.Subscriptions() == 0 })
 }
