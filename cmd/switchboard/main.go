@@ -25,6 +25,7 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/netutil"
 
 	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
@@ -280,11 +281,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		PhoneCredentials: phoneCredentials{keys},
 		PhoneWebSockets:  webSocketURLs(srv),
 		Logger:           log.Named("http")})
-	web := &http.Server{
-		Handler:           apiServer.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          zap.NewStdLog(log.Named("http")),
-	}
+	web := newWebServer(apiServer.Handler(), log, webIdleTimeout)
+	httpLn = netutil.LimitListener(httpLn, maxHTTPConnections)
 	web.RegisterOnShutdown(apiServer.Close) // event streams never end by themselves
 	webDone := make(chan error, 1)
 	go func() { webDone <- web.Serve(httpLn) }()
@@ -347,4 +345,26 @@ type phoneCredentials struct{ keys *token.Keyring }
 func (p phoneCredentials) Issue(ext string, ttl time.Duration) (user, password string, expires time.Time) {
 	c := p.keys.Issue(ext, ttl)
 	return c.User, c.Password, c.Expires
+}
+
+// maxHTTPConnections caps the page's and API's connections at once; past it new ones wait in
+// the kernel's backlog until one closes (an idle one closes after webIdleTimeout).
+const maxHTTPConnections = 4096
+
+// webIdleTimeout closes a keep-alive connection with no request this long: 3,000 idle ones
+// were held for ever before it.
+const webIdleTimeout = 2 * time.Minute
+
+// newWebServer is the HTTP server of the page and API: a request's header must arrive in 10 s
+// and fit in 64 KiB, and an idle keep-alive connection is closed. There is no whole-request
+// read or write timeout: event streams and the web phone's long-lived requests last hours, and
+// bodies are bounded by size in the handlers instead.
+func newWebServer(h http.Handler, log *zap.Logger, idle time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       idle,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
 }
