@@ -61,7 +61,8 @@ import (
 type Users interface {
 	// Check verifies an extension's password (HTTP Basic uses the SIP
 	// password) and tells whether the user is an admin. It must compare
-	// passwords in constant time: PasswordsEqual does.
+	// passwords in constant time: digest.Secret.Matches does against stored
+	// hashes, PasswordsEqual against clear text.
 	Check(ext, password string) (ok, admin bool)
 	// Exists reports whether ext is a user.
 	Exists(ext string) bool

@@ -157,7 +157,14 @@ type HTTP struct {
 type User struct {
 	Ext      string `yaml:"ext"`
 	Name     string `yaml:"name"`
-	Password string `yaml:"password"` // SIP digest and HTTP Basic password
+	// Password is the SIP digest and page password, in clear text (the demo's way). Or give
+	// its digest hashes instead, HA1MD5 and/or HA1SHA256 — the MD5 and SHA-256 of
+	// "ext:realm:password" in hex, as `switchboard hash-password` prints them — so the file
+	// does not hold the password. A hash is bound to sip.realm: changing the realm needs new
+	// hashes. Phones answering a SHA-256 challenge need HA1SHA256, MD5 ones HA1MD5.
+	Password  string `yaml:"password"`
+	HA1MD5    string `yaml:"ha1_md5"`
+	HA1SHA256 string `yaml:"ha1_sha256"`
 	// Admin users may change other users' status and read everyone's history.
 	Admin bool `yaml:"admin"`
 	// NoAnswerTimeout is how long the user's phones ring before voicemail; default 20s.

@@ -328,6 +328,14 @@ func TestProblems(t *testing.T) {
 				`sip.idle_timeout: must be at least 1s, got 10ms`,
 			},
 		},
+		"bad password hashes": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"]}\nusers: [{ext: \"1001\", ha1_md5: abc, ha1_sha256: \"" + strings.Repeat("g", 64) + "\"}, {ext: \"1002\"}]\n",
+			[]string{
+				`users[0].ha1_md5: want 32 hexadecimal digits (switchboard hash-password prints it), got "abc"`,
+				`users[0].ha1_sha256: want 64 hexadecimal digits (switchboard hash-password prints it), got "` + strings.Repeat("g", 64) + `"`,
+				`users[1].password: must not be empty (or give ha1_md5 and ha1_sha256)`,
+			},
+		},
 		"empty realm": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"], realm: \"\"}\nusers: [{ext: \"1001\", password: a}]\n",
 			[]string{`sip.realm: must not be empty`},

@@ -239,8 +239,13 @@ func (v *validator) userSettings() {
 	for i := range v.c.Users {
 		u := &v.c.Users[i]
 		p := index("users", i)
-		if u.Password == "" {
-			v.add(field(p, "password"), "must not be empty")
+		v.hash(field(p, "ha1_md5"), &u.HA1MD5, 32)
+		v.hash(field(p, "ha1_sha256"), &u.HA1SHA256, 64)
+		if u.Password != "" && (u.HA1MD5 != "" || u.HA1SHA256 != "") {
+			v.add(field(p, "password"), "give the password or its hashes (ha1_md5, ha1_sha256), not both")
+		}
+		if u.Password == "" && u.HA1MD5 == "" && u.HA1SHA256 == "" {
+			v.add(field(p, "password"), "must not be empty (or give ha1_md5 and ha1_sha256)")
 		}
 		g := field(p, "greetings")
 		v.file(field(g, "busy"), &u.Greetings.Busy)
@@ -615,4 +620,16 @@ func (v *validator) prefixes(key string, list []string) []netip.Prefix {
 		out = append(out, p.Masked())
 	}
 	return out
+}
+
+// hash checks a digest HA1: digits hex digits, kept in lowercase as digests are compared.
+func (v *validator) hash(key string, h *string, digits int) {
+	if *h == "" {
+		return
+	}
+	if len(*h) != digits || strings.Trim(strings.ToLower(*h), "0123456789abcdef") != "" {
+		v.add(key, "want %d hexadecimal digits (switchboard hash-password prints it), got %q", digits, *h)
+		return
+	}
+	*h = strings.ToLower(*h)
 }

@@ -38,7 +38,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 			s.respondStatelessly(tx, sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return "", false
 		}
-		user, err := s.auth.Verify(string(req.Method), hdr.Value(), s.password)
+		user, err := s.auth.Verify(string(req.Method), hdr.Value(), s.secret)
 		if err == nil {
 			ext := s.extOf(user)
 			s.guesses.succeeded(src, claimed)
@@ -92,23 +92,23 @@ func (s *Server) respondStatelessly(tx sip.ServerTransaction, res *sip.Response)
 	_ = c.Connection().WriteMsg(res)
 }
 
-// password is the digest password of a user name: an extension's own, or a short-lived
-// credential's.
-func (s *Server) password(user string) (string, bool) {
-	if p, ok := s.opts.Users.Password(user); ok {
-		return p, true
+// secret is what is known of a user name's digest password: an extension's own HA1s, or a
+// short-lived credential's password.
+func (s *Server) secret(user string) (digest.Secret, bool) {
+	if sec, ok := s.opts.Users.Secret(user); ok {
+		return sec, true
 	}
 	if s.opts.Tokens != nil {
 		if _, p, ok := s.opts.Tokens.Password(user); ok {
-			return p, true
+			return digest.Secret{Password: p}, true
 		}
 	}
-	return "", false
+	return digest.Secret{}, false
 }
 
 // extOf is the extension an authenticated user name stands for.
 func (s *Server) extOf(user string) string {
-	if _, ok := s.opts.Users.Password(user); ok || s.opts.Tokens == nil {
+	if _, ok := s.opts.Users.Secret(user); ok || s.opts.Tokens == nil {
 		return user
 	}
 	if ext, _, ok := s.opts.Tokens.Password(user); ok {

@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
+	sbdigest "github.com/switchboard-voip/switchboard/sip/digest"
 )
 
 // Presence fan-out at the scale of a large office: 10,000 users, 1,000 phones' worth of
@@ -41,12 +42,12 @@ const (
 // benchUsers knows benchUserCount extensions; each one's password is "pw-" + ext.
 type benchUsers struct{}
 
-func (benchUsers) Password(ext string) (string, bool) {
+func (benchUsers) Secret(ext string) (sbdigest.Secret, bool) {
 	n, err := strconv.Atoi(ext)
 	if err != nil || n < benchFirstExt || n >= benchFirstExt+benchUserCount || strconv.Itoa(n) != ext {
-		return "", false
+		return sbdigest.Secret{}, false
 	}
-	return "pw-" + ext, true
+	return sbdigest.Secret{Password: "pw-" + ext}, true
 }
 
 func (benchUsers) DisplayName(ext string) string { return "User " + ext }

@@ -51,7 +51,7 @@ func (dialogPackage) contentType() string           { return "application/dialog
 func (dialogPackage) defaultExpires() time.Duration { return time.Hour }
 
 func (p dialogPackage) allowed(subscriber, resource string) bool {
-	_, ok := p.s.opts.Users.Password(subscriber)
+	_, ok := p.s.opts.Users.Secret(subscriber)
 	return ok
 }
 

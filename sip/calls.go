@@ -83,7 +83,7 @@ func (c *call) info() CallInfo {
 		ci.State = StateRinging
 	}
 	add := func(ext string) {
-		if _, user := c.s.opts.Users.Password(ext); user && !slices.Contains(ci.Parties, ext) {
+		if _, user := c.s.opts.Users.Secret(ext); user && !slices.Contains(ci.Parties, ext) {
 			ci.Parties = append(ci.Parties, ext)
 		}
 	}

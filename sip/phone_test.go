@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
+	sbdigest "github.com/switchboard-voip/switchboard/sip/digest"
 )
 
 // testUsers are the accounts every test switch knows.
@@ -37,7 +38,15 @@ var testUsers = map[string]string{
 
 type users struct{}
 
-func (users) Password(ext string) (string, bool) { p, ok := testUsers[ext]; return p, ok }
+// Secret gives the users' HA1s only, as the switch keeps them: the tests' phones answer
+// challenges with their passwords, so every authentication exercises the stored-hash path.
+func (users) Secret(ext string) (sbdigest.Secret, bool) {
+	p, ok := testUsers[ext]
+	if !ok {
+		return sbdigest.Secret{}, false
+	}
+	return sbdigest.SecretOf(ext, "switchboard", p), true
+}
 func (users) DisplayName(ext string) string      { return "User " + ext }
 func (users) User(ext string) (routing.User, bool) {
 	if _, ok := testUsers[ext]; !ok {

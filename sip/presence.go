@@ -58,7 +58,7 @@ func (presencePackage) defaultExpires() time.Duration { return time.Hour }
 
 // allowed: the whole team sees each other's status, as on the team page.
 func (p presencePackage) allowed(subscriber, resource string) bool {
-	_, ok := p.s.opts.Users.Password(subscriber)
+	_, ok := p.s.opts.Users.Secret(subscriber)
 	return ok
 }
 

@@ -56,9 +56,10 @@ type Tokens interface {
 	Password(user string) (ext, password string, ok bool)
 }
 
-// Users looks up SIP passwords and display names by extension.
+// Users looks up what is known of extensions' SIP passwords (their digest HA1s, or the
+// password) and their display names; ok=false for an extension that is no user.
 type Users interface {
-	Password(ext string) (string, bool)
+	Secret(ext string) (digest.Secret, bool)
 	DisplayName(ext string) string
 }
 

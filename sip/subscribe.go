@@ -118,7 +118,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	if resource == "" {
 		resource = req.To().Address.User
 	}
-	if _, known := s.opts.Users.Password(resource); !known {
+	if _, known := s.opts.Users.Secret(resource); !known {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 404, "Not Found", nil))
 		return
 	}

@@ -11,7 +11,7 @@ func (c *call) dialogID() string { return callIDOf(c.inv) }
 
 // trackDialog sets ext's view of this call and remembers it for cleanup.
 func (c *call) trackDialog(ext, direction, state, remote string) {
-	if _, ok := c.s.opts.Users.Password(ext); !ok {
+	if _, ok := c.s.opts.Users.Secret(ext); !ok {
 		return // trunk numbers and unknown callers have no lamps
 	}
 	c.mu.Lock()
@@ -46,7 +46,7 @@ func (c *call) onCall(ext string) {
 	if c.s.opts.Presence == nil {
 		return
 	}
-	if _, ok := c.s.opts.Users.Password(ext); !ok {
+	if _, ok := c.s.opts.Users.Secret(ext); !ok {
 		return
 	}
 	c.mu.Lock()

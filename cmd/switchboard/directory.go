@@ -5,21 +5,33 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/sip/digest"
 )
 
 // directory answers the SIP layer's and routing's questions about extensions from the config.
 type directory struct {
 	cfg       *config.Config
+	secrets   map[string]digest.Secret    // users' digest HA1s; their clear passwords are dropped
 	music     map[string][]int16          // queues' own music on hold, loaded at start
 	fallbacks map[string]routing.Fallback // groups' and queues' fallbacks, parsed once
 }
 
 // newDirectory builds the directory of cfg, parsing every fallback once.
 func newDirectory(cfg *config.Config, music map[string][]int16) (directory, error) {
-	d := directory{cfg: cfg, music: music, fallbacks: make(map[string]routing.Fallback)}
+	d := directory{cfg: cfg, music: music, fallbacks: make(map[string]routing.Fallback),
+		secrets: make(map[string]digest.Secret, len(cfg.Users))}
+	for i := range cfg.Users {
+		u := &cfg.Users[i]
+		if u.Password != "" {
+			// Hashed at once and forgotten: nothing after this holds a user's password.
+			d.secrets[u.Ext] = digest.SecretOf(u.Ext, cfg.SIP.Realm, u.Password)
+			u.Password = ""
+			continue
+		}
+		d.secrets[u.Ext] = digest.Secret{HA1MD5: u.HA1MD5, HA1SHA256: u.HA1SHA256}
+	}
 	for i, g := range cfg.Groups {
 		fb, err := routing.ParseFallback(g.Fallback)
 		if err != nil {
@@ -37,13 +49,10 @@ func newDirectory(cfg *config.Config, music map[string][]int16) (directory, erro
 	return d, nil
 }
 
-// Password implements sip.Users.
-func (d directory) Password(ext string) (string, bool) {
-	u, ok := d.cfg.User(ext)
-	if !ok {
-		return "", false
-	}
-	return u.Password, true
+// Secret implements sip.Users.
+func (d directory) Secret(ext string) (digest.Secret, bool) {
+	sec, ok := d.secrets[ext]
+	return sec, ok
 }
 
 // DisplayName implements sip.Users.
@@ -126,12 +135,12 @@ func (d directory) Exists(ext string) bool {
 // Check implements api.Users: HTTP Basic uses the SIP password.
 func (d directory) Check(ext, password string) (ok, admin bool) {
 	u, found := d.cfg.User(ext)
+	sec := d.secrets[ext]
 	if !found {
-		// Compare anyway so an unknown extension costs the same time as a wrong password.
-		api.PasswordsEqual("", password)
-		return false, false
+		// Hash anyway so an unknown extension costs the same time as a wrong password.
+		sec = digest.Secret{HA1SHA256: strings.Repeat("0", 64)}
 	}
-	if !api.PasswordsEqual(u.Password, password) {
+	if !sec.Matches(ext, d.cfg.SIP.Realm, password) || !found {
 		return false, false
 	}
 	return true, u.Admin

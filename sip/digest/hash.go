@@ -3,6 +3,7 @@ package digest
 import (
 	"crypto/md5"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -55,12 +56,57 @@ func (a algorithm) sum(dst *[sha256.Size]byte, p []byte) []byte {
 	return dst[:md5.Size]
 }
 
+// Secret is what the server knows of a user's password: the password itself, or its HA1 —
+// MD5 and/or SHA-256 of "user:realm:password" in lowercase hex — as Kamailio's ha1 and ha1b
+// columns store it, so that a copy of the directory does not give the passwords away. A
+// response in an algorithm whose HA1 the Secret lacks (and no password) fails as a wrong one.
+type Secret struct {
+	Password  string
+	HA1MD5    string
+	HA1SHA256 string
+}
+
+// SecretOf hashes password for user in realm into both HA1s, dropping the password.
+func SecretOf(user, realm, password string) Secret {
+	return Secret{HA1MD5: HA1(false, user, realm, password), HA1SHA256: HA1(true, user, realm, password)}
+}
+
+// HA1 is the lowercase hex MD5 (or SHA-256) of "user:realm:password" (RFC 7616 §3.4.2).
+func HA1(sha bool, user, realm, password string) string {
+	alg := algMD5
+	if sha {
+		alg = algSHA256
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(alg.sum(&sum, []byte(user+":"+realm+":"+password)))
+}
+
+// Matches reports, in time that does not depend on where they differ, whether password is
+// the one s was made from for user in realm: the page's sign-in with the SIP password.
+func (s Secret) Matches(user, realm, password string) bool {
+	switch {
+	case s.HA1SHA256 != "":
+		return subtle.ConstantTimeCompare([]byte(s.HA1SHA256), []byte(HA1(true, user, realm, password))) == 1
+	case s.HA1MD5 != "":
+		return subtle.ConstantTimeCompare([]byte(s.HA1MD5), []byte(HA1(false, user, realm, password))) == 1
+	}
+	return subtle.ConstantTimeCompare([]byte(s.Password), []byte(password)) == 1
+}
+
+// ha1 is the stored HA1 hex for a, or "" when it must be computed from the password.
+func (s Secret) ha1(a algorithm) string {
+	if a.size() == sha256.Size {
+		return s.HA1SHA256
+	}
+	return s.HA1MD5
+}
+
 // digestInput is everything the response covers.
 type digestInput struct {
 	alg      algorithm
 	username string
 	realm    string
-	password string
+	secret   Secret
 	method   string
 	uri      string
 	nonce    string
@@ -79,12 +125,23 @@ func (in *digestInput) compute(dst *[sha256.Size]byte) []byte {
 	var sum [sha256.Size]byte
 	n := 2 * in.alg.size()
 
-	buf := append(scratch[:0], in.username...)
-	buf = append(buf, ':')
-	buf = append(buf, in.realm...)
-	buf = append(buf, ':')
-	buf = append(buf, in.password...)
-	hex.Encode(ha1[:], in.alg.sum(&sum, buf))
+	var buf []byte
+	if stored := in.secret.ha1(in.alg); stored != "" {
+		if len(stored) != n {
+			return nil // a hash of the other size: no response can match it
+		}
+		copy(ha1[:], stored)
+		buf = scratch[:0]
+	} else if in.secret.Password != "" || in.secret.HA1MD5 == "" && in.secret.HA1SHA256 == "" {
+		buf = append(scratch[:0], in.username...)
+		buf = append(buf, ':')
+		buf = append(buf, in.realm...)
+		buf = append(buf, ':')
+		buf = append(buf, in.secret.Password...)
+		hex.Encode(ha1[:], in.alg.sum(&sum, buf))
+	} else {
+		return nil // only the other algorithm's HA1 is known
+	}
 
 	if in.alg.sess() {
 		buf = append(buf[:0], ha1[:n]...)

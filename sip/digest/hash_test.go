@@ -13,7 +13,7 @@ func TestComputeRFCExamples(t *testing.T) {
 	rfc7616 := digestInput{
 		username: "Mufasa",
 		realm:    "http-auth@example.org",
-		password: "Circle of Life",
+		secret:   Secret{Password: "Circle of Life"},
 		method:   "GET",
 		uri:      "/dir/index.html",
 		nonce:    "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
@@ -30,7 +30,7 @@ func TestComputeRFCExamples(t *testing.T) {
 				alg:      algMD5,
 				username: "Mufasa",
 				realm:    "testrealm@host.com",
-				password: "Circle Of Life",
+				secret:   Secret{Password: "Circle Of Life"},
 				method:   "GET",
 				uri:      "/dir/index.html",
 				nonce:    "dcd98b7102dd2f0e8b11d0f600bfb0c093",

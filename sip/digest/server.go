@@ -153,9 +153,9 @@ func (s *Server) challenge(alg string, now int64, stale bool) string {
 }
 
 // Verify checks one Authorization or Proxy-Authorization value sent with a
-// request of the given method. lookup returns the user's password, or
-// ok=false for an unknown user; it must not be nil and may be called
-// concurrently.
+// request of the given method. lookup returns what is known of the user's
+// password (the password, or its HA1s), or ok=false for an unknown user; it
+// must not be nil and may be called concurrently.
 //
 // The response is checked against the uri parameter inside the header, as
 // RFC 2617 §3.2.2 defines it, not against the Request-URI: load generators
@@ -170,7 +170,7 @@ func (s *Server) challenge(alg string, now int64, stale bool) string {
 // must exceed the highest one accepted for the same nonce; the RFC 2069 form
 // without qop has no nonce-count and so no replay protection within the
 // nonce's lifetime.
-func (s *Server) Verify(method, header string, lookup func(user string) (password string, ok bool)) (user string, err error) {
+func (s *Server) Verify(method, header string, lookup func(user string) (Secret, bool)) (user string, err error) {
 	var c credentials
 	if err := parseCredentials(header, &c); err != nil {
 		return "", err
@@ -219,7 +219,7 @@ func (s *Server) Verify(method, header string, lookup func(user string) (passwor
 	if !ok {
 		return "", fmt.Errorf("%w: %q", ErrBadNonce, clip(c.nonce))
 	}
-	password, ok := lookup(c.username)
+	secret, ok := lookup(c.username)
 	if !ok {
 		return "", fmt.Errorf("%w: %q", ErrUnknownUser, clip(c.username))
 	}
@@ -228,7 +228,7 @@ func (s *Server) Verify(method, header string, lookup func(user string) (passwor
 		alg:      alg,
 		username: c.username,
 		realm:    c.realm,
-		password: password,
+		secret:   secret,
 		method:   method,
 		uri:      c.uri,
 		nonce:    c.nonce,
@@ -239,7 +239,7 @@ func (s *Server) Verify(method, header string, lookup func(user string) (passwor
 		in.cnonce = c.cnonce
 	}
 	var want [sha256.Size]byte
-	if subtle.ConstantTimeCompare(in.compute(&want), got[:alg.size()]) != 1 {
+	if w := in.compute(&want); w == nil || subtle.ConstantTimeCompare(w, got[:alg.size()]) != 1 {
 		return "", fmt.Errorf("%w: user %q", ErrBadResponse, clip(c.username))
 	}
 

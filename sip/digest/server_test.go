@@ -21,9 +21,9 @@ const realm = "switchboard.test"
 
 var users = map[string]string{"alice": "wonderland", "bob": "builder"}
 
-func lookup(user string) (string, bool) {
+func lookup(user string) (digest.Secret, bool) {
 	p, ok := users[user]
-	return p, ok
+	return digest.Secret{Password: p}, ok
 }
 
 // clock is a settable test clock, safe for concurrent reads.
