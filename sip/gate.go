@@ -121,7 +121,17 @@ func (g *gate) filter(props sip.TransportReadProps, data []byte) ([]byte, error)
 	if r == nil {
 		if v := req.Via(); v != nil {
 			if b, _ := v.Params.Get("branch"); !strings.HasPrefix(b, "z9hG4bK") || b == "z9hG4bK" {
-				return rfc2543Branch(req), nil
+				out := rfc2543Branch(req)
+				// sipgo reads its own writing of a header it parsed leniently (a From
+				// whose "port" is not a number) less leniently: answer those here.
+				p := g.parsers.Get().(*sip.Parser)
+				_, err := p.ParseSIP(out)
+				g.parsers.Put(p)
+				if err != nil {
+					g.answerUnparsed(props, data)
+					return nil, nil
+				}
+				return out, nil
 			}
 		}
 		return data, nil
@@ -130,6 +140,7 @@ func (g *gate) filter(props sip.TransportReadProps, data []byte) ([]byte, error)
 		return nil, nil // an ACK is never answered
 	}
 	res := sip.NewResponseFromRequest(req, r.code, r.reason, nil)
+	res.SipVersion = "SIP/2.0" // the version we speak, whatever the request claimed
 	for _, h := range r.headers {
 		res.AppendHeader(h)
 	}

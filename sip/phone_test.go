@@ -47,7 +47,7 @@ func (users) Secret(ext string) (sbdigest.Secret, bool) {
 	}
 	return sbdigest.SecretOf(ext, "switchboard", p), true
 }
-func (users) DisplayName(ext string) string      { return "User " + ext }
+func (users) DisplayName(ext string) string { return "User " + ext }
 func (users) User(ext string) (routing.User, bool) {
 	if _, ok := testUsers[ext]; !ok {
 		return routing.User{}, false
@@ -77,7 +77,7 @@ type switchOpts struct {
 	Greetings flow.Greetings
 }
 
-func startSwitch(t *testing.T, tune ...func(*switchOpts)) *testSwitch {
+func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
 	t.Helper()
 	// The sip package's port plan: 12000-19999, below Linux's ephemeral range (32768+) where the
 	// tests' own sockets land, in blocks of 500 pairs handed to test switches in the order they
@@ -526,7 +526,7 @@ func errResponse(err error) *sip.Response {
 
 // testLogger logs at info level into the test's output while the test runs, and drops what
 // sipgo's timers still log after it ended (t.Log then would race with the test's end).
-func testLogger(t *testing.T) *zap.Logger {
+func testLogger(t testing.TB) *zap.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
 	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
@@ -534,7 +534,7 @@ func testLogger(t *testing.T) *zap.Logger {
 }
 
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	mu   sync.Mutex
 	done bool
 }

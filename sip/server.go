@@ -256,6 +256,7 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			if r := checkRequest(req); r != nil {
 				if !req.IsAck() {
 					res := sip.NewResponseFromRequest(req, r.code, r.reason, nil)
+					res.SipVersion = "SIP/2.0" // the version we speak, whatever the request claimed
 					for _, h := range r.headers {
 						res.AppendHeader(h)
 					}

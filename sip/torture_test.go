@@ -173,6 +173,9 @@ func collectAnswers(t *testing.T, conn *net.UDPConn) *answers {
 			if code < 200 {
 				continue
 			}
+			if !strings.HasPrefix(res, "SIP/2.0 ") {
+				t.Errorf("an answer in another version: %q", statusLine(res))
+			}
 			id := answerID(buf[:n])
 			a.mu.Lock()
 			if a.by[id] == nil {
