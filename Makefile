@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build web run test bench load queue-bench fuzz flake screenshots lint deps clean help
+.PHONY: all build web run test bench load queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
 
 all: build
 
@@ -20,7 +20,7 @@ help:
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
 	@echo "make load    SIPp load run only: rising call rates, then ~1,000 concurrent calls"
 	@echo "make queue-bench  SIPp queue load: 50 calls/s from a trunk into a queue of 20 agents for 60 s"
-	@echo "make fuzz    run each fuzzer for FUZZTIME (default 20s); their seeds already run in make test"
+	@echo "make fuzz    run each fuzzer for FUZZTIME (default 20s); make test runs each for FUZZSMOKE (2s)"
 	@echo "make flake   the whole suite N times (default 5) while another copy loads the machine (.ci/flake)"
 	@echo "make screenshots  write the web page's pictures to SCREENSHOTS (default bin/screenshots)"
 	@echo "make lint    go vet and staticcheck"
@@ -82,6 +82,7 @@ deps:
 
 test: deps web
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz-smoke
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -100,12 +101,20 @@ queue-bench: deps build
 # alone run as ordinary tests in make test. New interesting inputs are minimised for at most
 # 100 runs, not the default 60 s, which would eat a short run.
 FUZZTIME ?= 20s
-FUZZERS  := ./sip:FuzzDNDFromPIDF ./sip:FuzzPIDFRoundTrip ./sip:FuzzParseSetDND ./sip:FuzzDTMFFromInfo \
-	./sip/digest:FuzzVerify
+FUZZERS  := ./sip:FuzzGate ./sip:FuzzSwitchSurvives ./sip:FuzzParseReplaces ./sip:FuzzParseReferTo \
+	./sip:FuzzDNDFromPIDF ./sip:FuzzPIDFRoundTrip ./sip:FuzzParseSetDND ./sip:FuzzDTMFFromInfo \
+	./sip/digest:FuzzVerify ./media:FuzzReadWAV ./media:FuzzRewriteOffer ./media:FuzzReadAudio \
+	./config:FuzzParse ./api:FuzzAPIBodies
+# make test runs every fuzzer for FUZZSMOKE on one core: new code meets random input at once.
+FUZZSMOKE ?= 2s
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSMOKE) FUZZPARALLEL=1
+
+FUZZPARALLEL ?= $(shell nproc)
 fuzz:
 	@set -e; for f in $(FUZZERS); do \
 		echo "--- $${f#*:} ($${f%%:*}, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $${f%%:*}; \
+		$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x -parallel $(FUZZPARALLEL) $${f%%:*}; \
 	done
 
 # Flake check: N full runs under background load (see .ci/flake). Slow: ~N x 6 min.

@@ -75,7 +75,7 @@ type env struct {
 
 // newEnv starts a server; edit may change its options (e.g. wrap the
 // voicemail store) before New.
-func newEnv(t *testing.T, edit ...func(*Options)) *env {
+func newEnv(t testing.TB, edit ...func(*Options)) *env {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {

@@ -582,3 +582,31 @@ func TestReadAudio(t *testing.T) {
 		t.Fatalf("garbage: %v, want ErrBadSDP", err)
 	}
 }
+
+// FuzzReadAudio: any offer a phone or browser sends is read or refused with ErrBadSDP or
+// ErrNoCommonCodec; what is read has G.711 and a direction, and a remote address only if valid.
+func FuzzReadAudio(f *testing.F) {
+	for _, s := range []string{
+		linphoneOffer, sippOffer, g729Offer, holdSendonlyOffer, oldHoldOffer, videoOffer,
+		mediaLevelCOffer, sessionDirectionOffer, savpOffer, savpThenAVPOffer, noConnectionOffer, hostnameOffer,
+	} {
+		f.Add(crlf(s))
+	}
+	f.Fuzz(func(t *testing.T, offer []byte) {
+		a, err := ReadAudio(offer)
+		if err != nil {
+			if !errors.Is(err, ErrBadSDP) && !errors.Is(err, ErrNoCommonCodec) {
+				t.Fatalf("error %v is neither ErrBadSDP nor ErrNoCommonCodec", err)
+			}
+			return
+		}
+		if len(a.G711) == 0 {
+			t.Fatal("read an audio stream without G.711")
+		}
+		switch a.Direction {
+		case "sendrecv", "sendonly", "recvonly", "inactive":
+		default:
+			t.Fatalf("direction %q", a.Direction)
+		}
+	})
+}
