@@ -156,6 +156,8 @@ func TestRequestChecksOverTCP(t *testing.T) {
 			"SIP/2.0 400", ""},
 		"INVITE with a body that is not SDP": {strings.Replace(rawRequest("INVITE", "TCP", local, "", "Content-Type: text/plain\r\n"),
 			"Content-Length: 0\r\n\r\n", "Content-Length: 5\r\n\r\nhello", 1), "SIP/2.0 415", "Accept: application/sdp"},
+		"a body over 32 KiB": {strings.Replace(rawRequest("PUBLISH", "TCP", local, "", "Event: presence\r\nContent-Type: application/pidf+xml\r\n"),
+			"Content-Length: 0\r\n\r\n", "Content-Length: 40000\r\n\r\n"+strings.Repeat("x", 40000), 1), "SIP/2.0 413", ""},
 		"INVITE accepting no SDP": {rawRequest("INVITE", "TCP", local, "", "Accept: text/nobodyKnowsThis\r\n"),
 			"SIP/2.0 406", ""},
 	}

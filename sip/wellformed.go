@@ -117,6 +117,10 @@ func indexOf(canon string) int {
 	return 0
 }
 
+// maxBody bounds a request's body before anything reads it: the switch reads SDP (a browser's,
+// candidates and all, is a few KiB), PIDF, as-feature-event and DTMF bodies, none near it.
+const maxBody = 32 << 10
+
 // supportedExtensions are the option tags a request may Require of the switch: Replaces (RFC
 // 3891, attended transfer and pickup) and norefersub (RFC 4488, Refer-Sub: false).
 var supportedExtensions = map[string]bool{"replaces": true, "norefersub": true}
@@ -145,6 +149,9 @@ func checkRequest(req *sip.Request) *refusal {
 		if to := req.To(); to == nil || !strings.EqualFold(to.Address.Scheme, "sip") && !strings.EqualFold(to.Address.Scheme, "sips") {
 			return &refusal{code: 400, reason: "Bad Address of Record"}
 		}
+	}
+	if len(req.Body()) > maxBody {
+		return &refusal{code: 413, reason: "Request Entity Too Large"}
 	}
 	if req.IsAck() || req.IsCancel() {
 		return nil // §8.2.2.3: Require is not checked on these, and they carry no offer

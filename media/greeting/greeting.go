@@ -116,7 +116,10 @@ func (s *Store) Put(ext, kind string, wav []byte) error {
 	if err := check(ext, kind); err != nil {
 		return err
 	}
-	samples, err := media.ReadWAV(bytes.NewReader(wav))
+	samples, err := media.ReadWAVAtMost(bytes.NewReader(wav), MaxDuration)
+	if errors.Is(err, media.ErrAudioTooLong) {
+		return fmt.Errorf("%w: %w", ErrTooLong, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -220,4 +221,50 @@ func TestConcurrentPutAndGreeting(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// TestPutRefusesLongAudioBeforeDecodingIt: a 10 MB upload of 4 kHz 8-bit audio (41 minutes)
+// is refused as too long from its header, allocating next to nothing; before, it was decoded
+// and resampled first (hundreds of MB for each of eight parallel uploads).
+func TestPutRefusesLongAudioBeforeDecodingIt(t *testing.T) {
+	s := open(t, nil)
+	const n = 10 << 20
+	wav := make([]byte, 44+n)
+	copy(wav, "RIFF")
+	binary.LittleEndian.PutUint32(wav[4:], 36+n)
+	copy(wav[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(wav[16:], 16)
+	binary.LittleEndian.PutUint16(wav[20:], 1)    // PCM
+	binary.LittleEndian.PutUint16(wav[22:], 1)    // mono
+	binary.LittleEndian.PutUint32(wav[24:], 4000) // Hz
+	binary.LittleEndian.PutUint32(wav[28:], 4000) // bytes a second
+	binary.LittleEndian.PutUint16(wav[32:], 1)    // block
+	binary.LittleEndian.PutUint16(wav[34:], 8)    // bits
+	copy(wav[36:], "data")
+	binary.LittleEndian.PutUint32(wav[40:], n)
+	for i := 44; i < len(wav); i++ {
+		wav[i] = 128
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := s.Put("1001", DND, wav)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLong) {
+		t.Fatalf("Put: %v, want ErrTooLong", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("refusing it allocated %d KB", alloc>>10)
+	}
+	// The same with the size left unknown (a streaming writer's 0): read only as far as
+	// two minutes go.
+	binary.LittleEndian.PutUint32(wav[40:], 0)
+	runtime.ReadMemStats(&before)
+	err = s.Put("1001", DND, wav)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLong) {
+		t.Fatalf("Put with an unknown size: %v, want ErrTooLong", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Fatalf("refusing it with an unknown size allocated %d KB", alloc>>10)
+	}
 }
