@@ -116,7 +116,7 @@ func (g *gate) filter(props sip.TransportReadProps, data []byte) ([]byte, error)
 	_, head, _ = bytes.Cut(head, []byte("\n"))
 	r := checkHeaderBlock(head)
 	if r == nil {
-		r = checkRequest(req)
+		r = checkRequest(req, "UDP")
 	}
 	if r == nil {
 		if v := req.Via(); v != nil {

@@ -74,7 +74,7 @@ func FuzzGate(f *testing.F) {
 				t.Fatalf("passed a message sipgo cannot parse (%v): %q", err, out)
 			}
 			if req, ok := msg.(*sip.Request); ok {
-				if r := checkRequest(req); r != nil {
+				if r := checkRequest(req, "UDP"); r != nil {
 					t.Fatalf("passed a request it refuses (%d %s): %q", r.code, r.reason, out)
 				}
 			}

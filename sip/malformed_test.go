@@ -158,6 +158,8 @@ func TestRequestChecksOverTCP(t *testing.T) {
 			"Content-Length: 0\r\n\r\n", "Content-Length: 5\r\n\r\nhello", 1), "SIP/2.0 415", "Accept: application/sdp"},
 		"a body over 32 KiB": {strings.Replace(rawRequest("PUBLISH", "TCP", local, "", "Event: presence\r\nContent-Type: application/pidf+xml\r\n"),
 			"Content-Length: 0\r\n\r\n", "Content-Length: 40000\r\n\r\n"+strings.Repeat("x", 40000), 1), "SIP/2.0 413", ""},
+		"a SIPS request over TCP": {strings.Replace(rawRequest("OPTIONS", "TCP", local, "", ""), "OPTIONS sip:", "OPTIONS sips:", 1),
+			"SIP/2.0 416", ""},
 		"INVITE accepting no SDP": {rawRequest("INVITE", "TCP", local, "", "Accept: text/nobodyKnowsThis\r\n"),
 			"SIP/2.0 406", ""},
 	}

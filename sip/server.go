@@ -253,7 +253,7 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 		// The gate checked what came by UDP before sipgo did; streams hand sipgo whole
 		// messages the gate never sees, so they are checked here.
 		if !strings.EqualFold(req.Transport(), "udp") {
-			if r := checkRequest(req); r != nil {
+			if r := checkRequest(req, req.Transport()); r != nil {
 				if !req.IsAck() {
 					res := sip.NewResponseFromRequest(req, r.code, r.reason, nil)
 					res.SipVersion = "SIP/2.0" // the version we speak, whatever the request claimed

@@ -342,6 +342,16 @@ func TestTLSPhoneIsCalledOverItsConnection(t *testing.T) {
 	if bs := sw.locs.Lookup("1001"); len(bs) != 1 || bs[0].Transport != "TLS" || bs[0].Dest != conn.LocalAddr().String() {
 		t.Fatalf("binding %+v: want it over this TLS connection (%s)", bs, conn.LocalAddr())
 	}
+	// A SIPS request is at home over TLS (it gets 416 over plain transports).
+	opts := strings.NewReplacer("SIP/2.0/WS df7jal23ls0d.invalid", "SIP/2.0/TLS 127.0.0.1:5999",
+		"r4nd0m@df7jal23ls0d.invalid;transport=ws", "1001@127.0.0.1:5999;transport=tls", "OPTIONS sip:", "OPTIONS sips:").
+		Replace(request("OPTIONS", "1001", "", 3))
+	if _, err := io.WriteString(conn, opts); err != nil {
+		t.Fatal(err)
+	}
+	if res := readSIP(t, r); !strings.HasPrefix(res, "SIP/2.0 200 ") {
+		t.Fatalf("OPTIONS sips: over TLS: %s", res)
+	}
 
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

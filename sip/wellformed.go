@@ -126,15 +126,20 @@ const maxBody = 32 << 10
 var supportedExtensions = map[string]bool{"replaces": true, "norefersub": true}
 
 // checkRequest applies §8.2's checks that come before any method's processing to a parsed
-// request: the version and Request-URI scheme it speaks, the headers every request needs, a CSeq naming the request's own method, the
+// request that came over transport: the version and Request-URI scheme it speaks, the headers every request needs, a CSeq naming the request's own method, the
 // extensions it requires (420), and for an INVITE a body the switch can read (415) and an answer
 // it may send (406). The order is §8.2's: headers, extensions, content.
-func checkRequest(req *sip.Request) *refusal {
+func checkRequest(req *sip.Request, transport string) *refusal {
 	if req.SipVersion != "SIP/2.0" {
 		return &refusal{code: 505, reason: "Version Not Supported"}
 	}
-	if s := strings.ToLower(req.Recipient.Scheme); s != "sip" && s != "sips" {
+	switch s := strings.ToLower(req.Recipient.Scheme); {
+	case s != "sip" && s != "sips":
 		return &refusal{code: 416, reason: "Unsupported URI Scheme"}
+	case s == "sips" && !strings.EqualFold(transport, "TLS") && !strings.EqualFold(transport, "WSS"):
+		// RFC 3261 §26.2.2: a SIPS request travels over TLS, hop by hop; over a plain
+		// transport it was already sent in the clear.
+		return &refusal{code: 416, reason: "SIPS Request Over An Unsecured Transport"}
 	}
 	for _, name := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
 		if req.GetHeader(name) == nil {
