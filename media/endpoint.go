@@ -44,12 +44,56 @@ type socket struct {
 	// port 0). It is separate from remote so that latching, which keeps
 	// following the source while on hold, cannot undo the hold.
 	mute atomic.Bool
+	// rtcp says which of the pair this is, for the cipher.
+	rtcp bool
+	// cipher protects the peer's packets (SRTP); nil for plain RTP.
+	cipher atomic.Pointer[cipherRef]
+	// sealMu orders writers through sealBuf when there is a cipher.
+	sealMu  sync.Mutex
+	sealBuf []byte
+}
+
+// Cipher protects a leg's packets: SRTP with keys from SDP (media/srtp implements it). The
+// switch decrypts what the peer sends as it is read and encrypts what it sends as it is
+// written, so relays, prompts, the recorder and DTMF see plain RTP.
+type Cipher interface {
+	// Open authenticates and decrypts a received packet in place and returns the plain
+	// packet, a prefix of pkt; an error means the packet is dropped (and not latched to:
+	// a forger must not steer the media).
+	Open(pkt []byte, rtcp bool) ([]byte, error)
+	// Seal appends the protected form of pkt to dst.
+	Seal(dst, pkt []byte, rtcp bool) ([]byte, error)
+}
+
+type cipherRef struct{ c Cipher }
+
+// SetCipher makes the endpoint protect its peer's RTP and RTCP with c from the next packet on;
+// nil goes back to plain RTP. A re-INVITE with new keys sets a new one.
+func (e *Endpoint) SetCipher(c Cipher) {
+	for _, s := range []*socket{&e.rtp, &e.rtcp} {
+		if c == nil {
+			s.cipher.Store(nil)
+			continue
+		}
+		s.cipher.Store(&cipherRef{c})
+	}
+}
+
+// open turns a packet read from the peer into plain RTP; false drops it.
+func (s *socket) open(pkt []byte) ([]byte, bool) {
+	ref := s.cipher.Load()
+	if ref == nil {
+		return pkt, true
+	}
+	out, err := ref.c.Open(pkt, s.rtcp)
+	return out, err == nil
 }
 
 func newEndpoint(pool *Ports, addr netip.Addr, port int, rtp, rtcp *net.UDPConn) *Endpoint {
 	e := &Endpoint{pool: pool, addr: addr, port: port}
 	e.rtp.conn = rtp
 	e.rtcp.conn = rtcp
+	e.rtcp.rtcp = true
 	return e
 }
 
@@ -161,6 +205,16 @@ func (s *socket) send(b []byte) bool {
 	dst := s.remote.Load()
 	if dst == nil {
 		return false
+	}
+	if ref := s.cipher.Load(); ref != nil {
+		s.sealMu.Lock()
+		defer s.sealMu.Unlock()
+		out, err := ref.c.Seal(s.sealBuf[:0], b, s.rtcp)
+		if err != nil {
+			return false
+		}
+		s.sealBuf = out[:0] // grown once to a packet's size, then reused
+		b = out
 	}
 	_, err := s.conn.WriteToUDPAddrPort(b, *dst)
 	return err == nil

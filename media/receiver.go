@@ -133,6 +133,11 @@ func (r *Receiver) readRTP(ctx context.Context, onAudio func([]int16)) {
 		if n == len(buf) {
 			continue
 		}
+		pkt, ok := r.ep.rtp.open(buf[:n])
+		if !ok {
+			continue
+		}
+		n = len(pkt)
 		pt, payload, ok := rtpPayload(buf[:n])
 		if !ok {
 			continue
@@ -176,11 +181,14 @@ func (r *Receiver) drainRTCP(ctx context.Context) {
 	defer r.wg.Done()
 	buf := make([]byte, relayBufSize)
 	for {
-		_, src, err := r.ep.rtcp.conn.ReadFromUDPAddrPort(buf)
+		n, src, err := r.ep.rtcp.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			continue
+		}
+		if _, ok := r.ep.rtcp.open(buf[:n]); !ok {
 			continue
 		}
 		r.packets.Add(1)

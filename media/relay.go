@@ -269,6 +269,12 @@ func (r *Relay) copy(ctx context.Context, in, out *socket, c *counters, cont *at
 			c.dropped.Add(1)
 			continue
 		}
+		pkt, ok := in.open(buf[:n])
+		if !ok {
+			c.dropped.Add(1)
+			continue
+		}
+		n = len(pkt)
 		in.latch(src)
 		var now int64
 		if sent != nil {
