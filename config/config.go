@@ -137,6 +137,11 @@ type Media struct {
 	// RTPTimeout ends a call when neither leg has sent RTP or RTCP for this long;
 	// default 60s.
 	RTPTimeout time.Duration `yaml:"rtp_timeout"`
+	// SRTP is whether phones' media is encrypted (SRTP with SDES keys, RFC 4568): "optional"
+	// (default: an SRTP offer is taken, calls to phones are offered plain RTP), "required"
+	// (plain offers refused with 488, calls offered RTP/SAVP) or "off" (SRTP offers refused).
+	// A user's own srtp overrides it.
+	SRTP string `yaml:"srtp"`
 	// PortMin and PortMax are RTPPorts parsed: PortMin is even and PortMax >= PortMin+1,
 	// so the range holds at least one RTP+RTCP pair.
 	PortMin int `yaml:"-"`
@@ -155,8 +160,8 @@ type HTTP struct {
 
 // User is one extension with a SIP account.
 type User struct {
-	Ext      string `yaml:"ext"`
-	Name     string `yaml:"name"`
+	Ext  string `yaml:"ext"`
+	Name string `yaml:"name"`
 	// Password is the SIP digest and page password, in clear text (the demo's way). Or give
 	// its digest hashes instead, HA1MD5 and/or HA1SHA256 — the MD5 and SHA-256 of
 	// "ext:realm:password" in hex, as `switchboard hash-password` prints them — so the file
@@ -171,6 +176,8 @@ type User struct {
 	NoAnswerTimeout time.Duration `yaml:"no_answer_timeout"`
 	// Screening asks the callee to accept each incoming call before it is connected.
 	Screening bool `yaml:"screening"`
+	// SRTP overrides media.srtp for this user's phones; empty: media.srtp.
+	SRTP string `yaml:"srtp"`
 	// Voicemail is a pointer so that an absent key can default to true; read it with
 	// VoicemailEnabled. Parse always sets it.
 	Voicemail *bool     `yaml:"voicemail"`
@@ -454,6 +461,7 @@ func applyDefaults(c *Config, set map[string]int) {
 	defStr("media.address", &c.Media.Address, "127.0.0.1")
 	defStr("media.rtp_ports", &c.Media.RTPPorts, "20000-29999")
 	defDur("media.rtp_timeout", &c.Media.RTPTimeout, 60*time.Second)
+	defStr("media.srtp", &c.Media.SRTP, "optional")
 	defStr("http.listen", &c.HTTP.Listen, "127.0.0.1:8080")
 	defStr("data_dir", &c.DataDir, "./data")
 	for i := range c.Users {

@@ -114,6 +114,7 @@ queues:
 		"max connections":    {c.SIP.MaxConnections, 10000},
 		"per source":         {c.SIP.MaxConnectionsPerSource, 100},
 		"idle timeout":       {c.SIP.IdleTimeout, 2 * time.Minute},
+		"srtp":               {c.Media.SRTP, "optional"},
 		"nobody denied":      {len(c.SIP.DenyNets), 0},
 	}
 	for name, tc := range tests {
@@ -326,6 +327,13 @@ func TestProblems(t *testing.T) {
 				`sip.max_connections: must be at least 1, got 0`,
 				`sip.max_connections_per_source: must be at least 1, got -2`,
 				`sip.idle_timeout: must be at least 1s, got 10ms`,
+			},
+		},
+		"bad srtp policies": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"]}\nmedia: {srtp: always}\nusers: [{ext: \"1001\", password: a, srtp: maybe}]\n",
+			[]string{
+				`media.srtp: want optional, required or off, got "always"`,
+				`users[0].srtp: want optional, required or off, got "maybe"`,
 			},
 		},
 		"bad password hashes": {

@@ -140,6 +140,7 @@ func (v *validator) sip() {
 
 func (v *validator) media() {
 	m := &v.c.Media
+	v.srtpPolicy("media.srtp", m.SRTP, false)
 	if addr, err := netip.ParseAddr(m.Address); err != nil {
 		v.add("media.address", "want an IP address such as 127.0.0.1, got %q", m.Address)
 	} else if addr.IsUnspecified() {
@@ -239,6 +240,7 @@ func (v *validator) userSettings() {
 	for i := range v.c.Users {
 		u := &v.c.Users[i]
 		p := index("users", i)
+		v.srtpPolicy(field(p, "srtp"), u.SRTP, true)
 		v.hash(field(p, "ha1_md5"), &u.HA1MD5, 32)
 		v.hash(field(p, "ha1_sha256"), &u.HA1SHA256, 64)
 		if u.Password != "" && (u.HA1MD5 != "" || u.HA1SHA256 != "") {
@@ -632,4 +634,13 @@ func (v *validator) hash(key string, h *string, digits int) {
 		return
 	}
 	*h = strings.ToLower(*h)
+}
+
+// srtpPolicy checks a media.srtp value; a user's may be empty (media.srtp then).
+func (v *validator) srtpPolicy(key, p string, emptyOK bool) {
+	switch {
+	case p == "optional", p == "required", p == "off", p == "" && emptyOK:
+	default:
+		v.add(key, "want optional, required or off, got %q", p)
+	}
 }

@@ -27,8 +27,10 @@ type BrowserMedia interface {
 	NewGateway() (MediaGateway, error)
 }
 
-// MediaGateway is one browser leg's media: it terminates WebRTC and presents a plain RTP peer.
-// Its methods are safe for concurrent use.
+// MediaGateway is what stands at the edge of a leg whose media the call core does not speak: a
+// browser's WebRTC gateway (it terminates WebRTC and presents a plain RTP peer) or a phone's
+// SRTP (srtp.go: it puts a cipher on the leg's endpoint). Its methods are safe for concurrent
+// use.
 type MediaGateway interface {
 	// FromBrowser turns the browser's offer or answer into plain SDP; the error wraps
 	// media.ErrNoCommonCodec when the browser offers no G.711.
@@ -98,6 +100,9 @@ func (s *Server) browserOffer(req *sip.Request, tx sip.ServerTransaction) (g Med
 // browser whose media dies ends its leg as a BYE would.
 func (s *Server) attachBrowser(l *leg, g MediaGateway, ep *media.Endpoint) {
 	l.browser = g
+	if e, ok := g.(*srtpEdge); ok {
+		e.attach(ep)
+	}
 	// Closed by the switch (its endpoint went: the call ended, or the leg was transferred away
 	// and only waits for its last NOTIFY) is not the browser going away.
 	var released atomic.Bool

@@ -71,6 +71,15 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 		}
 		req.SetBody(offer)
 		s.attachBrowser(l, g, c.epB)
+	} else if s.srtpPolicy(b.AOR) == SRTPRequired {
+		// A phone that must speak SRTP is offered RTP/SAVP with a key of its leg's own.
+		e := &srtpEdge{done: make(chan struct{})}
+		offer, err := e.ToBrowser(c.offerB)
+		if err != nil {
+			return nil, fmt.Errorf("invite %s: SRTP offer: %w", l.callID, err)
+		}
+		req.SetBody(offer)
+		s.attachBrowser(l, e, c.epB)
 	}
 	tx, err := s.client.TransactionRequest(s.ctx, req)
 	if err != nil {
@@ -152,6 +161,13 @@ func (f *fork) run(c *call) {
 			if res.IsSuccess() {
 				f.established(res)
 				if f.r.winner.CompareAndSwap(nil, f) {
+					// The callee endpoint is shared by the ringing phones: the one that
+					// answered decides whether (and with which keys) it speaks SRTP.
+					if e, ok := f.leg.browser.(*srtpEdge); ok {
+						e.claim()
+					} else {
+						c.epB.SetCipher(nil)
+					}
 					// The phone may send a request (a REFER, an INFO) as soon as it has our
 					// ACK: its dialog is findable, and the answer queued for the owner, first.
 					s.addDialog(f.leg)

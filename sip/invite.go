@@ -59,6 +59,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok {
 		return
 	}
+	if browser == nil {
+		if browser, ok = s.srtpOffer(req, tx, caller); !ok {
+			return
+		}
+	}
 	log := s.log.With(zap.String("call_id", callIDOf(req)), zap.String("from", callerID),
 		zap.String("to", dialled))
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))

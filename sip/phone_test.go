@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/routing"
+	"github.com/switchboard-voip/switchboard/media/srtp"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 	sbdigest "github.com/switchboard-voip/switchboard/sip/digest"
 )
@@ -184,6 +185,7 @@ type phone struct {
 	dcc     *sipgo.DialogClientCache
 
 	rtp *net.UDPConn // the phone's media socket
+	key *srtp.Crypto // set: the phone speaks SRTP (RTP/SAVP with this key in its SDP)
 
 	mu       sync.Mutex
 	onNotify func(*sip.Request, sip.ServerTransaction) // set by watchNotifies / notifiesByEvent
@@ -324,9 +326,13 @@ func (p *phone) switchURI(user string) sip.Uri {
 // sdp is the phone's offer or answer: PCMU, PCMA and telephone-event on its RTP socket.
 func (p *phone) sdp(direction string) []byte {
 	port := p.rtp.LocalAddr().(*net.UDPAddr).Port
+	profile, crypto := "RTP/AVP", ""
+	if p.key != nil {
+		profile, crypto = "RTP/SAVP", "a=crypto:"+p.key.String()+"\r\n"
+	}
 	return []byte(fmt.Sprintf("v=0\r\no=%s 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
-		"m=audio %d RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"+
-		"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=%s\r\n", p.ext, port, direction))
+		"m=audio %d %s 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"+
+		"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=%s\r\n%s", p.ext, port, profile, direction, crypto))
 }
 
 // register sends REGISTER with the given expiry, answering the digest challenge with password,

@@ -81,14 +81,15 @@ type Options struct {
 	Router    Router
 	Flows     Flows
 	Locations Locations
-	Mailboxes Mailboxes      // optional: message-summary subscriptions (defaults to Voicemail)
-	Voicemail *mailbox.Store // optional: voicemail boxes, watched for message-waiting NOTIFYs
-	Presence  Presence       // optional: the status table (busy while on a call, DND from phones)
-	Clock     clock.Clock    // call timers (ringing, ACK wait); nil: the wall clock
-	Trunks    InboundTrunks  // optional: carriers allowed in by address, with their DIDs
-	History   History        // optional: where every call's outcome is stored
-	Browsers  BrowserMedia   // optional: WebRTC media for browsers (phones on a WebSocket)
-	Tokens    Tokens         // optional: short-lived credentials (the web phone's), besides passwords
+	Mailboxes Mailboxes                   // optional: message-summary subscriptions (defaults to Voicemail)
+	Voicemail *mailbox.Store              // optional: voicemail boxes, watched for message-waiting NOTIFYs
+	Presence  Presence                    // optional: the status table (busy while on a call, DND from phones)
+	Clock     clock.Clock                 // call timers (ringing, ACK wait); nil: the wall clock
+	Trunks    InboundTrunks               // optional: carriers allowed in by address, with their DIDs
+	History   History                     // optional: where every call's outcome is stored
+	Browsers  BrowserMedia                // optional: WebRTC media for browsers (phones on a WebSocket)
+	Tokens    Tokens                      // optional: short-lived credentials (the web phone's), besides passwords
+	SRTP      func(ext string) SRTPPolicy // optional: users' media.srtp; nil: optional for all
 	Logger    *zap.Logger
 
 	Sources      Sources       // sip.permit / sip.deny: addresses refused before anything is read

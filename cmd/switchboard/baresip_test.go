@@ -64,6 +64,8 @@ type baresipOptions struct {
 	source  string   // WAV file sent as the microphone
 	account string   // a line for the accounts file; "" for none
 	modules []string // extra module_app lines, e.g. "mwi.so"
+	// menc are media encryption modules ("srtp.so"), loaded before the accounts that name them.
+	menc []string
 	// caFile is the CA bundle the phone checks the switch's TLS certificate against.
 	caFile string
 	// record makes the phone keep what it hears: the sndfile module dumps each call's decoded
@@ -94,6 +96,9 @@ func startBaresip(t *testing.T, root, name string, opts baresipOptions) *baresip
 	fmt.Fprintf(&b, "rtp_ports\t\t%d-%d\n", rtp, rtp+3)
 	fmt.Fprintf(&b, "module_path\t\t%s\n", baresipModulePath(t))
 	b.WriteString("module\t\t\tg711.so\nmodule\t\t\taufile.so\n")
+	for _, m := range opts.menc {
+		fmt.Fprintf(&b, "module\t\t\t%s\n", m)
+	}
 	b.WriteString("module_app\t\taccount.so\nmodule_app\t\tmenu.so\nmodule_app\t\tctrl_tcp.so\n")
 	for _, m := range opts.modules {
 		fmt.Fprintf(&b, "module_app\t\t%s\n", m)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/routing"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
 	"github.com/switchboard-voip/switchboard/sip/digest"
 )
 
@@ -53,6 +54,16 @@ func newDirectory(cfg *config.Config, music map[string][]int16) (directory, erro
 func (d directory) Secret(ext string) (digest.Secret, bool) {
 	sec, ok := d.secrets[ext]
 	return sec, ok
+}
+
+// SRTP is ext's media.srtp (its own, else the switch's); sip.Options.SRTP.
+func (d directory) SRTP(ext string) sbsip.SRTPPolicy {
+	p := d.cfg.Media.SRTP
+	if u, ok := d.cfg.User(ext); ok && u.SRTP != "" {
+		p = u.SRTP
+	}
+	policy, _ := sbsip.ParseSRTPPolicy(p) // validated with the config
+	return policy
 }
 
 // DisplayName implements sip.Users.

@@ -246,6 +246,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		History:    calls,
 		Browsers:   sbsip.WebRTC(gateways),
 		Tokens:     keys,
+		SRTP:       dir.SRTP,
 		Logger:     log,
 
 		Sources:      sbsip.Sources{Permit: cfg.SIP.PermitNets, Deny: cfg.SIP.DenyNets},
