@@ -128,7 +128,7 @@ func (l *dialog) response(req *sip.Request, code int, reason string, body []byte
 
 // do sends an in-dialog request and waits for its final response.
 func (l *dialog) do(ctx context.Context, s *Server, req *sip.Request) (*sip.Response, error) {
-	tx, err := s.client.TransactionRequest(ctx, req)
+	tx, _, err := s.transact(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("%s in dialog %s: %w", req.Method, l.callID, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
@@ -81,7 +82,7 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 		req.SetBody(offer)
 		s.attachBrowser(l, e, c.epB)
 	}
-	tx, err := s.client.TransactionRequest(s.ctx, req)
+	tx, req, err := s.transact(s.ctx, req)
 	if err != nil {
 		if l.browser != nil {
 			_ = l.browser.Close()
@@ -258,6 +259,11 @@ func (f *fork) sendCancel() error {
 	}
 	req.SetBody(nil)
 	f.leg.route(req)
+	if !strings.EqualFold(inv.Transport(), req.Transport()) {
+		// The INVITE went over TCP, being large (largerequest.go): so does its CANCEL.
+		req.SetTransport(inv.Transport())
+		req.Laddr = sip.Addr{}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 64*t1)
 	defer cancel()
 	tx, err := f.leg.call().s.client.TransactionRequest(ctx, req)
