@@ -35,4 +35,3 @@ func BenchmarkGate(b *testing.B) {
 		}
 	}
 }
-

@@ -22,8 +22,8 @@ import (
 
 	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/media"
-	"github.com/switchboard-voip/switchboard/routing"
 	"github.com/switchboard-voip/switchboard/media/srtp"
+	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 	sbdigest "github.com/switchboard-voip/switchboard/sip/digest"
 )
