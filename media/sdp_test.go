@@ -500,13 +500,18 @@ func TestRewriteAcceptsBareLF(t *testing.T) {
 	}
 }
 
-func FuzzRewriteOffer(f *testing.F) {
+// addOfferSeeds adds the offers phones send (the tests' own) to a fuzzer's seeds.
+func addOfferSeeds(f *testing.F) {
 	for _, s := range []string{
 		linphoneOffer, sippOffer, g729Offer, holdSendonlyOffer, oldHoldOffer, videoOffer,
 		mediaLevelCOffer, sessionDirectionOffer, savpOffer, savpThenAVPOffer, noConnectionOffer, hostnameOffer,
 	} {
 		f.Add(crlf(s))
 	}
+}
+
+func FuzzRewriteOffer(f *testing.F) {
+	addOfferSeeds(f)
 	f.Fuzz(func(t *testing.T, offer []byte) {
 		out, _, err := RewriteOffer(offer, switchAddr, switchPort, NewOrigin())
 		if err != nil {
@@ -586,12 +591,7 @@ func TestReadAudio(t *testing.T) {
 // FuzzReadAudio: any offer a phone or browser sends is read or refused with ErrBadSDP or
 // ErrNoCommonCodec; what is read has G.711 and a direction, and a remote address only if valid.
 func FuzzReadAudio(f *testing.F) {
-	for _, s := range []string{
-		linphoneOffer, sippOffer, g729Offer, holdSendonlyOffer, oldHoldOffer, videoOffer,
-		mediaLevelCOffer, sessionDirectionOffer, savpOffer, savpThenAVPOffer, noConnectionOffer, hostnameOffer,
-	} {
-		f.Add(crlf(s))
-	}
+	addOfferSeeds(f)
 	f.Fuzz(func(t *testing.T, offer []byte) {
 		a, err := ReadAudio(offer)
 		if err != nil {

@@ -1,10 +1,8 @@
 package sip_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -62,19 +60,7 @@ func TestSubscriptionsPerUserAreCapped(t *testing.T) {
 	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("the 501st subscription: %d %s, want 503 with Retry-After", res.StatusCode, res.Reason)
 	}
-	un := sip.NewRequest(sip.SUBSCRIBE, firstRes.Contact().Address)
-	un.AppendHeader(sip.HeaderClone(first.From()))
-	un.AppendHeader(sip.HeaderClone(firstRes.To()))
-	un.AppendHeader(sip.HeaderClone(first.CallID()))
-	un.AppendHeader(&sip.CSeqHeader{SeqNo: first.CSeq().SeqNo + 1, MethodName: sip.SUBSCRIBE})
-	un.AppendHeader(p.contact.Clone())
-	un.AppendHeader(sip.NewHeader("Event", "presence"))
-	un.AppendHeader(sip.NewHeader("Expires", "0"))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if res, err := p.client.Do(ctx, un); err != nil || res.StatusCode != 200 {
-		t.Fatalf("unsubscribe: %v %v", res, err)
-	}
+	p.unsubscribe(t, first, firstRes, "presence")
 	eventually(t, "the ended subscription gone", func() bool { return sw.srv.Subscriptions() == 499 })
 	if res, _ := p.subscribe(t, "1002", "presence", 600); res.StatusCode != 200 {
 		t.Fatalf("a subscription after one ended: %d", res.StatusCode)

@@ -33,8 +33,9 @@ func (c *capturePacketConn) LocalAddr() net.Addr {
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060}
 }
 
-// gateSeeds are the RFC 4475 messages and a few a phone sends.
-func gateSeeds(f *testing.F) {
+// AddTortureSeeds adds RFC 4475's messages to a fuzzer's seeds. It is exported for the sip_test
+// package's fuzzer, which compiles with this file.
+func AddTortureSeeds(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "rfc4475", "*.dat"))
 	for _, name := range files {
 		b, err := os.ReadFile(name)
@@ -43,6 +44,11 @@ func gateSeeds(f *testing.F) {
 		}
 		f.Add(b)
 	}
+}
+
+// gateSeeds are the RFC 4475 messages and a few a phone sends.
+func gateSeeds(f *testing.F) {
+	AddTortureSeeds(f)
 	f.Add([]byte("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1;rport\r\n" +
 		"From: <sip:1001@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\n" +
 		"Contact: <sip:1001@127.0.0.1:5070>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n"))

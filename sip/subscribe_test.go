@@ -68,6 +68,25 @@ func (p *phone) subscribe(t *testing.T, resource, event string, expires int) (*s
 	return res, req
 }
 
+// unsubscribe ends the subscription req created (res its 200) with an in-dialog SUBSCRIBE
+// carrying Expires: 0, and fails the test unless it is answered 200.
+func (p *phone) unsubscribe(t *testing.T, req *sip.Request, res *sip.Response, event string) {
+	t.Helper()
+	un := sip.NewRequest(sip.SUBSCRIBE, res.Contact().Address)
+	un.AppendHeader(sip.HeaderClone(req.From()))
+	un.AppendHeader(sip.HeaderClone(res.To()))
+	un.AppendHeader(sip.HeaderClone(req.CallID()))
+	un.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo + 1, MethodName: sip.SUBSCRIBE})
+	un.AppendHeader(p.contact.Clone())
+	un.AppendHeader(sip.NewHeader("Event", event))
+	un.AppendHeader(sip.NewHeader("Expires", "0"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if res, err := p.client.Do(ctx, un); err != nil || res.StatusCode != 200 {
+		t.Fatalf("unsubscribe: %v %v", res, err)
+	}
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func nextNotify(t *testing.T, ch chan *sip.Request) *sip.Request {
@@ -157,20 +176,7 @@ func TestUnsubscribeSendsFinalNotify(t *testing.T) {
 		t.Fatalf("subscribe: %d", res.StatusCode)
 	}
 	nextNotify(t, notes)
-	// In-dialog SUBSCRIBE with Expires: 0 ends it.
-	un := sip.NewRequest(sip.SUBSCRIBE, res.Contact().Address)
-	un.AppendHeader(sip.HeaderClone(req.From()))
-	un.AppendHeader(sip.HeaderClone(res.To()))
-	un.AppendHeader(sip.HeaderClone(req.CallID()))
-	un.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo + 1, MethodName: sip.SUBSCRIBE})
-	un.AppendHeader(bob.contact.Clone())
-	un.AppendHeader(sip.NewHeader("Event", "message-summary"))
-	un.AppendHeader(sip.NewHeader("Expires", "0"))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if res, err := bob.client.Do(ctx, un); err != nil || res.StatusCode != 200 {
-		t.Fatalf("unsubscribe: %v %v", res, err)
-	}
+	bob.unsubscribe(t, req, res, "message-summary")
 	n := nextNotify(t, notes)
 	if st := n.GetHeader("Subscription-State").Value(); !strings.HasPrefix(st, "terminated") {
 		t.Fatalf("Subscription-State after unsubscribe %q", st)

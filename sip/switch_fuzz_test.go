@@ -3,8 +3,6 @@ package sip_test
 import (
 	"bytes"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,19 +10,14 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 // FuzzSwitchSurvives sends each input to a running switch's UDP port, then an OPTIONS: the
 // switch answers it and no handler panicked. This reaches the handlers behind the gate.
 func FuzzSwitchSurvives(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "rfc4475", "*.dat"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	sbsip.AddTortureSeeds(f)
 	f.Add([]byte(rawRequest("INVITE", "UDP", "127.0.0.1:9", "", "Content-Type: application/sdp\r\n")))
 	f.Add([]byte(rawRequest("SUBSCRIBE", "UDP", "127.0.0.1:9", "", "Event: presence\r\n")))
 	core, logs := observer.New(zap.ErrorLevel)
