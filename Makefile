@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build web run test bench load queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
+.PHONY: all build web run test bench bench-peer load queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "make run     build, then run it on the embedded demo config"
 	@echo "make test    go test -race on everything, SIPp tests included (installs sipp if missing)"
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
+	@echo "make bench-peer  the same SIPp load through Kamailio + rtpengine and Switchboard, and the ratio"
 	@echo "make load    SIPp load run only: rising call rates, then ~1,000 concurrent calls"
 	@echo "make queue-bench  SIPp queue load: 50 calls/s from a trunk into a queue of 20 agents for 60 s"
 	@echo "make fuzz    run each fuzzer for FUZZTIME (default 20s); make test runs each for FUZZSMOKE (2s)"
@@ -92,6 +93,14 @@ bench: deps
 # The load run uses the optimised binary (no -race), as deployed.
 load: deps build
 	SWITCHBOARD_LOAD=1 SWITCHBOARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 10m -run '^TestLoad$$' -v ./cmd/switchboard
+
+# The yardstick of issue 15: the same SIPp load through Kamailio + rtpengine (Debian's packages,
+# installed when missing, configured by testdata/peer/kamailio.cfg) and through Switchboard.
+# Knobs: SWITCHBOARD_PEER_{RATES,STEP,HOLD,DIR}.
+bench-peer: deps build
+	@command -v kamailio >/dev/null && command -v rtpengine >/dev/null || { \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kamailio rtpengine-daemon; }
+	SWITCHBOARD_BENCH_PEER=1 SWITCHBOARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -run '^TestBenchPeer$$' -v ./cmd/switchboard
 
 # The queue load run (TestQueueLoad): knobs SWITCHBOARD_QUEUE_LOAD_{RATE,SECONDS,AGENTS,TALK_MS,WRAPUP_MS}.
 queue-bench: deps build

@@ -172,7 +172,7 @@ func NewServer(o Options) (*Server, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real()
 	}
-	slogger := slog.New(zapslog.NewHandler(o.Logger.Named("sipgo").Core()))
+	slogger := slog.New(quietParseErrors{zapslog.NewHandler(o.Logger.Named("sipgo").Core())})
 	gate := newGate(o.Sources, o.Flood, o.GarbageLevel, o.Logger, o.Clock)
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Switchboard"),

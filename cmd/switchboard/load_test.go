@@ -118,7 +118,7 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("switchboard exited during the load run: %v", sw.err)
 		default:
 		}
-		res := runLoadStep(t, dir, fmt.Sprintf("step%d", i), remote, calleesCSV, sw, s.name, s.rate, s.calls, s.holdS)
+		res := runLoadStep(t, dir, fmt.Sprintf("step%d", i), remote, calleesCSV, []int{sw.cmd.Process.Pid}, s.name, s.rate, s.calls, s.holdS)
 		// Let BYEs and port releases settle: wait (bounded) until the switch carries no call,
 		// or calls left over from an overloaded step would find the next step's callees busy.
 		res.leftover = waitCallsDrained(cfg.HTTPPort, 1100*time.Millisecond, 4*time.Second)
@@ -191,10 +191,9 @@ func loadTable(rs []loadResult) string {
 }
 
 // runLoadStep runs one SIPp caller to completion while sampling the switch's CPU and memory.
-func runLoadStep(t *testing.T, dir, name, remote, calleesCSV string, sw *switchProcess, label string, rate, calls, holdS int) loadResult {
+func runLoadStep(t *testing.T, dir, name, remote, calleesCSV string, pids []int, label string, rate, calls, holdS int) loadResult {
 	t.Helper()
-	pid := sw.cmd.Process.Pid
-	mon := startProcMonitor(pid)
+	mon := startProcMonitor(pids...)
 	start := time.Now()
 	limit := max(rate*(holdS+4), 100)
 	uac := startSIPp(t, dir, name,
@@ -206,7 +205,7 @@ func runLoadStep(t *testing.T, dir, name, remote, calleesCSV string, sw *switchP
 		// -rtt_freq 1: SIPp writes response times in batches of rtt_freq and drops the last,
 		// partial batch at exit, so with batches every step would lose up to rtt_freq-1 of
 		// its setup times (all of them in a step of fewer calls).
-		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
+		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "1", "-trace_err",
 		// Bounded: calls still unfinished at the global timeout count as not succeeded.
 		// SIPp stops starting calls at -timeout and is killed 12 s later, which bounds an
 		// overloaded step (and keeps the whole run within about 3 minutes).
@@ -307,9 +306,12 @@ func pct(sorted []float64, p float64) float64 {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// procMonitor samples /proc/PID for CPU time and resident memory.
+// procMonitor samples /proc for the CPU time and memory of a process, or of a server made of
+// several (Kamailio's workers and rtpengine, for bench-peer): CPU is summed; memory is the
+// process's resident set, or for several their proportional set sizes summed (Kamailio's
+// workers share their memory, which RSS would count once per worker).
 type procMonitor struct {
-	pid  int
+	pids []int
 	done chan struct{}
 	wg   sync.WaitGroup
 
@@ -326,29 +328,29 @@ type procFigures struct {
 // supports.
 const clockTicks = 100
 
-func startProcMonitor(pid int) *procMonitor {
-	m := &procMonitor{pid: pid, done: make(chan struct{})}
+func startProcMonitor(pids ...int) *procMonitor {
+	m := &procMonitor{pids: pids, done: make(chan struct{})}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		t0, c0 := time.Now(), procCPUTicks(pid)
+		t0, c0 := time.Now(), m.cpuTicks()
 		lastT, lastC := t0, c0
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
 			case <-m.done:
-				now, c := time.Now(), procCPUTicks(pid)
+				now, c := time.Now(), m.cpuTicks()
 				if d := now.Sub(t0).Seconds(); d > 0 {
 					m.res.cpuAvg = float64(c-c0) / clockTicks / d * 100
 				}
-				m.res.rssEndKB, m.res.threads = procStatus(pid)
+				m.res.rssEndKB, m.res.threads = m.memory()
 				return
 			case now := <-tick.C:
-				rss, _ := procStatus(pid)
+				rss, _ := m.memory()
 				m.res.rssPeakKB = max(m.res.rssPeakKB, rss)
 				if now.Sub(lastT) >= time.Second {
-					c := procCPUTicks(pid)
+					c := m.cpuTicks()
 					m.res.cpuPeak = max(m.res.cpuPeak, float64(c-lastC)/clockTicks/now.Sub(lastT).Seconds()*100)
 					lastT, lastC = now, c
 				}
@@ -356,6 +358,38 @@ func startProcMonitor(pid int) *procMonitor {
 		}
 	}()
 	return m
+}
+
+func (m *procMonitor) cpuTicks() int64 {
+	var sum int64
+	for _, pid := range m.pids {
+		sum += procCPUTicks(pid)
+	}
+	return sum
+}
+
+// memory is the resident KB of one process, or the summed PSS of several, and their threads.
+func (m *procMonitor) memory() (kb, threads int) {
+	if len(m.pids) == 1 {
+		return procStatus(m.pids[0])
+	}
+	for _, pid := range m.pids {
+		_, th := procStatus(pid)
+		threads += th
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+				if f := strings.Fields(v); len(f) > 0 {
+					n, _ := strconv.Atoi(f[0])
+					kb += n
+				}
+			}
+		}
+	}
+	return kb, threads
 }
 
 func (m *procMonitor) stop() procFigures {

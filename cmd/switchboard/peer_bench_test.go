@@ -1,0 +1,204 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
+)
+
+// TestBenchPeer is `make bench-peer`: the same SIPp load through Kamailio + rtpengine (Debian's
+// packages, configured by testdata/peer/kamailio.cfg) and through Switchboard, one after the
+// other on the same machine, and the ratio of the highest call rate each carries with no failed
+// call. Both are a registrar with digest authentication and a proxy that anchors media: the
+// callee pool (2001…) is registered by one SIPp instance on behalf of a SIPp UAS that echoes
+// RTP, and a SIPp UAC (user 1001, digest, G.711 from a pcap) calls them in turn, each call held
+// SWITCHBOARD_PEER_HOLD seconds (default 1). Rates (SWITCHBOARD_PEER_RATES, default
+// "200,400,800,1200,1600,2000") rise until a step has a failed call; each runs
+// SWITCHBOARD_PEER_STEP seconds (default 10); SWITCHBOARD_PEER_DIR keeps the files. Concurrency with both sides streaming is the
+// next yardstick to add (issue 15).
+func TestBenchPeer(t *testing.T) {
+	if os.Getenv("SWITCHBOARD_BENCH_PEER") == "" {
+		t.Skip("peer benchmark: set SWITCHBOARD_BENCH_PEER=1 (make bench-peer)")
+	}
+	needs.Program(t, "sip-tester", "sipp")
+	needs.Program(t, "kamailio", "kamailio")
+	needs.Program(t, "rtpengine-daemon", "rtpengine")
+	raiseFileLimit(t)
+
+	rates := []int{200, 400, 800, 1200, 1600, 2000}
+	if s := os.Getenv("SWITCHBOARD_PEER_RATES"); s != "" {
+		rates = nil
+		for f := range strings.SplitSeq(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				t.Fatalf("SWITCHBOARD_PEER_RATES: bad rate %q", f)
+			}
+			rates = append(rates, n)
+		}
+	}
+	stepSeconds := envInt(t, "SWITCHBOARD_PEER_STEP", 10)
+	hold := envInt(t, "SWITCHBOARD_PEER_HOLD", 1)
+	users := calleeUsers(min(rates[len(rates)-1]*(hold+2)*2, loadMaxCallees))
+	dir := t.TempDir()
+	if d := os.Getenv("SWITCHBOARD_PEER_DIR"); d != "" { // keep the servers' and SIPp's files
+		dir = d
+	}
+
+	type peer struct {
+		name  string
+		start func(t *testing.T, dir string) (port int, pids []int, stop func())
+	}
+	peers := []peer{{"Kamailio + rtpengine", startKamailioPeer}, {"Switchboard", func(t *testing.T, dir string) (int, []int, func()) {
+		cfg, cfgPath := newSwitchConfigWith(t, dir, 12000, 60*time.Second, users)
+		sw := startBinary(t, cfg, cfgPath, "-log-level", "warn")
+		return cfg.SIPPort, []int{sw.cmd.Process.Pid}, func() { _ = sw.cmd.Process.Kill() }
+	}}}
+	best := make([]int, len(peers))
+	var table []string
+	for i, p := range peers {
+		pdir := filepath.Join(dir, fmt.Sprintf("peer%d", i))
+		if err := os.MkdirAll(pdir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		port, pids, stop := p.start(t, pdir)
+		calleePort := freePort(t)
+		registerUsers(t, pdir, "register", port, calleePort, users)
+		calleesCSV := calleesFile(t, pdir, "callees.csv", exts(users)...)
+		uas := startSIPp(t, pdir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
+			"-p", strconv.Itoa(calleePort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
+			"-trace_stat", "-fd", "1")
+		waitUDPBound(t, calleePort, 5*time.Second)
+		uasCalls := 0
+		for j, rate := range rates {
+			res := runLoadStep(t, pdir, fmt.Sprintf("step%d", j), "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
+				fmt.Sprintf("%d cps", rate), rate, rate*stepSeconds, hold)
+			uasLast, _ := readStats(t, uas)
+			res.putThrough = uasLast.int("TotalCallCreated") - uasCalls
+			uasCalls += res.putThrough
+			line := fmt.Sprintf("%-22s %s", p.name, res.line())
+			table = append(table, line)
+			t.Log(line)
+			if res.failed > 0 || res.succeeded < res.planned {
+				break
+			}
+			best[i] = rate
+			// The step's calls end before the next one dials the same callees: the UAS says
+			// when it holds none (its statistics are written every second).
+			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+				if last, _ := readStats(t, uas); last.int("CurrentCall") == 0 {
+					break
+				}
+			}
+		}
+		_ = uas.cmd.Process.Kill()
+		stop()
+	}
+	t.Logf("\n%s", strings.Join(table, "\n"))
+	ratio := 0.0
+	if best[0] > 0 {
+		ratio = float64(best[1]) / float64(best[0])
+	}
+	t.Logf("highest rate with 0 failed calls: %s %d calls/s, %s %d calls/s: ratio %.2f (aim: 1.5)",
+		peers[0].name, best[0], peers[1].name, best[1], ratio)
+}
+
+// startKamailioPeer starts rtpengine (userspace forwarding, its control protocol on a port of
+// its own) and Kamailio with testdata/peer/kamailio.cfg on a free port. It returns the SIP
+// port, the processes to measure (Kamailio's main process and workers, and rtpengine) and how
+// to stop them.
+func startKamailioPeer(t *testing.T, dir string) (int, []int, func()) {
+	t.Helper()
+	ng, port := freePort(t), freePort(t)
+	lo, hi := rtpRange(t, 8000)
+	rtpe := exec.Command("rtpengine", "--foreground", "--interface=127.0.0.1", "--listen-ng=127.0.0.1:"+strconv.Itoa(ng),
+		"--table=-1", "--port-min="+strconv.Itoa(lo), "--port-max="+strconv.Itoa(hi), "--log-stderr", "--log-level=3",
+		"--num-threads=2", "--pidfile="+filepath.Join(dir, "rtpengine.pid"))
+	rtpeLog, err := os.Create(filepath.Join(dir, "rtpengine.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtpe.Stdout, rtpe.Stderr = rtpeLog, rtpeLog
+	if err := rtpe.Start(); err != nil {
+		t.Fatalf("rtpengine: %v", err)
+	}
+	waitUDPBound(t, ng, 10*time.Second)
+
+	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "peer", "kamailio.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "kamailio.cfg")
+	f, err := os.Create(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Debian's default worker count: the peer runs as packaged, not tuned against us.
+	if err := tmpl.Execute(f, map[string]int{"Port": port, "NG": ng, "Children": 8}); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	kam := exec.Command("kamailio", "-f", cfgPath, "-DD", "-E", "-m", "512", "-M", "32", "-Y", dir,
+		"-P", filepath.Join(dir, "kamailio.pid"))
+	kamLog, err := os.Create(filepath.Join(dir, "kamailio.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kam.Stdout, kam.Stderr = kamLog, kamLog
+	if err := kam.Start(); err != nil {
+		t.Fatalf("kamailio: %v", err)
+	}
+	stop := func() {
+		_ = kam.Process.Kill()
+		_ = rtpe.Process.Kill()
+		_, _ = kam.Process.Wait()
+		_, _ = rtpe.Process.Wait()
+	}
+	t.Cleanup(stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"kamailio.log", "rtpengine.log"} {
+				b, _ := os.ReadFile(filepath.Join(dir, name))
+				t.Logf("--- %s ---\n%s", name, tail(string(b), 30))
+			}
+		}
+	})
+	waitUDPBound(t, port, 10*time.Second)
+	pids := append(childPIDs(kam.Process.Pid), kam.Process.Pid, rtpe.Process.Pid)
+	t.Logf("Kamailio %d (+%d workers) on 127.0.0.1:%d, rtpengine %d, RTP %d-%d", kam.Process.Pid,
+		len(pids)-2, port, rtpe.Process.Pid, lo, hi)
+	return port, pids, stop
+}
+
+// childPIDs lists the processes whose parent is pid.
+func childPIDs(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n))
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(s[i+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
