@@ -118,7 +118,7 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("switchboard exited during the load run: %v", sw.err)
 		default:
 		}
-		res := runLoadStep(t, dir, fmt.Sprintf("step%d", i), remote, calleesCSV, []int{sw.cmd.Process.Pid}, s.name, s.rate, s.calls, s.holdS)
+		res := runLoadStep(t, dir, fmt.Sprintf("step%d", i), scenario(t, "uac.xml"), remote, calleesCSV, []int{sw.cmd.Process.Pid}, s.name, s.rate, s.calls, s.holdS)
 		// Let BYEs and port releases settle: wait (bounded) until the switch carries no call,
 		// or calls left over from an overloaded step would find the next step's callees busy.
 		res.leftover = waitCallsDrained(cfg.HTTPPort, 1100*time.Millisecond, 4*time.Second)
@@ -191,13 +191,13 @@ func loadTable(rs []loadResult) string {
 }
 
 // runLoadStep runs one SIPp caller to completion while sampling the switch's CPU and memory.
-func runLoadStep(t *testing.T, dir, name, remote, calleesCSV string, pids []int, label string, rate, calls, holdS int) loadResult {
+func runLoadStep(t *testing.T, dir, name, uacScenario, remote, calleesCSV string, pids []int, label string, rate, calls, holdS int) loadResult {
 	t.Helper()
 	mon := startProcMonitor(pids...)
 	start := time.Now()
 	limit := max(rate*(holdS+4), 100)
 	uac := startSIPp(t, dir, name,
-		remote, "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
+		remote, "-sf", uacScenario, "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
 		"-mp", strconv.Itoa(freeMediaPort(t)),
 		"-inf", calleesCSV, "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(limit),

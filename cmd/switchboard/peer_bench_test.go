@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,6 +62,21 @@ func TestBenchPeer(t *testing.T) {
 		sw := startBinary(t, cfg, cfgPath, "-log-level", "warn")
 		return cfg.SIPPort, []int{sw.cmd.Process.Pid}, func() { _ = sw.cmd.Process.Kill() }
 	}}}
+	// The rate steps measure signalling with media ports allocated, as the issue's table does:
+	// uac.xml without its pcap playback (SIPp playing G.711 for every call is the generator's
+	// own limit long before either server's).
+	raw, err := os.ReadFile(scenario(t, "uac.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := regexp.MustCompile(`(?s)<nop>\s*<action>\s*<exec play_pcap_audio="[^"]*"/>\s*</action>\s*</nop>`).ReplaceAll(raw, nil)
+	if len(silent) == len(raw) {
+		t.Fatal("uac.xml: no play_pcap_audio block to take out")
+	}
+	uac := filepath.Join(dir, "uac_silent.xml")
+	if err := os.WriteFile(uac, silent, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	best := make([]int, len(peers))
 	var table []string
 	for i, p := range peers {
@@ -78,7 +94,7 @@ func TestBenchPeer(t *testing.T) {
 		waitUDPBound(t, calleePort, 5*time.Second)
 		uasCalls := 0
 		for j, rate := range rates {
-			res := runLoadStep(t, pdir, fmt.Sprintf("step%d", j), "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
+			res := runLoadStep(t, pdir, fmt.Sprintf("step%d", j), uac, "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
 				fmt.Sprintf("%d cps", rate), rate, rate*stepSeconds, hold)
 			uasLast, _ := readStats(t, uas)
 			res.putThrough = uasLast.int("TotalCallCreated") - uasCalls
@@ -117,10 +133,10 @@ func TestBenchPeer(t *testing.T) {
 func startKamailioPeer(t *testing.T, dir string) (int, []int, func()) {
 	t.Helper()
 	ng, port := freePort(t), freePort(t)
-	lo, hi := rtpRange(t, 8000)
+	lo, hi := rtpRange(t, 16000)
 	rtpe := exec.Command("rtpengine", "--foreground", "--interface=127.0.0.1", "--listen-ng=127.0.0.1:"+strconv.Itoa(ng),
 		"--table=-1", "--port-min="+strconv.Itoa(lo), "--port-max="+strconv.Itoa(hi), "--log-stderr", "--log-level=3",
-		"--num-threads=2", "--pidfile="+filepath.Join(dir, "rtpengine.pid"))
+		"--pidfile="+filepath.Join(dir, "rtpengine.pid"))
 	rtpeLog, err := os.Create(filepath.Join(dir, "rtpengine.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +187,15 @@ func startKamailioPeer(t *testing.T, dir string) (int, []int, func()) {
 		}
 	})
 	waitUDPBound(t, port, 10*time.Second)
-	pids := append(childPIDs(kam.Process.Pid), kam.Process.Pid, rtpe.Process.Pid)
+	// The workers are forked after the socket is bound: wait for Kamailio's to be there (8
+	// for the UDP listener, plus its timers and the like).
+	var workers []int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if workers = childPIDs(kam.Process.Pid); len(workers) >= 8 {
+			break
+		}
+	}
+	pids := append(workers, kam.Process.Pid, rtpe.Process.Pid)
 	t.Logf("Kamailio %d (+%d workers) on 127.0.0.1:%d, rtpengine %d, RTP %d-%d", kam.Process.Pid,
 		len(pids)-2, port, rtpe.Process.Pid, lo, hi)
 	return port, pids, stop
