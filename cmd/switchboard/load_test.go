@@ -39,17 +39,7 @@ func TestLoad(t *testing.T) {
 	needs.Program(t, "sip-tester", "sipp")
 	raiseFileLimit(t)
 
-	rates := []int{100, 200, 300, 400, 600}
-	if s := os.Getenv("SWITCHBOARD_LOAD_RATES"); s != "" {
-		rates = nil
-		for f := range strings.SplitSeq(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				t.Fatalf("SWITCHBOARD_LOAD_RATES: bad rate %q", f)
-			}
-			rates = append(rates, n)
-		}
-	}
+	rates := envRates(t, "SWITCHBOARD_LOAD_RATES", []int{100, 200, 300, 400, 600})
 	stepSeconds := envInt(t, "SWITCHBOARD_LOAD_STEP", 10)
 	concurrent := envInt(t, "SWITCHBOARD_LOAD_CONCURRENT", 1000)
 
@@ -458,6 +448,24 @@ func raiseFileLimit(t testing.TB) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		t.Logf("setrlimit: %v", err)
 	}
+}
+
+// envRates reads a comma-separated list of call rates ("100,200") from the environment.
+func envRates(t testing.TB, name string, def []int) []int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	var rates []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			t.Fatalf("%s: bad rate %q", name, f)
+		}
+		rates = append(rates, n)
+	}
+	return rates
 }
 
 func envInt(t testing.TB, name string, def int) int {

@@ -34,17 +34,7 @@ func TestBenchPeer(t *testing.T) {
 	needs.Program(t, "rtpengine-daemon", "rtpengine")
 	raiseFileLimit(t)
 
-	rates := []int{200, 400, 800, 1200, 1600, 2000}
-	if s := os.Getenv("SWITCHBOARD_PEER_RATES"); s != "" {
-		rates = nil
-		for f := range strings.SplitSeq(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				t.Fatalf("SWITCHBOARD_PEER_RATES: bad rate %q", f)
-			}
-			rates = append(rates, n)
-		}
-	}
+	rates := envRates(t, "SWITCHBOARD_PEER_RATES", []int{200, 400, 800, 1200, 1600, 2000})
 	stepSeconds := envInt(t, "SWITCHBOARD_PEER_STEP", 10)
 	hold := envInt(t, "SWITCHBOARD_PEER_HOLD", 1)
 	users := calleeUsers(min(rates[len(rates)-1]*(hold+2)*2, loadMaxCallees))
