@@ -17,14 +17,15 @@ import (
 
 // TestBenchPeer is `make bench-peer`: the same SIPp load through Kamailio + rtpengine (Debian's
 // packages, configured by testdata/peer/kamailio.cfg) and through Switchboard, one after the
-// other on the same machine, and the ratio of the highest call rate each carries with no failed
-// call. Both are a registrar with digest authentication and a proxy that anchors media: the
-// callee pool (2001…) is registered by one SIPp instance on behalf of a SIPp UAS that echoes
-// RTP, and a SIPp UAC (user 1001, digest, G.711 from a pcap) calls them in turn, each call held
-// SWITCHBOARD_PEER_HOLD seconds (default 1). Rates (SWITCHBOARD_PEER_RATES, default
-// "200,400,800,1200,1600,2000") rise until a step has a failed call; each runs
-// SWITCHBOARD_PEER_STEP seconds (default 10); SWITCHBOARD_PEER_DIR keeps the files. Concurrency with both sides streaming is the
-// next yardstick to add (issue 15).
+// other on the same machine, and the ratios of what each carries with no failed call. Both are
+// a registrar with digest authentication and a proxy that anchors media: the callee pool
+// (2001…) is registered by one SIPp instance on behalf of a SIPp UAS that echoes RTP, and a SIPp
+// UAC (user 1001, digest) calls them in turn. Two ladders, each climbing until a step has a
+// failed call: call rates (SWITCHBOARD_PEER_RATES, default "200,400,800,1200,1600,2000"; calls
+// held SWITCHBOARD_PEER_HOLD s, default 1, media ports anchored, no audio; each rate for
+// SWITCHBOARD_PEER_STEP s, default 10), then concurrent calls with both sides streaming G.711
+// for 6 s (SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800"). SWITCHBOARD_PEER_DIR keeps
+// the files.
 func TestBenchPeer(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_BENCH_PEER") == "" {
 		t.Skip("peer benchmark: set SWITCHBOARD_BENCH_PEER=1 (make bench-peer)")
@@ -35,6 +36,7 @@ func TestBenchPeer(t *testing.T) {
 	raiseFileLimit(t)
 
 	rates := envRates(t, "SWITCHBOARD_PEER_RATES", []int{200, 400, 800, 1200, 1600, 2000})
+	concurrents := envRates(t, "SWITCHBOARD_PEER_CONCURRENT", []int{200, 400, 600, 800})
 	stepSeconds := envInt(t, "SWITCHBOARD_PEER_STEP", 10)
 	hold := envInt(t, "SWITCHBOARD_PEER_HOLD", 1)
 	users := calleeUsers(min(rates[len(rates)-1]*(hold+2)*2, loadMaxCallees))
@@ -67,7 +69,7 @@ func TestBenchPeer(t *testing.T) {
 	if err := os.WriteFile(uac, silent, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	best := make([]int, len(peers))
+	best, bestConc := make([]int, len(peers)), make([]int, len(peers))
 	var table []string
 	for i, p := range peers {
 		pdir := filepath.Join(dir, fmt.Sprintf("peer%d", i))
@@ -83,19 +85,15 @@ func TestBenchPeer(t *testing.T) {
 			"-trace_stat", "-fd", "1")
 		waitUDPBound(t, calleePort, 5*time.Second)
 		uasCalls := 0
-		for j, rate := range rates {
-			res := runLoadStep(t, pdir, fmt.Sprintf("step%d", j), uac, "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
-				fmt.Sprintf("%d cps", rate), rate, rate*stepSeconds, hold)
+		run := func(step int, scen, label string, rate, calls, holdS int) bool {
+			res := runLoadStep(t, pdir, fmt.Sprintf("step%d", step), scen, "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
+				label, rate, calls, holdS)
 			uasLast, _ := readStats(t, uas)
 			res.putThrough = uasLast.int("TotalCallCreated") - uasCalls
 			uasCalls += res.putThrough
 			line := fmt.Sprintf("%-22s %s", p.name, res.line())
 			table = append(table, line)
 			t.Log(line)
-			if res.failed > 0 || res.succeeded < res.planned {
-				break
-			}
-			best[i] = rate
 			// The step's calls end before the next one dials the same callees: the UAS says
 			// when it holds none (its statistics are written every second).
 			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
@@ -103,6 +101,25 @@ func TestBenchPeer(t *testing.T) {
 					break
 				}
 			}
+			return res.failed == 0 && res.succeeded == res.planned
+		}
+		step := 0
+		for _, rate := range rates {
+			step++
+			if !run(step, uac, fmt.Sprintf("%d cps", rate), rate, rate*stepSeconds, hold) {
+				break
+			}
+			best[i] = rate
+		}
+		// Concurrency with both sides streaming: the caller plays its 6 s G.711 pcap, the
+		// callee echoes it; arrivals at N/6 a second for 12 s keep about N calls up.
+		for _, n := range concurrents {
+			step++
+			rate := max(n/6, 1)
+			if !run(step, scenario(t, "uac.xml"), fmt.Sprintf("%d streaming", n), rate, rate*12, 6) {
+				break
+			}
+			bestConc[i] = n
 		}
 		_ = uas.cmd.Process.Kill()
 		stop()
@@ -114,6 +131,12 @@ func TestBenchPeer(t *testing.T) {
 	}
 	t.Logf("highest rate with 0 failed calls: %s %d calls/s, %s %d calls/s: ratio %.2f (aim: 1.5)",
 		peers[0].name, best[0], peers[1].name, best[1], ratio)
+	ratio = 0
+	if bestConc[0] > 0 {
+		ratio = float64(bestConc[1]) / float64(bestConc[0])
+	}
+	t.Logf("most concurrent calls streaming both ways with 0 failed: %s %d, %s %d: ratio %.2f (aim: 2)",
+		peers[0].name, bestConc[0], peers[1].name, bestConc[1], ratio)
 }
 
 // startKamailioPeer starts rtpengine (userspace forwarding, its control protocol on a port of
