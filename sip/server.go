@@ -139,7 +139,7 @@ type Server struct {
 	dialogs  map[string]*leg // by Call-ID of the leg
 	calls    map[*call]struct{}
 	subs     map[string]*subscription              // by Call-ID of the subscription dialog
-	subsOf   map[string]int                        // subscriptions held, by subscriber
+	subsOf   map[string]int                        // subscriptions held or being set up, by subscriber
 	watchers map[string]map[*subscription]struct{} // by event + "\x00" + resource
 	// socketBindings are the contacts registered over each WebSocket, by the connection's
 	// remote address: they are dropped when it closes (nothing can reach the phone then).

@@ -127,7 +127,9 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	if n := s.subscriptionsOf(user); n >= maxSubscriptionsPerUser {
+	// The place is taken before the 200 goes (and given back if it does not): the next
+	// SUBSCRIBE may arrive before this one's sender has started.
+	if expires > 0 && !s.reserveSubscription(user) {
 		s.log.Warn("subscription refused: too many", zap.String("ext", user), zap.String("event", event),
 			zap.Int("max", maxSubscriptionsPerUser))
 		res := sip.NewResponseFromRequest(req, 503, "Too Many Subscriptions", nil)
@@ -139,6 +141,9 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		if err := h.handleBody(user, req.Body()); err != nil {
 			s.log.Info("SUBSCRIBE body refused", zap.String("ext", user), zap.String("event", event), zap.Error(err))
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Body", nil))
+			if expires > 0 {
+				s.releaseSubscription(user)
+			}
 			return
 		}
 	}
@@ -148,6 +153,9 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	res := sub.response(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
 	if err := tx.Respond(res); err != nil {
+		if expires > 0 {
+			s.releaseSubscription(user)
+		}
 		return
 	}
 	log := s.log.With(zap.String("call_id", sub.callID), zap.String("ext", user), zap.String("event", event),
@@ -205,12 +213,14 @@ func (s *Server) refreshSubscription(req *sip.Request, tx sip.ServerTransaction,
 func (s *Server) startSubscription(sub *subscription, log *zap.Logger, index bool) {
 	s.mu.Lock()
 	if s.stopping {
+		if index {
+			s.releaseLocked(sub.subscriber)
+		}
 		s.mu.Unlock()
 		return
 	}
 	if index {
 		s.subs[sub.callID] = sub
-		s.subsOf[sub.subscriber]++
 		key := sub.event + "\x00" + sub.resource
 		if s.watchers[key] == nil {
 			s.watchers[key] = make(map[*subscription]struct{})
@@ -228,9 +238,7 @@ func (s *Server) unindex(sub *subscription) {
 	defer s.mu.Unlock()
 	if s.subs[sub.callID] == sub {
 		delete(s.subs, sub.callID)
-		if s.subsOf[sub.subscriber]--; s.subsOf[sub.subscriber] <= 0 {
-			delete(s.subsOf, sub.subscriber)
-		}
+		s.releaseLocked(sub.subscriber)
 	}
 	key := sub.event + "\x00" + sub.resource
 	delete(s.watchers[key], sub)
@@ -432,9 +440,27 @@ func (sub *subscription) noteSeqLocked() {
 // 3,000. Past it a new SUBSCRIBE gets 503 with Retry-After (RFC 6665 names no code for it).
 const maxSubscriptionsPerUser = 500
 
-// subscriptionsOf is how many subscriptions user holds.
-func (s *Server) subscriptionsOf(user string) int {
+// reserveSubscription takes one of user's places, false when they hold them all.
+func (s *Server) reserveSubscription(user string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.subsOf[user]
+	if s.subsOf[user] >= maxSubscriptionsPerUser {
+		return false
+	}
+	s.subsOf[user]++
+	return true
+}
+
+// releaseSubscription gives one of user's places back.
+func (s *Server) releaseSubscription(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseLocked(user)
+}
+
+// releaseLocked is releaseSubscription with s.mu held.
+func (s *Server) releaseLocked(user string) {
+	if s.subsOf[user]--; s.subsOf[user] <= 0 {
+		delete(s.subsOf, user)
+	}
 }
