@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	icdigest "github.com/icholy/digest"
 
+	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/sip/digest"
 )
 
@@ -181,5 +182,45 @@ func TestHashedUserRegistersBothAlgorithms(t *testing.T) {
 	}
 	if code, _ := apiDo(t, http.MethodGet, cfg.HTTPPort, "/api/v1/presence/1001", "1001", sha); code != http.StatusUnauthorized {
 		t.Errorf("HTTP Basic with the hash as the password: %d, want 401", code)
+	}
+}
+
+// TestDirectoryHoldsOnlyHashes: the directory built from a config keeps HA1s alone — a clear
+// password is hashed and wiped from the config — and its Check (the page's sign-in and HTTP
+// Basic) takes the typed password against them, for a clear-password user and a hashed-only
+// one; a wrong password, the hash itself and an unknown extension are refused.
+func TestDirectoryHoldsOnlyHashes(t *testing.T) {
+	cfg, err := config.Parse([]byte("sip: {listen: [\"udp:127.0.0.1:5060\"], realm: office.example}\nusers:\n"+
+		"  - {ext: \"1001\", password: clear-pw, admin: true}\n"+
+		"  - {ext: \"1002\", ha1_md5: \""+digest.HA1(false, "1002", "office.example", "hashed-pw")+"\"}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDirectory(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range cfg.Users {
+		if u.Password != "" {
+			t.Errorf("user %s's clear password is still in the config", u.Ext)
+		}
+		if sec, _ := d.Secret(u.Ext); sec.Password != "" || sec.HA1MD5 == "" {
+			t.Errorf("user %s's secret = %+v, want HA1s alone", u.Ext, sec)
+		}
+	}
+	for _, c := range []struct {
+		ext, password string
+		ok, admin     bool
+	}{
+		{"1001", "clear-pw", true, true},
+		{"1002", "hashed-pw", true, false},
+		{"1001", "clear-pw ", false, false},
+		{"1002", "hashed-pw2", false, false},
+		{"1002", digest.HA1(false, "1002", "office.example", "hashed-pw"), false, false},
+		{"1009", "hashed-pw", false, false},
+	} {
+		if ok, admin := d.Check(c.ext, c.password); ok != c.ok || admin != c.admin {
+			t.Errorf("Check(%s, %q) = %t, %t; want %t, %t", c.ext, c.password, ok, admin, c.ok, c.admin)
+		}
 	}
 }
