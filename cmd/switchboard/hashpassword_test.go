@@ -42,6 +42,16 @@ func TestHashPasswordPrintsTheUserLines(t *testing.T) {
 		!strings.Contains(out.String(), digest.HA1(false, "1001", "office.example", "pw")) {
 		t.Fatalf("with -config: exit %d\n%s%s", code, out.String(), errs.String())
 	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("sip: {listen: [\"udp:127.0.0.1:5060\"], realm: office.example, digest_algorithms: [\"SHA-256\", \"MD5\"]}\n"+
+		"users: [{ext: \"1001\", ha1_md5: \""+digest.HA1(false, "1001", "office.example", "pw")+"\"}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errs.Reset()
+	if code := hashPassword([]string{"-user", "1001", "-config", bad}, strings.NewReader("pw"), &out, &errs); code != 2 ||
+		!strings.Contains(errs.String(), "users[0].ha1_sha256: required") || !strings.Contains(errs.String(), "-realm") {
+		t.Fatalf("with a config missing a hash: exit %d\n%s", code, errs.String())
+	}
 	for name, args := range map[string][]string{"no user": {}, "stray argument": {"-user", "1001", "x"}} {
 		if code := hashPassword(args, strings.NewReader("pw\n"), &out, &errs); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
