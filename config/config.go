@@ -166,7 +166,9 @@ type User struct {
 	// its digest hashes instead, HA1MD5 and/or HA1SHA256 — the MD5 and SHA-256 of
 	// "ext:realm:password" in hex, as `switchboard hash-password` prints them — so the file
 	// does not hold the password. A hash is bound to sip.realm: changing the realm needs new
-	// hashes. Phones answering a SHA-256 challenge need HA1SHA256, MD5 ones HA1MD5.
+	// hashes. Every algorithm sip.digest_algorithms offers needs its hash (phones answer the
+	// first they support); the validator says which is missing. An HA1 is not the password
+	// but answers digest challenges as well as it: keep the file as private as passwords.
 	Password  string `yaml:"password"`
 	HA1MD5    string `yaml:"ha1_md5"`
 	HA1SHA256 string `yaml:"ha1_sha256"`

@@ -339,10 +339,35 @@ func TestProblems(t *testing.T) {
 		"bad password hashes": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"]}\nusers: [{ext: \"1001\", ha1_md5: abc, ha1_sha256: \"" + strings.Repeat("g", 64) + "\"}, {ext: \"1002\"}]\n",
 			[]string{
-				`users[0].ha1_md5: want 32 hexadecimal digits (switchboard hash-password prints it), got "abc"`,
-				`users[0].ha1_sha256: want 64 hexadecimal digits (switchboard hash-password prints it), got "` + strings.Repeat("g", 64) + `"`,
+				`users[0].ha1_md5: want 32 hexadecimal digits (switchboard hash-password prints it), got 3 characters`,
+				`users[0].ha1_sha256: want 64 hexadecimal digits (switchboard hash-password prints it), got other characters`,
 				`users[1].password: must not be empty (or give ha1_md5 and ha1_sha256)`,
 			},
+		},
+		"password hashes of the wrong length, or with the password": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"], digest_algorithms: [\"SHA-256\", \"MD5\"]}\nusers:\n" +
+				"  - {ext: \"1001\", ha1_md5: \"" + md5HA1 + "\", ha1_sha256: \"" + md5HA1 + "\"}\n" +
+				"  - {ext: \"1002\", ha1_md5: \"" + md5HA1 + "0\", ha1_sha256: \"" + sha256HA1 + "\"}\n" +
+				"  - {ext: \"1003\", password: a, ha1_md5: \"" + md5HA1 + "\"}\n",
+			[]string{
+				`users[0].ha1_sha256: want 64 hexadecimal digits (switchboard hash-password prints it), got 32 characters`,
+				`users[1].ha1_md5: want 32 hexadecimal digits (switchboard hash-password prints it), got 33 characters`,
+				`users[2].password: give the password or its hashes (ha1_md5, ha1_sha256), not both`,
+			},
+		},
+		"a hash missing for an offered algorithm": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"], digest_algorithms: [\"SHA-256\", \"MD5\"]}\nusers:\n" +
+				"  - {ext: \"1001\", ha1_md5: \"" + md5HA1 + "\"}\n" +
+				"  - {ext: \"1002\", ha1_sha256: \"" + sha256HA1 + "\"}\n" +
+				"  - {ext: \"1003\", password: a}\n",
+			[]string{
+				`users[0].ha1_sha256: required: sip.digest_algorithms offers SHA-256 (switchboard hash-password prints it)`,
+				`users[1].ha1_md5: required: sip.digest_algorithms offers MD5 (switchboard hash-password prints it)`,
+			},
+		},
+		"a SHA-256 hash alone when only MD5 is offered": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"]}\nusers: [{ext: \"1001\", ha1_sha256: \"" + sha256HA1 + "\"}]\n",
+			[]string{`users[0].ha1_md5: required: sip.digest_algorithms offers MD5 (switchboard hash-password prints it)`},
 		},
 		"empty realm": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"], realm: \"\"}\nusers: [{ext: \"1001\", password: a}]\n",
@@ -688,5 +713,24 @@ users:
 				t.Errorf("got %#v, want %#v", tc.got, tc.want)
 			}
 		})
+	}
+}
+
+// The RFC 2617 §3.5 and RFC 7616 §3.9.1 users' HA1s, as a user's entry gives them.
+const (
+	md5HA1    = "939e7578ed9e3c518a452acee763bce9"
+	sha256HA1 = "7987c64c30e25f1b74be53f966b49b90f2808aa92faf9a00262392d7b4794232"
+)
+
+// TestPasswordHashesLoad: a user stored as hashes alone loads with no password, the hashes
+// lowercased as digests compare them; with both algorithms offered both hashes are taken.
+func TestPasswordHashesLoad(t *testing.T) {
+	c, err := Parse([]byte("sip: {listen: [\"udp:127.0.0.1:5060\"], digest_algorithms: [\"SHA-256\", \"MD5\"]}\n"+
+		"users: [{ext: \"1001\", ha1_md5: \""+strings.ToUpper(md5HA1)+"\", ha1_sha256: \""+sha256HA1+"\"}]\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.Users[0]; u.Password != "" || u.HA1MD5 != md5HA1 || u.HA1SHA256 != sha256HA1 {
+		t.Fatalf("user = %+v", u)
 	}
 }

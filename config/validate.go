@@ -249,6 +249,9 @@ func (v *validator) userSettings() {
 		if u.Password == "" && u.HA1MD5 == "" && u.HA1SHA256 == "" {
 			v.add(field(p, "password"), "must not be empty (or give ha1_md5 and ha1_sha256)")
 		}
+		if u.Password == "" && (u.HA1MD5 != "" || u.HA1SHA256 != "") {
+			v.offeredHashes(p, u)
+		}
 		g := field(p, "greetings")
 		v.file(field(g, "busy"), &u.Greetings.Busy)
 		v.file(field(g, "dnd"), &u.Greetings.DND)
@@ -624,16 +627,36 @@ func (v *validator) prefixes(key string, list []string) []netip.Prefix {
 	return out
 }
 
-// hash checks a digest HA1: digits hex digits, kept in lowercase as digests are compared.
+// hash checks a digest HA1: digits hex digits, kept in lowercase as digests are compared. The
+// message does not quote the value: an HA1 lets whoever reads it answer digest challenges as
+// the user, and a mistyped one is nearly the right one, so it stays out of terminals and logs.
 func (v *validator) hash(key string, h *string, digits int) {
-	if *h == "" {
+	switch {
+	case *h == "":
 		return
-	}
-	if len(*h) != digits || strings.Trim(strings.ToLower(*h), "0123456789abcdef") != "" {
-		v.add(key, "want %d hexadecimal digits (switchboard hash-password prints it), got %q", digits, *h)
+	case len(*h) != digits:
+		v.add(key, "want %d hexadecimal digits (switchboard hash-password prints it), got %d characters", digits, len(*h))
+		return
+	case strings.Trim(strings.ToLower(*h), "0123456789abcdef") != "":
+		v.add(key, "want %d hexadecimal digits (switchboard hash-password prints it), got other characters", digits)
 		return
 	}
 	*h = strings.ToLower(*h)
+}
+
+// offeredHashes checks that a user stored as hashes has the hash of every algorithm
+// sip.digest_algorithms challenges with. A phone answers the first challenge it supports, and
+// the challenges are the same for every user (so that they do not tell which users exist), so
+// a missing hash would lock that user's phones out with nothing but "wrong password" to show.
+func (v *validator) offeredHashes(p string, u *User) {
+	for _, alg := range v.c.SIP.DigestAlgorithms {
+		switch {
+		case alg == "MD5" && u.HA1MD5 == "":
+			v.add(field(p, "ha1_md5"), "required: sip.digest_algorithms offers MD5 (switchboard hash-password prints it)")
+		case alg == "SHA-256" && u.HA1SHA256 == "":
+			v.add(field(p, "ha1_sha256"), "required: sip.digest_algorithms offers SHA-256 (switchboard hash-password prints it)")
+		}
+	}
 }
 
 // srtpPolicy checks a media.srtp value; a user's may be empty (media.srtp then).

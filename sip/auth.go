@@ -46,9 +46,11 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 		}
 		stale = errors.Is(err, digest.ErrStale)
 		if errors.Is(err, digest.ErrBadResponse) || errors.Is(err, digest.ErrUnknownUser) {
-			// One line per failure, for fail2ban and friends: the address and the user name.
+			// One line per failure, for fail2ban and friends: the address and the user name. The
+			// error tells the operator a wrong password from a hash the directory lacks
+			// (digest.ErrNoHash: the phone answered an algorithm the user has no hash for).
 			s.log.Warn("sip auth failed", zap.String("source_ip", src.String()), zap.String("user", claimed),
-				zap.String("method", string(req.Method)), zap.String("call_id", callIDOf(req)))
+				zap.String("method", string(req.Method)), zap.String("call_id", callIDOf(req)), zap.Error(err))
 			if s.guesses.failed(src, claimed) {
 				s.log.Warn("sip auth blocked", zap.String("source_ip", src.String()), zap.String("user", claimed),
 					zap.Duration("for", guessBlock))

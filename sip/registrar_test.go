@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
+	sbdigest "github.com/switchboard-voip/switchboard/sip/digest"
 )
 
 func TestRegisterWithRightPasswordBindsContact(t *testing.T) {
@@ -96,6 +97,51 @@ func TestRegisterMD5AndSHA256ChallengesBothWork(t *testing.T) {
 		if err != nil || res.StatusCode != 200 {
 			t.Fatalf("REGISTER answering %q: %v %v", h.Value(), res, err)
 		}
+	}
+}
+
+// md5OnlyUsers stores the test users as an MD5 HA1 alone, as a directory migrated from
+// Kamailio's ha1 column would.
+type md5OnlyUsers struct{ users }
+
+func (md5OnlyUsers) Secret(ext string) (sbdigest.Secret, bool) {
+	sec, ok := users{}.Secret(ext)
+	return sbdigest.Secret{HA1MD5: sec.HA1MD5}, ok
+}
+
+// TestRegisterSHA256AnswerForAnMD5OnlyUserFailsCleanly: with both challenges offered, a phone
+// answering SHA-256 for a user stored with an MD5 HA1 alone is challenged again as for a wrong
+// password (the same 401 and challenges, nothing that tells how the user is stored), and the
+// same phone answering the MD5 challenge registers.
+func TestRegisterSHA256AnswerForAnMD5OnlyUserFailsCleanly(t *testing.T) {
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Algorithms = []string{"SHA-256", "MD5"}
+		o.Users = md5OnlyUsers{}
+	})
+	p := newPhone(t, sw, "1001", "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, p.registerRequest(300))
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("first REGISTER: %v %v", res, err)
+	}
+	chals := res.GetHeaders("WWW-Authenticate")
+	if len(chals) != 2 || !containsFold(chals[0].Value(), "algorithm=SHA-256") {
+		t.Fatalf("want a SHA-256 challenge first, got %v", chals)
+	}
+	req := p.registerRequest(300)
+	req.AppendHeader(sip.NewHeader("Authorization", digestFor(t, chals[0].Value(), "REGISTER", "sip:registrar.example", "1001", p.pass)))
+	again, err := p.client.Do(ctx, req)
+	if err != nil || again.StatusCode != 401 || again.Reason != res.Reason || len(again.GetHeaders("WWW-Authenticate")) != 2 {
+		t.Fatalf("SHA-256 answer for an MD5-only user: %v %v, want the same 401 with both challenges", again, err)
+	}
+	if sw.locs.Registered("1001") {
+		t.Fatal("an unverifiable answer registered a contact")
+	}
+	req = p.registerRequest(300)
+	req.AppendHeader(sip.NewHeader("Authorization", digestFor(t, chals[1].Value(), "REGISTER", "sip:registrar.example", "1001", p.pass)))
+	if res, err := p.client.Do(ctx, req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("MD5 answer for an MD5-only user: %v %v", res, err)
 	}
 }
 

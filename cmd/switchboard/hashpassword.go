@@ -31,7 +31,9 @@ func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		if *cfgPath != "" {
 			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
-				fmt.Fprintln(stderr, err)
+				// A config still being fixed (a hash missing) is refused whole: -realm gets the
+				// hashes without it.
+				fmt.Fprintf(stderr, "%v\n(give -realm to hash without reading the config)\n", err)
 				return 2
 			}
 			*realm = cfg.SIP.Realm

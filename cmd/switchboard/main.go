@@ -62,6 +62,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "console", "console or json")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
+	// The subcommand is dispatched in main, before these flags: the usage names it so that
+	// -h shows how to make the hashes a config's users may hold instead of passwords.
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: switchboard [flags]\n       switchboard hash-password -user EXT [-realm REALM | -config FILE] < password\nflags:")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

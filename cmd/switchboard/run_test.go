@@ -31,7 +31,7 @@ func TestUnknownFlagExits2WithUsage(t *testing.T) {
 	if code != 2 {
 		t.Errorf("unknown flag: exit %d, want 2", code)
 	}
-	if !strings.Contains(errOut, "-no-such-flag") || !strings.Contains(errOut, "-config") {
+	if !strings.Contains(errOut, "-no-such-flag") || !strings.Contains(errOut, "-config") || !strings.Contains(errOut, "hash-password") {
 		t.Errorf("unknown flag: stderr should name the flag and show usage, got:\n%s", errOut)
 	}
 }

@@ -33,6 +33,13 @@ var (
 	// password: answer 403 or challenge again.
 	ErrBadResponse = errors.New("digest: response mismatch")
 
+	// ErrNoHash means the client answered in an algorithm for which the
+	// user's Secret holds no HA1 (and no password), so the response cannot be
+	// checked: the directory lacks that hash, the client need not be wrong.
+	// It wraps ErrBadResponse, so callers that only know ErrBadResponse refuse
+	// it as a wrong password, and the client is told nothing different.
+	ErrNoHash = fmt.Errorf("%w: no stored hash", ErrBadResponse)
+
 	// ErrStale means the response was right but the nonce has expired:
 	// challenge again with stale=true so the client retries without asking
 	// the user for a password.

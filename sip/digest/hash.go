@@ -37,6 +37,11 @@ func parseAlgorithm(s string) (algorithm, error) {
 
 func (a algorithm) sess() bool { return a == algMD5Sess || a == algSHA256Sess }
 
+// name is the algorithm as RFC 7616 spells it, for error messages.
+func (a algorithm) name() string {
+	return [...]string{algMD5: "MD5", algMD5Sess: "MD5-sess", algSHA256: "SHA-256", algSHA256Sess: "SHA-256-sess"}[a]
+}
+
 // size is the digest length in bytes; a response is twice as many hex digits.
 func (a algorithm) size() int {
 	if a == algSHA256 || a == algSHA256Sess {
@@ -56,14 +61,26 @@ func (a algorithm) sum(dst *[sha256.Size]byte, p []byte) []byte {
 	return dst[:md5.Size]
 }
 
-// Secret is what the server knows of a user's password: the password itself, or its HA1 —
-// MD5 and/or SHA-256 of "user:realm:password" in lowercase hex — as Kamailio's ha1 and ha1b
-// columns store it, so that a copy of the directory does not give the passwords away. A
-// response in an algorithm whose HA1 the Secret lacks (and no password) fails as a wrong one.
+// Secret is what the server knows of a user's password: the password itself, or its HA1s —
+// the MD5 and/or SHA-256 of "user:realm:password" in hex — so that a copy of the directory
+// does not give the passwords away. HA1MD5 is what Kamailio's subscriber.ha1 column holds
+// (its ha1b hashes "user@domain" as the user, for phones that send that as the username), and
+// HA1SHA256 what that column holds when Kamailio's auth is set to SHA-256. An HA1 is bound to
+// the realm: a Secret made for one realm fails every response in another. A response in an
+// algorithm whose HA1 the Secret lacks, and no password, fails with ErrNoHash.
 type Secret struct {
-	Password  string
+	// Password is the clear password, from which the HA1 of any algorithm is computed; short-
+	// lived credentials derive theirs. When it is empty and an HA1 is set, the HA1s alone count.
+	Password string
+	// HA1MD5 is 32 hex digits, HA1SHA256 64; either case is accepted.
 	HA1MD5    string
 	HA1SHA256 string
+}
+
+// has reports whether s can check a response in algorithm a: it holds a's HA1 or the
+// password (a Secret with neither password nor HA1 is the empty password).
+func (s Secret) has(a algorithm) bool {
+	return s.ha1(a) != "" || s.Password != "" || s.HA1MD5 == "" && s.HA1SHA256 == ""
 }
 
 // SecretOf hashes password for user in realm into both HA1s, dropping the password.
@@ -81,16 +98,26 @@ func HA1(sha bool, user, realm, password string) string {
 	return hex.EncodeToString(alg.sum(&sum, []byte(user+":"+realm+":"+password)))
 }
 
-// Matches reports, in time that does not depend on where they differ, whether password is
-// the one s was made from for user in realm: the page's sign-in with the SIP password.
+// Matches reports whether password is the one s was made from for user in realm: the page's
+// sign-in and HTTP Basic with the SIP password. The typed password is hashed with the stored
+// HA1's algorithm (SHA-256 when both are stored) and the hex compared in constant time; a
+// clear Password is compared through SHA-256 sums, so that neither its contents nor its
+// length show in the time taken.
 func (s Secret) Matches(user, realm, password string) bool {
 	switch {
 	case s.HA1SHA256 != "":
-		return subtle.ConstantTimeCompare([]byte(s.HA1SHA256), []byte(HA1(true, user, realm, password))) == 1
+		return hexEqual(s.HA1SHA256, HA1(true, user, realm, password))
 	case s.HA1MD5 != "":
-		return subtle.ConstantTimeCompare([]byte(s.HA1MD5), []byte(HA1(false, user, realm, password))) == 1
+		return hexEqual(s.HA1MD5, HA1(false, user, realm, password))
 	}
-	return subtle.ConstantTimeCompare([]byte(s.Password), []byte(password)) == 1
+	w, g := sha256.Sum256([]byte(s.Password)), sha256.Sum256([]byte(password))
+	return subtle.ConstantTimeCompare(w[:], g[:]) == 1
+}
+
+// hexEqual compares a stored HA1, in either case, with a computed lowercase one in constant
+// time.
+func hexEqual(stored, computed string) bool {
+	return subtle.ConstantTimeCompare([]byte(strings.ToLower(stored)), []byte(computed)) == 1
 }
 
 // ha1 is the stored HA1 hex for a, or "" when it must be computed from the password.
@@ -131,6 +158,13 @@ func (in *digestInput) compute(dst *[sha256.Size]byte) []byte {
 			return nil // a hash of the other size: no response can match it
 		}
 		copy(ha1[:], stored)
+		// The response hashes the HA1 as lowercase hex (RFC 7616 §3.4.2): a stored uppercase
+		// one is folded here, in the stack buffer, not by the caller on every lookup.
+		for i, c := range ha1[:n] {
+			if 'A' <= c && c <= 'F' {
+				ha1[i] = c + 'a' - 'A'
+			}
+		}
 		buf = scratch[:0]
 	} else if in.secret.Password != "" || in.secret.HA1MD5 == "" && in.secret.HA1SHA256 == "" {
 		buf = append(scratch[:0], in.username...)

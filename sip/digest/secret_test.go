@@ -2,6 +2,8 @@ package digest_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/switchboard-voip/switchboard/sip/digest"
@@ -20,18 +22,31 @@ func TestHA1KnownValues(t *testing.T) {
 }
 
 // TestVerifyFromStoredHA1 verifies phones' answers against a directory that holds only HA1s:
-// MD5 and SHA-256 (and their -sess forms) with both hashes; a wrong password fails; a user
-// stored with an MD5 HA1 alone fails a SHA-256 answer (there is nothing to check it with) and
-// passes an MD5 one.
+// a phone answering the SHA-256 challenge and one answering the MD5 one (and the -sess forms)
+// with both hashes stored, in either case; a wrong password fails; a user stored with one
+// algorithm's HA1 alone fails an answer in the other with ErrNoHash (there is nothing to check
+// it with) and passes one in its own; hashes made for another realm fail.
 func TestVerifyFromStoredHA1(t *testing.T) {
 	s := newServer(newClock())
 	hashed := func(user string) (digest.Secret, bool) {
 		p, ok := users[user]
 		return digest.SecretOf(user, realm, p), ok
 	}
+	upper := func(user string) (digest.Secret, bool) {
+		sec, ok := hashed(user)
+		return digest.Secret{HA1MD5: strings.ToUpper(sec.HA1MD5), HA1SHA256: strings.ToUpper(sec.HA1SHA256)}, ok
+	}
+	otherRealm := func(user string) (digest.Secret, bool) {
+		p, ok := users[user]
+		return digest.SecretOf(user, "elsewhere", p), ok
+	}
 	md5Only := func(user string) (digest.Secret, bool) {
 		p, ok := users[user]
 		return digest.Secret{HA1MD5: digest.HA1(false, user, realm, p)}, ok
+	}
+	shaOnly := func(user string) (digest.Secret, bool) {
+		p, ok := users[user]
+		return digest.Secret{HA1SHA256: digest.HA1(true, user, realm, p)}, ok
 	}
 	for _, alg := range []string{"MD5", "MD5-sess", "SHA-256", "SHA-256-sess"} {
 		challenge := "MD5"
@@ -43,17 +58,30 @@ func TestVerifyFromStoredHA1(t *testing.T) {
 		if _, err := s.Verify(c.method, c.header(), hashed); err != nil {
 			t.Errorf("%s against stored HA1s: %v", alg, err)
 		}
-		c.nc, c.pass = "00000002", "wrong"
-		if _, err := s.Verify(c.method, c.header(), hashed); !errors.Is(err, digest.ErrBadResponse) {
+		c.nc = "00000002"
+		if _, err := s.Verify(c.method, c.header(), upper); err != nil {
+			t.Errorf("%s against uppercase HA1s: %v", alg, err)
+		}
+		c.nc, c.pass = "00000003", "wrong"
+		if _, err := s.Verify(c.method, c.header(), hashed); !errors.Is(err, digest.ErrBadResponse) || errors.Is(err, digest.ErrNoHash) {
 			t.Errorf("%s with a wrong password: %v, want ErrBadResponse", alg, err)
 		}
-		c.nc, c.pass = "00000003", "wonderland"
-		_, err := s.Verify(c.method, c.header(), md5Only)
-		if challenge == "MD5" && err != nil {
-			t.Errorf("%s against an MD5 HA1 alone: %v", alg, err)
+		c.nc, c.pass = "00000004", "wonderland"
+		if _, err := s.Verify(c.method, c.header(), otherRealm); !errors.Is(err, digest.ErrBadResponse) {
+			t.Errorf("%s against another realm's HA1s: %v, want ErrBadResponse", alg, err)
 		}
-		if challenge == "SHA-256" && !errors.Is(err, digest.ErrBadResponse) {
-			t.Errorf("%s against an MD5 HA1 alone: %v, want ErrBadResponse", alg, err)
+		for i, one := range []struct {
+			alg    string
+			lookup func(string) (digest.Secret, bool)
+		}{{"MD5", md5Only}, {"SHA-256", shaOnly}} {
+			c.nc = fmt.Sprintf("%08x", 5+i)
+			_, err := s.Verify(c.method, c.header(), one.lookup)
+			if challenge == one.alg && err != nil {
+				t.Errorf("%s against a %s HA1 alone: %v", alg, one.alg, err)
+			}
+			if challenge != one.alg && (!errors.Is(err, digest.ErrNoHash) || !errors.Is(err, digest.ErrBadResponse)) {
+				t.Errorf("%s against a %s HA1 alone: %v, want ErrNoHash (an ErrBadResponse)", alg, one.alg, err)
+			}
 		}
 	}
 }
@@ -78,5 +106,12 @@ func TestSecretMatches(t *testing.T) {
 	md5 := digest.Secret{HA1MD5: sec.HA1MD5}
 	if !md5.Matches("1001", "switchboard", "s3cret") || md5.Matches("1001", "switchboard", "x") {
 		t.Error("an MD5 HA1 alone does not check the password")
+	}
+	if sec.Matches("1001", "elsewhere", "s3cret") {
+		t.Error("the password matches in another realm")
+	}
+	clear := digest.Secret{Password: "s3cret"}
+	if !clear.Matches("1001", "switchboard", "s3cret") || clear.Matches("1001", "switchboard", "s3cret2") {
+		t.Error("a clear password does not check the password")
 	}
 }

@@ -110,11 +110,12 @@ func NewServer(o Options) *Server {
 }
 
 // Challenges returns the values for WWW-Authenticate (or Proxy-Authenticate)
-// headers, one header per value, in order: SHA-256 first, then MD5. RFC 8760
-// §2.4 has the client use the first it supports, so modern phones get
-// SHA-256 while old ones fall back to MD5. Each value carries its own fresh
-// nonce, the opaque, qop="auth" and, if stale is true, stale=true, which tells
-// the client its password was right and only the nonce must change.
+// headers, one header per value, in the order of Options.Algorithms (by
+// default DefaultAlgorithms, MD5 alone). RFC 8760 §2.4 has the client use the
+// first it supports, so with ["SHA-256", "MD5"] modern phones answer SHA-256
+// while old ones fall back to MD5. Each value carries its own fresh nonce, the
+// opaque, qop="auth" and, if stale is true, stale=true, which tells the client
+// its password was right and only the nonce must change.
 func (s *Server) Challenges(stale bool) []string {
 	now := s.now().UnixNano()
 	out := make([]string, 0, len(s.algorithms))
@@ -162,9 +163,17 @@ func (s *Server) challenge(alg string, now int64, stale bool) string {
 // and some phones send a uri that differs from the Request-URI, and the
 // digest only proves knowledge of the password for what the client hashed.
 //
+// A response in an algorithm for which the Secret has neither the HA1 nor
+// the password fails with ErrNoHash (an ErrBadResponse): a user stored with an
+// MD5 HA1 alone can only answer MD5 challenges. The challenges are the same
+// for every user, so that they do not tell a scanner which users exist or how
+// they are stored; callers keep the directory's hashes in step with the
+// algorithms they offer instead.
+//
 // On success Verify returns the username. Otherwise it returns an error
 // wrapping one of: ErrNoCredentials, ErrMalformed (or ErrUnsupported),
-// ErrRealm, ErrBadNonce, ErrUnknownUser, ErrBadResponse, ErrStale, ErrReplay.
+// ErrRealm, ErrBadNonce, ErrUnknownUser, ErrBadResponse (or ErrNoHash),
+// ErrStale, ErrReplay.
 // The response is checked before the nonce's age, so ErrStale is returned
 // only to a client that knows the password. With qop=auth, a nonce-count
 // must exceed the highest one accepted for the same nonce; the RFC 2069 form
@@ -237,6 +246,9 @@ func (s *Server) Verify(method, header string, lookup func(user string) (Secret,
 		in.qop, in.nc, in.cnonce = c.qop, c.nc, c.cnonce
 	} else if alg.sess() {
 		in.cnonce = c.cnonce
+	}
+	if !secret.has(alg) {
+		return "", fmt.Errorf("%w: user %q answered %s", ErrNoHash, clip(c.username), alg.name())
 	}
 	var want [sha256.Size]byte
 	if w := in.compute(&want); w == nil || subtle.ConstantTimeCompare(w, got[:alg.size()]) != 1 {
