@@ -25,14 +25,22 @@ type Cipher struct {
 }
 
 // NewCipher makes the cipher of a leg whose phone sends with remote and is sent to with local.
+// Either side's MKI, when its line has one, is carried by (and expected in) its packets.
 func NewCipher(local, remote Crypto) (*Cipher, error) {
 	// Replay protection: a replayed packet is dropped, as RFC 3711 §3.3.2 asks.
-	in, err := srtp.CreateContext(remote.Key, remote.Salt, remote.Suite.profile,
-		srtp.SRTPReplayProtection(128), srtp.SRTCPReplayProtection(128))
+	inOpts := []srtp.ContextOption{srtp.SRTPReplayProtection(128), srtp.SRTCPReplayProtection(128)}
+	if len(remote.MKI) > 0 {
+		inOpts = append(inOpts, srtp.MasterKeyIndicator(remote.MKI))
+	}
+	in, err := srtp.CreateContext(remote.Key, remote.Salt, remote.Suite.profile, inOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("srtp: the phone's key: %w", err)
 	}
-	out, err := srtp.CreateContext(local.Key, local.Salt, local.Suite.profile)
+	var outOpts []srtp.ContextOption
+	if len(local.MKI) > 0 {
+		outOpts = append(outOpts, srtp.MasterKeyIndicator(local.MKI))
+	}
+	out, err := srtp.CreateContext(local.Key, local.Salt, local.Suite.profile, outOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("srtp: our key: %w", err)
 	}

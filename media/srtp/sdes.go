@@ -40,32 +40,44 @@ func suiteNamed(name string) (Suite, bool) {
 }
 
 // Crypto is one a=crypto line: a tag, a suite and the master key and salt its sender encrypts
-// with (the receiver decrypts with them).
+// with (the receiver decrypts with them). MKI, when the sender numbers its keys (RFC 4568
+// §6.1's "|value:length"), is the identifier its packets carry, length bytes big-endian.
 type Crypto struct {
 	Tag   int
 	Suite Suite
 	Key   []byte
 	Salt  []byte
+	MKI   []byte
 }
 
-// ParseCrypto reads the value of an a=crypto attribute, "tag suite inline:key||lifetime|mki
-// [session params]" (RFC 4568 §9.1). Only one key, without MKI or session parameters the
-// switch cannot honour, is accepted; a lifetime is allowed (the switch re-keys per call).
+// defaultParams are the session parameters that only restate RFC 4568's defaults (§6.3): a
+// line that carries them asks nothing of the switch that it does not already do. Any other
+// (KDR=n, UNENCRYPTED_SRTP, WSH=…) changes the stream in ways pion does not follow.
+var defaultParams = map[string]bool{"FEC_ORDER=FEC_SRTP": true, "KDR=0": true}
+
+// ParseCrypto reads the value of an a=crypto attribute, "tag suite inline:key|lifetime|mki:len
+// [session params]" (RFC 4568 §9.1). One key is accepted, with or without a lifetime (not
+// enforced: the switch keys each call afresh, far below any lifetime a phone asks) and an MKI;
+// session parameters only when they restate the defaults.
 func ParseCrypto(value string) (Crypto, error) {
+	// No error quotes the key parameter, nor the whole line: the refusal is logged, and a key
+	// in a log is a key anyone reading it can decrypt the call with.
 	f := strings.Fields(value)
 	if len(f) < 3 {
-		return Crypto{}, fmt.Errorf("%w: %q", ErrBadCrypto, value)
+		return Crypto{}, fmt.Errorf("%w: %d fields, want tag, suite and key", ErrBadCrypto, len(f))
 	}
 	tag, err := strconv.Atoi(f[0])
 	if err != nil || tag < 0 || tag > 999999999 {
-		return Crypto{}, fmt.Errorf("%w: tag %q", ErrBadCrypto, f[0])
+		return Crypto{}, fmt.Errorf("%w: tag %s", ErrBadCrypto, shown(f[0]))
 	}
 	suite, ok := suiteNamed(f[1])
 	if !ok {
-		return Crypto{}, fmt.Errorf("%w: suite %q", ErrBadCrypto, f[1])
+		return Crypto{}, fmt.Errorf("%w: suite %s", ErrBadCrypto, shown(f[1]))
 	}
-	if len(f) > 3 {
-		return Crypto{}, fmt.Errorf("%w: session parameters %q", ErrBadCrypto, strings.Join(f[3:], " "))
+	for _, p := range f[3:] {
+		if !defaultParams[strings.ToUpper(p)] {
+			return Crypto{}, fmt.Errorf("%w: session parameter %s", ErrBadCrypto, shown(p))
+		}
 	}
 	params := f[2]
 	if strings.Contains(params, ";") {
@@ -73,14 +85,16 @@ func ParseCrypto(value string) (Crypto, error) {
 	}
 	inline, ok := strings.CutPrefix(params, "inline:")
 	if !ok {
-		return Crypto{}, fmt.Errorf("%w: key method of %q", ErrBadCrypto, params)
+		method, _, _ := strings.Cut(params, ":")
+		if method == params {
+			method = "none"
+		}
+		return Crypto{}, fmt.Errorf("%w: key method %.12q, want inline", ErrBadCrypto, method)
 	}
 	keySalt, rest, _ := strings.Cut(inline, "|")
-	if rest != "" {
-		lifetime, mki, hasMKI := strings.Cut(rest, "|")
-		if hasMKI || strings.Contains(lifetime, ":") {
-			return Crypto{}, fmt.Errorf("%w: MKI %q", ErrBadCrypto, mki)
-		}
+	mki, err := parseKeyInfo(rest)
+	if err != nil {
+		return Crypto{}, err
 	}
 	raw, err := base64.StdEncoding.DecodeString(keySalt)
 	if err != nil {
@@ -92,7 +106,49 @@ func ParseCrypto(value string) (Crypto, error) {
 		return Crypto{}, fmt.Errorf("%w: %d key bytes for %s, want %d", ErrBadCrypto, len(raw), suite.Name,
 			suite.keyLen+suite.saltLen)
 	}
-	return Crypto{Tag: tag, Suite: suite, Key: raw[:suite.keyLen], Salt: raw[suite.keyLen:]}, nil
+	return Crypto{Tag: tag, Suite: suite, Key: raw[:suite.keyLen], Salt: raw[suite.keyLen:], MKI: mki}, nil
+}
+
+// parseKeyInfo reads what follows the key: "", "lifetime", "mki:len" or "lifetime|mki:len";
+// an MKI comes back as the bytes its packets carry.
+func parseKeyInfo(rest string) ([]byte, error) {
+	if rest == "" {
+		return nil, nil
+	}
+	lifetime, mki, hasBoth := strings.Cut(rest, "|")
+	if !hasBoth && strings.Contains(lifetime, ":") {
+		lifetime, mki = "", lifetime
+	}
+	if lifetime != "" && !validLifetime(lifetime) {
+		return nil, fmt.Errorf("%w: lifetime %s", ErrBadCrypto, shown(lifetime))
+	}
+	if mki == "" {
+		if hasBoth {
+			return nil, fmt.Errorf("%w: an empty MKI", ErrBadCrypto)
+		}
+		return nil, nil
+	}
+	v, l, ok := strings.Cut(mki, ":")
+	value, err1 := strconv.ParseUint(v, 10, 64)
+	length, err2 := strconv.Atoi(l)
+	if !ok || err1 != nil || err2 != nil || length < 1 || length > 128 || length < 8 && value>>(8*length) != 0 {
+		return nil, fmt.Errorf("%w: MKI %s, want value:length with length 1 to 128 bytes", ErrBadCrypto, shown(mki))
+	}
+	b := make([]byte, length)
+	for i := length - 1; i >= 0 && value != 0; i-- {
+		b[i], value = byte(value), value>>8
+	}
+	return b, nil
+}
+
+// validLifetime: a count of packets, decimal or "2^n".
+func validLifetime(s string) bool {
+	if n, ok := strings.CutPrefix(s, "2^"); ok {
+		e, err := strconv.Atoi(n)
+		return err == nil && e > 0 && e <= 64
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return err == nil && n > 0
 }
 
 // NewCrypto makes a fresh random master key and salt for suite, answering to tag.
@@ -104,8 +160,27 @@ func NewCrypto(tag int, suite Suite) (Crypto, error) {
 	return Crypto{Tag: tag, Suite: suite, Key: b[:suite.keyLen], Salt: b[suite.keyLen:]}, nil
 }
 
-// String is the a=crypto attribute value.
+// String is the a=crypto attribute value. It carries the key: it belongs in SDP, never in a
+// log line.
 func (c Crypto) String() string {
-	return fmt.Sprintf("%d %s inline:%s", c.Tag, c.Suite.Name,
+	s := fmt.Sprintf("%d %s inline:%s", c.Tag, c.Suite.Name,
 		base64.StdEncoding.EncodeToString(append(append([]byte(nil), c.Key...), c.Salt...)))
+	if len(c.MKI) > 0 {
+		var v uint64
+		for _, b := range c.MKI[max(0, len(c.MKI)-8):] {
+			v = v<<8 | uint64(b)
+		}
+		s += fmt.Sprintf("|%d:%d", v, len(c.MKI))
+	}
+	return s
+}
+
+// shown quotes a field of a refused a=crypto line for its error, unless it carries a key (a
+// line with its fields out of order): that is named, never shown. Long fields are cut, as a
+// log line is no place for them.
+func shown(field string) string {
+	if strings.Contains(strings.ToLower(field), "inline:") {
+		return "(a key parameter, not shown)"
+	}
+	return fmt.Sprintf("%.24q", field)
 }

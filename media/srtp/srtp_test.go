@@ -2,6 +2,7 @@ package srtp
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -9,32 +10,89 @@ import (
 	"github.com/pion/rtp"
 )
 
-func TestParseCrypto(t *testing.T) {
-	// RFC 4568 §4's key, with a lifetime and without the MKI the switch does not take.
-	c, err := ParseCrypto("1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20")
-	if err != nil {
-		t.Fatal(err)
+// rfcKey is RFC 4568's example key and salt (§4, §5.1).
+const rfcKey = "PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"
+
+// TestParseCryptoRFC4568Examples: the lines of RFC 4568 §4 and §5.1 that the switch can honour
+// are read, and written back as they were (a lifetime is not repeated: the switch does not
+// enforce one, and no phone needs to be told).
+func TestParseCryptoRFC4568Examples(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		tag        int
+		suite      string
+		mki        []byte
+		back       string
+	}{
+		{"§4", "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|2^20|1:32", 1, "AES_CM_128_HMAC_SHA1_80",
+			append(make([]byte, 31), 1), "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|1:32"},
+		{"§5.1 offer", "1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4 FEC_ORDER=FEC_SRTP",
+			1, "AES_CM_128_HMAC_SHA1_80", []byte{0, 0, 0, 1}, "1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|1:4"},
+		{"§5.1 answer", "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|2^20|1:4", 1, "AES_CM_128_HMAC_SHA1_80",
+			[]byte{0, 0, 0, 1}, "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|1:4"},
+		{"no lifetime, no MKI", "7 AES_CM_128_HMAC_SHA1_32 inline:" + rfcKey, 7, "AES_CM_128_HMAC_SHA1_32",
+			nil, "7 AES_CM_128_HMAC_SHA1_32 inline:" + rfcKey},
+		{"MKI without lifetime", "2 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|258:2", 2, "AES_CM_128_HMAC_SHA1_80",
+			[]byte{1, 2}, "2 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|258:2"},
+		{"decimal lifetime", "3 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|1048576", 3, "AES_CM_128_HMAC_SHA1_80",
+			nil, "3 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey},
+		{"GCM", "4 AEAD_AES_128_GCM inline:" + base64.StdEncoding.EncodeToString(make([]byte, 28)), 4, "AEAD_AES_128_GCM",
+			nil, "4 AEAD_AES_128_GCM inline:" + base64.StdEncoding.EncodeToString(make([]byte, 28))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseCrypto(tc.line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Tag != tc.tag || c.Suite.Name != tc.suite || len(c.Key) != 16 || len(c.Salt) != c.Suite.saltLen ||
+				!bytes.Equal(c.MKI, tc.mki) {
+				t.Fatalf("tag %d suite %s key %d salt %d MKI %x", c.Tag, c.Suite.Name, len(c.Key), len(c.Salt), c.MKI)
+			}
+			if got := c.String(); got != tc.back {
+				t.Fatalf("String() = %q, want %q", got, tc.back)
+			}
+			if again, err := ParseCrypto(c.String()); err != nil || !bytes.Equal(again.MKI, c.MKI) ||
+				!bytes.Equal(again.Key, c.Key) || !bytes.Equal(again.Salt, c.Salt) {
+				t.Fatalf("String() does not read back: %+v, %v", again.MKI, err)
+			}
+		})
 	}
-	if c.Tag != 1 || c.Suite.Name != "AES_CM_128_HMAC_SHA1_80" || len(c.Key) != 16 || len(c.Salt) != 14 {
-		t.Fatalf("%+v", c)
-	}
-	if got := c.String(); got != "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR" {
-		t.Fatalf("String() = %q", got)
-	}
+}
+
+// TestParseCryptoRefusesWithoutShowingTheKey: every line the switch cannot honour is an
+// ErrBadCrypto, and no error carries key material (the refusal is logged).
+func TestParseCryptoRefusesWithoutShowingTheKey(t *testing.T) {
 	bad := map[string]string{
-		"MKI":            "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32",
-		"unknown suite":  "1 F8_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
-		"not base64":     "1 AES_CM_128_HMAC_SHA1_80 inline:***",
-		"short key":      "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVm",
-		"two keys":       "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR;inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
-		"session params": "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR UNENCRYPTED_SRTP",
-		"no key method":  "1 AES_CM_128_HMAC_SHA1_80 PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
-		"no tag":         "AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
-		"nothing":        "",
+		"§5.1's F8 line":    "2 F8_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5QUJjZGVm|2^20|1:4;inline:QUJjZGVmMTIzNDU2Nzg5QUJDREUwMTIzNDU2Nzg5|2^20|2:4 FEC_ORDER=FEC_SRTP",
+		"unknown suite":     "1 F8_128_HMAC_SHA1_80 inline:" + rfcKey,
+		"not base64":        "1 AES_CM_128_HMAC_SHA1_80 inline:***" + rfcKey[3:],
+		"short key":         "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey[:16],
+		"long key":          "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "AAAA",
+		"GCM with CM's key": "1 AEAD_AES_128_GCM inline:" + rfcKey,
+		"two keys":          "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + ";inline:" + rfcKey,
+		"session params":    "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + " UNENCRYPTED_SRTP",
+		"KDR":               "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + " KDR=24",
+		"no key method":     "1 AES_CM_128_HMAC_SHA1_80 " + rfcKey,
+		"other key method":  "1 AES_CM_128_HMAC_SHA1_80 uri:" + rfcKey,
+		"no tag":            "AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey,
+		"out of order":      "1 inline:" + rfcKey + " AES_CM_128_HMAC_SHA1_80",
+		"key as a param":    "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + " inline:" + rfcKey,
+		"bad lifetime":      "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|2^x|1:4",
+		"MKI too long":      "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|2^20|1:129",
+		"MKI overflows":     "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|2^20|256:1",
+		"empty MKI":         "1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|2^20|",
+		"nothing":           "",
 	}
 	for name, v := range bad {
-		if _, err := ParseCrypto(v); !errors.Is(err, ErrBadCrypto) {
+		_, err := ParseCrypto(v)
+		if !errors.Is(err, ErrBadCrypto) {
 			t.Errorf("%s: %v, want ErrBadCrypto", name, err)
+			continue
+		}
+		for _, key := range []string{rfcKey, "MTIzNDU2Nzg5", "QUJjZGVm"} {
+			if strings.Contains(err.Error(), key[:8]) {
+				t.Errorf("%s: the error shows the key: %v", name, err)
+			}
 		}
 	}
 }
@@ -167,5 +225,72 @@ func TestPlainAndSecure(t *testing.T) {
 	noKey := strings.ReplaceAll(savpOffer, "a=crypto:", "a=x-crypto:")
 	if _, _, _, err := Plain([]byte(noKey)); !errors.Is(err, ErrBadCrypto) {
 		t.Fatalf("RTP/SAVP without a key: %v, want ErrBadCrypto", err)
+	}
+}
+
+// TestCipherWithMKI: a phone that numbers its key (|1:4) sends the MKI in every packet; the
+// switch, answering without one, opens them and its own packets carry none.
+func TestCipherWithMKI(t *testing.T) {
+	phoneKey, err := ParseCrypto("1 AES_CM_128_HMAC_SHA1_80 inline:" + rfcKey + "|2^20|1:4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	swKey, err := NewCrypto(1, Suites[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone, err := NewCipher(phoneKey, swKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := NewCipher(swKey, phoneKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := packet(t, 1)
+	sealed, err := phone.Seal(nil, plain, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(plain) + 4 + 10; len(sealed) != want || !bytes.Equal(sealed[len(plain):len(plain)+4], []byte{0, 0, 0, 1}) {
+		t.Fatalf("sealed %d bytes, want %d with the MKI 00000001 before the tag", len(sealed), want)
+	}
+	if got, err := sw.Open(sealed, false); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("open: %v", err)
+	}
+	back, err := sw.Seal(nil, plain, false)
+	if err != nil || len(back) != len(plain)+10 {
+		t.Fatalf("the switch's packet: %d bytes, %v; want %d (no MKI)", len(back), err, len(plain)+10)
+	}
+	if got, err := phone.Open(back, false); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("the phone opens the switch's packet: %v", err)
+	}
+}
+
+// BenchmarkCipherPacket: one 20 ms PCMU packet sealed by the phone and opened by the switch,
+// per suite: the cost SRTP adds to a relayed packet, twice over when both legs are SRTP.
+func BenchmarkCipherPacket(b *testing.B) {
+	for _, suite := range Suites {
+		b.Run(suite.Name, func(b *testing.B) {
+			phone, sw := pair(b, suite)
+			plain := packet(b, 1)
+			out := make([]byte, 0, 1500)
+			in := make([]byte, 1500)
+			seq := uint16(1)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(plain)))
+			for b.Loop() {
+				seq++
+				plain[2], plain[3] = byte(seq>>8), byte(seq)
+				sealed, err := phone.Seal(out[:0], plain, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := copy(in, sealed)
+				if _, err := sw.Open(in[:n], false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
