@@ -84,7 +84,16 @@ func (l *dialog) newRequestSeq(method sip.RequestMethod, seq uint32, body []byte
 	if contentType == "application/sdp" {
 		// A body the gateway cannot translate goes as it is: the browser refuses it (488) and
 		// the request fails like any refused offer.
-		if out, err := l.toBrowser(body); err == nil {
+		var out []byte
+		var err error
+		if e, ok := l.browser.(*srtpEdge); ok && method == sip.INVITE && len(body) > 0 {
+			// An SRTP phone's edge must know this is our offer: the SDP it gets back is
+			// the answer whose keys count at once.
+			out, err = e.offer(body)
+		} else {
+			out, err = l.toBrowser(body)
+		}
+		if err == nil {
 			body = out
 		}
 	}

@@ -74,7 +74,7 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 		s.attachBrowser(l, g, c.epB)
 	} else if s.srtpPolicy(b.AOR) == SRTPRequired {
 		// A phone that must speak SRTP is offered RTP/SAVP with a key of its leg's own.
-		e := &srtpEdge{done: make(chan struct{})}
+		e := newSRTPEdge()
 		offer, err := e.ToBrowser(c.offerB)
 		if err != nil {
 			return nil, fmt.Errorf("invite %s: SRTP offer: %w", l.callID, err)
@@ -90,6 +90,11 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 		return nil, fmt.Errorf("invite %s: %w", l.callID, err)
 	}
 	f := &fork{r: r, binding: b, leg: l, req: req, tx: tx, stopCh: make(chan struct{})}
+	if e, ok := l.browser.(*srtpEdge); ok {
+		// Until one of the ringing phones wins, any may key the shared callee endpoint (early
+		// media); a phone answering after another won may not.
+		e.ownedBy(func() bool { w := r.winner.Load(); return w == nil || w == f })
+	}
 	s.wg.Add(1)
 	go f.run(c)
 	return f, nil

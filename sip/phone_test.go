@@ -186,6 +186,8 @@ type phone struct {
 
 	rtp *net.UDPConn // the phone's media socket
 	key *srtp.Crypto // set: the phone speaks SRTP (RTP/SAVP with this key in its SDP)
+	// cryptoLine, when set, is the phone's a=crypto value as it stands, usable or not.
+	cryptoLine string
 
 	mu       sync.Mutex
 	onNotify func(*sip.Request, sip.ServerTransaction) // set by watchNotifies / notifiesByEvent
@@ -327,7 +329,10 @@ func (p *phone) switchURI(user string) sip.Uri {
 func (p *phone) sdp(direction string) []byte {
 	port := p.rtp.LocalAddr().(*net.UDPAddr).Port
 	profile, crypto := "RTP/AVP", ""
-	if p.key != nil {
+	switch {
+	case p.cryptoLine != "":
+		profile, crypto = "RTP/SAVP", "a=crypto:"+p.cryptoLine+"\r\n"
+	case p.key != nil:
 		profile, crypto = "RTP/SAVP", "a=crypto:"+p.key.String()+"\r\n"
 	}
 	return []byte(fmt.Sprintf("v=0\r\no=%s 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+

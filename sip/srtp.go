@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"bytes"
 	"fmt"
 	"sync"
 
@@ -79,7 +78,7 @@ func (s *Server) srtpOffer(req *sip.Request, tx sip.ServerTransaction, caller st
 	case !secure:
 		return nil, true
 	}
-	e := &srtpEdge{done: make(chan struct{})}
+	e := newSRTPEdge()
 	if err := e.takeOffer(offered); err != nil {
 		return refuse(err.Error())
 	}
@@ -91,45 +90,76 @@ func (s *Server) srtpOffer(req *sip.Request, tx sip.ServerTransaction, caller st
 // translated at the dialog's edge (RTP/SAVP with a=crypto to and from the phone, plain RTP/AVP
 // for the core) and the keys become a media.Cipher on the leg's endpoint, which then encrypts
 // and decrypts the phone's packets. It has no media of its own: Done closes only with Close.
+//
+// Keys follow offer/answer (RFC 4568 §7.1.4): a re-offer's keys count once the offer is
+// answered, not when it arrives, so a re-INVITE refused (491, 488) leaves the call on the keys
+// it had. The edge tells an offer from an answer by who offered last: offer marks ours.
 type srtpEdge struct {
-	mu      sync.Mutex
-	local   srtp.Crypto  // what the switch encrypts with; zero until chosen
-	remote  *srtp.Crypto // what the phone encrypts with
-	ep      *media.Endpoint
-	applied [2][]byte // the keys (ours, the phone's) of the cipher on ep: a re-INVITE
-	// with the same keys keeps the cipher and its streams' rollover counts
+	mu       sync.Mutex
+	local    srtp.Crypto  // what the switch encrypts with; zero until chosen
+	remote   *srtp.Crypto // what the phone encrypts with
+	pending  *keys        // the phone's re-offer, until the switch answers it
+	offering bool         // the switch's offer is out: what the phone sends next is its answer
+	ep       *media.Endpoint
+	cipher   *srtp.Cipher // on ep once both keys are known; re-keyed in place after
+	// owns says whether the edge may put its cipher on ep: the forks of a ringing share the
+	// callee endpoint, and a phone that answers after another won must not take it over.
+	// nil: always.
+	owns func() bool
 
 	once sync.Once
 	done chan struct{}
 }
 
-// takeOffer takes the phone's keys, offered or answered, with mu held (or before the edge is
-// shared). An answer, and a re-offer, carry a line with our tag and suite: that is the phone's
-// key. Otherwise (a first offer, or a re-offer in another suite) the phone's first usable line
-// is chosen and ours is made, or kept, in its suite with its tag. Either way the SDP we send
-// next carries our one line, which answers an offer and re-offers after an answer alike.
-func (e *srtpEdge) takeOffer(offered []srtp.Crypto) error {
+// keys are a leg's two keys as an offer and its answer agree them.
+type keys struct {
+	local  srtp.Crypto
+	remote srtp.Crypto
+}
+
+// newSRTPEdge is the edge of a phone leg with no keys yet.
+func newSRTPEdge() *srtpEdge { return &srtpEdge{done: make(chan struct{})} }
+
+// choose picks the keys that answer the phone's lines, with mu held (or before the edge is
+// shared), changing nothing. A line with our tag and suite is the phone's key for our current
+// one (an answer to our offer, or a re-offer keeping the suite). Otherwise the phone's first
+// usable line is chosen and ours is kept if its suite fits, else made, with the line's tag.
+func (e *srtpEdge) choose(offered []srtp.Crypto) (keys, error) {
 	for _, c := range offered {
 		if e.local.Key != nil && c.Tag == e.local.Tag && c.Suite.Name == e.local.Suite.Name {
-			e.remote = &c
-			return nil
+			return keys{local: e.local, remote: c}, nil
 		}
 	}
 	chosen := offered[0]
-	if e.local.Key == nil || e.local.Suite.Name != chosen.Suite.Name {
-		local, err := srtp.NewCrypto(chosen.Tag, chosen.Suite)
-		if err != nil {
-			return err
+	local := e.local
+	if local.Key == nil || local.Suite.Name != chosen.Suite.Name {
+		var err error
+		if local, err = srtp.NewCrypto(chosen.Tag, chosen.Suite); err != nil {
+			return keys{}, err
 		}
-		e.local = local
 	}
-	e.local.Tag = chosen.Tag
-	e.remote = &chosen
+	local.Tag = chosen.Tag
+	return keys{local: local, remote: chosen}, nil
+}
+
+// takeOffer takes the keys of the phone's dialog-creating offer, before the edge is shared.
+func (e *srtpEdge) takeOffer(offered []srtp.Crypto) error {
+	k, err := e.choose(offered)
+	if err != nil {
+		return err
+	}
+	e.commit(k)
 	return nil
 }
 
-// FromBrowser reads an SDP from the phone: an offer (a re-INVITE's, new keys and all) or the
-// answer to ours.
+// commit makes k the leg's keys, with mu held.
+func (e *srtpEdge) commit(k keys) {
+	e.local, e.remote, e.pending = k.local, &k.remote, nil
+	e.apply()
+}
+
+// FromBrowser reads an SDP from the phone: the answer to our offer, whose keys count at once,
+// or an offer (a re-INVITE's, new keys and all), whose keys count when we answer it.
 func (e *srtpEdge) FromBrowser(body []byte) ([]byte, error) {
 	plain, offered, secure, err := srtp.Plain(body)
 	if err != nil {
@@ -140,25 +170,45 @@ func (e *srtpEdge) FromBrowser(body []byte) ([]byte, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.takeOffer(offered); err != nil {
+	k, err := e.choose(offered)
+	if err != nil {
 		return nil, err
 	}
-	e.apply()
+	if e.offering {
+		e.offering = false
+		e.commit(k)
+	} else {
+		e.pending = &k
+	}
 	return plain, nil
 }
 
 // ToBrowser writes the switch's SDP for the phone as RTP/SAVP with our key: the answer to the
-// phone's offer, or an offer of our own (a call to the phone, a hold, a transfer's re-INVITE).
+// phone's offer (whose keys count from now), or the first offer to a phone being called.
 func (e *srtpEdge) ToBrowser(body []byte) ([]byte, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.local.Key == nil {
+	switch {
+	case e.pending != nil:
+		e.commit(*e.pending)
+	case e.local.Key == nil:
 		local, err := srtp.NewCrypto(1, srtp.Suites[0])
 		if err != nil {
 			return nil, err
 		}
 		e.local = local
+		e.offering = true
 	}
+	return srtp.Secure(body, e.local)
+}
+
+// offer writes a re-INVITE's offer of the switch's (a hold, a transfer's new far end) with our
+// current key. A phone re-offer that was never answered with a 2xx is void by now.
+func (e *srtpEdge) offer(body []byte) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pending = nil
+	e.offering = true
 	return srtp.Secure(body, e.local)
 }
 
@@ -170,27 +220,44 @@ func (e *srtpEdge) attach(ep *media.Endpoint) {
 	e.apply()
 }
 
+// ownedBy gates the edge's use of its endpoint (see owns); set before the fork's responses are
+// read.
+func (e *srtpEdge) ownedBy(owns func() bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.owns = owns
+}
+
 // claim puts this edge's cipher back on its endpoint: the forks of a ringing share the callee
 // endpoint, and the phone that answered is the one whose keys count.
 func (e *srtpEdge) claim() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.applied = [2][]byte{}
-	e.apply()
+	if e.cipher != nil && e.ep != nil {
+		e.ep.SetCipher(e.cipher)
+	}
 }
 
-// apply sets the cipher on the endpoint once both keys are known; with mu held.
+// apply puts the leg's keys to work once both are known, with mu held: a cipher is made and
+// set on the endpoint, or the one there is re-keyed in place (an unchanged direction keeps
+// its rollover count).
 func (e *srtpEdge) apply() {
-	if e.ep == nil || e.remote == nil || e.local.Key == nil ||
-		bytes.Equal(e.applied[0], e.local.Key) && bytes.Equal(e.applied[1], e.remote.Key) {
+	if e.ep == nil || e.remote == nil || e.local.Key == nil {
+		return
+	}
+	if e.cipher != nil {
+		// Keys ParseCrypto and NewCrypto made always fit their suite: Rekey cannot fail on them.
+		_ = e.cipher.Rekey(e.local, *e.remote)
 		return
 	}
 	c, err := srtp.NewCipher(e.local, *e.remote)
 	if err != nil {
-		return // keys ParseCrypto and NewCrypto made always fit their suite
+		return // as above
 	}
-	e.ep.SetCipher(c)
-	e.applied = [2][]byte{e.local.Key, e.remote.Key}
+	e.cipher = c
+	if e.owns == nil || e.owns() {
+		e.ep.SetCipher(c)
+	}
 }
 
 // Done is closed by Close: SRTP has no media of its own to lose.

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/prompts"
+	"github.com/switchboard-voip/switchboard/media/srtp"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
@@ -69,6 +70,8 @@ type rtpPeer struct {
 	seq  uint16
 	ts   uint32
 	ssrc uint32
+	// cipher, when set, is the caller's SRTP: what it sends is sealed, what it hears opened.
+	cipher *srtp.Cipher
 
 	mu    sync.Mutex
 	heard []int16
@@ -78,7 +81,12 @@ type rtpPeer struct {
 }
 
 func newRTPPeer(t *testing.T, p *phone, answer []byte) *rtpPeer {
-	r := &rtpPeer{t: t, conn: p.rtp, dst: remoteMedia(t, answer), ssrc: 0x5eed, start: time.Now(), stop: make(chan struct{})}
+	return newPeer(t, p, answer, nil)
+}
+
+// newPeer is newRTPPeer speaking SRTP with c when c is set.
+func newPeer(t *testing.T, p *phone, answer []byte, c *srtp.Cipher) *rtpPeer {
+	r := &rtpPeer{t: t, conn: p.rtp, dst: remoteMedia(t, answer), ssrc: 0x5eed, cipher: c, start: time.Now(), stop: make(chan struct{})}
 	r.wg.Add(1)
 	go r.listen()
 	t.Cleanup(r.close)
@@ -111,8 +119,14 @@ func (r *rtpPeer) listen() {
 		if err != nil {
 			continue
 		}
+		b := buf[:n]
+		if r.cipher != nil {
+			if b, err = r.cipher.Open(b, false); err != nil {
+				continue // in the clear, or not under the switch's key: not heard
+			}
+		}
 		var pkt rtp.Packet
-		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != 0 || len(pkt.Payload) != 160 {
+		if pkt.Unmarshal(b) != nil || pkt.PayloadType != 0 || len(pkt.Payload) != 160 {
 			continue
 		}
 		media.ULawDecodeFrame(frame, pkt.Payload)
@@ -134,6 +148,13 @@ func (r *rtpPeer) packet(pt uint8, marker bool, ts uint32, payload []byte) {
 		Timestamp: ts, SSRC: r.ssrc}, Payload: payload}
 	r.seq++
 	b, _ := pkt.Marshal()
+	if r.cipher != nil {
+		var err error
+		if b, err = r.cipher.Seal(nil, b, false); err != nil {
+			r.t.Error(err)
+			return
+		}
+	}
 	_, _ = r.conn.WriteToUDP(b, r.dst)
 }
 

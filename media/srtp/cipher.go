@@ -16,10 +16,12 @@ import (
 type Cipher struct {
 	openMu  sync.Mutex
 	in      *srtp.Context
+	inKey   Crypto // what in was made with, to tell a re-key from a repeat
 	inRTP   rtp.Header
 	inRTCP  rtcp.Header
 	sealMu  sync.Mutex
 	out     *srtp.Context
+	outKey  Crypto
 	outRTP  rtp.Header
 	outRTCP rtcp.Header
 }
@@ -27,24 +29,48 @@ type Cipher struct {
 // NewCipher makes the cipher of a leg whose phone sends with remote and is sent to with local.
 // Either side's MKI, when its line has one, is carried by (and expected in) its packets.
 func NewCipher(local, remote Crypto) (*Cipher, error) {
-	// Replay protection: a replayed packet is dropped, as RFC 3711 §3.3.2 asks.
-	inOpts := []srtp.ContextOption{srtp.SRTPReplayProtection(128), srtp.SRTCPReplayProtection(128)}
-	if len(remote.MKI) > 0 {
-		inOpts = append(inOpts, srtp.MasterKeyIndicator(remote.MKI))
+	c := &Cipher{}
+	if err := c.Rekey(local, remote); err != nil {
+		return nil, err
 	}
-	in, err := srtp.CreateContext(remote.Key, remote.Salt, remote.Suite.profile, inOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("srtp: the phone's key: %w", err)
+	return c, nil
+}
+
+// Rekey puts new keys in place, as a re-INVITE's offer and answer agree them. Only a direction
+// whose key changed gets a new context: the other keeps its streams' rollover counts, which a
+// fresh context would restart at 0 while the far end, whose key did not change, goes on
+// counting (after 65536 packets, 22 minutes of G.711, every packet would then fail to
+// authenticate). On an error neither direction has changed.
+func (c *Cipher) Rekey(local, remote Crypto) error {
+	c.openMu.Lock()
+	defer c.openMu.Unlock()
+	c.sealMu.Lock()
+	defer c.sealMu.Unlock()
+	in, out := c.in, c.out
+	if in == nil || !remote.sameKey(c.inKey) {
+		// Replay protection: a replayed packet is dropped, as RFC 3711 §3.3.2 asks.
+		opts := []srtp.ContextOption{srtp.SRTPReplayProtection(128), srtp.SRTCPReplayProtection(128)}
+		if len(remote.MKI) > 0 {
+			opts = append(opts, srtp.MasterKeyIndicator(remote.MKI))
+		}
+		var err error
+		if in, err = srtp.CreateContext(remote.Key, remote.Salt, remote.Suite.profile, opts...); err != nil {
+			return fmt.Errorf("srtp: the phone's key: %w", err)
+		}
 	}
-	var outOpts []srtp.ContextOption
-	if len(local.MKI) > 0 {
-		outOpts = append(outOpts, srtp.MasterKeyIndicator(local.MKI))
+	if out == nil || !local.sameKey(c.outKey) {
+		var opts []srtp.ContextOption
+		if len(local.MKI) > 0 {
+			opts = append(opts, srtp.MasterKeyIndicator(local.MKI))
+		}
+		var err error
+		if out, err = srtp.CreateContext(local.Key, local.Salt, local.Suite.profile, opts...); err != nil {
+			return fmt.Errorf("srtp: our key: %w", err)
+		}
 	}
-	out, err := srtp.CreateContext(local.Key, local.Salt, local.Suite.profile, outOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("srtp: our key: %w", err)
-	}
-	return &Cipher{in: in, out: out}, nil
+	c.in, c.inKey = in, remote.clone()
+	c.out, c.outKey = out, local.clone()
+	return nil
 }
 
 // Open authenticates and decrypts pkt in place.

@@ -1,6 +1,7 @@
 package srtp
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -183,4 +184,16 @@ func shown(field string) string {
 		return "(a key parameter, not shown)"
 	}
 	return fmt.Sprintf("%.24q", field)
+}
+
+// sameKey: c and o encrypt alike (suite, key, salt and MKI); the tag is only SDP's numbering.
+func (c Crypto) sameKey(o Crypto) bool {
+	return c.Suite.Name == o.Suite.Name && bytes.Equal(c.Key, o.Key) && bytes.Equal(c.Salt, o.Salt) &&
+		bytes.Equal(c.MKI, o.MKI)
+}
+
+// clone is c with storage of its own: a caller's later change to its slices leaves c be.
+func (c Crypto) clone() Crypto {
+	c.Key, c.Salt, c.MKI = bytes.Clone(c.Key), bytes.Clone(c.Salt), bytes.Clone(c.MKI)
+	return c
 }

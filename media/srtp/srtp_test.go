@@ -294,3 +294,62 @@ func BenchmarkCipherPacket(b *testing.B) {
 		})
 	}
 }
+
+// TestRekeyKeepsTheUnchangedDirection: past a sequence number wrap (the rollover count is 1
+// on both sides), the phone re-keys its own direction only. The switch's packets, under its
+// unchanged key, must still open at the phone: a fresh context would count them from 0. The
+// phone's, under its new key, open at the switch, and its old key no longer does.
+func TestRekeyKeepsTheUnchangedDirection(t *testing.T) {
+	phoneKey, _ := NewCrypto(1, Suites[0])
+	swKey, _ := NewCrypto(1, Suites[0])
+	phone, err := NewCipher(phoneKey, swKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := NewCipher(swKey, phoneKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange := func(from, to *Cipher, seq uint16) error {
+		t.Helper()
+		plain := packet(t, seq)
+		sealed, err := from.Seal(nil, plain, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := to.Open(sealed, false)
+		if err == nil && !bytes.Equal(got, plain) {
+			t.Fatalf("seq %d opened changed", seq)
+		}
+		return err
+	}
+	for seq := uint16(65530); seq != 6; seq++ { // across the wrap
+		if err := exchange(sw, phone, seq); err != nil {
+			t.Fatalf("switch to phone, seq %d: %v", seq, err)
+		}
+		if err := exchange(phone, sw, seq); err != nil {
+			t.Fatalf("phone to switch, seq %d: %v", seq, err)
+		}
+	}
+	newPhoneKey, _ := NewCrypto(2, Suites[0])
+	oldPhone := phone
+	phone, err = NewCipher(newPhoneKey, swKey) // the phone's new sending context; its...
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone.in, phone.inKey = oldPhone.in, oldPhone.inKey // ...receiving one goes on counting
+	if err := sw.Rekey(swKey, newPhoneKey); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint16(6); seq < 10; seq++ {
+		if err := exchange(sw, phone, seq); err != nil {
+			t.Fatalf("switch to phone after the phone re-keyed, seq %d: %v", seq, err)
+		}
+		if err := exchange(phone, sw, seq); err != nil {
+			t.Fatalf("phone to switch under its new key, seq %d: %v", seq, err)
+		}
+	}
+	if err := exchange(oldPhone, sw, 20); err == nil {
+		t.Fatal("a packet under the phone's old key was still taken")
+	}
+}
