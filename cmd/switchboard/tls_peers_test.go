@@ -13,15 +13,20 @@ import (
 // each hears the other's tone, (a) registered over SIP TLS (checking the switch's certificate),
 // the INVITE reaching Bob over his own connection, and (b) insisting on SRTP (srtp.so,
 // mediaenc=srtp-mand, SDES keys) with media.srtp required for both, so that the switch decrypts
-// one leg's SRTP and encrypts it again with the other leg's keys.
+// one leg's SRTP and encrypts it again with the other leg's keys, and (c) with SRTP on Alice's
+// side only (her policy required, Bob's the default optional), so that one leg is SRTP and the
+// other plain RTP.
 func TestBaresipPhonesOverTLSAndSRTP(t *testing.T) {
 	needs.Program(t, "baresip-core", "baresip")
-	for _, secure := range []string{"tls", "srtp"} {
+	for _, secure := range []string{"tls", "srtp", "srtp-to-plain"} {
 		t.Run(secure, func(t *testing.T) {
 			tlsPort := freePort(t)
 			vc := vmConfig{md5Only: true, tlsPort: tlsPort}
-			if secure == "srtp" {
+			switch secure {
+			case "srtp":
 				vc = vmConfig{md5Only: true, userExtra: map[string]string{"1001": "    srtp: required\n", "1002": "    srtp: required\n"}}
+			case "srtp-to-plain":
+				vc = vmConfig{md5Only: true, userExtra: map[string]string{"1001": "    srtp: required\n"}}
 			}
 			ps := startPeerSwitchWith(t, vc)
 			dir, sw := ps.dir, ps.sw
@@ -40,7 +45,7 @@ func TestBaresipPhonesOverTLSAndSRTP(t *testing.T) {
 				if secure == "tls" {
 					opts.caFile = filepath.Join(dir, "sip.crt")
 					registered = append(registered, `"transport": "TLS"`)
-				} else {
+				} else if ext == "1001" || secure == "srtp" {
 					opts.menc = []string{"srtp.so"}
 					opts.account += ";mediaenc=srtp-mand"
 				}
