@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/srtp"
+	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
@@ -523,4 +524,47 @@ func TestSRTPKeysNeverLogged(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSRTPPickupBetweenSRTPPhones: an SRTP caller rings a plain phone and an SRTP phone picks
+// the call up (*8). The picker's endpoint, keyed by its own offer, becomes the callee side of
+// the call: both legs are SRTP, each under its own keys, and each phone hears the other.
+func TestSRTPPickupBetweenSRTPPhones(t *testing.T) {
+	sw, _, _ := transferSwitch(t, nil)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := srtpPhone(t, newPhone(t, sw, "1003", "udp")).mustRegister()
+	alice := srtpPhone(t, newPhone(t, sw, "1001", "udp")).mustRegister()
+	d, answered := ringingCall(t, alice, "1002")
+	ring := bob.nextIncoming(5 * time.Second)
+	if err := ring.dlg.Respond(180, "Ringing", nil); err != nil {
+		t.Fatal(err)
+	}
+	pd, err := pickUp(t, carol, routing.FeaturePickup+"1002")
+	if err != nil {
+		t.Fatalf("*81002: %v", err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("Alice's call not answered by the pickup: %v", err)
+	}
+	ca, err := srtp.NewCipher(*alice.key, switchKey(t, d.InviteResponse.Body()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := srtp.NewCipher(*carol.key, switchKey(t, pd.InviteResponse.Body()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol.sendSRTP(t, cc, remoteMedia(t, pd.InviteResponse.Body()), 30, 0xC2)
+	if got := alice.recvSRTP(t, ca, 20, 0xC2); got < 20 {
+		t.Fatalf("Alice got %d of Carol's 30 packets under her keys", got)
+	}
+	alice.sendSRTP(t, ca, remoteMedia(t, d.InviteResponse.Body()), 30, 0xA2)
+	if got := carol.recvSRTP(t, cc, 20, 0xA2); got < 20 {
+		t.Fatalf("Carol got %d of Alice's 30 packets under her keys", got)
+	}
+	if err := pd.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-alice.byes
+	sw.waitIdle(t)
 }
