@@ -25,7 +25,8 @@ import (
 // held SWITCHBOARD_PEER_HOLD s, default 1, media ports anchored, no audio; each rate for
 // SWITCHBOARD_PEER_STEP s, default 10), then concurrent calls with both sides streaming G.711
 // for 6 s (SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800"). SWITCHBOARD_PEER_DIR keeps
-// the files.
+// the files. For profiling: SWITCHBOARD_PEER_ONLY=switchboard (or kamailio) runs one side, and
+// SWITCHBOARD_PEER_PPROF=127.0.0.1:6060 serves the switch's profiler there.
 func TestBenchPeer(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_BENCH_PEER") == "" {
 		t.Skip("peer benchmark: set SWITCHBOARD_BENCH_PEER=1 (make bench-peer)")
@@ -51,7 +52,11 @@ func TestBenchPeer(t *testing.T) {
 	}
 	peers := []peer{{"Kamailio + rtpengine", startKamailioPeer}, {"Switchboard", func(t *testing.T, dir string) (int, []int, func()) {
 		cfg, cfgPath := newSwitchConfigWith(t, dir, 12000, 60*time.Second, users)
-		sw := startBinary(t, cfg, cfgPath, "-log-level", "warn")
+		args := []string{"-log-level", "warn"}
+		if addr := os.Getenv("SWITCHBOARD_PEER_PPROF"); addr != "" {
+			args = append(args, "-pprof", addr)
+		}
+		sw := startBinary(t, cfg, cfgPath, args...)
 		return cfg.SIPPort, []int{sw.cmd.Process.Pid}, func() { _ = sw.cmd.Process.Kill() }
 	}}}
 	// The rate steps measure signalling with media ports allocated, as the table does:
@@ -71,7 +76,11 @@ func TestBenchPeer(t *testing.T) {
 	}
 	best, bestConc := make([]int, len(peers)), make([]int, len(peers))
 	var table []string
+	only := strings.ToLower(os.Getenv("SWITCHBOARD_PEER_ONLY"))
 	for i, p := range peers {
+		if only != "" && !strings.Contains(strings.ToLower(p.name), only) {
+			continue
+		}
 		pdir := filepath.Join(dir, fmt.Sprintf("peer%d", i))
 		if err := os.MkdirAll(pdir, 0o750); err != nil {
 			t.Fatal(err)
