@@ -98,7 +98,7 @@ func (e *Engine) hold(c Call, plan routing.Plan) {
 		return
 	}
 	c.SetState(Held, plan.Ext)
-	log := c.Log().With(zap.String("ext", plan.Ext))
+	log := c.Log().WithLazy(zap.String("ext", plan.Ext))
 	// The caller joins the line at once, so the wait is measured from their arrival, but hears
 	// the whole greeting before anything else.
 	w := e.holds.join(plan.Ext, c)

@@ -360,7 +360,7 @@ func (e *Engine) enqueue(c Call, plan routing.Plan) {
 		}
 	}
 	defer leave()
-	log := c.Log().With(zap.String("queue", cfg.Ext))
+	log := c.Log().WithLazy(zap.String("queue", cfg.Ext))
 	log.Info("caller queued", zap.Int("position", pos))
 
 	music := cfg.MusicOnHold

@@ -20,7 +20,7 @@ const ScreenWait = 10 * time.Second
 // choice within ScreenWait means voicemail. It returns whether to connect, or what to do
 // instead (nil: nothing, the caller is gone).
 func (e *Engine) screen(c Call, p Party, plan routing.Plan) (*routing.Plan, bool) {
-	log := c.Log().With(zap.String("ext", p.Ext()))
+	log := c.Log().WithLazy(zap.String("ext", p.Ext()))
 	c.SetState(Screening, p.Ext())
 	voicemail := plan.NoAnswer
 	decline := func(dnd bool) (*routing.Plan, bool) {

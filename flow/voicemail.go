@@ -37,7 +37,7 @@ func (e *Engine) voicemail(c Call, plan routing.Plan) {
 		return
 	}
 	c.SetState(Voicemail, plan.Box)
-	log := c.Log().With(zap.String("box", plan.Box))
+	log := c.Log().WithLazy(zap.String("box", plan.Box))
 	if _, err := e.play(c, e.greeting(plan.Box, plan.Greeting, true), false); err != nil {
 		return
 	}

@@ -59,6 +59,7 @@ func newPool(t testing.TB, pairs int) *Ports {
 		if n := p.InUse(); n != 0 {
 			t.Errorf("%d port pairs still in use at the end of the test", n)
 		}
+		p.Close()
 	})
 	return p
 }

@@ -18,6 +18,9 @@ type Ports struct {
 	network string // "udp4" or "udp6", so sockets never see 4-in-6 addresses
 	first   int    // lowest RTP port (even)
 
+	// readers reads the sockets of running relays (poller.go).
+	readers poller
+
 	mu    sync.Mutex
 	used  []bool // used[i]: pair first+2i is out
 	next  int    // index of the pair to try first on the next Open
@@ -79,6 +82,10 @@ func (p *Ports) Open() (*Endpoint, error) {
 	}
 	return nil, fmt.Errorf("%w on %v ports %d-%d", ErrPortsExhausted, p.addr, p.first, p.first+2*len(p.used)-1)
 }
+
+// Close stops the readers that serve the pool's relays; call it once the calls are over.
+// Endpoints opened later still relay, each socket with a goroutine of its own.
+func (p *Ports) Close() error { return p.readers.Close() }
 
 // InUse reports how many pairs are out (opened and not yet closed).
 func (p *Ports) InUse() int {

@@ -224,3 +224,43 @@ func rtpPayload(b []byte) (pt uint8, payload []byte, ok bool) {
 	}
 	return b[1] & 0x7f, b[off:end], true
 }
+
+// watch unblocks the read loops when ctx ends and, meanwhile, closes
+// inactive when the packet count stops moving for timeout (<= 0: never). It
+// samples the count a few times per timeout so that detection is late by at
+// most a quarter of it, without the read loops reading the clock.
+func watch(ctx context.Context, timeout time.Duration, received func() uint64, inactive chan struct{}, socks []*socket) {
+	defer func() {
+		// A deadline in the past makes blocked and future reads fail at
+		// once, without closing the sockets, which belong to the owner.
+		now := time.Now()
+		for _, s := range socks {
+			s.conn.SetReadDeadline(now)
+		}
+	}()
+
+	if timeout <= 0 {
+		<-ctx.Done()
+		return
+	}
+	tick := time.NewTicker(max(timeout/4, time.Millisecond))
+	defer tick.Stop()
+	last, lastChange := received(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if n := received(); n != last {
+				last, lastChange = n, now
+				continue
+			}
+			if now.Sub(lastChange) >= timeout {
+				close(inactive)
+				tick.Stop()
+				<-ctx.Done()
+				return
+			}
+		}
+	}
+}

@@ -3,14 +3,13 @@ package media
 import (
 	"context"
 	"encoding/binary"
-	"errors"
-	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// relayBufSize is the read buffer of each copy loop. It is above the
+// relayBufSize is the read buffer of the socket readers. It is above the
 // Ethernet MTU so that any packet a phone can send unfragmented fits; a read
 // that fills it may have been truncated and is dropped rather than relayed.
 const relayBufSize = 2048
@@ -32,23 +31,35 @@ type Relay struct {
 	// b (Sent).
 	sentA, sentB sentRecord
 
-	inactive chan struct{}
+	inactive   chan struct{}
+	onInactive []func()
 
 	// contA and contB rewrite the RTP sent out of a and b (Continue).
 	contA, contB atomic.Pointer[rewriter]
 
+	// flows are the four directions (RTP a→b, b→a, RTCP a→b, b→a), each read by the endpoints'
+	// poller while the relay runs.
+	flows   [4]flow
+	readers [4]pollHandle
+
 	mu      sync.Mutex
 	started bool
 	stopped bool
-	waited  bool // Stop has waited for the loops: sentA and sentB are final
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	halted  bool // the readers are gone (Stop, or ctx ended)
+	waited  bool // Stop has waited for the readers: sentA and sentB are final
+	// unhook stops ctx from halting the relay; halting says when halt is over.
+	unhook  func() bool
+	halting chan struct{}
+	// The inactivity check: a timer rather than a goroutine per call.
+	timer      *time.Timer
+	last       uint64
+	lastChange time.Time
 	// continued are the streams given to Continue, handed back at Stop.
 	continued []*rewriter
 }
 
-// counters are one direction's statistics. Each copy loop writes only its own
-// counters; the padding keeps them on their own cache line so the four loops
+// counters are one direction's statistics. Each flow writes only its own
+// counters; the padding keeps them on their own cache line so the readers
 // do not slow each other down through false sharing.
 type counters struct {
 	packets atomic.Uint64
@@ -83,10 +94,10 @@ func NewRelay(a, b *Endpoint, timeout time.Duration) *Relay {
 	return &Relay{a: a, b: b, timeout: timeout, inactive: make(chan struct{})}
 }
 
-// Start runs the four copy loops (RTP and RTCP, both ways) and the
-// inactivity timer until ctx ends or Stop is called. It returns at once.
-// Calling Start again, or after Stop, does nothing. Stop must be called in
-// any case to wait for the loops, even if ctx has ended.
+// Start reads both endpoints' RTP and RTCP sockets and relays what arrives,
+// and starts the inactivity timer, until ctx ends or Stop is called. It
+// returns at once. Calling Start again, or after Stop, does nothing. Stop
+// must be called in any case to wait for the readers, even if ctx has ended.
 func (r *Relay) Start(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -94,40 +105,106 @@ func (r *Relay) Start(ctx context.Context) {
 		return
 	}
 	r.started = true
-	ctx, r.cancel = context.WithCancel(ctx)
+	r.halting = make(chan struct{})
 
-	// A previous relay on the same endpoints (say, before a transfer) left
-	// the read deadline in the past; clear it before reading.
-	socks := [4]*socket{&r.a.rtp, &r.a.rtcp, &r.b.rtp, &r.b.rtcp}
+	// A previous relay on the same endpoints (say, before a transfer), or a
+	// Receiver, may have left the read deadline in the past; clear it before
+	// reading.
+	socks := [4]*socket{&r.a.rtp, &r.b.rtp, &r.a.rtcp, &r.b.rtcp}
 	for _, s := range socks {
 		s.conn.SetReadDeadline(time.Time{})
 	}
-
-	r.wg.Add(5)
-	go r.copy(ctx, &r.a.rtp, &r.b.rtp, &r.rtpAB, &r.contB, &r.sentB)
-	go r.copy(ctx, &r.b.rtp, &r.a.rtp, &r.rtpBA, &r.contA, &r.sentA)
-	go r.copy(ctx, &r.a.rtcp, &r.b.rtcp, &r.rtcpAB, nil, nil)
-	go r.copy(ctx, &r.b.rtcp, &r.a.rtcp, &r.rtcpBA, nil, nil)
-	go func() {
-		defer r.wg.Done()
-		watch(ctx, r.timeout, r.received, r.inactive, socks[:])
-	}()
+	r.flows = [4]flow{
+		{in: &r.a.rtp, out: &r.b.rtp, c: &r.rtpAB, cont: &r.contB, sent: &r.sentB},
+		{in: &r.b.rtp, out: &r.a.rtp, c: &r.rtpBA, cont: &r.contA, sent: &r.sentA},
+		{in: &r.a.rtcp, out: &r.b.rtcp, c: &r.rtcpAB},
+		{in: &r.b.rtcp, out: &r.a.rtcp, c: &r.rtcpBA},
+	}
+	p := r.a.readers()
+	for i := range r.flows {
+		r.readers[i] = p.add(r.flows[i].in.conn, &r.flows[i])
+	}
+	if r.timeout > 0 {
+		r.last, r.lastChange = r.received(), time.Now()
+		r.timer = time.AfterFunc(r.checkEvery(), r.checkActivity)
+	}
+	r.unhook = context.AfterFunc(ctx, r.halt)
 }
 
-// Stop ends the loops and waits for them to return, then hands the streams
-// given to Continue back to their owners: each carries on from the last
-// packet relayed for it. Once it returns, Sent reports what was last sent
-// out of each endpoint. It does not close the endpoints. Stop is
+// halt stops the readers and the timer, once; a second caller waits for the
+// first to finish.
+func (r *Relay) halt() {
+	r.mu.Lock()
+	if r.halted {
+		ch := r.halting
+		r.mu.Unlock()
+		if ch != nil {
+			<-ch
+		}
+		return
+	}
+	r.halted = true
+	timer, readers := r.timer, r.readers
+	r.mu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
+	for _, h := range readers {
+		if h != nil {
+			h.remove()
+		}
+	}
+	if r.halting != nil {
+		close(r.halting)
+	}
+}
+
+// checkEvery is how often the inactivity timer samples the packet count: a
+// few times per timeout, so that detection is late by at most a quarter of
+// it, without the readers reading the clock.
+func (r *Relay) checkEvery() time.Duration { return max(r.timeout/4, time.Millisecond) }
+
+// checkActivity is the inactivity timer: it closes inactive when the packet
+// count has not moved for the timeout. Inactivity does not stop the relay.
+func (r *Relay) checkActivity() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.halted {
+		return
+	}
+	now := time.Now()
+	if n := r.received(); n != r.last {
+		r.last, r.lastChange = n, now
+	} else if now.Sub(r.lastChange) >= r.timeout {
+		close(r.inactive)
+		fs := r.onInactive
+		r.onInactive = nil
+		r.mu.Unlock()
+		for _, f := range fs {
+			f()
+		}
+		r.mu.Lock() // for the deferred Unlock
+		return
+	}
+	r.timer.Reset(r.checkEvery())
+}
+
+// Stop stops reading and waits for a packet being relayed, then hands the
+// streams given to Continue back to their owners: each carries on from the
+// last packet relayed for it. Once it returns, Sent reports what was last
+// sent out of each endpoint. It does not close the endpoints. Stop is
 // idempotent and may be called without Start.
 func (r *Relay) Stop() {
 	r.mu.Lock()
 	r.stopped = true
-	cancel := r.cancel
+	started, unhook := r.started, r.unhook
 	r.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if started {
+		if unhook != nil {
+			unhook()
+		}
+		r.halt()
 	}
-	r.wg.Wait()
 	r.mu.Lock()
 	r.waited = true
 	continued := r.continued
@@ -138,6 +215,22 @@ func (r *Relay) Stop() {
 	for _, rw := range continued {
 		rw.st.release(rw)
 	}
+}
+
+// OnInactive registers f to run once, on a goroutine of the relay's, when Inactive is closed
+// (at once if it already is). Unlike waiting on Inactive it costs the call no goroutine; f
+// never runs after Stop unless inactivity was seen before.
+func (r *Relay) OnInactive(f func()) {
+	r.mu.Lock()
+	select {
+	case <-r.inactive:
+		r.mu.Unlock()
+		f()
+		return
+	default:
+	}
+	r.onInactive = append(r.onInactive, f)
+	r.mu.Unlock()
 }
 
 // Continue makes the RTP the relay sends out of ep (which must be one of
@@ -202,7 +295,7 @@ type Numbering struct {
 // is the far phone's own SSRC and numbering. A reordered packet does not move
 // it backwards; a new SSRC replaces it. It reports false if nothing was sent
 // out of ep, if ep is not one of the relay's endpoints, or until Stop has
-// returned: the copy loops record it without locks or atomics, so it is
+// returned: the readers record it without locks or atomics, so it is
 // only read once they are over.
 func (r *Relay) Sent(ep *Endpoint) (Numbering, bool) {
 	var rec *sentRecord
@@ -243,62 +336,58 @@ func (c *counters) snapshot() DirectionStats {
 	return DirectionStats{Packets: c.packets.Load(), Bytes: c.bytes.Load(), Dropped: c.dropped.Load()}
 }
 
-// copy is the per-packet path: read into its own buffer, latch the sender,
-// rewrite the header in place if a stream is continued, write to the other
-// leg, record what was sent (RTP only), count. It takes no lock and does not
-// allocate in the steady state; it reads the clock once per RTP packet (for
-// the record and the rewrite), never for RTCP, and the watcher does the
-// timing. cont and sent are nil for RTCP.
-func (r *Relay) copy(ctx context.Context, in, out *socket, c *counters, cont *atomic.Pointer[rewriter], sent *sentRecord) {
-	defer r.wg.Done()
-	buf := make([]byte, relayBufSize)
-	for {
-		n, src, err := in.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			// The watcher's deadline or the owner's Close ends the loop.
-			// Anything else (an ICMP error surfacing on a read) concerns one
-			// packet, not the socket.
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		c.packets.Add(1)
-		c.bytes.Add(uint64(n))
-		if n == len(buf) {
+// flow is one of a relay's four directions: what arrives on in goes out of
+// out. cont and sent are nil for RTCP.
+type flow struct {
+	in, out *socket
+	c       *counters
+	cont    *atomic.Pointer[rewriter]
+	sent    *sentRecord
+}
+
+// packet is the per-packet path: latch the sender, rewrite the header in
+// place if a stream is continued, write to the other leg, record what was
+// sent (RTP only), count. The socket's reader calls it with its own buffer;
+// it takes no lock and does not allocate in the steady state; it reads the
+// clock once per RTP packet (for the record and the rewrite), never for
+// RTCP, and the inactivity timer does the timing.
+func (d *flow) packet(buf []byte, n int, src netip.AddrPort) {
+	c := d.c
+	c.packets.Add(1)
+	c.bytes.Add(uint64(n))
+	if n == len(buf) {
+		c.dropped.Add(1)
+		return
+	}
+	pkt, ok := d.in.open(buf[:n])
+	if !ok {
+		c.dropped.Add(1)
+		return
+	}
+	n = len(pkt)
+	d.in.latch(src)
+	var now int64
+	if d.sent != nil {
+		now = mono()
+	}
+	if d.cont != nil {
+		if rw := d.cont.Load(); rw != nil && !rw.rewrite(buf[:n], now) {
 			c.dropped.Add(1)
-			continue
+			return
 		}
-		pkt, ok := in.open(buf[:n])
-		if !ok {
-			c.dropped.Add(1)
-			continue
-		}
-		n = len(pkt)
-		in.latch(src)
-		var now int64
-		if sent != nil {
-			now = mono()
-		}
-		if cont != nil {
-			if rw := cont.Load(); rw != nil && !rw.rewrite(buf[:n], now) {
-				c.dropped.Add(1)
-				continue
-			}
-		}
-		if !out.send(buf[:n]) {
-			c.dropped.Add(1)
-			continue
-		}
-		if sent != nil {
-			sent.record(buf[:n], now)
-		}
+	}
+	if !d.out.send(buf[:n]) {
+		c.dropped.Add(1)
+		return
+	}
+	if d.sent != nil {
+		d.sent.record(buf[:n], now)
 	}
 }
 
-// sentRecord is one direction's Numbering (Relay.Sent). Its copy loop is the
+// sentRecord is one direction's Numbering (Relay.Sent). Its reader is the
 // only writer and uses plain stores; Sent reads it after Stop has waited for
-// the loops, which orders the two. The padding keeps the two records off
+// the readers, which orders the two. The padding keeps the two records off
 // each other's cache line, as for counters.
 type sentRecord struct {
 	n Numbering
@@ -322,54 +411,14 @@ func (s *sentRecord) record(b []byte, now int64) {
 	s.n = Numbering{SSRC: ssrc, Seq: seq, TS: binary.BigEndian.Uint32(b[4:]), at: now}
 }
 
-// watch unblocks the read loops when ctx ends and, meanwhile, closes
-// inactive when the packet count stops moving for timeout (<= 0: never). It
-// samples the count a few times per timeout so that detection is late by at
-// most a quarter of it, without the read loops reading the clock.
-func watch(ctx context.Context, timeout time.Duration, received func() uint64, inactive chan struct{}, socks []*socket) {
-	defer func() {
-		// A deadline in the past makes blocked and future reads fail at
-		// once, without closing the sockets, which belong to the owner.
-		now := time.Now()
-		for _, s := range socks {
-			s.conn.SetReadDeadline(now)
-		}
-	}()
-
-	if timeout <= 0 {
-		<-ctx.Done()
-		return
-	}
-	tick := time.NewTicker(max(timeout/4, time.Millisecond))
-	defer tick.Stop()
-	last, lastChange := received(), time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			if n := received(); n != last {
-				last, lastChange = n, now
-				continue
-			}
-			if now.Sub(lastChange) >= timeout {
-				close(inactive)
-				tick.Stop()
-				<-ctx.Done()
-				return
-			}
-		}
-	}
-}
-
 // received is the number of packets received in all directions.
 func (r *Relay) received() uint64 {
 	return r.rtpAB.packets.Load() + r.rtpBA.packets.Load() + r.rtcpAB.packets.Load() + r.rtcpBA.packets.Load()
 }
 
 // rewriter carries a Stream's numbering on in relayed packets (Continue).
-// Its state belongs to the copy loop while the relay runs; Stop reads it
-// after the loops have returned.
+// Its state belongs to the reader while the relay runs; Stop reads it
+// after the readers are gone.
 type rewriter struct {
 	st   *Stream
 	ssrc uint32

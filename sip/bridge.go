@@ -161,7 +161,7 @@ func (c *call) startRelay() {
 func (c *call) talk() *flow.Transferred {
 	ackWait := c.s.clock.AfterFunc(64*t1, func() { c.mail.post(ackTimeout{}) })
 	defer ackWait.Stop()
-	go c.whenDone(c.relay.Inactive(), relayInactive{})
+	c.relay.OnInactive(func() { c.mail.post(relayInactive{}) })
 	for {
 		switch ev := c.next().(type) {
 		case ackTimeout:

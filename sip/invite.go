@@ -64,7 +64,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	log := s.log.With(zap.String("call_id", callIDOf(req)), zap.String("from", callerID),
+	log := s.log.WithLazy(zap.String("call_id", callIDOf(req)), zap.String("from", callerID),
 		zap.String("to", dialled))
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
 

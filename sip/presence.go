@@ -242,7 +242,7 @@ func (s *Server) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		expires = min(time.Duration(n)*time.Second, s.opts.MaxExpires)
 	}
-	log := s.log.With(zap.String("ext", user), zap.String("call_id", callIDOf(req)))
+	log := s.log.WithLazy(zap.String("ext", user), zap.String("call_id", callIDOf(req)))
 	if len(req.Body()) > 0 {
 		if ct := req.ContentType(); ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/pidf+xml") {
 			res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)

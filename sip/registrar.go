@@ -28,7 +28,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok {
 		return
 	}
-	log := s.log.With(zap.String("ext", aor), zap.String("call_id", callIDOf(req)), zap.String("source", req.Source()))
+	log := s.log.WithLazy(zap.String("ext", aor), zap.String("call_id", callIDOf(req)), zap.String("source", req.Source()))
 	if user != aor {
 		log.Warn("register for another user's extension refused", zap.String("user", user))
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))

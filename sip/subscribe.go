@@ -158,7 +158,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	log := s.log.With(zap.String("call_id", sub.callID), zap.String("ext", user), zap.String("event", event),
+	log := s.log.WithLazy(zap.String("call_id", sub.callID), zap.String("ext", user), zap.String("event", event),
 		zap.String("resource", resource))
 	if expires == 0 {
 		// A one-time fetch (RFC 6665 §4.4.3): one NOTIFY with the state, then it is over.

@@ -358,7 +358,7 @@ func (c *call) join(from, kept *leg, sess media.Session, h handOver, rep *referR
 	}
 	c.relay = relay
 	relay.Start(c.s.ctx)
-	go c.whenDone(relay.Inactive(), relayInactive{})
+	relay.OnInactive(func() { c.mail.post(relayInactive{}) })
 	c.unhold(kept, sess)
 	if err == nil && joinedSess.Codec != sess.Codec {
 		// The two phones settled on different codecs with the switch: the joined one is

@@ -161,10 +161,14 @@ type loadResult struct {
 }
 
 func (r loadResult) line() string {
-	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
+	perCall := 0.0
+	if r.peakCalls > 0 {
+		perCall = float64(r.rssPeakKB) / float64(r.peakCalls)
+	}
+	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB (%.0f KB per call)  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
 		r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.peakCalls, len(r.setup),
 		pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
-		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, r.achievedRate, r.wall.Round(100*time.Millisecond), r.leftover, r.failures)
+		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, perCall, r.achievedRate, r.wall.Round(100*time.Millisecond), r.leftover, r.failures)
 }
 
 func loadTable(rs []loadResult) string {

@@ -108,6 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfiler()
 	}
+	tuneGC(os.Getenv)
+	go trimMemory(ctx, 10*time.Second)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("switchboard stopped", zap.Error(err))
 		return 1
@@ -155,6 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("media ports: %w", err)
 	}
+	defer ports.Close() // last: after the SIP server has ended every call
 	// The web phone registers with short-lived credentials its session gets from the API.
 	keys, err := token.New(nil)
 	if err != nil {

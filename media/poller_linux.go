@@ -1,0 +1,274 @@
+//go:build linux
+
+package media
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// pollBurst is how many datagrams one ready socket may yield before the worker moves on to
+// the next ready one: fairness between calls. epoll is level-triggered, so what is left is
+// reported again at once.
+const pollBurst = 32
+
+// pollWorker is one goroutine waiting on one epoll set and reading the ready sockets in it
+// into its one buffer. A socket belongs to one worker, so its datagrams are handled in order.
+type pollWorker struct {
+	epfd int
+	wake int // eventfd: written by Close to stop the worker
+
+	mu   sync.Mutex
+	regs []*pollReg // by slot; nil when free
+	gens []uint32   // per slot, bumped at each reuse: a stale event finds a new generation
+	free []int32
+
+	// Only the worker's goroutine touches what follows.
+	events [64]unix.EpollEvent
+	buf    [relayBufSize]byte
+	from   unix.RawSockaddrAny
+	fromN  uint32
+
+	done chan struct{}
+}
+
+// pollReg is a socket in a worker's set.
+type pollReg struct {
+	w    *pollWorker
+	slot int32
+	raw  syscall.RawConn
+	sink packetSink
+	read func(fd uintptr) bool // drainFD, bound once so that reading allocates nothing
+
+	// mu is held while the worker reads the socket; remove takes it to wait for a read in
+	// progress, after which the sink is never called again.
+	mu   sync.Mutex
+	gone bool
+}
+
+// wakeSlot marks the eventfd's events.
+const wakeSlot = -1
+
+// add starts reading conn into sink; the handle's remove stops it and waits until sink is no
+// longer called. The workers (one per CPU the runtime uses) start with the first socket.
+func (p *poller) add(conn *net.UDPConn, sink packetSink) pollHandle {
+	w := p.worker()
+	if w == nil {
+		return startGoReader(conn, sink)
+	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return startGoReader(conn, sink)
+	}
+	g := &pollReg{w: w, raw: raw, sink: sink}
+	g.read = g.drainFD
+	w.mu.Lock()
+	if n := len(w.free); n > 0 {
+		g.slot = w.free[n-1]
+		w.free = w.free[:n-1]
+	} else {
+		g.slot = int32(len(w.regs))
+		w.regs = append(w.regs, nil)
+		w.gens = append(w.gens, 0)
+	}
+	w.gens[g.slot]++
+	gen := w.gens[g.slot]
+	w.regs[g.slot] = g
+	w.mu.Unlock()
+
+	var ctlErr error
+	err = raw.Control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN}
+		ev.Fd, ev.Pad = g.slot, int32(gen)
+		ctlErr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err == nil {
+		err = ctlErr
+	}
+	if err != nil {
+		w.release(g.slot)
+		return startGoReader(conn, sink)
+	}
+	return g
+}
+
+// worker returns the worker for a new socket, round-robin, starting them on first use; nil
+// when epoll is unavailable or the poller is closed.
+func (p *poller) worker() *pollWorker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.failed {
+		return nil
+	}
+	if p.workers == nil {
+		for range runtime.GOMAXPROCS(0) {
+			w, err := newPollWorker()
+			if err != nil {
+				p.failed = true
+				for _, w := range p.workers {
+					w.stop()
+				}
+				p.workers = nil
+				return nil
+			}
+			p.workers = append(p.workers, w)
+		}
+	}
+	return p.workers[int(p.next.Add(1))%len(p.workers)]
+}
+
+// Close stops the workers. Sockets still registered stop being read (their relays should
+// have been stopped first); new ones get goroutines of their own.
+func (p *poller) Close() error {
+	p.mu.Lock()
+	ws := p.workers
+	p.workers, p.closed = nil, true
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.stop()
+	}
+	return nil
+}
+
+func newPollWorker() (*pollWorker, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("media: epoll: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("media: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeSlot}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(wake)
+		unix.Close(epfd)
+		return nil, fmt.Errorf("media: epoll add eventfd: %w", err)
+	}
+	w := &pollWorker{epfd: epfd, wake: wake, done: make(chan struct{})}
+	go w.run()
+	return w, nil
+}
+
+func (w *pollWorker) stop() {
+	var one = [8]byte{1}
+	_, _ = unix.Write(w.wake, one[:])
+	<-w.done
+	unix.Close(w.wake)
+	unix.Close(w.epfd)
+}
+
+func (w *pollWorker) run() {
+	defer close(w.done)
+	for {
+		n, err := unix.EpollWait(w.epfd, w.events[:], -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return // EBADF and the like: the set is gone
+		}
+		for i := range n {
+			ev := &w.events[i]
+			if ev.Fd == wakeSlot {
+				return
+			}
+			w.mu.Lock()
+			var g *pollReg
+			if s := int(ev.Fd); s < len(w.regs) && w.gens[s] == uint32(ev.Pad) {
+				g = w.regs[s]
+			}
+			w.mu.Unlock()
+			if g != nil {
+				g.drain()
+			}
+		}
+	}
+}
+
+// release frees a slot.
+func (w *pollWorker) release(slot int32) {
+	w.mu.Lock()
+	w.regs[slot] = nil
+	w.free = append(w.free, slot)
+	w.mu.Unlock()
+}
+
+// drain reads what the socket holds, up to pollBurst datagrams. RawConn.Read holds the
+// socket's descriptor open while it runs (a concurrent Close waits), so the descriptor read
+// is always this socket's. A socket that cannot be read (closed, or given a read deadline
+// in the past) leaves the set, or the level-triggered set would report it forever.
+func (g *pollReg) drain() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gone {
+		return
+	}
+	if err := g.raw.Read(g.read); err != nil {
+		g.unwatch()
+	}
+}
+
+// drainFD is the per-packet path: recvfrom into the worker's buffer, no allocation.
+func (g *pollReg) drainFD(fd uintptr) bool {
+	w := g.w
+	for range pollBurst {
+		w.fromN = uint32(unsafe.Sizeof(w.from))
+		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.from)), uintptr(unsafe.Pointer(&w.fromN)))
+		switch errno {
+		case 0:
+		case unix.EAGAIN, unix.EINTR:
+			return true
+		default:
+			continue // an ICMP error surfacing on a read concerns one packet, not the socket
+		}
+		g.sink.packet(w.buf[:], int(n), w.source())
+	}
+	return true
+}
+
+// source is the address the last datagram came from.
+func (w *pollWorker) source() netip.AddrPort {
+	switch w.from.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&w.from))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&w.from))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
+
+// unwatch takes the socket out of the epoll set (if it is still open: closing it did that).
+func (g *pollReg) unwatch() {
+	_ = g.raw.Control(func(fd uintptr) {
+		_ = unix.EpollCtl(g.w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+	})
+}
+
+// remove stops reading the socket and waits for a read in progress: after it returns the
+// sink is not called again. The socket stays open.
+func (g *pollReg) remove() {
+	g.mu.Lock()
+	if g.gone {
+		g.mu.Unlock()
+		return
+	}
+	g.gone = true
+	g.unwatch()
+	g.mu.Unlock()
+	g.w.release(g.slot)
+}

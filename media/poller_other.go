@@ -1,0 +1,14 @@
+//go:build !linux
+
+package media
+
+import "net"
+
+// add starts reading conn into sink; the handle's remove stops it and waits until sink is
+// no longer called. Without epoll every socket gets a goroutine.
+func (p *poller) add(conn *net.UDPConn, sink packetSink) pollHandle {
+	return startGoReader(conn, sink)
+}
+
+// Close stops the poller; there is nothing to stop without epoll.
+func (p *poller) Close() error { return nil }
