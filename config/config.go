@@ -90,6 +90,16 @@ type SIP struct {
 	// long (default 2m). A phone registered over a connection keeps it for its registration's
 	// lifetime however quiet it is: the switch calls the phone over it.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxCalls, MaxCallRate and OverloadDelay turn new calls away with 503 and Retry-After
+	// (RetryAfter, default 5s) before the switch is too busy to serve them, so that the calls
+	// up keep their audio and callers retry or go elsewhere at once: at most MaxCalls calls in
+	// progress (default 0: no cap), at most MaxCallRate new calls a second (default 0: no
+	// cap), and none while goroutines wait longer than OverloadDelay to run (the CPUs are
+	// saturated; default 0: not watched).
+	MaxCalls      int           `yaml:"max_calls"`
+	MaxCallRate   float64       `yaml:"max_call_rate"`
+	OverloadDelay time.Duration `yaml:"overload_delay"`
+	RetryAfter    time.Duration `yaml:"retry_after"`
 	// Listeners is Listen parsed, in the same order.
 	Listeners []Listener `yaml:"-"`
 	// PermitNets and DenyNets are Permit and Deny parsed.
@@ -460,6 +470,7 @@ func applyDefaults(c *Config, set map[string]int) {
 		c.SIP.MaxConnectionsPerSource = 100
 	}
 	defDur("sip.idle_timeout", &c.SIP.IdleTimeout, 2*time.Minute)
+	defDur("sip.retry_after", &c.SIP.RetryAfter, 5*time.Second)
 	defStr("media.address", &c.Media.Address, "127.0.0.1")
 	defStr("media.rtp_ports", &c.Media.RTPPorts, "20000-29999")
 	defDur("media.rtp_timeout", &c.Media.RTPTimeout, 60*time.Second)

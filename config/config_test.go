@@ -329,6 +329,15 @@ func TestProblems(t *testing.T) {
 				`sip.idle_timeout: must be at least 1s, got 10ms`,
 			},
 		},
+		"bad overload limits": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"], max_calls: -1, max_call_rate: -0.5, overload_delay: -1s, retry_after: 100ms}\nusers: [{ext: \"1001\", password: a}]\n",
+			[]string{
+				`sip.overload_delay: must not be negative, got "-1s" (line 1)`,
+				`sip.max_calls: must be 0 (no cap) or more, got -1`,
+				`sip.max_call_rate: must be 0 (no cap) or more, got -0.5`,
+				`sip.retry_after: must be at least 1s, got 100ms`,
+			},
+		},
 		"bad srtp policies": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"]}\nmedia: {srtp: always}\nusers: [{ext: \"1001\", password: a, srtp: maybe}]\n",
 			[]string{

@@ -119,6 +119,15 @@ func (v *validator) sip() {
 	if s.MaxConnectionsPerSource < 1 {
 		v.add("sip.max_connections_per_source", "must be at least 1, got %d", s.MaxConnectionsPerSource)
 	}
+	if s.MaxCalls < 0 {
+		v.add("sip.max_calls", "must be 0 (no cap) or more, got %d", s.MaxCalls)
+	}
+	if s.MaxCallRate < 0 {
+		v.add("sip.max_call_rate", "must be 0 (no cap) or more, got %v", s.MaxCallRate)
+	}
+	if s.RetryAfter < time.Second {
+		v.add("sip.retry_after", "must be at least 1s, got %s", s.RetryAfter)
+	}
 	if s.IdleTimeout < time.Second {
 		v.add("sip.idle_timeout", "must be at least 1s, got %s", s.IdleTimeout)
 	}

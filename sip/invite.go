@@ -26,6 +26,19 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
 		return
 	}
+	// Refused before the digest check: turning a call away must cost less than taking it.
+	attempt := req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
+	if !attempt {
+		_, _, attempt = s.fromTrunk(req)
+	}
+	if ok, why := s.admit.admit(s.ActiveCalls(), attempt); !ok {
+		s.admit.refuse(req, tx)
+		if n, first := s.gate.notes.note("overload", netip.Addr{}); first { // a line a minute
+			s.log.Warn("new calls refused: overloaded", zap.String("why", why), zap.Int("unlogged", n),
+				zap.Uint64("refused_total", s.admit.refused.Load()))
+		}
+		return
+	}
 	dialled := req.Recipient.User
 	caller, callerID := "", ""
 	replaces := req.GetHeader("Replaces")

@@ -96,6 +96,7 @@ type Options struct {
 	Flood        FloodLimit    // sip.flood: requests a second per source address
 	GarbageLevel zapcore.Level // sip.log_garbage: the level of lines about unparseable input and floods
 	Connections  ConnectionLimits
+	Overload     Overload // sip.max_calls, sip.max_call_rate, sip.overload_delay: 503 for new calls past them
 }
 
 // transportInfo is what a leg needs to send on one of our transports.
@@ -116,6 +117,7 @@ type Server struct {
 	auth    *digest.Server
 	guesses *guesses     // failed digest attempts, for blocking password guessing
 	gate    *gate        // what every datagram passes before sipgo parses it
+	admit   *admission   // new calls past Options.Overload get 503
 	conns   *connections // what every stream connection passes when accepted
 	pacer   *media.Pacer
 	clock   clock.Clock
@@ -201,6 +203,7 @@ func NewServer(o Options) (*Server, error) {
 		auth:       digest.NewServer(digest.Options{Realm: o.Realm, NonceTTL: o.NonceTTL, Algorithms: o.Algorithms}),
 		guesses:    newGuesses(o.Clock),
 		gate:       gate,
+		admit:      newAdmission(o.Overload, o.Clock),
 		conns:      newConnections(o.Connections, o.Sources, gate.notes, o.Logger),
 		pacer:      media.NewPacer(runtime.GOMAXPROCS(0)),
 		clock:      o.Clock,
@@ -357,6 +360,11 @@ func (s *Server) Start() error {
 		}
 		s.log.Info("sip listening", zap.String("transport", l.Transport), zap.String("addr", s.Addr(l.Transport)))
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.admit.watchScheduler(s.ctx, 100*time.Millisecond)
+	}()
 	if s.opts.Presence != nil {
 		s.wg.Add(1)
 		go s.watchPresence(s.opts.Presence.WatchOrdered(statusFeedLimit))

@@ -263,6 +263,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		GarbageLevel: garbageLevel,
 		Connections: sbsip.ConnectionLimits{Max: cfg.SIP.MaxConnections, PerSource: cfg.SIP.MaxConnectionsPerSource,
 			Idle: cfg.SIP.IdleTimeout},
+		Overload: sbsip.Overload{MaxCalls: cfg.SIP.MaxCalls, MaxRate: cfg.SIP.MaxCallRate, MaxDelay: cfg.SIP.OverloadDelay,
+			RetryAfter: cfg.SIP.RetryAfter},
 	})
 	if err != nil {
 		return err

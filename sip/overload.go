@@ -1,0 +1,156 @@
+package sip
+
+import (
+	"context"
+	"math"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-voip/switchboard/internal/clock"
+)
+
+// Overload says when new calls are turned away with 503 and Retry-After (sip.max_calls,
+// sip.max_call_rate, sip.overload_delay) so that a switch offered more than it can carry
+// serves what it can instead of failing everything late: the calls already up keep their
+// audio, and callers (or a carrier's proxy) try again or elsewhere at once rather than after
+// timeouts and retransmissions. Only a new call's INVITE is refused; everything in a dialog,
+// REGISTER and presence go on. FreeSWITCH's max-sessions and sessions-per-second are the
+// first two; the third watches the machine itself.
+type Overload struct {
+	// MaxCalls caps the calls in progress (ringing or talking); 0: no cap.
+	MaxCalls int
+	// MaxRate caps new calls a second, with one second's worth at once; 0: no cap.
+	MaxRate float64
+	// MaxDelay refuses new calls while goroutines wait longer than this to run (the 90th
+	// percentile of the Go scheduler's delay over the last tenth of a second): the sign that
+	// the CPUs are saturated and every call, new or old, is slowing down. 0: not watched.
+	MaxDelay time.Duration
+	// RetryAfter is the Retry-After of the 503s; 0 means 5 s.
+	RetryAfter time.Duration
+}
+
+// admission applies an Overload.
+type admission struct {
+	o     Overload
+	clock clock.Clock
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+
+	late    atomic.Bool // the scheduler is late (watchScheduler)
+	refused atomic.Uint64
+}
+
+func newAdmission(o Overload, c clock.Clock) *admission {
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 5 * time.Second
+	}
+	return &admission{o: o, clock: c, tokens: max(o.MaxRate, 1), last: c.Now()}
+}
+
+// admit says whether a new call may start while active calls are in progress, and if not,
+// why (for the log). attempt says the INVITE is a call attempt for the rate: one carrying
+// credentials, or from a trunk; a phone's first INVITE, which only fetches the challenge,
+// takes nothing from the rate, or every call would count twice.
+func (a *admission) admit(active int, attempt bool) (bool, string) {
+	if a.o.MaxCalls > 0 && active >= a.o.MaxCalls {
+		a.refused.Add(1)
+		return false, "sip.max_calls reached"
+	}
+	if a.o.MaxDelay > 0 && a.late.Load() {
+		a.refused.Add(1)
+		return false, "scheduling delay above sip.overload_delay"
+	}
+	if a.o.MaxRate > 0 && attempt {
+		a.mu.Lock()
+		now := a.clock.Now()
+		a.tokens = min(max(a.o.MaxRate, 1), a.tokens+now.Sub(a.last).Seconds()*a.o.MaxRate)
+		a.last = now
+		ok := a.tokens >= 1
+		if ok {
+			a.tokens--
+		}
+		a.mu.Unlock()
+		if !ok {
+			a.refused.Add(1)
+			return false, "sip.max_call_rate reached"
+		}
+	}
+	return true, ""
+}
+
+// refuse answers a new call the switch will not take now.
+func (a *admission) refuse(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(math.Ceil(a.o.RetryAfter.Seconds())))))
+	_ = tx.Respond(res)
+}
+
+// schedLatencies is the runtime's histogram of how long goroutines waited to run.
+const schedLatencies = "/sched/latencies:seconds"
+
+// watchScheduler samples the scheduler's delay every interval until ctx ends and marks the
+// switch late while the window's 90th percentile is above MaxDelay; it clears the mark once
+// the delay is back under half of it, so the switch does not flap at the threshold.
+func (a *admission) watchScheduler(ctx context.Context, interval time.Duration) {
+	if a.o.MaxDelay <= 0 {
+		return
+	}
+	sample := []metrics.Sample{{Name: schedLatencies}}
+	var prev []uint64
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		metrics.Read(sample)
+		if sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+			return // not this runtime's metric any more: nothing to watch
+		}
+		h := sample[0].Value.Float64Histogram()
+		if prev != nil && len(prev) == len(h.Counts) {
+			p90 := windowPercentile(h, prev, 0.9)
+			switch {
+			case p90 > a.o.MaxDelay:
+				a.late.Store(true)
+			case p90 < a.o.MaxDelay/2:
+				a.late.Store(false)
+			}
+		}
+		prev = append(prev[:0], h.Counts...)
+	}
+}
+
+// windowPercentile is the q-quantile of what was added to h since its counts were prev: the
+// lower edge of the bucket it falls in (0 for an empty window).
+func windowPercentile(h *metrics.Float64Histogram, prev []uint64, q float64) time.Duration {
+	var total uint64
+	for i, c := range h.Counts {
+		total += c - prev[i]
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for i, c := range h.Counts {
+		seen += c - prev[i]
+		if seen >= rank {
+			lo := h.Buckets[i]
+			if math.IsInf(lo, -1) {
+				return 0
+			}
+			return time.Duration(lo * float64(time.Second))
+		}
+	}
+	return 0
+}
