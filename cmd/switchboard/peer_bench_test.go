@@ -25,10 +25,11 @@ import (
 // held SWITCHBOARD_PEER_HOLD s, default 1, media ports anchored, no audio; each rate for
 // SWITCHBOARD_PEER_STEP s, default 10), then concurrent calls with both sides streaming G.711
 // for 6 s (SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800"). SWITCHBOARD_PEER_DIR keeps
-// the files. For profiling: SWITCHBOARD_PEER_ONLY=switchboard (or kamailio) runs one side, and
-// SWITCHBOARD_PEER_PPROF=127.0.0.1:6060 serves the switch's profiler there. After the ladders
-// each side has SWITCHBOARD_PEER_SETTLE s (default 60) to come back within 10 % of the memory
-// it had before them.
+// the files. After the ladders each side has SWITCHBOARD_PEER_SETTLE s (default 60) to come
+// back within 10 % of the memory it had before them. For profiling and tuning:
+// SWITCHBOARD_PEER_ONLY=switchboard (or kamailio) runs one side, SWITCHBOARD_PEER_PPROF=
+// 127.0.0.1:6060 serves the switch's profiler there, and SWITCHBOARD_PEER_SIP adds settings to
+// its sip section ("max_call_rate: 1500; overload_delay: 20ms").
 func TestBenchPeer(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_BENCH_PEER") == "" {
 		t.Skip("peer benchmark: set SWITCHBOARD_BENCH_PEER=1 (make bench-peer)")
@@ -57,6 +58,17 @@ func TestBenchPeer(t *testing.T) {
 	}
 	peers := []peer{{"Kamailio + rtpengine", startKamailioPeer}, {"Switchboard", func(t *testing.T, dir string) (int, []int, func()) {
 		cfg, cfgPath := newSwitchConfigWith(t, dir, 12000, 60*time.Second, users)
+		if extra := os.Getenv("SWITCHBOARD_PEER_SIP"); extra != "" { // e.g. "max_call_rate: 1500; overload_delay: 20ms"
+			raw, err := os.ReadFile(cfgPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := "  " + strings.Join(strings.Split(extra, ";"), "\n  ") + "\n"
+			raw = []byte(strings.Replace(string(raw), "  realm: switchboard\n", "  realm: switchboard\n"+lines, 1))
+			if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		args := []string{"-log-level", "warn"}
 		if addr := os.Getenv("SWITCHBOARD_PEER_PPROF"); addr != "" {
 			args = append(args, "-pprof", addr)
