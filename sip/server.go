@@ -518,7 +518,19 @@ func init() {
 	// came on, whatever its size (IP fragments it), and §18.1.1's move of large requests to TCP
 	// is the switch's own (largeRequest). So the cap is what a UDP datagram can hold.
 	sip.UDPMTUSize = maxDatagram + 200
+	// A finished transaction waits to absorb retransmissions: RFC 3261 says 32 s on UDP
+	// (Timers D and J, RFC 6026's L and M), and what it holds (the messages, and through its
+	// callbacks the call they belonged to) stayed with it. At 1,200 calls a second that is
+	// 40,000 finished calls in memory, most of the switch's RSS. Kamailio keeps a finished
+	// transaction 5 s (tm's wt_timer) and so does the switch now: a retransmission comes
+	// within T2 (4 s) of the last, and one later still (after four lost answers in a row) is
+	// answered as a request out of a transaction would be (481 for a BYE; the call is over).
+	// The timeouts (B, F, H: 32 s) are not touched.
+	sip.Timer_D, sip.Timer_J, sip.Timer_L, sip.Timer_M = finishedTxLinger, finishedTxLinger, finishedTxLinger, finishedTxLinger
 }
+
+// finishedTxLinger is how long a finished transaction absorbs retransmissions.
+const finishedTxLinger = 5 * time.Second
 
 // maxDatagram is the largest UDP payload over IPv4.
 const maxDatagram = 65507
