@@ -24,7 +24,7 @@ import (
 // failed call: call rates (SWITCHBOARD_PEER_RATES, default "200,400,800,1200,1600,2000"; calls
 // held SWITCHBOARD_PEER_HOLD s, default 1, media ports anchored, no audio; each rate for
 // SWITCHBOARD_PEER_STEP s, default 10), then concurrent calls with both sides streaming G.711
-// for 6 s (SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800"). SWITCHBOARD_PEER_DIR keeps
+// for 6 s (SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800,1000,1200"). SWITCHBOARD_PEER_DIR keeps
 // the files. After the ladders each side has SWITCHBOARD_PEER_SETTLE s (default 60) to come
 // back within 10 % of the memory it had before them. For profiling and tuning:
 // SWITCHBOARD_PEER_ONLY=switchboard (or kamailio) runs one side, SWITCHBOARD_PEER_PPROF=
@@ -40,7 +40,7 @@ func TestBenchPeer(t *testing.T) {
 	raiseFileLimit(t)
 
 	rates := envRates(t, "SWITCHBOARD_PEER_RATES", []int{200, 400, 800, 1200, 1600, 2000})
-	concurrents := envRates(t, "SWITCHBOARD_PEER_CONCURRENT", []int{200, 400, 600, 800})
+	concurrents := envRates(t, "SWITCHBOARD_PEER_CONCURRENT", []int{200, 400, 600, 800, 1000, 1200})
 	stepSeconds := envInt(t, "SWITCHBOARD_PEER_STEP", 10)
 	hold := envInt(t, "SWITCHBOARD_PEER_HOLD", 1)
 	users := calleeUsers(min(rates[len(rates)-1]*(hold+2)*2, loadMaxCallees))
