@@ -23,12 +23,13 @@ func tuneGC(getenv func(string) string) {
 }
 
 // trimMemory gives memory back to the OS once a load is over, until ctx ends. Go returns
-// freed heap to the OS only gradually, and only after a collection, which an idle switch
-// does not run for minutes: the memory of the last burst of calls stays counted against
-// the process. Every interval it looks whether a collection has run since the last look;
-// if none has, the switch is quiet (a loaded switch collects every few seconds), and if
-// more than trimSlack of heap is then held but unused, it collects and returns that
-// memory now (debug.FreeOSMemory: a few milliseconds at this size, only when idle).
+// freed heap to the OS only gradually, and only after a collection, which an idle switch does
+// not run for minutes: after a burst of calls the process kept its peak. Every interval it
+// looks at the heap, and when more than trimSlack is held unused it collects and returns that
+// memory now (debug.FreeOSMemory: a few milliseconds at this size, at most once an interval)
+// if either no collection has run since the last look (the switch is quiet: a loaded one
+// collects every few seconds) or more is held unused than is allocated (the load has dropped:
+// under a steady one the collector's headroom is half of what is live, at GOGC 50).
 func trimMemory(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -43,7 +44,7 @@ func trimMemory(ctx context.Context, interval time.Duration) {
 		runtime.ReadMemStats(&ms)
 		quiet := ms.NumGC == lastGC
 		lastGC = ms.NumGC
-		if quiet && heldUnused(&ms) > trimSlack {
+		if unused := heldUnused(&ms); unused > trimSlack && (quiet || unused > ms.HeapAlloc) {
 			debug.FreeOSMemory()
 			runtime.ReadMemStats(&ms)
 			lastGC = ms.NumGC
