@@ -97,14 +97,8 @@ func newEndpoint(pool *Ports, addr netip.Addr, port int, rtp, rtcp *net.UDPConn)
 	return e
 }
 
-// readers returns what reads the endpoint's sockets for a relay: its pool's poller, or
-// goroutines of their own for an endpoint without a pool.
-func (e *Endpoint) readers() *poller {
-	if e.pool == nil {
-		return &poller{failed: true}
-	}
-	return &e.pool.readers
-}
+// readers returns what reads the endpoint's sockets for a relay: its pool's poller.
+func (e *Endpoint) readers() *poller { return &e.pool.readers }
 
 // Port returns the local RTP port; RTCP is on Port()+1. It goes in the m=
 // line of the SDP the switch sends to this leg.

@@ -45,11 +45,11 @@ type Relay struct {
 	mu      sync.Mutex
 	started bool
 	stopped bool
-	halted  bool // the readers are gone (Stop, or ctx ended)
+	halted  bool // the readers are going or gone (Stop, or ctx ended)
 	waited  bool // Stop has waited for the readers: sentA and sentB are final
-	// unhook stops ctx from halting the relay; halting says when halt is over.
-	unhook  func() bool
-	halting chan struct{}
+	// unhook stops ctx from halting the relay.
+	unhook   func() bool
+	haltOnce sync.Once
 	// The inactivity check: a timer rather than a goroutine per call.
 	timer      *time.Timer
 	last       uint64
@@ -105,7 +105,6 @@ func (r *Relay) Start(ctx context.Context) {
 		return
 	}
 	r.started = true
-	r.halting = make(chan struct{})
 
 	// A previous relay on the same endpoints (say, before a transfer), or a
 	// Receiver, may have left the read deadline in the past; clear it before
@@ -131,32 +130,23 @@ func (r *Relay) Start(ctx context.Context) {
 	r.unhook = context.AfterFunc(ctx, r.halt)
 }
 
-// halt stops the readers and the timer, once; a second caller waits for the
-// first to finish.
+// halt stops the readers and the timer, once; a second caller (Stop while
+// ctx ends) waits for the first to finish.
 func (r *Relay) halt() {
-	r.mu.Lock()
-	if r.halted {
-		ch := r.halting
+	r.haltOnce.Do(func() {
+		r.mu.Lock()
+		r.halted = true
+		timer, readers := r.timer, r.readers
 		r.mu.Unlock()
-		if ch != nil {
-			<-ch
+		if timer != nil {
+			timer.Stop()
 		}
-		return
-	}
-	r.halted = true
-	timer, readers := r.timer, r.readers
-	r.mu.Unlock()
-	if timer != nil {
-		timer.Stop()
-	}
-	for _, h := range readers {
-		if h != nil {
-			h.remove()
+		for _, h := range readers {
+			if h != nil {
+				h.remove()
+			}
 		}
-	}
-	if r.halting != nil {
-		close(r.halting)
-	}
+	})
 }
 
 // checkEvery is how often the inactivity timer samples the packet count: a
@@ -351,37 +341,37 @@ type flow struct {
 // it takes no lock and does not allocate in the steady state; it reads the
 // clock once per RTP packet (for the record and the rewrite), never for
 // RTCP, and the inactivity timer does the timing.
-func (d *flow) packet(buf []byte, n int, src netip.AddrPort) {
-	c := d.c
+func (f *flow) packet(buf []byte, n int, src netip.AddrPort) {
+	c := f.c
 	c.packets.Add(1)
 	c.bytes.Add(uint64(n))
 	if n == len(buf) {
 		c.dropped.Add(1)
 		return
 	}
-	pkt, ok := d.in.open(buf[:n])
+	pkt, ok := f.in.open(buf[:n])
 	if !ok {
 		c.dropped.Add(1)
 		return
 	}
 	n = len(pkt)
-	d.in.latch(src)
+	f.in.latch(src)
 	var now int64
-	if d.sent != nil {
+	if f.sent != nil {
 		now = mono()
 	}
-	if d.cont != nil {
-		if rw := d.cont.Load(); rw != nil && !rw.rewrite(buf[:n], now) {
+	if f.cont != nil {
+		if rw := f.cont.Load(); rw != nil && !rw.rewrite(buf[:n], now) {
 			c.dropped.Add(1)
 			return
 		}
 	}
-	if !d.out.send(buf[:n]) {
+	if !f.out.send(buf[:n]) {
 		c.dropped.Add(1)
 		return
 	}
-	if d.sent != nil {
-		d.sent.record(buf[:n], now)
+	if f.sent != nil {
+		f.sent.record(buf[:n], now)
 	}
 }
 

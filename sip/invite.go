@@ -26,11 +26,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
 		return
 	}
+	trunk, trunkExt, fromTrunk := s.fromTrunk(req)
 	// Refused before the digest check: turning a call away must cost less than taking it.
-	attempt := req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
-	if !attempt {
-		_, _, attempt = s.fromTrunk(req)
-	}
+	attempt := fromTrunk || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
 	if ok, why := s.admit.admit(s.ActiveCalls(), attempt); !ok {
 		s.admit.refuse(req, tx)
 		if n, first := s.gate.notes.note("overload", netip.Addr{}); first { // a line a minute
@@ -42,7 +40,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	dialled := req.Recipient.User
 	caller, callerID := "", ""
 	replaces := req.GetHeader("Replaces")
-	if trunk, ext, ok := s.fromTrunk(req); ok {
+	if fromTrunk {
 		if replaces != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return
@@ -50,8 +48,8 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// A carrier's call to one of its DIDs: no digest, the DID names the extension.
 		callerID = req.From().Address.User
 		s.log.Info("trunk call", zap.String("call_id", callIDOf(req)), zap.String("trunk", trunk),
-			zap.String("did", dialled), zap.String("ext", ext), zap.String("from", callerID))
-		dialled = ext
+			zap.String("did", dialled), zap.String("ext", trunkExt), zap.String("from", callerID))
+		dialled = trunkExt
 	} else {
 		user, ok := s.authenticate(req, tx)
 		if !ok {

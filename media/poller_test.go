@@ -1,0 +1,48 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+)
+
+// Without epoll (other systems, or a Linux where the set cannot be made) each socket gets a
+// goroutine of its own: the relay carries audio both ways the same, and Stop ends those
+// goroutines while leaving the sockets open.
+func TestRelayWithGoroutineReaders(t *testing.T) {
+	checkGoroutines(t)
+	p := newPool(t, 4)
+	p.readers.failed = true
+	a, b, phoneA, phoneB := open(t, p), open(t, p), open(t, p), open(t, p)
+	a.SetRemote(rtpAddr(phoneA))
+	b.SetRemote(rtpAddr(phoneB))
+	r := NewRelay(a, b, 0)
+	r.Start(context.Background())
+	for i := range 5 {
+		seq := uint16(7 + i)
+		payload := bytes.Repeat([]byte{byte(i)}, 160)
+		send(t, phoneA.rtp.conn, rtpAddr(a), marshalRTP(t, seq, payload))
+		if got := recvRTP(t, phoneB.rtp.conn); got.SequenceNumber != seq || !bytes.Equal(got.Payload, payload) {
+			t.Fatalf("B got seq %d, want %d", got.SequenceNumber, seq)
+		}
+		send(t, phoneB.rtp.conn, rtpAddr(b), marshalRTP(t, seq, payload))
+		if got := recvRTP(t, phoneA.rtp.conn); got.SequenceNumber != seq {
+			t.Fatalf("A got seq %d, want %d", got.SequenceNumber, seq)
+		}
+	}
+	r.Stop()
+	if n, ok := r.Sent(b); !ok || n.Seq != 11 {
+		t.Errorf("Sent(b) = %+v, %v; want seq 11", n, ok)
+	}
+	// Stopped: a packet is no longer relayed, and the socket still works for its owner.
+	send(t, phoneA.rtp.conn, rtpAddr(a), marshalRTP(t, 99, make([]byte, 160)))
+	if _, ok := tryRecv(t, phoneB.rtp.conn, 200*time.Millisecond); ok {
+		t.Fatal("a packet was relayed after Stop")
+	}
+	a.rtp.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 2048)
+	if _, _, err := a.rtp.conn.ReadFromUDPAddrPort(buf); err != nil {
+		t.Fatalf("the endpoint's socket after Stop: %v", err)
+	}
+}
