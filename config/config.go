@@ -66,6 +66,11 @@ type SIP struct {
 	// "SHA-256". Default ["MD5"]: SIPp answers only the first challenge and baresip 1.0 refuses
 	// a 401 with several; add "SHA-256" first when every phone speaks RFC 8760.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// DigestSHA256Agents are User-Agent substrings (any case) of phones challenged SHA-256 first
+	// and then with DigestAlgorithms' others (RFC 8760), whatever DigestAlgorithms says for the
+	// rest. Default ["Linphone"] (tested); [] turns it off. Users stored as hashes then need
+	// ha1_sha256 too.
+	DigestSHA256Agents []string `yaml:"digest_sha256_agents"`
 	// NAT decides where calls to a registered phone go: "auto" (default) the Contact, or the
 	// REGISTER's source when the phone is behind NAT; "always" the source; "never" the Contact.
 	NAT string `yaml:"nat"`
@@ -452,6 +457,9 @@ func applyDefaults(c *Config, set map[string]int) {
 	defStr("sip.nat", &c.SIP.NAT, "auto")
 	if !has("sip.digest_algorithms") {
 		c.SIP.DigestAlgorithms = []string{"MD5"}
+	}
+	if !has("sip.digest_sha256_agents") {
+		c.SIP.DigestSHA256Agents = []string{"Linphone"}
 	}
 	if !has("sip.flood.rate") {
 		c.SIP.Flood.Rate = 100

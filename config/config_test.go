@@ -88,6 +88,7 @@ queues:
 		"realm":              {c.SIP.Realm, "switchboard"},
 		"nonce ttl":          {c.SIP.NonceTTL, 5 * time.Minute},
 		"digest algorithms":  {strings.Join(c.SIP.DigestAlgorithms, ","), "MD5"},
+		"SHA-256 first for":  {strings.Join(c.SIP.DigestSHA256Agents, ","), "Linphone"},
 		"media address":      {c.Media.Address, "127.0.0.1"},
 		"rtp ports":          {c.Media.RTPPorts, "20000-29999"},
 		"port min":           {c.Media.PortMin, 20000},
@@ -373,6 +374,14 @@ func TestProblems(t *testing.T) {
 				`users[0].ha1_sha256: required: sip.digest_algorithms offers SHA-256 (switchboard hash-password prints it)`,
 				`users[1].ha1_md5: required: sip.digest_algorithms offers MD5 (switchboard hash-password prints it)`,
 			},
+		},
+		"an MD5 hash alone while Linphone phones are challenged SHA-256 first": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"]}\nusers: [{ext: \"1001\", ha1_md5: \"" + md5HA1 + "\"}]\n",
+			[]string{`users[0].ha1_sha256: required: sip.digest_sha256_agents offers SHA-256 to those phones (switchboard hash-password prints it; or set digest_sha256_agents: [])`},
+		},
+		"an empty agent": {
+			"sip: {listen: [\"udp:127.0.0.1:5060\"], digest_sha256_agents: [Linphone, \" \"]}\nusers: [{ext: \"1001\", password: a}]\n",
+			[]string{`sip.digest_sha256_agents[1]: empty: a User-Agent substring such as "Linphone" is expected`},
 		},
 		"a SHA-256 hash alone when only MD5 is offered": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"]}\nusers: [{ext: \"1001\", ha1_sha256: \"" + sha256HA1 + "\"}]\n",

@@ -145,6 +145,11 @@ func (v *validator) sip() {
 		}
 		seenAlg[alg] = true
 	}
+	for i, a := range s.DigestSHA256Agents {
+		if strings.TrimSpace(a) == "" {
+			v.add(index("sip.digest_sha256_agents", i), "empty: a User-Agent substring such as \"Linphone\" is expected")
+		}
+	}
 }
 
 func (v *validator) media() {
@@ -658,13 +663,21 @@ func (v *validator) hash(key string, h *string, digits int) {
 // the challenges are the same for every user (so that they do not tell which users exist), so
 // a missing hash would lock that user's phones out with nothing but "wrong password" to show.
 func (v *validator) offeredHashes(p string, u *User) {
+	sha256 := false
 	for _, alg := range v.c.SIP.DigestAlgorithms {
 		switch {
 		case alg == "MD5" && u.HA1MD5 == "":
 			v.add(field(p, "ha1_md5"), "required: sip.digest_algorithms offers MD5 (switchboard hash-password prints it)")
-		case alg == "SHA-256" && u.HA1SHA256 == "":
-			v.add(field(p, "ha1_sha256"), "required: sip.digest_algorithms offers SHA-256 (switchboard hash-password prints it)")
+		case alg == "SHA-256":
+			sha256 = true
+			if u.HA1SHA256 == "" {
+				v.add(field(p, "ha1_sha256"), "required: sip.digest_algorithms offers SHA-256 (switchboard hash-password prints it)")
+			}
 		}
+	}
+	if !sha256 && len(v.c.SIP.DigestSHA256Agents) > 0 && u.HA1SHA256 == "" {
+		v.add(field(p, "ha1_sha256"), "required: sip.digest_sha256_agents offers SHA-256 to those phones "+
+			"(switchboard hash-password prints it; or set digest_sha256_agents: [])")
 	}
 }
 

@@ -69,7 +69,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 		}
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	for _, c := range s.auth.Challenges(stale) {
+	for _, c := range s.auth.ChallengesIn(s.challenges.For(req), stale) {
 		res.AppendHeader(sip.NewHeader(challengeName, c))
 	}
 	s.respondStatelessly(tx, res)

@@ -100,6 +100,51 @@ func TestRegisterMD5AndSHA256ChallengesBothWork(t *testing.T) {
 	}
 }
 
+// TestRegisterSHA256FirstForKnownAgents: with sip.digest_sha256_agents naming Linphone and the
+// default MD5 list, a phone whose User-Agent says Linphone is challenged SHA-256 first, then MD5
+// (RFC 8760), and registers answering SHA-256; any other phone (another User-Agent, or none) gets
+// the MD5 challenge alone, the same whether the extension exists or not.
+func TestRegisterSHA256FirstForKnownAgents(t *testing.T) {
+	sw := startSwitch(t, func(o *switchOpts) { o.SHA256Agents = []string{"linphone"} })
+	p := newPhone(t, sw, "1001", "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	challenge := func(ua, user string) []sip.Header {
+		t.Helper()
+		req := p.registerRequest(300)
+		if user != "1001" {
+			req.From().Address.User, req.To().Address.User = user, user
+		}
+		if ua != "" {
+			req.AppendHeader(sip.NewHeader("User-Agent", ua))
+		}
+		res, err := p.client.Do(ctx, req)
+		if err != nil || res.StatusCode != 401 {
+			t.Fatalf("REGISTER from %q as %s: %v %v, want 401", ua, user, res, err)
+		}
+		return res.GetHeaders("WWW-Authenticate")
+	}
+	const linphone = "Linphonec/5.1.65 (belle-sip/5.1.64)"
+	for _, user := range []string{"1001", "1999"} {
+		chals := challenge(linphone, user)
+		if len(chals) != 2 || !containsFold(chals[0].Value(), "algorithm=SHA-256") || !containsFold(chals[1].Value(), "algorithm=MD5") {
+			t.Fatalf("Linphone as %s: challenges %v, want SHA-256 then MD5", user, chals)
+		}
+		for _, ua := range []string{"Yealink SIP-T46S 66.86.0.15", ""} {
+			if chals := challenge(ua, user); len(chals) != 1 || !containsFold(chals[0].Value(), "algorithm=MD5") {
+				t.Fatalf("%q as %s: challenges %v, want MD5 alone", ua, user, chals)
+			}
+		}
+	}
+	chals := challenge(linphone, "1001")
+	req := p.registerRequest(300)
+	req.AppendHeader(sip.NewHeader("User-Agent", linphone))
+	req.AppendHeader(sip.NewHeader("Authorization", digestFor(t, chals[0].Value(), "REGISTER", "sip:registrar.example", "1001", p.pass)))
+	if res, err := p.client.Do(ctx, req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("Linphone answering SHA-256: %v %v, want 200", res, err)
+	}
+}
+
 // md5OnlyUsers stores the test users as an MD5 HA1 alone, as a directory migrated from
 // Kamailio's ha1 column would.
 type md5OnlyUsers struct{ users }

@@ -69,9 +69,12 @@ type Options struct {
 	Realm      string
 	NonceTTL   time.Duration // digest nonce lifetime; 0 = 5m
 	Algorithms []string      // digest challenges, most preferred first; empty = digest.DefaultAlgorithms (MD5)
-	MinExpires time.Duration // shortest registration accepted (423 below); 0 = 60s
-	MaxExpires time.Duration // registrations are capped to this; 0 = 1h
-	NAT        NAT           // where calls to registered phones go (sip.nat)
+	// SHA256Agents are User-Agent substrings (any case) of phones challenged SHA-256 first, then
+	// with the rest of Algorithms (RFC 8760's order), whatever Algorithms says for the others.
+	SHA256Agents []string
+	MinExpires   time.Duration // shortest registration accepted (423 below); 0 = 60s
+	MaxExpires   time.Duration // registrations are capped to this; 0 = 1h
+	NAT          NAT           // where calls to registered phones go (sip.nat)
 
 	MediaAddr  netip.Addr    // written into SDP
 	Ports      *media.Ports  // RTP port pairs
@@ -109,18 +112,19 @@ type transportInfo struct {
 
 // Server is a running Switchboard SIP service.
 type Server struct {
-	opts    Options
-	log     *zap.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	client  *sipgo.Client
-	auth    *digest.Server
-	guesses *guesses     // failed digest attempts, for blocking password guessing
-	gate    *gate        // what every datagram passes before sipgo parses it
-	admit   *admission   // new calls past Options.Overload get 503
-	conns   *connections // what every stream connection passes when accepted
-	pacer   *media.Pacer
-	clock   clock.Clock
+	opts       Options
+	log        *zap.Logger
+	ua         *sipgo.UserAgent
+	srv        *sipgo.Server
+	client     *sipgo.Client
+	auth       *digest.Server
+	challenges challengeOrder // which digest challenges a phone gets
+	guesses    *guesses       // failed digest attempts, for blocking password guessing
+	gate       *gate          // what every datagram passes before sipgo parses it
+	admit      *admission     // new calls past Options.Overload get 503
+	conns      *connections   // what every stream connection passes when accepted
+	pacer      *media.Pacer
+	clock      clock.Clock
 
 	transports map[string]transportInfo // by "UDP"/"TCP"/"TLS"/"WS"/"WSS"
 	closers    []func() error
@@ -201,6 +205,7 @@ func NewServer(o Options) (*Server, error) {
 		srv:        srv,
 		client:     client,
 		auth:       digest.NewServer(digest.Options{Realm: o.Realm, NonceTTL: o.NonceTTL, Algorithms: o.Algorithms}),
+		challenges: newChallengeOrder(o.Algorithms, o.SHA256Agents),
 		guesses:    newGuesses(o.Clock),
 		gate:       gate,
 		admit:      newAdmission(o.Overload, o.Clock),

@@ -200,7 +200,7 @@ func TestHashedUserRegistersBothAlgorithms(t *testing.T) {
 // Basic) takes the typed password against them, for a clear-password user and a hashed-only
 // one; a wrong password, the hash itself and an unknown extension are refused.
 func TestDirectoryHoldsOnlyHashes(t *testing.T) {
-	cfg, err := config.Parse([]byte("sip: {listen: [\"udp:127.0.0.1:5060\"], realm: office.example}\nusers:\n"+
+	cfg, err := config.Parse([]byte("sip: {listen: [\"udp:127.0.0.1:5060\"], realm: office.example, digest_sha256_agents: []}\nusers:\n"+
 		"  - {ext: \"1001\", password: clear-pw, admin: true}\n"+
 		"  - {ext: \"1002\", ha1_md5: \""+digest.HA1(false, "1002", "office.example", "hashed-pw")+"\"}\n"), "")
 	if err != nil {

@@ -131,6 +131,11 @@ func TestLinphonePublishReachesTheSwitch(t *testing.T) {
 		t.Fatalf("no PUBLISH from linphonec taken within 15s; linphonec log:\n%s", tail(linphoneLog(), 80))
 	}
 	t.Logf("linphonec registered and published in %s", time.Since(start).Round(time.Millisecond))
+	// The default sip.digest_sha256_agents challenges Linphone SHA-256 first (RFC 8760); it
+	// answers in SHA-256, which the switch took (it registered and published).
+	if auth := authorizationLines(linphoneLog()); len(auth) == 0 || !strings.Contains(auth[0], "algorithm=SHA-256") {
+		t.Errorf("linphonec's first credentials %q, want algorithm=SHA-256", auth)
+	}
 	if !poll.Until(5*time.Second, func() bool { return strings.Contains(linphoneLog(), "to publish state LinphonePublishOk") }) {
 		t.Errorf("linphonec never reached LinphonePublishOk (its PUBLISH was not answered 200)")
 	}
@@ -156,6 +161,17 @@ func TestLinphonePublishReachesTheSwitch(t *testing.T) {
 	}
 }
 
+// authorizationLines returns the Authorization and Proxy-Authorization lines of a liblinphone log.
+func authorizationLines(log string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "Authorization:") || strings.HasPrefix(l, "Proxy-Authorization:") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // lastPIDF returns the last PIDF document in a liblinphone log (it logs each SIP message whole).
 func lastPIDF(log string) string {
 	end := strings.LastIndex(log, "</presence>")
@@ -175,7 +191,7 @@ func lastPIDF(log string) string {
 //
 // The switch offers only MD5 here: Debian's baresip 1.0.0 (libre 1.1.0) gives up on a 401/407
 // carrying any challenge that is not MD5 (ENOSYS, "Function not implemented"), so with the
-// default MD5 + SHA-256 challenges it can neither register nor subscribe.
+// SHA-256 challenge first it can neither register nor subscribe.
 func TestBaresipSeesColleagueDND(t *testing.T) {
 	baresip := needs.Program(t, "baresip-core", "baresip")
 	dir := t.TempDir()

@@ -117,9 +117,16 @@ func NewServer(o Options) *Server {
 // opaque, qop="auth" and, if stale is true, stale=true, which tells the client
 // its password was right and only the nonce must change.
 func (s *Server) Challenges(stale bool) []string {
+	return s.ChallengesIn(s.algorithms, stale)
+}
+
+// ChallengesIn is Challenges in the algorithms algs names ("MD5", "SHA-256"), in that order,
+// for a caller that knows more of the client than Options did: a phone known to speak RFC 8760
+// is challenged SHA-256 first while the others keep Options.Algorithms.
+func (s *Server) ChallengesIn(algs []string, stale bool) []string {
 	now := s.now().UnixNano()
-	out := make([]string, 0, len(s.algorithms))
-	for _, alg := range s.algorithms {
+	out := make([]string, 0, len(algs))
+	for _, alg := range algs {
 		out = append(out, s.challenge(alg, now, stale))
 	}
 	return out
