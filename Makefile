@@ -111,7 +111,7 @@ queue-bench: deps build
 # 100 runs, not the default 60 s, which would eat a short run.
 FUZZTIME ?= 20s
 FUZZERS  := ./sip:FuzzGate ./sip:FuzzSwitchSurvives ./sip:FuzzParseReplaces ./sip:FuzzParseReferTo \
-	./sip:FuzzDNDFromPIDF ./sip:FuzzPIDFRoundTrip ./sip:FuzzParseSetDND ./sip:FuzzDTMFFromInfo \
+	./sip:FuzzDNDFromPIDF ./sip:FuzzPIDFRoundTrip ./sip:FuzzParseSetDND ./sip:FuzzDTMFFromInfo ./sip:FuzzDialogInfo \
 	./sip/digest:FuzzVerify ./media:FuzzReadWAV ./media:FuzzRewriteOffer ./media:FuzzReadAudio \
 	./config:FuzzParse ./api:FuzzAPIBodies
 # make test runs every fuzzer for FUZZSMOKE on one core: new code meets random input at once.
