@@ -195,6 +195,13 @@ func (c *call) PassBack(code int, reason string) {
 		c.end(endInternal)
 		return
 	}
+	if code == 401 || code == 407 {
+		// The carrier challenged the switch, which holds no credentials for its peers and
+		// answers nobody's challenge. Passed on, the challenge would have the phone answer it
+		// with its own password's digest for whoever sits at the trunk's address.
+		c.log.Warn("carrier challenged an outbound call: not answered", zap.Int("code", code))
+		code, reason = 503, "Service Unavailable"
+	}
 	if c.report != nil {
 		c.report.final(code, reason)
 		c.report = nil

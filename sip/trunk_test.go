@@ -2,10 +2,14 @@ package sip_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
@@ -118,5 +122,52 @@ func TestOutboundCallThroughTrunkUnderDND(t *testing.T) {
 	}
 	_ = hangup()
 	<-carrier.byes
+	sw.waitIdle(t)
+}
+
+// TestCarrierChallengeIsNeverAnswered: the switch holds no credentials for its peers and
+// answers nobody's challenge. A carrier (or whatever sits at the trunk's address) answering an
+// outbound INVITE with 407 and a challenge in the switch's own realm gets no second INVITE, and
+// the caller gets 503 without the challenge: passing it on would have the phone answer it with
+// its password's digest, which anyone at that address could then try passwords against.
+func TestCarrierChallengeIsNeverAnswered(t *testing.T) {
+	var carrierAddr string
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Router = routing.New(carrierUsers{addr: &carrierAddr}, o.Locations.(*sbsip.MemoryLocations), nil)
+	})
+	carrier := newPhone(t, sw, "15551234567", "udp")
+	carrierAddr = fmt.Sprintf("%s:%d", carrier.host, carrier.port)
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		d   *sipgo.DialogClientSession
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, err := alice.call(ctx, "915551234567")
+		done <- result{d, err}
+	}()
+	ic := carrier.nextIncoming(5 * time.Second)
+	challenge := sip.NewHeader("Proxy-Authenticate", `Digest realm="switchboard", nonce="abc123", algorithm=MD5, qop="auth"`)
+	if err := ic.dlg.Respond(407, "Proxy Authentication Required", nil, challenge); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	var de *sipgo.ErrDialogResponse
+	if !errors.As(r.err, &de) || de.Res.StatusCode != 503 {
+		t.Fatalf("caller's outcome %v, want 503", r.err)
+	}
+	for _, name := range []string{"Proxy-Authenticate", "WWW-Authenticate"} {
+		if h := de.Res.GetHeader(name); h != nil {
+			t.Errorf("the carrier's challenge reached the phone: %s: %s", name, h.Value())
+		}
+	}
+	select {
+	case again := <-carrier.incoming:
+		t.Errorf("the switch answered the carrier's challenge: %s", again.req.StartLine())
+	default:
+	}
 	sw.waitIdle(t)
 }
