@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"bytes"
 	"encoding/xml"
 	"fmt"
 	"strconv"
@@ -87,10 +86,19 @@ func (s *Server) presenceChanged(st presence.State) {
 			subs = append(subs, sub)
 		}
 		s.mu.Unlock()
+		shared := &sharedBody{}
 		for _, sub := range subs {
-			sub.pushState(&st, "", false)
+			sub.pushState(&st, "", false, shared)
 		}
 	}
+}
+
+// sharedBody is one status change's PIDF, rendered once for every presence watcher of the user
+// reached under the same host name rather than once per watcher (a popular user's change went
+// to 1,000 watchers as 1,000 renders of one document). One goroutine uses it at a time.
+type sharedBody struct {
+	host string
+	body []byte
 }
 
 // pidf renders one user's status. Available: open. Busy: open, on-the-phone. DND: closed, busy,
@@ -104,15 +112,29 @@ func pidf(st presence.State, ext, host string) []byte {
 	case presence.DND:
 		basic, activity, note = "closed", "<rpid:busy/>", "Do Not Disturb"
 	}
-	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\r\n")
-	fmt.Fprintf(&b, `<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="%s">`+"\r\n", entity)
-	fmt.Fprintf(&b, `<tuple id="%s"><status><basic>%s</basic></status><contact>%s</contact><note>%s</note></tuple>`+"\r\n", ext, basic, entity, note)
+	b := make([]byte, 0, 512+3*len(entity))
+	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>`+"\r\n"...)
+	b = append(b, `<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="`...)
+	b = append(b, entity...)
+	b = append(b, "\">\r\n<tuple id=\""...)
+	b = append(b, ext...)
+	b = append(b, `"><status><basic>`...)
+	b = append(b, basic...)
+	b = append(b, `</basic></status><contact>`...)
+	b = append(b, entity...)
+	b = append(b, `</contact><note>`...)
+	b = append(b, note...)
+	b = append(b, "</note></tuple>\r\n"...)
 	if activity != "" {
-		fmt.Fprintf(&b, `<dm:person id="p%s"><rpid:activities>%s</rpid:activities><dm:note>%s</dm:note></dm:person>`+"\r\n", ext, activity, note)
+		b = append(b, `<dm:person id="p`...)
+		b = append(b, ext...)
+		b = append(b, `"><rpid:activities>`...)
+		b = append(b, activity...)
+		b = append(b, `</rpid:activities><dm:note>`...)
+		b = append(b, note...)
+		b = append(b, "</dm:note></dm:person>\r\n"...)
 	}
-	b.WriteString("</presence>\r\n")
-	return b.Bytes()
+	return append(b, "</presence>\r\n"...)
 }
 
 // watchPresence turns status changes into NOTIFYs for presence, dialog-less BLF and DND-key

@@ -279,13 +279,15 @@ func (sub *subscription) activeStateLocked() string {
 // push queues a NOTIFY with the resource's current state for the sender; it never blocks the
 // caller. An empty state means "active" with the time left.
 func (sub *subscription) push(state string, final bool) {
-	sub.pushState(nil, state, final)
+	sub.pushState(nil, state, final, nil)
 }
 
 // pushState is push for a status the caller knows (a change as it happened, which may already
 // be out of date in the table): a change older than the last one sent is dropped, so watchers
 // see statuses in the order they happened and never one step back.
-func (sub *subscription) pushState(st *presence.State, state string, final bool) {
+//
+// shared, when not nil, carries a presence body already rendered for this change.
+func (sub *subscription) pushState(st *presence.State, state string, final bool, shared *sharedBody) {
 	pkg := sub.s.events[sub.event]
 	sub.mu.Lock()
 	if sub.ended && !final {
@@ -302,7 +304,17 @@ func (sub *subscription) pushState(st *presence.State, state string, final bool)
 	if state == "" {
 		state = sub.activeStateLocked()
 	}
-	n := notification{body: pkg.body(sub), state: state, final: final}
+	var body []byte
+	switch {
+	case shared != nil && sub.event == "presence":
+		if shared.body == nil || shared.host != sub.tp.host {
+			shared.host, shared.body = sub.tp.host, pkg.body(sub)
+		}
+		body = shared.body
+	default:
+		body = pkg.body(sub)
+	}
+	n := notification{body: body, state: state, final: final}
 	sub.state = nil
 	if st == nil {
 		sub.noteSeqLocked()

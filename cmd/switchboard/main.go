@@ -108,8 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfiler()
 	}
-	tuneGC(os.Getenv)
-	go trimMemory(ctx, 10*time.Second)
+	go trimMemory(ctx, 10*time.Second, tuneGC(os.Getenv))
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("switchboard stopped", zap.Error(err))
 		return 1

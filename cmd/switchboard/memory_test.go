@@ -12,13 +12,46 @@ func TestTuneGCLeavesTheOperatorsSetting(t *testing.T) {
 	prev := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(prev)
 
-	tuneGC(func(string) string { return "200" })
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("with GOGC set, the GC percent became %d, want it left at 100", got)
+	debug.SetGCPercent(200)
+	if tuneGC(func(string) string { return "200" }) {
+		t.Error("with GOGC set, the switch says it manages the collector")
 	}
-	tuneGC(func(string) string { return "" })
-	if got := debug.SetGCPercent(100); got != defaultGCPercent {
-		t.Errorf("without GOGC, the GC percent is %d, want %d", got, defaultGCPercent)
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("with GOGC set, the GC percent became %d, want it left at 200", got)
+	}
+	if !tuneGC(func(string) string { return "" }) {
+		t.Error("without GOGC, the switch says it leaves the collector alone")
+	}
+	if got := debug.SetGCPercent(100); got != smallHeapGCPercent {
+		t.Errorf("without GOGC, the GC percent is %d, want %d", got, smallHeapGCPercent)
+	}
+}
+
+// The target is 100 for a small heap and 50 for a big one, and a heap between the two lines
+// keeps the target in force.
+func TestGCPercentFollowsTheLiveHeap(t *testing.T) {
+	for _, c := range []struct {
+		cur  int
+		live uint64
+		want int
+	}{
+		{100, 4 << 20, 100},
+		{50, 4 << 20, 100},
+		{100, 80 << 20, 50},
+		{50, 80 << 20, 50},
+		{100, 56 << 20, 100},
+		{50, 56 << 20, 50},
+		{100, smallHeap, 100},
+		{50, smallHeap - 1, 100},
+		{100, bigHeap, 50},
+	} {
+		if got := gcPercentFor(c.cur, c.live); got != c.want {
+			t.Errorf("gcPercentFor(%d, %d MB) = %d, want %d", c.cur, c.live>>20, got, c.want)
+		}
+	}
+	runtime.GC()
+	if liveHeap() == 0 {
+		t.Error("liveHeap read 0: the runtime/metrics name is wrong")
 	}
 }
 
@@ -39,7 +72,7 @@ func TestTrimMemoryReturnsAnIdleBurst(t *testing.T) {
 	before := ms.HeapReleased
 
 	done := make(chan struct{})
-	go func() { defer close(done); trimMemory(ctx, 20*time.Millisecond) }()
+	go func() { defer close(done); trimMemory(ctx, 20*time.Millisecond, false) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		runtime.ReadMemStats(&ms)
