@@ -108,7 +108,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfiler()
 	}
-	go trimMemory(ctx, 10*time.Second, tuneGC(os.Getenv))
+	if tuneGC(os.Getenv) {
+		go followHeap(ctx, time.Second)
+	}
+	go trimMemory(ctx, 10*time.Second)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("switchboard stopped", zap.Error(err))
 		return 1

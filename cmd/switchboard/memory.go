@@ -46,6 +46,26 @@ func tuneGC(getenv func(string) string) bool {
 	return true
 }
 
+// followHeap sets the collector's target for the live heap (gcPercentFor) every interval until
+// ctx ends. A second is short enough: a load of 1,200 calls a second takes the heap past bigHeap
+// in a few, and looked at every 10 s it ran at 100 long enough to peak at 400 MB, not 300.
+func followHeap(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	percent := smallHeapGCPercent
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p := gcPercentFor(percent, liveHeap()); p != percent {
+			debug.SetGCPercent(p)
+			percent = p
+		}
+	}
+}
+
 // liveHeap is the heap that was live at the end of the last collection.
 func liveHeap() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
@@ -63,24 +83,16 @@ func liveHeap() uint64 {
 // memory now (debug.FreeOSMemory: a few milliseconds at this size, at most once an interval)
 // if either no collection has run since the last look (the switch is quiet: a loaded one
 // collects every few seconds) or more is held unused than is allocated (the load has dropped:
-// under a steady one the collector's headroom is half of what is live, at GOGC 50). With
-// tune, it also sets the collector's target for the live heap (gcPercentFor).
-func trimMemory(ctx context.Context, interval time.Duration, tune bool) {
+// under a steady one the collector's headroom is half of what is live, at GOGC 50).
+func trimMemory(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var lastGC uint32
-	percent := smallHeapGCPercent
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if tune {
-			if p := gcPercentFor(percent, liveHeap()); p != percent {
-				debug.SetGCPercent(p)
-				percent = p
-			}
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
 func TestTuneGCLeavesTheOperatorsSetting(t *testing.T) {
@@ -72,7 +75,7 @@ func TestTrimMemoryReturnsAnIdleBurst(t *testing.T) {
 	before := ms.HeapReleased
 
 	done := make(chan struct{})
-	go func() { defer close(done); trimMemory(ctx, 20*time.Millisecond, false) }()
+	go func() { defer close(done); trimMemory(ctx, 20*time.Millisecond) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		runtime.ReadMemStats(&ms)
@@ -87,4 +90,37 @@ func TestTrimMemoryReturnsAnIdleBurst(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// followHeap lowers the collector's target once the live heap is big and raises it again when
+// the heap is small.
+func TestFollowHeapSetsTheTarget(t *testing.T) {
+	prev := debug.SetGCPercent(smallHeapGCPercent)
+	defer debug.SetGCPercent(prev)
+	gogc := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	wait := func(want uint64) {
+		t.Helper()
+		if !poll.Until(10*time.Second, func() bool { return gogc() == want }) {
+			t.Fatalf("GC percent %d with %d MB live, want %d", gogc(), liveHeap()>>20, want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); followHeap(ctx, 5*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+
+	big := make([][]byte, 0, 80)
+	for range 80 {
+		big = append(big, make([]byte, 1<<20))
+	}
+	runtime.GC()
+	wait(bigHeapGCPercent)
+	runtime.KeepAlive(big)
+	big = nil
+	runtime.GC()
+	wait(smallHeapGCPercent)
 }
