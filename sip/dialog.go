@@ -142,6 +142,41 @@ func (l *dialog) do(ctx context.Context, s *Server, req *sip.Request) (*sip.Resp
 		return nil, fmt.Errorf("%s in dialog %s: %w", req.Method, l.callID, err)
 	}
 	defer tx.Terminate()
+	return l.await(ctx, tx, req)
+}
+
+// reinvite sends an INVITE within the dialog and waits for its final response. A 2xx is
+// acknowledged here, and every retransmission of it gets that same ACK again, byte for byte
+// (RFC 3261 §13.2.2.4), while the transaction absorbs them: a phone whose first ACK was lost
+// retransmits its 2xx and, never acknowledged, hangs the call up after 32 s. The ACK's error is
+// returned alone with the response (the re-INVITE itself succeeded).
+func (l *dialog) reinvite(ctx context.Context, s *Server, req *sip.Request) (res *sip.Response, ackErr, err error) {
+	tx, _, err := s.transact(ctx, req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s in dialog %s: %w", req.Method, l.callID, err)
+	}
+	res, err = l.await(ctx, tx, req)
+	if err != nil || !res.IsSuccess() {
+		tx.Terminate()
+		return res, nil, err
+	}
+	ack := l.newRequestSeq(sip.ACK, req.CSeq().SeqNo, nil, "")
+	var mu sync.Mutex // the first send and the transaction's retransmission callback
+	send := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return s.client.WriteRequest(ack)
+	}
+	if err := send(); err != nil {
+		ackErr = fmt.Errorf("ACK in dialog %s: %w", l.callID, err)
+	}
+	// The transaction ends by itself after Timer M, as a 2xx'd INVITE's does.
+	tx.OnRetransmission(func(*sip.Response) { _ = send() })
+	return res, ackErr, nil
+}
+
+// await waits for the final response of an in-dialog request's transaction.
+func (l *dialog) await(ctx context.Context, tx sip.ClientTransaction, req *sip.Request) (*sip.Response, error) {
 	for {
 		select {
 		case res := <-tx.Responses():

@@ -23,6 +23,9 @@ type fork struct {
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
+
+	ackMu  sync.Mutex
+	ackReq *sip.Request // the ACK of the 2xx, sent again unchanged for each retransmission of it
 }
 
 // startFork sends the INVITE to one phone.
@@ -124,7 +127,14 @@ func (c *call) post(ev forkEvent) {
 func (f *fork) run(c *call) {
 	s := c.s
 	defer s.wg.Done()
-	defer f.tx.Terminate()
+	// A 2xx'd INVITE's transaction stays for Timer M, passing retransmissions of the 2xx to
+	// OnRetransmission (which ACKs them again); any other ends here.
+	accepted := false
+	defer func() {
+		if !accepted {
+			f.tx.Terminate()
+		}
+	}()
 	if f.leg.browser != nil {
 		// A browser that did not win has no call to carry: its gateway goes now, not with
 		// the shared callee endpoint.
@@ -165,6 +175,7 @@ func (f *fork) run(c *call) {
 				continue
 			}
 			if res.IsSuccess() {
+				accepted = true
 				f.established(res)
 				if f.r.winner.CompareAndSwap(nil, f) {
 					// The callee endpoint is shared by the ringing phones: the one that
@@ -240,10 +251,15 @@ func (f *fork) established(res *sip.Response) {
 }
 
 // ack acknowledges a 2xx on the fork's dialog (RFC 3261 §13.2.2.4: same CSeq number, new branch).
-func (f *fork) ack(res *sip.Response) {
-	seq := f.req.CSeq().SeqNo
-	ack := f.leg.newRequestSeq(sip.ACK, seq, nil, "")
-	if err := f.leg.call().s.client.WriteRequest(ack); err != nil {
+// A retransmission of the 2xx gets the very same ACK again, byte for byte: a new one (a new
+// branch) would be a new request to the phone, not the retransmission it waits for.
+func (f *fork) ack(*sip.Response) {
+	f.ackMu.Lock()
+	defer f.ackMu.Unlock()
+	if f.ackReq == nil {
+		f.ackReq = f.leg.newRequestSeq(sip.ACK, f.req.CSeq().SeqNo, nil, "")
+	}
+	if err := f.leg.call().s.client.WriteRequest(f.ackReq); err != nil {
 		f.leg.call().log.Warn("ACK not sent", zap.String("leg", f.leg.callID), zap.Error(err))
 	}
 }

@@ -173,7 +173,10 @@ func (s *Server) passReinvite(log *zap.Logger, l, other *leg, req *sip.Request, 
 	fwd := other.newRequest(sip.INVITE, offer, "application/sdp")
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	res, err := other.do(ctx, s, fwd)
+	res, ackErr, err := other.reinvite(ctx, s, fwd)
+	if ackErr != nil {
+		log.Warn("ACK for re-INVITE not sent", zap.String("leg", other.callID), zap.Error(ackErr))
+	}
 	if err != nil {
 		log.Info("re-INVITE not answered", zap.String("leg", other.callID), zap.Error(err))
 		_ = tx.Respond(l.response(req, 408, "Request Timeout", nil))
@@ -183,10 +186,6 @@ func (s *Server) passReinvite(log *zap.Logger, l, other *leg, req *sip.Request, 
 		release()
 		_ = tx.Respond(l.response(req, res.StatusCode, res.Reason, nil))
 		return
-	}
-	ack := other.newRequestSeq(sip.ACK, fwd.CSeq().SeqNo, nil, "")
-	if err := s.client.WriteRequest(ack); err != nil {
-		log.Warn("ACK for re-INVITE not sent", zap.String("leg", other.callID), zap.Error(err))
 	}
 	release()
 	answer, remoteOther, err := media.RewriteAnswer(res.Body(), addr, l.ep.Port(), l.origin)

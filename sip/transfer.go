@@ -252,7 +252,10 @@ func (s *Server) reoffer(log *zap.Logger, l *leg, sess media.Session) {
 	req := l.newRequest(sip.INVITE, offer, "application/sdp")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
-	res, err := l.do(ctx, s, req)
+	res, ackErr, err := l.reinvite(ctx, s, req)
+	if ackErr != nil {
+		log.Warn("ACK for re-INVITE not sent", zap.String("leg", l.callID), zap.Error(ackErr))
+	}
 	if err != nil {
 		log.Info("re-INVITE after transfer not answered", zap.String("leg", l.callID), zap.Error(err))
 		return
@@ -260,10 +263,6 @@ func (s *Server) reoffer(log *zap.Logger, l *leg, sess media.Session) {
 	if !res.IsSuccess() {
 		log.Info("re-INVITE after transfer refused", zap.String("leg", l.callID), zap.Int("code", res.StatusCode))
 		return
-	}
-	ack := l.newRequestSeq(sip.ACK, req.CSeq().SeqNo, nil, "")
-	if err := s.client.WriteRequest(ack); err != nil {
-		log.Warn("ACK for re-INVITE not sent", zap.String("leg", l.callID), zap.Error(err))
 	}
 	l.setLastSDP(offer)
 	l.setAnswer(res.Body())

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -169,5 +171,123 @@ func TestCarrierChallengeIsNeverAnswered(t *testing.T) {
 		t.Errorf("the switch answered the carrier's challenge: %s", again.req.StartLine())
 	default:
 	}
+	sw.waitIdle(t)
+}
+
+// rawUAS is a carrier at a bare UDP socket, so that a test can send a 2xx twice as a phone
+// whose ACK was lost does, and read the switch's ACKs byte for byte.
+type rawUAS struct {
+	t    *testing.T
+	conn *net.UDPConn
+}
+
+func newRawUAS(t *testing.T) *rawUAS {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &rawUAS{t: t, conn: conn}
+}
+
+// next reads the next request of method (others, such as retransmissions, are skipped), raw and
+// parsed, with the address it came from.
+func (u *rawUAS) next(method sip.RequestMethod) ([]byte, *sip.Request, net.Addr) {
+	u.t.Helper()
+	buf := make([]byte, 65535)
+	_ = u.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, from, err := u.conn.ReadFrom(buf)
+		if err != nil {
+			u.t.Fatalf("waiting for %s: %v", method, err)
+		}
+		msg, err := sip.NewParser().ParseSIP(buf[:n])
+		if err != nil {
+			u.t.Fatalf("unparsable from the switch: %v\n%s", err, buf[:n])
+		}
+		if req, ok := msg.(*sip.Request); ok && req.Method == method {
+			return append([]byte(nil), buf[:n]...), req, from
+		}
+	}
+}
+
+// ok answers req with 200 and SDP (tag given), and returns the bytes sent.
+func (u *rawUAS) ok(req *sip.Request, to net.Addr, tag string) []byte {
+	u.t.Helper()
+	sdp := []byte("v=0\r\no=carrier 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
+	res := sip.NewResponseFromRequest(req, 200, "OK", sdp)
+	if _, ok := res.To().Params.Get("tag"); !ok { // a re-INVITE's To has it already
+		res.To().Params.Add("tag", tag)
+	}
+	host, port, _ := net.SplitHostPort(u.conn.LocalAddr().String())
+	p, _ := strconv.Atoi(port)
+	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "carrier", Host: host, Port: p}})
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	out := []byte(res.String())
+	u.send(out, to)
+	return out
+}
+
+func (u *rawUAS) send(b []byte, to net.Addr) {
+	u.t.Helper()
+	if _, err := u.conn.WriteTo(b, to); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// TestRetransmitted2xxGetsTheSameACK: a phone (here a carrier) whose first ACK went missing sends
+// its 2xx again, and must get the very same ACK again (RFC 3261 §13.2.2.4), not a new request
+// with a new branch — for the call's INVITE and for a re-INVITE the switch passes on.
+func TestRetransmitted2xxGetsTheSameACK(t *testing.T) {
+	var carrierAddr string
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Router = routing.New(carrierUsers{addr: &carrierAddr}, o.Locations.(*sbsip.MemoryLocations), nil)
+	})
+	carrier := newRawUAS(t)
+	carrierAddr = carrier.conn.LocalAddr().String()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		d   *sipgo.DialogClientSession
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, err := alice.call(ctx, "915551234567")
+		done <- result{d, err}
+	}()
+
+	twice := func(what string, req *sip.Request, from net.Addr) {
+		t.Helper()
+		ok := carrier.ok(req, from, "carrier-tag")
+		first, _, _ := carrier.next(sip.ACK)
+		carrier.send(ok, from) // the 2xx again, as if the ACK had been lost
+		again, _, _ := carrier.next(sip.ACK)
+		if string(again) != string(first) {
+			t.Errorf("%s: the retransmitted 2xx got another ACK:\n%s\nthe first was:\n%s", what, again, first)
+		}
+	}
+	_, inv, from := carrier.next(sip.INVITE)
+	twice("INVITE", inv, from)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("call through the carrier: %v", r.err)
+	}
+
+	d := &sipDialog{r.d}
+	reDone := make(chan *sip.Response, 1)
+	go func() { reDone <- reinvite(t, d, alice.sdp("sendonly")) }()
+	_, reinv, from := carrier.next(sip.INVITE)
+	twice("re-INVITE", reinv, from)
+	if res := <-reDone; !res.IsSuccess() {
+		t.Fatalf("re-INVITE: %d", res.StatusCode)
+	}
+
+	go func() { _ = d.Bye(context.Background()) }()
+	raw, bye, from := carrier.next(sip.BYE)
+	_ = raw
+	carrier.send([]byte(sip.NewResponseFromRequest(bye, 200, "OK", nil).String()), from)
 	sw.waitIdle(t)
 }
