@@ -602,7 +602,7 @@ func readStats(t testing.TB, p *sippProc) (last sippStats, rows []sippStats) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(p.dir, "*.csv"))
 	for _, f := range files {
-		if strings.HasSuffix(f, "_rtt.csv") {
+		if strings.HasSuffix(f, "_rtt.csv") || strings.HasSuffix(f, "_counts.csv") {
 			continue
 		}
 		fh, err := os.Open(f)
@@ -638,6 +638,75 @@ func readStats(t testing.TB, p *sippProc) (last sippStats, rows []sippStats) {
 func (s sippStats) int(col string) int {
 	n, _ := strconv.Atoi(strings.TrimSpace(s[col]))
 	return n
+}
+
+// readCounts parses the newest -trace_counts file: per scenario message, how many were sent or
+// received ("3_ACK_Recv"), retransmitted ("3_ACK_Retrans": for a received message, the
+// retransmissions of it that arrived), timed out and unexpected. The last row is cumulative.
+func readCounts(t testing.TB, p *sippProc) sippStats {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(p.dir, "*_counts.csv"))
+	var last sippStats
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) < 2 {
+			continue
+		}
+		cols := strings.Split(strings.TrimRight(lines[0], ";"), ";")
+		fields := strings.Split(strings.TrimRight(lines[len(lines)-1], ";"), ";")
+		last = sippStats{}
+		for i, c := range cols {
+			if i < len(fields) {
+				last[c] = fields[i]
+			}
+		}
+	}
+	return last
+}
+
+// retransReceived sums the retransmissions that arrived of the messages the scenario receives:
+// the peer sending a request or response again, because it took an answer of ours for lost.
+func (s sippStats) retransReceived() int {
+	n := 0
+	for c := range s {
+		if base, ok := strings.CutSuffix(c, "_Recv"); ok {
+			n += s.int(base + "_Retrans")
+		}
+	}
+	return n
+}
+
+// unexpected sums the messages that arrived where the scenario expected another.
+func (s sippStats) unexpected() int {
+	n := 0
+	for c := range s {
+		if strings.HasSuffix(c, "_Unexp") {
+			n += s.int(c)
+		}
+	}
+	return n
+}
+
+// calleeTally turns a long-running SIPp UAS's cumulative counters into per-step figures.
+type calleeTally struct {
+	uas                          *sippProc
+	calls, failed, retrans, unex int
+}
+
+// step returns what the UAS counted since the previous step: calls put through to it, calls
+// it failed, retransmissions it received and unexpected messages.
+func (c *calleeTally) step(t testing.TB) (calls, failed, retrans, unexpected int) {
+	t.Helper()
+	last, _ := readStats(t, c.uas)
+	counts := readCounts(t, c.uas)
+	calls, failed = last.int("TotalCallCreated")-c.calls, last.int("FailedCall(C)")-c.failed
+	retrans, unexpected = counts.retransReceived()-c.retrans, counts.unexpected()-c.unex
+	c.calls, c.failed, c.retrans, c.unex = c.calls+calls, c.failed+failed, c.retrans+retrans, c.unex+unexpected
+	return calls, failed, retrans, unexpected
 }
 
 // failures lists the non-zero Failed* counters.

@@ -97,11 +97,11 @@ func TestLoad(t *testing.T) {
 	calleesCSV := calleesFile(t, dir, "callees.csv", exts(users)...)
 	uas := startSIPp(t, dir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
 		"-p", strconv.Itoa(calleePort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
-		"-trace_stat", "-fd", "1")
+		"-trace_stat", "-fd", "1", "-trace_counts")
 	waitUDPBound(t, calleePort, 5*time.Second)
 
 	var results []loadResult
-	uasCalls := 0
+	callee := &calleeTally{uas: uas}
 	for i, s := range steps {
 		select {
 		case <-sw.exited:
@@ -114,9 +114,9 @@ func TestLoad(t *testing.T) {
 		res.leftover = waitCallsDrained(cfg.HTTPPort, 1100*time.Millisecond, 4*time.Second)
 		// Calls the UAS took in this step (it dumps its counters every second): the calls put
 		// through to a phone rather than answered by the switch for a busy callee.
-		uasLast, _ := readStats(t, uas)
-		res.putThrough = uasLast.int("TotalCallCreated") - uasCalls
-		uasCalls += res.putThrough
+		var unexpected int
+		res.putThrough, res.calleeFailed, res.retxAtCallee, unexpected = callee.step(t)
+		res.unexpected += unexpected
 		results = append(results, res)
 		t.Log(res.line())
 		if res.putThrough < res.succeeded {
@@ -151,6 +151,11 @@ type loadResult struct {
 	attempted, succeeded, failed  int
 	leftover                      int // calls still up on the switch after the step (and the wait)
 	putThrough                    int // calls that reached the callee's phone (the SIPp UAS)
+	calleeFailed                  int // calls the SIPp UAS counted as failed
+	// Retransmissions of the switch's messages that arrived at the caller (a 200 sent again:
+	// our ACK was late) and at the callee (an INVITE, ACK or BYE sent again), and messages
+	// either SIPp did not expect where they came.
+	retxAtCaller, retxAtCallee, unexpected int
 	failures                      string
 	peakCalls                     int
 	setup                         []float64 // ms
@@ -165,10 +170,11 @@ func (r loadResult) line() string {
 	if r.peakCalls > 0 {
 		perCall = float64(r.rssPeakKB) / float64(r.peakCalls)
 	}
-	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB (%.0f KB per call)  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
-		r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.peakCalls, len(r.setup),
+	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB (%.0f KB per call)  retransmissions seen: caller %d, callee %d; unexpected %d  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
+		r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.calleeFailed, r.peakCalls, len(r.setup),
 		pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
-		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, perCall, r.achievedRate, r.wall.Round(100*time.Millisecond), r.leftover, r.failures)
+		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, perCall, r.retxAtCaller, r.retxAtCallee, r.unexpected,
+		r.achievedRate, r.wall.Round(100*time.Millisecond), r.leftover, r.failures)
 }
 
 func loadTable(rs []loadResult) string {
@@ -199,7 +205,7 @@ func runLoadStep(t *testing.T, dir, name, uacScenario, remote, calleesCSV string
 		// -rtt_freq 1: SIPp writes response times in batches of rtt_freq and drops the last,
 		// partial batch at exit, so with batches every step would lose up to rtt_freq-1 of
 		// its setup times (all of them in a step of fewer calls).
-		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "1", "-trace_err",
+		"-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-trace_counts",
 		// Bounded: calls still unfinished at the global timeout count as not succeeded.
 		// SIPp stops starting calls at -timeout and is killed 12 s later, which bounds an
 		// overloaded step (and keeps the whole run within about 3 minutes).
@@ -209,7 +215,9 @@ func runLoadStep(t *testing.T, dir, name, uacScenario, remote, calleesCSV string
 	m := mon.stop()
 
 	last, rows := readStats(t, uac)
+	counts := readCounts(t, uac)
 	r := loadResult{
+		retxAtCaller: counts.retransReceived(), unexpected: counts.unexpected(),
 		name: label, rate: rate, holdS: holdS, wall: wall, planned: calls,
 		attempted: last.int("TotalCallCreated"), succeeded: last.int("SuccessfulCall(C)"),
 		failed: last.int("FailedCall(C)"), failures: last.failures(),

@@ -108,19 +108,13 @@ func TestBenchPeer(t *testing.T) {
 		calleesCSV := calleesFile(t, pdir, "callees.csv", exts(users)...)
 		uas := startSIPp(t, pdir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
 			"-p", strconv.Itoa(calleePort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
-			"-trace_stat", "-fd", "1")
+			"-trace_stat", "-fd", "1", "-trace_counts")
 		waitUDPBound(t, calleePort, 5*time.Second)
 		startKB, _ := (&procMonitor{pids: pids}).memory()
-		uasCalls := 0
+		callee := &calleeTally{uas: uas}
 		run := func(step int, scen, label string, rate, calls, holdS int) bool {
 			res := runLoadStep(t, pdir, fmt.Sprintf("step%d", step), scen, "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
 				label, rate, calls, holdS)
-			uasLast, _ := readStats(t, uas)
-			res.putThrough = uasLast.int("TotalCallCreated") - uasCalls
-			uasCalls += res.putThrough
-			line := fmt.Sprintf("%-22s %s", p.name, res.line())
-			table = append(table, line)
-			t.Log(line)
 			// The step's calls end before the next one dials the same callees: the UAS says
 			// when it holds none (its statistics are written every second).
 			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
@@ -128,7 +122,14 @@ func TestBenchPeer(t *testing.T) {
 					break
 				}
 			}
-			return res.failed == 0 && res.succeeded == res.planned
+			var unexpected int
+			res.putThrough, res.calleeFailed, res.retxAtCallee, unexpected = callee.step(t)
+			res.unexpected += unexpected
+			line := fmt.Sprintf("%-22s %s", p.name, res.line())
+			table = append(table, line)
+			t.Log(line)
+			// A step passes with 0 failed calls at the caller and at the callee.
+			return res.failed == 0 && res.succeeded == res.planned && res.calleeFailed == 0
 		}
 		step := 0
 		for _, rate := range rates {
