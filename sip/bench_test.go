@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/flow"
+	"github.com/switchboard-voip/switchboard/internal/udpstat"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/routing"
@@ -341,7 +341,7 @@ func BenchmarkPresenceFanout(b *testing.B) {
 
 	var lat []time.Duration
 	dnd := false
-	drops0 := udpReceiveDrops()
+	drops0 := receiveDrops()
 	for b.Loop() {
 		dnd = !dnd
 		done := f.expect(dnd)
@@ -360,7 +360,7 @@ func BenchmarkPresenceFanout(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
-	drops := udpReceiveDrops() - drops0
+	drops := receiveDrops() - drops0
 	slices.Sort(lat)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	pick := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
@@ -372,36 +372,6 @@ func BenchmarkPresenceFanout(b *testing.B) {
 		// Host-wide, so other processes' drops count too; on an idle host they are ours.
 		b.ReportMetric(float64(drops)/float64(len(lat)), "udp-drops/op")
 	}
-}
-
-// udpReceiveDrops is the host's count of UDP datagrams dropped for a full socket receive buffer
-// (RcvbufErrors in /proc/net/snmp), or -1 where that is not available.
-func udpReceiveDrops() int64 {
-	data, err := os.ReadFile("/proc/net/snmp")
-	if err != nil {
-		return -1
-	}
-	var names []string
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) == 0 || fields[0] != "Udp:" {
-			continue
-		}
-		if names == nil {
-			names = fields
-			continue
-		}
-		for i, name := range names {
-			if name == "RcvbufErrors" && i < len(fields) {
-				n, err := strconv.ParseInt(fields[i], 10, 64)
-				if err != nil {
-					return -1
-				}
-				return n
-			}
-		}
-	}
-	return -1
 }
 
 // BenchmarkStatusRead is the status read routing does on every call, through the SIP layer's
@@ -429,4 +399,13 @@ func BenchmarkStatusRead(b *testing.B) {
 			}
 		})
 	})
+}
+
+// receiveDrops is udpstat.ReceiveDrops, or -1 where it cannot be read.
+func receiveDrops() int64 {
+	n, err := udpstat.ReceiveDrops()
+	if err != nil {
+		return -1
+	}
+	return n
 }

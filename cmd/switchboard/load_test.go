@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchboard-voip/switchboard/internal/needs"
+	"github.com/switchboard-voip/switchboard/internal/udpstat"
 )
 
 // TestLoad is the SIPp load benchmark; it runs only with SWITCHBOARD_LOAD=1 (make bench):
@@ -145,17 +146,20 @@ const loadMaxCallees = 3000
 
 // loadResult is one step's figures.
 type loadResult struct {
-	name                          string
-	rate, holdS                   int
-	planned                       int
-	attempted, succeeded, failed  int
-	leftover                      int // calls still up on the switch after the step (and the wait)
-	putThrough                    int // calls that reached the callee's phone (the SIPp UAS)
-	calleeFailed                  int // calls the SIPp UAS counted as failed
+	name                         string
+	rate, holdS                  int
+	planned                      int
+	attempted, succeeded, failed int
+	leftover                     int // calls still up on the switch after the step (and the wait)
+	putThrough                   int // calls that reached the callee's phone (the SIPp UAS)
+	calleeFailed                 int // calls the SIPp UAS counted as failed
 	// Retransmissions of the switch's messages that arrived at the caller (a 200 sent again:
 	// our ACK was late) and at the callee (an INVITE, ACK or BYE sent again), and messages
 	// either SIPp did not expect where they came.
 	retxAtCaller, retxAtCallee, unexpected int
+	// udpDrops is the datagrams the server's UDP sockets dropped for a full receive buffer
+	// during the step: with media flowing, packets lost; -1 unknown.
+	udpDrops                      int64
 	failures                      string
 	peakCalls                     int
 	setup                         []float64 // ms
@@ -170,10 +174,10 @@ func (r loadResult) line() string {
 	if r.peakCalls > 0 {
 		perCall = float64(r.rssPeakKB) / float64(r.peakCalls)
 	}
-	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB (%.0f KB per call)  retransmissions seen: caller %d, callee %d; unexpected %d  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
+	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB (%.0f KB per call)  retransmissions seen: caller %d, callee %d; unexpected %d; UDP drops at the server %d  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
 		r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.calleeFailed, r.peakCalls, len(r.setup),
 		pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
-		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, perCall, r.retxAtCaller, r.retxAtCallee, r.unexpected,
+		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, perCall, r.retxAtCaller, r.retxAtCallee, r.unexpected, r.udpDrops,
 		r.achievedRate, r.wall.Round(100*time.Millisecond), r.leftover, r.failures)
 }
 
@@ -217,6 +221,7 @@ func runLoadStep(t *testing.T, dir, name, uacScenario, remote, calleesCSV string
 	last, rows := readStats(t, uac)
 	counts := readCounts(t, uac)
 	r := loadResult{
+		udpDrops:     m.udpDrops,
 		retxAtCaller: counts.retransReceived(), unexpected: counts.unexpected(),
 		name: label, rate: rate, holdS: holdS, wall: wall, planned: calls,
 		attempted: last.int("TotalCallCreated"), succeeded: last.int("SuccessfulCall(C)"),
@@ -318,12 +323,16 @@ type procMonitor struct {
 	wg   sync.WaitGroup
 
 	res procFigures
+	// Drops at the processes' UDP sockets, by inode: at the start, and the last count seen of
+	// every socket since (a call's sockets close with it, taking their counts along).
+	drops0, drops map[string]int64
 }
 
 type procFigures struct {
 	cpuAvg, cpuPeak     float64 // % of one core: average over the step, peak over 1 s windows
 	rssPeakKB, rssEndKB int
 	threads             int
+	udpDrops            int64 // datagrams the processes' sockets dropped (full buffers); -1 unknown
 }
 
 // clockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat; 100 on every Linux ABI Go
@@ -331,7 +340,8 @@ type procFigures struct {
 const clockTicks = 100
 
 func startProcMonitor(pids ...int) *procMonitor {
-	m := &procMonitor{pids: pids, done: make(chan struct{})}
+	m := &procMonitor{pids: pids, done: make(chan struct{}), drops: make(map[string]int64)}
+	m.drops0, _ = udpstat.SocketDrops(pids...)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -347,6 +357,14 @@ func startProcMonitor(pids ...int) *procMonitor {
 					m.res.cpuAvg = float64(c-c0) / clockTicks / d * 100
 				}
 				m.res.rssEndKB, m.res.threads = m.memory()
+				m.sampleDrops()
+				m.res.udpDrops = -1
+				if m.drops0 != nil {
+					m.res.udpDrops = 0
+					for inode, n := range m.drops {
+						m.res.udpDrops += n - m.drops0[inode]
+					}
+				}
 				return
 			case now := <-tick.C:
 				rss, _ := m.memory()
@@ -355,11 +373,23 @@ func startProcMonitor(pids ...int) *procMonitor {
 					c := m.cpuTicks()
 					m.res.cpuPeak = max(m.res.cpuPeak, float64(c-lastC)/clockTicks/now.Sub(lastT).Seconds()*100)
 					lastT, lastC = now, c
+					m.sampleDrops()
 				}
 			}
 		}
 	}()
 	return m
+}
+
+// sampleDrops records the drop count of every UDP socket the processes hold now.
+func (m *procMonitor) sampleDrops() {
+	now, err := udpstat.SocketDrops(m.pids...)
+	if err != nil {
+		return
+	}
+	for inode, n := range now {
+		m.drops[inode] = n
+	}
 }
 
 func (m *procMonitor) cpuTicks() int64 {

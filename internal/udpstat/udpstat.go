@@ -1,0 +1,90 @@
+// Package udpstat reads the kernel's UDP counters, for load tests and benchmarks that must tell
+// datagrams lost in a socket's receive buffer from datagrams never sent.
+package udpstat
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// ReceiveDrops is the host's count of UDP datagrams dropped because a socket's receive buffer
+// was full (RcvbufErrors in /proc/net/snmp): every process's sockets, so on an idle host a
+// test's own. It fails where there is no /proc (not Linux).
+func ReceiveDrops() (int64, error) {
+	data, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0, fmt.Errorf("udp receive drops: %w", err)
+	}
+	var names []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = fields
+			continue
+		}
+		for i, name := range names {
+			if name == "RcvbufErrors" && i < len(fields) {
+				n, err := strconv.ParseInt(fields[i], 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("udp receive drops: %w", err)
+				}
+				return n, nil
+			}
+		}
+	}
+	return 0, errors.New("udp receive drops: no RcvbufErrors in /proc/net/snmp")
+}
+
+// SocketDrops returns, by socket inode, the datagrams dropped at the UDP sockets the given
+// processes hold (the drops column of /proc/net/udp and udp6, for the socket inodes among each
+// process's open files): what a server lost to full receive buffers, apart from what other
+// programs on the host lost. A closed socket's count is gone with it, so a caller that wants a
+// total over a while samples often and keeps the last count seen of each socket.
+func SocketDrops(pids ...int) (map[string]int64, error) {
+	inodes := make(map[string]bool)
+	for _, pid := range pids {
+		dir := fmt.Sprintf("/proc/%d/fd", pid)
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("udp socket drops: %w", err)
+		}
+		for _, fd := range fds {
+			target, err := os.Readlink(dir + "/" + fd.Name())
+			if err != nil {
+				continue // closed meanwhile
+			}
+			if inode, ok := strings.CutPrefix(target, "socket:["); ok {
+				inodes[strings.TrimSuffix(inode, "]")] = true
+			}
+		}
+	}
+	drops := make(map[string]int64)
+	for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("udp socket drops: %w", err)
+		}
+		for line := range strings.SplitSeq(string(data), "\n") {
+			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+			f := strings.Fields(line)
+			if len(f) < 13 || !inodes[f[9]] {
+				continue
+			}
+			n, err := strconv.ParseInt(f[12], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("udp socket drops: %s: %w", table, err)
+			}
+			drops[f[9]] = n
+		}
+	}
+	return drops, nil
+}

@@ -1,0 +1,88 @@
+package udpstat
+
+import (
+	"net"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/poll"
+)
+
+// Datagrams sent to a socket nobody reads, past its receive buffer, are counted.
+func TestReceiveDropsCountsAFullBuffer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/net/snmp")
+	}
+	before, err := ReceiveDrops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	_ = sink.SetReadBuffer(4096) // the kernel's minimum: a few datagrams fill it
+	src, err := net.DialUDP("udp", nil, sink.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	payload := make([]byte, 1000)
+	ok := poll.Until(5*time.Second, func() bool {
+		for range 100 {
+			_, _ = src.Write(payload)
+		}
+		n, err := ReceiveDrops()
+		return err == nil && n > before
+	})
+	if !ok {
+		t.Fatal("no receive drop counted for a full socket buffer")
+	}
+}
+
+// A socket of this process that drops datagrams counts in SocketDrops for this process.
+func TestSocketDropsCountsThisProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	pid := os.Getpid()
+	sum := func(m map[string]int64) (n int64) {
+		for _, d := range m {
+			n += d
+		}
+		return n
+	}
+	first, err := SocketDrops(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sum(first)
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	_ = sink.SetReadBuffer(4096)
+	src, err := net.DialUDP("udp", nil, sink.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	payload := make([]byte, 1000)
+	ok := poll.Until(5*time.Second, func() bool {
+		for range 100 {
+			_, _ = src.Write(payload)
+		}
+		m, err := SocketDrops(pid)
+		return err == nil && sum(m) > before
+	})
+	if !ok {
+		t.Fatal("no drop counted at this process's full socket")
+	}
+	if _, err := SocketDrops(1 << 30); err == nil {
+		t.Error("a process that does not exist: no error")
+	}
+}
