@@ -217,6 +217,66 @@ func TestCallerCancelsWhileRinging(t *testing.T) {
 	sw.waitIdle(t)
 }
 
+// TestCallerByeOnEarlyDialogEndsTheCallAsCancel: a caller may end its early dialog with BYE
+// (RFC 3261 §15.1; SIPp does when it gives up on a call): the BYE gets 200, the pending INVITE
+// 487 (§15.1.2, not a 500), and the ringing phone a CANCEL.
+func TestCallerByeOnEarlyDialogEndsTheCallAsCancel(t *testing.T) {
+	sw := startSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ringing := make(chan *sip.Response, 1)
+	errc := make(chan error, 1)
+	go func() {
+		dd, err := alice.dial(ctx, "1002")
+		if err != nil {
+			errc <- err
+			return
+		}
+		opts := sipgoAuth(alice)
+		opts.OnResponse = func(res *sip.Response) error {
+			if res.StatusCode == 180 {
+				ringing <- res
+			}
+			return nil
+		}
+		errc <- dd.WaitAnswer(ctx, opts)
+	}()
+	ic := bob.nextIncoming(5 * time.Second)
+	if err := ic.dlg.Respond(180, "Ringing", nil); err != nil {
+		t.Fatal(err)
+	}
+	var r180 *sip.Response
+	select {
+	case r180 = <-ringing:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no 180 at the caller")
+	}
+	inv := r180.CSeq().SeqNo
+	bye := sip.NewRequest(sip.BYE, alice.switchURI("1002"))
+	bye.AppendHeader(sip.HeaderClone(r180.From()))
+	bye.AppendHeader(sip.HeaderClone(r180.To()))
+	bye.AppendHeader(sip.HeaderClone(r180.CallID()))
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: inv + 1, MethodName: sip.BYE})
+	res, err := alice.client.Do(ctx, bye)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("BYE on the early dialog: %v %v, want 200", res, err)
+	}
+	if err := <-errc; statusOf(err) != 487 {
+		t.Fatalf("the INVITE's answer after the BYE: %v, want 487", err)
+	}
+	select {
+	case id := <-bob.cancels:
+		if id != callID(ic.req) {
+			t.Fatalf("CANCEL for %s, want %s", id, callID(ic.req))
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("callee's phone got no CANCEL")
+	}
+	sw.waitIdle(t)
+}
+
 // A phone that answers 486 (busy) is a user who cannot take the call now: the caller is never
 // told 486 for a user target; without voicemail they get 480.
 func TestCalleeRejectsBusyCallerNeverSees486(t *testing.T) {

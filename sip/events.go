@@ -170,6 +170,12 @@ func (c *call) common(ev any) (flow.Event, bool) {
 	case byeEvent:
 		if ev.l == c.a {
 			c.callerGone = true
+			if !c.answered {
+				// A BYE on the caller's early dialog (RFC 3261 §15.1) ends the call as a
+				// CANCEL would: the INVITE still pending gets 487 (§15.1.2).
+				c.cancelled = true
+				c.setOutcome(history.Abandoned, "")
+			}
 			return flow.CallerGone{}, true
 		}
 		if c.party != nil && ev.l == c.party.leg() {
