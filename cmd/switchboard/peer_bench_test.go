@@ -21,7 +21,7 @@ import (
 // a registrar with digest authentication and a proxy that anchors media: the callee pool
 // (2001…) is registered by one SIPp instance on behalf of a SIPp UAS that echoes RTP, and a SIPp
 // UAC (user 1001, digest) calls them in turn. Two ladders, each climbing until a step has a
-// failed call: call rates (SWITCHBOARD_PEER_RATES, default "200,400,800,1200,1600,2000"; calls
+// failed call (a failed step is run once more before the ladder stops): call rates (SWITCHBOARD_PEER_RATES, default "200,400,800,1200,1600,2000"; calls
 // held SWITCHBOARD_PEER_HOLD s, default 1, media ports anchored, no audio; each rate for
 // SWITCHBOARD_PEER_STEP s, default 10), then concurrent calls with both sides streaming G.711
 // for 6 s (SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800,1000,1200"). SWITCHBOARD_PEER_DIR keeps
@@ -133,10 +133,23 @@ func TestBenchPeer(t *testing.T) {
 			return res.failed == 0 && res.succeeded == res.planned && res.calleeFailed == 0 &&
 				(!streaming || res.udpDrops == 0)
 		}
+		// A failed step is run once more before the ladder stops there: one call in thousands
+		// that SIPp aborts on a message it did not expect (a 180 after the 200 from Kamailio's
+		// parallel workers; a 180 SIPp 3.6 took for unexpected while waiting for one) would
+		// otherwise decide the whole ladder. Both peers get the same second chance.
 		step := 0
-		for _, rate := range rates {
+		passes := func(label string, try func() bool) bool {
 			step++
-			if !run(step, uac, fmt.Sprintf("%d cps", rate), rate, rate*stepSeconds, hold, false) {
+			if try() {
+				return true
+			}
+			t.Logf("%s %s: failed; running it once more", p.name, label)
+			step++
+			return try()
+		}
+		for _, rate := range rates {
+			label := fmt.Sprintf("%d cps", rate)
+			if !passes(label, func() bool { return run(step, uac, label, rate, rate*stepSeconds, hold, false) }) {
 				break
 			}
 			best[i] = rate
@@ -144,9 +157,8 @@ func TestBenchPeer(t *testing.T) {
 		// Concurrency with both sides streaming: the caller plays its 6 s G.711 pcap, the
 		// callee echoes it; arrivals at N/6 a second for 12 s keep about N calls up.
 		for _, n := range concurrents {
-			step++
-			rate := max(n/6, 1)
-			if !run(step, scenario(t, "uac.xml"), fmt.Sprintf("%d streaming", n), rate, rate*12, 6, true) {
+			rate, label := max(n/6, 1), fmt.Sprintf("%d streaming", n)
+			if !passes(label, func() bool { return run(step, scenario(t, "uac.xml"), label, rate, rate*12, 6, true) }) {
 				break
 			}
 			bestConc[i] = n
