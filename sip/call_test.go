@@ -111,14 +111,7 @@ func TestCallAnsweredAndHungUpByCaller(t *testing.T) {
 	if err := hangup(); err != nil {
 		t.Fatalf("caller BYE: %v", err)
 	}
-	select {
-	case id := <-bob.byes:
-		if id != callID(ic.req) {
-			t.Fatalf("BYE on %s, want %s", id, callID(ic.req))
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("callee got no BYE")
-	}
+	expectOn(t, bob.byes, callID(ic.req), "BYE")
 	sw.waitIdle(t)
 }
 
@@ -206,14 +199,7 @@ func TestCallerCancelsWhileRinging(t *testing.T) {
 	if d.InviteResponse == nil || d.InviteResponse.StatusCode != 487 {
 		t.Fatalf("caller's final response: %v, want 487", d.InviteResponse)
 	}
-	select {
-	case id := <-bob.cancels:
-		if id != callID(ic.req) {
-			t.Fatalf("CANCEL for %s, want %s", id, callID(ic.req))
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("callee's phone got no CANCEL")
-	}
+	expectOn(t, bob.cancels, callID(ic.req), "CANCEL")
 	sw.waitIdle(t)
 }
 
@@ -266,14 +252,7 @@ func TestCallerByeOnEarlyDialogEndsTheCallAsCancel(t *testing.T) {
 	if err := <-errc; statusOf(err) != 487 {
 		t.Fatalf("the INVITE's answer after the BYE: %v, want 487", err)
 	}
-	select {
-	case id := <-bob.cancels:
-		if id != callID(ic.req) {
-			t.Fatalf("CANCEL for %s, want %s", id, callID(ic.req))
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("callee's phone got no CANCEL")
-	}
+	expectOn(t, bob.cancels, callID(ic.req), "CANCEL")
 	sw.waitIdle(t)
 }
 
@@ -448,4 +427,18 @@ func TestNoCommonCodecIs488(t *testing.T) {
 		t.Fatalf("G.729-only offer: %v, want 488", err)
 	}
 	sw.waitIdle(t)
+}
+
+// expectOn waits up to 3 s for a phone's request of the given kind (a BYE, a CANCEL) on the
+// call with Call-ID want.
+func expectOn(t *testing.T, got <-chan string, want, kind string) {
+	t.Helper()
+	select {
+	case id := <-got:
+		if id != want {
+			t.Fatalf("%s on %s, want %s", kind, id, want)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("the phone got no %s", kind)
+	}
 }

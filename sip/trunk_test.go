@@ -140,17 +140,7 @@ func TestCarrierChallengeIsNeverAnswered(t *testing.T) {
 	carrier := newPhone(t, sw, "15551234567", "udp")
 	carrierAddr = fmt.Sprintf("%s:%d", carrier.host, carrier.port)
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	type result struct {
-		d   *sipgo.DialogClientSession
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		d, err := alice.call(ctx, "915551234567")
-		done <- result{d, err}
-	}()
+	done := callOut(t, alice, "915551234567")
 	ic := carrier.nextIncoming(5 * time.Second)
 	challenge := sip.NewHeader("Proxy-Authenticate", `Digest realm="switchboard", nonce="abc123", algorithm=MD5, qop="auth"`)
 	if err := ic.dlg.Respond(407, "Proxy Authentication Required", nil, challenge); err != nil {
@@ -172,6 +162,24 @@ func TestCarrierChallengeIsNeverAnswered(t *testing.T) {
 	default:
 	}
 	sw.waitIdle(t)
+}
+
+// callResult is how a call placed in the background ended up.
+type callResult struct {
+	d   *sipgo.DialogClientSession
+	err error
+}
+
+// callOut has p call number in the background (up to 10 s) and delivers the outcome.
+func callOut(t *testing.T, p *phone, number string) <-chan callResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	done := make(chan callResult, 1)
+	go func() {
+		d, err := p.call(ctx, number)
+		done <- callResult{d, err}
+	}()
+	return done
 }
 
 // rawUAS is a carrier at a bare UDP socket, so that a test can send a 2xx twice as a phone
@@ -247,17 +255,7 @@ func TestRetransmitted2xxGetsTheSameACK(t *testing.T) {
 	carrier := newRawUAS(t)
 	carrierAddr = carrier.conn.LocalAddr().String()
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	type result struct {
-		d   *sipgo.DialogClientSession
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		d, err := alice.call(ctx, "915551234567")
-		done <- result{d, err}
-	}()
+	done := callOut(t, alice, "915551234567")
 
 	twice := func(what string, req *sip.Request, from net.Addr) {
 		t.Helper()
@@ -288,6 +286,36 @@ func TestRetransmitted2xxGetsTheSameACK(t *testing.T) {
 	go func() { _ = d.Bye(context.Background()) }()
 	raw, bye, from := carrier.next(sip.BYE)
 	_ = raw
+	carrier.send([]byte(sip.NewResponseFromRequest(bye, 200, "OK", nil).String()), from)
+	sw.waitIdle(t)
+}
+
+// TestInviteRetransmissionIsIdentical: a phone that has not answered yet gets the switch's
+// INVITE again after T1, and it must be the same request byte for byte: a phone (SIPp among
+// them) recognises a retransmission by comparing it with the first, and takes anything else for
+// a new request in the middle of its call.
+func TestInviteRetransmissionIsIdentical(t *testing.T) {
+	var carrierAddr string
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Router = routing.New(carrierUsers{addr: &carrierAddr}, o.Locations.(*sbsip.MemoryLocations), nil)
+	})
+	carrier := newRawUAS(t)
+	carrierAddr = carrier.conn.LocalAddr().String()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	done := callOut(t, alice, "915551234567")
+	first, inv, from := carrier.next(sip.INVITE)
+	again, _, _ := carrier.next(sip.INVITE) // after T1 (500 ms) without an answer
+	if string(again) != string(first) {
+		t.Errorf("the INVITE sent again differs from the first:\n%s\nthe first:\n%s", again, first)
+	}
+	carrier.ok(inv, from, "carrier-tag")
+	carrier.next(sip.ACK)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("call: %v", r.err)
+	}
+	go func() { _ = r.d.Bye(context.Background()) }()
+	_, bye, from := carrier.next(sip.BYE)
 	carrier.send([]byte(sip.NewResponseFromRequest(bye, 200, "OK", nil).String()), from)
 	sw.waitIdle(t)
 }

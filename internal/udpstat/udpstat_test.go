@@ -19,22 +19,7 @@ func TestReceiveDropsCountsAFullBuffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	_ = sink.SetReadBuffer(4096) // the kernel's minimum: a few datagrams fill it
-	src, err := net.DialUDP("udp", nil, sink.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	payload := make([]byte, 1000)
-	ok := poll.Until(5*time.Second, func() bool {
-		for range 100 {
-			_, _ = src.Write(payload)
-		}
+	ok := overflow(t, func() bool {
 		n, err := ReceiveDrops()
 		return err == nil && n > before
 	})
@@ -60,6 +45,22 @@ func TestSocketDropsCountsThisProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := sum(first)
+	ok := overflow(t, func() bool {
+		m, err := SocketDrops(pid)
+		return err == nil && sum(m) > before
+	})
+	if !ok {
+		t.Fatal("no drop counted at this process's full socket")
+	}
+	if _, err := SocketDrops(1 << 30); err == nil {
+		t.Error("a process that does not exist: no error")
+	}
+}
+
+// overflow sends datagrams to a socket of this process that nobody reads, its receive buffer at
+// the kernel's minimum, until counted reports the drops (true) or 5 s pass (false).
+func overflow(t *testing.T, counted func() bool) bool {
+	t.Helper()
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -72,17 +73,10 @@ func TestSocketDropsCountsThisProcess(t *testing.T) {
 	}
 	defer src.Close()
 	payload := make([]byte, 1000)
-	ok := poll.Until(5*time.Second, func() bool {
+	return poll.Until(5*time.Second, func() bool {
 		for range 100 {
 			_, _ = src.Write(payload)
 		}
-		m, err := SocketDrops(pid)
-		return err == nil && sum(m) > before
+		return counted()
 	})
-	if !ok {
-		t.Fatal("no drop counted at this process's full socket")
-	}
-	if _, err := SocketDrops(1 << 30); err == nil {
-		t.Error("a process that does not exist: no error")
-	}
 }
