@@ -17,27 +17,28 @@ import (
 	"github.com/switchboard-voip/switchboard/media"
 )
 
+// peerMaxCallees caps the callee pool of make bench-peer (the issue's 6,000 users).
+const peerMaxCallees = 6000
+
 // TestBenchPeer is `make bench-peer`: the same SIPp load through Kamailio + rtpengine (Debian's
 // packages, configured by testdata/peer/kamailio.cfg) and through Switchboard, one after the
 // other on the same machine, and the ratios of what each carries with no failed call. Both are
 // a registrar with digest authentication and a proxy that anchors media: the callee pool
 // (2001…) is registered by one SIPp instance on behalf of a SIPp UAS that echoes RTP, and a SIPp
-// UAC (user 1001, digest) calls them in turn. Two ladders, each climbing until a step fails (0
-// failed calls at the caller and the callee, and for streaming steps 0 datagrams dropped at the
-// server's sockets; a failed step is run once more before the ladder stops): call rates
-// (SWITCHBOARD_PEER_RATES, default "200,400,800,1200,1600,2000"; calls held
-// SWITCHBOARD_PEER_HOLD s, default 1, media ports anchored, no audio; each rate for
-// SWITCHBOARD_PEER_STEP s, default 10), then concurrent calls with both sides streaming G.711
-// for 6 s (the caller's tone by SIPp's rtp_stream, the callee's echo; SWITCHBOARD_PEER_CONCURRENT,
-// default "200,400,600,800,1000,1200,1600,2000,2400"). SWITCHBOARD_PEER_DIR keeps the files. After the ladders
-// each side has SWITCHBOARD_PEER_SETTLE s (default 60) to come back within 10 % of the memory it
-// had before them. For profiling and tuning: SWITCHBOARD_PEER_ONLY=switchboard (or kamailio)
-// runs one side, SWITCHBOARD_PEER_PPROF=127.0.0.1:6060 serves the switch's profiler there, and
+// UAC (user 1001, digest) calls them in turn. Two ladders, each climbing until a step fails (a
+// failed call at the caller or the callee, a call not put through to the callee, or for
+// streaming steps a datagram dropped at the server's sockets; a failed step is run once more
+// before the ladder stops): call rates (SWITCHBOARD_PEER_RATES, default
+// "200,400,800,1200,1600,2000"; calls held SWITCHBOARD_PEER_HOLD s, default 1, media ports
+// anchored, no audio; each rate for SWITCHBOARD_PEER_STEP s, default 10), then concurrent calls
+// with both sides streaming G.711 for 6 s (the caller's tone by SIPp's rtp_stream, the callee's
+// echo; SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800,1000,1200,1600,2000,2400").
+// SWITCHBOARD_PEER_DIR keeps the files. After the ladders each side has SWITCHBOARD_PEER_SETTLE
+// s (default 60) to come back within 10 % of the memory it had before them. For profiling and
+// tuning: SWITCHBOARD_PEER_ONLY=switchboard (or kamailio) runs one side,
+// SWITCHBOARD_PEER_PPROF=127.0.0.1:6060 serves the switch's profiler there, and
 // SWITCHBOARD_PEER_SIP adds settings to its sip section ("max_call_rate: 1500; overload_delay:
 // 20ms").
-// peerMaxCallees caps the callee pool of make bench-peer (the issue's 6,000 users).
-const peerMaxCallees = 6000
-
 func TestBenchPeer(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_BENCH_PEER") == "" {
 		t.Skip("peer benchmark: set SWITCHBOARD_BENCH_PEER=1 (make bench-peer)")
