@@ -244,10 +244,9 @@ func (u *rawUAS) send(b []byte, to net.Addr) {
 	}
 }
 
-// TestRetransmitted2xxGetsTheSameACK: a phone (here a carrier) whose first ACK went missing sends
-// its 2xx again, and must get the very same ACK again (RFC 3261 §13.2.2.4), not a new request
-// with a new branch — for the call's INVITE and for a re-INVITE the switch passes on.
-func TestRetransmitted2xxGetsTheSameACK(t *testing.T) {
+// callRawCarrier starts a switch whose outside numbers go to a bare-socket carrier, and has
+// Alice (1001) call one through it in the background.
+func callRawCarrier(t *testing.T) (*testSwitch, *rawUAS, *phone, <-chan callResult) {
 	var carrierAddr string
 	sw := startSwitch(t, func(o *switchOpts) {
 		o.Router = routing.New(carrierUsers{addr: &carrierAddr}, o.Locations.(*sbsip.MemoryLocations), nil)
@@ -255,7 +254,14 @@ func TestRetransmitted2xxGetsTheSameACK(t *testing.T) {
 	carrier := newRawUAS(t)
 	carrierAddr = carrier.conn.LocalAddr().String()
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
-	done := callOut(t, alice, "915551234567")
+	return sw, carrier, alice, callOut(t, alice, "915551234567")
+}
+
+// TestRetransmitted2xxGetsTheSameACK: a phone (here a carrier) whose first ACK went missing sends
+// its 2xx again, and must get the very same ACK again (RFC 3261 §13.2.2.4), not a new request
+// with a new branch — for the call's INVITE and for a re-INVITE the switch passes on.
+func TestRetransmitted2xxGetsTheSameACK(t *testing.T) {
+	sw, carrier, alice, done := callRawCarrier(t)
 
 	twice := func(what string, req *sip.Request, from net.Addr) {
 		t.Helper()
@@ -295,14 +301,7 @@ func TestRetransmitted2xxGetsTheSameACK(t *testing.T) {
 // them) recognises a retransmission by comparing it with the first, and takes anything else for
 // a new request in the middle of its call.
 func TestInviteRetransmissionIsIdentical(t *testing.T) {
-	var carrierAddr string
-	sw := startSwitch(t, func(o *switchOpts) {
-		o.Router = routing.New(carrierUsers{addr: &carrierAddr}, o.Locations.(*sbsip.MemoryLocations), nil)
-	})
-	carrier := newRawUAS(t)
-	carrierAddr = carrier.conn.LocalAddr().String()
-	alice := newPhone(t, sw, "1001", "udp").mustRegister()
-	done := callOut(t, alice, "915551234567")
+	sw, carrier, _, done := callRawCarrier(t)
 	first, inv, from := carrier.next(sip.INVITE)
 	again, _, _ := carrier.next(sip.INVITE) // after T1 (500 ms) without an answer
 	if string(again) != string(first) {
