@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/switchboard-voip/switchboard/internal/crashtest"
 )
 
 // crashDBEnv makes the test binary a child that adds call records to the named bbolt file for
@@ -65,30 +66,16 @@ func TestHistorySurvivesSIGKILL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "switchboard.db")
 	var acked []string
 	for round := range 3 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashDBEnv+"="+path)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r := bufio.NewScanner(out)
-		for n := 0; n < 3*crashMax/2 && r.Scan(); n++ {
-			if !ValidID(r.Text()) {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatalf("round %d: child said %q", round, r.Text())
+		child := crashtest.Start(t, crashDBEnv+"="+path)
+		for range 3 * crashMax / 2 {
+			id := child.Line()
+			if !ValidID(id) {
+				t.Fatalf("round %d: child said %q", round, id)
 			}
-			acked = append(acked, r.Text())
+			acked = append(acked, id)
 		}
 		// It is adding (and pruning) now, one record after another: kill it wherever it is.
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
+		child.Kill()
 
 		db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 		if err != nil {

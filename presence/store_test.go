@@ -1,17 +1,17 @@
 package presence
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/switchboard-voip/switchboard/internal/crashtest"
 )
 
 // crashDBEnv, when set, makes the test binary the crash child of TestDNDSurvivesSIGKILL: it
@@ -137,28 +137,11 @@ func TestDNDSurvivesSIGKILL(t *testing.T) {
 		t.Skip("starts a child process")
 	}
 	path := filepath.Join(t.TempDir(), "switchboard.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashDBEnv+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	child := crashtest.Start(t, crashDBEnv+"="+path)
+	if line := child.Line(); strings.TrimSpace(line) != "ok" {
+		t.Fatalf("child said %q", line)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ok" {
-		t.Fatalf("child said %q, %v", line, err)
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL, right after the acknowledgement
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	child.Kill() // right after the acknowledgement
 
 	tab := boltTable(t, openDB(t, path))
 	wantStatus(t, tab, "1002", DND)

@@ -1,14 +1,13 @@
 package greeting
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/switchboard-voip/switchboard/internal/crashtest"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
@@ -52,28 +51,12 @@ func TestGreetingUploadSurvivesSIGKILL(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "greetings")
 	for round := range 5 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r := bufio.NewReader(out)
-		line, err := r.ReadString('\n')
-		if err != nil || strings.TrimSpace(line) != "ok" {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("round %d: child said %q, %v", round, line, err)
+		child := crashtest.Start(t, crashDirEnv+"="+dir)
+		if line := child.Line(); strings.TrimSpace(line) != "ok" {
+			t.Fatalf("round %d: child said %q", round, line)
 		}
 		// It is writing now, one upload after another: kill it wherever it is.
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
+		child.Kill()
 
 		s, err := Open(dir, func(string, string) string { return "" })
 		if err != nil {

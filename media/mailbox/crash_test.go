@@ -1,10 +1,8 @@
 package mailbox
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/switchboard-voip/switchboard/internal/crashtest"
 )
 
 // Environment of the crash child process (see TestSIGKILLMidRecording).
@@ -79,28 +79,8 @@ func TestSIGKILLMidRecording(t *testing.T) {
 	}
 	root := t.TempDir()
 	dbPath, dir := filepath.Join(root, "switchboard.db"), filepath.Join(root, "voicemail")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashDBEnv+"="+dbPath, crashDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	defer func() {
-		if !killed {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}()
-
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the child's report: %v", err)
-	}
+	child := crashtest.Start(t, crashChildEnv+"=1", crashDBEnv+"="+dbPath, crashDirEnv+"="+dir)
+	line := child.Line()
 	id, ok := strings.CutPrefix(strings.TrimSpace(line), "committed ")
 	if !ok {
 		t.Fatalf("child said %q", line)
@@ -115,11 +95,7 @@ func TestSIGKILLMidRecording(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	killed = true
-	cmd.Wait()
+	child.Kill()
 
 	db := openDB(t, dbPath)
 	s := openStore(t, db, dir)
