@@ -83,7 +83,8 @@ func liveHeap() uint64 {
 // memory now (debug.FreeOSMemory: a few milliseconds at this size, at most once an interval)
 // if either no collection has run since the last look (the switch is quiet: a loaded one
 // collects every few seconds) or more is held unused than is allocated (the load has dropped:
-// under a steady one the collector's headroom is half of what is live, at GOGC 50).
+// under a steady one the collector's headroom is at most what is live: half of it at GOGC 50, as
+// much at 100).
 func trimMemory(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
