@@ -160,19 +160,27 @@ func (l *dialog) reinvite(ctx context.Context, s *Server, req *sip.Request) (res
 		tx.Terminate()
 		return res, nil, err
 	}
-	ack := l.newRequestSeq(sip.ACK, req.CSeq().SeqNo, nil, "")
+	// The transaction ends by itself after Timer M, as a 2xx'd INVITE's does.
+	return res, l.acknowledge(s, tx, req), nil
+}
+
+// acknowledge sends the ACK of the 2xx that answered invite on tx (RFC 3261 §13.2.2.4: the
+// INVITE's CSeq number, a new branch), and that very ACK again, byte for byte, for each
+// retransmission of the 2xx while tx absorbs them: a new ACK (a new branch) would be a new
+// request to the phone, not the retransmission it waits for. It returns the first send's error.
+func (l *dialog) acknowledge(s *Server, tx sip.ClientTransaction, invite *sip.Request) error {
+	ack := l.newRequestSeq(sip.ACK, invite.CSeq().SeqNo, nil, "")
 	var mu sync.Mutex // the first send and the transaction's retransmission callback
 	send := func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		return s.client.WriteRequest(ack)
 	}
-	if err := send(); err != nil {
-		ackErr = fmt.Errorf("ACK in dialog %s: %w", l.callID, err)
-	}
-	// The transaction ends by itself after Timer M, as a 2xx'd INVITE's does.
 	tx.OnRetransmission(func(*sip.Response) { _ = send() })
-	return res, ackErr, nil
+	if err := send(); err != nil {
+		return fmt.Errorf("ACK in dialog %s: %w", l.callID, err)
+	}
+	return nil
 }
 
 // await waits for the final response of an in-dialog request's transaction.

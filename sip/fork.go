@@ -23,9 +23,6 @@ type fork struct {
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
-
-	ackMu  sync.Mutex
-	ackReq *sip.Request // the ACK of the 2xx, sent again unchanged for each retransmission of it
 }
 
 // startFork sends the INVITE to one phone.
@@ -189,8 +186,7 @@ func (f *fork) run(c *call) {
 					// ACK: its dialog is findable, and the answer queued for the owner, first.
 					s.addDialog(f.leg)
 					posted := c.mail.post(forkEvent{f: f, res: res})
-					f.ack(res)
-					f.tx.OnRetransmission(func(r *sip.Response) { f.ack(r) })
+					f.ack()
 					if !posted {
 						// The call ended in the same instant: nobody will bridge this phone.
 						s.removeDialog(f.leg)
@@ -200,8 +196,7 @@ func (f *fork) run(c *call) {
 					}
 					return
 				}
-				f.ack(res)
-				f.tx.OnRetransmission(func(r *sip.Response) { f.ack(r) })
+				f.ack()
 				if f.r.winner.Load() == abandoned {
 					// Ringing was over before this phone answered: hang it up ourselves.
 					if err := f.leg.bye(s); err != nil {
@@ -250,16 +245,9 @@ func (f *fork) established(res *sip.Response) {
 	}
 }
 
-// ack acknowledges a 2xx on the fork's dialog (RFC 3261 §13.2.2.4: same CSeq number, new branch).
-// A retransmission of the 2xx gets the very same ACK again, byte for byte: a new one (a new
-// branch) would be a new request to the phone, not the retransmission it waits for.
-func (f *fork) ack(*sip.Response) {
-	f.ackMu.Lock()
-	defer f.ackMu.Unlock()
-	if f.ackReq == nil {
-		f.ackReq = f.leg.newRequestSeq(sip.ACK, f.req.CSeq().SeqNo, nil, "")
-	}
-	if err := f.leg.call().s.client.WriteRequest(f.ackReq); err != nil {
+// ack acknowledges the fork's 2xx, and each retransmission of it (dialog.acknowledge).
+func (f *fork) ack() {
+	if err := f.leg.acknowledge(f.leg.call().s, f.tx, f.req); err != nil {
 		f.leg.call().log.Warn("ACK not sent", zap.String("leg", f.leg.callID), zap.Error(err))
 	}
 }

@@ -166,6 +166,8 @@ func TestInviteWithReplacesFromATrunkIsForbidden(t *testing.T) {
 
 // dialogInfo is the part of a dialog-info NOTIFY a BLF key uses.
 type dialogInfo struct {
+	XMLName xml.Name
+	Version int `xml:"version,attr"`
 	Dialogs []struct {
 		ID        string `xml:"id,attr"`
 		CallID    string `xml:"call-id,attr"`
