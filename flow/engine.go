@@ -132,7 +132,7 @@ func (e *Engine) StatusChanged(st presence.State) {
 
 // Run carries out plan on c until the flow is over. The caller's leg has not been answered
 // unless a previous flow answered it (a held caller put through).
-func (e *Engine) Run(c Call, plan routing.Plan) {
+func (e *Engine) Run(c Call, plan *routing.Plan) {
 	c.Trace(plan.Trace...)
 	switch plan.Action {
 	case routing.Ring:
@@ -167,11 +167,11 @@ func (e *Engine) next(c Call, p *routing.Plan) {
 		c.Refuse(routing.Unavailable)
 		return
 	}
-	e.Run(c, *p)
+	e.Run(c, p)
 }
 
 // reject refuses the caller, after an announcement (the DND greeting) when the plan has one.
-func (e *Engine) reject(c Call, plan routing.Plan) {
+func (e *Engine) reject(c Call, plan *routing.Plan) {
 	if plan.Announce != "" {
 		if err := c.EarlyMedia(); err == nil {
 			if _, err := e.play(c, e.greeting(plan.Box, plan.Announce, false), false); err != nil {
@@ -184,7 +184,7 @@ func (e *Engine) reject(c Call, plan routing.Plan) {
 
 // pickup carries out *8 + extension. Nothing ringing there is 480, not 404: the extension
 // exists (routing refused unknown ones), there is just no call to take now.
-func (e *Engine) pickup(c Call, plan routing.Plan) {
+func (e *Engine) pickup(c Call, plan *routing.Plan) {
 	if c.PickUp(plan.Ext) {
 		c.SetOutcome(history.Feature, "")
 		return
@@ -196,7 +196,7 @@ func (e *Engine) pickup(c Call, plan routing.Plan) {
 
 // setDND carries out *78 / *79: the setting is saved first (so it is never lost once
 // confirmed), then the switch answers, says "Do not disturb is on/off" and hangs up.
-func (e *Engine) setDND(c Call, plan routing.Plan) {
+func (e *Engine) setDND(c Call, plan *routing.Plan) {
 	if e.o.Statuses == nil {
 		c.Refuse(routing.NotFound)
 		return

@@ -283,7 +283,7 @@ func run(e *Engine, c Call, plan routing.Plan) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.Run(c, plan)
+		e.Run(c, &plan)
 	}()
 	return done
 }

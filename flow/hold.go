@@ -92,7 +92,7 @@ func (e *Engine) statusOf(ext string) (presence.Status, bool) {
 // hold is "call to a busy user": the busy greeting, then music on hold until the user's call
 // ends, then the user is routed to again (their phones ring). Pressing 1, the user turning
 // DND, or the hold limit sends the caller to the plan's NoAnswer (voicemail) instead.
-func (e *Engine) hold(c Call, plan routing.Plan) {
+func (e *Engine) hold(c Call, plan *routing.Plan) {
 	if err := c.Answer(); err != nil {
 		c.Log().Warn("hold not answered", zap.Error(err))
 		return
@@ -145,7 +145,7 @@ func (e *Engine) hold(c Call, plan routing.Plan) {
 			leave()
 			log.Info("held caller put through", zap.Duration("held", e.clock.Now().Sub(started)),
 				zap.Stringer("action", next.Action))
-			e.Run(c, next)
+			e.Run(c, &next)
 			// Whoever is next in line may be put through once this attempt is over.
 			if st, ok := e.statusOf(plan.Ext); ok {
 				e.holds.statusChanged(plan.Ext, st)

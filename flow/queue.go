@@ -336,7 +336,7 @@ func (e *Engine) QueueStats(ext string) QueueStats {
 
 // enqueue is "call queue": the switch answers, the caller hears their position and music, and
 // is offered to free members by the queue's strategy until one answers or max_wait passes.
-func (e *Engine) enqueue(c Call, plan routing.Plan) {
+func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 	if e.o.Statuses == nil {
 		c.Refuse(routing.Unavailable)
 		return

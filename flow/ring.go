@@ -9,7 +9,7 @@ import (
 // ring is "call to a user or a group": ring the plan's targets (all at once, or one after
 // another for a sequential group), screen the call if the user asked for it, and bridge the
 // first phone to answer. Unanswered, the plan's NoAnswer follows.
-func (e *Engine) ring(c Call, plan routing.Plan) {
+func (e *Engine) ring(c Call, plan *routing.Plan) {
 	stages := [][]string{plan.Targets}
 	if plan.Sequential {
 		stages = stages[:0]
@@ -34,7 +34,7 @@ func (e *Engine) ring(c Call, plan routing.Plan) {
 			next, accepted := e.screen(c, rang.Party, plan)
 			if !accepted {
 				if next != nil {
-					e.Run(c, *next)
+					e.Run(c, next)
 				}
 				return
 			}
@@ -50,7 +50,7 @@ func (e *Engine) ring(c Call, plan routing.Plan) {
 
 // outbound is a call out through a trunk: the carrier rings the number; its own refusal (busy,
 // declined, no such number) is passed back to the caller as it came.
-func (e *Engine) outbound(c Call, plan routing.Plan) {
+func (e *Engine) outbound(c Call, plan *routing.Plan) {
 	c.SetState(Ringing)
 	trunk := plan.Trunk
 	rang := c.Ring(Ring{Trunk: &trunk, Timeout: plan.RingTimeout})

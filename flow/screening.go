@@ -19,7 +19,7 @@ const ScreenWait = 10 * time.Second
 // caller to voicemail, 3 turns on DND (everyone sees it) and sends the caller to voicemail. No
 // choice within ScreenWait means voicemail. It returns whether to connect, or what to do
 // instead (nil: nothing, the caller is gone).
-func (e *Engine) screen(c Call, p Party, plan routing.Plan) (*routing.Plan, bool) {
+func (e *Engine) screen(c Call, p Party, plan *routing.Plan) (*routing.Plan, bool) {
 	log := c.Log().WithLazy(zap.String("ext", p.Ext()))
 	c.SetState(Screening, p.Ext())
 	voicemail := plan.NoAnswer

@@ -41,7 +41,7 @@ func (e *Engine) transfer(c Call, t Transferred) {
 	c.Trace("transferred by " + t.By + " to " + t.To + map[bool]string{true: " (voicemail)"}[t.Voicemail])
 	c.Play(ringback()) // until the target's flow plays its own (a greeting, music) or a phone answers
 	r := &refusals{Call: c}
-	e.Run(r, plan)
+	e.Run(r, &plan)
 	if !r.refused {
 		return
 	}
@@ -73,7 +73,7 @@ func (e *Engine) recall(c Call, by string) {
 			c.Refuse(routing.Unavailable)
 			return
 		}
-		e.Run(c, vm)
+		e.Run(c, &vm)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 // voicemailMenu lets a user hear their new messages (*97): after each, 1 repeats it, 7 deletes
 // it, 9 saves it, # goes to the next. A message that has been played is marked heard.
-func (e *Engine) voicemailMenu(c Call, plan routing.Plan) {
+func (e *Engine) voicemailMenu(c Call, plan *routing.Plan) {
 	if e.o.Voicemail == nil {
 		c.Refuse(routing.NotFound)
 		return

@@ -27,7 +27,7 @@ const (
 // voicemail answers the caller, plays the box owner's greeting and a beep, and records a
 // message until the caller hangs up, presses #, stays silent for SilenceEnds, or MaxMessage
 // passes.
-func (e *Engine) voicemail(c Call, plan routing.Plan) {
+func (e *Engine) voicemail(c Call, plan *routing.Plan) {
 	if e.o.Voicemail == nil {
 		c.Refuse(routing.Unavailable)
 		return

@@ -56,7 +56,7 @@ func (benchUsers) DisplayName(ext string) string { return "User " + ext }
 // benchFlows is never run: the benchmark places no calls.
 type benchFlows struct{}
 
-func (benchFlows) Run(flow.Call, routing.Plan) {}
+func (benchFlows) Run(flow.Call, *routing.Plan) {}
 
 // benchRouter is never asked: the benchmark places no calls.
 type benchRouter struct{}

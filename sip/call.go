@@ -76,7 +76,7 @@ func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller, call
 
 // run carries out plan and owns the call until it ends; then it releases everything and writes
 // the call's history, whatever way it ended.
-func (c *call) run(plan routing.Plan) {
+func (c *call) run(plan *routing.Plan) {
 	s := c.s
 	if !s.addCall(c) {
 		c.respond(503, "Service Unavailable", nil) // the switch is shutting down

@@ -45,9 +45,11 @@ type Router interface {
 	Decide(routing.Request) routing.Plan
 }
 
-// Flows carries out plans on calls; flow.Engine implements it.
+// Flows carries out plans on calls; flow.Engine implements it. The plan is passed by pointer:
+// it is a few hundred bytes, and a copy of it in each frame of a call's goroutine is stack
+// that every call in progress keeps (see Server.onInvite).
 type Flows interface {
-	Run(c flow.Call, plan routing.Plan)
+	Run(c flow.Call, plan *routing.Plan)
 }
 
 // Tokens checks short-lived credentials (sip/token): the password of a credential's user name

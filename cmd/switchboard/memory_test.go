@@ -25,36 +25,41 @@ func TestTuneGCLeavesTheOperatorsSetting(t *testing.T) {
 	if !tuneGC(func(string) string { return "" }) {
 		t.Error("without GOGC, the switch says it leaves the collector alone")
 	}
-	if got := debug.SetGCPercent(100); got != smallHeapGCPercent {
-		t.Errorf("without GOGC, the GC percent is %d, want %d", got, smallHeapGCPercent)
+	if got := debug.SetGCPercent(100); got != maxGCPercent {
+		t.Errorf("without GOGC, the GC percent is %d, want %d", got, maxGCPercent)
 	}
 }
 
-// The target is 100 for a small heap and 50 for a big one, and a heap between the two lines
-// keeps the target in force.
+// Between collections the heap may grow by 16 MB, a quarter of what is live, or two seconds
+// of allocation, whichever is most: 100 for a small heap or a fast-allocating load, 25 for a big
+// heap that changes slowly, in between in steps of 5.
 func TestGCPercentFollowsTheLiveHeap(t *testing.T) {
+	const mb = 1 << 20
 	for _, c := range []struct {
-		cur  int
-		live uint64
-		want int
+		live, rate uint64
+		want       int
 	}{
-		{100, 4 << 20, 100},
-		{50, 4 << 20, 100},
-		{100, 80 << 20, 50},
-		{50, 80 << 20, 50},
-		{100, 56 << 20, 100},
-		{50, 56 << 20, 50},
-		{100, smallHeap, 100},
-		{50, smallHeap - 1, 100},
-		{100, bigHeap, 50},
+		{0, 0, 100},
+		{4 * mb, 0, 100},
+		{16 * mb, 0, 100},
+		{20 * mb, 0, 80},
+		{30 * mb, 0, 50}, // 53.3, stepped down
+		{32 * mb, 0, 50},
+		{48 * mb, 0, 30}, // 33.3
+		{64 * mb, 0, 25},
+		{400 * mb, 0, 25},
+		{64 * mb, 8 * mb, 25},   // streaming calls: little garbage
+		{100 * mb, 20 * mb, 40}, // two seconds of allocation is 40 MB
+		{100 * mb, 60 * mb, 100},
+		{400 * mb, 1 << 40, 100}, // no overflow
 	} {
-		if got := gcPercentFor(c.cur, c.live); got != c.want {
-			t.Errorf("gcPercentFor(%d, %d MB) = %d, want %d", c.cur, c.live>>20, got, c.want)
+		if got := gcPercentFor(c.live, c.rate); got != c.want {
+			t.Errorf("gcPercentFor(%d MB live, %d MB/s) = %d, want %d", c.live/mb, c.rate/mb, got, c.want)
 		}
 	}
 	runtime.GC()
-	if liveHeap() == 0 {
-		t.Error("liveHeap read 0: the runtime/metrics name is wrong")
+	if readUint64(heapLive) == 0 || readUint64(heapAllocs) == 0 {
+		t.Error("a heap figure read 0: a runtime/metrics name is wrong")
 	}
 }
 
@@ -95,7 +100,7 @@ func TestTrimMemoryReturnsAnIdleBurst(t *testing.T) {
 // followHeap lowers the collector's target once the live heap is big and raises it again when
 // the heap is small.
 func TestFollowHeapSetsTheTarget(t *testing.T) {
-	prev := debug.SetGCPercent(smallHeapGCPercent)
+	prev := debug.SetGCPercent(maxGCPercent)
 	defer debug.SetGCPercent(prev)
 	gogc := func() uint64 {
 		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
@@ -105,7 +110,7 @@ func TestFollowHeapSetsTheTarget(t *testing.T) {
 	wait := func(want uint64) {
 		t.Helper()
 		if !poll.Until(10*time.Second, func() bool { return gogc() == want }) {
-			t.Fatalf("GC percent %d with %d MB live, want %d", gogc(), liveHeap()>>20, want)
+			t.Fatalf("GC percent %d with %d MB live, want %d", gogc(), readUint64(heapLive)>>20, want)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -118,9 +123,9 @@ func TestFollowHeapSetsTheTarget(t *testing.T) {
 		big = append(big, make([]byte, 1<<20))
 	}
 	runtime.GC()
-	wait(bigHeapGCPercent)
+	wait(minGCPercent)
 	runtime.KeepAlive(big)
 	big = nil
 	runtime.GC()
-	wait(smallHeapGCPercent)
+	wait(maxGCPercent)
 }
