@@ -195,8 +195,20 @@ func (t *Table) CallEnded(ext, callID string) {
 	if _, on := e.calls[callID]; !on {
 		return
 	}
-	delete(e.calls, callID)
+	e.endCall(callID)
 	t.publish(i)
+}
+
+// endCall takes callID off the user's calls, and the set itself once it is empty: a set made
+// at a user's first call of a busy hour and kept, empty, afterwards is a small object per user
+// left behind by the load, each keeping a page of the heap in use after the garbage around it
+// was freed (Go's collector does not move objects), so the process stayed bigger than before
+// the load.
+func (e *entry) endCall(callID string) {
+	delete(e.calls, callID)
+	if len(e.calls) == 0 {
+		e.calls = nil
+	}
 }
 
 // EndCallsWhere ends, for every user, each call whose id match accepts, as CallEnded would,
@@ -223,7 +235,7 @@ func (t *Table) EndCallsWhere(match func(callID string) bool) int {
 		ended := 0
 		for id := range e.calls {
 			if match(id) {
-				delete(e.calls, id)
+				e.endCall(id)
 				ended++
 			}
 		}
