@@ -52,6 +52,36 @@ func (s *Server) lookupLeg(req *sip.Request) *leg {
 	return l
 }
 
+// lookupLegOfResponse finds the established leg a response to one of our requests belongs to:
+// its From tag is ours, its To tag the peer's.
+func (s *Server) lookupLegOfResponse(res *sip.Response) *leg {
+	s.mu.Lock()
+	l := s.dialogs[callIDOf(res)]
+	s.mu.Unlock()
+	if l == nil || res.To() == nil || res.From() == nil {
+		return nil
+	}
+	toTag, _ := res.To().Params.Get("tag")
+	fromTag, _ := res.From().Params.Get("tag")
+	if fromTag != l.localTag || toTag != l.remoteTag {
+		return nil
+	}
+	return l
+}
+
+// onStrayResponse takes a response that matches no transaction. A retransmitted 2xx to an
+// INVITE of ours gets the ACK its dialog sent (dialog.acknowledge ended the transaction);
+// anything else (an answer after its transaction gave up, to a request never sent, to a dialog
+// that is over) is dropped (RFC 3261 §18.1.2).
+func (s *Server) onStrayResponse(res *sip.Response) {
+	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE {
+		return
+	}
+	if l := s.lookupLegOfResponse(res); l != nil {
+		l.resendAck(s, res.CSeq().SeqNo)
+	}
+}
+
 // addCall and removeCall keep the set of calls in progress; the Server's wait group counts a
 // call from addCall until its owner returns. Once Shutdown has begun waiting, addCall refuses:
 // a wait group must not grow from zero while it is waited on.
