@@ -100,11 +100,15 @@ type SIP struct {
 	// up keep their audio and callers retry or go elsewhere at once: at most MaxCalls calls in
 	// progress (default 0: no cap), at most MaxCallRate new calls a second (default 0: no
 	// cap), and none while goroutines wait longer than OverloadDelay to run (the CPUs are
-	// saturated; default 0: not watched).
-	MaxCalls      int           `yaml:"max_calls"`
-	MaxCallRate   float64       `yaml:"max_call_rate"`
-	OverloadDelay time.Duration `yaml:"overload_delay"`
-	RetryAfter    time.Duration `yaml:"retry_after"`
+	// saturated; default 0: not watched). OverloadBacklog refuses them while more than this
+	// many KiB of SIP wait unread in a UDP listener's receive queue (the kernel's accounting,
+	// about twice the messages' size; default 1024; 0: not watched): messages arrive faster
+	// than the switch reads them.
+	MaxCalls        int           `yaml:"max_calls"`
+	MaxCallRate     float64       `yaml:"max_call_rate"`
+	OverloadDelay   time.Duration `yaml:"overload_delay"`
+	OverloadBacklog int           `yaml:"overload_backlog"`
+	RetryAfter      time.Duration `yaml:"retry_after"`
 	// Listeners is Listen parsed, in the same order.
 	Listeners []Listener `yaml:"-"`
 	// PermitNets and DenyNets are Permit and Deny parsed.
@@ -479,6 +483,9 @@ func applyDefaults(c *Config, set map[string]int) {
 	}
 	defDur("sip.idle_timeout", &c.SIP.IdleTimeout, 2*time.Minute)
 	defDur("sip.retry_after", &c.SIP.RetryAfter, 5*time.Second)
+	if !has("sip.overload_backlog") {
+		c.SIP.OverloadBacklog = 1024
+	}
 	defStr("media.address", &c.Media.Address, "127.0.0.1")
 	defStr("media.rtp_ports", &c.Media.RTPPorts, "20000-29999")
 	defDur("media.rtp_timeout", &c.Media.RTPTimeout, 60*time.Second)

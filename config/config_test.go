@@ -114,6 +114,7 @@ queues:
 		"log garbage":        {c.SIP.LogGarbage, "info"},
 		"max connections":    {c.SIP.MaxConnections, 10000},
 		"per source":         {c.SIP.MaxConnectionsPerSource, 100},
+		"overload backlog":   {c.SIP.OverloadBacklog, 1024},
 		"idle timeout":       {c.SIP.IdleTimeout, 2 * time.Minute},
 		"srtp":               {c.Media.SRTP, "optional"},
 		"nobody denied":      {len(c.SIP.DenyNets), 0},
@@ -331,11 +332,12 @@ func TestProblems(t *testing.T) {
 			},
 		},
 		"bad overload limits": {
-			"sip: {listen: [\"udp:127.0.0.1:5060\"], max_calls: -1, max_call_rate: -0.5, overload_delay: -1s, retry_after: 100ms}\nusers: [{ext: \"1001\", password: a}]\n",
+			"sip: {listen: [\"udp:127.0.0.1:5060\"], max_calls: -1, max_call_rate: -0.5, overload_delay: -1s, overload_backlog: -1, retry_after: 100ms}\nusers: [{ext: \"1001\", password: a}]\n",
 			[]string{
 				`sip.overload_delay: must not be negative, got "-1s" (line 1)`,
 				`sip.max_calls: must be 0 (no cap) or more, got -1`,
 				`sip.max_call_rate: must be 0 (no cap) or more, got -0.5`,
+				`sip.overload_backlog: must be 0 (not watched) or more KiB, got -1`,
 				`sip.retry_after: must be at least 1s, got 100ms`,
 			},
 		},

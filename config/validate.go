@@ -125,6 +125,9 @@ func (v *validator) sip() {
 	if s.MaxCallRate < 0 {
 		v.add("sip.max_call_rate", "must be 0 (no cap) or more, got %v", s.MaxCallRate)
 	}
+	if s.OverloadBacklog < 0 {
+		v.add("sip.overload_backlog", "must be 0 (not watched) or more KiB, got %d", s.OverloadBacklog)
+	}
 	if s.RetryAfter < time.Second {
 		v.add("sip.retry_after", "must be at least 1s, got %s", s.RetryAfter)
 	}

@@ -36,37 +36,38 @@ func (s *Server) removeDialogs(c *call) {
 }
 
 // lookupLeg finds the established leg an in-dialog request belongs to: its Call-ID names the leg,
-// and the tags must match ours and the peer's (RFC 3261 §12.2.2).
+// and the tags must match ours (To) and the peer's (From) (RFC 3261 §12.2.2).
 func (s *Server) lookupLeg(req *sip.Request) *leg {
-	s.mu.Lock()
-	l := s.dialogs[callIDOf(req)]
-	s.mu.Unlock()
-	if l == nil || req.To() == nil || req.From() == nil {
+	if req.To() == nil || req.From() == nil {
 		return nil
 	}
-	toTag, _ := req.To().Params.Get("tag")
-	fromTag, _ := req.From().Params.Get("tag")
-	if toTag != l.localTag || fromTag != l.remoteTag {
-		return nil
-	}
-	return l
+	return s.legOf(callIDOf(req), tagOf(req.To().Params), tagOf(req.From().Params))
 }
 
 // lookupLegOfResponse finds the established leg a response to one of our requests belongs to:
 // its From tag is ours, its To tag the peer's.
 func (s *Server) lookupLegOfResponse(res *sip.Response) *leg {
-	s.mu.Lock()
-	l := s.dialogs[callIDOf(res)]
-	s.mu.Unlock()
-	if l == nil || res.To() == nil || res.From() == nil {
+	if res.To() == nil || res.From() == nil {
 		return nil
 	}
-	toTag, _ := res.To().Params.Get("tag")
-	fromTag, _ := res.From().Params.Get("tag")
-	if fromTag != l.localTag || toTag != l.remoteTag {
+	return s.legOf(callIDOf(res), tagOf(res.From().Params), tagOf(res.To().Params))
+}
+
+// legOf is the established leg with this Call-ID whose dialog has these tags, or nil.
+func (s *Server) legOf(callID, ours, theirs string) *leg {
+	s.mu.Lock()
+	l := s.dialogs[callID]
+	s.mu.Unlock()
+	if l == nil || ours != l.localTag || theirs != l.remoteTag {
 		return nil
 	}
 	return l
+}
+
+// tagOf is the tag parameter of a From or To header ("" when it has none).
+func tagOf(p sip.HeaderParams) string {
+	t, _ := p.Get("tag")
+	return t
 }
 
 // onStrayResponse takes a response that matches no transaction. A retransmitted 2xx to an

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"math"
+	"net"
 	"runtime/metrics"
 	"strconv"
 	"sync"
@@ -20,7 +21,9 @@ import (
 // audio, and callers (or a carrier's proxy) try again or elsewhere at once rather than after
 // timeouts and retransmissions. Only a new call's INVITE is refused; everything in a dialog,
 // REGISTER and presence go on. FreeSWITCH's max-sessions and sessions-per-second are the
-// first two; the third watches the machine itself.
+// first two; the other two watch the switch itself: SIP waiting unread (on by default: it is
+// what an overloaded switch shows first, whatever else runs on the machine) and the Go
+// scheduler's delay.
 type Overload struct {
 	// MaxCalls caps the calls in progress (ringing or talking); 0: no cap.
 	MaxCalls int
@@ -30,6 +33,12 @@ type Overload struct {
 	// percentile of the Go scheduler's delay over the last tenth of a second): the sign that
 	// the CPUs are saturated and every call, new or old, is slowing down. 0: not watched.
 	MaxDelay time.Duration
+	// MaxBacklog refuses new calls while more than this many bytes of SIP (the kernel's
+	// accounting: about twice the datagrams' size) wait unread in a UDP listener's receive
+	// queue at two looks in a row, until the queue is back under a quarter of it: messages
+	// arrive faster than the switch reads them, and every one of them, new call or not, waits
+	// longer. 0: not watched.
+	MaxBacklog int
 	// RetryAfter is the Retry-After of the 503s; 0 means 5 s.
 	RetryAfter time.Duration
 }
@@ -44,6 +53,7 @@ type admission struct {
 	last   time.Time
 
 	late    atomic.Bool // the scheduler is late (watchScheduler)
+	backlog atomic.Bool // SIP waits unread (watchBacklog)
 	refused atomic.Uint64
 }
 
@@ -62,6 +72,10 @@ func (a *admission) admit(active int, attempt bool) (bool, string) {
 	if a.o.MaxCalls > 0 && active >= a.o.MaxCalls {
 		a.refused.Add(1)
 		return false, "sip.max_calls reached"
+	}
+	if a.o.MaxBacklog > 0 && a.backlog.Load() {
+		a.refused.Add(1)
+		return false, "SIP waiting unread above sip.overload_backlog"
 	}
 	if a.o.MaxDelay > 0 && a.late.Load() {
 		a.refused.Add(1)
@@ -90,6 +104,44 @@ func (a *admission) refuse(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(math.Ceil(a.o.RetryAfter.Seconds())))))
 	_ = tx.Respond(res)
+}
+
+// watchBacklog looks at the receive queues of conns every interval until ctx ends and marks
+// the switch backlogged while one holds more than MaxBacklog at two looks in a row (a burst
+// that is read at once is not overload); it clears the mark once every queue is under a
+// quarter of it.
+func (a *admission) watchBacklog(ctx context.Context, conns []*net.UDPConn, interval time.Duration) {
+	if a.o.MaxBacklog <= 0 || len(conns) == 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	over := false // the last look found a queue over the limit
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		most := 0
+		for _, c := range conns {
+			if n, ok := queuedBytes(c); ok {
+				most = max(most, n)
+			}
+		}
+		switch {
+		case most > a.o.MaxBacklog:
+			if over {
+				a.backlog.Store(true)
+			}
+			over = true
+		case most < a.o.MaxBacklog/4:
+			a.backlog.Store(false)
+			over = false
+		default:
+			over = false
+		}
+	}
 }
 
 // schedLatencies is the runtime's histogram of how long goroutines waited to run.

@@ -1,12 +1,15 @@
 package sip
 
 import (
+	"context"
 	"math"
+	"net"
 	"runtime/metrics"
 	"testing"
 	"time"
 
 	"github.com/switchboard-voip/switchboard/internal/clock"
+	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
 // The window's percentile counts only what was added since the last sample.
@@ -43,5 +46,56 @@ func TestAdmissionRefusesWhileLate(t *testing.T) {
 	off.late.Store(true)
 	if ok, _ := off.admit(1e6, true); !ok {
 		t.Fatal("refused with no limit set")
+	}
+}
+
+// SIP waiting unread in a UDP listener's queue beyond MaxBacklog at two looks in a row marks
+// the switch backlogged, and new calls are refused; once the queue is read, they are taken
+// again.
+func TestAdmissionRefusesWhileSIPWaitsUnread(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, ok := queuedBytes(conn); !ok {
+		t.Skip("this system does not tell a socket's queue")
+	}
+	a := newAdmission(Overload{MaxBacklog: 32 << 10}, clock.NewFake(time.Now()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.watchBacklog(ctx, []*net.UDPConn{conn}, time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+
+	sender, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	msg := make([]byte, 500)
+	for range 100 { // some 100 KiB in the kernel's accounting, under the default buffer
+		if _, err := sender.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !poll.Until(5*time.Second, a.backlog.Load) {
+		n, _ := queuedBytes(conn)
+		t.Fatalf("not backlogged with %d bytes queued", n)
+	}
+	if ok, why := a.admit(0, true); ok || why == "" {
+		t.Fatalf("a new call admitted while SIP waits unread (%q)", why)
+	}
+
+	buf := make([]byte, 2048)
+	for n, _ := queuedBytes(conn); n > 0; n, _ = queuedBytes(conn) {
+		if _, err := conn.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !poll.Until(5*time.Second, func() bool { return !a.backlog.Load() }) {
+		t.Fatal("still backlogged with the queue read")
+	}
+	if ok, why := a.admit(0, true); !ok {
+		t.Fatalf("refused with the queue read: %s", why)
 	}
 }

@@ -295,6 +295,7 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 func (s *Server) Start() error {
 	// Bind everything before serving anything: handlers read s.transports without a lock.
 	var serve []func()
+	var udpConns []*net.UDPConn
 	for _, l := range s.opts.Listen {
 		switch strings.ToLower(l.Transport) {
 		case "udp":
@@ -310,6 +311,7 @@ func (s *Server) Start() error {
 			// the kernel's default buffer (~208 KiB) drops half of them and every drop costs a
 			// 500 ms retransmission. The kernel caps this at net.core.rmem_max.
 			_ = conn.SetReadBuffer(udpReadBuffer)
+			udpConns = append(udpConns, conn)
 			s.gate.listen(conn)
 			la := conn.LocalAddr().(*net.UDPAddr)
 			s.transports["UDP"] = transportInfo{name: "UDP", host: la.IP.String(), port: la.Port,
@@ -369,10 +371,14 @@ func (s *Server) Start() error {
 		}
 		s.log.Info("sip listening", zap.String("transport", l.Transport), zap.String("addr", s.Addr(l.Transport)))
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.admit.watchScheduler(s.ctx, 100*time.Millisecond)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.admit.watchBacklog(s.ctx, udpConns, backlogInterval)
 	}()
 	if s.opts.Presence != nil {
 		s.wg.Add(1)
@@ -464,6 +470,10 @@ func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 }
+
+// backlogInterval is how often the SIP UDP sockets' queues are looked at (Overload.MaxBacklog):
+// two looks make a backlog, so a queue that stays full for 20 ms.
+const backlogInterval = 10 * time.Millisecond
 
 // udpReadBuffer is the SIP UDP socket's receive buffer.
 const udpReadBuffer = 4 << 20

@@ -267,6 +267,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Connections: sbsip.ConnectionLimits{Max: cfg.SIP.MaxConnections, PerSource: cfg.SIP.MaxConnectionsPerSource,
 			Idle: cfg.SIP.IdleTimeout},
 		Overload: sbsip.Overload{MaxCalls: cfg.SIP.MaxCalls, MaxRate: cfg.SIP.MaxCallRate, MaxDelay: cfg.SIP.OverloadDelay,
+			MaxBacklog: cfg.SIP.OverloadBacklog << 10,
 			RetryAfter: cfg.SIP.RetryAfter},
 	})
 	if err != nil {
