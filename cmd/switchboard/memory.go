@@ -34,7 +34,7 @@ func gcPercentFor(live, allocRate uint64) int {
 	if live == 0 {
 		return maxGCPercent
 	}
-	room := max(gcHeadroom, allocRate*uint64(gcEvery/time.Second))
+	room := max(gcHeadroom, uint64(float64(allocRate)*gcEvery.Seconds()))
 	p := int(min(room*100/live, maxGCPercent))
 	return min(maxGCPercent, max(minGCPercent, p-p%5))
 }

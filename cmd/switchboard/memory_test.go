@@ -30,8 +30,8 @@ func TestTuneGCLeavesTheOperatorsSetting(t *testing.T) {
 	}
 }
 
-// Between collections the heap may grow by 16 MB, a quarter of what is live, or two seconds
-// of allocation, whichever is most: 100 for a small heap or a fast-allocating load, 25 for a big
+// Between collections the heap may grow by 16 MB, a quarter of what is live, or a second of
+// allocation, whichever is most: 100 for a small heap or a fast-allocating load, 25 for a big
 // heap that changes slowly, in between in steps of 5.
 func TestGCPercentFollowsTheLiveHeap(t *testing.T) {
 	const mb = 1 << 20
@@ -49,8 +49,9 @@ func TestGCPercentFollowsTheLiveHeap(t *testing.T) {
 		{64 * mb, 0, 25},
 		{400 * mb, 0, 25},
 		{64 * mb, 8 * mb, 25},   // streaming calls: little garbage
-		{100 * mb, 20 * mb, 40}, // two seconds of allocation is 40 MB
-		{100 * mb, 60 * mb, 100},
+		{100 * mb, 20 * mb, 25}, // a second of allocation is less than a quarter
+		{100 * mb, 40 * mb, 40},
+		{100 * mb, 120 * mb, 100},
 		{400 * mb, 1 << 40, 100}, // no overflow
 	} {
 		if got := gcPercentFor(c.live, c.rate); got != c.want {
