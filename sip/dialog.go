@@ -24,11 +24,6 @@ type dialog struct {
 
 	mu   sync.Mutex
 	cseq uint32
-
-	// ack is the ACK of the latest 2xx to an INVITE we sent in this dialog, sent again for each
-	// retransmission of that 2xx (acknowledge, resendAck).
-	ackMu sync.Mutex
-	ack   *sip.Request
 }
 
 // initUAS fills d from a dialog-creating request we answer (RFC 3261 §12.1.1): our tag is new,
@@ -152,9 +147,9 @@ func (l *dialog) do(ctx context.Context, s *Server, req *sip.Request) (*sip.Resp
 
 // reinvite sends an INVITE within the dialog and waits for its final response. A 2xx is
 // acknowledged here, and every retransmission of it gets that same ACK again, byte for byte
-// (RFC 3261 §13.2.2.4; acknowledge): a phone whose first ACK was lost retransmits its 2xx and,
-// never acknowledged, hangs the call up after 32 s. The ACK's error is returned alone with the
-// response (the re-INVITE itself succeeded).
+// (RFC 3261 §13.2.2.4), while the transaction absorbs them: a phone whose first ACK was lost
+// retransmits its 2xx and, never acknowledged, hangs the call up after 32 s. The ACK's error is
+// returned alone with the response (the re-INVITE itself succeeded).
 func (l *dialog) reinvite(ctx context.Context, s *Server, req *sip.Request) (res *sip.Response, ackErr, err error) {
 	tx, _, err := s.transact(ctx, req)
 	if err != nil {
@@ -165,37 +160,27 @@ func (l *dialog) reinvite(ctx context.Context, s *Server, req *sip.Request) (res
 		tx.Terminate()
 		return res, nil, err
 	}
+	// The transaction ends by itself after Timer M, as a 2xx'd INVITE's does.
 	return res, l.acknowledge(s, tx, req), nil
 }
 
 // acknowledge sends the ACK of the 2xx that answered invite on tx (RFC 3261 §13.2.2.4: the
-// INVITE's CSeq number, a new branch) and ends the transaction. The 2xx's retransmissions,
-// which come while the peer has not seen an ACK, then match no transaction and reach the
-// dialog (Server.onStrayResponse), which sends that very ACK again, byte for byte: a new ACK
-// (a new branch) would be a new request to the phone, not the retransmission it waits for.
-// Keeping the transaction for Timer M to absorb them instead held the INVITE and its 2xx for
-// the first 5 s of every call. It returns the send's error.
+// INVITE's CSeq number, a new branch), and that very ACK again, byte for byte, for each
+// retransmission of the 2xx while tx absorbs them: a new ACK (a new branch) would be a new
+// request to the phone, not the retransmission it waits for. It returns the first send's error.
 func (l *dialog) acknowledge(s *Server, tx sip.ClientTransaction, invite *sip.Request) error {
 	ack := l.newRequestSeq(sip.ACK, invite.CSeq().SeqNo, nil, "")
-	l.ackMu.Lock()
-	l.ack = ack
-	err := s.client.WriteRequest(ack)
-	l.ackMu.Unlock()
-	tx.Terminate()
-	if err != nil {
+	var mu sync.Mutex // the first send and the transaction's retransmission callback
+	send := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return s.client.WriteRequest(ack)
+	}
+	tx.OnRetransmission(func(*sip.Response) { _ = send() })
+	if err := send(); err != nil {
 		return fmt.Errorf("ACK in dialog %s: %w", l.callID, err)
 	}
 	return nil
-}
-
-// resendAck sends the ACK of the 2xx to our INVITE with CSeq number seq again, if that is the
-// 2xx this dialog last acknowledged.
-func (l *dialog) resendAck(s *Server, seq uint32) {
-	l.ackMu.Lock()
-	defer l.ackMu.Unlock()
-	if l.ack != nil && l.ack.CSeq().SeqNo == seq {
-		_ = s.client.WriteRequest(l.ack)
-	}
 }
 
 // await waits for the final response of an in-dialog request's transaction.

@@ -44,15 +44,6 @@ func (s *Server) lookupLeg(req *sip.Request) *leg {
 	return s.legOf(callIDOf(req), tagOf(req.To().Params), tagOf(req.From().Params))
 }
 
-// lookupLegOfResponse finds the established leg a response to one of our requests belongs to:
-// its From tag is ours, its To tag the peer's.
-func (s *Server) lookupLegOfResponse(res *sip.Response) *leg {
-	if res.To() == nil || res.From() == nil {
-		return nil
-	}
-	return s.legOf(callIDOf(res), tagOf(res.From().Params), tagOf(res.To().Params))
-}
-
 // legOf is the established leg with this Call-ID whose dialog has these tags, or nil.
 func (s *Server) legOf(callID, ours, theirs string) *leg {
 	s.mu.Lock()
@@ -68,19 +59,6 @@ func (s *Server) legOf(callID, ours, theirs string) *leg {
 func tagOf(p sip.HeaderParams) string {
 	t, _ := p.Get("tag")
 	return t
-}
-
-// onStrayResponse takes a response that matches no transaction. A retransmitted 2xx to an
-// INVITE of ours gets the ACK its dialog sent (dialog.acknowledge ended the transaction);
-// anything else (an answer after its transaction gave up, to a request never sent, to a dialog
-// that is over) is dropped (RFC 3261 §18.1.2).
-func (s *Server) onStrayResponse(res *sip.Response) {
-	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE {
-		return
-	}
-	if l := s.lookupLegOfResponse(res); l != nil {
-		l.resendAck(s, res.CSeq().SeqNo)
-	}
 }
 
 // addCall and removeCall keep the set of calls in progress; the Server's wait group counts a

@@ -182,11 +182,9 @@ func NewServer(o Options) (*Server, error) {
 	}
 	slogger := slog.New(quietParseErrors{zapslog.NewHandler(o.Logger.Named("sipgo").Core())})
 	gate := newGate(o.Sources, o.Flood, o.GarbageLevel, o.Logger, o.Clock)
-	var s *Server // set below, before anything is received
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Switchboard"),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger),
-			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) { s.onStrayResponse(res) })),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger),
 			sip.WithTransportLayerReadFilter(gate.filter)),
 	)
@@ -202,7 +200,7 @@ func NewServer(o Options) (*Server, error) {
 		return nil, fmt.Errorf("sip: client: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s = &Server{
+	s := &Server{
 		opts:       o,
 		log:        o.Logger,
 		ua:         ua,
@@ -544,9 +542,7 @@ func init() {
 	// transaction 5 s (tm's wt_timer) and so does the switch now: a retransmission comes
 	// within T2 (4 s) of the last, and one later still (after four lost answers in a row) is
 	// answered as a request out of a transaction would be (481 for a BYE; the call is over).
-	// The timeouts (B, F, H: 32 s) are not touched. Timer M no longer concerns the switch's
-	// own INVITEs: their ACK ends the transaction and the dialog answers a retransmitted 2xx
-	// (dialog.acknowledge).
+	// The timeouts (B, F, H: 32 s) are not touched.
 	sip.Timer_D, sip.Timer_J, sip.Timer_L, sip.Timer_M = finishedTxLinger, finishedTxLinger, finishedTxLinger, finishedTxLinger
 }
 
