@@ -383,3 +383,33 @@ func TestStatusDoesNotAllocate(t *testing.T) {
 		t.Errorf("Status = %q", st)
 	}
 }
+
+// A user's set of calls is gone once their last call ends, by CallEnded or EndCallsWhere: the
+// table keeps nothing per user that a busy hour made and left empty.
+func TestCallSetGoesWithTheLastCall(t *testing.T) {
+	tab, _ := newTable(t)
+	calls := func(ext string) map[string]struct{} {
+		tab.mu.Lock()
+		defer tab.mu.Unlock()
+		return tab.users[tab.index[ext]].calls
+	}
+	tab.CallStarted("1001", "a")
+	tab.CallStarted("1001", "b")
+	tab.CallEnded("1001", "a")
+	if calls("1001") == nil {
+		t.Fatal("the set went with a call still up")
+	}
+	tab.CallEnded("1001", "b")
+	if c := calls("1001"); c != nil {
+		t.Errorf("after the last call the set is %v, want none", c)
+	}
+	tab.CallStarted("1002", "x")
+	tab.CallStarted("1002", "y")
+	if n := tab.EndCallsWhere(func(string) bool { return true }); n != 2 {
+		t.Fatalf("EndCallsWhere ended %d calls, want 2", n)
+	}
+	if c := calls("1002"); c != nil {
+		t.Errorf("after EndCallsWhere the set is %v, want none", c)
+	}
+	wantStatus(t, tab, "1002", Available)
+}
