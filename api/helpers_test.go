@@ -55,12 +55,16 @@ var names = []presence.User{
 }
 
 // fakeStats implements Stats with fixed figures.
-type fakeStats struct{ calls, registrations, subscriptions, ports int }
+type fakeStats struct {
+	calls, registrations, subscriptions, ports int
+	refused                                    uint64
+}
 
 func (f fakeStats) ActiveCalls() int     { return f.calls }
 func (f fakeStats) Registrations() int   { return f.registrations }
 func (f fakeStats) Subscriptions() int   { return f.subscriptions }
 func (f fakeStats) MediaPortsInUse() int { return f.ports }
+func (f fakeStats) CallsRefused() uint64 { return f.refused }
 
 // env is a Server on a real mailbox.Store and a real presence.Table (on a
 // presence.MemoryStore), served over HTTP.
@@ -99,7 +103,7 @@ func newEnv(t testing.TB, edit ...func(*Options)) *env {
 		Users:     users,
 		Voicemail: store,
 		Presence:  table,
-		Stats:     fakeStats{calls: 3, registrations: 7, subscriptions: 2, ports: 4},
+		Stats:     fakeStats{calls: 3, registrations: 7, subscriptions: 2, ports: 4, refused: 9},
 		Logger:    zap.New(core),
 	}
 	for _, f := range edit {

@@ -32,6 +32,7 @@ func (c *requestCounts) count(status int) {
 //	switchboard_registrations                      gauge  (Stats)
 //	switchboard_subscriptions                      gauge  (Stats)
 //	switchboard_media_ports_in_use                 gauge  (Stats)
+//	switchboard_calls_refused_total                counter (Stats)
 //	switchboard_presence_watchers                  gauge  (Presence)
 //	switchboard_users{status="available|busy|dnd"} gauge  (Presence)
 //	switchboard_http_requests_total{code="2xx|3xx|4xx|5xx"} counter
@@ -51,6 +52,8 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		gauge(&b, "switchboard_registrations", "Registered SIP contacts.", s.stats.Registrations())
 		gauge(&b, "switchboard_subscriptions", "Active SIP subscriptions (presence, dialog, message-summary).", s.stats.Subscriptions())
 		gauge(&b, "switchboard_media_ports_in_use", "RTP port pairs in use (two per bridged call, one per browser leg).", s.stats.MediaPortsInUse())
+		family(&b, "switchboard_calls_refused_total", "New calls refused with 503 for load (overload control).", "counter")
+		b.WriteString("switchboard_calls_refused_total " + strconv.FormatUint(s.stats.CallsRefused(), 10) + "\n")
 	}
 	if s.presence != nil {
 		gauge(&b, "switchboard_presence_watchers", "Open presence watchers (SIP subscriptions and event streams).", s.presence.Watchers())

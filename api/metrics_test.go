@@ -144,6 +144,7 @@ func TestMetrics(t *testing.T) {
 		"switchboard_registrations":                   7,
 		"switchboard_subscriptions":                   2,
 		"switchboard_media_ports_in_use":              4,
+		"switchboard_calls_refused_total":             9,
 		"switchboard_presence_watchers":               0,
 		`switchboard_users{status="available"}`:       4,
 		`switchboard_users{status="busy"}`:            0,
@@ -153,8 +154,8 @@ func TestMetrics(t *testing.T) {
 		`switchboard_http_requests_total{code="4xx"}`: 2,
 		`switchboard_http_requests_total{code="5xx"}`: 0,
 	})
-	if len(got) != 12 {
-		t.Errorf("%d samples, want 12: %v", len(got), got)
+	if len(got) != 13 {
+		t.Errorf("%d samples, want 13: %v", len(got), got)
 	}
 
 	// Statuses and watchers follow the table.

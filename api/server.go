@@ -117,6 +117,9 @@ type Stats interface {
 	// call, one per browser leg's WebRTC side; back to zero when no call is up (a leak
 	// shows here).
 	MediaPortsInUse() int
+	// CallsRefused is the number of new calls refused with 503 for load since the start
+	// (overload control: sip.overload_backlog and the other limits).
+	CallsRefused() uint64
 }
 
 // Options configures a Server.

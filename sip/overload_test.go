@@ -69,4 +69,7 @@ func TestNewCallsPastTheLimitsGet503(t *testing.T) {
 	if _, err := carol.call(ctx, "1999"); statusOf(err) != 404 {
 		t.Fatalf("a call a second later: %v, want 404 (taken)", err)
 	}
+	if n := sw.srv.CallsRefused(); n != 2 {
+		t.Errorf("CallsRefused() = %d, want the 2 refused (metrics)", n)
+	}
 }

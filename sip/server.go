@@ -525,6 +525,9 @@ func (s *Server) registrationChanged(aor string, registered bool) {
 // MediaPortsInUse returns the number of RTP port pairs out of the pool, for metrics.
 func (s *Server) MediaPortsInUse() int { return s.opts.Ports.InUse() }
 
+// CallsRefused returns the number of new calls refused with 503 for load, for metrics.
+func (s *Server) CallsRefused() uint64 { return s.admit.refused.Load() }
+
 // Registrations returns the number of registered phones, for metrics.
 func (s *Server) Registrations() int { return s.opts.Locations.Count() }
 
