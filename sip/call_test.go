@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -170,32 +171,43 @@ func TestRTPFlowsBothWaysThroughSwitch(t *testing.T) {
 	sw.waitIdle(t)
 }
 
+// ringing has caller dial ext in the background and callee's phone answer it with 180: the
+// call rings when it returns. The caller's dialog arrives on dialled once the INVITE is out (nil
+// if it could not be sent), and the answer WaitAnswer(opts) gets on the error channel.
+func ringing(t *testing.T, ctx context.Context, caller, callee *phone, ext string,
+	opts sipgo.AnswerOptions) (*incomingCall, <-chan *sipgo.DialogClientSession, <-chan error) {
+	t.Helper()
+	dialled := make(chan *sipgo.DialogClientSession, 1)
+	errc := make(chan error, 1)
+	go func() {
+		d, err := caller.dial(ctx, ext)
+		dialled <- d
+		if err != nil {
+			errc <- err
+			return
+		}
+		errc <- d.WaitAnswer(ctx, opts)
+	}()
+	ic := callee.nextIncoming(5 * time.Second)
+	if err := ic.dlg.Respond(180, "Ringing", nil); err != nil {
+		t.Fatal(err)
+	}
+	return ic, dialled, errc
+}
+
 func TestCallerCancelsWhileRinging(t *testing.T) {
 	sw := startSwitch(t)
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	errc := make(chan error, 1)
-	var d *sipDialog
-	go func() {
-		dd, err := alice.dial(ctx, "1002")
-		if err != nil {
-			errc <- err
-			return
-		}
-		d = &sipDialog{dd}
-		errc <- dd.WaitAnswer(ctx, sipgoAuth(alice))
-	}()
-	ic := bob.nextIncoming(5 * time.Second)
-	if err := ic.dlg.Respond(180, "Ringing", nil); err != nil {
-		t.Fatal(err)
-	}
+	ic, dialled, errc := ringing(t, ctx, alice, bob, "1002", sipgoAuth(alice))
 	time.Sleep(100 * time.Millisecond) // caller hears ringing, then gives up
 	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("cancelled call was answered")
 	}
+	d := &sipDialog{<-dialled}
 	if d.InviteResponse == nil || d.InviteResponse.StatusCode != 487 {
 		t.Fatalf("caller's final response: %v, want 487", d.InviteResponse)
 	}
@@ -212,30 +224,18 @@ func TestCallerByeOnEarlyDialogEndsTheCallAsCancel(t *testing.T) {
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ringing := make(chan *sip.Response, 1)
-	errc := make(chan error, 1)
-	go func() {
-		dd, err := alice.dial(ctx, "1002")
-		if err != nil {
-			errc <- err
-			return
+	heard := make(chan *sip.Response, 1)
+	opts := sipgoAuth(alice)
+	opts.OnResponse = func(res *sip.Response) error {
+		if res.StatusCode == 180 {
+			heard <- res
 		}
-		opts := sipgoAuth(alice)
-		opts.OnResponse = func(res *sip.Response) error {
-			if res.StatusCode == 180 {
-				ringing <- res
-			}
-			return nil
-		}
-		errc <- dd.WaitAnswer(ctx, opts)
-	}()
-	ic := bob.nextIncoming(5 * time.Second)
-	if err := ic.dlg.Respond(180, "Ringing", nil); err != nil {
-		t.Fatal(err)
+		return nil
 	}
+	ic, _, errc := ringing(t, ctx, alice, bob, "1002", opts)
 	var r180 *sip.Response
 	select {
-	case r180 = <-ringing:
+	case r180 = <-heard:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no 180 at the caller")
 	}

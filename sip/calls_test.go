@@ -57,15 +57,10 @@ func TestCallsShowRingingCallAndHangUpCancelsIt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	before := time.Now()
-	d, err := alice.dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- d.WaitAnswer(ctx, sipgoAuth(alice)) }()
-	ic := bob.nextIncoming(5 * time.Second)
-	if err := ic.dlg.Respond(180, "Ringing", nil); err != nil {
-		t.Fatal(err)
+	ic, dialled, errc := ringing(t, ctx, alice, bob, "1002", sipgoAuth(alice))
+	d := <-dialled
+	if d == nil {
+		t.Fatal(<-errc)
 	}
 
 	id := callID(d.InviteRequest)
