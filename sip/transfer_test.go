@@ -131,16 +131,18 @@ type sipfrags struct {
 func watchReferNotifies(p *phone) *sipfrags {
 	f := &sipfrags{}
 	p.setOnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		// Record before answering: each request has its own handler goroutine, and the switch
+		// sends the next NOTIFY as soon as this one is answered, so answering first would let
+		// the next one be recorded ahead of this one.
+		if h := req.GetHeader("Event"); h != nil && strings.HasPrefix(h.Value(), "refer") {
+			f.mu.Lock()
+			f.lines = append(f.lines, strings.TrimSpace(string(req.Body())))
+			if h := req.GetHeader("Subscription-State"); h != nil && strings.HasPrefix(h.Value(), "terminated") {
+				f.ended = true
+			}
+			f.mu.Unlock()
+		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-		if h := req.GetHeader("Event"); h == nil || !strings.HasPrefix(h.Value(), "refer") {
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.lines = append(f.lines, strings.TrimSpace(string(req.Body())))
-		if h := req.GetHeader("Subscription-State"); h != nil && strings.HasPrefix(h.Value(), "terminated") {
-			f.ended = true
-		}
 	})
 	return f
 }
