@@ -39,12 +39,31 @@ type Config struct {
 	Groups  []Group `yaml:"groups"`
 	Queues  []Queue `yaml:"queues"`
 	Trunks  []Trunk `yaml:"trunks"`
+	// Cluster joins this node to others serving the same team through NATS JetStream; nil
+	// (the key absent) is one node with its embedded store.
+	Cluster *Cluster `yaml:"cluster"`
 
 	// Indexes from extension to slice position, built by Parse so that lookups on the
 	// call path do not scan.
 	userIdx  map[string]int
 	groupIdx map[string]int
 	queueIdx map[string]int
+}
+
+// Cluster is a node's place in a cluster. Every node has the same users, groups, queues and
+// trunks; statuses, registrations and calls are shared through NATS JetStream key-value buckets.
+type Cluster struct {
+	// Node names this node, unique in the cluster: letters, digits, '-' and '_', at most 64.
+	Node string `yaml:"node"`
+	// NATS lists the URLs of a NATS server or cluster with JetStream, e.g.
+	// ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222", "nats://10.0.0.3:4222"].
+	NATS []string `yaml:"nats"`
+	// NodeTTL is how long a silent node's calls and registrations count: after it, the other
+	// nodes clear them (a node that died leaves no one Busy). Default 15s, at least 1s.
+	NodeTTL time.Duration `yaml:"node_ttl"`
+	// Replicas is how many NATS servers keep each bucket: 1 to 5; default 3 when NATS lists
+	// three or more URLs (a NATS cluster, so that losing one server changes nothing), else 1.
+	Replicas int `yaml:"replicas"`
 }
 
 // SIP holds the signalling settings.
@@ -492,6 +511,15 @@ func applyDefaults(c *Config, set map[string]int) {
 	defStr("media.srtp", &c.Media.SRTP, "optional")
 	defStr("http.listen", &c.HTTP.Listen, "127.0.0.1:8080")
 	defStr("data_dir", &c.DataDir, "./data")
+	if c.Cluster != nil {
+		defDur("cluster.node_ttl", &c.Cluster.NodeTTL, 15*time.Second)
+		if !has("cluster.replicas") {
+			c.Cluster.Replicas = 1
+			if len(c.Cluster.NATS) >= 3 {
+				c.Cluster.Replicas = 3
+			}
+		}
+	}
 	for i := range c.Users {
 		u := &c.Users[i]
 		p := index("users", i)

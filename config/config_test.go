@@ -73,6 +73,25 @@ func names(c *Config) []string {
 	return out
 }
 
+// TestClusterDefaults: node_ttl 15s; replicas 3 when NATS lists a cluster, else 1.
+func TestClusterDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		nats     string
+		replicas int
+	}{
+		{`["nats://127.0.0.1:4222"]`, 1},
+		{`["nats://a:4222", "nats://b:4222", "tls://c:4222"]`, 3},
+	} {
+		c, err := Parse([]byte(minimal+"cluster: {node: n1, nats: "+tc.nats+"}\n"), t.TempDir())
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if c.Cluster.NodeTTL != 15*time.Second || c.Cluster.Replicas != tc.replicas || c.Cluster.Node != "n1" {
+			t.Errorf("nats %s: %+v, want node_ttl 15s and %d replicas", tc.nats, *c.Cluster, tc.replicas)
+		}
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	dir := t.TempDir()
 	c, err := Parse([]byte(minimal+`
@@ -118,6 +137,7 @@ queues:
 		"idle timeout":       {c.SIP.IdleTimeout, 2 * time.Minute},
 		"srtp":               {c.Media.SRTP, "optional"},
 		"nobody denied":      {len(c.SIP.DenyNets), 0},
+		"one node":           {c.Cluster == (*Cluster)(nil), true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -339,6 +359,25 @@ func TestProblems(t *testing.T) {
 				`sip.max_call_rate: must be 0 (no cap) or more, got -0.5`,
 				`sip.overload_backlog: must be 0 (not watched) or more KiB, got -1`,
 				`sip.retry_after: must be at least 1s, got 100ms`,
+			},
+		},
+		"bad cluster": {
+			minimal + "cluster: {node: \"n 1\", nats: [\"http://10.0.0.1:4222\", \"nats://10.0.0.2\", \"nats://:4222\", \"nats://h:0\"], node_ttl: 500ms, replicas: 7}\n",
+			[]string{
+				`cluster.node: want a name of 1 to 64 letters, digits, '-' or '_', unique in the cluster, got "n 1"`,
+				`cluster.nats[0]: want nats://host:port or tls://host:port, got "http://10.0.0.1:4222"`,
+				`cluster.nats[1]: want nats://host:port, got "nats://10.0.0.2"`,
+				`cluster.nats[2]: want nats://host:port, got "nats://:4222"`,
+				`cluster.nats[3]: port of "nats://h:0" must be 1-65535`,
+				`cluster.node_ttl: must be at least 1s, got 500ms`,
+				`cluster.replicas: must be 1 to 5 (NATS servers keeping each bucket), got 7`,
+			},
+		},
+		"cluster without a node or NATS": {
+			minimal + "cluster: {node_ttl: 5s}\n",
+			[]string{
+				`cluster.node: want a name of 1 to 64 letters, digits, '-' or '_', unique in the cluster, got ""`,
+				`cluster.nats: at least one NATS URL is required, e.g. ["nats://127.0.0.1:4222"]`,
 			},
 		},
 		"bad srtp policies": {

@@ -61,6 +61,66 @@ func (v *validator) validate(c *Config, base string) {
 	v.queues()
 	v.fallbackLoops()
 	v.trunks()
+	v.cluster()
+}
+
+// clusterNode is what a node's name may be: it is a key in NATS subjects.
+func clusterNode(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) cluster() {
+	c := v.c.Cluster
+	if c == nil {
+		return
+	}
+	if !clusterNode(c.Node) {
+		v.add("cluster.node", "want a name of 1 to 64 letters, digits, '-' or '_', unique in the cluster, got %q", c.Node)
+	}
+	if len(c.NATS) == 0 {
+		v.add("cluster.nats", `at least one NATS URL is required, e.g. ["nats://127.0.0.1:4222"]`)
+	}
+	for i, u := range c.NATS {
+		if err := natsURL(u); err != nil {
+			v.add(index("cluster.nats", i), "%v", err)
+		}
+	}
+	if c.NodeTTL < time.Second {
+		v.add("cluster.node_ttl", "must be at least 1s, got %s", c.NodeTTL)
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		v.add("cluster.replicas", "must be 1 to 5 (NATS servers keeping each bucket), got %d", c.Replicas)
+	}
+}
+
+// natsURL checks one NATS server URL: nats:// or tls:// (or a bare host:port), with a port.
+func natsURL(s string) error {
+	rest, ok := strings.CutPrefix(s, "nats://")
+	if !ok {
+		rest, ok = strings.CutPrefix(s, "tls://")
+	}
+	if !ok && strings.Contains(s, "://") {
+		return fmt.Errorf("want nats://host:port or tls://host:port, got %q", s)
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 { // user:password@ or token@
+		rest = rest[at+1:]
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil || host == "" {
+		return fmt.Errorf("want nats://host:port, got %q", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port of %q must be 1-65535", s)
+	}
+	return nil
 }
 
 func (v *validator) sip() {

@@ -9,8 +9,8 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Store persists the users' DND settings. It is an interface so that a multi-node setup can
-// keep them elsewhere (a replicated KV store) later.
+// Store persists the users' DND settings: BoltStore on one node, a NATS JetStream bucket
+// (cluster.Node, a SharedStore) when several nodes serve one team.
 type Store interface {
 	// LoadDND returns the stored settings by extension. Extensions absent from the map have
 	// DND off.

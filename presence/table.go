@@ -36,9 +36,15 @@ type entry struct {
 	dnd        bool
 	calls      map[string]struct{} // ids of the calls the user is on; nil when none
 	registered bool
+	remote     map[string]Remote // other nodes' view of the user, by node; nil when none
+
+	// rev is the shared store's revision of the DND setting applied (0 with a local store);
+	// guarded by set. A replicated change older than it is stale and is not applied.
+	rev uint64
 }
 
-// Table is the single-node status table. It is safe for concurrent use.
+// Table is a node's status table. It is safe for concurrent use. In a cluster every node has
+// one, kept in step by package cluster (see remote.go).
 //
 // Reads (Status, Get, List, Counts) take no lock: each user's latest State is an immutable
 // value behind an atomic pointer. Changes are serialised by one mutex, held only to update a
@@ -53,6 +59,7 @@ type Table struct {
 	mu       sync.Mutex
 	seq      uint64
 	watchers []*Watcher
+	local    func(ext string) // told when a user's calls or registration here change; see ObserveLocal
 }
 
 // NewTable builds the table for users, in that order, with DND settings loaded from store.
@@ -134,8 +141,9 @@ func (t *Table) Counts() map[Status]int {
 
 // SetDND turns ext's DND on or off. The setting is saved to the store first; if that fails,
 // nothing changes, no watcher hears of it, and the error is returned. Only once it is durable is
-// it applied and watchers notified. Setting the value a user already has saves nothing,
-// notifies nobody, and returns the state. An unknown ext returns ErrUnknownUser.
+// it applied and watchers notified. Setting the value a user already has notifies nobody and
+// returns the state; it saves nothing unless the store is shared (SharedStore), where another
+// node's newer setting may not have reached this table yet. An unknown ext returns ErrUnknownUser.
 //
 // SetDND waits for the store (a disk sync); calls and status reads do not wait for it.
 func (t *Table) SetDND(ext string, on bool) (State, error) {
@@ -146,11 +154,20 @@ func (t *Table) SetDND(ext string, on bool) (State, error) {
 	e := &t.users[i]
 	e.set.Lock()
 	defer e.set.Unlock()
-	// Only SetDND changes dnd, and e.set is held: the snapshot's DND is current.
-	if cur := e.snap.Load(); cur.DND == on {
+	// e.set is held, so with a store of this node's own the snapshot's DND is current. A
+	// shared store may hold a newer setting made at another node and not here yet: it is
+	// always written, so that the last change made anywhere is the one that stays.
+	shared, isShared := t.store.(SharedStore)
+	if cur := e.snap.Load(); cur.DND == on && !isShared {
 		return *cur, nil
 	}
-	if err := t.store.SaveDND(ext, on); err != nil {
+	if isShared {
+		rev, err := shared.SaveDNDRevision(ext, on)
+		if err != nil {
+			return State{}, err
+		}
+		e.rev = max(e.rev, rev)
+	} else if err := t.store.SaveDND(ext, on); err != nil {
 		return State{}, err
 	}
 	t.mu.Lock()
@@ -178,6 +195,9 @@ func (t *Table) CallStarted(ext, callID string) {
 		e.calls = make(map[string]struct{}, 1)
 	}
 	e.calls[callID] = struct{}{}
+	if len(e.calls) == 1 {
+		t.localChanged(i)
+	}
 	t.publish(i)
 }
 
@@ -196,6 +216,9 @@ func (t *Table) CallEnded(ext, callID string) {
 		return
 	}
 	e.endCall(callID)
+	if e.calls == nil {
+		t.localChanged(i)
+	}
 	t.publish(i)
 }
 
@@ -212,17 +235,9 @@ func (e *entry) endCall(callID string) {
 }
 
 // EndCallsWhere ends, for every user, each call whose id match accepts, as CallEnded would,
-// and returns how many (user, call) pairs it ended. It is how the calls of an owner that is
-// gone are removed at once: a node that died, whose call ids a cluster knows, or every call of
-// this process after a restart of its SIP side. A nil match ends nothing.
-//
-// The embedded table keeps only call ids, so match decides ownership from the id. A cluster
-// backend (NATS JetStream KV, Redis) keeps one key per user and call, e.g.
-// calls.<ext>.<call-id>, whose value names the node handling the call, with a TTL the owning
-// node refreshes while the call lasts (or a per-node lease the keys hang off). When a node
-// stops refreshing, its keys expire (or a surviving node deletes them after the lease ends)
-// and every watcher sees the users' status recomputed from the keys left. Because start and end
-// are set operations, replays and duplicates converge on the same set.
+// and returns how many (user, call) pairs it ended: every call of this process's SIP side at
+// once, when it stops or restarts. A nil match ends nothing. (Calls through other nodes of a
+// cluster are not in these sets: see SetRemote and ClearNode.)
 func (t *Table) EndCallsWhere(match func(callID string) bool) int {
 	if match == nil {
 		return 0
@@ -241,6 +256,9 @@ func (t *Table) EndCallsWhere(match func(callID string) bool) int {
 		}
 		if ended > 0 {
 			n += ended
+			if e.calls == nil {
+				t.localChanged(i)
+			}
 			t.publish(i)
 		}
 	}
@@ -256,7 +274,10 @@ func (t *Table) SetRegistered(ext string, registered bool) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.users[i].registered = registered
+	if t.users[i].registered != registered {
+		t.users[i].registered = registered
+		t.localChanged(i)
+	}
 	t.publish(i)
 }
 
@@ -265,8 +286,15 @@ func (t *Table) SetRegistered(ext string, registered bool) {
 func (t *Table) publish(i int) State {
 	e := &t.users[i]
 	old := e.snap.Load()
-	status, onCall := effective(e.dnd, len(e.calls)), len(e.calls) > 0
-	if status == old.Status && e.dnd == old.DND && onCall == old.OnCall && e.registered == old.Registered {
+	calls, registered := len(e.calls), e.registered
+	for _, r := range e.remote {
+		if r.OnCall {
+			calls++
+		}
+		registered = registered || r.Registered
+	}
+	status, onCall := effective(e.dnd, calls), calls > 0
+	if status == old.Status && e.dnd == old.DND && onCall == old.OnCall && registered == old.Registered {
 		return *old
 	}
 	t.seq++
@@ -276,7 +304,7 @@ func (t *Table) publish(i int) State {
 		Status:     status,
 		DND:        e.dnd,
 		OnCall:     onCall,
-		Registered: e.registered,
+		Registered: registered,
 		Changed:    old.Changed,
 		Seq:        t.seq,
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/switchboard-voip/switchboard/presence"
 )
 
-// Presence is what the SIP layer reads from and reports to the status table. It is an interface
-// so the table can later live on a shared store (NATS JetStream KV, Redis) without the SIP layer
-// noticing; *presence.Table is the embedded one.
+// Presence is what the SIP layer reads from and reports to the status table (*presence.Table).
+// In a cluster the table is kept in step with the other nodes' beneath it (package cluster),
+// without the SIP layer noticing.
 type Presence interface {
 	Get(ext string) (presence.State, bool)
 	SetDND(ext string, on bool) (presence.State, error)

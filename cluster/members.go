@@ -1,0 +1,201 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// A node writes its heartbeat every node_ttl/4 and is cleared by the others after 3/4 of
+// node_ttl without one (three missed), looked for every node_ttl/8: so a dead node's users are
+// cleared within node_ttl of its last heartbeat, and one late heartbeat clears nobody.
+const (
+	beatsPerTTL  = 4
+	missedBeats  = 3
+	looksPerBeat = 2
+)
+
+// members is when each other node was last heard of, by this node's clock (never the other
+// node's or the NATS server's, so clock skew between machines does not matter).
+type members struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+	self time.Time // when this node's own heartbeat last came back through the watch
+}
+
+// heard records node at now; with force false, only if node is not known yet.
+func (m *members) heard(node string, now time.Time, force bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, known := m.seen[node]; known && !force {
+		return
+	}
+	m.seen[node] = now
+}
+
+// heardAll counts every known node as heard at now: after this node was cut off from NATS it
+// heard no heartbeats, and that silence is its own, not theirs.
+func (m *members) heardAll(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for node := range m.seen {
+		m.seen[node] = now
+	}
+}
+
+func (m *members) forget(node string) {
+	m.mu.Lock()
+	delete(m.seen, node)
+	m.mu.Unlock()
+}
+
+// heardSelf records this node's own heartbeat coming back at now.
+func (m *members) heardSelf(now time.Time) {
+	m.mu.Lock()
+	m.self = now
+	m.mu.Unlock()
+}
+
+// silent returns the nodes not heard of for missed heartbeats. Silence is measured against this
+// node's own heartbeat, not the wall clock alone: while the heartbeat bucket is between
+// leaders, or this node's watch is being made again, nobody's heartbeat arrives, ours
+// included, and nobody is silent.
+func (m *members) silent(now time.Time, ttl time.Duration) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.self.IsZero() {
+		return nil // not heard ourselves yet: we cannot tell
+	}
+	beat := ttl / beatsPerTTL
+	deadline := now
+	if heard := m.self.Add(beat); heard.Before(now) {
+		deadline = heard
+	}
+	deadline = deadline.Add(-missedBeats * beat)
+	var out []string
+	for node, at := range m.seen {
+		if at.Before(deadline) {
+			out = append(out, node)
+		}
+	}
+	return out
+}
+
+// Nodes returns the nodes this one counts as alive, itself included, sorted.
+func (n *Node) Nodes() []string {
+	n.members.mu.Lock()
+	out := []string{n.cfg.Node}
+	for node := range n.members.seen {
+		out = append(out, node)
+	}
+	n.members.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
+// heartbeat puts this node's key every node_ttl/4, so that the others count it alive.
+func (n *Node) heartbeat() {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.NodeTTL / beatsPerTTL)
+	defer tick.Stop()
+	for {
+		n.beat()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *Node) beat() {
+	ctx, cancel := context.WithTimeout(n.ctx, opTimeout)
+	defer cancel()
+	if _, err := n.nodes.PutString(ctx, n.cfg.Node, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		n.log.Debug("cluster: heartbeat not written", zap.Error(err))
+	}
+}
+
+// applyNode follows the heartbeats: a put is a node alive; a delete is a node that left or was
+// cleared. This node's own key deleted means the others cleared it (it was silent too long):
+// it writes its keys again.
+func (n *Node) applyNode(c change) {
+	node := c.key
+	if node == n.cfg.Node {
+		if !c.deleted {
+			n.members.heardSelf(time.Now())
+		}
+		if c.deleted && n.ctx.Err() == nil {
+			n.log.Warn("cluster: this node was cleared by the others; writing its state again")
+			n.requestResync()
+			n.wg.Add(1)
+			go func() { // now, not at the next tick
+				defer n.wg.Done()
+				n.beat()
+			}()
+		}
+		return
+	}
+	if !c.deleted {
+		n.members.heard(node, time.Now(), true)
+		return
+	}
+	n.members.forget(node)
+	if cleared := n.table.ClearNode(node); cleared > 0 {
+		n.log.Info("cluster: node left", zap.String("node", node), zap.Int("users", cleared))
+	}
+}
+
+// reap clears the nodes that went silent: their reports leave the table here and their keys
+// the buckets (every surviving node does this; the deletes are idempotent).
+func (n *Node) reap() {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.NodeTTL / (beatsPerTTL * looksPerBeat))
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !n.nc.IsConnected() {
+			continue // we cannot hear anyone: silence says nothing about them
+		}
+		for _, node := range n.members.silent(time.Now(), n.cfg.NodeTTL) {
+			cleared := n.table.ClearNode(node)
+			n.members.forget(node)
+			n.log.Warn("cluster: node silent, its calls and registrations cleared",
+				zap.String("node", node), zap.Duration("node_ttl", n.cfg.NodeTTL), zap.Int("users", cleared))
+			if err := n.clearKeys(node); err != nil {
+				n.log.Debug("cluster: deleting a silent node's keys", zap.String("node", node), zap.Error(err))
+			}
+		}
+	}
+}
+
+// clearKeys deletes node's keys from the users and nodes buckets.
+func (n *Node) clearKeys(node string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*opTimeout)
+	defer cancel()
+	for _, ext := range n.keys.of(node) {
+		if err := n.users.Delete(ctx, userKey(node, ext)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return err
+		}
+	}
+	if err := n.nodes.Delete(ctx, node); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// leave deletes this node's keys as it stops.
+func (n *Node) leave() {
+	if err := n.clearKeys(n.cfg.Node); err != nil {
+		n.log.Warn("cluster: leaving: keys not deleted; the others clear them after node_ttl", zap.Error(err))
+	}
+}

@@ -1,0 +1,139 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboard-voip/switchboard/internal/poll"
+)
+
+// natsCluster is a NATS cluster with JetStream run inside the test: real servers on loopback
+// ports, each of which can be stopped and started again on the same ports and data.
+type natsCluster struct {
+	t       *testing.T
+	opts    []*server.Options
+	servers []*server.Server
+}
+
+// freePorts returns n loopback TCP ports free a moment ago (routes must be known in advance).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		_ = l.Close()
+	}
+	return ports
+}
+
+// startNATS starts size servers (one: no routes) with JetStream; jetStream false starts one
+// plain server.
+func startNATS(t *testing.T, size int, jetStream bool) *natsCluster {
+	t.Helper()
+	c := &natsCluster{t: t}
+	client, routes := freePorts(t, size), freePorts(t, size)
+	var routeURLs []string
+	for _, p := range routes {
+		routeURLs = append(routeURLs, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	for i := range size {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("nats%d", i),
+			Host:       "127.0.0.1",
+			Port:       client[i],
+			JetStream:  jetStream,
+			StoreDir:   t.TempDir(),
+			NoLog:      true,
+			NoSigs:     true,
+		}
+		if size > 1 {
+			o.Cluster = server.ClusterOpts{Name: "switchboard-test", Host: "127.0.0.1", Port: routes[i]}
+			o.Routes = server.RoutesFromStr(strings.Join(routeURLs, ","))
+		}
+		c.opts = append(c.opts, o)
+		c.servers = append(c.servers, nil)
+	}
+	for i := range size {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for _, s := range c.servers {
+			if s != nil {
+				s.Shutdown()
+			}
+		}
+	})
+	if jetStream && size > 1 {
+		c.waitLeader()
+	}
+	return c
+}
+
+// start (re)starts server i on its ports and store.
+func (c *natsCluster) start(i int) {
+	c.t.Helper()
+	s, err := server.NewServer(c.opts[i])
+	if err != nil {
+		c.t.Fatalf("NATS server %d: %v", i, err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		c.t.Fatalf("NATS server %d not ready", i)
+	}
+	c.servers[i] = s
+}
+
+// stop shuts server i down, as a crash of its machine would for its clients.
+func (c *natsCluster) stop(i int) {
+	c.servers[i].Shutdown()
+	c.servers[i].WaitForShutdown()
+	c.servers[i] = nil
+}
+
+// waitLeader waits until the cluster can place a bucket on all its servers: a meta leader is
+// elected and knows every peer online.
+func (c *natsCluster) waitLeader() {
+	c.t.Helper()
+	nc, err := nats.Connect(strings.Join(c.urls(0), ","))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	poll.Require(c.t, 30*time.Second, "a JetStream cluster placing three replicas", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "probe", Replicas: len(c.opts)})
+		return err == nil
+	})
+	_ = js.DeleteKeyValue(context.Background(), "probe")
+}
+
+// urls lists every server's client URL, i first.
+func (c *natsCluster) urls(first int) []string {
+	var out []string
+	for i := range c.opts {
+		u := fmt.Sprintf("nats://127.0.0.1:%d", c.opts[(first+i)%len(c.opts)].Port)
+		out = append(out, u)
+	}
+	return out
+}

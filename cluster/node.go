@@ -1,0 +1,319 @@
+// Package cluster joins several Switchboard nodes into one switch for one team, through NATS
+// JetStream key-value buckets: an existing, replicated engine, so the nodes need no consensus
+// of their own.
+//
+// Each node keeps its own presence table and the buckets keep the tables in step:
+//
+//	switchboard_dnd     ext → "dnd" | "available"        every node's DND settings (durable)
+//	switchboard_users   <node>.<ext> → "c" | "r" | "cr"   on a call (c) / registered (r) there
+//	switchboard_nodes   <node> → heartbeat                 who is alive, every node_ttl/4
+//
+// A DND change is saved to the bucket first and comes back to every node in revision order
+// (presence.Table.ApplyDND). A node writes only its own <node>.* keys, from its table's local
+// changes, and applies the others' (presence.Table.SetRemote), so Busy means "on a call at any
+// node". A node silent for 3/4 of node_ttl is cleared by the others (its keys deleted), so
+// none of its users stays Busy longer than node_ttl after it died, and a node
+// that starts, reconnects or finds itself cleared writes its keys again.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-voip/switchboard/presence"
+)
+
+// Bucket names; every node of a cluster uses the same.
+const (
+	bucketDND   = "switchboard_dnd"
+	bucketUsers = "switchboard_users"
+	bucketNodes = "switchboard_nodes"
+)
+
+// opTimeout bounds one request to NATS (a put, a delete, a listing), so that an outage turns
+// into an error rather than a wait.
+const opTimeout = 2 * time.Second
+
+// Config is a node's place in the cluster.
+type Config struct {
+	Node     string        // this node's name, unique in the cluster
+	NATS     []string      // NATS server URLs
+	NodeTTL  time.Duration // a node silent this long is cleared by the others
+	Replicas int           // NATS servers keeping each bucket
+	Log      *zap.Logger   // nil: no logs
+}
+
+// Table is the node's presence table, as replication needs it (*presence.Table).
+type Table interface {
+	ApplyDND(ext string, on bool, rev uint64)
+	SetRemote(ext, node string, r presence.Remote)
+	ClearNode(node string) int
+	ObserveLocal(f func(ext string)) error
+	Local(ext string) (presence.Remote, bool)
+	Locals() map[string]presence.Remote
+}
+
+var _ Table = (*presence.Table)(nil)
+
+// Node is this process's membership of the cluster. Connect makes it; it is the presence
+// table's DND store (presence.SharedStore) from then on, and Start begins replication.
+type Node struct {
+	cfg Config
+	log *zap.Logger
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	dnd, users, nodes jetstream.KeyValue
+
+	table  Table
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	// Local changes waiting to be written (the publisher drains them).
+	dirtyMu sync.Mutex
+	dirty   map[string]struct{}
+	resync  bool          // rewrite every key of this node (start, reconnect, found cleared)
+	wake    chan struct{} // capacity 1: there is work for the publisher
+
+	members members
+	keys    userKeys
+
+	downSince atomic.Int64 // unix nanoseconds when NATS was lost; 0 while connected
+}
+
+// Connect connects to NATS and opens (creating or updating) the buckets. It fails, with what it
+// was doing, when no NATS server answers or JetStream is not enabled there, so that a
+// misconfigured node does not start.
+func Connect(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	n := &Node{cfg: cfg, log: cfg.Log, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1)}
+	n.members.seen = map[string]time.Time{}
+	urls := strings.Join(cfg.NATS, ",")
+	nc, err := nats.Connect(urls,
+		nats.Name("switchboard "+cfg.Node),
+		nats.Timeout(opTimeout),
+		nats.MaxReconnects(-1), // a node keeps trying: its local calls go on meanwhile
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.downSince.CompareAndSwap(0, time.Now().UnixNano())
+			if !n.closed.Load() {
+				n.log.Warn("cluster: NATS connection lost", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.downSince.Store(0)
+			n.members.heardAll(time.Now())
+			n.log.Info("cluster: NATS connection back", zap.String("server", c.ConnectedUrlRedacted()))
+			n.requestResync()
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to NATS %s: %w", strings.Join(cfg.NATS, ", "), err)
+	}
+	n.nc = nc
+	if n.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: JetStream on %s: %w", nc.ConnectedUrlRedacted(), err)
+	}
+	for _, b := range []struct {
+		name string
+		kv   *jetstream.KeyValue
+		what string
+	}{
+		{bucketDND, &n.dnd, "Switchboard: each user's DND setting"},
+		{bucketUsers, &n.users, "Switchboard: users on a call or registered, by node"},
+		{bucketNodes, &n.nodes, "Switchboard: node heartbeats"},
+	} {
+		cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
+		kv, err := n.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
+			Bucket:      b.name,
+			Description: b.what,
+			History:     1,
+			Replicas:    cfg.Replicas,
+			Storage:     jetstream.FileStorage,
+		})
+		cancel()
+		if err != nil {
+			nc.Close()
+			if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+				return nil, fmt.Errorf("cluster: NATS at %s has no JetStream (start nats-server with -js): %w", nc.ConnectedUrlRedacted(), err)
+			}
+			return nil, fmt.Errorf("cluster: open bucket %s with %d replicas: %w", b.name, cfg.Replicas, err)
+		}
+		*b.kv = kv
+	}
+	return n, nil
+}
+
+// Name returns this node's name.
+func (n *Node) Name() string { return n.cfg.Node }
+
+// Start begins replication into table: it follows DND settings, the other nodes' reports and
+// heartbeats, and writes this node's own. It returns once the table holds the cluster's
+// current state (or ctx ends). Close stops it.
+func (n *Node) Start(ctx context.Context, table Table) error {
+	if err := table.ObserveLocal(n.noteLocal); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	n.table = table
+	n.ctx, n.stop = context.WithCancel(context.Background())
+	var ready []<-chan struct{}
+	for _, w := range []struct {
+		kv    jetstream.KeyValue
+		apply func(change)
+	}{
+		{n.dnd, n.applyDND},
+		{n.users, n.applyUser},
+		{n.nodes, n.applyNode},
+	} {
+		done, err := n.follow(w.kv, w.apply)
+		if err != nil {
+			n.stop()
+			n.wg.Wait()
+			return err
+		}
+		ready = append(ready, done)
+	}
+	for _, done := range ready {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			n.stop()
+			n.wg.Wait()
+			return fmt.Errorf("cluster: waiting for the cluster's state: %w", ctx.Err())
+		}
+	}
+	n.wg.Add(3)
+	go n.publish()
+	go n.heartbeat()
+	go n.reap()
+	n.requestResync()
+	return nil
+}
+
+// change is one key's latest value as a watch delivers it.
+type change struct {
+	key     string
+	value   []byte
+	rev     uint64
+	deleted bool // deleted or purged
+}
+
+// watchHeartbeat is how often the server tells an idle watch it is still there; two missed
+// and the watch is made again from where it was (its server died, or was restarted and forgot
+// it), so a node stays current within about a second of losing a NATS server.
+const watchHeartbeat = 500 * time.Millisecond
+
+// follow watches every key of kv and hands each change to apply, in order (the key's latest
+// value first, then every change as it is made). The returned channel is closed once the
+// values there were at the start have been applied.
+//
+// It is the KV watch made by hand on JetStream's ordered consumer, for what the client's own
+// watch lacks: a heartbeat we choose and a restart from the last revision seen, both when the
+// connection comes back and when the consumer's server is lost while ours is not.
+func (n *Node) follow(kv jetstream.KeyValue, apply func(change)) (<-chan struct{}, error) {
+	ctx, cancel := context.WithTimeout(n.ctx, 2*opTimeout)
+	defer cancel()
+	stream, err := n.js.Stream(ctx, "KV_"+kv.Bucket())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: watch bucket %s: %w", kv.Bucket(), err)
+	}
+	prefix := "$KV." + kv.Bucket() + "."
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + ">"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: watch bucket %s: %w", kv.Bucket(), err)
+	}
+	ready := make(chan struct{})
+	var once sync.Once
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		meta, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		c := change{key: strings.TrimPrefix(m.Subject(), prefix), value: m.Data(), rev: meta.Sequence.Stream}
+		switch m.Headers().Get("KV-Operation") {
+		case "DEL", "PURGE":
+			c.deleted = true
+		}
+		if m.Headers().Get(jetstream.MarkerReasonHeader) != "" {
+			c.deleted = true // a key that reached its TTL
+		}
+		apply(c)
+		if meta.NumPending == 0 {
+			once.Do(func() { close(ready) })
+		}
+	}, jetstream.PullHeartbeat(watchHeartbeat), jetstream.PullExpiry(5*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			n.log.Debug("cluster: watch", zap.String("bucket", kv.Bucket()), zap.Error(err))
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: watch bucket %s: %w", kv.Bucket(), err)
+	}
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 && info.Delivered.Stream == 0 {
+		once.Do(func() { close(ready) }) // nothing to replay
+	}
+	n.wg.Add(1)
+	go func() { // the consumer's owner: stops it with the node
+		defer n.wg.Done()
+		<-n.ctx.Done()
+		cc.Stop()
+		<-cc.Closed()
+	}()
+	return ready, nil
+}
+
+// Health reports a problem with the cluster (NATS unreachable), or nil. Local calls go on
+// meanwhile; DND changes fail until NATS is back.
+func (n *Node) Health() error {
+	if n.nc.IsConnected() {
+		return nil
+	}
+	if since := n.downSince.Load(); since != 0 {
+		return fmt.Errorf("cluster: NATS unreachable for %s", time.Since(time.Unix(0, since)).Round(time.Second))
+	}
+	return errors.New("cluster: NATS not connected")
+}
+
+// Connected reports whether NATS is reachable now, for metrics.
+func (n *Node) Connected() bool { return n.nc.IsConnected() }
+
+// Close leaves the cluster: replication stops and this node's keys are deleted, so the other
+// nodes stop counting its calls and registrations at once rather than after node_ttl.
+func (n *Node) Close() error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if n.stop != nil {
+		n.stop()
+		n.wg.Wait()
+		n.leave()
+	}
+	n.nc.Close()
+	return nil
+}
+
+// abandon drops the connection without leaving, as a killed process would (tests).
+func (n *Node) abandon() {
+	n.closed.Store(true)
+	if n.stop != nil {
+		n.stop()
+	}
+	n.nc.Close()
+	n.wg.Wait()
+}

@@ -1,0 +1,289 @@
+package cluster
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/switchboard-voip/switchboard/internal/poll"
+	"github.com/switchboard-voip/switchboard/presence"
+)
+
+var team = []presence.User{{Ext: "1001", Name: "Ann"}, {Ext: "1002", Name: "Bob"}, {Ext: "1003", Name: "Cy"}}
+
+// member is one node of a test cluster: its NATS membership and its presence table.
+type member struct {
+	*Node
+	table *presence.Table
+}
+
+// join starts node name on nats (connecting to server first, first), with a fresh table.
+func join(t *testing.T, nats *natsCluster, name string, first int, ttl time.Duration) member {
+	t.Helper()
+	replicas := min(3, len(nats.opts))
+	n, err := Connect(context.Background(), Config{Node: name, NATS: nats.urls(first), NodeTTL: ttl, Replicas: replicas, Log: zaptest.NewLogger(t).Named(name)})
+	if err != nil {
+		t.Fatalf("node %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	table, err := presence.NewTable(team, n)
+	if err != nil {
+		t.Fatalf("node %s: table: %v", name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Start(ctx, table); err != nil {
+		t.Fatalf("node %s: start: %v", name, err)
+	}
+	return member{Node: n, table: table}
+}
+
+func status(m member, ext string) presence.Status {
+	s, _ := m.table.Status(ext)
+	return s
+}
+
+// seesStatus waits until every member shows ext with status.
+func seesStatus(t *testing.T, within time.Duration, ext string, want presence.Status, ms ...member) {
+	t.Helper()
+	for _, m := range ms {
+		poll.Require(t, within, m.Name()+" shows "+ext+" "+string(want), func() bool { return status(m, ext) == want })
+	}
+}
+
+// TestDNDSetOnOneNodeReachesTheOthers: DND set through one node's table is shown by every other
+// node's table (and told to its watchers) within a second, and a node that starts later loads it.
+func TestDNDSetOnOneNodeReachesTheOthers(t *testing.T) {
+	nats := startNATS(t, 3, true)
+	a, b, c := join(t, nats, "a", 0, 5*time.Second), join(t, nats, "b", 1, 5*time.Second), join(t, nats, "c", 2, 5*time.Second)
+	w := c.table.Watch()
+	defer w.Close()
+
+	if _, err := a.table.SetDND("1002", true); err != nil {
+		t.Fatal(err)
+	}
+	seesStatus(t, time.Second, "1002", presence.DND, b, c)
+	select {
+	case <-w.Ready():
+		if got := w.Changes(); len(got) != 1 || got[0].Ext != "1002" || !got[0].DND {
+			t.Fatalf("c's watcher got %+v, want 1002 on DND", got)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("c's watcher heard nothing")
+	}
+	if _, err := b.table.SetDND("1002", false); err != nil {
+		t.Fatal(err)
+	}
+	seesStatus(t, time.Second, "1002", presence.Available, a, c)
+
+	if _, err := c.table.SetDND("1003", true); err != nil {
+		t.Fatal(err)
+	}
+	d := join(t, nats, "d", 0, 5*time.Second)
+	if status(d, "1003") != presence.DND || status(d, "1002") != presence.Available {
+		t.Fatalf("a node started later shows 1003 %s and 1002 %s, want DND and Available", status(d, "1003"), status(d, "1002"))
+	}
+}
+
+// TestQuickDNDChangesEndTheSameEverywhere: changes of one user's DND made on two nodes in quick
+// succession end in the same setting on every node, the last one saved (the echo of an older
+// change never undoes a newer one).
+func TestQuickDNDChangesEndTheSameEverywhere(t *testing.T) {
+	nats := startNATS(t, 1, true)
+	a, b := join(t, nats, "a", 0, 5*time.Second), join(t, nats, "b", 0, 5*time.Second)
+	for i := range 20 {
+		on := i%2 == 0
+		m := a
+		if i%3 == 0 {
+			m = b
+		}
+		if _, err := m.table.SetDND("1001", on); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The 20th change (i = 19) turned DND off.
+	seesStatus(t, time.Second, "1001", presence.Available, a, b)
+	for _, m := range []member{a, b} {
+		if s, _ := m.table.Get("1001"); s.DND {
+			t.Fatalf("%s shows 1001 on DND after the last change turned it off", m.Name())
+		}
+	}
+}
+
+// TestACallOnOneNodeMakesTheUserBusyEverywhere: a call through node a makes the user Busy on b
+// and c; registration at a shows as registered on b; the call's end makes them Available.
+func TestACallOnOneNodeMakesTheUserBusyEverywhere(t *testing.T) {
+	nats := startNATS(t, 3, true)
+	a, b, c := join(t, nats, "a", 0, 5*time.Second), join(t, nats, "b", 1, 5*time.Second), join(t, nats, "c", 2, 5*time.Second)
+	a.table.SetRegistered("1001", true)
+	poll.Require(t, time.Second, "b shows 1001 registered", func() bool { s, _ := b.table.Get("1001"); return s.Registered })
+
+	a.table.CallStarted("1001", "call-1")
+	b.table.CallStarted("1001", "call-2") // a second call, through another node
+	seesStatus(t, time.Second, "1001", presence.Busy, a, b, c)
+	a.table.CallEnded("1001", "call-1")
+	// Still on the call through b.
+	poll.Require(t, time.Second, "a has heard the end", func() bool { r, _ := a.table.Local("1001"); return !r.OnCall })
+	if status(c, "1001") != presence.Busy {
+		// Let the end through a reach c before judging (it carries no change for c).
+		poll.Require(t, time.Second, "c shows 1001 Busy", func() bool { return status(c, "1001") == presence.Busy })
+	}
+	b.table.CallEnded("1001", "call-2")
+	seesStatus(t, time.Second, "1001", presence.Available, a, b, c)
+
+	// DND wins over Busy on every node.
+	a.table.CallStarted("1003", "call-3")
+	if _, err := c.table.SetDND("1003", true); err != nil {
+		t.Fatal(err)
+	}
+	seesStatus(t, time.Second, "1003", presence.DND, a, b, c)
+}
+
+// TestAKilledNodeLeavesNoUserBusy: a node that dies without a word (SIGKILL: no leave) is
+// cleared by the others within node_ttl: its users are not Busy nor registered there any more.
+// Started again under the same name, it rejoins and counts again.
+func TestAKilledNodeLeavesNoUserBusy(t *testing.T) {
+	const ttl = 1500 * time.Millisecond
+	nats := startNATS(t, 1, true)
+	a, b := join(t, nats, "a", 0, ttl), join(t, nats, "b", 0, ttl)
+	a.table.CallStarted("1002", "call-1")
+	a.table.SetRegistered("1002", true)
+	seesStatus(t, time.Second, "1002", presence.Busy, b)
+
+	killed := time.Now()
+	a.abandon()
+	// Within node_ttl (and the time a busy machine takes to notice), and not before three
+	// heartbeats were missed: the last one came at most node_ttl/4 before the kill.
+	seesStatus(t, ttl+500*time.Millisecond, "1002", presence.Available, b)
+	if took := time.Since(killed); took < ttl/2 {
+		t.Fatalf("cleared %s after the kill, before three heartbeats (node_ttl %s) were missed", took, ttl)
+	}
+	if s, _ := b.table.Get("1002"); s.Registered {
+		t.Fatal("1002 still shows a phone registered at the dead node")
+	}
+	if got := b.Nodes(); strings.Join(got, ",") != "b" {
+		t.Fatalf("b counts nodes %v, want only itself", got)
+	}
+
+	again := join(t, nats, "a", 0, ttl)
+	again.table.CallStarted("1001", "call-2")
+	seesStatus(t, time.Second, "1001", presence.Busy, b)
+	if status(b, "1002") != presence.Available {
+		t.Fatal("the restarted node brought back its old calls")
+	}
+}
+
+// TestANodeThatLeavesIsClearedAtOnce: a node stopped cleanly deletes its keys, so the others
+// do not wait node_ttl.
+func TestANodeThatLeavesIsClearedAtOnce(t *testing.T) {
+	nats := startNATS(t, 1, true)
+	a, b := join(t, nats, "a", 0, time.Minute), join(t, nats, "b", 0, time.Minute)
+	a.table.CallStarted("1003", "call-1")
+	seesStatus(t, time.Second, "1003", presence.Busy, b)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seesStatus(t, time.Second, "1003", presence.Available, b)
+}
+
+// TestLosingOneNATSServerChangesNothing: with three NATS servers and buckets kept by all three,
+// one server lost (and started again later) changes nothing a node shows or does.
+func TestLosingOneNATSServerChangesNothing(t *testing.T) {
+	nats := startNATS(t, 3, true)
+	a, b := join(t, nats, "a", 0, 3*time.Second), join(t, nats, "b", 1, 3*time.Second)
+	a.table.CallStarted("1001", "call-1")
+	seesStatus(t, time.Second, "1001", presence.Busy, b)
+
+	nats.stop(0)
+	// Changes made through either node still reach the other.
+	poll.Require(t, 10*time.Second, "DND saved with a NATS server down", func() bool {
+		_, err := a.table.SetDND("1002", true)
+		return err == nil
+	})
+	seesStatus(t, 2*time.Second, "1002", presence.DND, b)
+	b.table.CallStarted("1003", "call-2")
+	// A bucket whose leader was the lost server elects another (a few seconds at most), and a
+	// watch that was on it is made again from where it was.
+	start := time.Now()
+	seesStatus(t, 5*time.Second, "1003", presence.Busy, a)
+	t.Logf("a saw b's call %s after it started, with a NATS server lost", time.Since(start).Round(time.Millisecond))
+	// Nobody was cleared: heartbeats went on through the other servers.
+	if status(b, "1001") != presence.Busy {
+		t.Fatal("a's call was cleared while a was alive")
+	}
+
+	nats.start(0)
+	a.table.CallEnded("1001", "call-1")
+	seesStatus(t, 2*time.Second, "1001", presence.Available, b)
+	if err := a.Health(); err != nil {
+		t.Fatalf("a's health after the server came back: %v", err)
+	}
+}
+
+// TestANATSOutageKeepsLocalStateAndHeals: while NATS is unreachable a node reports it, refuses
+// DND changes (they could not reach the others), still tracks its own calls; once NATS is back it
+// writes what changed meanwhile.
+func TestANATSOutageKeepsLocalStateAndHeals(t *testing.T) {
+	nats := startNATS(t, 1, true)
+	a, b := join(t, nats, "a", 0, 3*time.Second), join(t, nats, "b", 0, 3*time.Second)
+	nats.stop(0)
+	poll.Require(t, 5*time.Second, "a reports NATS lost", func() bool { return a.Health() != nil })
+	if err := a.Health(); !strings.Contains(err.Error(), "NATS") {
+		t.Fatalf("health %q does not name NATS", err)
+	}
+	if _, err := a.table.SetDND("1001", true); err == nil {
+		t.Fatal("DND saved with NATS down")
+	}
+	if status(a, "1001") != presence.Available {
+		t.Fatal("a DND change that was not saved shows")
+	}
+	a.table.CallStarted("1002", "call-1")
+	if status(a, "1002") != presence.Busy {
+		t.Fatal("a's own call not shown during the outage")
+	}
+
+	nats.start(0)
+	poll.Require(t, 5*time.Second, "a reconnected", func() bool { return a.Health() == nil })
+	seesStatus(t, 3*time.Second, "1002", presence.Busy, b)
+}
+
+// TestConnectFailsClearly: a node does not start without a NATS server to talk to, nor on one
+// without JetStream, and says which.
+func TestConnectFailsClearly(t *testing.T) {
+	port := freePorts(t, 1)[0]
+	_, err := Connect(context.Background(), Config{Node: "a", NATS: []string{"nats://127.0.0.1:" + strconv.Itoa(port)}, NodeTTL: time.Second, Replicas: 1})
+	if err == nil || !strings.Contains(err.Error(), "connect to NATS nats://127.0.0.1:"+strconv.Itoa(port)) {
+		t.Fatalf("unreachable NATS: %v", err)
+	}
+	plain := startNATS(t, 1, false)
+	_, err = Connect(context.Background(), Config{Node: "a", NATS: plain.urls(0), NodeTTL: time.Second, Replicas: 1})
+	if err == nil || !strings.Contains(err.Error(), "JetStream") {
+		t.Fatalf("NATS without JetStream: %v", err)
+	}
+}
+
+// TestKeysCarryAnyExtension: every byte of an extension survives the bucket key, and a key of
+// another shape is refused.
+func TestKeysCarryAnyExtension(t *testing.T) {
+	for _, ext := range []string{"1001", "+4930123", "a.b", "x y=z", "Ünï", "_-"} {
+		key := userKey("n1", ext)
+		node, got, ok := splitUserKey(key)
+		if !ok || node != "n1" || got != ext {
+			t.Errorf("%q → %q → %q %q %v", ext, key, node, got, ok)
+		}
+		for _, c := range []byte(keyOf(ext)) {
+			if !keyByte(c) && c != '=' {
+				t.Errorf("key of %q has %q", ext, c)
+			}
+		}
+	}
+	for _, bad := range []string{"n1", "n1.a.b", ".1001", "n1.=4", "n1.=ZZ", "n1."} {
+		if _, _, ok := splitUserKey(bad); ok {
+			t.Errorf("key %q accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,142 @@
+package presence
+
+import "fmt"
+
+// The table is one node's. In a cluster each node keeps its own table, and a replication layer
+// (package cluster) keeps them in step: DND settings live in a shared store and come back to
+// every node in revision order (ApplyDND); each node publishes what only it knows, its own
+// calls and registrations per user (ObserveLocal, Local), and applies what the other nodes
+// publish (SetRemote, ClearNode). A user's status is then computed the same way on every node:
+// DND if set, else Busy if on a call at any node, else Available.
+
+// SharedStore is a Store shared by several nodes, whose saves are ordered by a revision. A
+// table whose store is one records the revision of its own save, so that a replicated change
+// older than it (still in flight when the user changed it here) is not applied over it.
+type SharedStore interface {
+	Store
+	// SaveDNDRevision stores the setting as SaveDND does and returns the revision it got.
+	SaveDNDRevision(ext string, on bool) (uint64, error)
+}
+
+// Remote is what another node reports about one user.
+type Remote struct {
+	OnCall     bool // the user is on at least one call through that node
+	Registered bool // the user has at least one phone registered at that node
+}
+
+// ApplyDND applies a DND setting replicated from the shared store, at revision rev. A revision
+// not newer than the one applied is stale and changes nothing, so the store's own echo of a
+// change made here, or an old change delivered late, never undoes a newer one. It is the
+// replication path: nothing is saved. Unknown extensions are ignored.
+func (t *Table) ApplyDND(ext string, on bool, rev uint64) {
+	i, ok := t.index[ext]
+	if !ok {
+		return
+	}
+	e := &t.users[i]
+	e.set.Lock() // after a SetDND here in progress, whose revision it must see
+	defer e.set.Unlock()
+	if rev <= e.rev {
+		return
+	}
+	e.rev = rev
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e.dnd = on
+	t.publish(i)
+}
+
+// SetRemote records what node reports about ext; a zero Remote forgets the node for ext.
+// Unknown extensions are ignored.
+func (t *Table) SetRemote(ext, node string, r Remote) {
+	i, ok := t.index[ext]
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := &t.users[i]
+	if r == (Remote{}) {
+		if _, had := e.remote[node]; !had {
+			return
+		}
+		delete(e.remote, node)
+		if len(e.remote) == 0 {
+			e.remote = nil // as endCall: no empty map per user left behind
+		}
+	} else {
+		if e.remote == nil {
+			e.remote = make(map[string]Remote, 1)
+		}
+		e.remote[node] = r
+	}
+	t.publish(i)
+}
+
+// ClearNode forgets everything node reported (it left, or stopped answering) and returns how
+// many users it touched.
+func (t *Table) ClearNode(node string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for i := range t.users {
+		e := &t.users[i]
+		if _, had := e.remote[node]; !had {
+			continue
+		}
+		delete(e.remote, node)
+		if len(e.remote) == 0 {
+			e.remote = nil
+		}
+		n++
+		t.publish(i)
+	}
+	return n
+}
+
+// ObserveLocal sets f to be told the extension whenever a user's calls through this node start
+// or stop (the first call begins, the last one ends) or their registration here changes. f runs
+// with the table locked: it must only note the extension (and read Local later, elsewhere). It
+// may be set once, before the table is used.
+func (t *Table) ObserveLocal(f func(ext string)) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.local != nil {
+		return fmt.Errorf("presence: local observer already set")
+	}
+	t.local = f
+	return nil
+}
+
+// Local returns what this node knows of ext on its own: on a call here, registered here.
+func (t *Table) Local(ext string) (Remote, bool) {
+	i, ok := t.index[ext]
+	if !ok {
+		return Remote{}, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := &t.users[i]
+	return Remote{OnCall: len(e.calls) > 0, Registered: e.registered}, true
+}
+
+// Locals returns every user this node has something to report about (see Local), by extension.
+func (t *Table) Locals() map[string]Remote {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]Remote)
+	for i := range t.users {
+		e := &t.users[i]
+		if r := (Remote{OnCall: len(e.calls) > 0, Registered: e.registered}); r != (Remote{}) {
+			out[e.snap.Load().Ext] = r
+		}
+	}
+	return out
+}
+
+// localChanged tells the observer that row i's own calls or registration changed. t.mu is held.
+func (t *Table) localChanged(i int) {
+	if t.local != nil {
+		t.local(t.users[i].snap.Load().Ext)
+	}
+}
