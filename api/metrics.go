@@ -36,8 +36,10 @@ func (c *requestCounts) count(status int) {
 //	switchboard_presence_watchers                  gauge  (Presence)
 //	switchboard_users{status="available|busy|dnd"} gauge  (Presence)
 //	switchboard_http_requests_total{code="2xx|3xx|4xx|5xx"} counter
+//	switchboard_cluster_connected                  gauge  (Cluster: 1 while NATS answers)
+//	switchboard_cluster_nodes                      gauge  (Cluster: nodes alive, this one too)
 //
-// Metrics whose source is not configured (Options.Stats or .Presence nil)
+// Metrics whose source is not configured (Options.Stats, .Presence or .Cluster nil)
 // are left out; every label value is always present, 0 or not.
 //
 // It needs no credentials, like /healthz: Prometheus scrapes it without
@@ -62,6 +64,14 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		for _, st := range []presence.Status{presence.Available, presence.Busy, presence.DND} {
 			sample(&b, "switchboard_users", "status", string(st), uint64(max(counts[st], 0)))
 		}
+	}
+	if s.cluster != nil {
+		connected := 1
+		if s.cluster.Health() != nil {
+			connected = 0
+		}
+		gauge(&b, "switchboard_cluster_connected", "1 while this node reaches the cluster's NATS, else 0.", connected)
+		gauge(&b, "switchboard_cluster_nodes", "Cluster nodes counted alive, this one included.", len(s.cluster.Nodes()))
 	}
 	family(&b, "switchboard_http_requests_total", "HTTP responses by status class.", "counter")
 	for i, class := range statusClasses {

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -208,4 +210,45 @@ func TestParseMetricsIsStrict(t *testing.T) {
 	if _, err := parseMetrics("# HELP a x y\n# TYPE a counter\na{b=\"c\\\"d\",e=\"\"} 1.5\n"); err != nil {
 		t.Errorf("valid body: %v", err)
 	}
+}
+
+// fakeCluster is a cluster membership whose NATS comes and goes at the test's word.
+type fakeCluster struct {
+	mu    sync.Mutex
+	err   error
+	nodes []string
+}
+
+func (c *fakeCluster) Health() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *fakeCluster) Nodes() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes
+}
+
+func (c *fakeCluster) set(err error, nodes ...string) {
+	c.mu.Lock()
+	c.err, c.nodes = err, nodes
+	c.mu.Unlock()
+}
+
+// TestClusterHealthAndMetrics: a node of a cluster says in /healthz (503, naming the problem)
+// and /metrics when its NATS is unreachable, and how many nodes it counts alive.
+func TestClusterHealthAndMetrics(t *testing.T) {
+	c := &fakeCluster{nodes: []string{"a", "b", "c"}}
+	e := newEnv(t, func(o *Options) { o.Cluster = c })
+	e.call(t, request{path: "/healthz", noAuth: true}, http.StatusOK)
+	wantSamples(t, e.scrape(t), map[string]float64{"switchboard_cluster_connected": 1, "switchboard_cluster_nodes": 3})
+
+	c.set(errors.New("cluster: NATS unreachable for 3s"), "a")
+	got := e.call(t, request{path: "/healthz", noAuth: true}, http.StatusServiceUnavailable)
+	if !strings.Contains(string(got.body), "NATS unreachable for 3s") {
+		t.Fatalf("/healthz said %s", got.body)
+	}
+	wantSamples(t, e.scrape(t), map[string]float64{"switchboard_cluster_connected": 0, "switchboard_cluster_nodes": 1})
 }

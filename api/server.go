@@ -123,6 +123,14 @@ type Stats interface {
 }
 
 // Options configures a Server.
+// Cluster is this node's membership of a cluster (*cluster.Node), for /healthz and /metrics.
+type Cluster interface {
+	// Health is nil while the cluster's store (NATS) is reachable, else what is wrong.
+	Health() error
+	// Nodes lists the nodes counted alive, this one included.
+	Nodes() []string
+}
+
 type Options struct {
 	// Users authenticates callers. Required.
 	Users Users
@@ -152,6 +160,8 @@ type Options struct {
 	// PhoneWebSockets are the switch's SIP-over-WebSocket listeners as URLs
 	// ("ws://127.0.0.1:5066", "wss://0.0.0.0:7443"), for the web phone.
 	PhoneWebSockets []string
+	// Cluster reports a cluster's health in /healthz and /metrics; nil on a single node.
+	Cluster Cluster
 	// Logger receives one debug line per request and an error line per
 	// failure the server is to blame for (5xx, panics). Nil logs nothing.
 	Logger *zap.Logger
@@ -163,6 +173,7 @@ type Server struct {
 	voicemail Voicemail
 	presence  Presence
 	stats     Stats
+	cluster   Cluster
 	greetings Greetings
 	history   History
 	queues    Queues
@@ -191,6 +202,7 @@ func New(o Options) *Server {
 		voicemail: o.Voicemail,
 		presence:  o.Presence,
 		stats:     o.Stats,
+		cluster:   o.Cluster,
 		greetings: o.Greetings,
 		history:   o.History,
 		queues:    o.Queues,

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/switchboard-voip/switchboard/internal/natstest"
 	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/presence"
 )
@@ -22,10 +23,10 @@ type member struct {
 }
 
 // join starts node name on nats (connecting to server first, first), with a fresh table.
-func join(t *testing.T, nats *natsCluster, name string, first int, ttl time.Duration) member {
+func join(t *testing.T, nats *natstest.Cluster, name string, first int, ttl time.Duration) member {
 	t.Helper()
-	replicas := min(3, len(nats.opts))
-	n, err := Connect(context.Background(), Config{Node: name, NATS: nats.urls(first), NodeTTL: ttl, Replicas: replicas, Log: zaptest.NewLogger(t).Named(name)})
+	replicas := min(3, nats.Size())
+	n, err := Connect(context.Background(), Config{Node: name, NATS: nats.URLs(first), NodeTTL: ttl, Replicas: replicas, Log: zaptest.NewLogger(t).Named(name)})
 	if err != nil {
 		t.Fatalf("node %s: %v", name, err)
 	}
@@ -58,7 +59,7 @@ func seesStatus(t *testing.T, within time.Duration, ext string, want presence.St
 // TestDNDSetOnOneNodeReachesTheOthers: DND set through one node's table is shown by every other
 // node's table (and told to its watchers) within a second, and a node that starts later loads it.
 func TestDNDSetOnOneNodeReachesTheOthers(t *testing.T) {
-	nats := startNATS(t, 3, true)
+	nats := natstest.Start(t, 3, true)
 	a, b, c := join(t, nats, "a", 0, 5*time.Second), join(t, nats, "b", 1, 5*time.Second), join(t, nats, "c", 2, 5*time.Second)
 	w := c.table.Watch()
 	defer w.Close()
@@ -93,7 +94,7 @@ func TestDNDSetOnOneNodeReachesTheOthers(t *testing.T) {
 // succession end in the same setting on every node, the last one saved (the echo of an older
 // change never undoes a newer one).
 func TestQuickDNDChangesEndTheSameEverywhere(t *testing.T) {
-	nats := startNATS(t, 1, true)
+	nats := natstest.Start(t, 1, true)
 	a, b := join(t, nats, "a", 0, 5*time.Second), join(t, nats, "b", 0, 5*time.Second)
 	for i := range 20 {
 		on := i%2 == 0
@@ -117,7 +118,7 @@ func TestQuickDNDChangesEndTheSameEverywhere(t *testing.T) {
 // TestACallOnOneNodeMakesTheUserBusyEverywhere: a call through node a makes the user Busy on b
 // and c; registration at a shows as registered on b; the call's end makes them Available.
 func TestACallOnOneNodeMakesTheUserBusyEverywhere(t *testing.T) {
-	nats := startNATS(t, 3, true)
+	nats := natstest.Start(t, 3, true)
 	a, b, c := join(t, nats, "a", 0, 5*time.Second), join(t, nats, "b", 1, 5*time.Second), join(t, nats, "c", 2, 5*time.Second)
 	a.table.SetRegistered("1001", true)
 	poll.Require(t, time.Second, "b shows 1001 registered", func() bool { s, _ := b.table.Get("1001"); return s.Registered })
@@ -148,7 +149,7 @@ func TestACallOnOneNodeMakesTheUserBusyEverywhere(t *testing.T) {
 // Started again under the same name, it rejoins and counts again.
 func TestAKilledNodeLeavesNoUserBusy(t *testing.T) {
 	const ttl = 1500 * time.Millisecond
-	nats := startNATS(t, 1, true)
+	nats := natstest.Start(t, 1, true)
 	a, b := join(t, nats, "a", 0, ttl), join(t, nats, "b", 0, ttl)
 	a.table.CallStarted("1002", "call-1")
 	a.table.SetRegistered("1002", true)
@@ -180,7 +181,7 @@ func TestAKilledNodeLeavesNoUserBusy(t *testing.T) {
 // TestANodeThatLeavesIsClearedAtOnce: a node stopped cleanly deletes its keys, so the others
 // do not wait node_ttl.
 func TestANodeThatLeavesIsClearedAtOnce(t *testing.T) {
-	nats := startNATS(t, 1, true)
+	nats := natstest.Start(t, 1, true)
 	a, b := join(t, nats, "a", 0, time.Minute), join(t, nats, "b", 0, time.Minute)
 	a.table.CallStarted("1003", "call-1")
 	seesStatus(t, time.Second, "1003", presence.Busy, b)
@@ -193,12 +194,12 @@ func TestANodeThatLeavesIsClearedAtOnce(t *testing.T) {
 // TestLosingOneNATSServerChangesNothing: with three NATS servers and buckets kept by all three,
 // one server lost (and started again later) changes nothing a node shows or does.
 func TestLosingOneNATSServerChangesNothing(t *testing.T) {
-	nats := startNATS(t, 3, true)
+	nats := natstest.Start(t, 3, true)
 	a, b := join(t, nats, "a", 0, 3*time.Second), join(t, nats, "b", 1, 3*time.Second)
 	a.table.CallStarted("1001", "call-1")
 	seesStatus(t, time.Second, "1001", presence.Busy, b)
 
-	nats.stop(0)
+	nats.Stop(0)
 	// Changes made through either node still reach the other.
 	poll.Require(t, 10*time.Second, "DND saved with a NATS server down", func() bool {
 		_, err := a.table.SetDND("1002", true)
@@ -216,7 +217,7 @@ func TestLosingOneNATSServerChangesNothing(t *testing.T) {
 		t.Fatal("a's call was cleared while a was alive")
 	}
 
-	nats.start(0)
+	nats.Restart(0)
 	a.table.CallEnded("1001", "call-1")
 	seesStatus(t, 2*time.Second, "1001", presence.Available, b)
 	if err := a.Health(); err != nil {
@@ -228,9 +229,9 @@ func TestLosingOneNATSServerChangesNothing(t *testing.T) {
 // DND changes (they could not reach the others), still tracks its own calls; once NATS is back it
 // writes what changed meanwhile.
 func TestANATSOutageKeepsLocalStateAndHeals(t *testing.T) {
-	nats := startNATS(t, 1, true)
+	nats := natstest.Start(t, 1, true)
 	a, b := join(t, nats, "a", 0, 3*time.Second), join(t, nats, "b", 0, 3*time.Second)
-	nats.stop(0)
+	nats.Stop(0)
 	poll.Require(t, 5*time.Second, "a reports NATS lost", func() bool { return a.Health() != nil })
 	if err := a.Health(); !strings.Contains(err.Error(), "NATS") {
 		t.Fatalf("health %q does not name NATS", err)
@@ -246,7 +247,7 @@ func TestANATSOutageKeepsLocalStateAndHeals(t *testing.T) {
 		t.Fatal("a's own call not shown during the outage")
 	}
 
-	nats.start(0)
+	nats.Restart(0)
 	poll.Require(t, 5*time.Second, "a reconnected", func() bool { return a.Health() == nil })
 	seesStatus(t, 3*time.Second, "1002", presence.Busy, b)
 }
@@ -254,13 +255,13 @@ func TestANATSOutageKeepsLocalStateAndHeals(t *testing.T) {
 // TestConnectFailsClearly: a node does not start without a NATS server to talk to, nor on one
 // without JetStream, and says which.
 func TestConnectFailsClearly(t *testing.T) {
-	port := freePorts(t, 1)[0]
+	port := natstest.FreePorts(t, 1)[0]
 	_, err := Connect(context.Background(), Config{Node: "a", NATS: []string{"nats://127.0.0.1:" + strconv.Itoa(port)}, NodeTTL: time.Second, Replicas: 1})
 	if err == nil || !strings.Contains(err.Error(), "connect to NATS nats://127.0.0.1:"+strconv.Itoa(port)) {
 		t.Fatalf("unreachable NATS: %v", err)
 	}
-	plain := startNATS(t, 1, false)
-	_, err = Connect(context.Background(), Config{Node: "a", NATS: plain.urls(0), NodeTTL: time.Second, Replicas: 1})
+	plain := natstest.Start(t, 1, false)
+	_, err = Connect(context.Background(), Config{Node: "a", NATS: plain.URLs(0), NodeTTL: time.Second, Replicas: 1})
 	if err == nil || !strings.Contains(err.Error(), "JetStream") {
 		t.Fatalf("NATS without JetStream: %v", err)
 	}

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/switchboard-voip/switchboard/api"
+	"github.com/switchboard-voip/switchboard/cluster"
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/history"
@@ -185,8 +186,20 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	defer voicemail.Close()
 
-	dndStore, err := presence.NewBoltStore(db)
-	if err != nil {
+	// One node keeps DND settings in its bbolt file; a cluster's nodes share them in NATS.
+	var dndStore presence.Store
+	var node *cluster.Node
+	if cfg.Cluster != nil {
+		node, err = cluster.Connect(ctx, cluster.Config{Node: cfg.Cluster.Node, NATS: cfg.Cluster.NATS,
+			NodeTTL: cfg.Cluster.NodeTTL, Replicas: cfg.Cluster.Replicas, Log: log.Named("cluster")})
+		if err != nil {
+			return err
+		}
+		// Deferred before the SIP server's shutdown runs (below), so it runs after: the calls
+		// have ended, and leaving deletes this node's keys at once.
+		defer node.Close()
+		dndStore = node
+	} else if dndStore, err = presence.NewBoltStore(db); err != nil {
 		return fmt.Errorf("presence store: %w", err)
 	}
 	people := make([]presence.User, 0, len(cfg.Users))
@@ -196,6 +209,15 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	statuses, err := presence.NewTable(people, dndStore)
 	if err != nil {
 		return fmt.Errorf("presence: %w", err)
+	}
+	if node != nil {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := node.Start(sctx, statuses)
+		cancel()
+		if err != nil {
+			return err
+		}
+		log.Info("cluster joined", zap.String("node", node.Name()), zap.Strings("nodes", node.Nodes()))
 	}
 
 	calls, err := history.Open(db)
@@ -299,6 +321,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Greetings:        greets,
 		PhoneCredentials: phoneCredentials{keys},
 		PhoneWebSockets:  webSocketURLs(srv),
+		Cluster:          clusterView(node),
 		Logger:           log.Named("http")})
 	web := newWebServer(apiServer.Handler(), log, webIdleTimeout)
 	httpLn = netutil.LimitListener(httpLn, maxHTTPConnections)
@@ -322,6 +345,15 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// clusterView is node for the API, or nil on a single node (a nil *cluster.Node in the
+// interface would not be nil).
+func clusterView(node *cluster.Node) api.Cluster {
+	if node == nil {
+		return nil
+	}
+	return node
 }
 
 // sipListeners turns the config's listeners into the SIP server's; tls and wss ones get

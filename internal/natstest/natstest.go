@@ -1,4 +1,7 @@
-package cluster
+// Package natstest runs real NATS servers with JetStream inside a Go test: one, or a cluster
+// whose servers can be stopped and started again on the same ports and data, as a crash and a
+// restart would. Only tests import it, so the server is linked into test binaries only.
+package natstest
 
 import (
 	"context"
@@ -15,16 +18,16 @@ import (
 	"github.com/switchboard-voip/switchboard/internal/poll"
 )
 
-// natsCluster is a NATS cluster with JetStream run inside the test: real servers on loopback
+// Cluster is a NATS cluster with JetStream run inside the test: real servers on loopback
 // ports, each of which can be stopped and started again on the same ports and data.
-type natsCluster struct {
-	t       *testing.T
+type Cluster struct {
+	t       testing.TB
 	opts    []*server.Options
 	servers []*server.Server
 }
 
-// freePorts returns n loopback TCP ports free a moment ago (routes must be known in advance).
-func freePorts(t *testing.T, n int) []int {
+// FreePorts returns n loopback TCP ports free a moment ago (routes must be known in advance).
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var ls []net.Listener
@@ -42,12 +45,12 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// startNATS starts size servers (one: no routes) with JetStream; jetStream false starts one
-// plain server.
-func startNATS(t *testing.T, size int, jetStream bool) *natsCluster {
+// Start starts size servers (one: no routes), with JetStream unless jetStream is false; they
+// are shut down when the test ends.
+func Start(t testing.TB, size int, jetStream bool) *Cluster {
 	t.Helper()
-	c := &natsCluster{t: t}
-	client, routes := freePorts(t, size), freePorts(t, size)
+	c := &Cluster{t: t}
+	client, routes := FreePorts(t, size), FreePorts(t, size)
 	var routeURLs []string
 	for _, p := range routes {
 		routeURLs = append(routeURLs, fmt.Sprintf("nats://127.0.0.1:%d", p))
@@ -70,7 +73,7 @@ func startNATS(t *testing.T, size int, jetStream bool) *natsCluster {
 		c.servers = append(c.servers, nil)
 	}
 	for i := range size {
-		c.start(i)
+		c.Restart(i)
 	}
 	t.Cleanup(func() {
 		for _, s := range c.servers {
@@ -80,13 +83,13 @@ func startNATS(t *testing.T, size int, jetStream bool) *natsCluster {
 		}
 	})
 	if jetStream && size > 1 {
-		c.waitLeader()
+		c.waitPlacement()
 	}
 	return c
 }
 
-// start (re)starts server i on its ports and store.
-func (c *natsCluster) start(i int) {
+// Restart starts server i (again) on its ports and store.
+func (c *Cluster) Restart(i int) {
 	c.t.Helper()
 	s, err := server.NewServer(c.opts[i])
 	if err != nil {
@@ -99,18 +102,18 @@ func (c *natsCluster) start(i int) {
 	c.servers[i] = s
 }
 
-// stop shuts server i down, as a crash of its machine would for its clients.
-func (c *natsCluster) stop(i int) {
+// Stop shuts server i down, as a crash of its machine would for its clients.
+func (c *Cluster) Stop(i int) {
 	c.servers[i].Shutdown()
 	c.servers[i].WaitForShutdown()
 	c.servers[i] = nil
 }
 
-// waitLeader waits until the cluster can place a bucket on all its servers: a meta leader is
+// waitPlacement waits until the cluster can place a bucket on all its servers: a meta leader is
 // elected and knows every peer online.
-func (c *natsCluster) waitLeader() {
+func (c *Cluster) waitPlacement() {
 	c.t.Helper()
-	nc, err := nats.Connect(strings.Join(c.urls(0), ","))
+	nc, err := nats.Connect(strings.Join(c.URLs(0), ","))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -128,8 +131,11 @@ func (c *natsCluster) waitLeader() {
 	_ = js.DeleteKeyValue(context.Background(), "probe")
 }
 
-// urls lists every server's client URL, i first.
-func (c *natsCluster) urls(first int) []string {
+// Size is the number of servers.
+func (c *Cluster) Size() int { return len(c.opts) }
+
+// URLs lists every server's client URL, server first first.
+func (c *Cluster) URLs(first int) []string {
 	var out []string
 	for i := range c.opts {
 		u := fmt.Sprintf("nats://127.0.0.1:%d", c.opts[(first+i)%len(c.opts)].Port)

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/natstest"
+	"github.com/switchboard-voip/switchboard/internal/needs"
+	"github.com/switchboard-voip/switchboard/internal/poll"
+)
+
+// startClusterNode runs the switch binary as node name of a cluster whose NATS is nats
+// (connecting to server first, first), with its own ports and data_dir under dir/name.
+func startClusterNode(t *testing.T, dir string, nats *natstest.Cluster, name string, first int, ttl time.Duration) (switchConfig, *switchProcess) {
+	t.Helper()
+	nodeDir := filepath.Join(dir, name)
+	if err := os.MkdirAll(nodeDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	cfg, cfgPath := newSwitchConfig(t, nodeDir, 20, 0)
+	cfgPath = withSIPSetting(t, cfgPath, "switchboard-md5.yaml", `digest_algorithms: ["MD5"]`) // baresip
+	joinCluster(t, cfgPath, name, nats.URLs(first), ttl)
+	return cfg, startBinary(t, cfg, cfgPath)
+}
+
+// joinCluster adds a cluster section to the config at cfgPath.
+func joinCluster(t *testing.T, cfgPath, name string, urls []string, ttl time.Duration) {
+	t.Helper()
+	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	quoted := make([]string, len(urls))
+	for i, u := range urls {
+		quoted[i] = strconv.Quote(u)
+	}
+	if _, err := fmt.Fprintf(f, "cluster:\n  node: %s\n  nats: [%s]\n  node_ttl: %s\n", name, strings.Join(quoted, ", "), ttl); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventStream reads a node's presence events (SSE) as one user, keeping every data line.
+type eventStream struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func openEvents(t *testing.T, httpPort int, user, pass string) *eventStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(httpPort)+"/api/v1/presence/events", nil)
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	s := &eventStream{}
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				s.mu.Lock()
+				s.lines = append(s.lines, data)
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
+}
+
+// has reports whether an event so far contains every one of parts.
+func (s *eventStream) has(parts ...string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lines {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// TestClusterDNDReachesEveryNode: three Switchboard nodes on a three-server NATS cluster. Bob
+// turns DND on through node a's API; node b's API, node c's event stream and a phone
+// (baresip) registered at node b and watching Bob's presence there all show it within a
+// second. A node's metrics count three nodes.
+func TestClusterDNDReachesEveryNode(t *testing.T) {
+	baresip := needs.Program(t, "baresip-core", "baresip")
+	dir := t.TempDir()
+	nats := natstest.Start(t, 3, true)
+	cfgA, _ := startClusterNode(t, dir, nats, "a", 0, 5*time.Second)
+	cfgB, _ := startClusterNode(t, dir, nats, "b", 1, 5*time.Second)
+	cfgC, _ := startClusterNode(t, dir, nats, "c", 2, 5*time.Second)
+	bobAtA := newPresenceAPI(cfgA.HTTPPort, "1002", "bob-secret")
+	aliceAtB := newPresenceAPI(cfgB.HTTPPort, "1001", "alice-secret")
+	bobAtA.ready(t)
+	aliceAtB.ready(t)
+	events := openEvents(t, cfgC.HTTPPort, "1003", "carol-secret")
+
+	ctrl := freePort(t)
+	phone := startPhoneProc(t, "baresip", filepath.Join(dir, "b"), baresip, "-f",
+		writeBaresipConfig(t, filepath.Join(dir, "b"), cfgB.SIPPort, ctrl, "1001", "alice-secret", "1002"))
+	defer phone.stop(5 * time.Second)
+	contact := func() string {
+		st, err := baresipContactStatus(ctrl, "1002")
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return st
+	}
+	if !poll.Until(15*time.Second, func() bool { return contact() == "Online" }) {
+		t.Fatalf("baresip at node b does not show Bob Online within 15s (%q)", contact())
+	}
+	if v, ok := aliceAtB.waitStatus(t, "1001", "available", 2*time.Second); !ok || !v.Registered {
+		t.Fatalf("Alice at node b: %+v, want registered", v)
+	}
+	// Node a knows Alice's phone registered at b.
+	if v, ok := bobAtA.waitStatus(t, "1001", "available", time.Second); !ok || !v.Registered {
+		t.Fatalf("node a shows Alice %+v, want registered (at node b)", v)
+	}
+
+	changed := time.Now()
+	if code, body := bobAtA.put(t, "1002", "dnd"); code != http.StatusOK {
+		t.Fatalf("PUT DND at node a: %d %s", code, body)
+	}
+	if _, ok := aliceAtB.waitStatus(t, "1002", "dnd", time.Second); !ok {
+		t.Fatal("node b's API does not show Bob on DND within 1s")
+	}
+	atB := time.Since(changed)
+	if !poll.Until(time.Second-atB, func() bool { return events.has(`"ext":"1002"`, `"status":"dnd"`) }) {
+		t.Fatal("node c's event stream has no DND event for Bob within 1s")
+	}
+	atC := time.Since(changed)
+	if !poll.Until(time.Second-atC, func() bool { return contact() == "Busy" }) {
+		t.Fatalf("baresip at node b shows Bob %q 1s after DND at node a, want Busy", contact())
+	}
+	t.Logf("DND at node a: node b's API %s, node c's events %s, baresip at b %s", atB.Round(time.Millisecond),
+		atC.Round(time.Millisecond), time.Since(changed).Round(time.Millisecond))
+	got := scrapeMetric(t, cfgC.HTTPPort, "switchboard_cluster_nodes")
+	if got != 3 {
+		t.Errorf("node c counts %v nodes, want 3", got)
+	}
+}
+
+// TestClusterKilledNodeLeavesNoUserBusy: a call between two phones registered at node a makes
+// both users Busy and registered on node b too. Node a is killed (SIGKILL): within node_ttl
+// node b shows them Available and not registered, and a restarted node a rejoins.
+func TestClusterKilledNodeLeavesNoUserBusy(t *testing.T) {
+	needs.Program(t, "sip-tester", "sipp")
+	const ttl = 2 * time.Second
+	dir := t.TempDir()
+	nats := natstest.Start(t, 1, true)
+	cfgA, swA := startClusterNode(t, dir, nats, "a", 0, ttl)
+	cfgB, _ := startClusterNode(t, dir, nats, "b", 0, ttl)
+	atB := newPresenceAPI(cfgB.HTTPPort, "1003", "carol-secret")
+	atB.ready(t)
+
+	sippDir := filepath.Join(dir, "a")
+	calleePort := freePort(t)
+	registerPhone(t, sippDir, cfgA.SIPPort, calleePort, "1002", "bob-secret")
+	startSIPp(t, sippDir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(calleePort),
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo", "-m", "1")
+	startSIPp(t, sippDir, "uac", "127.0.0.1:"+strconv.Itoa(cfgA.SIPPort), "-sf", scenario(t, "uac_until_bye.xml"),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-mp", strconv.Itoa(freeMediaPort(t)),
+		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret", "-m", "1", "-timeout", "60s")
+	for _, ext := range []string{"1001", "1002"} {
+		if v, ok := atB.waitStatus(t, ext, "busy", 10*time.Second); !ok {
+			t.Fatalf("node b shows %s %+v during a call through node a, want busy", ext, v)
+		}
+	}
+	if v := atB.get(t, "1002"); !v.Registered {
+		t.Fatalf("node b shows Bob %+v, want registered (at node a)", v)
+	}
+
+	killed := time.Now()
+	swA.sigkill(t)
+	for _, ext := range []string{"1001", "1002"} {
+		if v, ok := atB.waitStatus(t, ext, "available", ttl+time.Second-time.Since(killed)); !ok {
+			t.Fatalf("node b shows %s %+v %s after node a was killed (node_ttl %s)", ext, v, time.Since(killed).Round(time.Millisecond), ttl)
+		}
+	}
+	t.Logf("node a killed: its users Available at node b after %s (node_ttl %s)", time.Since(killed).Round(time.Millisecond), ttl)
+	if v := atB.get(t, "1002"); v.Registered {
+		t.Fatalf("node b still shows Bob registered at the dead node: %+v", v)
+	}
+	if n := scrapeMetric(t, cfgB.HTTPPort, "switchboard_cluster_nodes"); n != 1 {
+		t.Fatalf("node b counts %v nodes after a died, want 1", n)
+	}
+
+	// Node a started again on the same config and data rejoins without anyone's help.
+	swA2 := startBinary(t, cfgA, filepath.Join(dir, "a", "switchboard-md5.yaml"))
+	_ = swA2
+	if !poll.Until(5*time.Second, func() bool { return scrapeMetric(t, cfgB.HTTPPort, "switchboard_cluster_nodes") == 2 }) {
+		t.Fatal("node b does not count the restarted node a")
+	}
+}
+
+// scrapeMetric reads one unlabelled sample from a node's /metrics (-1 if absent).
+func scrapeMetric(t *testing.T, httpPort int, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(httpPort) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
