@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sort"
 	"sync"
@@ -25,7 +26,14 @@ const (
 type members struct {
 	mu   sync.Mutex
 	seen map[string]time.Time
-	self time.Time // when this node's own heartbeat last came back through the watch
+	sip  map[string]string // each node's SIP address for calls from the others, as it says
+	self time.Time         // when this node's own heartbeat last came back through the watch
+}
+
+// heartbeatValue is what a node's heartbeat key holds.
+type heartbeatValue struct {
+	SIP string    `json:"sip"` // host:port where the other nodes send it calls (UDP)
+	At  time.Time `json:"at"`  // when written, for people reading the bucket
 }
 
 // heard records node at now; with force false, only if node is not known yet.
@@ -51,7 +59,30 @@ func (m *members) heardAll(now time.Time) {
 func (m *members) forget(node string) {
 	m.mu.Lock()
 	delete(m.seen, node)
+	delete(m.sip, node)
 	m.mu.Unlock()
+}
+
+// setSIP records node's SIP address.
+func (m *members) setSIP(node, addr string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sip == nil {
+		m.sip = map[string]string{}
+	}
+	m.sip[node] = addr
+}
+
+// SIPAddr returns the SIP address (host:port, UDP) node gave in its heartbeat; false for a node
+// not counted alive or that gave none.
+func (n *Node) SIPAddr(node string) (string, bool) {
+	n.members.mu.Lock()
+	defer n.members.mu.Unlock()
+	if _, alive := n.members.seen[node]; !alive {
+		return "", false
+	}
+	addr, ok := n.members.sip[node]
+	return addr, ok && addr != ""
 }
 
 // heardSelf records this node's own heartbeat coming back at now.
@@ -114,11 +145,36 @@ func (n *Node) heartbeat() {
 }
 
 func (n *Node) beat() {
+	v, err := json.Marshal(heartbeatValue{SIP: n.advertised(), At: time.Now().UTC()})
+	if err != nil {
+		return // cannot happen: two strings
+	}
 	ctx, cancel := context.WithTimeout(n.ctx, opTimeout)
 	defer cancel()
-	if _, err := n.nodes.PutString(ctx, n.cfg.Node, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+	if _, err := n.nodes.Put(ctx, n.cfg.Node, v); err != nil {
 		n.log.Debug("cluster: heartbeat not written", zap.Error(err))
 	}
+}
+
+// Advertise sets the SIP address (host:port, UDP) the other nodes send this node's calls to,
+// and tells them at once.
+func (n *Node) Advertise(sipAddr string) {
+	n.sipMu.Lock()
+	n.sip = sipAddr
+	n.sipMu.Unlock()
+	if n.ctx != nil && n.ctx.Err() == nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.beat()
+		}()
+	}
+}
+
+func (n *Node) advertised() string {
+	n.sipMu.Lock()
+	defer n.sipMu.Unlock()
+	return n.sip
 }
 
 // applyNode follows the heartbeats: a put is a node alive; a delete is a node that left or was
@@ -142,6 +198,9 @@ func (n *Node) applyNode(c change) {
 		return
 	}
 	if !c.deleted {
+		var v heartbeatValue
+		_ = json.Unmarshal(c.value, &v) // an unreadable value is still a heartbeat
+		n.members.setSIP(node, v.SIP)
 		n.members.heard(node, time.Now(), true)
 		return
 	}

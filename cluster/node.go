@@ -89,6 +89,9 @@ type Node struct {
 	members members
 	keys    userKeys
 
+	sipMu sync.Mutex
+	sip   string // this node's SIP address for the others (Advertise)
+
 	downSince atomic.Int64 // unix nanoseconds when NATS was lost; 0 while connected
 }
 

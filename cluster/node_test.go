@@ -122,6 +122,17 @@ func TestACallOnOneNodeMakesTheUserBusyEverywhere(t *testing.T) {
 	a, b, c := join(t, nats, "a", 0, 5*time.Second), join(t, nats, "b", 1, 5*time.Second), join(t, nats, "c", 2, 5*time.Second)
 	a.table.SetRegistered("1001", true)
 	poll.Require(t, time.Second, "b shows 1001 registered", func() bool { s, _ := b.table.Get("1001"); return s.Registered })
+	if got := b.RegisteredAt("1001"); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("b finds 1001 registered at %v, want [a]", got)
+	}
+	if got := a.RegisteredAt("1001"); len(got) != 0 {
+		t.Fatalf("a finds 1001 registered at other nodes %v, want none (the phone is at a)", got)
+	}
+	a.Advertise("127.0.0.1:5999")
+	poll.Require(t, time.Second, "b knows a's SIP address", func() bool { addr, ok := b.SIPAddr("a"); return ok && addr == "127.0.0.1:5999" })
+	if _, ok := b.SIPAddr("nobody"); ok {
+		t.Fatal("an address for a node that does not exist")
+	}
 
 	a.table.CallStarted("1001", "call-1")
 	b.table.CallStarted("1001", "call-2") // a second call, through another node

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"sort"
 	"sync"
 	"time"
 
@@ -134,13 +135,15 @@ func (n *Node) applyUser(c change) {
 	if !ok {
 		return
 	}
-	n.keys.set(node, ext, !c.deleted)
-	if node == n.cfg.Node {
-		return // our own keys echo what the table already knows
-	}
 	var r presence.Remote
 	if !c.deleted {
 		r = decodeRemote(c.value)
+	}
+	n.keys.set(node, ext, r)
+	if node == n.cfg.Node {
+		return // our own keys echo what the table already knows
+	}
+	if r != (presence.Remote{}) {
 		n.members.heard(node, time.Now(), false) // a node with keys and no heartbeat still lapses
 	}
 	n.table.SetRemote(ext, node, r)
@@ -171,17 +174,18 @@ func decodeRemote(v []byte) presence.Remote {
 	return r
 }
 
-// userKeys is which users each node has a key for in the users bucket, as the watch saw them.
+// userKeys is what each node reports in the users bucket, as the watch saw it.
 type userKeys struct {
 	mu     sync.Mutex
-	byNode map[string]map[string]struct{}
+	byNode map[string]map[string]presence.Remote
 }
 
-func (k *userKeys) set(node, ext string, present bool) {
+// set records node's report on ext; a zero one is no key.
+func (k *userKeys) set(node, ext string, r presence.Remote) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	exts := k.byNode[node]
-	if !present {
+	if r == (presence.Remote{}) {
 		delete(exts, ext)
 		if len(exts) == 0 {
 			delete(k.byNode, node)
@@ -190,12 +194,12 @@ func (k *userKeys) set(node, ext string, present bool) {
 	}
 	if exts == nil {
 		if k.byNode == nil {
-			k.byNode = map[string]map[string]struct{}{}
+			k.byNode = map[string]map[string]presence.Remote{}
 		}
-		exts = map[string]struct{}{}
+		exts = map[string]presence.Remote{}
 		k.byNode[node] = exts
 	}
-	exts[ext] = struct{}{}
+	exts[ext] = r
 }
 
 // of returns the extensions node has keys for.
@@ -208,3 +212,21 @@ func (k *userKeys) of(node string) []string {
 	}
 	return out
 }
+
+// registeredAt returns the nodes other than self where ext has a phone registered, sorted.
+func (k *userKeys) registeredAt(ext, self string) []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []string
+	for node, exts := range k.byNode {
+		if node != self && exts[ext].Registered {
+			out = append(out, node)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RegisteredAt returns the other nodes where ext has a phone registered, sorted: where a call
+// to ext arriving here is sent to ring them.
+func (n *Node) RegisteredAt(ext string) []string { return n.keys.registeredAt(ext, n.cfg.Node) }

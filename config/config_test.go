@@ -373,6 +373,10 @@ func TestProblems(t *testing.T) {
 				`cluster.replicas: must be 1 to 5 (NATS servers keeping each bucket), got 7`,
 			},
 		},
+		"cluster node without udp": {
+			"sip: {listen: [\"tcp:127.0.0.1:5060\"]}\nusers: [{ext: \"1001\", password: a}]\ncluster: {node: n1, nats: [\"nats://127.0.0.1:4222\"]}\n",
+			[]string{`sip.listen: a cluster node needs a udp listener: the nodes send each other calls over it`},
+		},
 		"cluster without a node or NATS": {
 			minimal + "cluster: {node_ttl: 5s}\n",
 			[]string{

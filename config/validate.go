@@ -93,6 +93,13 @@ func (v *validator) cluster() {
 			v.add(index("cluster.nats", i), "%v", err)
 		}
 	}
+	hasUDP := false
+	for _, l := range v.c.SIP.Listeners {
+		hasUDP = hasUDP || l.Transport == "udp"
+	}
+	if !hasUDP && len(v.c.SIP.Listen) > 0 {
+		v.add("sip.listen", "a cluster node needs a udp listener: the nodes send each other calls over it")
+	}
 	if c.NodeTTL < time.Second {
 		v.add("cluster.node_ttl", "must be at least 1s, got %s", c.NodeTTL)
 	}

@@ -89,6 +89,9 @@ type Request struct {
 	TransferredBy string
 	// Voicemail asks for Dialled's mailbox directly (a transfer "to voicemail").
 	Voicemail bool
+	// FromNode is the cluster node that routed this call and forwarded it here to ring
+	// Dialled's phones registered here; "" for a call that starts here.
+	FromNode string
 }
 
 // Plan is the decision for one call, with a trace of why, for logs and for "why did my phone
@@ -287,6 +290,9 @@ func New(dir Directory, regs Registrations, statuses Statuses) *Router {
 
 // Decide returns the plan for req. It never blocks and is safe for concurrent use.
 func (r *Router) Decide(req Request) Plan {
+	if req.FromNode != "" {
+		return r.decideForwarded(req)
+	}
 	if req.Dialled == FeatureVoicemail {
 		if u, ok := r.dir.User(req.Caller); ok && u.Voicemail {
 			return Plan{Action: VoicemailMenu, Box: u.Ext, Trace: []string{"*97: own voicemail of " + u.Ext}}
@@ -326,6 +332,23 @@ func (r *Router) Decide(req Request) Plan {
 			Trace:    []string{fmt.Sprintf("outbound via %s to %s", out.Trunk, out.Number)}}
 	}
 	return r.decideExt(req.Caller, req.Dialled, 0)
+}
+
+// ForwardedRingLimit bounds the ringing of a call another node forwarded: that node ends it
+// sooner (its ring timeout, a CANCEL), unless it died meanwhile.
+const ForwardedRingLimit = 5 * time.Minute
+
+// decideForwarded is a call another node routed to a user with phones registered here: it
+// decided everything (status, hold, voicemail, groups); this node rings the user's phones here
+// and reports back. Unanswered, it is refused as unavailable, and the other node goes on with
+// its plan.
+func (r *Router) decideForwarded(req Request) Plan {
+	if _, ok := r.dir.User(req.Dialled); !ok {
+		return Plan{Action: Reject, Refusal: NotFound, Trace: []string{fmt.Sprintf("from node %s: %s is not a user", req.FromNode, req.Dialled)}}
+	}
+	return Plan{Action: Ring, Targets: []string{req.Dialled}, RingTimeout: ForwardedRingLimit,
+		NoAnswer: &Plan{Action: Reject, Refusal: Unavailable, Trace: []string{"not answered here"}},
+		Trace:    []string{fmt.Sprintf("from node %s: ring %s's phones registered here", req.FromNode, req.Dialled)}}
 }
 
 // decidePickup is *8 + extension: only a user picks up, and only a user's calls.

@@ -264,3 +264,24 @@ func TestTransferToVoicemailGoesStraightToTheMailbox(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedCallRingsTheUserHere: a call another node routed here rings the dialled user,
+// whatever their status (that node decided), and is refused as unavailable when unanswered; a
+// group, a queue, a feature code or a non-user dialled that way is not a user: 404.
+func TestForwardedCallRingsTheUserHere(t *testing.T) {
+	d := dir{"1002": {Ext: "1002", NoAnswerTimeout: 5 * time.Second, Voicemail: true}}
+	r := New(d, regs{}, statuses{"1002": presence.DND})
+	p := r.Decide(Request{Caller: "1001", Dialled: "1002", FromNode: "b"})
+	if p.Action != Ring || len(p.Targets) != 1 || p.Targets[0] != "1002" || p.RingTimeout != ForwardedRingLimit ||
+		p.NoAnswer == nil || p.NoAnswer.Action != Reject || p.NoAnswer.Refusal != Unavailable {
+		t.Fatalf("plan = %+v", p)
+	}
+	if !strings.Contains(strings.Join(p.Trace, " "), "from node b") {
+		t.Fatalf("trace %q does not name the node", p.Trace)
+	}
+	for _, dialled := range []string{"600", "700", "*78", "*81002", "1999"} {
+		if p := r.Decide(Request{Caller: "1001", Dialled: dialled, FromNode: "b"}); p.Action != Reject || p.Refusal != NotFound {
+			t.Errorf("%s forwarded: plan %+v, want 404", dialled, p)
+		}
+	}
+}

@@ -21,11 +21,14 @@ type call struct {
 	s      *Server
 	log    *zap.Logger
 	caller string // the authenticated user, "" from a trunk
-	inv    *sip.Request
-	tx     sip.ServerTransaction
-	mail   *events
-	done   chan struct{} // closed when the call is over
-	acked  chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
+	// fromNode is the cluster node that forwarded this call to ring the phones registered here
+	// (it routed the call and keeps its history), or "".
+	fromNode string
+	inv      *sip.Request
+	tx       sip.ServerTransaction
+	mail     *events
+	done     chan struct{} // closed when the call is over
+	acked    chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
 
 	// Owned by the call's goroutine.
 	callerID   string // the number callees see: the user's extension or the outside number

@@ -59,6 +59,9 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 		tp:        tp,
 	}
 	req := l.newRequest(sip.INVITE, c.offerB, "application/sdp")
+	if b.Peer != "" && s.opts.Peers != nil {
+		req.AppendHeader(sip.NewHeader(nodeHeader, s.opts.Peers.Name()))
+	}
 	if isWebSocket(b.Transport) && s.opts.Browsers != nil {
 		// A phone on a WebSocket is a browser: it gets a WebRTC offer from a gateway of its own.
 		g, err := s.opts.Browsers.NewGateway()

@@ -78,11 +78,11 @@ func (c *call) Via(ext string) {
 }
 
 // writeHistory stores the call's outcome: the one path every call takes when it is over,
-// refused ones included.
+// refused ones included (not the part another node forwarded here: its record is there).
 func (c *call) writeHistory() {
 	h := c.s.opts.History
-	if h == nil {
-		return
+	if h == nil || c.fromNode != "" {
+		return // a call another node forwarded is in that node's history, once
 	}
 	c.Holding(false)
 	c.mu.Lock()

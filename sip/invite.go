@@ -41,9 +41,13 @@ func (s *Server) acceptInvite(req *sip.Request, tx sip.ServerTransaction) (*call
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
 		return nil, nil
 	}
+	peer, fromPeer, refused := s.fromPeer(req, tx)
+	if refused {
+		return nil, nil
+	}
 	trunk, trunkExt, fromTrunk := s.fromTrunk(req)
 	// Refused before the digest check: turning a call away must cost less than taking it.
-	attempt := fromTrunk || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
+	attempt := fromTrunk || fromPeer || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
 	if ok, why := s.admit.admit(s.ActiveCalls(), attempt); !ok {
 		s.admit.refuse(req, tx)
 		if n, first := s.gate.notes.note("overload", netip.Addr{}); first { // a line a minute
@@ -55,7 +59,14 @@ func (s *Server) acceptInvite(req *sip.Request, tx sip.ServerTransaction) (*call
 	dialled := req.Recipient.User
 	caller, callerID := "", ""
 	replaces := req.GetHeader("Replaces")
-	if fromTrunk {
+	if fromPeer {
+		// Another node routed this call and authenticated its caller; the From is theirs.
+		callerID = req.From().Address.User
+		if _, isUser := s.opts.Users.Secret(callerID); isUser {
+			caller = callerID
+		}
+		replaces = nil
+	} else if fromTrunk {
 		if replaces != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return nil, nil
@@ -94,9 +105,10 @@ func (s *Server) acceptInvite(req *sip.Request, tx sip.ServerTransaction) (*call
 		zap.String("to", dialled))
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
 
-	plan := s.opts.Router.Decide(routing.Request{Caller: caller, Dialled: dialled})
+	plan := s.opts.Router.Decide(routing.Request{Caller: caller, Dialled: dialled, FromNode: peer})
 	log.Info("call routed", zap.Stringer("action", plan.Action), zap.Strings("trace", plan.Trace))
 	c := newCall(s, req, tx, caller, callerID, log)
+	c.fromNode = peer
 	c.replaces = picked
 	c.browserA = browser
 	return c, &plan

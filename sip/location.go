@@ -23,6 +23,9 @@ type Binding struct {
 	CallID    string    // of the REGISTER, to order refreshes
 	CSeq      uint32
 	UserAgent string
+	// Peer is the cluster node this binding reaches, for a phone registered there (Contact and
+	// Dest are the node's); "" for a phone registered here.
+	Peer string
 }
 
 // Locations is the registration store: the only state the registrar keeps, and the one source

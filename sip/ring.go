@@ -314,6 +314,9 @@ func (c *call) bindings(req flow.Ring) []Binding {
 	var out []Binding
 	for _, ext := range req.Targets {
 		out = append(out, c.s.opts.Locations.Lookup(ext)...)
+		if c.fromNode == "" { // a call another node forwarded rings only the phones here
+			out = append(out, c.s.peerBindings(ext)...)
+		}
 	}
 	return out
 }

@@ -89,6 +89,7 @@ type Options struct {
 	Mailboxes Mailboxes                   // optional: message-summary subscriptions (defaults to Voicemail)
 	Voicemail *mailbox.Store              // optional: voicemail boxes, watched for message-waiting NOTIFYs
 	Presence  Presence                    // optional: the status table (busy while on a call, DND from phones)
+	Peers     Peers                       // optional: the other nodes of a cluster (calls to phones registered there)
 	Clock     clock.Clock                 // call timers (ringing, ACK wait); nil: the wall clock
 	Trunks    InboundTrunks               // optional: carriers allowed in by address, with their DIDs
 	History   History                     // optional: where every call's outcome is stored

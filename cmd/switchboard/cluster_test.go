@@ -234,3 +234,76 @@ func scrapeMetric(t *testing.T, httpPort int, name string) float64 {
 	}
 	return -1
 }
+
+// TestClusterCallThroughNodeBReachesAPhoneAtNodeA: Bob's SIPp phone is registered at node a;
+// Alice's SIPp calls him through node b, with G.711 both ways. The call is answered, audio
+// crosses both nodes in both directions (each phone's SDP points at its own node's RTP ports),
+// and the call is in node b's history once, not in node a's.
+func TestClusterCallThroughNodeBReachesAPhoneAtNodeA(t *testing.T) {
+	needs.Program(t, "sip-tester", "sipp")
+	dir := t.TempDir()
+	nats := natstest.Start(t, 1, true)
+	cfgA, _ := startClusterNode(t, dir, nats, "a", 0, 5*time.Second)
+	cfgB, _ := startClusterNode(t, dir, nats, "b", 0, 5*time.Second)
+	sippDir := filepath.Join(dir, "sipp")
+	if err := os.MkdirAll(sippDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	calleePort := freePort(t)
+	registerPhone(t, sippDir, cfgA.SIPPort, calleePort, "1002", "bob-secret")
+	atB := newPresenceAPI(cfgB.HTTPPort, "1001", "alice-secret")
+	if v, ok := atB.waitStatus(t, "1002", "available", 2*time.Second); !ok || !v.Registered {
+		t.Fatalf("node b shows Bob %+v, want registered (at node a)", v)
+	}
+
+	probe := newRTPProbe(t)
+	uas := startSIPp(t, sippDir, "uas",
+		"-sf", scenario(t, "uas_probe.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(calleePort),
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-key", "rtp_ip", "127.0.0.1",
+		"-key", "rtp_port", strconv.Itoa(probe.port()), "-m", "1", "-trace_msg")
+	uac := startSIPp(t, sippDir, "uac",
+		"127.0.0.1:"+strconv.Itoa(cfgB.SIPPort), "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
+		"-inf", calleesFile(t, sippDir, "callees.csv", "1002"),
+		"-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
+		"-d", "3000", "-m", "1", "-trace_msg", "-timeout", "30s", "-timeout_error")
+	uac.mustSucceed(t, 40*time.Second)
+	uas.mustSucceed(t, 15*time.Second)
+
+	for _, c := range []struct {
+		p        *sippProc
+		first    string
+		node     switchConfig
+		nodeName string
+	}{{uac, "SIP/2.0 200", cfgB, "b"}, {uas, "INVITE ", cfgA, "a"}} {
+		ports := receivedAudioPorts(t, c.p, c.first)
+		if len(ports) == 0 {
+			t.Errorf("sipp %s received no %q with SDP", c.p.name, c.first)
+		}
+		for _, port := range ports {
+			if port < c.node.RTPMin || port > c.node.RTPMax {
+				t.Errorf("sipp %s: SDP has m=audio %d, outside node %s's rtp_ports %d-%d", c.p.name, port, c.nodeName, c.node.RTPMin, c.node.RTPMax)
+			}
+		}
+	}
+	from, echoed, sent := probe.fromCaller.Load(), probe.echoed.Load(), probe.sent.Load()
+	t.Logf("RTP across two nodes: callee got %d packets of the caller's audio; sent %d, %d came back", from, sent, echoed)
+	if from < 50 {
+		t.Errorf("callee got %d RTP packets from the caller in a 3 s call, want >= 50", from)
+	}
+	if echoed < sent/3 || echoed == 0 {
+		t.Errorf("%d of the callee's %d packets came back via the caller", echoed, sent)
+	}
+	for _, n := range []struct {
+		cfg  switchConfig
+		want int
+	}{{cfgB, 1}, {cfgA, 0}} {
+		code, body, err := newPresenceAPI(n.cfg.HTTPPort, "1001", "alice-secret").do(http.MethodGet, "/api/v1/history", nil)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("history: %d %v", code, err)
+		}
+		if got := strings.Count(string(body), `"to":"1002"`); got != n.want {
+			t.Errorf("node on HTTP port %d has %d history records of the call, want %d: %s", n.cfg.HTTPPort, got, n.want, body)
+		}
+	}
+}

@@ -247,7 +247,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("sip.log_garbage: %w", err)
 	}
-	router := routing.New(dir, locations, statuses)
+	var registrations routing.Registrations = locations
+	if node != nil {
+		registrations = clusterRegistrations{local: locations, node: node}
+	}
+	router := routing.New(dir, registrations, statuses)
 	flows, err := flow.New(flow.Options{
 		Router:   router,
 		Statuses: statuses,
@@ -276,6 +280,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Locations:    locations,
 		Voicemail:    voicemail,
 		Presence:     statuses,
+		Peers:        peersView(node),
 		Trunks:       dir,
 		History:      calls,
 		Browsers:     sbsip.WebRTC(gateways),
@@ -298,6 +303,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err := srv.Start(); err != nil {
 		_ = srv.Shutdown(context.Background())
 		return err
+	}
+	if node != nil {
+		// The other nodes send calls for phones registered here to this node's UDP listener.
+		node.Advertise(reachable(srv.Addr("udp"), cfg.Media.Address))
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -345,6 +354,38 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// clusterRegistrations is whether a user has a phone registered here or at another node:
+// routing rings (or sends to voicemail) by it.
+type clusterRegistrations struct {
+	local sbsip.Locations
+	node  *cluster.Node
+}
+
+func (r clusterRegistrations) Registered(ext string) bool {
+	return r.local.Registered(ext) || len(r.node.RegisteredAt(ext)) > 0
+}
+
+// peersView is node for the SIP server, or nil on a single node.
+func peersView(node *cluster.Node) sbsip.Peers {
+	if node == nil {
+		return nil
+	}
+	return node
+}
+
+// reachable is addr (host:port) with an unspecified host (a listener on every interface)
+// replaced by host, the address phones reach the switch at.
+func reachable(addr, host string) string {
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(h); err == nil && ip.IsUnspecified() {
+		return net.JoinHostPort(host, port)
+	}
+	return addr
 }
 
 // clusterView is node for the API, or nil on a single node (a nil *cluster.Node in the

@@ -1,0 +1,225 @@
+package sip_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-voip/switchboard/cluster"
+	"github.com/switchboard-voip/switchboard/internal/natstest"
+	"github.com/switchboard-voip/switchboard/internal/poll"
+	"github.com/switchboard-voip/switchboard/media"
+	"github.com/switchboard-voip/switchboard/presence"
+	"github.com/switchboard-voip/switchboard/routing"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
+)
+
+// clusterRegistrations: a user has a phone registered at this node or at another one.
+type clusterRegistrations struct {
+	local *sbsip.MemoryLocations
+	node  *cluster.Node
+}
+
+func (r clusterRegistrations) Registered(ext string) bool {
+	return r.local.Registered(ext) || len(r.node.RegisteredAt(ext)) > 0
+}
+
+// clusterNode is one switch of a test cluster, with its membership and status table.
+type clusterNode struct {
+	*testSwitch
+	node  *cluster.Node
+	table *presence.Table
+}
+
+// clusterSwitches starts n switches (nodes a, b, …) of one cluster on one NATS server, each
+// routing by the cluster-wide status table, with short own greetings.
+func clusterSwitches(t *testing.T, n int, g greetings) []clusterNode {
+	t.Helper()
+	nats := natstest.Start(t, 1, true)
+	var out []clusterNode
+	for i := range n {
+		name := string(rune('a' + i))
+		node, err := cluster.Connect(context.Background(), cluster.Config{Node: name, NATS: nats.URLs(0),
+			NodeTTL: 5 * time.Second, Replicas: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = node.Close() }) // after the switch's shutdown (cleanups run last first)
+		table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}, {Ext: "1003"}}, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = node.Start(ctx, table)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw := startSwitch(t, func(o *switchOpts) {
+			o.Presence = table
+			o.Router = routing.New(users{}, clusterRegistrations{o.Locations.(*sbsip.MemoryLocations), node}, table)
+			o.Peers = node
+			o.Greetings = g
+		})
+		node.Advertise(sw.srv.Addr("udp"))
+		out = append(out, clusterNode{testSwitch: sw, node: node, table: table})
+	}
+	for _, a := range out {
+		for _, b := range out {
+			if a.node != b.node {
+				poll.Require(t, 5*time.Second, a.node.Name()+" knows "+b.node.Name()+"'s SIP address", func() bool {
+					_, ok := a.node.SIPAddr(b.node.Name())
+					return ok
+				})
+			}
+		}
+	}
+	return out
+}
+
+// TestACallThroughOneNodeRingsAPhoneAtAnother: Bob's phone is registered at node a; Alice calls
+// him through node b. His phone rings, through node a, showing Alice; they hear each other
+// (media anchored at both nodes); both show Busy on both nodes, and after the hang-up neither.
+func TestACallThroughOneNodeRingsAPhoneAtAnother(t *testing.T) {
+	nodes := clusterSwitches(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	bob := newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	alice := newPhone(t, b.testSwitch, "1001", "udp").mustRegister()
+	poll.Require(t, 2*time.Second, "node b knows Bob's phone at node a", func() bool {
+		return len(b.node.RegisteredAt("1002")) == 1
+	})
+
+	ic, hangup, d := bridged(t, alice, bob)
+	if from := ic.req.From().Address.User; from != "1001" {
+		t.Fatalf("Bob's phone shows %q, want Alice (1001)", from)
+	}
+	if src := ic.req.Source(); src != a.srv.Addr("udp") || ic.req.GetHeader("X-Switchboard-Node") != nil {
+		t.Fatalf("Bob's phone was called from %s, want node a (%s), without the nodes' header", src, a.srv.Addr("udp"))
+	}
+	hears(t, alice, bob, ic, 0xB1)
+	alice.sendRTP(t, remoteMedia(t, d.InviteResponse.Body()), 15, 0xA1)
+	if got := bob.recvRTP(t, 5, 0xA1); got < 5 {
+		t.Fatalf("Bob heard %d packets from Alice", got)
+	}
+	for _, n := range nodes {
+		for _, ext := range []string{"1001", "1002"} {
+			poll.Require(t, time.Second, n.node.Name()+" shows "+ext+" Busy", func() bool {
+				st, _ := n.table.Status(ext)
+				return st == presence.Busy
+			})
+		}
+	}
+	if err := hangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.byes
+	a.waitIdle(t)
+	b.waitIdle(t)
+	for _, n := range nodes {
+		poll.Require(t, time.Second, n.node.Name()+" shows Bob Available", func() bool {
+			st, _ := n.table.Status("1002")
+			return st == presence.Available
+		})
+	}
+}
+
+// TestABusyUserAtAnotherNodeHoldsTheCaller: Bob is on a call at node a (with Carol). Alice
+// calls him through node b: node b sees him Busy, answers her and holds her; when Carol hangs
+// up, Bob's phone at node a rings for Alice, and they talk.
+func TestABusyUserAtAnotherNodeHoldsTheCaller(t *testing.T) {
+	nodes := clusterSwitches(t, 2, greetings{"1002/busy": media.Tone(500, 0.4, 300*time.Millisecond)})
+	a, b := nodes[0], nodes[1]
+	bob := newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	carol := newPhone(t, a.testSwitch, "1003", "udp").mustRegister()
+	alice := newPhone(t, b.testSwitch, "1001", "udp").mustRegister()
+	_, carolHangup, _ := bridged(t, carol, bob)
+	poll.Require(t, time.Second, "node b shows Bob Busy", func() bool {
+		st, _ := b.table.Status("1002")
+		return st == presence.Busy
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, err := alice.call(ctx, "1002")
+	if err != nil {
+		t.Fatalf("Alice's call to busy Bob through node b: %v (she is answered and held)", err)
+	}
+	if held := rtpHeaders(t, alice.rtp, 600*time.Millisecond); len(held) < 15 {
+		t.Fatalf("Alice held at node b heard %d RTP packets in 600 ms", len(held))
+	}
+	if b.flows.Waiting("1002") != 1 {
+		t.Fatalf("node b holds %d callers for Bob, want 1", b.flows.Waiting("1002"))
+	}
+	select {
+	case <-bob.incoming:
+		t.Fatal("Bob's phone rang while he was busy")
+	default:
+	}
+
+	if err := carolHangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.byes
+	ic := bob.nextIncoming(5 * time.Second)
+	if from := ic.req.From().Address.User; from != "1001" {
+		t.Fatalf("Bob's phone rings for %s, want Alice", from)
+	}
+	bob.answer(ic)
+	alice.drainRTP()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		bob.sendRTP(t, remoteMedia(t, ic.req.Body()), 15, 0xB2)
+	}()
+	got := alice.recvRTP(t, 5, 0xB2)
+	<-sent
+	if got < 5 {
+		t.Fatalf("Alice heard %d packets from Bob after he answered", got)
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.byes
+	a.waitIdle(t)
+	b.waitIdle(t)
+}
+
+// TestAnINVITEClaimingToComeFromANodeIsChecked: an INVITE naming a node it does not come
+// from (a phone trying to skip authentication) gets 403, and the switch goes on serving.
+func TestAnINVITEClaimingToComeFromANodeIsChecked(t *testing.T) {
+	nodes := clusterSwitches(t, 2, nil)
+	a := nodes[0]
+	newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	mallory := newPhone(t, a.testSwitch, "1001", "udp")
+	for _, node := range []string{"b", "a", "nobody"} {
+		req := sip.NewRequest(sip.INVITE, mallory.switchURI("1002"))
+		from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "1001", Host: "127.0.0.1"}, Params: sip.NewParams()}
+		from.Params.Add("tag", sip.GenerateTagN(8))
+		req.AppendHeader(from)
+		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: "127.0.0.1"}})
+		req.AppendHeader(mallory.contact.Clone())
+		req.AppendHeader(sip.NewHeader("X-Switchboard-Node", node))
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(mallory.sdp("sendrecv"))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := mallory.client.Do(ctx, req, sipgo.ClientRequestBuild)
+		cancel()
+		if err != nil {
+			t.Fatalf("INVITE claiming node %q: %v", node, err)
+		}
+		if res.StatusCode != 403 {
+			t.Fatalf("INVITE claiming node %q from a phone's address: %d, want 403", node, res.StatusCode)
+		}
+	}
+	alice := newPhone(t, nodes[1].testSwitch, "1001", "udp").mustRegister()
+	bob := newPhone(t, a.testSwitch, "1003", "udp").mustRegister()
+	poll.Require(t, 2*time.Second, "node b knows 1003's phone at node a", func() bool {
+		return len(nodes[1].node.RegisteredAt("1003")) == 1
+	})
+	_, hangup, _ := bridged(t, alice, bob)
+	_ = hangup()
+	<-bob.byes
+}
