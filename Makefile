@@ -9,13 +9,14 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build web run test bench bench-peer load queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
+.PHONY: all build web run cluster test bench bench-peer load queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
 
 all: build
 
 help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
 	@echo "make run     build, then run it on the embedded demo config"
+	@echo "make cluster build, then run three nodes and a NATS server (installed if missing) on this machine"
 	@echo "make test    go test -race on everything, SIPp tests included (installs sipp if missing)"
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
 	@echo "make bench-peer  the same SIPp load through Kamailio + rtpengine and Switchboard, and the ratio"
@@ -46,6 +47,9 @@ $(WEB_BUNDLE): web/phone/package-lock.json web/phone/entry.js
 
 run: build
 	./$(BIN)
+
+cluster: build
+	contrib/cluster/run
 
 # SIPp and baresip drive the whole-switch tests; CI machines may not have them. Each is
 # installed from Debian only when missing (sip-tester for sipp, baresip-core for baresip).
