@@ -3,12 +3,15 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // presenceFields are the keys of a presence object: the spec's six, plus
@@ -198,6 +201,20 @@ func TestPresencePutStoreFailureIs500(t *testing.T) {
 	}
 	if n := e.logs.FilterMessage("http request failed").Len(); n != 1 {
 		t.Errorf("%d failures logged, want 1", n)
+	}
+}
+
+// TestPresencePutWhileTheClusterStoreIsAwayIs503: a status store that cannot be reached (a
+// cluster's NATS) is 503, try again, and nothing changes.
+func TestPresencePutWhileTheClusterStoreIsAwayIs503(t *testing.T) {
+	e := newEnv(t)
+	e.pstore.Fail(fmt.Errorf("cluster: save DND of 1002: %w: nats: timeout", presence.ErrUnavailable))
+	got := e.call(t, request{method: http.MethodPut, path: "/api/v1/presence/1002", body: `{"status":"dnd"}`, ext: "1002"}, http.StatusServiceUnavailable)
+	if !strings.Contains(string(got.body), "try again") {
+		t.Errorf("503 body %s does not say to try again", got.body)
+	}
+	if st, _ := e.table.Get("1002"); st.DND {
+		t.Errorf("DND applied though the store was away: %+v", st)
 	}
 }
 

@@ -64,6 +64,8 @@ func errorStatus(err error) (status int, msg string, ok bool) {
 		return http.StatusNotFound, "no such message", true
 	case errors.Is(err, presence.ErrUnknownUser):
 		return http.StatusNotFound, "no such extension", true
+	case errors.Is(err, presence.ErrUnavailable):
+		return http.StatusServiceUnavailable, "the status could not be saved now (the cluster's store is unreachable): try again", true
 	}
 	return 0, "", false
 }

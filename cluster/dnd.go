@@ -65,7 +65,7 @@ func (n *Node) SaveDNDRevision(ext string, on bool) (uint64, error) {
 	defer cancel()
 	rev, err := n.dnd.PutString(ctx, keyOf(ext), v)
 	if err != nil {
-		return 0, fmt.Errorf("cluster: save DND of %s: %w", ext, err)
+		return 0, fmt.Errorf("cluster: save DND of %s: %w: %w", ext, presence.ErrUnavailable, err)
 	}
 	return rev, nil
 }

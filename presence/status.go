@@ -19,6 +19,9 @@ const (
 var (
 	// ErrUnknownUser: the extension is not a configured user.
 	ErrUnknownUser = errors.New("presence: unknown user")
+	// ErrUnavailable: the store cannot be reached now (a cluster's NATS is away); the change
+	// was not made, and may be tried again.
+	ErrUnavailable = errors.New("presence: status store unreachable")
 	// ErrNotSettable: the word is not a status a person may set ("busy" is derived).
 	ErrNotSettable = errors.New("presence: status may not be set")
 )
