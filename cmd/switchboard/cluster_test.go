@@ -307,3 +307,24 @@ func TestClusterCallThroughNodeBReachesAPhoneAtNodeA(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterNodeWithoutNATSDoesNotStart: a node whose NATS cannot be reached, or has no
+// JetStream, exits 1 at start saying so, before it takes any phone.
+func TestClusterNodeWithoutNATSDoesNotStart(t *testing.T) {
+	plain := natstest.Start(t, 1, false)
+	for _, c := range []struct {
+		urls []string
+		want string
+	}{
+		{[]string{"nats://127.0.0.1:" + strconv.Itoa(natstest.FreePorts(t, 1)[0])}, "cluster: connect to NATS nats://127.0.0.1:"},
+		{plain.URLs(0), "has no JetStream"},
+	} {
+		dir := t.TempDir()
+		_, path := newSwitchConfig(t, dir, 20, 0)
+		joinCluster(t, path, "n1", c.urls, 5*time.Second)
+		code, _, errOut := runArgs(t, "-config", path)
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("NATS %v: exit %d, stderr %q; want 1 and %q", c.urls, code, errOut, c.want)
+		}
+	}
+}
