@@ -237,7 +237,7 @@ func (n *Node) reap() {
 	}
 }
 
-// clearKeys deletes node's keys from the users and nodes buckets.
+// clearKeys deletes node's keys from the users, queues and nodes buckets.
 func (n *Node) clearKeys(node string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*opTimeout)
 	defer cancel()
@@ -245,6 +245,9 @@ func (n *Node) clearKeys(node string) error {
 		if err := n.users.Delete(ctx, userKey(node, ext)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return err
 		}
+	}
+	if err := n.clearQueues(ctx, node); err != nil {
+		return err
 	}
 	if err := n.nodes.Delete(ctx, node); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return err

@@ -7,6 +7,7 @@
 //	switchboard_dnd     ext → "dnd" | "available"        every node's DND settings (durable)
 //	switchboard_users   <node>.<ext> → "c" | "r" | "cr"   on a call (c) / registered (r) there
 //	switchboard_nodes   <node> → heartbeat                 who is alive, every node_ttl/4
+//	switchboard_queues  queue callers and agents claimed   one queue of every node's callers
 //
 // A DND change is saved to the bucket first and comes back to every node in revision order
 // (presence.Table.ApplyDND). A node writes only its own <node>.* keys, from its table's local
@@ -72,7 +73,7 @@ type Node struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
-	dnd, users, nodes jetstream.KeyValue
+	dnd, users, nodes, queueKV jetstream.KeyValue
 
 	table  Table
 	ctx    context.Context
@@ -88,6 +89,7 @@ type Node struct {
 
 	members members
 	keys    userKeys
+	queues  queueState
 
 	sipMu sync.Mutex
 	sip   string // this node's SIP address for the others (Advertise)
@@ -104,6 +106,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Log, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1)}
 	n.members.seen = map[string]time.Time{}
+	n.queues.callers, n.queues.claims, n.queues.mine = map[string]queuedCaller{}, map[string]string{}, map[string]bool{}
 	urls := strings.Join(cfg.NATS, ",")
 	nc, err := nats.Connect(urls,
 		nats.Name("switchboard "+cfg.Node),
@@ -139,6 +142,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		{bucketDND, &n.dnd, "Switchboard: each user's DND setting"},
 		{bucketUsers, &n.users, "Switchboard: users on a call or registered, by node"},
 		{bucketNodes, &n.nodes, "Switchboard: node heartbeats"},
+		{bucketQueues, &n.queueKV, "Switchboard: queue callers and agents claimed, cluster-wide"},
 	} {
 		cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
 		kv, err := n.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
@@ -181,6 +185,7 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 		{n.dnd, n.applyDND},
 		{n.users, n.applyUser},
 		{n.nodes, n.applyNode},
+		{n.queueKV, n.applyQueue},
 	} {
 		done, err := n.follow(w.kv, w.apply)
 		if err != nil {
@@ -198,6 +203,16 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 			n.wg.Wait()
 			return fmt.Errorf("cluster: waiting for the cluster's state: %w", ctx.Err())
 		}
+	}
+	// Callers and claims this node left behind when it last stopped without leaving (a crash)
+	// are nobody's now.
+	cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
+	err := n.clearQueues(cctx, n.cfg.Node)
+	cancel()
+	if err != nil {
+		n.stop()
+		n.wg.Wait()
+		return fmt.Errorf("cluster: clearing this node's old queue entries: %w", err)
 	}
 	n.wg.Add(3)
 	go n.publish()

@@ -66,6 +66,30 @@ type Options struct {
 	Greetings Greetings
 	Voicemail Mailboxes
 	Clock     clock.Clock // nil: the wall clock
+	// Shared makes each queue one across a cluster's nodes (cluster.Node); nil on one node.
+	Shared SharedQueues
+}
+
+// SharedQueues is the part of a queue the nodes of a cluster share: the order of arrival of
+// every node's callers, and which agents an offer holds, so that callers are served in order
+// wherever they called and no agent is offered two calls at once.
+type SharedQueues interface {
+	// Join records a caller (id unique at this node) and returns its place in the order.
+	Join(queue, id string) (uint64, error)
+	// Ringing records whether the caller is being offered (then it holds nobody back).
+	Ringing(queue, id string, seq uint64, on bool)
+	// Leave takes the caller out.
+	Leave(queue, id string)
+	// Ahead reports whether a caller at another node, not being offered, came before seq.
+	Ahead(queue string, seq uint64) bool
+	// Claim reserves an agent for an offer from this node; false if anyone holds them.
+	Claim(agent string) bool
+	// Release lets go of an agent this node holds.
+	Release(agent string)
+	// Claimed reports whether another node holds the agent.
+	Claimed(agent string) bool
+	// OnQueueChange sets what is called when another node's callers or claims change.
+	OnQueueChange(f func())
 }
 
 // Engine runs call flows. Hold lines and queues are shared by every call, so one Engine
@@ -76,6 +100,8 @@ type Engine struct {
 	holds     holds
 	queues    queues
 	deadlines atomic.Uint64 // numbers the flows' timers (see deadline)
+	// queueCallers numbers queued callers, their ids in a cluster's shared queues.
+	queueCallers atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -88,6 +114,9 @@ func New(o Options) (*Engine, error) {
 		return nil, errors.New("flow: a Router is required")
 	}
 	e := &Engine{o: o, clock: o.Clock}
+	if o.Shared != nil {
+		o.Shared.OnQueueChange(e.pokeQueues)
+	}
 	if e.clock == nil {
 		e.clock = clock.Real()
 	}

@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,6 +36,7 @@ type queueAgent struct {
 	lastEnded   time.Time // when their last call ended (longest idle first)
 	wrapupUntil time.Time // no offers before this
 	ringing     bool      // being offered a caller now
+	held        bool      // this node holds the agent in a cluster (answered) until wrap-up ends
 }
 
 type queueCaller struct {
@@ -42,6 +45,12 @@ type queueCaller struct {
 	offer   []string             // agents the dispatcher chose for this caller, not yet taken
 	tried   map[string]time.Time // agents who let this caller ring out, and when
 	ringing bool
+
+	// In a cluster: the caller's id at this node and place in the cluster-wide order; shared
+	// is false when the other nodes could not be told (the caller then waits here only).
+	id     string
+	seq    uint64
+	shared bool
 }
 
 // offerReady tells a queued caller that the dispatcher has agents for them.
@@ -107,6 +116,15 @@ func (e *Engine) agentChanged(st presence.State) {
 	}
 }
 
+// pokeQueues has every queue look again (another node's callers or claims changed).
+func (e *Engine) pokeQueues() {
+	e.queues.mu.Lock()
+	defer e.queues.mu.Unlock()
+	for _, q := range e.queues.byExt {
+		q.poke()
+	}
+}
+
 func (q *callQueue) poke() {
 	select {
 	case q.wake <- struct{}{}:
@@ -142,13 +160,21 @@ func (q *callQueue) free(a *queueAgent, now time.Time) bool {
 	if a.ringing || a.onCall || now.Before(a.wrapupUntil) {
 		return false
 	}
+	if sh := q.e.o.Shared; sh != nil && sh.Claimed(a.ext) {
+		return false // another node's offer or call holds them
+	}
 	st, ok := q.e.o.Statuses.Get(a.ext)
 	return ok && st.Status == presence.Available && st.Registered
 }
 
 // dispatch offers waiting callers, oldest first, to free agents by the queue's strategy. It
 // returns how long until a wrap-up ends (when it must look again).
+//
+// In a cluster a caller waits while one at another node came first (and is not being offered),
+// and each agent offered is claimed first, so that no other node offers them meanwhile; an
+// agent who answered stays claimed until their wrap-up ends.
 func (q *callQueue) dispatch() time.Duration {
+	sh := q.e.o.Shared
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.e.clock.Now()
@@ -157,12 +183,28 @@ func (q *callQueue) dispatch() time.Duration {
 		if a.wrapupUntil.After(now) && a.wrapupUntil.Sub(now) < next {
 			next = a.wrapupUntil.Sub(now) + time.Millisecond
 		}
+		if a.held && !a.onCall && !now.Before(a.wrapupUntil) {
+			a.held = false
+			sh.Release(a.ext)
+		}
 	}
 	for _, qc := range q.waiting {
 		if qc.ringing {
 			continue
 		}
+		if sh != nil && qc.shared && sh.Ahead(q.cfg.Ext, qc.seq) {
+			break // a caller at another node came first: theirs is the next offer
+		}
 		agents := q.pick(qc, now)
+		if sh != nil {
+			claimed := agents[:0:0]
+			for _, ext := range agents {
+				if sh.Claim(ext) {
+					claimed = append(claimed, ext)
+				}
+			}
+			agents = claimed
+		}
 		if len(agents) == 0 {
 			break // no free agent for the oldest caller: later callers must not jump ahead
 		}
@@ -171,6 +213,9 @@ func (q *callQueue) dispatch() time.Duration {
 		}
 		qc.ringing = true
 		qc.offer = agents
+		if qc.shared {
+			sh.Ringing(q.cfg.Ext, qc.id, qc.seq, true)
+		}
 		qc.c.Post(offerReady{})
 	}
 	return next
@@ -220,9 +265,18 @@ func (q *callQueue) pick(qc *queueCaller, now time.Time) []string {
 }
 
 func (q *callQueue) join(c Call) (*queueCaller, int) {
+	qc := &queueCaller{c: c, joined: q.e.clock.Now(), tried: make(map[string]time.Time)}
+	if sh := q.e.o.Shared; sh != nil {
+		qc.id = strconv.FormatUint(q.e.queueCallers.Add(1), 10)
+		seq, err := sh.Join(q.cfg.Ext, qc.id)
+		if err != nil {
+			c.Log().Warn("queued caller not shared with the other nodes: waits for this node's offers only", zap.Error(err))
+		} else {
+			qc.seq, qc.shared = seq, true
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	qc := &queueCaller{c: c, joined: q.e.clock.Now(), tried: make(map[string]time.Time)}
 	q.waiting = append(q.waiting, qc)
 	pos := len(q.waiting)
 	q.poke()
@@ -238,11 +292,15 @@ func (q *callQueue) leave(qc *queueCaller) {
 	q.poke()
 }
 
-// removeLocked drops qc from the line and releases an unread offer; q.mu must be held.
+// removeLocked drops qc from the line (and the cluster's) and releases an unread offer; q.mu
+// must be held.
 func (q *callQueue) removeLocked(qc *queueCaller) {
 	for i, x := range q.waiting {
 		if x == qc {
 			q.waiting = append(q.waiting[:i:i], q.waiting[i+1:]...)
+			if qc.shared {
+				q.e.o.Shared.Leave(q.cfg.Ext, qc.id)
+			}
 			break
 		}
 	}
@@ -250,8 +308,16 @@ func (q *callQueue) removeLocked(qc *queueCaller) {
 		if a := q.agents[ext]; a != nil {
 			a.ringing = false
 		}
+		q.release(ext)
 	}
 	qc.offer = nil
+}
+
+// release lets go of an agent this node claimed for an offer, in a cluster.
+func (q *callQueue) release(ext string) {
+	if sh := q.e.o.Shared; sh != nil {
+		sh.Release(ext)
+	}
 }
 
 // takeOffer hands qc the agents the dispatcher chose for it, once.
@@ -271,11 +337,15 @@ func (q *callQueue) offerDone(qc *queueCaller, agents []string, answered bool) {
 		if a := q.agents[ext]; a != nil {
 			a.ringing = false
 		}
+		q.release(ext)
 		if !answered {
 			qc.tried[ext] = now
 		}
 	}
 	qc.ringing = false
+	if qc.shared && slices.Contains(q.waiting, qc) { // a caller gone is not written back
+		q.e.o.Shared.Ringing(q.cfg.Ext, qc.id, qc.seq, false)
+	}
 	q.mu.Unlock()
 	q.poke()
 }
@@ -285,12 +355,16 @@ func (q *callQueue) offerDone(qc *queueCaller, agents []string, answered bool) {
 func (q *callQueue) answeredBy(qc *queueCaller, agents []string, agent string) {
 	q.mu.Lock()
 	for _, ext := range agents {
-		if a := q.agents[ext]; a != nil {
+		a := q.agents[ext]
+		if a != nil {
 			a.ringing = false
-			if ext == agent {
-				a.onCall = true
-			}
 		}
+		if ext == agent && a != nil {
+			a.onCall = true
+			a.held = q.e.o.Shared != nil // claimed until the call and its wrap-up end
+			continue
+		}
+		q.release(ext)
 	}
 	qc.ringing = false
 	q.removeLocked(qc) // out of the line before the dispatcher looks again

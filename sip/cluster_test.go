@@ -38,6 +38,18 @@ type clusterNode struct {
 // routing by the cluster-wide status table, with short own greetings.
 func clusterSwitches(t *testing.T, n int, g greetings) []clusterNode {
 	t.Helper()
+	return clusterSwitchesWith(t, n, g, users{})
+}
+
+// routingDirectory is what a test switch's router reads (users, and a queue for some tests).
+type routingDirectory interface {
+	routing.Directory
+	sbsip.Users
+}
+
+// clusterSwitchesWith is clusterSwitches routing by dir; queues are shared by the nodes.
+func clusterSwitchesWith(t *testing.T, n int, g greetings, dir routingDirectory) []clusterNode {
+	t.Helper()
 	nats := natstest.Start(t, 1, true)
 	var out []clusterNode
 	for i := range n {
@@ -48,7 +60,11 @@ func clusterSwitches(t *testing.T, n int, g greetings) []clusterNode {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = node.Close() }) // after the switch's shutdown (cleanups run last first)
-		table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}, {Ext: "1003"}}, node)
+		var people []presence.User
+		for ext := range testUsers {
+			people = append(people, presence.User{Ext: ext})
+		}
+		table, err := presence.NewTable(people, node)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,8 +76,9 @@ func clusterSwitches(t *testing.T, n int, g greetings) []clusterNode {
 		}
 		sw := startSwitch(t, func(o *switchOpts) {
 			o.Presence = table
-			o.Router = routing.New(users{}, clusterRegistrations{o.Locations.(*sbsip.MemoryLocations), node}, table)
+			o.Router = routing.New(dir, clusterRegistrations{o.Locations.(*sbsip.MemoryLocations), node}, table)
 			o.Peers = node
+			o.Shared = node
 			o.Greetings = g
 		})
 		node.Advertise(sw.srv.Addr("udp"))
@@ -222,4 +239,105 @@ func TestAnINVITEClaimingToComeFromANodeIsChecked(t *testing.T) {
 	_, hangup, _ := bridged(t, alice, bob)
 	_ = hangup()
 	<-bob.byes
+}
+
+// TestQueueCallsAtTwoNodesAtOnceGoToTwoAgents: queue 700 (longest idle: both nodes would pick
+// the same agent first) has Bob registered at node a and Carol at node b. Alice calls it
+// through node a and Dave through node b at the same moment: each agent is offered exactly one
+// of them, and both are answered.
+func TestQueueCallsAtTwoNodesAtOnceGoToTwoAgents(t *testing.T) {
+	q := routing.Queue{Ext: "700", Strategy: routing.LongestIdle, Members: []string{"1002", "1003"},
+		RingTimeout: 5 * time.Second, MaxWait: time.Minute}
+	nodes := clusterSwitchesWith(t, 2, nil, queueUsers{q: q})
+	a, b := nodes[0], nodes[1]
+	bob := newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	carol := newPhone(t, b.testSwitch, "1003", "udp").mustRegister()
+	alice := newPhone(t, a.testSwitch, "1001", "udp").mustRegister()
+	dave := newPhone(t, b.testSwitch, "1004", "udp").mustRegister()
+	for _, n := range nodes {
+		for _, ext := range []string{"1002", "1003"} {
+			poll.Require(t, 2*time.Second, n.node.Name()+" shows agent "+ext+" registered", func() bool {
+				st, _ := n.table.Get(ext)
+				return st.Registered
+			})
+		}
+	}
+
+	calls := make(chan *sipDialog, 2)
+	for _, p := range []*phone{alice, dave} {
+		go func() { calls <- queueCall(t, p) }()
+	}
+	icBob := bob.nextIncoming(10 * time.Second)
+	icCarol := carol.nextIncoming(10 * time.Second)
+	if icBob.req.From().Address.User == icCarol.req.From().Address.User {
+		t.Fatalf("both agents were offered %s", icBob.req.From().Address.User)
+	}
+	bob.answer(icBob)
+	carol.answer(icCarol)
+	var dialogs []*sipDialog
+	for range 2 {
+		select {
+		case d := <-calls:
+			dialogs = append(dialogs, d)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a queued caller was not answered")
+		}
+	}
+	defer func() {
+		for _, d := range dialogs {
+			_ = d.Bye(context.Background())
+		}
+		<-bob.byes
+		<-carol.byes
+		a.waitIdle(t)
+		b.waitIdle(t)
+	}()
+	select {
+	case ic := <-bob.incoming:
+		t.Fatalf("Bob was offered a second call (from %s)", ic.req.From().Address.User)
+	case ic := <-carol.incoming:
+		t.Fatalf("Carol was offered a second call (from %s)", ic.req.From().Address.User)
+	default:
+	}
+	t.Logf("Bob (node a) took %s, Carol (node b) took %s", icBob.req.From().Address.User, icCarol.req.From().Address.User)
+}
+
+// TestQueueServesCallersAtAllNodesInArrivalOrder: the queue's one agent, Bob, is registered
+// at node a and busy. Alice queues through node b, then Dave through node a (Bob's own node).
+// When Bob is free the first offer is Alice's: she came first.
+func TestQueueServesCallersAtAllNodesInArrivalOrder(t *testing.T) {
+	q := routing.Queue{Ext: "700", Strategy: routing.LongestIdle, Members: []string{"1002"},
+		RingTimeout: 5 * time.Second, MaxWait: time.Minute}
+	nodes := clusterSwitchesWith(t, 2, nil, queueUsers{q: q})
+	a, b := nodes[0], nodes[1]
+	bob := newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	carol := newPhone(t, a.testSwitch, "1003", "udp").mustRegister()
+	alice := newPhone(t, b.testSwitch, "1001", "udp").mustRegister()
+	dave := newPhone(t, a.testSwitch, "1004", "udp").mustRegister()
+	_, carolHangup, _ := bridged(t, carol, bob)
+	for _, n := range nodes {
+		poll.Require(t, 2*time.Second, n.node.Name()+" shows Bob busy", func() bool {
+			st, _ := n.table.Status("1002")
+			return st == presence.Busy
+		})
+	}
+	da := queueCall(t, alice)
+	poll.Require(t, 2*time.Second, "Alice queued at node b", func() bool { return b.flows.QueueStats("700").Waiting == 1 })
+	dd := queueCall(t, dave)
+	poll.Require(t, 2*time.Second, "Dave queued at node a", func() bool { return a.flows.QueueStats("700").Waiting == 1 })
+
+	if err := carolHangup(); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.byes
+	ic := bob.nextIncoming(10 * time.Second)
+	if from := ic.req.From().Address.User; from != "1001" {
+		t.Fatalf("Bob's first offer is from %s, want Alice (1001), who queued first at the other node", from)
+	}
+	bob.answer(ic)
+	_ = dd.Bye(context.Background()) // Dave gives up waiting
+	_ = da.Bye(context.Background())
+	<-bob.byes
+	a.waitIdle(t)
+	b.waitIdle(t)
 }

@@ -76,6 +76,7 @@ var switchBlocks atomic.Int32
 type switchOpts struct {
 	sbsip.Options
 	Greetings flow.Greetings
+	Shared    flow.SharedQueues // a cluster's queues
 }
 
 func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
@@ -105,7 +106,7 @@ func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
 	for _, f := range tune {
 		f(&opts)
 	}
-	fo := flow.Options{Router: opts.Router, Greetings: opts.Greetings, Clock: opts.Clock}
+	fo := flow.Options{Router: opts.Router, Greetings: opts.Greetings, Clock: opts.Clock, Shared: opts.Shared}
 	if opts.Presence != nil {
 		p := opts.Presence
 		fo.Statuses = p

@@ -259,6 +259,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Watch:     func() flow.StatusFeed { return statuses.WatchOrdered(4096) },
 		Greetings: greets,
 		Voicemail: voicemail,
+		Shared:    sharedQueues(node),
 	})
 	if err != nil {
 		return err
@@ -365,6 +366,14 @@ type clusterRegistrations struct {
 
 func (r clusterRegistrations) Registered(ext string) bool {
 	return r.local.Registered(ext) || len(r.node.RegisteredAt(ext)) > 0
+}
+
+// sharedQueues is node for the flows' queues, or nil on a single node.
+func sharedQueues(node *cluster.Node) flow.SharedQueues {
+	if node == nil {
+		return nil
+	}
+	return node
 }
 
 // peersView is node for the SIP server, or nil on a single node.
