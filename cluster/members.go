@@ -129,6 +129,10 @@ func (n *Node) Nodes() []string {
 	return out
 }
 
+// OnNodeGone sets f to be told the name of each node this one clears for silence (it died, or
+// is cut off): the calls whose other side was there are over.
+func (n *Node) OnNodeGone(f func(node string)) { n.onGone.Store(&f) }
+
 // heartbeat puts this node's key every node_ttl/4, so that the others count it alive.
 func (n *Node) heartbeat() {
 	defer n.wg.Done()
@@ -232,6 +236,9 @@ func (n *Node) reap() {
 				zap.String("node", node), zap.Duration("node_ttl", n.cfg.NodeTTL), zap.Int("users", cleared))
 			if err := n.clearKeys(node); err != nil {
 				n.log.Debug("cluster: deleting a silent node's keys", zap.String("node", node), zap.Error(err))
+			}
+			if f := n.onGone.Load(); f != nil {
+				(*f)(node)
 			}
 		}
 	}

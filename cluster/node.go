@@ -94,6 +94,8 @@ type Node struct {
 	sipMu sync.Mutex
 	sip   string // this node's SIP address for the others (Advertise)
 
+	onGone atomic.Pointer[func(node string)] // see OnNodeGone
+
 	downSince atomic.Int64 // unix nanoseconds when NATS was lost; 0 while connected
 }
 

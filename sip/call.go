@@ -24,6 +24,8 @@ type call struct {
 	// fromNode is the cluster node that forwarded this call to ring the phones registered here
 	// (it routed the call and keeps its history), or "".
 	fromNode string
+	// goneNode is a cluster node found gone while this call had a leg to it (owner only).
+	goneNode string
 	inv      *sip.Request
 	tx       sip.ServerTransaction
 	mail     *events
@@ -238,6 +240,7 @@ func (c *call) openCaller() error {
 	}
 	c.a = newLeg(c, true, c.epA, media.NewOrigin())
 	c.a.party, c.a.user = c.callerID, c.caller
+	c.a.node = c.fromNode
 	c.a.acked = c.acked
 	c.a.initUAS(c.inv, c.s.transportOf(c.inv.Transport()))
 	if c.browserA != nil {
@@ -277,8 +280,8 @@ func (c *call) respond(code int, reason string, body []byte) {
 }
 
 func (c *call) bye(l *leg) {
-	if l == nil {
-		return
+	if l == nil || l.node != "" && l.node == c.goneNode {
+		return // nobody to tell: that node is gone
 	}
 	if err := l.bye(c.s); err != nil {
 		c.log.Info("BYE not confirmed", zap.String("leg", c.legName(l)), zap.Error(err))

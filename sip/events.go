@@ -105,8 +105,11 @@ type (
 	ackTimeout struct{}
 	// relayInactive: no media in either direction for the RTP timeout.
 	relayInactive struct{}
-	// hangupRequest: an administrator hung the call up.
-	hangupRequest struct{}
+	// hangupRequest: an administrator hung the call up, or why says who else did.
+	hangupRequest struct {
+		why  string
+		node string // the cluster node gone with the call's other side: no BYE to its legs
+	}
 )
 
 // Post implements flow.Call.
@@ -198,6 +201,10 @@ func (c *call) common(ev any) (flow.Event, bool) {
 		return nil, false
 	case hangupRequest:
 		c.stopWhy = "hung up by an administrator"
+		if ev.why != "" {
+			c.stopWhy = ev.why
+		}
+		c.goneNode = ev.node
 		return flow.Stop{Why: c.stopWhy}, true
 	case flow.Stop:
 		c.stopWhy = ev.Why

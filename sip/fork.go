@@ -44,6 +44,7 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 	l := newLeg(c, false, c.epB, c.originB)
 	l.lastSDP = c.offerB
 	l.party = b.AOR
+	l.node = b.Peer
 	if user {
 		l.user = b.AOR
 	}

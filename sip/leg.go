@@ -22,6 +22,9 @@ type leg struct {
 	party string               // who is at the far end: an extension or an outside number
 	user  string               // party, when it is a user of the switch (who may transfer); "" otherwise
 	ended atomic.Bool          // the peer sent BYE
+	// node is the cluster node at the far end (a phone registered there, or a caller whose
+	// call it forwarded here), or "": when that node is gone the leg is dead.
+	node string
 
 	// acked is closed when the peer ACKs our 2xx to its INVITE (a leg the peer created).
 	acked   chan struct{}

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -68,4 +69,27 @@ func sameAddr(a, b string) bool {
 	pa, err1 := netip.ParseAddrPort(a)
 	pb, err2 := netip.ParseAddrPort(b)
 	return err1 == nil && err2 == nil && pa.Addr().Unmap() == pb.Addr().Unmap() && pa.Port() == pb.Port()
+}
+
+// EndCallsThrough hangs up every call with a leg to node, a cluster node that is gone: the
+// media of that leg went through it, so nobody is there any more. It returns how many calls it
+// asked to end; each call's owner ends it (BYE or CANCEL to the legs still here).
+func (s *Server) EndCallsThrough(node string) int {
+	if node == "" {
+		return 0
+	}
+	s.mu.Lock()
+	var calls []*call
+	for _, l := range s.dialogs {
+		if l.node == node {
+			if c := l.owner.Load(); c != nil && !slices.Contains(calls, c) {
+				calls = append(calls, c)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range calls {
+		c.mail.post(hangupRequest{why: "its other side was on cluster node " + node + ", which is gone", node: node})
+	}
+	return len(calls)
 }

@@ -328,3 +328,41 @@ func TestClusterNodeWithoutNATSDoesNotStart(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterKilledNodeEndsTheCallsThroughIt: Alice, through node b, talks to Bob's phone at
+// node a. Node a is killed: node b hangs Alice up (a BYE she answers) within node_ttl, instead
+// of leaving her in silence until the media timeout, and has no call left.
+func TestClusterKilledNodeEndsTheCallsThroughIt(t *testing.T) {
+	needs.Program(t, "sip-tester", "sipp")
+	const ttl = 2 * time.Second
+	dir := t.TempDir()
+	nats := natstest.Start(t, 1, true)
+	cfgA, swA := startClusterNode(t, dir, nats, "a", 0, ttl)
+	cfgB, swB := startClusterNode(t, dir, nats, "b", 0, ttl)
+	sippDir := filepath.Join(dir, "sipp")
+	if err := os.MkdirAll(sippDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	calleePort := freePort(t)
+	registerPhone(t, sippDir, cfgA.SIPPort, calleePort, "1002", "bob-secret")
+	atB := newPresenceAPI(cfgB.HTTPPort, "1001", "alice-secret")
+	if v, ok := atB.waitStatus(t, "1002", "available", 2*time.Second); !ok || !v.Registered {
+		t.Fatalf("node b shows Bob %+v, want registered (at node a)", v)
+	}
+	uas := startSIPp(t, sippDir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(calleePort),
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo", "-m", "1", "-trace_msg")
+	uac := startSIPp(t, sippDir, "uac", "127.0.0.1:"+strconv.Itoa(cfgB.SIPPort), "-sf", scenario(t, "uac_until_bye.xml"),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-mp", strconv.Itoa(freeMediaPort(t)),
+		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret", "-m", "1", "-timeout", "60s")
+	if !poll.Until(10*time.Second, func() bool { return uas.fileContains("*_messages.log", "ACK sip:") }) {
+		t.Fatalf("call through node b to node a not up within 10s\n%s", uac.report())
+	}
+	killed := time.Now()
+	swA.sigkill(t)
+	uac.mustSucceed(t, ttl+5*time.Second) // Alice got her BYE and answered it
+	t.Logf("node a killed mid-call: node b hung Alice up after %s (node_ttl %s)", time.Since(killed).Round(time.Millisecond), ttl)
+	if !poll.Until(2*time.Second, func() bool { return activeCalls(cfgB.HTTPPort) == 0 }) {
+		t.Fatalf("node b still has %d calls", activeCalls(cfgB.HTTPPort))
+	}
+	logOnFailure(t, swB, "gone")
+}

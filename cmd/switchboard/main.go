@@ -308,6 +308,12 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if node != nil {
 		// The other nodes send calls for phones registered here to this node's UDP listener.
 		node.Advertise(reachable(srv.Addr("udp"), cfg.Media.Address))
+		// A node that died took the media of the calls that went through it.
+		node.OnNodeGone(func(name string) {
+			if n := srv.EndCallsThrough(name); n > 0 {
+				log.Warn("calls through a node that is gone ended", zap.String("node", name), zap.Int("calls", n))
+			}
+		})
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
