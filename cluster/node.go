@@ -96,6 +96,9 @@ type Node struct {
 
 	onGone atomic.Pointer[func(node string)] // see OnNodeGone
 
+	history       chan historyRecord // records to share (ShareHistory), published by shareHistory
+	importHistory func(data []byte) error
+
 	downSince atomic.Int64 // unix nanoseconds when NATS was lost; 0 while connected
 }
 
@@ -106,7 +109,8 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	n := &Node{cfg: cfg, log: cfg.Log, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: cfg.Log, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1),
+		history: make(chan historyRecord, historyOutbox)}
 	n.members.seen = map[string]time.Time{}
 	n.queues.callers, n.queues.claims, n.queues.mine = map[string]queuedCaller{}, map[string]string{}, map[string]bool{}
 	urls := strings.Join(cfg.NATS, ",")
@@ -164,6 +168,12 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		*b.kv = kv
 	}
+	cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
+	defer cancel()
+	if err := n.openHistory(cctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -216,7 +226,16 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 		n.wg.Wait()
 		return fmt.Errorf("cluster: clearing this node's old queue entries: %w", err)
 	}
-	n.wg.Add(3)
+	cctx, cancel = context.WithTimeout(ctx, 2*opTimeout)
+	err = n.followHistory(cctx)
+	cancel()
+	if err != nil {
+		n.stop()
+		n.wg.Wait()
+		return err
+	}
+	n.wg.Add(4)
+	go n.shareHistory()
 	go n.publish()
 	go n.heartbeat()
 	go n.reap()

@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -300,5 +302,75 @@ func TestKeysCarryAnyExtension(t *testing.T) {
 		if _, _, ok := splitUserKey(bad); ok {
 			t.Errorf("key %q accepted", bad)
 		}
+	}
+}
+
+// historyInbox collects the records a node imports.
+type historyInbox struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (h *historyInbox) add(data []byte) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, string(data))
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *historyInbox) got() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.recs)
+}
+
+// joinWithHistory is join with an importer of the other nodes' history records.
+func joinWithHistory(t *testing.T, nats *natstest.Cluster, name string, in *historyInbox) member {
+	t.Helper()
+	n, err := Connect(context.Background(), Config{Node: name, NATS: nats.URLs(0), NodeTTL: 5 * time.Second, Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	n.OnHistory(in.add)
+	table, err := presence.NewTable(team, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background(), table); err != nil {
+		t.Fatal(err)
+	}
+	return member{Node: n, table: table}
+}
+
+// TestHistoryRecordsReachEveryNodeOnce: a record node a shares is imported by node b, never by
+// a itself; node b, stopped while a shares another and started again, catches up with that one
+// only (its place is kept in NATS), and a record shared twice (a retry) is delivered once.
+func TestHistoryRecordsReachEveryNodeOnce(t *testing.T) {
+	nats := natstest.Start(t, 1, true)
+	var inA, inB historyInbox
+	a := joinWithHistory(t, nats, "a", &inA)
+	b := joinWithHistory(t, nats, "b", &inB)
+	a.ShareHistory("r1", []byte(`{"id":"r1"}`))
+	poll.Require(t, 2*time.Second, "b imports r1", func() bool { return len(inB.got()) == 1 })
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.ShareHistory("r2", []byte(`{"id":"r2"}`))
+	a.ShareHistory("r2", []byte(`{"id":"r2"}`))
+	var inB2 historyInbox
+	joinWithHistory(t, nats, "b", &inB2)
+	// Records arrive in order: once r3 is in, a second r2 would have been before it.
+	a.ShareHistory("r3", []byte(`{"id":"r3"}`))
+	poll.Require(t, 2*time.Second, "b, back, imports up to r3", func() bool {
+		got := inB2.got()
+		return len(got) > 0 && got[len(got)-1] == `{"id":"r3"}`
+	})
+	if got := inB2.got(); len(got) != 2 || got[0] != `{"id":"r2"}` {
+		t.Fatalf("b after its restart imported %q, want r2 once, then r3", got)
+	}
+	if got := inA.got(); len(got) != 0 {
+		t.Fatalf("a imported its own records %q", got)
 	}
 }

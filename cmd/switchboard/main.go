@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -210,7 +211,14 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
+	calls, err := history.Open(db)
+	if err != nil {
+		return fmt.Errorf("call history: %w", err)
+	}
+	var callRecords sbsip.History = calls
 	if node != nil {
+		callRecords = sharedHistory{Store: calls, node: node}
+		node.OnHistory(func(data []byte) error { return importHistory(calls, data) })
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := node.Start(sctx, statuses)
 		cancel()
@@ -218,11 +226,6 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			return err
 		}
 		log.Info("cluster joined", zap.String("node", node.Name()), zap.Strings("nodes", node.Nodes()))
-	}
-
-	calls, err := history.Open(db)
-	if err != nil {
-		return fmt.Errorf("call history: %w", err)
 	}
 
 	music, err := loadQueueMusic(cfg)
@@ -283,7 +286,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Presence:     statuses,
 		Peers:        peersView(node),
 		Trunks:       dir,
-		History:      calls,
+		History:      callRecords,
 		Browsers:     sbsip.WebRTC(gateways),
 		Tokens:       keys,
 		SRTP:         dir.SRTP,
@@ -372,6 +375,39 @@ type clusterRegistrations struct {
 
 func (r clusterRegistrations) Registered(ext string) bool {
 	return r.local.Registered(ext) || len(r.node.RegisteredAt(ext)) > 0
+}
+
+// sharedHistory stores each call's record here and shares it with the other nodes.
+type sharedHistory struct {
+	*history.Store
+	node *cluster.Node
+}
+
+func (h sharedHistory) Add(r history.Record) (history.Record, error) {
+	rec, err := h.Store.Add(r)
+	if err != nil {
+		return rec, err
+	}
+	if data, err := json.Marshal(rec); err == nil {
+		h.node.ShareHistory(rec.ID, data)
+	}
+	return rec, nil
+}
+
+// importHistory stores a record another node shared; one already here is fine (it keeps its
+// id wherever it is stored).
+func importHistory(store *history.Store, data []byte) error {
+	var r history.Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil // not a record: delivering it again would not help
+	}
+	if _, err := store.Add(r); err != nil && !errors.Is(err, history.ErrExists) {
+		if errors.Is(err, history.ErrInvalid) {
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 // sharedQueues is node for the flows' queues, or nil on a single node.
