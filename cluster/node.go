@@ -8,6 +8,7 @@
 //	switchboard_users   <node>.<ext> → "c" | "r" | "cr"   on a call (c) / registered (r) there
 //	switchboard_nodes   <node> → heartbeat                 who is alive, every node_ttl/4
 //	switchboard_queues  queue callers and agents claimed   one queue of every node's callers
+//	SWITCHBOARD_HISTORY (a stream) call history records     every node imports the others'
 //
 // A DND change is saved to the bucket first and comes back to every node in revision order
 // (presence.Table.ApplyDND). A node writes only its own <node>.* keys, from its table's local
