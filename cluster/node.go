@@ -9,6 +9,7 @@
 //	switchboard_nodes   <node> → heartbeat                 who is alive, every node_ttl/4
 //	switchboard_queues  queue callers and agents claimed   one queue of every node's callers
 //	SWITCHBOARD_HISTORY (a stream) call history records     every node imports the others'
+//	switchboard_voicemail (objects) each message's WAV      every node keeps every message
 //
 // A DND change is saved to the bucket first and comes back to every node in revision order
 // (presence.Table.ApplyDND). A node writes only its own <node>.* keys, from its table's local
@@ -100,6 +101,10 @@ type Node struct {
 	history       chan historyRecord // records to share (ShareHistory), published by shareHistory
 	importHistory func(data []byte) error
 
+	objects        jetstream.ObjectStore
+	vmOut          chan vmOp // voicemail changes to share, carried out by shareVoicemail
+	applyVoicemail func(VoicemailMessage) error
+
 	downSince atomic.Int64 // unix nanoseconds when NATS was lost; 0 while connected
 }
 
@@ -111,7 +116,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Log = zap.NewNop()
 	}
 	n := &Node{cfg: cfg, log: cfg.Log, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1),
-		history: make(chan historyRecord, historyOutbox)}
+		history: make(chan historyRecord, historyOutbox), vmOut: make(chan vmOp, historyOutbox)}
 	n.members.seen = map[string]time.Time{}
 	n.queues.callers, n.queues.claims, n.queues.mine = map[string]queuedCaller{}, map[string]string{}, map[string]bool{}
 	urls := strings.Join(cfg.NATS, ",")
@@ -175,6 +180,10 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, err
 	}
+	if err := n.openVoicemail(cctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -235,7 +244,15 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 		n.wg.Wait()
 		return err
 	}
-	n.wg.Add(4)
+	// Every message in the bucket is applied as it comes, not before the node starts: a large
+	// store takes a while to copy, and calls need not wait for it.
+	if _, err := n.followVoicemail(); err != nil {
+		n.stop()
+		n.wg.Wait()
+		return err
+	}
+	n.wg.Add(5)
+	go n.shareVoicemail()
 	go n.shareHistory()
 	go n.publish()
 	go n.heartbeat()
@@ -265,19 +282,24 @@ const watchHeartbeat = 500 * time.Millisecond
 // watch lacks: a heartbeat we choose and a restart from the last revision seen, both when the
 // connection comes back and when the consumer's server is lost while ours is not.
 func (n *Node) follow(kv jetstream.KeyValue, apply func(change)) (<-chan struct{}, error) {
+	return n.followStream("KV_"+kv.Bucket(), "$KV."+kv.Bucket()+".", apply)
+}
+
+// followStream is follow for the subjects under prefix of any stream (a KV bucket's, or an
+// object store's metadata).
+func (n *Node) followStream(streamName, prefix string, apply func(change)) (<-chan struct{}, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, 2*opTimeout)
 	defer cancel()
-	stream, err := n.js.Stream(ctx, "KV_"+kv.Bucket())
+	stream, err := n.js.Stream(ctx, streamName)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: watch bucket %s: %w", kv.Bucket(), err)
+		return nil, fmt.Errorf("cluster: watch %s: %w", streamName, err)
 	}
-	prefix := "$KV." + kv.Bucket() + "."
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{prefix + ">"},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: watch bucket %s: %w", kv.Bucket(), err)
+		return nil, fmt.Errorf("cluster: watch %s: %w", streamName, err)
 	}
 	ready := make(chan struct{})
 	var once sync.Once
@@ -300,10 +322,10 @@ func (n *Node) follow(kv jetstream.KeyValue, apply func(change)) (<-chan struct{
 		}
 	}, jetstream.PullHeartbeat(watchHeartbeat), jetstream.PullExpiry(5*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			n.log.Debug("cluster: watch", zap.String("bucket", kv.Bucket()), zap.Error(err))
+			n.log.Debug("cluster: watch", zap.String("stream", streamName), zap.Error(err))
 		}))
 	if err != nil {
-		return nil, fmt.Errorf("cluster: watch bucket %s: %w", kv.Bucket(), err)
+		return nil, fmt.Errorf("cluster: watch %s: %w", streamName, err)
 	}
 	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 && info.Delivered.Stream == 0 {
 		once.Do(func() { close(ready) }) // nothing to replay

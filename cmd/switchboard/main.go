@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -200,6 +199,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		// have ended, and leaving deletes this node's keys at once.
 		defer node.Close()
 		dndStore = node
+		shareVoicemail(voicemail, node)
+		node.OnVoicemail(func(v cluster.VoicemailMessage) error { return applyVoicemail(voicemail, v) })
 	} else if dndStore, err = presence.NewBoltStore(db); err != nil {
 		return fmt.Errorf("presence store: %w", err)
 	}
@@ -364,88 +365,6 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// clusterRegistrations is whether a user has a phone registered here or at another node:
-// routing rings (or sends to voicemail) by it.
-type clusterRegistrations struct {
-	local sbsip.Locations
-	node  *cluster.Node
-}
-
-func (r clusterRegistrations) Registered(ext string) bool {
-	return r.local.Registered(ext) || len(r.node.RegisteredAt(ext)) > 0
-}
-
-// sharedHistory stores each call's record here and shares it with the other nodes.
-type sharedHistory struct {
-	*history.Store
-	node *cluster.Node
-}
-
-func (h sharedHistory) Add(r history.Record) (history.Record, error) {
-	rec, err := h.Store.Add(r)
-	if err != nil {
-		return rec, err
-	}
-	if data, err := json.Marshal(rec); err == nil {
-		h.node.ShareHistory(rec.ID, data)
-	}
-	return rec, nil
-}
-
-// importHistory stores a record another node shared; one already here is fine (it keeps its
-// id wherever it is stored).
-func importHistory(store *history.Store, data []byte) error {
-	var r history.Record
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil // not a record: delivering it again would not help
-	}
-	if _, err := store.Add(r); err != nil && !errors.Is(err, history.ErrExists) {
-		if errors.Is(err, history.ErrInvalid) {
-			return nil
-		}
-		return err
-	}
-	return nil
-}
-
-// sharedQueues is node for the flows' queues, or nil on a single node.
-func sharedQueues(node *cluster.Node) flow.SharedQueues {
-	if node == nil {
-		return nil
-	}
-	return node
-}
-
-// peersView is node for the SIP server, or nil on a single node.
-func peersView(node *cluster.Node) sbsip.Peers {
-	if node == nil {
-		return nil
-	}
-	return node
-}
-
-// reachable is addr (host:port) with an unspecified host (a listener on every interface)
-// replaced by host, the address phones reach the switch at.
-func reachable(addr, host string) string {
-	h, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip, err := netip.ParseAddr(h); err == nil && ip.IsUnspecified() {
-		return net.JoinHostPort(host, port)
-	}
-	return addr
-}
-
-// clusterView is node for the API, or nil on a single node (a nil *cluster.Node in the
-// interface would not be nil).
-func clusterView(node *cluster.Node) api.Cluster {
-	if node == nil {
-		return nil
-	}
-	return node
 }
 
 // sipListeners turns the config's listeners into the SIP server's; tls and wss ones get

@@ -92,6 +92,8 @@ type Store struct {
 	// can tell a late-delivered older change from a newer one.
 	seq    atomic.Uint64
 	closed atomic.Bool
+
+	onChange func(Change) // see OnChange
 }
 
 // Open returns the store of voicemail kept in db and under dir (created if
@@ -235,6 +237,11 @@ func (s *Store) scanFolders() (map[string]map[string]struct{}, error) {
 				}
 			} else if id, ok := strings.CutSuffix(name, wavExt); ok && validID(id) {
 				ids[id] = struct{}{}
+			} else if id, ok := strings.CutSuffix(name, importExt); ok && validID(id) {
+				// An import a crash cut off: the node that recorded it still has it.
+				if err := removeFile(filepath.Join(folder, name)); err != nil {
+					return nil, fmt.Errorf("mailbox: removing %s: %w", name, err)
+				}
 			}
 		}
 		for _, f := range files { // who a finished or salvaged recording was from: done with
@@ -316,6 +323,7 @@ func (s *Store) SetHeard(box, id string, heard bool) error {
 	if !validBox(box) || !validID(id) {
 		return fmt.Errorf("%w: %q in box %q", ErrNotFound, id, box)
 	}
+	var changed Message
 	err := s.change(box, func(tx *bbolt.Tx, c *counts) error {
 		v := lookup(tx, box, id)
 		if v == nil {
@@ -336,10 +344,14 @@ func (s *Store) SetHeard(box, id string, heard bool) error {
 			c.new++
 			c.old--
 		}
+		changed = m
 		return putRecord(tx, m)
 	})
 	if err != nil {
 		return fmt.Errorf("mailbox: marking message heard=%t: %w", heard, err)
+	}
+	if changed.ID != "" {
+		s.changed(Change{Kind: Heard, Message: changed})
 	}
 	return nil
 }
@@ -358,6 +370,7 @@ func (s *Store) Delete(box, id string) error {
 	if err != nil {
 		return fmt.Errorf("mailbox: deleting message: %w", err)
 	}
+	s.changed(Change{Kind: Deleted, Message: Message{Box: box, ID: id}})
 	if err := removeFile(s.wavPath(box, id)); err != nil {
 		return fmt.Errorf("mailbox: deleted message %s but not its audio: %w", id, err)
 	}

@@ -151,6 +151,7 @@ func (r *Recording) Commit(min time.Duration) (Message, error) {
 		return Message{}, fmt.Errorf("mailbox: saving message %s: %w", msg.ID, err)
 	}
 	_ = removeFile(filepath.Join(r.folder, r.msg.ID+callerExt)) // else the next Open does
+	r.s.changed(Change{Kind: Added, Message: msg})
 	return msg, nil
 }
 
