@@ -103,6 +103,9 @@ type Ring struct {
 	// Trunk, when set, rings the carrier for Trunk.Number instead of Targets.
 	Trunk   *routing.OutboundRoute
 	Timeout time.Duration
+	// HereOnly rings only the phones registered at this node of a cluster (routing's
+	// Plan.HereOnly: another node forwarded the call for them), not those at other nodes.
+	HereOnly bool
 }
 
 // Transferred is what Bridge returns when one party of the call sent the other on (a blind

@@ -20,7 +20,7 @@ func (e *Engine) ring(c Call, plan *routing.Plan) {
 	var rang Rang
 	for _, targets := range stages {
 		c.SetState(Ringing, targets...)
-		rang = c.Ring(Ring{Targets: targets, Timeout: plan.RingTimeout})
+		rang = c.Ring(Ring{Targets: targets, Timeout: plan.RingTimeout, HereOnly: plan.HereOnly})
 		// A user's phone that refuses (busy, decline) is a user who cannot take the call now:
 		// the next member rings, and at the end the caller gets what follows an unanswered
 		// call (voicemail, or 480 without one), never 486 for a user.

@@ -112,6 +112,7 @@ type Plan struct {
 	Trunk       OutboundRoute // where the call leaves (Outbound)
 	Queue       Queue         // the queue joined (Enqueue)
 	Screening   bool          // the answering user first hears who calls and chooses (Ring)
+	HereOnly    bool          // ring only phones registered at this node (Ring; a forwarded call)
 	Refusal     Refusal       // why the caller is refused (Reject)
 	Trace       []string
 }
@@ -346,7 +347,7 @@ func (r *Router) decideForwarded(req Request) Plan {
 	if _, ok := r.dir.User(req.Dialled); !ok {
 		return Plan{Action: Reject, Refusal: NotFound, Trace: []string{fmt.Sprintf("from node %s: %s is not a user", req.FromNode, req.Dialled)}}
 	}
-	return Plan{Action: Ring, Targets: []string{req.Dialled}, RingTimeout: ForwardedRingLimit,
+	return Plan{Action: Ring, Targets: []string{req.Dialled}, RingTimeout: ForwardedRingLimit, HereOnly: true,
 		NoAnswer: &Plan{Action: Reject, Refusal: Unavailable, Trace: []string{"not answered here"}},
 		Trace:    []string{fmt.Sprintf("from node %s: ring %s's phones registered here", req.FromNode, req.Dialled)}}
 }

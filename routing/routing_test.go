@@ -272,7 +272,7 @@ func TestForwardedCallRingsTheUserHere(t *testing.T) {
 	d := dir{"1002": {Ext: "1002", NoAnswerTimeout: 5 * time.Second, Voicemail: true}}
 	r := New(d, regs{}, statuses{"1002": presence.DND})
 	p := r.Decide(Request{Caller: "1001", Dialled: "1002", FromNode: "b"})
-	if p.Action != Ring || len(p.Targets) != 1 || p.Targets[0] != "1002" || p.RingTimeout != ForwardedRingLimit ||
+	if p.Action != Ring || len(p.Targets) != 1 || p.Targets[0] != "1002" || p.RingTimeout != ForwardedRingLimit || !p.HereOnly ||
 		p.NoAnswer == nil || p.NoAnswer.Action != Reject || p.NoAnswer.Refusal != Unavailable {
 		t.Fatalf("plan = %+v", p)
 	}

@@ -341,3 +341,54 @@ func TestQueueServesCallersAtAllNodesInArrivalOrder(t *testing.T) {
 	a.waitIdle(t)
 	b.waitIdle(t)
 }
+
+// TestABlindTransferByAPhoneAtAnotherNode: Alice calls through node b; Bob answers at node a
+// and transfers her (REFER to node a) to Carol, whose phone is at node b. Carol's phone rings
+// showing Alice, she answers, and Alice and Carol hear each other; Bob's leg ends.
+func TestABlindTransferByAPhoneAtAnotherNode(t *testing.T) {
+	nodes := clusterSwitches(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	bob := newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	carol := newPhone(t, b.testSwitch, "1003", "udp").mustRegister()
+	alice := newPhone(t, b.testSwitch, "1001", "udp").mustRegister()
+	for _, ext := range []string{"1002", "1003"} {
+		for _, n := range nodes {
+			poll.Require(t, 2*time.Second, n.node.Name()+" knows "+ext+"'s phone", func() bool {
+				st, _ := n.table.Get(ext)
+				return st.Registered
+			})
+		}
+	}
+	ic, _, d := bridged(t, alice, bob)
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), referTo(bob, "1003")); res.StatusCode != 202 {
+		t.Fatalf("REFER at node a: %d %s, want 202", res.StatusCode, res.Reason)
+	}
+	ring := carol.nextIncoming(5 * time.Second)
+	if from := ring.req.From().Address.User; from != "1001" {
+		t.Fatalf("Carol's phone shows %q, want the transferred caller 1001", from)
+	}
+	carol.answer(ring)
+	hears(t, alice, carol, ring, 0xC1)
+	alice.drainRTP()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		alice.sendRTP(t, remoteMedia(t, d.InviteResponse.Body()), 15, 0xA1)
+	}()
+	got := carol.recvRTP(t, 5, 0xA1)
+	<-sent
+	if got < 5 {
+		t.Fatalf("Carol heard %d packets from Alice", got)
+	}
+	select {
+	case <-bob.byes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Bob's leg was not hung up after the transfer")
+	}
+	if err := d.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-carol.byes
+	a.waitIdle(t)
+	b.waitIdle(t)
+}

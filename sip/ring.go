@@ -314,7 +314,7 @@ func (c *call) bindings(req flow.Ring) []Binding {
 	var out []Binding
 	for _, ext := range req.Targets {
 		out = append(out, c.s.opts.Locations.Lookup(ext)...)
-		if c.fromNode == "" { // a call another node forwarded rings only the phones here
+		if !req.HereOnly { // a call another node forwarded for its phones here rings only those
 			out = append(out, c.s.peerBindings(ext)...)
 		}
 	}
