@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build web run cluster test bench bench-peer load queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
+.PHONY: all build web run cluster test bench bench-peer load load-cluster queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
 
 all: build
 
@@ -21,6 +21,7 @@ help:
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
 	@echo "make bench-peer  the same SIPp load through Kamailio + rtpengine and Switchboard, and the ratio"
 	@echo "make load    SIPp load run only: rising call rates, then ~1,000 concurrent calls"
+	@echo "make load-cluster  SIPp calls a second through two cluster nodes against one"
 	@echo "make queue-bench  SIPp queue load: 50 calls/s from a trunk into a queue of 20 agents for 60 s"
 	@echo "make fuzz    run each fuzzer for FUZZTIME (default 20s); make test runs each for FUZZSMOKE (2s)"
 	@echo "make flake   the whole suite N times (default 5) while another copy loads the machine (.ci/flake)"
@@ -93,6 +94,11 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(MAKE) load
 	$(MAKE) queue-bench
+	$(MAKE) load-cluster
+
+# Calls a second through two nodes (caller at one, callees at the other) against one node.
+load-cluster: deps build
+	SWITCHBOARD_LOAD_CLUSTER=1 SWITCHBOARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^TestLoadCluster$$' -v ./cmd/switchboard
 
 # The load run uses the optimised binary (no -race), as deployed.
 load: deps build
