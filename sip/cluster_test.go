@@ -2,6 +2,7 @@ package sip_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -389,6 +390,123 @@ func TestABlindTransferByAPhoneAtAnotherNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-carol.byes
+	a.waitIdle(t)
+	b.waitIdle(t)
+}
+
+// TestAPresenceWatcherGetsOneNOTIFYPerChangeFromItsOwnNode: Alice's phone at node b watches
+// Bob's presence. Bob's DND goes on, off and on again at node a: she gets one NOTIFY per change,
+// in order, each from node b (which holds her subscription), never copies from node a.
+func TestAPresenceWatcherGetsOneNOTIFYPerChangeFromItsOwnNode(t *testing.T) {
+	nodes := clusterSwitches(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	alice := newPhone(t, b.testSwitch, "1001", "udp")
+	notes := alice.notifiesByEvent()
+	if res, _ := alice.subscribe(t, "1002", "presence", 600); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE at node b: %d", res.StatusCode)
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
+		t.Fatalf("first NOTIFY %v, want open", got)
+	}
+	var words []string
+	for _, on := range []bool{true, false, true} {
+		if _, err := a.table.SetDND("1002", on); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case req := <-notes["presence"]:
+			if req.Source() != b.srv.Addr("udp") {
+				t.Fatalf("NOTIFY from %s, want node b (%s)", req.Source(), b.srv.Addr("udp"))
+			}
+			words = append(words, presenceWord(string(req.Body())))
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no NOTIFY for DND %t at node a", on)
+		}
+	}
+	// A copy of any change would have come before the next one's NOTIFY.
+	if strings.Join(words, ",") != "dnd,open,dnd" {
+		t.Fatalf("NOTIFYs %v, want dnd, open, dnd: one per change", words)
+	}
+}
+
+// TestARingGroupRingsMembersAtEveryNode: group 600 (ring all) has Bob, registered at node a,
+// and Carol, at node b. Alice calls it through node b: both phones ring; Bob answers, Carol's
+// stops ringing (CANCEL through node a's side is not involved: hers is at b), and Alice hears Bob.
+func TestARingGroupRingsMembersAtEveryNode(t *testing.T) {
+	g := routing.Group{Ext: "600", Members: []string{"1002", "1003"}, RingTimeout: 10 * time.Second,
+		Fallback: routing.Fallback{Kind: routing.FallbackHangup}}
+	nodes := clusterSwitchesWith(t, 2, nil, groupUsers{g: g})
+	a, b := nodes[0], nodes[1]
+	bob := newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	carol := newPhone(t, b.testSwitch, "1003", "udp").mustRegister()
+	alice := newPhone(t, b.testSwitch, "1001", "udp").mustRegister()
+	poll.Require(t, 2*time.Second, "node b knows Bob's phone at node a", func() bool { return len(b.node.RegisteredAt("1002")) == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	done := make(chan *sipDialog, 1)
+	go func() {
+		d, err := alice.call(ctx, "600")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- &sipDialog{d}
+	}()
+	icBob := bob.nextIncoming(5 * time.Second)
+	carol.nextIncoming(5 * time.Second)
+	bob.answer(icBob)
+	d := <-done
+	if d.DialogClientSession == nil {
+		t.Fatal("Alice's call to the group failed")
+	}
+	select {
+	case <-carol.cancels:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Carol's phone was not cancelled when Bob answered")
+	}
+	hears(t, alice, bob, icBob, 0xB3)
+	if err := d.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.byes
+	a.waitIdle(t)
+	b.waitIdle(t)
+}
+
+// TestQueueWrapupHoldsAnAgentAtEveryNode: queue 700's one agent, Bob (node a), takes a caller
+// who queued at node b and hangs up; another caller, queued at node a meanwhile, is offered Bob
+// only once his wrap-up is over.
+func TestQueueWrapupHoldsAnAgentAtEveryNode(t *testing.T) {
+	const wrapup = 800 * time.Millisecond
+	q := routing.Queue{Ext: "700", Strategy: routing.LongestIdle, Members: []string{"1002"},
+		RingTimeout: 5 * time.Second, MaxWait: time.Minute, Wrapup: wrapup}
+	nodes := clusterSwitchesWith(t, 2, nil, queueUsers{q: q})
+	a, b := nodes[0], nodes[1]
+	bob := newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	alice := newPhone(t, b.testSwitch, "1001", "udp").mustRegister()
+	dave := newPhone(t, a.testSwitch, "1004", "udp").mustRegister()
+	poll.Require(t, 2*time.Second, "node b knows Bob's phone", func() bool { return len(b.node.RegisteredAt("1002")) == 1 })
+
+	da := queueCall(t, alice)
+	ic := bob.nextIncoming(5 * time.Second)
+	bob.answer(ic)
+	dd := queueCall(t, dave)
+	poll.Require(t, 2*time.Second, "Dave queued at node a", func() bool { return a.flows.QueueStats("700").Waiting == 1 })
+	if err := ic.dlg.Bye(context.Background()); err != nil { // Bob ends Alice's call
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	next := bob.nextIncoming(5 * time.Second)
+	if waited := time.Since(ended); waited < wrapup*3/4 {
+		t.Fatalf("Bob was offered Dave %s after his call ended, within his %s wrap-up", waited.Round(time.Millisecond), wrapup)
+	}
+	if from := next.req.From().Address.User; from != "1004" {
+		t.Fatalf("second offer from %s, want Dave", from)
+	}
+	bob.answer(next)
+	_ = dd.Bye(context.Background())
+	<-bob.byes
+	_ = da
 	a.waitIdle(t)
 	b.waitIdle(t)
 }
