@@ -72,20 +72,12 @@ func (n *Node) shareHistory() {
 		case <-n.ctx.Done():
 			return
 		case r := <-n.history:
-			for {
+			n.retry("sharing history record "+r.id, func() error {
 				ctx, cancel := context.WithTimeout(n.ctx, opTimeout)
+				defer cancel()
 				_, err := n.js.Publish(ctx, historySubject+n.cfg.Node, r.data, jetstream.WithMsgID(r.id))
-				cancel()
-				if err == nil || n.ctx.Err() != nil {
-					break
-				}
-				n.log.Debug("cluster: sharing a history record", zap.String("id", r.id), zap.Error(err))
-				select {
-				case <-n.ctx.Done():
-					return
-				case <-time.After(retryAfter):
-				}
-			}
+				return err
+			})
 		}
 	}
 }
@@ -124,12 +116,6 @@ func (n *Node) followHistory(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: history consumer: %w", err)
 	}
-	n.wg.Add(1)
-	go func() { // the consumer's owner: stops it with the node
-		defer n.wg.Done()
-		<-n.ctx.Done()
-		cc.Stop()
-		<-cc.Closed()
-	}()
+	n.own(cc)
 	return nil
 }

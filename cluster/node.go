@@ -330,14 +330,40 @@ func (n *Node) followStream(streamName, prefix string, apply func(change)) (<-ch
 	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 && info.Delivered.Stream == 0 {
 		once.Do(func() { close(ready) }) // nothing to replay
 	}
+	n.own(cc)
+	return ready, nil
+}
+
+// own stops a consumer when the node stops, on a goroutine the node waits for.
+func (n *Node) own(cc jetstream.ConsumeContext) {
 	n.wg.Add(1)
-	go func() { // the consumer's owner: stops it with the node
+	go func() {
 		defer n.wg.Done()
 		<-n.ctx.Done()
 		cc.Stop()
 		<-cc.Closed()
 	}()
-	return ready, nil
+}
+
+// retry runs do until it succeeds or the node stops, waiting retryAfter between tries and
+// logging each failure (at debug: NATS away is reported by Health). It reports whether do
+// succeeded.
+func (n *Node) retry(what string, do func() error) bool {
+	for {
+		err := do()
+		if err == nil {
+			return true
+		}
+		if n.ctx.Err() != nil {
+			return false
+		}
+		n.log.Debug("cluster: "+what, zap.Error(err))
+		select {
+		case <-n.ctx.Done():
+			return false
+		case <-time.After(retryAfter):
+		}
+	}
 }
 
 // Health reports a problem with the cluster (NATS unreachable), or nil. Local calls go on

@@ -81,18 +81,7 @@ func (n *Node) shareVoicemail() {
 		case <-n.ctx.Done():
 			return
 		case op := <-n.vmOut:
-			for {
-				err := n.doVoicemail(op)
-				if err == nil || n.ctx.Err() != nil {
-					break
-				}
-				n.log.Debug("cluster: sharing a voicemail change", zap.String("ext", op.box), zap.String("id", op.id), zap.Error(err))
-				select {
-				case <-n.ctx.Done():
-					return
-				case <-time.After(retryAfter):
-				}
-			}
+			n.retry("sharing a change of voicemail "+op.box+"/"+op.id, func() error { return n.doVoicemail(op) })
 		}
 	}
 }

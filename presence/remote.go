@@ -57,12 +57,8 @@ func (t *Table) SetRemote(ext, node string, r Remote) {
 	defer t.mu.Unlock()
 	e := &t.users[i]
 	if r == (Remote{}) {
-		if _, had := e.remote[node]; !had {
+		if !e.forget(node) {
 			return
-		}
-		delete(e.remote, node)
-		if len(e.remote) == 0 {
-			e.remote = nil // as endCall: no empty map per user left behind
 		}
 	} else {
 		if e.remote == nil {
@@ -80,18 +76,25 @@ func (t *Table) ClearNode(node string) int {
 	defer t.mu.Unlock()
 	n := 0
 	for i := range t.users {
-		e := &t.users[i]
-		if _, had := e.remote[node]; !had {
-			continue
+		if t.users[i].forget(node) {
+			n++
+			t.publish(i)
 		}
-		delete(e.remote, node)
-		if len(e.remote) == 0 {
-			e.remote = nil
-		}
-		n++
-		t.publish(i)
 	}
 	return n
+}
+
+// forget drops what node reported about the user, and the map once empty (as endCall: no
+// empty map per user left behind); it reports whether there was anything. t.mu is held.
+func (e *entry) forget(node string) bool {
+	if _, had := e.remote[node]; !had {
+		return false
+	}
+	delete(e.remote, node)
+	if len(e.remote) == 0 {
+		e.remote = nil
+	}
+	return true
 }
 
 // ObserveLocal sets f to be told the extension whenever a user's calls through this node start

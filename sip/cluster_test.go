@@ -98,6 +98,24 @@ func clusterSwitchesWith(t *testing.T, n int, g greetings, dir routingDirectory)
 	return out
 }
 
+// settle waits until callee's phone has had its BYE and every node carries no call.
+func settle(t *testing.T, callee *phone, nodes ...clusterNode) {
+	t.Helper()
+	<-callee.byes
+	for _, n := range nodes {
+		n.waitIdle(t)
+	}
+}
+
+// hangUp ends d from the caller's side, then settles.
+func hangUp(t *testing.T, d *sipDialog, callee *phone, nodes ...clusterNode) {
+	t.Helper()
+	if err := d.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, callee, nodes...)
+}
+
 // TestACallThroughOneNodeRingsAPhoneAtAnother: Bob's phone is registered at node a; Alice calls
 // him through node b. His phone rings, through node a, showing Alice; they hear each other
 // (media anchored at both nodes); both show Busy on both nodes, and after the hang-up neither.
@@ -133,9 +151,7 @@ func TestACallThroughOneNodeRingsAPhoneAtAnother(t *testing.T) {
 	if err := hangup(); err != nil {
 		t.Fatal(err)
 	}
-	<-bob.byes
-	a.waitIdle(t)
-	b.waitIdle(t)
+	settle(t, bob, a, b)
 	for _, n := range nodes {
 		poll.Require(t, time.Second, n.node.Name()+" shows Bob Available", func() bool {
 			st, _ := n.table.Status("1002")
@@ -197,12 +213,7 @@ func TestABusyUserAtAnotherNodeHoldsTheCaller(t *testing.T) {
 	if got < 5 {
 		t.Fatalf("Alice heard %d packets from Bob after he answered", got)
 	}
-	if err := d.Bye(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-bob.byes
-	a.waitIdle(t)
-	b.waitIdle(t)
+	hangUp(t, &sipDialog{d}, bob, a, b)
 }
 
 // TestAnINVITEClaimingToComeFromANodeIsChecked: an INVITE naming a node it does not come
@@ -289,9 +300,7 @@ func TestQueueCallsAtTwoNodesAtOnceGoToTwoAgents(t *testing.T) {
 			_ = d.Bye(context.Background())
 		}
 		<-bob.byes
-		<-carol.byes
-		a.waitIdle(t)
-		b.waitIdle(t)
+		settle(t, carol, a, b)
 	}()
 	select {
 	case ic := <-bob.incoming:
@@ -337,10 +346,7 @@ func TestQueueServesCallersAtAllNodesInArrivalOrder(t *testing.T) {
 	}
 	bob.answer(ic)
 	_ = dd.Bye(context.Background()) // Dave gives up waiting
-	_ = da.Bye(context.Background())
-	<-bob.byes
-	a.waitIdle(t)
-	b.waitIdle(t)
+	hangUp(t, da, bob, a, b)
 }
 
 // TestABlindTransferByAPhoneAtAnotherNode: Alice calls through node b; Bob answers at node a
@@ -386,12 +392,7 @@ func TestABlindTransferByAPhoneAtAnotherNode(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Bob's leg was not hung up after the transfer")
 	}
-	if err := d.Bye(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	<-carol.byes
-	a.waitIdle(t)
-	b.waitIdle(t)
+	hangUp(t, d, carol, a, b)
 }
 
 // TestAPresenceWatcherGetsOneNOTIFYPerChangeFromItsOwnNode: Alice's phone at node b watches
@@ -465,12 +466,7 @@ func TestARingGroupRingsMembersAtEveryNode(t *testing.T) {
 		t.Fatal("Carol's phone was not cancelled when Bob answered")
 	}
 	hears(t, alice, bob, icBob, 0xB3)
-	if err := d.Bye(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	<-bob.byes
-	a.waitIdle(t)
-	b.waitIdle(t)
+	hangUp(t, d, bob, a, b)
 }
 
 // TestQueueWrapupHoldsAnAgentAtEveryNode: queue 700's one agent, Bob (node a), takes a caller
@@ -504,9 +500,6 @@ func TestQueueWrapupHoldsAnAgentAtEveryNode(t *testing.T) {
 		t.Fatalf("second offer from %s, want Dave", from)
 	}
 	bob.answer(next)
-	_ = dd.Bye(context.Background())
-	<-bob.byes
 	_ = da
-	a.waitIdle(t)
-	b.waitIdle(t)
+	hangUp(t, dd, bob, a, b)
 }

@@ -242,32 +242,10 @@ func scrapeMetric(t *testing.T, httpPort int, name string) float64 {
 // and the call's one history record is listed by both nodes.
 func TestClusterCallThroughNodeBReachesAPhoneAtNodeA(t *testing.T) {
 	needs.Program(t, "sip-tester", "sipp")
-	dir := t.TempDir()
-	nats := natstest.Start(t, 1, true)
-	cfgA, _ := startClusterNode(t, dir, nats, "a", 0, 5*time.Second)
-	cfgB, _ := startClusterNode(t, dir, nats, "b", 0, 5*time.Second)
-	sippDir := filepath.Join(dir, "sipp")
-	if err := os.MkdirAll(sippDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	calleePort := freePort(t)
-	registerPhone(t, sippDir, cfgA.SIPPort, calleePort, "1002", "bob-secret")
-	atB := newPresenceAPI(cfgB.HTTPPort, "1001", "alice-secret")
-	waitRegistered(t, atB, "1002", 2*time.Second)
+	n := bobAtNodeA(t, 5*time.Second)
+	cfgA, cfgB, sippDir, calleePort := n.cfgA, n.cfgB, n.sippDir, n.calleePort
 
-	probe := newRTPProbe(t)
-	uas := startSIPp(t, sippDir, "uas",
-		"-sf", scenario(t, "uas_probe.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(calleePort),
-		"-mp", strconv.Itoa(freeMediaPort(t)), "-key", "rtp_ip", "127.0.0.1",
-		"-key", "rtp_port", strconv.Itoa(probe.port()), "-m", "1", "-trace_msg")
-	uac := startSIPp(t, sippDir, "uac",
-		"127.0.0.1:"+strconv.Itoa(cfgB.SIPPort), "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
-		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
-		"-inf", calleesFile(t, sippDir, "callees.csv", "1002"),
-		"-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
-		"-d", "3000", "-m", "1", "-trace_msg", "-timeout", "30s", "-timeout_error")
-	uac.mustSucceed(t, 40*time.Second)
-	uas.mustSucceed(t, 15*time.Second)
+	uac, uas, probe := audioCall(t, sippDir, "127.0.0.1:"+strconv.Itoa(cfgB.SIPPort), calleePort)
 
 	for _, c := range []struct {
 		p        *sippProc
@@ -343,18 +321,8 @@ func TestClusterNodeWithoutNATSDoesNotStart(t *testing.T) {
 func TestClusterKilledNodeEndsTheCallsThroughIt(t *testing.T) {
 	needs.Program(t, "sip-tester", "sipp")
 	const ttl = 2 * time.Second
-	dir := t.TempDir()
-	nats := natstest.Start(t, 1, true)
-	cfgA, swA := startClusterNode(t, dir, nats, "a", 0, ttl)
-	cfgB, swB := startClusterNode(t, dir, nats, "b", 0, ttl)
-	sippDir := filepath.Join(dir, "sipp")
-	if err := os.MkdirAll(sippDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	calleePort := freePort(t)
-	registerPhone(t, sippDir, cfgA.SIPPort, calleePort, "1002", "bob-secret")
-	atB := newPresenceAPI(cfgB.HTTPPort, "1001", "alice-secret")
-	waitRegistered(t, atB, "1002", 2*time.Second)
+	n := bobAtNodeA(t, ttl)
+	cfgB, swA, swB, sippDir, calleePort := n.cfgB, n.swA, n.swB, n.sippDir, n.calleePort
 	uas := startSIPp(t, sippDir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(calleePort),
 		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo", "-m", "1", "-trace_msg")
 	uac := startSIPp(t, sippDir, "uac", "127.0.0.1:"+strconv.Itoa(cfgB.SIPPort), "-sf", scenario(t, "uac_until_bye.xml"),
@@ -380,4 +348,30 @@ func waitRegistered(t *testing.T, api *presenceAPI, ext string, within time.Dura
 	if !poll.Until(within, func() bool { v = api.get(t, ext); return v.Registered }) {
 		t.Fatalf("%s shows %s %+v, want a phone registered", api.base, ext, v)
 	}
+}
+
+// twoNodes is nodes a and b of a cluster on one NATS server, with Bob's SIPp phone (at
+// calleePort, not started yet) registered at node a and known to node b.
+type twoNodes struct {
+	cfgA, cfgB switchConfig
+	swA, swB   *switchProcess
+	sippDir    string
+	calleePort int
+}
+
+func bobAtNodeA(t *testing.T, ttl time.Duration) twoNodes {
+	t.Helper()
+	dir := t.TempDir()
+	nats := natstest.Start(t, 1, true)
+	var n twoNodes
+	n.cfgA, n.swA = startClusterNode(t, dir, nats, "a", 0, ttl)
+	n.cfgB, n.swB = startClusterNode(t, dir, nats, "b", 0, ttl)
+	n.sippDir = filepath.Join(dir, "sipp")
+	if err := os.MkdirAll(n.sippDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	n.calleePort = freePort(t)
+	registerPhone(t, n.sippDir, n.cfgA.SIPPort, n.calleePort, "1002", "bob-secret")
+	waitRegistered(t, newPresenceAPI(n.cfgB.HTTPPort, "1001", "alice-secret"), "1002", 2*time.Second)
+	return n
 }

@@ -26,21 +26,7 @@ func TestSIPpCallWithAudioFlowsBothWays(t *testing.T) {
 
 	calleePort := freePort(t)
 	registerPhone(t, dir, cfg.SIPPort, calleePort, "1002", "bob-secret")
-
-	probe := newRTPProbe(t)
-	uas := startSIPp(t, dir, "uas",
-		"-sf", scenario(t, "uas_probe.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(calleePort),
-		"-mp", strconv.Itoa(freeMediaPort(t)), "-key", "rtp_ip", "127.0.0.1",
-		"-key", "rtp_port", strconv.Itoa(probe.port()), "-m", "1", "-trace_msg")
-	uac := startSIPp(t, dir, "uac",
-		remote, "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
-		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
-		"-inf", calleesFile(t, dir, "callees.csv", "1002"),
-		"-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
-		"-d", "3000", "-m", "1", "-trace_msg", "-timeout", "30s", "-timeout_error")
-
-	uac.mustSucceed(t, 40*time.Second)
-	uas.mustSucceed(t, 15*time.Second)
+	uac, uas, probe := audioCall(t, dir, remote, calleePort)
 
 	// Media is anchored: the SDP each phone receives points at Switchboard's RTP ports.
 	for _, c := range []struct {
@@ -77,6 +63,27 @@ func TestSIPpCallWithAudioFlowsBothWays(t *testing.T) {
 	if !strings.Contains(logs.String(), "call answered") {
 		t.Errorf("switch log has no \"call answered\"")
 	}
+}
+
+// audioCall places one 3 s call from 1001 (SIPp playing G.711 and echoing what it hears) to
+// 1002's SIPp phone at calleePort (registered already; its media is an RTP probe) through the
+// switch at remote, and returns once both have finished their scenarios.
+func audioCall(t *testing.T, dir, remote string, calleePort int) (uac, uas *sippProc, probe *rtpProbe) {
+	t.Helper()
+	probe = newRTPProbe(t)
+	uas = startSIPp(t, dir, "uas",
+		"-sf", scenario(t, "uas_probe.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(calleePort),
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-key", "rtp_ip", "127.0.0.1",
+		"-key", "rtp_port", strconv.Itoa(probe.port()), "-m", "1", "-trace_msg")
+	uac = startSIPp(t, dir, "uac",
+		remote, "-sf", scenario(t, "uac.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)),
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
+		"-inf", calleesFile(t, dir, "callees.csv", "1002"),
+		"-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret",
+		"-d", "3000", "-m", "1", "-trace_msg", "-timeout", "30s", "-timeout_error")
+	uac.mustSucceed(t, 40*time.Second)
+	uas.mustSucceed(t, 15*time.Second)
+	return uac, uas, probe
 }
 
 // TestSIPp200CallsAt20PerSecond places 200 short calls with audio at 20 calls/s, the callee
