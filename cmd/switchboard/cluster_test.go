@@ -355,6 +355,7 @@ func waitRegistered(t *testing.T, api *presenceAPI, ext string, within time.Dura
 type twoNodes struct {
 	cfgA, cfgB switchConfig
 	swA, swB   *switchProcess
+	nats       *natstest.Cluster
 	sippDir    string
 	calleePort int
 }
@@ -363,7 +364,7 @@ func bobAtNodeA(t *testing.T, ttl time.Duration) twoNodes {
 	t.Helper()
 	dir := t.TempDir()
 	nats := natstest.Start(t, 1, true)
-	var n twoNodes
+	n := twoNodes{nats: nats}
 	n.cfgA, n.swA = startClusterNode(t, dir, nats, "a", 0, ttl)
 	n.cfgB, n.swB = startClusterNode(t, dir, nats, "b", 0, ttl)
 	n.sippDir = filepath.Join(dir, "sipp")
@@ -374,4 +375,62 @@ func bobAtNodeA(t *testing.T, ttl time.Duration) twoNodes {
 	registerPhone(t, n.sippDir, n.cfgA.SIPPort, n.calleePort, "1002", "bob-secret")
 	waitRegistered(t, newPresenceAPI(n.cfgB.HTTPPort, "1001", "alice-secret"), "1002", 2*time.Second)
 	return n
+}
+
+// TestClusterNATSOutageKeepsCallsAndIsReported: a call is up through node b to Bob's phone at
+// node a when the NATS server stops. Both nodes report it (/healthz 503 naming NATS,
+// switchboard_cluster_connected 0), a DND change is refused with 503, and the call goes on; NATS
+// back, both report healthy again, and the call is still there until node b stops.
+func TestClusterNATSOutageKeepsCallsAndIsReported(t *testing.T) {
+	needs.Program(t, "sip-tester", "sipp")
+	n := bobAtNodeA(t, 5*time.Second)
+	uas := startSIPp(t, n.sippDir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(n.calleePort),
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo", "-m", "1", "-trace_msg")
+	uac := startSIPp(t, n.sippDir, "uac", "127.0.0.1:"+strconv.Itoa(n.cfgB.SIPPort), "-sf", scenario(t, "uac_until_bye.xml"),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-mp", strconv.Itoa(freeMediaPort(t)),
+		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret", "-m", "1", "-timeout", "60s")
+	if !poll.Until(10*time.Second, func() bool { return uas.fileContains("*_messages.log", "ACK sip:") }) {
+		t.Fatalf("call through node b to node a not up within 10s\n%s", uac.report())
+	}
+
+	n.nats.Stop(0)
+	alice := newPresenceAPI(n.cfgB.HTTPPort, "1001", "alice-secret")
+	for _, cfg := range []switchConfig{n.cfgA, n.cfgB} {
+		api := newPresenceAPI(cfg.HTTPPort, "1001", "alice-secret")
+		var body []byte
+		if !poll.Until(5*time.Second, func() bool {
+			code, b, err := api.do(http.MethodGet, "/healthz", nil)
+			body = b
+			return err == nil && code == http.StatusServiceUnavailable
+		}) {
+			t.Fatalf("/healthz on HTTP port %d during the outage: %s, want 503", cfg.HTTPPort, body)
+		}
+		if !strings.Contains(string(body), "NATS") {
+			t.Errorf("/healthz says %s, want NATS named", body)
+		}
+		if got := scrapeMetric(t, cfg.HTTPPort, "switchboard_cluster_connected"); got != 0 {
+			t.Errorf("switchboard_cluster_connected %v during the outage", got)
+		}
+	}
+	if code, body := alice.put(t, "1001", "dnd"); code != http.StatusServiceUnavailable {
+		t.Errorf("DND during the outage: %d %s, want 503", code, body)
+	}
+	if activeCalls(n.cfgB.HTTPPort) != 1 || activeCalls(n.cfgA.HTTPPort) != 1 {
+		t.Fatalf("calls during the outage: node b %d, node a %d; want the one call on each", activeCalls(n.cfgB.HTTPPort), activeCalls(n.cfgA.HTTPPort))
+	}
+
+	n.nats.Restart(0)
+	for _, cfg := range []switchConfig{n.cfgA, n.cfgB} {
+		api := newPresenceAPI(cfg.HTTPPort, "1001", "alice-secret")
+		if !poll.Until(10*time.Second, func() bool { code, _, err := api.do(http.MethodGet, "/healthz", nil); return err == nil && code == http.StatusOK }) {
+			t.Fatalf("/healthz on HTTP port %d not 200 after NATS came back", cfg.HTTPPort)
+		}
+	}
+	code, body, err := alice.do(http.MethodGet, "/api/v1/calls", nil)
+	var calls []struct{ ID string }
+	if err != nil || code != http.StatusOK || json.Unmarshal(body, &calls) != nil || len(calls) != 1 {
+		t.Fatalf("calls at node b after the outage: %d %s %v", code, body, err)
+	}
+	n.swB.sigterm(t)                   // node b stops: it hangs its call up
+	uac.mustSucceed(t, 10*time.Second) // the call lasted until then, and Alice got her BYE
 }
