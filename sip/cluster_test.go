@@ -503,3 +503,49 @@ func TestQueueWrapupHoldsAnAgentAtEveryNode(t *testing.T) {
 	_ = da
 	hangUp(t, dd, bob, a, b)
 }
+
+// TestAnAttendedTransferAcrossNodes: Alice calls Bob through node b (his phone is at node a);
+// Bob consults Carol (her phone at node b) and joins them (REFER with Replaces to node a): Alice
+// and Carol hear each other, and both of Bob's legs end.
+func TestAnAttendedTransferAcrossNodes(t *testing.T) {
+	nodes := clusterSwitches(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	bob := newPhone(t, a.testSwitch, "1002", "udp").mustRegister()
+	carol := newPhone(t, b.testSwitch, "1003", "udp").mustRegister()
+	alice := newPhone(t, b.testSwitch, "1001", "udp").mustRegister()
+	for _, n := range nodes {
+		for _, ext := range []string{"1002", "1003"} {
+			poll.Require(t, 2*time.Second, n.node.Name()+" knows "+ext+"'s phone", func() bool {
+				st, _ := n.table.Get(ext)
+				return st.Registered
+			})
+		}
+	}
+	ic, _, d := bridged(t, alice, bob)
+	ringC, _, consult := bridged(t, bob, carol)
+	replaces := callID(consult.InviteRequest) + ";to-tag=" + toTag(consult.InviteResponse) + ";from-tag=" + fromTag(consult.InviteRequest)
+	target := "<" + uriOf(bob, "1003") + "?Replaces=" + escapeHeader(replaces) + ">"
+	if res := sendRefer(t, ic.dlg, calleeSide(ic), target); res.StatusCode != 202 {
+		t.Fatalf("REFER with Replaces at node a: %d %s", res.StatusCode, res.Reason)
+	}
+	for range 2 {
+		select {
+		case <-bob.byes:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Bob's legs were not both hung up")
+		}
+	}
+	hears(t, alice, carol, ringC, 0xC2)
+	carol.drainRTP()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		alice.sendRTP(t, remoteMedia(t, d.InviteResponse.Body()), 15, 0xA2)
+	}()
+	got := carol.recvRTP(t, 5, 0xA2)
+	<-sent
+	if got < 5 {
+		t.Fatalf("Carol heard %d packets from Alice", got)
+	}
+	hangUp(t, d, carol, a, b)
+}
