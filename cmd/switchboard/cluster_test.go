@@ -422,7 +422,10 @@ func TestClusterNATSOutageKeepsCallsAndIsReported(t *testing.T) {
 	n.nats.Restart(0)
 	for _, cfg := range []switchConfig{n.cfgA, n.cfgB} {
 		api := newPresenceAPI(cfg.HTTPPort, "1001", "alice-secret")
-		if !poll.Until(10*time.Second, func() bool { code, _, err := api.do(http.MethodGet, "/healthz", nil); return err == nil && code == http.StatusOK }) {
+		if !poll.Until(10*time.Second, func() bool {
+			code, _, err := api.do(http.MethodGet, "/healthz", nil)
+			return err == nil && code == http.StatusOK
+		}) {
 			t.Fatalf("/healthz on HTTP port %d not 200 after NATS came back", cfg.HTTPPort)
 		}
 	}
