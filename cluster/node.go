@@ -142,9 +142,15 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: connect to NATS %s: %w", strings.Join(cfg.NATS, ", "), err)
 	}
 	n.nc = nc
-	if n.js, err = jetstream.New(nc); err != nil {
+	// fail gives up on the connection: closed first, so that its handlers, which run later on
+	// the client's goroutine, say nothing to a logger the caller may be done with.
+	fail := func(err error) (*Node, error) {
+		n.closed.Store(true)
 		nc.Close()
-		return nil, fmt.Errorf("cluster: JetStream on %s: %w", nc.ConnectedUrlRedacted(), err)
+		return nil, err
+	}
+	if n.js, err = jetstream.New(nc); err != nil {
+		return fail(fmt.Errorf("cluster: JetStream on %s: %w", nc.ConnectedUrlRedacted(), err))
 	}
 	for _, b := range []struct {
 		name string
@@ -166,23 +172,20 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		})
 		cancel()
 		if err != nil {
-			nc.Close()
 			if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-				return nil, fmt.Errorf("cluster: NATS at %s has no JetStream (start nats-server with -js): %w", nc.ConnectedUrlRedacted(), err)
+				return fail(fmt.Errorf("cluster: NATS at %s has no JetStream (start nats-server with -js): %w", nc.ConnectedUrlRedacted(), err))
 			}
-			return nil, fmt.Errorf("cluster: open bucket %s with %d replicas: %w", b.name, cfg.Replicas, err)
+			return fail(fmt.Errorf("cluster: open bucket %s with %d replicas: %w", b.name, cfg.Replicas, err))
 		}
 		*b.kv = kv
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
 	defer cancel()
 	if err := n.openHistory(cctx); err != nil {
-		nc.Close()
-		return nil, err
+		return fail(err)
 	}
 	if err := n.openVoicemail(cctx); err != nil {
-		nc.Close()
-		return nil, err
+		return fail(err)
 	}
 	return n, nil
 }
