@@ -30,9 +30,11 @@ const (
 // ShareHistory queues one record (id, and its JSON) for the other nodes. It never waits: a
 // goroutine owned by the node publishes, retrying while NATS is away.
 func (n *Node) ShareHistory(id string, data []byte) {
+	n.queued()
 	select {
 	case n.history <- historyRecord{id: id, data: data}:
 	default:
+		n.shared()
 		n.log.Warn("cluster: history record not shared: too many waiting for NATS", zap.String("id", id))
 	}
 }
@@ -78,6 +80,7 @@ func (n *Node) shareHistory() {
 				_, err := n.js.Publish(ctx, historySubject+n.cfg.Node, r.data, jetstream.WithMsgID(r.id))
 				return err
 			})
+			n.shared()
 		}
 	}
 }

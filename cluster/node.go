@@ -105,6 +105,9 @@ type Node struct {
 	vmOut          chan vmOp // voicemail changes to share, carried out by shareVoicemail
 	applyVoicemail func(VoicemailMessage) error
 
+	outbox  atomic.Int64  // history records and voicemail changes queued, not yet shared
+	drained chan struct{} // capacity 1: the outbox became empty
+
 	downSince atomic.Int64 // unix nanoseconds when NATS was lost; 0 while connected
 }
 
@@ -116,7 +119,8 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Log = zap.NewNop()
 	}
 	n := &Node{cfg: cfg, log: cfg.Log, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1),
-		history: make(chan historyRecord, historyOutbox), vmOut: make(chan vmOp, historyOutbox)}
+		history: make(chan historyRecord, historyOutbox), vmOut: make(chan vmOp, historyOutbox),
+		drained: make(chan struct{}, 1)}
 	n.members.seen = map[string]time.Time{}
 	n.queues.callers, n.queues.claims, n.queues.mine = map[string]queuedCaller{}, map[string]string{}, map[string]bool{}
 	urls := strings.Join(cfg.NATS, ",")
@@ -318,12 +322,43 @@ func (n *Node) Close() error {
 		return nil
 	}
 	if n.stop != nil {
+		n.drain(drainWait)
 		n.stop()
 		n.wg.Wait()
 		n.leave()
 	}
 	n.nc.Close()
 	return nil
+}
+
+// drainWait bounds how long Close waits for history records and voicemail changes still
+// queued to reach NATS (it may be away: then they stay on this node only).
+const drainWait = 3 * time.Second
+
+// drain waits until nothing queued for sharing is left, or for at most d.
+func (n *Node) drain(d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for n.outbox.Load() > 0 {
+		select {
+		case <-n.drained:
+		case <-deadline.C:
+			n.log.Warn("cluster: leaving with changes not shared", zap.Int64("waiting", n.outbox.Load()))
+			return
+		}
+	}
+}
+
+// queued counts one change into the outbox; shared counts it out (sent, or given up).
+func (n *Node) queued() { n.outbox.Add(1) }
+
+func (n *Node) shared() {
+	if n.outbox.Add(-1) == 0 {
+		select {
+		case n.drained <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // abandon drops the connection without leaving, as a killed process would (tests).

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -373,4 +374,21 @@ func TestHistoryRecordsReachEveryNodeOnce(t *testing.T) {
 	if got := inA.got(); len(got) != 0 {
 		t.Fatalf("a imported its own records %q", got)
 	}
+}
+
+// TestARecordSharedJustBeforeStoppingStillGoes: a node stopped cleanly right after sharing a
+// history record sends it before it leaves.
+func TestARecordSharedJustBeforeStoppingStillGoes(t *testing.T) {
+	nats := natstest.Start(t, 1, true)
+	var inA, inB historyInbox
+	a := joinWithHistory(t, nats, "a", &inA)
+	joinWithHistory(t, nats, "b", &inB)
+	for i := range 20 {
+		id := fmt.Sprintf("r%d", i)
+		a.ShareHistory(id, []byte(`{"id":"`+id+`"}`))
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Require(t, 3*time.Second, "b imports all 20", func() bool { return len(inB.got()) == 20 })
 }

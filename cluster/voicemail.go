@@ -59,9 +59,11 @@ func (n *Node) DeleteVoicemail(box, id string) {
 }
 
 func (n *Node) queueVoicemail(op vmOp) {
+	n.queued()
 	select {
 	case n.vmOut <- op:
 	default:
+		n.shared()
 		n.log.Warn("cluster: voicemail change not shared: too many waiting for NATS", zap.String("ext", op.box), zap.String("id", op.id))
 	}
 }
@@ -82,6 +84,7 @@ func (n *Node) shareVoicemail() {
 			return
 		case op := <-n.vmOut:
 			n.retry("sharing a change of voicemail "+op.box+"/"+op.id, func() error { return n.doVoicemail(op) })
+			n.shared()
 		}
 	}
 }
