@@ -1,9 +1,13 @@
 package cluster
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // keyOf turns an extension into one token of a bucket key: letters, digits, '-' and '_' stay,
@@ -60,6 +64,18 @@ func extOf(key string) (string, bool) {
 func keyByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
+
+// deleteKey deletes key from kv; a key already gone is fine (another node, or an earlier
+// try, deleted it).
+func deleteKey(ctx context.Context, kv jetstream.KeyValue, key string) error {
+	if err := kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// claimKey is agent's key in the queues bucket while a node holds them.
+func claimKey(agent string) string { return "a." + keyOf(agent) }
 
 // userKey is node's key for ext in the users bucket.
 func userKey(node, ext string) string { return node + "." + keyOf(ext) }

@@ -3,12 +3,10 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -36,14 +34,20 @@ type heartbeatValue struct {
 	At  time.Time `json:"at"`  // when written, for people reading the bucket
 }
 
-// heard records node at now; with force false, only if node is not known yet.
-func (m *members) heard(node string, now time.Time, force bool) {
+// heard records node at now.
+func (m *members) heard(node string, now time.Time) {
+	m.mu.Lock()
+	m.seen[node] = now
+	m.mu.Unlock()
+}
+
+// heardFirst records node at now if it is not known yet.
+func (m *members) heardFirst(node string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, known := m.seen[node]; known && !force {
-		return
+	if _, known := m.seen[node]; !known {
+		m.seen[node] = now
 	}
-	m.seen[node] = now
 }
 
 // heardAll counts every known node as heard at now: after this node was cut off from NATS it
@@ -166,13 +170,21 @@ func (n *Node) Advertise(sipAddr string) {
 	n.sipMu.Lock()
 	n.sip = sipAddr
 	n.sipMu.Unlock()
-	if n.ctx != nil && n.ctx.Err() == nil {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.beat()
-		}()
+	if n.ctx != nil {
+		n.beatNow()
 	}
+}
+
+// beatNow writes a heartbeat now, not at the next tick, off the caller's goroutine.
+func (n *Node) beatNow() {
+	if n.ctx.Err() != nil {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.beat()
+	}()
 }
 
 func (n *Node) advertised() string {
@@ -193,11 +205,7 @@ func (n *Node) applyNode(c change) {
 		if c.deleted && n.ctx.Err() == nil {
 			n.log.Warn("cluster: this node was cleared by the others; writing its state again")
 			n.requestResync()
-			n.wg.Add(1)
-			go func() { // now, not at the next tick
-				defer n.wg.Done()
-				n.beat()
-			}()
+			n.beatNow()
 		}
 		return
 	}
@@ -205,7 +213,7 @@ func (n *Node) applyNode(c change) {
 		var v heartbeatValue
 		_ = json.Unmarshal(c.value, &v) // an unreadable value is still a heartbeat
 		n.members.setSIP(node, v.SIP)
-		n.members.heard(node, time.Now(), true)
+		n.members.heard(node, time.Now())
 		return
 	}
 	n.members.forget(node)
@@ -249,17 +257,14 @@ func (n *Node) clearKeys(node string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*opTimeout)
 	defer cancel()
 	for _, ext := range n.keys.of(node) {
-		if err := n.users.Delete(ctx, userKey(node, ext)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := deleteKey(ctx, n.users, userKey(node, ext)); err != nil {
 			return err
 		}
 	}
 	if err := n.clearQueues(ctx, node); err != nil {
 		return err
 	}
-	if err := n.nodes.Delete(ctx, node); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return err
-	}
-	return nil
+	return deleteKey(ctx, n.nodes, node)
 }
 
 // leave deletes this node's keys as it stops.

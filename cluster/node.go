@@ -206,6 +206,13 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 	}
 	n.table = table
 	n.ctx, n.stop = context.WithCancel(context.Background())
+	started := false
+	defer func() {
+		if !started { // what did start stops again
+			n.stop()
+			n.wg.Wait()
+		}
+	}()
 	var ready []<-chan struct{}
 	for _, w := range []struct {
 		kv    jetstream.KeyValue
@@ -218,8 +225,6 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 	} {
 		done, err := n.follow(w.kv, w.apply)
 		if err != nil {
-			n.stop()
-			n.wg.Wait()
 			return err
 		}
 		ready = append(ready, done)
@@ -228,8 +233,6 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			n.stop()
-			n.wg.Wait()
 			return fmt.Errorf("cluster: waiting for the cluster's state: %w", ctx.Err())
 		}
 	}
@@ -239,25 +242,20 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 	err := n.clearQueues(cctx, n.cfg.Node)
 	cancel()
 	if err != nil {
-		n.stop()
-		n.wg.Wait()
 		return fmt.Errorf("cluster: clearing this node's old queue entries: %w", err)
 	}
 	cctx, cancel = context.WithTimeout(ctx, 2*opTimeout)
 	err = n.followHistory(cctx)
 	cancel()
 	if err != nil {
-		n.stop()
-		n.wg.Wait()
 		return err
 	}
 	// Every message in the bucket is applied as it comes, not before the node starts: a large
 	// store takes a while to copy, and calls need not wait for it.
 	if _, err := n.followVoicemail(); err != nil {
-		n.stop()
-		n.wg.Wait()
 		return err
 	}
+	started = true
 	n.wg.Add(5)
 	go n.shareVoicemail()
 	go n.shareHistory()

@@ -2,13 +2,11 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -81,7 +79,7 @@ func (n *Node) Leave(queue, id string) {
 	n.queues.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	if err := n.queueKV.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := deleteKey(ctx, n.queueKV, key); err != nil {
 		n.log.Debug("cluster: queue caller not deleted", zap.String("queue", queue), zap.Error(err))
 	}
 }
@@ -104,7 +102,7 @@ func (n *Node) Ahead(queue string, seq uint64) bool {
 func (n *Node) Claim(agent string) bool {
 	ctx, cancel := context.WithTimeout(n.ctx, opTimeout)
 	defer cancel()
-	if _, err := n.queueKV.Create(ctx, "a."+keyOf(agent), []byte(n.cfg.Node)); err != nil {
+	if _, err := n.queueKV.Create(ctx, claimKey(agent), []byte(n.cfg.Node)); err != nil {
 		return false
 	}
 	n.queues.mu.Lock()
@@ -128,7 +126,7 @@ func (n *Node) Release(agent string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	if err := n.queueKV.Delete(ctx, "a."+keyOf(agent)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := deleteKey(ctx, n.queueKV, claimKey(agent)); err != nil {
 		n.log.Warn("cluster: agent not released; the others wait for node_ttl", zap.String("ext", agent), zap.Error(err))
 	}
 }
@@ -212,12 +210,12 @@ func (n *Node) clearQueues(ctx context.Context, node string) error {
 	}
 	for agent, holder := range n.queues.claims {
 		if holder == node {
-			keys = append(keys, "a."+keyOf(agent))
+			keys = append(keys, claimKey(agent))
 		}
 	}
 	n.queues.mu.Unlock()
 	for _, key := range keys {
-		if err := n.queueKV.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := deleteKey(ctx, n.queueKV, key); err != nil {
 			return err
 		}
 	}

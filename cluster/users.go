@@ -2,12 +2,10 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/presence"
@@ -100,7 +98,7 @@ func (n *Node) rewrite(exts map[string]struct{}) error {
 		if _, live := locals[ext]; live {
 			continue
 		}
-		if err := n.users.Delete(ctx, userKey(n.cfg.Node, ext)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := deleteKey(ctx, n.users, userKey(n.cfg.Node, ext)); err != nil {
 			return err
 		}
 	}
@@ -120,10 +118,7 @@ func (n *Node) writeLocal(ext string) error {
 	defer cancel()
 	key := userKey(n.cfg.Node, ext)
 	if r == (presence.Remote{}) {
-		if err := n.users.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return err
-		}
-		return nil
+		return deleteKey(ctx, n.users, key)
 	}
 	_, err := n.users.PutString(ctx, key, encodeRemote(r))
 	return err
@@ -144,7 +139,7 @@ func (n *Node) applyUser(c change) {
 		return // our own keys echo what the table already knows
 	}
 	if r != (presence.Remote{}) {
-		n.members.heard(node, time.Now(), false) // a node with keys and no heartbeat still lapses
+		n.members.heardFirst(node, time.Now()) // a node with keys and no heartbeat still lapses
 	}
 	n.table.SetRemote(ext, node, r)
 }

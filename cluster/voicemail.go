@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -173,20 +172,14 @@ func (n *Node) followVoicemail() (<-chan struct{}, error) {
 			}
 			return b.Bytes(), nil
 		}
-		for attempt := 0; ; attempt++ {
+		tries := 0
+		n.retry("applying voicemail "+info.Name, func() error {
 			err := n.applyVoicemail(m)
-			if err == nil || n.ctx.Err() != nil {
-				return
-			}
-			if attempt == 2 {
+			if tries++; err != nil && tries == 3 {
 				n.log.Warn("cluster: voicemail message not applied here", zap.String("ext", box), zap.String("id", id), zap.Error(err))
-				return
+				return nil // the next change of it, or the node's next start, tries again
 			}
-			select {
-			case <-n.ctx.Done():
-				return
-			case <-time.After(retryAfter):
-			}
-		}
+			return err
+		})
 	})
 }

@@ -185,7 +185,7 @@ func (q *callQueue) dispatch() time.Duration {
 		}
 		if a.held && !a.onCall && !now.Before(a.wrapupUntil) {
 			a.held = false
-			sh.Release(a.ext)
+			q.release(a.ext)
 		}
 	}
 	for _, qc := range q.waiting {

@@ -119,8 +119,7 @@ func (t *Table) Local(ext string) (Remote, bool) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := &t.users[i]
-	return Remote{OnCall: len(e.calls) > 0, Registered: e.registered}, true
+	return t.users[i].local(), true
 }
 
 // Locals returns every user this node has something to report about (see Local), by extension.
@@ -129,13 +128,15 @@ func (t *Table) Locals() map[string]Remote {
 	defer t.mu.Unlock()
 	out := make(map[string]Remote)
 	for i := range t.users {
-		e := &t.users[i]
-		if r := (Remote{OnCall: len(e.calls) > 0, Registered: e.registered}); r != (Remote{}) {
-			out[e.snap.Load().Ext] = r
+		if r := t.users[i].local(); r != (Remote{}) {
+			out[t.users[i].snap.Load().Ext] = r
 		}
 	}
 	return out
 }
+
+// local is what this node knows of the user on its own. t.mu is held.
+func (e *entry) local() Remote { return Remote{OnCall: len(e.calls) > 0, Registered: e.registered} }
 
 // localChanged tells the observer that row i's own calls or registration changed. t.mu is held.
 func (t *Table) localChanged(i int) {

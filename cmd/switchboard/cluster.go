@@ -9,16 +9,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/cluster"
-	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 // How a node of a cluster is wired: the adapters between cluster.Node and the packages that
-// take it through interfaces of their own, each nil on a single node.
+// take it through interfaces of their own (serve hands the node itself to sip, flow and api).
 
 // clusterRegistrations is whether a user has a phone registered here or at another node:
 // routing rings (or sends to voicemail) by it.
@@ -64,22 +62,6 @@ func importHistory(store *history.Store, data []byte) error {
 	return nil
 }
 
-// sharedQueues is node for the flows' queues, or nil on a single node.
-func sharedQueues(node *cluster.Node) flow.SharedQueues {
-	if node == nil {
-		return nil
-	}
-	return node
-}
-
-// peersView is node for the SIP server, or nil on a single node.
-func peersView(node *cluster.Node) sbsip.Peers {
-	if node == nil {
-		return nil
-	}
-	return node
-}
-
 // reachable is addr (host:port) with an unspecified host (a listener on every interface)
 // replaced by host, the address phones reach the switch at.
 func reachable(addr, host string) string {
@@ -91,15 +73,6 @@ func reachable(addr, host string) string {
 		return net.JoinHostPort(host, port)
 	}
 	return addr
-}
-
-// clusterView is node for the API, or nil on a single node (a nil *cluster.Node in the
-// interface would not be nil).
-func clusterView(node *cluster.Node) api.Cluster {
-	if node == nil {
-		return nil
-	}
-	return node
 }
 
 // shareVoicemail tells the other nodes of every change made to this node's mailboxes: a new

@@ -121,13 +121,7 @@ func TestClusterDNDReachesEveryNode(t *testing.T) {
 	phone := startPhoneProc(t, "baresip", filepath.Join(dir, "b"), baresip, "-f",
 		writeBaresipConfig(t, filepath.Join(dir, "b"), cfgB.SIPPort, ctrl, "1001", "alice-secret", "1002"))
 	defer phone.stop(5 * time.Second)
-	contact := func() string {
-		st, err := baresipContactStatus(ctrl, "1002")
-		if err != nil {
-			return "error: " + err.Error()
-		}
-		return st
-	}
+	contact := func() string { return baresipShows(ctrl, "1002") }
 	if !poll.Until(15*time.Second, func() bool { return contact() == "Online" }) {
 		t.Fatalf("baresip at node b does not show Bob Online within 15s (%q)", contact())
 	}

@@ -252,8 +252,16 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("sip.log_garbage: %w", err)
 	}
 	var registrations routing.Registrations = locations
+	// The cluster as each layer sees it; on a single node nil interfaces (a nil *cluster.Node
+	// in one would not be nil).
+	var (
+		peers      sbsip.Peers
+		shared     flow.SharedQueues
+		clusterAPI api.Cluster
+	)
 	if node != nil {
 		registrations = clusterRegistrations{local: locations, node: node}
+		peers, shared, clusterAPI = node, node, node
 	}
 	router := routing.New(dir, registrations, statuses)
 	flows, err := flow.New(flow.Options{
@@ -263,7 +271,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Watch:     func() flow.StatusFeed { return statuses.WatchOrdered(4096) },
 		Greetings: greets,
 		Voicemail: voicemail,
-		Shared:    sharedQueues(node),
+		Shared:    shared,
 	})
 	if err != nil {
 		return err
@@ -285,7 +293,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Locations:    locations,
 		Voicemail:    voicemail,
 		Presence:     statuses,
-		Peers:        peersView(node),
+		Peers:        peers,
 		Trunks:       dir,
 		History:      callRecords,
 		Browsers:     sbsip.WebRTC(gateways),
@@ -341,7 +349,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Greetings:        greets,
 		PhoneCredentials: phoneCredentials{keys},
 		PhoneWebSockets:  webSocketURLs(srv),
-		Cluster:          clusterView(node),
+		Cluster:          clusterAPI,
 		Logger:           log.Named("http")})
 	web := newWebServer(apiServer.Handler(), log, webIdleTimeout)
 	httpLn = netutil.LimitListener(httpLn, maxHTTPConnections)

@@ -250,6 +250,15 @@ func baresipContactStatus(ctrlPort int, ext string) (string, error) {
 	return "", nil
 }
 
+// baresipShows is ext's status in baresip's contact list, or the error reading it.
+func baresipShows(ctrlPort int, ext string) string {
+	st, err := baresipContactStatus(ctrlPort, ext)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return st
+}
+
 // logLineHas reports whether one line of log contains every part.
 func logLineHas(log string, parts ...string) bool {
 	for _, line := range strings.Split(log, "\n") {

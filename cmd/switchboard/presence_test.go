@@ -207,13 +207,7 @@ func TestBaresipSeesColleagueDND(t *testing.T) {
 	start := time.Now()
 	phone := startPhoneProc(t, "baresip", dir, baresip, "-f", cfgDir)
 
-	contact := func() string {
-		st, err := baresipContactStatus(ctrl, "1002")
-		if err != nil {
-			return "error: " + err.Error()
-		}
-		return st
-	}
+	contact := func() string { return baresipShows(ctrl, "1002") }
 	// The first NOTIFY (Bob available) has arrived once baresip lists him Online.
 	if !poll.Until(15*time.Second, func() bool { return contact() == "Online" }) {
 		t.Fatalf("baresip does not show Bob Online within 15s (contact status %q)", contact())
