@@ -33,6 +33,16 @@ func benchNode(b *testing.B, nats *natstest.Cluster, name string, first int, use
 	return n, table
 }
 
+// benchPair is nodes a and b, with nUsers users, on a three-server NATS cluster.
+func benchPair(b *testing.B, nUsers int) (users []presence.User, ta, tb *presence.Table) {
+	b.Helper()
+	nats := natstest.Start(b, 3, true)
+	users = benchUsers(nUsers)
+	_, ta = benchNode(b, nats, "a", 0, users)
+	_, tb = benchNode(b, nats, "b", 1, users)
+	return users, ta, tb
+}
+
 func benchUsers(n int) []presence.User {
 	out := make([]presence.User, n)
 	for i := range out {
@@ -47,10 +57,7 @@ func benchUsers(n int) []presence.User {
 // every watcher at node b has it, reported as p50 and p99 in ms (the aim: p99 under 100 ms).
 func BenchmarkChangeReachesWatchersOnAnotherNode(b *testing.B) {
 	const nUsers, nWatchers = 1_000, 1_000
-	nats := natstest.Start(b, 3, true)
-	users := benchUsers(nUsers)
-	_, ta := benchNode(b, nats, "a", 0, users)
-	_, tb := benchNode(b, nats, "b", 1, users)
+	users, ta, tb := benchPair(b, nUsers)
 
 	var (
 		target    atomic.Pointer[func(presence.State) bool]
@@ -127,10 +134,7 @@ func BenchmarkChangeReachesWatchersOnAnotherNode(b *testing.B) {
 // seen at node b.
 func BenchmarkChangesPerSecondThroughTheCluster(b *testing.B) {
 	const writers, nUsers = 8, 1_000
-	nats := natstest.Start(b, 3, true)
-	users := benchUsers(nUsers)
-	_, ta := benchNode(b, nats, "a", 0, users)
-	_, tb := benchNode(b, nats, "b", 1, users)
+	users, ta, tb := benchPair(b, nUsers)
 	w := tb.WatchOrdered(1 << 16)
 	defer w.Close()
 
