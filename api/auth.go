@@ -95,6 +95,12 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string
 // user (presence lists them all), and it tells an admin's typo from a
 // permission problem.
 func (s *Server) ownerOrAdmin(h func(w http.ResponseWriter, r *http.Request, ext string)) http.Handler {
+	return s.ownerOrAdminAs(func(w http.ResponseWriter, r *http.Request, ext string, _ principal) { h(w, r, ext) })
+}
+
+// ownerOrAdminAs is ownerOrAdmin for handlers that need to know who asks
+// (to record who made a change).
+func (s *Server) ownerOrAdminAs(h func(w http.ResponseWriter, r *http.Request, ext string, p principal)) http.Handler {
 	return s.authed(func(w http.ResponseWriter, r *http.Request, p principal) {
 		ext := r.PathValue("ext")
 		if !s.users.Exists(ext) {
@@ -105,6 +111,6 @@ func (s *Server) ownerOrAdmin(h func(w http.ResponseWriter, r *http.Request, ext
 			writeError(w, http.StatusForbidden, "only the owner or an admin may do this")
 			return
 		}
-		h(w, r, ext)
+		h(w, r, ext, p)
 	})
 }

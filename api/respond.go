@@ -20,6 +20,14 @@ const maxJSONBody = 64 << 10
 // errorBody is the body of every error response.
 type errorBody struct {
 	Error string `json:"error"`
+	// Field names the request field at fault ("until", "week.mon[1]"), so a
+	// page can show the problem beside it.
+	Field string `json:"field,omitempty"`
+}
+
+// writeFieldError answers 400 for a bad field: the message names it.
+func writeFieldError(w http.ResponseWriter, field, msg string) {
+	writeJSON(w, http.StatusBadRequest, errorBody{Error: field + ": " + msg, Field: field})
 }
 
 // writeJSON writes v as the JSON body of a response with the given status.

@@ -49,6 +49,7 @@ package api
 import (
 	"net/http"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -88,10 +89,15 @@ type Presence interface {
 	Get(ext string) (presence.State, bool)
 	// List returns every user's presence.
 	List() []presence.State
-	// SetDND turns a user's do-not-disturb on or off, durably (the change is
-	// stored before SetDND returns), and returns the new presence. It fails
-	// with presence.ErrUnknownUser for an unknown extension.
-	SetDND(ext string, on bool) (presence.State, error)
+	// Set applies a DND change, durably (it is stored before Set returns),
+	// and returns the new presence. It fails with presence.ErrUnknownUser for
+	// an unknown extension, presence.ErrBadChange for a malformed change.
+	Set(ext string, c presence.Change) (presence.State, error)
+	// Changes lists a user's latest DND changes, newest first.
+	Changes(ext string, limit int) ([]presence.Setting, error)
+	// SetHours sets or (nil) removes a user's working hours; Hours reads them.
+	SetHours(ext string, h *presence.Hours) (presence.State, error)
+	Hours(ext string) (presence.Hours, bool)
 	// Watch starts following changes; the caller closes the watcher.
 	Watch() StatusFeed
 	// Watchers is the number of open watchers (a metric).
@@ -162,6 +168,9 @@ type Options struct {
 	PhoneWebSockets []string
 	// Cluster reports a cluster's health in /healthz and /metrics; nil on a single node.
 	Cluster Cluster
+	// Now tells the time that durations in requests ("until": "45m") count
+	// from: the presence table's clock. Nil is time.Now.
+	Now func() time.Time
 	// Logger receives one debug line per request and an error line per
 	// failure the server is to blame for (5xx, panics). Nil logs nothing.
 	Logger *zap.Logger
@@ -179,6 +188,7 @@ type Server struct {
 	queues    Queues
 	calls     Calls
 	sessions  sessions // signs and checks session cookies
+	now       func() time.Time
 
 	phoneCreds   PhoneCredentials
 	phoneSockets []string
@@ -208,6 +218,7 @@ func New(o Options) *Server {
 		queues:    o.Queues,
 		calls:     o.Calls,
 		sessions:  newSessions(),
+		now:       o.Now,
 
 		phoneCreds:   o.PhoneCredentials,
 		phoneSockets: o.PhoneWebSockets,
@@ -217,6 +228,9 @@ func New(o Options) *Server {
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -269,7 +283,11 @@ func (s *Server) routes(mux *http.ServeMux) {
 		mux.Handle("GET /api/v1/presence", s.authed(s.listPresence))
 		mux.Handle("GET /api/v1/presence/events", s.authed(s.presenceEvents))
 		mux.Handle("GET /api/v1/presence/{ext}", s.authed(s.getPresence))
-		mux.Handle("PUT /api/v1/presence/{ext}", s.ownerOrAdmin(s.putPresence))
+		mux.Handle("PUT /api/v1/presence/{ext}", s.ownerOrAdminAs(s.putPresence))
+		mux.Handle("GET /api/v1/presence/{ext}/history", s.ownerOrAdmin(s.listChanges))
+		mux.Handle("GET /api/v1/users/{ext}/hours", s.ownerOrAdmin(s.getHours))
+		mux.Handle("PUT /api/v1/users/{ext}/hours", s.ownerOrAdmin(s.putHours))
+		mux.Handle("DELETE /api/v1/users/{ext}/hours", s.ownerOrAdmin(s.deleteHours))
 	}
 
 	if s.voicemail != nil {

@@ -40,6 +40,7 @@ const (
 	bucketDND   = "switchboard_dnd"
 	bucketUsers = "switchboard_users"
 	bucketNodes = "switchboard_nodes"
+	bucketHours = "switchboard_hours"
 )
 
 // opTimeout bounds one request to NATS (a put, a delete, a listing), so that an outage turns
@@ -57,7 +58,8 @@ type Config struct {
 
 // Table is the node's presence table, as replication needs it (*presence.Table).
 type Table interface {
-	ApplyDND(ext string, on bool, rev uint64)
+	ApplyDND(ext string, s presence.Setting, rev uint64)
+	ApplyHours(ext string, h *presence.Hours) error
 	SetRemote(ext, node string, r presence.Remote)
 	ClearNode(node string) int
 	ObserveLocal(f func(ext string)) error
@@ -75,7 +77,7 @@ type Node struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
-	dnd, users, nodes, queueKV jetstream.KeyValue
+	dnd, users, nodes, queueKV, hours jetstream.KeyValue
 
 	table  Table
 	ctx    context.Context
@@ -157,20 +159,24 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		return fail(fmt.Errorf("cluster: JetStream on %s: %w", nc.ConnectedUrlRedacted(), err))
 	}
 	for _, b := range []struct {
-		name string
-		kv   *jetstream.KeyValue
-		what string
+		name    string
+		kv      *jetstream.KeyValue
+		what    string
+		history uint8
 	}{
-		{bucketDND, &n.dnd, "Switchboard: each user's DND setting"},
-		{bucketUsers, &n.users, "Switchboard: users on a call or registered, by node"},
-		{bucketNodes, &n.nodes, "Switchboard: node heartbeats"},
-		{bucketQueues, &n.queueKV, "Switchboard: queue callers and agents claimed, cluster-wide"},
+		// The DND bucket keeps each user's latest changes: they are the history of changes
+		// every node shows.
+		{bucketDND, &n.dnd, "Switchboard: each user's DND setting", dndHistory},
+		{bucketUsers, &n.users, "Switchboard: users on a call or registered, by node", 1},
+		{bucketNodes, &n.nodes, "Switchboard: node heartbeats", 1},
+		{bucketQueues, &n.queueKV, "Switchboard: queue callers and agents claimed, cluster-wide", 1},
+		{bucketHours, &n.hours, "Switchboard: each user's working hours", 1},
 	} {
 		cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
 		kv, err := n.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
 			Bucket:      b.name,
 			Description: b.what,
-			History:     1,
+			History:     b.history,
 			Replicas:    cfg.Replicas,
 			Storage:     jetstream.FileStorage,
 		})
@@ -219,6 +225,7 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 		apply func(change)
 	}{
 		{n.dnd, n.applyDND},
+		{n.hours, n.applyHours},
 		{n.users, n.applyUser},
 		{n.nodes, n.applyNode},
 		{n.queueKV, n.applyQueue},

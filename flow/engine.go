@@ -32,7 +32,7 @@ type Router interface {
 // Statuses is the status table as the flows use it; presence.Table implements it.
 type Statuses interface {
 	Get(ext string) (presence.State, bool)
-	SetDND(ext string, on bool) (presence.State, error)
+	Set(ext string, c presence.Change) (presence.State, error)
 }
 
 // StatusFeed delivers status changes; presence's watchers implement it.
@@ -230,7 +230,7 @@ func (e *Engine) setDND(c Call, plan *routing.Plan) {
 		c.Refuse(routing.NotFound)
 		return
 	}
-	if _, err := e.o.Statuses.SetDND(plan.Ext, plan.DND); err != nil {
+	if _, err := e.o.Statuses.Set(plan.Ext, presence.Change{DND: plan.DND, Source: presence.SourceFeatureCode, By: plan.Ext}); err != nil {
 		c.Log().Error("DND not saved", zap.Error(err))
 		c.Refuse(0)
 		return

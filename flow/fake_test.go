@@ -246,9 +246,10 @@ func (r *fakeRouter) set(ext string, p routing.Plan) {
 
 // fakeStatuses is a status table the test sets by hand.
 type fakeStatuses struct {
-	mu  sync.Mutex
-	st  map[string]presence.State
-	dnd []string
+	mu      sync.Mutex
+	st      map[string]presence.State
+	dnd     []string
+	changes []presence.Change // every Set, in order
 }
 
 func (s *fakeStatuses) Get(ext string) (presence.State, bool) {
@@ -258,12 +259,13 @@ func (s *fakeStatuses) Get(ext string) (presence.State, bool) {
 	return st, ok
 }
 
-func (s *fakeStatuses) SetDND(ext string, on bool) (presence.State, error) {
+func (s *fakeStatuses) Set(ext string, c presence.Change) (presence.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st[ext]
-	st.DND = on
-	if on {
+	st.DND, st.Reason, st.Until, st.Source, st.By = c.DND, c.Reason, c.Until, c.Source, c.By
+	s.changes = append(s.changes, c)
+	if c.DND {
 		st.Status = presence.DND
 		s.dnd = append(s.dnd, ext)
 	}

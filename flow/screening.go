@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"github.com/switchboard-voip/switchboard/presence"
 	"time"
 
 	"go.uber.org/zap"
@@ -78,7 +79,7 @@ func (e *Engine) screen(c Call, p Party, plan *routing.Plan) (*routing.Plan, boo
 			case '3':
 				log.Info("screening: DND on; voicemail")
 				if e.o.Statuses != nil {
-					if _, err := e.o.Statuses.SetDND(p.Ext(), true); err != nil {
+					if _, err := e.o.Statuses.Set(p.Ext(), presence.Change{DND: true, Source: presence.SourceScreening, By: p.Ext()}); err != nil {
 						log.Error("DND not saved", zap.Error(err))
 					}
 				}

@@ -15,7 +15,11 @@ import "fmt"
 type SharedStore interface {
 	Store
 	// SaveDNDRevision stores the setting as SaveDND does and returns the revision it got.
-	SaveDNDRevision(ext string, on bool) (uint64, error)
+	SaveDNDRevision(ext string, s Setting) (uint64, error)
+	// SaveDNDIf stores the setting only if ext's latest revision is rev (0: ext has none yet),
+	// and returns the revision it got; ErrStale if another save came first. Every node's timer
+	// sees an expiry or a working-hours boundary at once: one of them applies it.
+	SaveDNDIf(ext string, s Setting, rev uint64) (uint64, error)
 }
 
 // Remote is what another node reports about one user.
@@ -28,7 +32,7 @@ type Remote struct {
 // not newer than the one applied is stale and changes nothing, so the store's own echo of a
 // change made here, or an old change delivered late, never undoes a newer one. It is the
 // replication path: nothing is saved. Unknown extensions are ignored.
-func (t *Table) ApplyDND(ext string, on bool, rev uint64) {
+func (t *Table) ApplyDND(ext string, s Setting, rev uint64) {
 	i, ok := t.index[ext]
 	if !ok {
 		return
@@ -41,9 +45,10 @@ func (t *Table) ApplyDND(ext string, on bool, rev uint64) {
 	}
 	e.rev = rev
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	e.dnd = on
+	e.setting = s
 	t.publish(i)
+	t.mu.Unlock()
+	t.rearm(i)
 }
 
 // SetRemote records what node reports about ext; a zero Remote forgets the node for ext.
@@ -143,4 +148,27 @@ func (t *Table) localChanged(i int) {
 	if t.local != nil {
 		t.local(t.users[i].snap.Load().Ext)
 	}
+}
+
+// ApplyHours applies ext's working hours (nil: none) saved at another node: nothing is saved.
+// The schedule is not applied at once, as SetHours does at the node where they were set: that
+// node's change reaches this one as a DND setting. Unknown extensions are ignored.
+func (t *Table) ApplyHours(ext string, h *Hours) error {
+	i, ok := t.index[ext]
+	if !ok {
+		return nil
+	}
+	var sch *Schedule
+	if h != nil {
+		var err error
+		if sch, err = h.Compile(); err != nil {
+			return err
+		}
+	}
+	e := &t.users[i]
+	e.set.Lock()
+	defer e.set.Unlock()
+	e.hours = sch
+	t.rearm(i)
+	return nil
 }

@@ -12,12 +12,27 @@ type sharedStore struct {
 	rev uint64
 }
 
-func (s *sharedStore) SaveDNDRevision(ext string, on bool) (uint64, error) {
-	if err := s.SaveDND(ext, on); err != nil {
+func (s *sharedStore) SaveDNDRevision(ext string, st Setting) (uint64, error) {
+	if err := s.SaveDND(ext, st); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.rev++
+	return s.rev, nil
+}
+
+// SaveDNDIf saves when rev is the store's latest revision (every key shares one counter here,
+// which is stricter than a bucket's per-key revisions).
+func (s *sharedStore) SaveDNDIf(ext string, st Setting, rev uint64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev != s.rev {
+		return 0, ErrStale
+	}
+	if err := s.SaveDND(ext, st); err != nil {
+		return 0, err
+	}
 	s.rev++
 	return s.rev, nil
 }
@@ -35,10 +50,10 @@ func TestReplicatedDNDOlderThanTheLastChangeIsIgnored(t *testing.T) {
 	if _, err := tab.SetDND("1001", true); err != nil { // revision 5
 		t.Fatal(err)
 	}
-	tab.ApplyDND("1001", false, 4) // late
-	tab.ApplyDND("1001", true, 5)  // echo
+	tab.ApplyDND("1001", Setting{DND: false}, 4) // late
+	tab.ApplyDND("1001", Setting{DND: true}, 5)  // echo
 	wantStatus(t, tab, "1001", DND)
-	tab.ApplyDND("1001", false, 6)
+	tab.ApplyDND("1001", Setting{DND: false}, 6)
 	wantStatus(t, tab, "1001", Available)
 	wantEvents(t, tab, w, "1001:dnd", "1001:available")
 
@@ -49,7 +64,7 @@ func TestReplicatedDNDOlderThanTheLastChangeIsIgnored(t *testing.T) {
 	if store.save != 2 {
 		t.Fatalf("%d saves, want 2 (a shared store is always written)", store.save)
 	}
-	tab.ApplyDND("1001", true, 6) // older than the save just made (7)
+	tab.ApplyDND("1001", Setting{DND: true}, 6) // older than the save just made (7)
 	wantStatus(t, tab, "1001", Available)
 }
 

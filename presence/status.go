@@ -24,6 +24,8 @@ var (
 	ErrUnavailable = errors.New("presence: status store unreachable")
 	// ErrNotSettable: the word is not a status a person may set ("busy" is derived).
 	ErrNotSettable = errors.New("presence: status may not be set")
+	// ErrStale: a conditional save found that another node changed the setting first.
+	ErrStale = errors.New("presence: setting changed elsewhere")
 )
 
 // ParseSettable parses a status word a person may set: "available" turns DND off, "dnd" turns

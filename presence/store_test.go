@@ -168,10 +168,11 @@ func TestBoltStoreUsesOnlyItsBucket(t *testing.T) {
 			names = append(names, string(name))
 			return nil
 		})
-		if fmt.Sprint(names) != "[presence voicemail.counts]" {
+		if fmt.Sprint(names) != "[presence presence.changes presence.hours voicemail.counts]" {
 			t.Errorf("buckets %v", names)
 		}
-		if v := tx.Bucket([]byte("presence")).Get([]byte("1001")); string(v) != "dnd" {
+		v := tx.Bucket([]byte("presence")).Get([]byte("1001"))
+		if s, err := DecodeSetting(v); err != nil || !s.DND || s.Source != SourceUser || s.By != "1001" {
 			t.Errorf("stored %q", v)
 		}
 		if v := tx.Bucket([]byte("voicemail.counts")).Get([]byte("1001")); len(v) != 8 || v[3] != 1 {
@@ -181,6 +182,63 @@ func TestBoltStoreUsesOnlyItsBucket(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBoltStoreReadsSettingsStoredBeforeReasons: a data dir written by a switch whose settings
+// were the words "dnd" and "available" loads with the same statuses.
+func TestBoltStoreReadsSettingsStoredBeforeReasons(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "switchboard.db"))
+	store, err := NewBoltStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("presence"))
+		b.Put([]byte("1003"), []byte("dnd"))
+		return b.Put([]byte("1004"), []byte("available"))
+	})
+	tab, err := NewTable(demoUsers, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, tab, "1003", DND)
+	wantStatus(t, tab, "1004", Available)
+}
+
+// TestBoltStoreKeepsTheNewestChangesOfEachUser: past KeepChanges a user's oldest changes go,
+// newest first, and another user's are untouched.
+func TestBoltStoreKeepsTheNewestChangesOfEachUser(t *testing.T) {
+	store, err := NewBoltStore(openDB(t, filepath.Join(t.TempDir(), "switchboard.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SaveDND("1002", Setting{DND: true, Reason: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range KeepChanges + 5 {
+		if err := store.SaveDND("1001", Setting{DND: i%2 == 0, Reason: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.SaveDND("10010", Setting{Reason: "a longer extension sharing the prefix"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.DNDHistory("1001", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != KeepChanges || got[0].Reason != fmt.Sprint(KeepChanges+4) || got[len(got)-1].Reason != "5" {
+		t.Fatalf("%d changes kept, newest %q, oldest %q; want %d, %d … 5", len(got), got[0].Reason, got[len(got)-1].Reason, KeepChanges, KeepChanges+4)
+	}
+	if got, _ := store.DNDHistory("1001", 3); len(got) != 3 || got[2].Reason != fmt.Sprint(KeepChanges+2) {
+		t.Errorf("limit 3: %+v", got)
+	}
+	if got, _ := store.DNDHistory("1002", 0); len(got) != 1 || got[0].Reason != "other" {
+		t.Errorf("1002's changes: %+v", got)
+	}
+	if got, _ := store.DNDHistory("1009", 0); len(got) != 0 {
+		t.Errorf("a user without changes: %+v", got)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/clock"
 )
 
 // State is one user's presence, as the API and watchers see it.
@@ -17,6 +19,13 @@ type State struct {
 	OnCall     bool      `json:"on_call"`
 	Registered bool      `json:"registered"`
 	Changed    time.Time `json:"changed"` // last change of Status
+	// The DND setting's reason and end time (only while DND is on), and who changed the setting
+	// last (on or off), how, and when.
+	Reason string    `json:"reason,omitempty"`
+	Until  time.Time `json:"until,omitzero"`
+	Source Source    `json:"source,omitempty"`
+	By     string    `json:"by,omitempty"`
+	SetAt  time.Time `json:"set_at,omitzero"`
 	// Seq is the table-wide change counter at this state's change: it orders events, and a
 	// client that already has a state with a higher Seq for the extension drops this one.
 	Seq uint64 `json:"seq"`
@@ -32,8 +41,13 @@ type entry struct {
 	// set serialises SetDND for this user, so that the stored and applied settings agree.
 	set sync.Mutex
 
-	// Guarded by Table.mu.
-	dnd        bool
+	// Guarded by set: the user's working hours (nil: none), and the timer that applies the
+	// next expiry or schedule boundary (nil: none pending).
+	hours *Schedule
+	timer clock.Timer
+
+	// Guarded by Table.mu (written with set held too, so that holding set is enough to read).
+	setting    Setting
 	calls      map[string]struct{} // ids of the calls the user is on; nil when none
 	registered bool
 	remote     map[string]Remote // other nodes' view of the user, by node; nil when none
@@ -54,7 +68,11 @@ type Table struct {
 	index map[string]int // ext → row; never changes after NewTable
 	users []entry
 	store Store
+	hours HoursStore // nil: working hours cannot be set
+	clock clock.Clock
 	now   func() time.Time
+	// closed stops timers from being armed; guarded by each row's set when read by it.
+	closed atomic.Bool
 
 	mu       sync.Mutex
 	seq      uint64
@@ -62,22 +80,43 @@ type Table struct {
 	local    func(ext string) // told when a user's calls or registration here change; see ObserveLocal
 }
 
-// NewTable builds the table for users, in that order, with DND settings loaded from store.
-// Every user starts off calls and unregistered. Stored settings of extensions that are not in
-// users are ignored.
-func NewTable(users []User, store Store) (*Table, error) {
+// Option configures a Table.
+type Option func(*Table)
+
+// WithClock makes the table tell the time, and run DND expiries and working-hours boundaries,
+// on c (default clock.Real()).
+func WithClock(c clock.Clock) Option { return func(t *Table) { t.clock = c } }
+
+// WithHours lets users have working hours, kept in hs (default: none can be set).
+func WithHours(hs HoursStore) Option { return func(t *Table) { t.hours = hs } }
+
+// NewTable builds the table for users, in that order, with DND settings loaded from store (and
+// working hours from the HoursStore, if given). Every user starts off calls and unregistered.
+// Stored settings of extensions that are not in users are ignored. Expiries and schedule
+// boundaries that passed while the switch was down are applied by Start, not here.
+func NewTable(users []User, store Store, opts ...Option) (*Table, error) {
 	if store == nil {
 		return nil, errors.New("presence: nil store")
-	}
-	dnd, err := store.LoadDND()
-	if err != nil {
-		return nil, fmt.Errorf("presence: load DND settings: %w", err)
 	}
 	t := &Table{
 		index: make(map[string]int, len(users)),
 		users: make([]entry, len(users)),
 		store: store,
-		now:   time.Now,
+		clock: clock.Real(),
+	}
+	for _, o := range opts {
+		o(t)
+	}
+	t.now = t.clock.Now
+	settings, err := store.LoadDND()
+	if err != nil {
+		return nil, fmt.Errorf("presence: load DND settings: %w", err)
+	}
+	var hours map[string]Hours
+	if t.hours != nil {
+		if hours, err = t.hours.LoadHours(); err != nil {
+			return nil, fmt.Errorf("presence: load working hours: %w", err)
+		}
 	}
 	now := t.now()
 	for i, u := range users {
@@ -89,16 +128,43 @@ func NewTable(users []User, store Store) (*Table, error) {
 		}
 		t.index[u.Ext] = i
 		e := &t.users[i]
-		e.dnd = dnd[u.Ext]
-		e.snap.Store(&State{
-			Ext:     u.Ext,
-			Name:    u.Name,
-			Status:  effective(e.dnd, 0),
-			DND:     e.dnd,
-			Changed: now,
-		})
+		e.setting = settings[u.Ext]
+		if h, ok := hours[u.Ext]; ok {
+			if e.hours, err = h.Compile(); err != nil {
+				return nil, fmt.Errorf("presence: stored working hours of %s: %w", u.Ext, err)
+			}
+		}
+		s := &State{Ext: u.Ext, Name: u.Name, Changed: now}
+		s.setDND(e.setting)
+		s.Status = effective(e.setting.DND, 0)
+		e.snap.Store(s)
 	}
 	return t, nil
+}
+
+// Start applies what fell due while the switch was down (a DND that ended, a working-hours
+// boundary passed) and arms the timers for what comes next. Call it once, before serving.
+func (t *Table) Start() {
+	for i := range t.users {
+		t.users[i].set.Lock()
+		t.rearm(i)
+		t.users[i].set.Unlock()
+	}
+}
+
+// Close stops the table's timers: no expiry or schedule change is applied after it returns
+// (one already running finishes first).
+func (t *Table) Close() {
+	t.closed.Store(true)
+	for i := range t.users {
+		e := &t.users[i]
+		e.set.Lock()
+		if e.timer != nil {
+			e.timer.Stop()
+			e.timer = nil
+		}
+		e.set.Unlock()
+	}
 }
 
 // Status returns ext's effective status; false if ext is not a user. It is the read routing
@@ -139,41 +205,90 @@ func (t *Table) Counts() map[Status]int {
 	return c
 }
 
-// SetDND turns ext's DND on or off. The setting is saved to the store first; if that fails,
-// nothing changes, no watcher hears of it, and the error is returned. Only once it is durable is
-// it applied and watchers notified. Setting the value a user already has notifies nobody and
-// returns the state; it saves nothing unless the store is shared (SharedStore), where another
-// node's newer setting may not have reached this table yet. An unknown ext returns ErrUnknownUser.
-//
-// SetDND waits for the store (a disk sync); calls and status reads do not wait for it.
+// SetDND turns ext's DND on or off with no reason and no end, as the user: Set with a bare
+// change, for tests and tools that do not care who made it.
 func (t *Table) SetDND(ext string, on bool) (State, error) {
+	return t.Set(ext, Change{DND: on, Source: SourceUser, By: ext})
+}
+
+// Set applies a DND change to ext. The setting is saved to the store first; if that fails,
+// nothing changes, no watcher hears of it, and the error is returned. Only once it is durable is
+// it applied and watchers notified. A change that asks for what the user already has (the same
+// DND, reason and end) notifies nobody and returns the state; it saves nothing unless the store
+// is shared (SharedStore), where another node's newer setting may not have reached this table
+// yet. A malformed change returns ErrBadChange, an unknown ext ErrUnknownUser.
+//
+// Set waits for the store (a disk sync); calls and status reads do not wait for it.
+func (t *Table) Set(ext string, c Change) (State, error) {
 	i, ok := t.index[ext]
 	if !ok {
 		return State{}, fmt.Errorf("%w: %q", ErrUnknownUser, ext)
 	}
+	now := t.now()
+	if err := c.check(now); err != nil {
+		return State{}, err
+	}
 	e := &t.users[i]
 	e.set.Lock()
 	defer e.set.Unlock()
-	// e.set is held, so with a store of this node's own the snapshot's DND is current. A
-	// shared store may hold a newer setting made at another node and not here yet: it is
-	// always written, so that the last change made anywhere is the one that stays.
-	shared, isShared := t.store.(SharedStore)
-	if cur := e.snap.Load(); cur.DND == on && !isShared {
-		return *cur, nil
+	// e.set is held, so with a store of this node's own the setting is current. A shared store
+	// may hold a newer setting made at another node and not here yet: it is always written, so
+	// that the last change made anywhere is the one that stays.
+	_, isShared := t.store.(SharedStore)
+	if e.setting.same(c) && !isShared {
+		return *e.snap.Load(), nil
 	}
-	if isShared {
-		rev, err := shared.SaveDNDRevision(ext, on)
+	return t.save(i, c.setting(now), false)
+}
+
+// save stores s as row i's setting and applies it; e.set is held. With a shared store and
+// conditional set, it is saved only if no other node changed the setting since the revision
+// applied here (an expiry or a schedule boundary every node's timer sees at once is then
+// applied by one of them): ErrStale if one did.
+func (t *Table) save(i int, s Setting, conditional bool) (State, error) {
+	e := &t.users[i]
+	ext := e.snap.Load().Ext
+	if shared, ok := t.store.(SharedStore); ok {
+		var rev uint64
+		var err error
+		if conditional {
+			rev, err = shared.SaveDNDIf(ext, s, e.rev)
+		} else {
+			rev, err = shared.SaveDNDRevision(ext, s)
+		}
 		if err != nil {
 			return State{}, err
 		}
 		e.rev = max(e.rev, rev)
-	} else if err := t.store.SaveDND(ext, on); err != nil {
+	} else if err := t.store.SaveDND(ext, s); err != nil {
 		return State{}, err
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	e.dnd = on
-	return t.publish(i), nil
+	e.setting = s
+	st := t.publish(i)
+	t.mu.Unlock()
+	t.rearm(i)
+	return st, nil
+}
+
+// Setting returns ext's DND setting; false if ext is not a user.
+func (t *Table) Setting(ext string) (Setting, bool) {
+	i, ok := t.index[ext]
+	if !ok {
+		return Setting{}, false
+	}
+	e := &t.users[i]
+	e.set.Lock()
+	defer e.set.Unlock()
+	return e.setting, true
+}
+
+// Changes returns ext's latest DND changes, newest first, at most limit of them.
+func (t *Table) Changes(ext string, limit int) ([]Setting, error) {
+	if _, ok := t.index[ext]; !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownUser, ext)
+	}
+	return t.store.DNDHistory(ext, limit)
 }
 
 // CallStarted records that ext is on the call callID (incoming or outgoing, from answer to
@@ -293,8 +408,8 @@ func (t *Table) publish(i int) State {
 		}
 		registered = registered || r.Registered
 	}
-	status, onCall := effective(e.dnd, calls), calls > 0
-	if status == old.Status && e.dnd == old.DND && onCall == old.OnCall && registered == old.Registered {
+	status, onCall := effective(e.setting.DND, calls), calls > 0
+	if status == old.Status && onCall == old.OnCall && registered == old.Registered && old.hasDND(e.setting) {
 		return *old
 	}
 	t.seq++
@@ -302,12 +417,12 @@ func (t *Table) publish(i int) State {
 		Ext:        old.Ext,
 		Name:       old.Name,
 		Status:     status,
-		DND:        e.dnd,
 		OnCall:     onCall,
 		Registered: registered,
 		Changed:    old.Changed,
 		Seq:        t.seq,
 	}
+	s.setDND(e.setting)
 	if status != old.Status {
 		s.Changed = t.now()
 	}
@@ -316,4 +431,16 @@ func (t *Table) publish(i int) State {
 		w.queue(i, s)
 	}
 	return *s
+}
+
+// setDND copies the DND setting's fields into s.
+func (s *State) setDND(d Setting) {
+	s.DND, s.Reason, s.Until = d.DND, d.Reason, d.Until
+	s.Source, s.By, s.SetAt = d.Source, d.By, d.At
+}
+
+// hasDND reports whether s shows the setting d.
+func (s *State) hasDND(d Setting) bool {
+	return s.DND == d.DND && s.Reason == d.Reason && s.Until.Equal(d.Until) &&
+		s.Source == d.Source && s.By == d.By && s.SetAt.Equal(d.At)
 }

@@ -335,9 +335,9 @@ func TestNewTableRejectsBadUsers(t *testing.T) {
 
 func TestStoredDNDLoadedAndForeignIgnored(t *testing.T) {
 	store := &MemoryStore{}
-	store.SaveDND("1005", true)
-	store.SaveDND("1004", false)
-	store.SaveDND("9999", true) // no longer configured
+	store.SaveDND("1005", Setting{DND: true})
+	store.SaveDND("1004", Setting{DND: false})
+	store.SaveDND("9999", Setting{DND: true}) // no longer configured
 	tab, err := NewTable(demoUsers, store)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"github.com/switchboard-voip/switchboard/presence"
 	"io"
 	"strings"
 	"time"
@@ -42,7 +43,7 @@ func (p featurePackage) handleBody(user string, body []byte) error {
 	if err != nil || !present {
 		return err
 	}
-	if _, err := p.s.opts.Presence.SetDND(user, on); err != nil {
+	if _, err := p.s.opts.Presence.Set(user, presence.Change{DND: on, Source: presence.SourcePhoneKey, By: user}); err != nil {
 		return fmt.Errorf("set DND from DND key: %w", err)
 	}
 	return nil

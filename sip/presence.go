@@ -19,7 +19,7 @@ import (
 // without the SIP layer noticing.
 type Presence interface {
 	Get(ext string) (presence.State, bool)
-	SetDND(ext string, on bool) (presence.State, error)
+	Set(ext string, c presence.Change) (presence.State, error)
 	// CallStarted and CallEnded put ext on and off the call callID (the caller's INVITE
 	// Call-ID); both are idempotent, so a repeated report is harmless.
 	CallStarted(ext, callID string)
@@ -281,7 +281,7 @@ func (s *Server) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 		if known {
 			apply := s.published.changed(user, on)
 			if apply {
-				if _, err := s.opts.Presence.SetDND(user, on); err != nil {
+				if _, err := s.opts.Presence.Set(user, presence.Change{DND: on, Source: presence.SourcePublish, By: user}); err != nil {
 					log.Error("DND not saved", zap.Error(err))
 					_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 					return

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+	_ "time/tzdata" // working hours name IANA zones; a static binary in a bare image has none
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -188,6 +189,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 
 	// One node keeps DND settings in its bbolt file; a cluster's nodes share them in NATS.
 	var dndStore presence.Store
+	var hoursStore presence.HoursStore
 	var node *cluster.Node
 	if cfg.Cluster != nil {
 		node, err = cluster.Connect(ctx, cluster.Config{Node: cfg.Cluster.Node, NATS: cfg.Cluster.NATS,
@@ -198,20 +200,26 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		// Deferred before the SIP server's shutdown runs (below), so it runs after: the calls
 		// have ended, and leaving deletes this node's keys at once.
 		defer node.Close()
-		dndStore = node
+		dndStore, hoursStore = node, node
 		shareVoicemail(voicemail, node)
 		node.OnVoicemail(func(v cluster.VoicemailMessage) error { return applyVoicemail(voicemail, v) })
-	} else if dndStore, err = presence.NewBoltStore(db); err != nil {
-		return fmt.Errorf("presence store: %w", err)
+	} else {
+		bolt, err := presence.NewBoltStore(db)
+		if err != nil {
+			return fmt.Errorf("presence store: %w", err)
+		}
+		dndStore, hoursStore = bolt, bolt
 	}
 	people := make([]presence.User, 0, len(cfg.Users))
 	for _, u := range cfg.Users {
 		people = append(people, presence.User{Ext: u.Ext, Name: u.Name})
 	}
-	statuses, err := presence.NewTable(people, dndStore)
+	statuses, err := presence.NewTable(people, dndStore, presence.WithHours(hoursStore))
 	if err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
+	// Stopped before the store closes: no timed DND or working-hours change is saved after.
+	defer statuses.Close()
 	calls, err := history.Open(db)
 	if err != nil {
 		return fmt.Errorf("call history: %w", err)
@@ -228,6 +236,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		}
 		log.Info("cluster joined", zap.String("node", node.Name()), zap.Strings("nodes", node.Nodes()))
 	}
+	// DND ends and working-hours boundaries that passed while the switch was down apply now.
+	statuses.Start()
 
 	music, err := loadQueueMusic(cfg)
 	if err != nil {
