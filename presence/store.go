@@ -174,8 +174,8 @@ func (s *BoltStore) DNDHistory(ext string, limit int) ([]Setting, error) {
 		}
 		c := ch.Cursor()
 		// The last key of the prefix: seek past it, then step back.
-		k, v := c.Seek(append(slices.Clip(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
-		if k == nil {
+		var k, v []byte
+		if k, _ = c.Seek(append(slices.Clip(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
