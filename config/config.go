@@ -272,6 +272,11 @@ type Queue struct {
 	AnnouncePosition bool `yaml:"announce_position"`
 	// Fallback is "hangup" (default), "voicemail:EXT" or "EXT" (user, group or queue).
 	Fallback string `yaml:"fallback"`
+	// AutoPause sets an agent who lets this many offers in a row ring out (or declines them)
+	// to DND "missed N queue calls"; default 3, 0 never does.
+	AutoPause int `yaml:"auto_pause"`
+	// AutoResume ends such a DND by itself after this long; 0 (default) leaves it to the agent.
+	AutoResume time.Duration `yaml:"auto_resume" check:"allowzero"`
 }
 
 // Trunk is a carrier or PBX that exchanges calls with Switchboard without digest auth.
@@ -544,6 +549,9 @@ func applyDefaults(c *Config, set map[string]int) {
 		defDur(field(p, "max_wait"), &q.MaxWait, 5*time.Minute)
 		defDur(field(p, "wrapup"), &q.Wrapup, 5*time.Second)
 		defStr(field(p, "fallback"), &q.Fallback, "hangup")
+		if !has(field(p, "auto_pause")) {
+			q.AutoPause = 3
+		}
 	}
 }
 

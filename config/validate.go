@@ -369,6 +369,12 @@ func (v *validator) queues() {
 		v.members(field(p, "members"), q.Members)
 		v.file(field(p, "music_on_hold"), &q.MusicOnHold)
 		v.fallback(field(p, "fallback"), q.Fallback, q.Ext)
+		if q.AutoPause < 0 || q.AutoPause > 100 {
+			v.add(field(p, "auto_pause"), "want 0 (never) to 100 missed offers, got %d", q.AutoPause)
+		}
+		if q.AutoResume < 0 || q.AutoResume > 366*24*time.Hour {
+			v.add(field(p, "auto_resume"), "want 0 (never) up to a year, got %s", q.AutoResume)
+		}
 	}
 }
 

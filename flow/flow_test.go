@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/presence"
@@ -314,4 +316,32 @@ func TestDNDFeatureCodeSavesThenConfirms(t *testing.T) {
 	if c.outcome != history.Feature {
 		t.Fatalf("outcome %q, want feature", c.outcome)
 	}
+}
+
+// TestAutoPauseCountsOffersInARow: the pause auto-pause sets ends by itself (presence applies it) after the queue's
+// auto_resume, and an answered offer starts the count again.
+func TestAutoPauseCountsOffersInARow(t *testing.T) {
+	e, st, clk := autoPauseEngine(t)
+	q := e.queueFor(routing.Queue{Ext: "700", Members: []string{"1002"}, AutoPause: 2, AutoResume: 10 * time.Minute})
+	e.autoPause(q, []string{"1002"}, zap.NewNop())
+	q.answeredBy(&queueCaller{tried: map[string]time.Time{}}, []string{"1002"}, "1002")
+	e.autoPause(q, []string{"1002"}, zap.NewNop())
+	if len(st.changes) != 0 {
+		t.Fatalf("paused after one miss since an answer: %+v", st.changes)
+	}
+	e.autoPause(q, []string{"1002"}, zap.NewNop())
+	if len(st.changes) != 1 {
+		t.Fatalf("changes %+v, want one pause", st.changes)
+	}
+	c := st.changes[0]
+	if !c.DND || c.Reason != "missed 2 queue calls" || c.Source != presence.SourceAutoPause || !c.Until.Equal(clk.Now().Add(10*time.Minute)) {
+		t.Errorf("pause %+v", c)
+	}
+}
+
+// autoPauseEngine is an engine whose statuses know agent 1002, Available.
+func autoPauseEngine(t *testing.T) (*Engine, *fakeStatuses, *clock.Fake) {
+	st := &fakeStatuses{st: map[string]presence.State{"1002": {Ext: "1002", Status: presence.Available}}}
+	e, clk, _ := newEngine(t, st)
+	return e, st, clk
 }

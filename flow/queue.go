@@ -37,6 +37,7 @@ type queueAgent struct {
 	wrapupUntil time.Time // no offers before this
 	ringing     bool      // being offered a caller now
 	held        bool      // this node holds the agent in a cluster (answered) until wrap-up ends
+	missed      int       // offers in a row the agent let ring out or declined (auto-pause)
 }
 
 type queueCaller struct {
@@ -360,6 +361,7 @@ func (q *callQueue) answeredBy(qc *queueCaller, agents []string, agent string) {
 			a.ringing = false
 		}
 		if ext == agent && a != nil {
+			a.missed = 0
 			a.onCall = true
 			a.held = q.e.o.Shared != nil // claimed until the call and its wrap-up end
 			continue
@@ -481,6 +483,9 @@ func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 				q.offerDone(qc, agents, false)
 				return
 			default:
+				// Paused first: the agents are still marked ringing, so the dispatcher cannot
+				// offer the caller to them again before their DND is in the table.
+				e.autoPause(q, agents, log)
 				q.offerDone(qc, agents, false)
 				c.SetState(Queued)
 			}
@@ -492,5 +497,38 @@ func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 				return
 			}
 		}
+	}
+}
+
+// autoPause counts an offer the agents let ring out or declined; an agent who reaches the
+// queue's auto_pause in a row is set to DND with the reason "missed N queue calls" (ending by
+// itself after auto_resume, if set), so callers stop waiting on a phone nobody answers and the
+// agent sees why on the page at once.
+func (e *Engine) autoPause(q *callQueue, agents []string, log *zap.Logger) {
+	q.mu.Lock()
+	limit, resume := q.cfg.AutoPause, q.cfg.AutoResume
+	var paused []string
+	for _, ext := range agents {
+		a := q.agents[ext]
+		if a == nil {
+			continue
+		}
+		a.missed++
+		if limit > 0 && a.missed >= limit {
+			a.missed = 0
+			paused = append(paused, ext)
+		}
+	}
+	q.mu.Unlock()
+	for _, ext := range paused {
+		c := presence.Change{DND: true, Reason: "missed " + strconv.Itoa(limit) + " queue calls", Source: presence.SourceAutoPause}
+		if resume > 0 {
+			c.Until = e.clock.Now().Add(resume)
+		}
+		if _, err := e.o.Statuses.Set(ext, c); err != nil {
+			log.Error("auto-pause not saved", zap.String("ext", ext), zap.Error(err))
+			continue
+		}
+		log.Info("agent auto-paused", zap.String("ext", ext), zap.Int("missed", limit), zap.Duration("auto_resume", resume))
 	}
 }

@@ -311,6 +311,7 @@ func TestBadChangesAreRefused(t *testing.T) {
 		{Change{DND: true, Until: now.Add(2 * MaxUntil)}, "more than a year"},
 		{Change{Until: now.Add(time.Hour)}, "DND only"},
 		{Change{DND: true, Reason: "\xff"}, "UTF-8"},
+		{Change{DND: true, Reason: "line\nbreak"}, "control characters"},
 	}
 	for _, tc := range cases {
 		_, err := tab.Set("1001", tc.c)

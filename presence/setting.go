@@ -3,7 +3,9 @@ package presence
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -76,6 +78,9 @@ func (c Change) check(now time.Time) error {
 	}
 	if !utf8.ValidString(c.Reason) {
 		return fmt.Errorf("%w: reason is not UTF-8", ErrBadChange)
+	}
+	if strings.ContainsFunc(c.Reason, unicode.IsControl) {
+		return fmt.Errorf("%w: reason has control characters", ErrBadChange)
 	}
 	if c.Until.IsZero() {
 		return nil

@@ -230,6 +230,8 @@ type Queue struct {
 	RingTimeout      time.Duration // one offer
 	MaxWait          time.Duration // then the fallback
 	Wrapup           time.Duration // an agent's rest after a call
+	AutoPause        int           // missed offers in a row that set an agent to DND; 0 never
+	AutoResume       time.Duration // then DND ends by itself after this; 0 never
 	MusicOnHold      []int16       // nil: the built-in music
 	AnnouncePosition bool
 	Fallback         Fallback

@@ -102,7 +102,8 @@ type sharedBody struct {
 }
 
 // pidf renders one user's status. Available: open. Busy: open, on-the-phone. DND: closed, busy,
-// with the note "Do Not Disturb" (what Linphone and desk phones display).
+// with the note "Do Not Disturb" (what Linphone and desk phones display) and the user's reason
+// after it; a DND's end is the RPID activities' until (RFC 4480 §3.1).
 func pidf(st presence.State, ext, host string) []byte {
 	entity := "sip:" + ext + "@" + host
 	basic, activity, note := "open", "", "Available"
@@ -111,30 +112,61 @@ func pidf(st presence.State, ext, host string) []byte {
 		activity, note = "<rpid:on-the-phone/>", "On the phone"
 	case presence.DND:
 		basic, activity, note = "closed", "<rpid:busy/>", "Do Not Disturb"
+		if st.Reason != "" {
+			note += ": " + st.Reason
+		}
 	}
-	b := make([]byte, 0, 512+3*len(entity))
+	b := make([]byte, 0, 512+3*len(entity)+2*len(note))
 	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>`+"\r\n"...)
 	b = append(b, `<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="`...)
-	b = append(b, entity...)
+	b = appendEscaped(b, entity)
 	b = append(b, "\">\r\n<tuple id=\""...)
-	b = append(b, ext...)
+	b = appendEscaped(b, ext)
 	b = append(b, `"><status><basic>`...)
 	b = append(b, basic...)
 	b = append(b, `</basic></status><contact>`...)
-	b = append(b, entity...)
+	b = appendEscaped(b, entity)
 	b = append(b, `</contact><note>`...)
-	b = append(b, note...)
+	b = appendEscaped(b, note)
 	b = append(b, "</note></tuple>\r\n"...)
 	if activity != "" {
 		b = append(b, `<dm:person id="p`...)
-		b = append(b, ext...)
-		b = append(b, `"><rpid:activities>`...)
+		b = appendEscaped(b, ext)
+		b = append(b, `"><rpid:activities`...)
+		if st.Status == presence.DND && !st.Until.IsZero() {
+			b = append(b, ` until="`...)
+			b = st.Until.UTC().AppendFormat(b, time.RFC3339)
+			b = append(b, '"')
+		}
+		b = append(b, '>')
 		b = append(b, activity...)
 		b = append(b, `</rpid:activities><dm:note>`...)
-		b = append(b, note...)
+		b = appendEscaped(b, note)
 		b = append(b, "</dm:note></dm:person>\r\n"...)
 	}
 	return append(b, "</presence>\r\n"...)
+}
+
+// appendEscaped appends s with XML's five special characters escaped: a reason is the user's
+// own text.
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			b = append(b, "&amp;"...)
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		case '"':
+			b = append(b, "&quot;"...)
+		case '\'':
+			b = append(b, "&apos;"...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // watchPresence turns status changes into NOTIFYs for presence, dialog-less BLF and DND-key

@@ -101,7 +101,8 @@ func (d directory) Queue(ext string) (routing.Queue, bool) {
 		return routing.Queue{}, false
 	}
 	return routing.Queue{Ext: q.Ext, Name: q.Name, Strategy: q.Strategy, Members: q.Members,
-		RingTimeout: q.RingTimeout, MaxWait: q.MaxWait, Wrapup: q.Wrapup, MusicOnHold: d.music[q.Ext],
+		RingTimeout: q.RingTimeout, MaxWait: q.MaxWait, Wrapup: q.Wrapup,
+		AutoPause: q.AutoPause, AutoResume: q.AutoResume, MusicOnHold: d.music[q.Ext],
 		AnnouncePosition: q.AnnouncePosition, Fallback: d.fallbacks[q.Ext]}, true
 }
 
