@@ -49,6 +49,20 @@ type historyRecord struct {
 	Code       int       `json:"code,omitempty"`
 	Via        string    `json:"via,omitempty"`
 	Trace      []string  `json:"trace,omitempty"`
+	// Skipped are the users whose phones did not ring, and why: the page
+	// tells each of them in words.
+	Skipped []skipped `json:"skipped,omitempty"`
+}
+
+// skipped is a user a call passed over, as the API shows it.
+type skipped struct {
+	Ext    string    `json:"ext"`
+	Why    string    `json:"why"` // dnd | on_call | no_phone
+	Via    string    `json:"via,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Source string    `json:"source,omitempty"`
+	By     string    `json:"by,omitempty"`
+	At     time.Time `json:"at,omitzero"`
 }
 
 func toHistoryRecord(r history.Record) historyRecord {
@@ -66,14 +80,27 @@ func toHistoryRecord(r history.Record) historyRecord {
 		Code:       r.Code,
 		Via:        r.Via,
 		Trace:      r.Trace,
+		Skipped:    toSkipped(r.Skipped),
 	}
+}
+
+func toSkipped(in []history.Skip) []skipped {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]skipped, 0, len(in))
+	for _, s := range in {
+		out = append(out, skipped{Ext: s.Ext, Why: s.Why, Via: s.Via, Reason: s.Reason, Source: s.Source, By: s.By, At: utc(s.At)})
+	}
+	return out
 }
 
 // listHistory answers GET /api/v1/history?limit=&before=&ext=: call
 // outcomes, newest first, as a JSON array ([] when there are none).
 //
 // A user gets the calls they took part in (as caller, callee, the one who
-// answered, or through a group or queue they dialled); an admin gets every
+// answered, or through a group or queue they dialled) and those that passed
+// them over (skipped: on DND, on a call, no phone); an admin gets every
 // call, or with ?ext= those of one extension or outside number. ?ext= from
 // a user is allowed only for their own extension (403 otherwise).
 //

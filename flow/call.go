@@ -82,6 +82,8 @@ type Call interface {
 	Holding(on bool)
 	// Trace appends lines to the call's routing trace (history and API).
 	Trace(lines ...string)
+	// Skipped records users whose phones did not ring for the call, and why (history).
+	Skipped(s ...history.Skip)
 	// Via records the group or queue the call came through.
 	Via(ext string)
 }

@@ -163,6 +163,7 @@ func (e *Engine) StatusChanged(st presence.State) {
 // unless a previous flow answered it (a held caller put through).
 func (e *Engine) Run(c Call, plan *routing.Plan) {
 	c.Trace(plan.Trace...)
+	c.Skipped(plan.Skipped...)
 	switch plan.Action {
 	case routing.Ring:
 		e.ring(c, plan)

@@ -204,7 +204,12 @@ func (f *fakeCall) SetOutcome(o history.Outcome, by string) {
 }
 func (f *fakeCall) Holding(on bool)       { f.did("holding %t", on) }
 func (f *fakeCall) Trace(lines ...string) {}
-func (f *fakeCall) Via(ext string)        { f.did("via %s", ext) }
+func (f *fakeCall) Skipped(s ...history.Skip) {
+	for _, k := range s {
+		f.did("skipped %s %s", k.Ext, k.Why)
+	}
+}
+func (f *fakeCall) Via(ext string) { f.did("via %s", ext) }
 
 // fakeParty is a phone that answered.
 type fakeParty struct {

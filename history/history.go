@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -49,6 +50,7 @@ const (
 	maxPartyLen = 128 // From, To, AnsweredBy, Voicemail, Via
 	maxTrace    = 64  // lines of Trace kept
 	maxTraceLen = 512 // bytes kept per Trace line
+	maxSkipped  = 64  // Skipped entries kept
 )
 
 // Outcome is how a call ended.
@@ -112,23 +114,46 @@ type Record struct {
 	Via string `json:"via,omitempty"`
 	// Trace is routing's reasons for what happened.
 	Trace []string `json:"trace,omitempty"`
+	// Skipped are the users whose phones did not ring for this call, and why: the answer to
+	// "why didn't my phone ring?". The record is listed in each one's history.
+	Skipped []Skip `json:"skipped,omitempty"`
+}
+
+// Why a user's phone did not ring.
+const (
+	SkipDND     = "dnd"      // on Do Not Disturb (the DND fields say whose doing)
+	SkipOnCall  = "on_call"  // on another call
+	SkipNoPhone = "no_phone" // no phone registered
+)
+
+// Skip is one user routing passed over.
+type Skip struct {
+	Ext string `json:"ext"`
+	Why string `json:"why"` // SkipDND, SkipOnCall or SkipNoPhone
+	// Via is the group the user was skipped in; empty for a call to the user.
+	Via string `json:"via,omitempty"`
+	// The DND setting's reason, source, who set it and when (Why SkipDND).
+	Reason string    `json:"reason,omitempty"`
+	Source string    `json:"source,omitempty"`
+	By     string    `json:"by,omitempty"`
+	At     time.Time `json:"at,omitzero"`
 }
 
 // parties returns the distinct non-empty extensions r involves, which are
 // the ones it is indexed under.
 func (r *Record) parties() []string {
-	out := make([]string, 0, 4)
-	for _, p := range [...]string{r.From, r.To, r.AnsweredBy, r.Via} {
-		if p == "" {
-			continue
-		}
-		dup := false
-		for _, q := range out {
-			dup = dup || q == p
-		}
-		if !dup {
+	out := make([]string, 0, 4+len(r.Skipped))
+	add := func(p string) {
+		if p != "" && !slices.Contains(out, p) {
 			out = append(out, p)
 		}
+	}
+	add(r.From)
+	add(r.To)
+	add(r.AnsweredBy)
+	add(r.Via)
+	for _, s := range r.Skipped {
+		add(s.Ext)
 	}
 	return out
 }
@@ -220,6 +245,9 @@ func (s *Store) Add(r Record) (Record, error) {
 		r.Started = r.Started.UTC()
 	}
 	r.Trace = clampTrace(r.Trace)
+	if len(r.Skipped) > maxSkipped {
+		r.Skipped = r.Skipped[:maxSkipped:maxSkipped]
+	}
 	if err := validate(&r); err != nil {
 		return Record{}, fmt.Errorf("history: adding record: %w", err)
 	}

@@ -55,6 +55,18 @@ func validate(r *Record) error {
 	case r.Code != 0 && (r.Code < 100 || r.Code > 699):
 		return fmt.Errorf("%w: SIP code %d", ErrInvalid, r.Code)
 	}
+	for i, s := range r.Skipped {
+		switch {
+		case !validParty(s.Ext):
+			return fmt.Errorf("%w: skipped[%d].ext %q", ErrInvalid, i, s.Ext)
+		case s.Why != SkipDND && s.Why != SkipOnCall && s.Why != SkipNoPhone:
+			return fmt.Errorf("%w: skipped[%d].why %q", ErrInvalid, i, s.Why)
+		case s.Via != "" && !validParty(s.Via), s.By != "" && !validParty(s.By):
+			return fmt.Errorf("%w: skipped[%d] names a bad party", ErrInvalid, i)
+		case len(s.Reason) > maxTraceLen || len(s.Source) > maxPartyLen:
+			return fmt.Errorf("%w: skipped[%d] reason or source too long", ErrInvalid, i)
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ package routing
 
 import (
 	"fmt"
+	"github.com/switchboard-voip/switchboard/history"
 	"strings"
 	"time"
 
@@ -115,6 +116,9 @@ type Plan struct {
 	HereOnly    bool          // ring only phones registered at this node (Ring; a forwarded call)
 	Refusal     Refusal       // why the caller is refused (Reject)
 	Trace       []string
+	// Skipped are the users whose phones this decision passed over, and why (the plans
+	// under NoAnswer and Then add their own when they run).
+	Skipped []history.Skip
 }
 
 // Refusal is why a call is refused. The SIP layer maps each to its response code in one place.
@@ -267,12 +271,18 @@ type Registrations interface {
 // Statuses gives users' effective statuses; the presence table implements it.
 type Statuses interface {
 	Status(ext string) (presence.Status, bool)
+	// Get returns the whole state, read when a user is passed over for DND to say who set it.
+	Get(ext string) (presence.State, bool)
 }
 
 // everyoneAvailable stands in when no status table is wired (tests of the SIP core).
 type everyoneAvailable struct{}
 
 func (everyoneAvailable) Status(string) (presence.Status, bool) { return presence.Available, true }
+
+func (everyoneAvailable) Get(ext string) (presence.State, bool) {
+	return presence.State{Ext: ext, Status: presence.Available}, true
+}
 
 // Router decides plans from the directory, the registrations and the statuses.
 type Router struct {
@@ -394,6 +404,7 @@ func (r *Router) decideUser(u User) Plan {
 		// Calls are not forwarded: the DND greeting, then voicemail (or 480 after it).
 		p := unavailablePlan(u, GreetingDND)
 		p.Trace = append([]string{fmt.Sprintf("user %s is on DND", u.Ext)}, p.Trace...)
+		p.Skipped = append(p.Skipped, r.skip(u.Ext, "", presence.DND))
 		return p
 	case presence.Busy:
 		ring := r.ringUser(u)
@@ -403,7 +414,8 @@ func (r *Router) decideUser(u User) Plan {
 		}
 		vm := unavailablePlan(u, GreetingNoAnswer)
 		return Plan{Action: Hold, Ext: u.Ext, Greeting: GreetingBusy, HoldLimit: limit, Then: &ring, NoAnswer: &vm,
-			Trace: []string{fmt.Sprintf("user %s is busy: busy greeting, hold up to %s, then ring", u.Ext, limit)}}
+			Trace:   []string{fmt.Sprintf("user %s is busy: busy greeting, hold up to %s, then ring", u.Ext, limit)},
+			Skipped: []history.Skip{{Ext: u.Ext, Why: history.SkipOnCall}}}
 	}
 	return r.ringUser(u)
 }
@@ -413,6 +425,7 @@ func (r *Router) ringUser(u User) Plan {
 	unavailable := unavailablePlan(u, GreetingNoAnswer)
 	if !r.regs.Registered(u.Ext) {
 		unavailable.Trace = append([]string{fmt.Sprintf("user %s: no phone registered", u.Ext)}, unavailable.Trace...)
+		unavailable.Skipped = append(unavailable.Skipped, history.Skip{Ext: u.Ext, Why: history.SkipNoPhone})
 		return unavailable
 	}
 	timeout := u.NoAnswerTimeout
@@ -428,13 +441,16 @@ func (r *Router) ringUser(u User) Plan {
 // answer within the ring timeout, leads to the group's fallback.
 func (r *Router) decideGroup(caller string, g Group, depth int) Plan {
 	var targets, skipped []string
+	var skips []history.Skip
 	for _, m := range g.Members {
 		status, _ := r.statuses.Status(m)
 		switch {
 		case status != presence.Available:
 			skipped = append(skipped, m+" "+string(status))
+			skips = append(skips, r.skip(m, g.Ext, status))
 		case !r.regs.Registered(m):
 			skipped = append(skipped, m+" has no phone")
+			skips = append(skips, history.Skip{Ext: m, Via: g.Ext, Why: history.SkipNoPhone})
 		default:
 			targets = append(targets, m)
 		}
@@ -446,10 +462,25 @@ func (r *Router) decideGroup(caller string, g Group, depth int) Plan {
 	}
 	if len(targets) == 0 {
 		fallback.Trace = append([]string{fmt.Sprintf("group %s: nobody available (%v)", g.Ext, skipped)}, fallback.Trace...)
+		fallback.Skipped = append(skips, fallback.Skipped...)
 		return fallback
 	}
 	return Plan{Action: Ring, Targets: targets, Sequential: g.Sequential, RingTimeout: g.RingTimeout, NoAnswer: &fallback,
-		Trace: []string{trace, "then " + fallback.Action.String()}}
+		Trace: []string{trace, "then " + fallback.Action.String()}, Skipped: skips}
+}
+
+// skip says why a user who is not Available was passed over (in group via, or called
+// directly): on a call, or on DND with the setting's reason and who set it when.
+func (r *Router) skip(ext, via string, status presence.Status) history.Skip {
+	s := history.Skip{Ext: ext, Via: via, Why: history.SkipOnCall}
+	if status != presence.DND {
+		return s
+	}
+	s.Why = history.SkipDND
+	if st, ok := r.statuses.Get(ext); ok && st.DND {
+		s.Reason, s.Source, s.By, s.At = st.Reason, string(st.Source), st.By, st.SetAt
+	}
+	return s
 }
 
 // fallback turns a group's or queue's fallback into a plan.

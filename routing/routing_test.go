@@ -1,10 +1,12 @@
 package routing
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/presence"
 )
 
@@ -42,6 +44,16 @@ func (s statuses) Status(ext string) (presence.Status, bool) {
 		return st, true
 	}
 	return presence.Available, true
+}
+
+// Get says DND was set by the user with the reason "in a meeting" at 10:02.
+func (s statuses) Get(ext string) (presence.State, bool) {
+	st, _ := s.Status(ext)
+	out := presence.State{Ext: ext, Status: st, DND: st == presence.DND}
+	if out.DND {
+		out.Reason, out.Source, out.By, out.SetAt = "in a meeting", presence.SourceUser, ext, time.Date(2026, 12, 4, 10, 2, 0, 0, time.UTC)
+	}
+	return out, true
 }
 
 type regs map[string]bool
@@ -283,5 +295,44 @@ func TestForwardedCallRingsTheUserHere(t *testing.T) {
 		if p := r.Decide(Request{Caller: "1001", Dialled: dialled, FromNode: "b"}); p.Action != Reject || p.Refusal != NotFound {
 			t.Errorf("%s forwarded: plan %+v, want 404", dialled, p)
 		}
+	}
+}
+
+// TestDecisionsSayWhoWasSkippedAndWhy: every user a decision passes over is named with the
+// reason, and a DND with who set it, so that their history can answer "why didn't my phone
+// ring?".
+func TestDecisionsSayWhoWasSkippedAndWhy(t *testing.T) {
+	d := dir{
+		"1001": {Ext: "1001"}, "1002": {Ext: "1002"},
+		"1003": {Ext: "1003", Voicemail: true}, "1004": {Ext: "1004"},
+	}
+	at := time.Date(2026, 12, 4, 10, 2, 0, 0, time.UTC)
+	dnd := func(ext, via string) history.Skip {
+		return history.Skip{Ext: ext, Via: via, Why: history.SkipDND, Reason: "in a meeting", Source: "user", By: ext, At: at}
+	}
+	cases := map[string]struct {
+		dialled  string
+		statuses statuses
+		regs     regs
+		want     []history.Skip
+	}{
+		"a user on DND": {"1003", statuses{"1003": presence.DND}, regs{"1003": true}, []history.Skip{dnd("1003", "")}},
+		"a user on a call": {"1003", statuses{"1003": presence.Busy}, regs{"1003": true},
+			[]history.Skip{{Ext: "1003", Why: history.SkipOnCall}}},
+		"a user without a phone": {"1003", statuses{}, regs{}, []history.Skip{{Ext: "1003", Why: history.SkipNoPhone}}},
+		"an available user":      {"1003", statuses{}, regs{"1003": true}, nil},
+		"group members": {"600", statuses{"1001": presence.Busy, "1002": presence.DND}, regs{"1001": true, "1002": true, "1003": true},
+			[]history.Skip{{Ext: "1001", Via: "600", Why: history.SkipOnCall}, dnd("1002", "600"), {Ext: "1004", Via: "600", Why: history.SkipNoPhone}}},
+		"nobody in the group": {"600", statuses{"1001": presence.DND, "1002": presence.DND, "1003": presence.DND, "1004": presence.DND},
+			regs{"1001": true, "1002": true, "1003": true, "1004": true},
+			[]history.Skip{dnd("1001", "600"), dnd("1002", "600"), dnd("1003", "600"), dnd("1004", "600")}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := New(d, tc.regs, tc.statuses).Decide(Request{Caller: "1005", Dialled: tc.dialled})
+			if !slices.Equal(p.Skipped, tc.want) {
+				t.Errorf("skipped %+v\nwant    %+v", p.Skipped, tc.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,6 +27,7 @@ type callRecord struct {
 	held       time.Duration
 	via        string
 	trace      []string
+	skipped    []history.Skip
 }
 
 // SetOutcome implements flow.Call.
@@ -70,6 +72,18 @@ func (c *call) Trace(lines ...string) {
 	c.mu.Unlock()
 }
 
+// Skipped implements flow.Call. A user passed over twice (held for, then DND) keeps the
+// first reason: it is why their phone did not ring when the call came.
+func (c *call) Skipped(s ...history.Skip) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range s {
+		if !slices.ContainsFunc(c.rec.skipped, func(o history.Skip) bool { return o.Ext == k.Ext && o.Via == k.Via }) {
+			c.rec.skipped = append(c.rec.skipped, k)
+		}
+	}
+}
+
 // Via implements flow.Call.
 func (c *call) Via(ext string) {
 	c.mu.Lock()
@@ -99,7 +113,7 @@ func (c *call) writeHistory() {
 	rec := history.Record{
 		Started: r.started, Ended: now, From: c.callerID, To: c.inv.Recipient.User, Outcome: r.outcome,
 		AnsweredBy: r.answeredBy, Voicemail: r.box, HeldMS: r.held.Milliseconds(), Code: r.code,
-		Via: r.via, Trace: r.trace,
+		Via: r.via, Trace: r.trace, Skipped: r.skipped,
 	}
 	if !r.talkFrom.IsZero() {
 		rec.TalkMS = now.Sub(r.talkFrom).Milliseconds()
