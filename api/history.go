@@ -56,13 +56,14 @@ type historyRecord struct {
 
 // skipped is a user a call passed over, as the API shows it.
 type skipped struct {
-	Ext    string    `json:"ext"`
-	Why    string    `json:"why"` // dnd | on_call | no_phone
-	Via    string    `json:"via,omitempty"`
-	Reason string    `json:"reason,omitempty"`
-	Source string    `json:"source,omitempty"`
-	By     string    `json:"by,omitempty"`
-	At     time.Time `json:"at,omitzero"`
+	Ext     string    `json:"ext"`
+	Why     string    `json:"why"` // dnd | on_call | no_phone
+	Via     string    `json:"via,omitempty"`
+	ViaName string    `json:"via_name,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Source  string    `json:"source,omitempty"`
+	By      string    `json:"by,omitempty"`
+	At      time.Time `json:"at,omitzero"`
 }
 
 func toHistoryRecord(r history.Record) historyRecord {
@@ -90,7 +91,7 @@ func toSkipped(in []history.Skip) []skipped {
 	}
 	out := make([]skipped, 0, len(in))
 	for _, s := range in {
-		out = append(out, skipped{Ext: s.Ext, Why: s.Why, Via: s.Via, Reason: s.Reason, Source: s.Source, By: s.By, At: utc(s.At)})
+		out = append(out, skipped{Ext: s.Ext, Why: s.Why, Via: s.Via, ViaName: s.ViaName, Reason: s.Reason, Source: s.Source, By: s.By, At: utc(s.At)})
 	}
 	return out
 }

@@ -130,8 +130,9 @@ const (
 type Skip struct {
 	Ext string `json:"ext"`
 	Why string `json:"why"` // SkipDND, SkipOnCall or SkipNoPhone
-	// Via is the group the user was skipped in; empty for a call to the user.
-	Via string `json:"via,omitempty"`
+	// Via is the group the user was skipped in, ViaName its name; empty for a call to the user.
+	Via     string `json:"via,omitempty"`
+	ViaName string `json:"via_name,omitempty"`
 	// The DND setting's reason, source, who set it and when (Why SkipDND).
 	Reason string    `json:"reason,omitempty"`
 	Source string    `json:"source,omitempty"`

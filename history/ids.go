@@ -63,7 +63,7 @@ func validate(r *Record) error {
 			return fmt.Errorf("%w: skipped[%d].why %q", ErrInvalid, i, s.Why)
 		case s.Via != "" && !validParty(s.Via), s.By != "" && !validParty(s.By):
 			return fmt.Errorf("%w: skipped[%d] names a bad party", ErrInvalid, i)
-		case len(s.Reason) > maxTraceLen || len(s.Source) > maxPartyLen:
+		case len(s.Reason) > maxTraceLen || len(s.Source) > maxPartyLen || len(s.ViaName) > maxTraceLen:
 			return fmt.Errorf("%w: skipped[%d] reason or source too long", ErrInvalid, i)
 		}
 	}

@@ -165,6 +165,7 @@ type OutboundRoute struct {
 // Group is a ring group.
 type Group struct {
 	Ext         string
+	Name        string // shown to the users it skipped ("skipped in Sales")
 	Sequential  bool // members one after another; else all at once
 	Members     []string
 	RingTimeout time.Duration
@@ -404,7 +405,7 @@ func (r *Router) decideUser(u User) Plan {
 		// Calls are not forwarded: the DND greeting, then voicemail (or 480 after it).
 		p := unavailablePlan(u, GreetingDND)
 		p.Trace = append([]string{fmt.Sprintf("user %s is on DND", u.Ext)}, p.Trace...)
-		p.Skipped = append(p.Skipped, r.skip(u.Ext, "", presence.DND))
+		p.Skipped = append(p.Skipped, r.skip(u.Ext, Group{}, presence.DND))
 		return p
 	case presence.Busy:
 		ring := r.ringUser(u)
@@ -447,10 +448,10 @@ func (r *Router) decideGroup(caller string, g Group, depth int) Plan {
 		switch {
 		case status != presence.Available:
 			skipped = append(skipped, m+" "+string(status))
-			skips = append(skips, r.skip(m, g.Ext, status))
+			skips = append(skips, r.skip(m, g, status))
 		case !r.regs.Registered(m):
 			skipped = append(skipped, m+" has no phone")
-			skips = append(skips, history.Skip{Ext: m, Via: g.Ext, Why: history.SkipNoPhone})
+			skips = append(skips, history.Skip{Ext: m, Via: g.Ext, ViaName: g.Name, Why: history.SkipNoPhone})
 		default:
 			targets = append(targets, m)
 		}
@@ -469,10 +470,10 @@ func (r *Router) decideGroup(caller string, g Group, depth int) Plan {
 		Trace: []string{trace, "then " + fallback.Action.String()}, Skipped: skips}
 }
 
-// skip says why a user who is not Available was passed over (in group via, or called
-// directly): on a call, or on DND with the setting's reason and who set it when.
-func (r *Router) skip(ext, via string, status presence.Status) history.Skip {
-	s := history.Skip{Ext: ext, Via: via, Why: history.SkipOnCall}
+// skip says why a user who is not Available was passed over (in group g, or called directly
+// when g is zero): on a call, or on DND with the setting's reason and who set it when.
+func (r *Router) skip(ext string, g Group, status presence.Status) history.Skip {
+	s := history.Skip{Ext: ext, Via: g.Ext, ViaName: g.Name, Why: history.SkipOnCall}
 	if status != presence.DND {
 		return s
 	}

@@ -34,6 +34,18 @@
     busy: (n) => `${n} is on a call: the caller hears their busy greeting and waits on hold.`,
     dnd: (n) => `${n} is on Do not disturb: the caller hears their greeting and goes to voicemail.`,
   };
+  // How each DND change came about, as the history of changes says it.
+  const CHANGE_HOW = {
+    user: 'on the page', admin: 'by an administrator', feature_code: 'with *78/*79',
+    phone_key: "with the phone's DND key", publish: 'from a phone', screening: 'while screening a call',
+    schedule: 'by working hours', auto_pause: 'by auto-pause', expiry: 'when its time ran out',
+  };
+  const OUTCOME_TEXT = {
+    answered: 'Answered', voicemail: 'Voicemail', missed: 'Missed', rejected: 'Refused',
+    abandoned: 'Caller hung up', feature: 'Feature code',
+  };
+  const DAYS = [['mon', 'Monday'], ['tue', 'Tuesday'], ['wed', 'Wednesday'], ['thu', 'Thursday'],
+    ['fri', 'Friday'], ['sat', 'Saturday'], ['sun', 'Sunday']];
   const CALL_STATE_TEXT = {
     ringing: 'Ringing', talking: 'Talking', held: 'On hold', queued: 'Queued',
     voicemail: 'Voicemail', screening: 'Screening',
@@ -71,10 +83,11 @@
   // ---- HTTP ---------------------------------------------------------------
 
   class APIError extends Error {
-    constructor(status, message, retryAfter) {
+    constructor(status, message, retryAfter, field) {
       super(message);
       this.status = status;
       this.retryAfter = retryAfter;
+      this.field = field || ''; // the request field a 400 names ("until", "week.mon[0]")
     }
   }
 
@@ -99,7 +112,7 @@
     }
     if (!res.ok) {
       const msg = (data && data.error) || res.statusText || 'request failed';
-      const err = new APIError(res.status, msg, Number(res.headers.get('Retry-After')) || 0);
+      const err = new APIError(res.status, msg, Number(res.headers.get('Retry-After')) || 0, data && data.field);
       if (res.status === 401 && session && path !== '/api/v1/session') {
         signedOut('Your session has ended. Please sign in again.');
       }
@@ -168,9 +181,29 @@
 
   function hints(st) {
     const h = [];
+    if (st.dnd && st.reason) h.push(st.reason);
+    if (st.dnd && st.until) h.push('until ' + timeText(st.until));
     if (st.on_call) h.push('on a call');
     if (!st.registered) h.push('no phone registered');
     return h.join(' · ');
+  }
+
+  const timeFmt = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
+
+  // timeText is a time as a person reads it: the clock time today, else the date and time.
+  function timeText(iso) {
+    const d = new Date(iso);
+    return d.toDateString() === new Date().toDateString() ? timeFmt.format(d) : dateFmt.format(d);
+  }
+
+  // untilValue turns a choice into the API's "until": a duration passes as it is; "tomorrow"
+  // is tomorrow at 8:00 on this computer's clock.
+  function untilValue(choice) {
+    if (choice !== 'tomorrow') return choice;
+    const d = new Date();
+    d.setDate(d.getDate() + 1);
+    d.setHours(8, 0, 0, 0);
+    return d.toISOString();
   }
 
   // ---- sign-in -----------------------------------------------------------
@@ -266,6 +299,7 @@
     connect();
     loadVoicemail();
     loadGreetings();
+    loadHours();
     loadQueues();
     if (me.admin) pollCalls();
   }
@@ -294,6 +328,7 @@
     history.replaceState(null, '', name === 'team' ? location.pathname : '#' + name);
     if (name === 'voicemail' && session) loadVoicemail();
     if (name === 'calls' && session) loadCalls();
+    if (name === 'history' && session) loadHistory();
   }
 
   function onTabKey(ev) {
@@ -472,6 +507,11 @@
     if (!sw.disabled) sw.checked = st.dnd;
     const pillText = $('me-pill').querySelector('.pill-text');
     if (st.on_call) pillText.textContent = st.dnd ? 'DND · on a call' : 'Busy · on a call';
+    const note = [];
+    if (st.dnd && st.reason) note.push(st.reason);
+    if (st.dnd && st.until) note.push('until ' + timeText(st.until));
+    if (st.dnd && st.source && st.source !== 'user') note.push(changeHow(st));
+    $('me-note').textContent = note.join(' · ');
     if (st.on_call) watchMyCall();
     else setMyCall(null);
   }
@@ -529,6 +569,198 @@
       input.checked = !dnd;
       if (e.status !== 401) toast(`Could not change the status: ${e.message}`, 'error');
     }
+  }
+
+  // changeHow says who or what made a DND change: "set by Alice (1001)", "by working hours".
+  function changeHow(c) {
+    if (c.source === 'admin' && c.by) return 'set by ' + who(c.by);
+    return CHANGE_HOW[c.source] || c.source || '';
+  }
+
+  // quickDND turns my DND on with a reason and an end from the menu.
+  async function quickDND(reason, until, errorBox) {
+    const body = { status: 'dnd' };
+    if (reason) body.reason = reason;
+    if (until) body.until = untilValue(until);
+    try {
+      const st = await api('PUT', `/api/v1/presence/${encodeURIComponent(session.me.ext)}`, body);
+      const row = session.rows.get(st.ext);
+      if (row) updateRow(row, st);
+      $('dnd-menu').open = false;
+      if (errorBox) errorBox.hidden = true;
+      toast(st.until ? `Do not disturb until ${timeText(st.until)}.` : 'Do not disturb is on.');
+    } catch (e) {
+      if (e.status === 401) return;
+      if (errorBox) {
+        errorBox.textContent = e.message;
+        errorBox.hidden = false;
+        const input = e.field === 'reason' ? $('dnd-reason') : e.field === 'until' ? $('dnd-until') : null;
+        if (input) input.setAttribute('aria-invalid', 'true');
+      } else {
+        toast(`Could not change the status: ${e.message}`, 'error');
+      }
+    }
+  }
+
+  // ---- history: calls (and why a phone did not ring) and status changes ---
+
+  async function loadHistory() {
+    const s = session;
+    let calls, changes;
+    try {
+      [calls, changes] = await Promise.all([
+        api('GET', '/api/v1/history?limit=50'),
+        api('GET', `/api/v1/presence/${encodeURIComponent(s.me.ext)}/history?limit=20`),
+      ]);
+    } catch (e) {
+      if (e.status === 404) $('tab-history').hidden = true;
+      else if (e.status !== 401) toast(`Could not load the history: ${e.message}`, 'error');
+      return;
+    }
+    if (s.ended) return;
+    const list = $('call-history');
+    list.replaceChildren(...(calls || []).map(makeHistoryCall));
+    $('call-history-empty').hidden = list.children.length > 0;
+    const cl = $('status-history');
+    cl.replaceChildren(...(changes || []).map(makeChange));
+    $('status-history-empty').hidden = cl.children.length > 0;
+  }
+
+  function makeHistoryCall(r) {
+    const s = session;
+    let text = OUTCOME_TEXT[r.outcome] || r.outcome;
+    if (r.outcome === 'answered' && r.answered_by && r.answered_by !== r.to) text += ' by ' + who(r.answered_by);
+    if (r.outcome === 'voicemail' && r.voicemail) text += ' of ' + who(r.voicemail);
+    const why = (r.skipped || []).filter((k) => s.me.admin || k.ext === s.me.ext).map((k) => whyText(k, s.me.ext));
+    if (why.length === 0 && r.to === s.me.ext && r.from !== s.me.ext && (r.outcome === 'voicemail' || r.outcome === 'missed')) {
+      why.push('Your phone rang and was not answered in time.');
+    }
+    return el('li', { class: 'history-item', 'data-id': r.id, 'data-outcome': r.outcome },
+      el('div', { class: 'history-main' },
+        el('span', { class: 'history-who', text: `${who(r.from)} → ${who(r.to)}` }),
+        el('span', { class: 'history-outcome', text }),
+        el('time', { class: 'muted', datetime: r.started || r.ended, text: timeText(r.started || r.ended) })),
+      why.length ? el('ul', { class: 'history-why' }, ...why.map((w) => el('li', { text: w }))) : null);
+  }
+
+  // whyText explains, in words, why a user's phone did not ring: to them ("You were…") or,
+  // for an admin, about them.
+  function whyText(k, me) {
+    const mine = k.ext === me;
+    const subject = mine ? 'You were' : `${who(k.ext)} was`;
+    let text;
+    if (k.why === 'dnd') {
+      text = `${subject} on DND`;
+      const set = [];
+      if (k.reason) set.push(`“${k.reason}”`);
+      if (k.by && k.by !== k.ext) set.push(`set by ${who(k.by)}`);
+      else if (k.source && k.source !== 'user' && CHANGE_HOW[k.source]) set.push(CHANGE_HOW[k.source]);
+      else if (k.by) set.push(mine ? 'set by you' : 'set by themselves');
+      if (k.at) set.push(`at ${timeText(k.at)}`);
+      if (set.length) text += ` (${set.join(', ')})`;
+    } else if (k.why === 'on_call') {
+      text = `${subject} on another call`;
+    } else {
+      text = mine ? 'Your phone was not registered' : `${who(k.ext)}'s phone was not registered`;
+    }
+    if (k.via) text = `Skipped in ${k.via_name || k.via}: ${text[0].toLowerCase()}${text.slice(1)}`;
+    return text + '.';
+  }
+
+  function makeChange(c) {
+    let text = c.status === 'dnd' ? 'Do not disturb' : 'Available';
+    if (c.reason) text += ` · ${c.reason}`;
+    if (c.until) text += ` · until ${timeText(c.until)}`;
+    let how = changeHow(c);
+    if (c.source === 'user' && c.by && c.by !== session.me.ext) how = 'by ' + who(c.by);
+    return el('li', { class: 'history-item', 'data-source': c.source || '' },
+      el('div', { class: 'history-main' },
+        el('span', { class: 'history-who', text }),
+        el('span', { class: 'history-outcome', text: how }),
+        el('time', { class: 'muted', datetime: c.at, text: timeText(c.at) })));
+  }
+
+  // ---- working hours ------------------------------------------------------
+
+  async function loadHours() {
+    const s = session;
+    let h = null;
+    try {
+      h = await api('GET', `/api/v1/users/${encodeURIComponent(s.me.ext)}/hours`);
+    } catch (e) {
+      if (e.status !== 404) return;
+    }
+    if (!s.ended) renderHours(h);
+  }
+
+  // renderHours is the working-hours form: one span a day (the API takes more), the time
+  // zone, holidays; each problem the server names is shown beside its field.
+  function renderHours(h) {
+    const box = $('hours');
+    const zone = el('input', { id: 'hours-zone', value: (h && h.time_zone) || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC' });
+    const fields = new Map([['time_zone', zone]]);
+    const rows = DAYS.map(([key, name]) => {
+      const span = h && h.week && h.week[key] && h.week[key][0];
+      const [from, to] = span ? span.split('-') : ['', ''];
+      const a = el('input', { type: 'time', id: `hours-${key}-from`, value: from, 'aria-label': `${name} from` });
+      const b = el('input', { type: 'time', id: `hours-${key}-to`, value: to === '24:00' ? '23:59' : to, 'aria-label': `${name} to` });
+      const err = el('span', { class: 'field-error', id: `hours-${key}-error`, role: 'alert' });
+      fields.set(`week.${key}[0]`, a);
+      fields.set(`week.${key}`, a);
+      return { key, a, b, err, row: el('div', { class: 'hours-day' }, el('span', { class: 'hours-name', text: name }), a, el('span', { text: '–' }), b, err) };
+    });
+    const holidays = el('input', { id: 'hours-holidays', value: ((h && h.holidays) || []).join(', '), placeholder: '2026-12-25, 2026-12-26' });
+    fields.set('holidays', holidays);
+    const errors = el('p', { class: 'form-error', id: 'hours-error', role: 'alert', hidden: true });
+    const save = el('button', { type: 'submit', class: 'button primary small', text: 'Save working hours' });
+    const remove = el('button', { type: 'button', class: 'button small', text: 'No working hours', hidden: !h });
+    const form = el('form', { id: 'hours-form', class: 'hours-form', novalidate: true },
+      el('h3', { id: 'hours-title', text: 'Working hours' }),
+      el('p', { class: 'muted', text: 'Outside these hours you are on Do not disturb ("outside working hours"). A change you make yourself lasts until the next start or end of your hours.' }),
+      el('label', { for: 'hours-zone', text: 'Time zone' }), zone,
+      ...rows.map((r) => r.row),
+      el('label', { for: 'hours-holidays', text: 'Holidays (dates)' }), holidays,
+      errors, el('div', { class: 'greeting-actions' }, save, remove));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      for (const r of rows) r.err.textContent = '';
+      for (const f of fields.values()) f.removeAttribute('aria-invalid');
+      errors.hidden = true;
+      const week = {};
+      for (const r of rows) {
+        if (r.a.value || r.b.value) week[r.key] = [`${r.a.value}-${r.b.value === '23:59' ? '24:00' : r.b.value}`];
+      }
+      const body = { time_zone: zone.value.trim(), week, holidays: holidays.value.split(/[\s,]+/).filter(Boolean) };
+      try {
+        const st = await api('PUT', `/api/v1/users/${encodeURIComponent(session.me.ext)}/hours`, body);
+        const row = session.rows.get(st.ext);
+        if (row) updateRow(row, st);
+        remove.hidden = false;
+        toast('Working hours saved.');
+      } catch (e) {
+        if (e.status === 401) return;
+        const field = e.field.replace(/^holidays\[\d+\]$/, 'holidays');
+        const input = fields.get(field);
+        const day = rows.find((r) => field.startsWith(`week.${r.key}`));
+        if (input) input.setAttribute('aria-invalid', 'true');
+        if (day) day.err.textContent = e.message.replace(/^[^:]+: /, '');
+        else {
+          errors.textContent = e.message;
+          errors.hidden = false;
+        }
+      }
+    });
+    remove.addEventListener('click', async () => {
+      try {
+        await api('DELETE', `/api/v1/users/${encodeURIComponent(session.me.ext)}/hours`);
+        toast('Working hours removed.');
+        renderHours(null);
+      } catch (e) {
+        if (e.status !== 401) toast(`Could not remove the working hours: ${e.message}`, 'error');
+      }
+    });
+    box.replaceChildren(form);
+    box.hidden = false;
   }
 
   // ---- voicemail ---------------------------------------------------------
@@ -1030,6 +1262,15 @@
     $('filter').addEventListener('input', onFilter);
     $('dnd-switch').addEventListener('change', (ev) => {
       if (session) setStatus(session.me.ext, ev.target.checked, ev.target);
+    });
+    for (const b of document.querySelectorAll('[data-dnd-for]')) {
+      b.addEventListener('click', () => session && quickDND(b.dataset.dndReason || '', b.dataset.dndFor, null));
+    }
+    $('dnd-custom').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      $('dnd-reason').removeAttribute('aria-invalid');
+      $('dnd-until').removeAttribute('aria-invalid');
+      if (session) quickDND($('dnd-reason').value.trim(), $('dnd-until').value, $('dnd-custom-error'));
     });
     for (const t of document.querySelectorAll('[role="tab"]')) {
       t.addEventListener('click', () => selectTab(t, false));

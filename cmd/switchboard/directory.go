@@ -90,7 +90,7 @@ func (d directory) Group(ext string) (routing.Group, bool) {
 	if !ok {
 		return routing.Group{}, false
 	}
-	return routing.Group{Ext: g.Ext, Sequential: g.Strategy == "sequential", Members: g.Members,
+	return routing.Group{Ext: g.Ext, Name: g.Name, Sequential: g.Strategy == "sequential", Members: g.Members,
 		RingTimeout: g.RingTimeout, Fallback: d.fallbacks[g.Ext]}, true
 }
 
