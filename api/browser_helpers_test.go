@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.etcd.io/bbolt"
 
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/internal/browser"
 	"github.com/switchboard-voip/switchboard/media/greeting"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
@@ -28,6 +29,7 @@ type webEnv struct {
 	table     *presence.Table
 	store     *mailbox.Store
 	greetings *greeting.Store
+	history   *history.Store
 	srv       *httptest.Server
 	users     testUsers
 	calls     *fakeCalls // the calls in progress the page shows admins
@@ -60,7 +62,12 @@ func newWebEnv(t *testing.T, us testUsers, names []presence.User) *webEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	table, err := presence.NewTable(names, &presence.MemoryStore{})
+	pstore := &presence.MemoryStore{}
+	table, err := presence.NewTable(names, pstore, presence.WithHours(pstore))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := history.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,9 +75,9 @@ func newWebEnv(t *testing.T, us testUsers, names []presence.User) *webEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &webEnv{table: table, store: store, greetings: greets, users: us, calls: &fakeCalls{}}
+	e := &webEnv{table: table, store: store, greetings: greets, history: hist, users: us, calls: &fakeCalls{}}
 	e.restart = func() {
-		o := Options{Users: us, Voicemail: store, Presence: table, Greetings: greets, Calls: e.calls}
+		o := Options{Users: us, Voicemail: store, Presence: table, Greetings: greets, Calls: e.calls, History: hist}
 		if e.phone != nil {
 			o.PhoneCredentials, o.PhoneWebSockets = e.phone.creds, e.phone.sockets
 		}

@@ -166,7 +166,7 @@ type OutboundRoute struct {
 type Group struct {
 	Ext         string
 	Name        string // shown to the users it skipped ("skipped in Sales")
-	Sequential  bool // members one after another; else all at once
+	Sequential  bool   // members one after another; else all at once
 	Members     []string
 	RingTimeout time.Duration
 	Fallback    Fallback

@@ -656,8 +656,9 @@
       if (k.by && k.by !== k.ext) set.push(`set by ${who(k.by)}`);
       else if (k.source && k.source !== 'user' && CHANGE_HOW[k.source]) set.push(CHANGE_HOW[k.source]);
       else if (k.by) set.push(mine ? 'set by you' : 'set by themselves');
-      if (k.at) set.push(`at ${timeText(k.at)}`);
-      if (set.length) text += ` (${set.join(', ')})`;
+      let detail = set.join(', ');
+      if (k.at) detail += `${detail ? ' ' : ''}at ${timeText(k.at)}`;
+      if (detail) text += ` (${detail})`;
     } else if (k.why === 'on_call') {
       text = `${subject} on another call`;
     } else {
