@@ -27,7 +27,7 @@ type member struct {
 }
 
 // join starts node name on nats (connecting to server first, first), with a fresh table.
-func join(t *testing.T, nats *natstest.Cluster, name string, first int, ttl time.Duration) member {
+func join(t *testing.T, nats *natstest.Cluster, name string, first int, ttl time.Duration, opts ...presence.Option) member {
 	t.Helper()
 	replicas := min(3, nats.Size())
 	n, err := Connect(context.Background(), Config{Node: name, NATS: nats.URLs(first), NodeTTL: ttl, Replicas: replicas, Log: zaptest.NewLogger(t).Named(name)})
@@ -35,15 +35,17 @@ func join(t *testing.T, nats *natstest.Cluster, name string, first int, ttl time
 		t.Fatalf("node %s: %v", name, err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	table, err := presence.NewTable(team, n)
+	table, err := presence.NewTable(team, n, append([]presence.Option{presence.WithHours(n)}, opts...)...)
 	if err != nil {
 		t.Fatalf("node %s: table: %v", name, err)
 	}
+	t.Cleanup(table.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Start(ctx, table); err != nil {
 		t.Fatalf("node %s: start: %v", name, err)
 	}
+	table.Start()
 	return member{Node: n, table: table}
 }
 

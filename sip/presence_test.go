@@ -258,7 +258,7 @@ func TestFeatureCodesSetAndClearDND(t *testing.T) {
 			t.Fatalf("%s: %v", tc.code, err)
 		}
 		// Saved before the switch even answered (while the confirmation plays, Bob is busy).
-		if st, _ := table.Get("1002"); st.DND != (tc.code == "*78") {
+		if st, _ := table.Get("1002"); st.DND != (tc.code == "*78") || st.Source != presence.SourceFeatureCode || st.By != "1002" {
 			t.Fatalf("after %s: %+v", tc.code, st)
 		}
 		select {
@@ -325,7 +325,7 @@ func TestPublishFromOwnPhoneSetsDND(t *testing.T) {
 </presence>`
 	open := strings.NewReplacer("<rpid:busy/>", "", "Do not disturb", "Online").Replace(linphoneDND)
 	// DND set elsewhere (*78, the web) survives the "open" a phone publishes when it starts.
-	if _, err := table.SetDND("1002", true); err != nil {
+	if _, err := table.Set("1002", presence.Change{DND: true, Reason: "in a meeting", Source: presence.SourceUser, By: "1002"}); err != nil {
 		t.Fatal(err)
 	}
 	if code := publish("1002", open); code != 200 {
@@ -337,13 +337,14 @@ func TestPublishFromOwnPhoneSetsDND(t *testing.T) {
 	if code := publish("1002", linphoneDND); code != 200 {
 		t.Fatalf("PUBLISH DND: %d", code)
 	}
-	if st, _ := table.Get("1002"); st.Status != presence.DND {
+	// The phone only repeats DND: the reason set on the page stays.
+	if st, _ := table.Get("1002"); st.Status != presence.DND || st.Reason != "in a meeting" {
 		t.Fatalf("after PUBLISH DND: %+v", st)
 	}
 	if code := publish("1002", open); code != 200 {
 		t.Fatalf("PUBLISH open: %d", code)
 	}
-	if st, _ := table.Get("1002"); st.Status != presence.Available {
+	if st, _ := table.Get("1002"); st.Status != presence.Available || st.Source != presence.SourcePublish {
 		t.Fatalf("after PUBLISH open: %+v", st)
 	}
 	if code := publish("1003", linphoneDND); code != 403 {
@@ -400,7 +401,12 @@ func TestDNDKeySyncBothWays(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("SetDoNotDisturb: %v %v", res, err)
 	}
-	if st, _ := table.Get("1002"); st.DND {
+	if st, _ := table.Get("1002"); st.DND || st.Source != presence.SourcePhoneKey {
 		t.Fatalf("DND key off did not clear DND: %+v", st)
+	}
+	// The history of changes names each way it was changed.
+	changes, err := table.Changes("1002", 10)
+	if err != nil || len(changes) != 2 || changes[0].Source != presence.SourcePhoneKey || changes[1].Source != presence.SourceUser {
+		t.Fatalf("changes %+v, %v", changes, err)
 	}
 }

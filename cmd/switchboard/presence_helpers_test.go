@@ -24,6 +24,9 @@ type presenceView struct {
 	DND        bool   `json:"dnd"`
 	OnCall     bool   `json:"on_call"`
 	Registered bool   `json:"registered"`
+	Reason     string `json:"reason"`
+	Until      string `json:"until"`
+	Source     string `json:"source"`
 }
 
 // presenceAPI calls Switchboard's HTTP API as one user (HTTP Basic with the SIP password).

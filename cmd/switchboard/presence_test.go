@@ -96,6 +96,34 @@ func TestAPIDNDSurvivesSIGKILL(t *testing.T) {
 	}
 }
 
+// TestTimedDNDSurvivesSIGKILLAndEnds: a DND with a reason and an end is on disk when the PUT
+// returns; after SIGKILL and a restart it still has both, and it ends on time afterwards.
+func TestTimedDNDSurvivesSIGKILLAndEnds(t *testing.T) {
+	dir := t.TempDir()
+	cfg, cfgPath := newSwitchConfig(t, dir, 20, 0)
+	bob := newPresenceAPI(cfg.HTTPPort, "1002", "bob-secret")
+	sw := startBinary(t, cfg, cfgPath)
+	bob.ready(t)
+	code, body, err := bob.do(http.MethodPut, "/api/v1/presence/1002", []byte(`{"status":"dnd","reason":"dentist","until":"12s"}`))
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("PUT timed DND: %d %s %v", code, body, err)
+	}
+	set := bob.get(t, "1002")
+	sw.sigkill(t)
+
+	startBinary(t, cfg, cfgPath)
+	bob.ready(t)
+	v := bob.get(t, "1002")
+	if v.Status != "dnd" || v.Reason != "dentist" || v.Until != set.Until || v.Until == "" {
+		t.Fatalf("after SIGKILL and restart: %+v, want DND \"dentist\" until %s", v, set.Until)
+	}
+	end, _ := time.Parse(time.RFC3339, v.Until)
+	v, ok := bob.waitStatus(t, "1002", "available", time.Until(end)+10*time.Second)
+	if !ok || v.Source != "expiry" {
+		t.Fatalf("after the end: %+v, want available by expiry", v)
+	}
+}
+
 // TestLinphonePublishReachesTheSwitch runs linphonec (liblinphone 5.1) registered as Bob with
 // PUBLISH enabled: its REGISTER and PUBLISH pass the digest challenge, the PIDF it publishes is
 // read as Bob's own status, and the API shows him registered and available.
