@@ -32,10 +32,12 @@ import (
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/history"
+	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/webrtc"
 	"github.com/switchboard-voip/switchboard/presence"
+	"github.com/switchboard-voip/switchboard/queuestats"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 	"github.com/switchboard-voip/switchboard/sip/token"
@@ -216,6 +218,20 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("call history: %w", err)
 	}
+	// Today's queue figures for the wallboard: every record stored from now on (this node's
+	// calls and other nodes' imported ones) is counted as it is added, then those already
+	// stored today are read (a record seen both ways counts once).
+	wallboardChanges := newChangeSignal()
+	queueExts := make([]string, 0, len(cfg.Queues))
+	for _, q := range cfg.Queues {
+		queueExts = append(queueExts, q.Ext)
+	}
+	today := queuestats.New(queuestats.Options{Queues: queueExts, OnChange: wallboardChanges.Notify})
+	defer today.Close()
+	calls.OnAdd(today.Add)
+	if err := today.Load(calls); err != nil {
+		return err
+	}
 	var callRecords sbsip.History = calls
 	if node != nil {
 		callRecords = sharedHistory{Store: calls, node: node}
@@ -272,6 +288,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Greetings: greets,
 		Voicemail: voicemail,
 		Shared:    shared,
+		// The wallboard's event streams follow callers, offers and wrap-ups.
+		OnQueueChange: wallboardChanges.Notify,
 	})
 	if err != nil {
 		return err
@@ -344,7 +362,9 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		scheme = "https"
 	}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
-		Queues:           queueView{cfg: cfg, flows: flows, statuses: statuses},
+		Queues: queueView{cfg: cfg, flows: flows, statuses: statuses},
+		Wallboard: wallboardView{cfg: cfg, flows: flows, statuses: statuses, today: today, clock: clock.Real(),
+			changes: wallboardChanges},
 		Calls:            callsView{srv: srv},
 		Greetings:        greets,
 		PhoneCredentials: phoneCredentials{keys},
