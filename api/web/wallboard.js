@@ -244,7 +244,7 @@
         el('span', { class: 'name', text: a.name || a.ext }),
         el('span', { class: 'muted', text: a.ext }),
         el('span', { class: 'state', text: STATE_TEXT[a.state] || a.state }),
-        el('span', { class: 'count', title: 'calls answered today', text: `· ${a.answered_today}` })));
+        el('span', { class: 'count', text: `${a.answered_today} answered` })));
     }
     return list;
   }
@@ -263,14 +263,17 @@
     }
     for (const q of b.queues) {
       const wait = q.longest_wait_ms;
+      const offered = q.answered_today + q.abandoned_today + q.unanswered_today;
       box.append(el('section', { class: 'queue', 'data-ext': q.ext, 'aria-label': `Queue ${q.name}` },
-        el('h2', null, document.createTextNode(`${q.name || 'Queue'} `), el('span', { class: 'muted', text: q.ext })),
+        el('div', { class: 'queue-head' },
+          el('h2', null, document.createTextNode(`${q.name || 'Queue'} `), el('span', { class: 'muted', text: q.ext })),
+          el('span', { class: 'summary', text: `${offered} call${offered === 1 ? '' : 's'} today · ${q.unanswered_today} to the fallback` })),
         el('div', { class: 'tiles' },
           tile('waiting', String(q.waiting), 'waiting', q.waiting === 1 ? 'caller' : 'callers', waitTone(q, wait)),
           tile('longest-wait', clockText(wait), 'longest wait', 'now', waitTone(q, wait)),
           tile('answered', String(q.answered_today), 'answered today', `${q.answered_in_time_today} within ${sl} s`),
           tile('abandoned', String(q.abandoned_today), 'abandoned today',
-            `${q.short_abandoned_today} within ${b.short_abandon_seconds} s · ${q.unanswered_today} to fallback`,
+            `${q.short_abandoned_today} under ${b.short_abandon_seconds} s`,
             q.abandoned_today - q.short_abandoned_today > 0 ? 'warn' : ''),
           tile('service-level', percent(q.service_level), 'service level', `answered within ${sl} s`, slTone(q.service_level)),
           tile('average-wait', clockText(q.average_wait_ms), 'average wait', 'to answer')),
