@@ -45,7 +45,8 @@
 // {"error":"..."}.
 //
 // Handlers live in one file per resource (voicemail.go, presence.go,
-// events.go, metrics.go, health.go, greetings.go, session.go, web.go); routes
+// events.go, metrics.go, health.go, greetings.go, session.go, web.go,
+// wallboard.go); routes
 // are all registered in routes, below, so the whole surface reads in one place.
 package api
 
@@ -247,11 +248,12 @@ func New(o Options) *Server {
 // concurrent use and may be served by several http.Servers.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close ends every open event stream (GET /api/v1/presence/events) and
-// makes new ones end right after their snapshot; every other route keeps
-// working. http.Server.Shutdown waits for active requests, and an event
-// stream never finishes on its own, so register Close with
-// http.Server.RegisterOnShutdown. Close may be called more than once.
+// Close ends every open event stream (GET /api/v1/presence/events and
+// /api/v1/queues/wallboard/events) and makes new ones end right after their
+// first event; every other route keeps working. http.Server.Shutdown waits
+// for active requests, and an event stream never finishes on its own, so
+// register Close with http.Server.RegisterOnShutdown. Close may be called
+// more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closing) })
 }
