@@ -222,8 +222,8 @@ func nextBoard(t *testing.T, s *stream, within time.Duration, what string, ok fu
 
 // TestWallboardEventsFollowAQueueCall: the stream starts with the board, then sends it again
 // when a caller joins, when an agent's status changes, and when the call's record is stored
-// (answered_today and the service level move); a burst of changes comes as few boards, and a
-// quiet stream gets keep-alive comments.
+// (answered_today and the service level move); a burst of changes comes as few boards, a
+// quiet stream gets keep-alive comments, and the server's Close ends it.
 func TestWallboardEventsFollowAQueueCall(t *testing.T) {
 	old := keepAliveInterval
 	keepAliveInterval = 50 * time.Millisecond
@@ -294,4 +294,17 @@ func TestWallboardEventsFollowAQueueCall(t *testing.T) {
 		t.Errorf("%d boards for a burst of 201 changes, want 1 to 3 (at most one per %v)", boards, wallboardMinGap)
 	}
 	t.Logf("a burst of 201 changes came as %d boards", boards)
+
+	// The server closing (shutdown) ends the stream.
+	e.api.Close()
+	for end := time.After(2 * time.Second); ; {
+		select {
+		case _, ok := <-s.events:
+			if !ok {
+				return
+			}
+		case <-end:
+			t.Fatal("the stream goes on after Close")
+		}
+	}
 }
