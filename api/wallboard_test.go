@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/switchboard-voip/switchboard/history"
+	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/queuestats"
 )
 
@@ -19,7 +20,7 @@ import (
 // by the test: today's counts come from a real queuestats.Today fed by a real history.Store's
 // OnAdd, agents from the presence table.
 type testBoard struct {
-	e       *env
+	table   *presence.Table
 	today   *queuestats.Today
 	history *history.Store
 
@@ -82,7 +83,7 @@ func (b *testBoard) Board() WallboardView {
 		q.ServiceLevel = &sl
 	}
 	for _, ext := range []string{"1002", "1003"} {
-		st, _ := b.e.table.Get(ext)
+		st, _ := b.table.Get(ext)
 		q.Agents = append(q.Agents, WallboardAgent{Ext: ext, Name: st.Name, Status: string(st.Status),
 			State: string(st.Status), Registered: st.Registered, AnsweredToday: day.AnsweredBy[ext]})
 	}
@@ -106,7 +107,7 @@ func newWallboardEnv(t *testing.T) (*env, *testBoard) {
 	t.Helper()
 	b := newTestBoard(t)
 	e := newEnv(t, func(o *Options) { o.Wallboard = b })
-	b.e = e
+	b.table = e.table
 	return e, b
 }
 
