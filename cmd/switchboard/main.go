@@ -37,7 +37,6 @@ import (
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/webrtc"
 	"github.com/switchboard-voip/switchboard/presence"
-	"github.com/switchboard-voip/switchboard/queuestats"
 	"github.com/switchboard-voip/switchboard/routing"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 	"github.com/switchboard-voip/switchboard/sip/token"
@@ -218,20 +217,13 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("call history: %w", err)
 	}
-	// Today's queue figures for the wallboard: every record stored from now on (this node's
-	// calls and other nodes' imported ones) is counted as it is added, then those already
-	// stored today are read (a record seen both ways counts once).
+	// The wallboard's figures of the day, counted before any record is added (imports below).
 	wallboardChanges := newChangeSignal()
-	queueExts := make([]string, 0, len(cfg.Queues))
-	for _, q := range cfg.Queues {
-		queueExts = append(queueExts, q.Ext)
-	}
-	today := queuestats.New(queuestats.Options{Queues: queueExts, OnChange: wallboardChanges.Notify})
-	defer today.Close()
-	calls.OnAdd(today.Add)
-	if err := today.Load(calls); err != nil {
+	today, err := countQueueCalls(cfg, calls, wallboardChanges.Notify)
+	if err != nil {
 		return err
 	}
+	defer today.Close()
 	var callRecords sbsip.History = calls
 	if node != nil {
 		callRecords = sharedHistory{Store: calls, node: node}
@@ -361,10 +353,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		httpLn = tls.NewListener(httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
+	wallboard := wallboardView{cfg: cfg, flows: flows, statuses: statuses, today: today, clock: clock.Real(),
+		changes: wallboardChanges}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
-		Queues: queueView{cfg: cfg, flows: flows, statuses: statuses},
-		Wallboard: wallboardView{cfg: cfg, flows: flows, statuses: statuses, today: today, clock: clock.Real(),
-			changes: wallboardChanges},
+		Queues:           queueView{cfg: cfg, flows: flows, statuses: statuses},
+		Wallboard:        wallboard,
 		Calls:            callsView{srv: srv},
 		Greetings:        greets,
 		PhoneCredentials: phoneCredentials{keys},

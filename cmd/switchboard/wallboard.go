@@ -1,16 +1,37 @@
 package main
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/switchboard-voip/switchboard/api"
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/flow"
+	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/queuestats"
 )
+
+// countQueueCalls starts counting today's calls of the configured queues for the wallboard:
+// every record stored from now on (this node's calls and other nodes' imported ones) is
+// counted as it is added, then those already stored today are read (a record seen both ways
+// counts once). changed is told after each change of the figures. The caller closes the
+// result.
+func countQueueCalls(cfg *config.Config, calls *history.Store, changed func()) (*queuestats.Today, error) {
+	exts := make([]string, 0, len(cfg.Queues))
+	for _, q := range cfg.Queues {
+		exts = append(exts, q.Ext)
+	}
+	today := queuestats.New(queuestats.Options{Queues: exts, OnChange: changed})
+	calls.OnAdd(today.Add)
+	if err := today.Load(calls); err != nil {
+		today.Close()
+		return nil, fmt.Errorf("wallboard: %w", err)
+	}
+	return today, nil
+}
 
 // wallboardView joins the configured queues, the flows' callers waiting, the status table and
 // today's counts into the queue wallboard (GET /api/v1/queues/wallboard and its events).

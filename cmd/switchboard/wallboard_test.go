@@ -10,7 +10,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/internal/browser"
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // wallboardQueue is the queue of the wallboard tests: Bob is its one agent, so whether a
@@ -138,5 +140,50 @@ func TestWallboardShowsAQueueCallLive(t *testing.T) {
 	if err := json.Unmarshal(body, &board); code != http.StatusOK || err != nil || len(board.Queues) != 1 ||
 		board.Queues[0].AnsweredToday != 1 || board.Queues[0].ServiceLevel == nil || *board.Queues[0].ServiceLevel != 1 {
 		t.Errorf("GET /api/v1/queues/wallboard: %d %s", code, body)
+	}
+}
+
+// TestWallboardAgentStates: what the board calls an agent, from their status and the queue's
+// view of them. DND and a call come first (a queue offers neither), then an offer and a
+// wrap-up, then whether a phone is registered.
+func TestWallboardAgentStates(t *testing.T) {
+	live := flow.QueueStats{Ringing: []string{"1002"}, WrapUp: []string{"1003"}}
+	for _, c := range []struct {
+		st   presence.State
+		want string
+	}{
+		{presence.State{Ext: "1001", Status: presence.Available, Registered: true}, "available"},
+		{presence.State{Ext: "1001", Status: presence.Available}, "offline"},
+		{presence.State{Ext: "1001", Status: presence.DND, Registered: true}, "dnd"},
+		{presence.State{Ext: "1001", Status: presence.Busy, OnCall: true, Registered: true}, "busy"},
+		{presence.State{Ext: "1002", Status: presence.Available, Registered: true}, "ringing"},
+		{presence.State{Ext: "1003", Status: presence.Available, Registered: true}, "wrapup"},
+		{presence.State{Ext: "1003", Status: presence.DND, Registered: true}, "dnd"},
+		{presence.State{Ext: "1003", Status: presence.Busy, OnCall: true, Registered: true}, "busy"},
+	} {
+		if got := agentState(c.st, live); got != c.want {
+			t.Errorf("%s %s registered=%t: %q, want %q", c.st.Ext, c.st.Status, c.st.Registered, got, c.want)
+		}
+	}
+}
+
+// TestWallboardChangeSignalWakesEveryWaiter: each Notify closes the channel every waiter holds
+// and hands out a fresh one, so a waiter that took its channel before the change never misses
+// it and one that takes it after waits for the next.
+func TestWallboardChangeSignalWakesEveryWaiter(t *testing.T) {
+	s := newChangeSignal()
+	a, b := s.Changed(), s.Changed()
+	s.Notify()
+	for _, ch := range []<-chan struct{}{a, b} {
+		select {
+		case <-ch:
+		default:
+			t.Fatal("a waiter was not woken")
+		}
+	}
+	select {
+	case <-s.Changed():
+		t.Fatal("the channel after a Notify is already closed")
+	default:
 	}
 }
