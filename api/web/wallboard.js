@@ -178,10 +178,13 @@
     return v == null ? '—' : `${Math.round(v * 100)}%`;
   }
 
+  // tile is one figure; label is [words, shorter words] (the shorter ones show when several
+  // queues share the screen).
   function tile(figure, value, label, sub, tone) {
     const t = el('div', { class: 'tile', 'data-figure': figure },
       el('span', { class: 'value', text: value }),
-      el('span', { class: 'label', text: label }),
+      el('span', { class: 'label' },
+        el('span', { class: 'long', text: label[0] }), el('span', { class: 'short', text: label[1] })),
       sub ? el('span', { class: 'sub', text: sub }) : null);
     if (tone) t.dataset.tone = tone;
     return t;
@@ -257,6 +260,7 @@
     const sl = b.service_level_seconds;
     const box = $('queues');
     box.replaceChildren();
+    box.dataset.many = String((b.queues || []).length >= 3);
     if (!b.queues || b.queues.length === 0) {
       box.append(el('p', { class: 'notice', text: 'No queues are configured.' }));
       return;
@@ -269,14 +273,15 @@
           el('h2', null, document.createTextNode(`${q.name || 'Queue'} `), el('span', { class: 'muted', text: q.ext })),
           el('span', { class: 'summary', text: `${offered} call${offered === 1 ? '' : 's'} today · ${q.unanswered_today} to the fallback` })),
         el('div', { class: 'tiles' },
-          tile('waiting', String(q.waiting), 'waiting', q.waiting === 1 ? 'caller' : 'callers', waitTone(q, wait)),
-          tile('longest-wait', clockText(wait), 'longest wait', 'now', waitTone(q, wait)),
-          tile('answered', String(q.answered_today), 'answered today', `${q.answered_in_time_today} within ${sl} s`),
-          tile('abandoned', String(q.abandoned_today), 'abandoned today',
+          tile('waiting', String(q.waiting), ['waiting', 'waiting'], q.waiting === 1 ? 'caller' : 'callers', waitTone(q, wait)),
+          tile('longest-wait', clockText(wait), ['longest wait', 'longest'], 'now', waitTone(q, wait)),
+          tile('answered', String(q.answered_today), ['answered today', 'answered'], `${q.answered_in_time_today} within ${sl} s`),
+          tile('abandoned', String(q.abandoned_today), ['abandoned today', 'abandoned'],
             `${q.short_abandoned_today} under ${b.short_abandon_seconds} s`,
             q.abandoned_today - q.short_abandoned_today > 0 ? 'warn' : ''),
-          tile('service-level', percent(q.service_level), 'service level', `answered within ${sl} s`, slTone(q.service_level)),
-          tile('average-wait', clockText(q.average_wait_ms), 'average wait', 'to answer')),
+          tile('service-level', percent(q.service_level), ['service level', 'SL'], `answered within ${sl} s`,
+            slTone(q.service_level)),
+          tile('average-wait', clockText(q.average_wait_ms), ['average wait', 'avg wait'], 'to answer')),
         agents(q),
         chart(q)));
     }
