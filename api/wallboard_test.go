@@ -12,9 +12,13 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/switchboard-voip/switchboard/history"
+	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/presence"
 	"github.com/switchboard-voip/switchboard/queuestats"
 )
+
+// boardNoon is the time of testBoard's day: the records it stores end then.
+var boardNoon = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 
 // testBoard is a Wallboard as cmd assembles it, but with the live part (callers waiting) set
 // by the test: today's counts come from a real queuestats.Today fed by a real history.Store's
@@ -42,7 +46,9 @@ func newTestBoard(t *testing.T) *testBoard {
 		t.Fatal(err)
 	}
 	b := &testBoard{history: store, changed: make(chan struct{})}
-	b.today = queuestats.New(queuestats.Options{Queues: []string{"700"}, OnChange: b.notify})
+	// The day's figures on a clock of their own, so a run near midnight counts the same.
+	b.today = queuestats.New(queuestats.Options{Queues: []string{"700"}, OnChange: b.notify,
+		Clock: clock.NewFake(boardNoon), Location: time.UTC})
 	t.Cleanup(b.today.Close)
 	store.OnAdd(b.today.Add)
 	return b
@@ -95,7 +101,7 @@ func (b *testBoard) Board() WallboardView {
 // SIP layer does when the call ends.
 func (b *testBoard) answered(t *testing.T, agent string, wait time.Duration) {
 	t.Helper()
-	now := time.Now()
+	now := boardNoon
 	_, err := b.history.Add(history.Record{Started: now.Add(-wait - time.Minute), Ended: now, From: "15550001",
 		To: "700", Via: "700", Outcome: history.Answered, AnsweredBy: agent, HeldMS: wait.Milliseconds()})
 	if err != nil {
@@ -132,6 +138,9 @@ func TestWallboardJSONShapeAndAuth(t *testing.T) {
 		if _, ok := v[k]; !ok {
 			t.Errorf("board has no %q: %s", k, got.body)
 		}
+	}
+	if v["date"] != "2026-12-04" || v["service_level_seconds"] != 20.0 {
+		t.Errorf("date %v, service_level_seconds %v", v["date"], v["service_level_seconds"])
 	}
 	queues, _ := v["queues"].([]any)
 	if len(queues) != 1 {
