@@ -80,8 +80,8 @@ type Wallboard interface {
 
 // wallboardMinGap is the least time between two boards on one event stream: a burst of
 // changes (a ring-all offer, a queue draining) becomes one board, and a wall screen redraws
-// a few times a second at most. A variable so tests can shorten it.
-var wallboardMinGap = 250 * time.Millisecond
+// a few times a second at most.
+const wallboardMinGap = 250 * time.Millisecond
 
 // getWallboard serves GET /api/v1/queues/wallboard to any signed-in user: as with GET
 // /api/v1/queues, the queues are the team's, and a wall screen signs in as an ordinary user.
