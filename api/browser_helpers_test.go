@@ -39,6 +39,8 @@ type webEnv struct {
 	restart func()
 	// phone, when set before a restart, gives the page its web phone.
 	phone *phoneOptions
+	// wallboard, when set before a restart, serves the queue wallboard.
+	wallboard Wallboard
 }
 
 // phoneOptions are a webEnv's web phone settings.
@@ -77,7 +79,8 @@ func newWebEnv(t *testing.T, us testUsers, names []presence.User) *webEnv {
 	}
 	e := &webEnv{table: table, store: store, greetings: greets, history: hist, users: us, calls: &fakeCalls{}}
 	e.restart = func() {
-		o := Options{Users: us, Voicemail: store, Presence: table, Greetings: greets, Calls: e.calls, History: hist}
+		o := Options{Users: us, Voicemail: store, Presence: table, Greetings: greets, Calls: e.calls, History: hist,
+			Wallboard: e.wallboard}
 		if e.phone != nil {
 			o.PhoneCredentials, o.PhoneWebSockets = e.phone.creds, e.phone.sockets
 		}

@@ -24,6 +24,8 @@
 //	GET    /api/v1/history?limit=&before=&ext=  call outcomes, newest first (own; all or ?ext= for
 //	                                       an admin); next page's ?before= in X-Next-Before
 //	GET    /api/v1/queues                  each queue's callers waiting and members' states
+//	GET    /api/v1/queues/wallboard        each queue's live and today's figures (wallboard.go)
+//	GET    /api/v1/queues/wallboard/events the same, as Server-Sent Events whenever it changes
 //	GET    /api/v1/calls                   active calls, newest first (own; all for an admin)
 //	DELETE /api/v1/calls/{id}              204 once the call is hung up (admin only)
 //	POST   /api/v1/calls/{id}/transfer     {"to","party"?,"voicemail"?} → 202 {"id","to","voicemail"}
@@ -31,6 +33,7 @@
 //	GET    /                               the team page (web.go; files under /web/)
 //	GET    /phone                          the same page as a phone in a window of its own
 //	GET    /manifest.webmanifest, /sw.js   the installable app's manifest and service worker
+//	GET    /wallboard                      the queue wallboard, a page for a wall screen
 //
 // Every /api/ route but POST and DELETE /api/v1/session needs credentials:
 // HTTP Basic or the session cookie (401 without them; 429 while the
@@ -42,7 +45,8 @@
 // {"error":"..."}.
 //
 // Handlers live in one file per resource (voicemail.go, presence.go,
-// events.go, metrics.go, health.go, greetings.go, session.go, web.go); routes
+// events.go, metrics.go, health.go, greetings.go, session.go, web.go,
+// wallboard.go); routes
 // are all registered in routes, below, so the whole surface reads in one place.
 package api
 
@@ -157,6 +161,9 @@ type Options struct {
 	History History
 	// Queues serves /api/v1/queues; nil leaves that route out.
 	Queues Queues
+	// Wallboard serves /api/v1/queues/wallboard and its events; nil leaves those routes
+	// out (they answer 404).
+	Wallboard Wallboard
 	// Calls serves /api/v1/calls; nil leaves those routes out (they
 	// answer 404).
 	Calls Calls
@@ -186,6 +193,7 @@ type Server struct {
 	greetings Greetings
 	history   History
 	queues    Queues
+	wallboard Wallboard
 	calls     Calls
 	sessions  sessions // signs and checks session cookies
 	now       func() time.Time
@@ -216,6 +224,7 @@ func New(o Options) *Server {
 		greetings: o.Greetings,
 		history:   o.History,
 		queues:    o.Queues,
+		wallboard: o.Wallboard,
 		calls:     o.Calls,
 		sessions:  newSessions(),
 		now:       o.Now,
@@ -253,11 +262,12 @@ func New(o Options) *Server {
 // concurrent use and may be served by several http.Servers.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close ends every open event stream (GET /api/v1/presence/events) and
-// makes new ones end right after their snapshot; every other route keeps
-// working. http.Server.Shutdown waits for active requests, and an event
-// stream never finishes on its own, so register Close with
-// http.Server.RegisterOnShutdown. Close may be called more than once.
+// Close ends every open event stream (GET /api/v1/presence/events and
+// /api/v1/queues/wallboard/events) and makes new ones end right after their
+// first event; every other route keeps working. http.Server.Shutdown waits
+// for active requests, and an event stream never finishes on its own, so
+// register Close with http.Server.RegisterOnShutdown. Close may be called
+// more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closing) })
 }
@@ -271,6 +281,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /phone", serveWeb("index.html")) // the web phone in a window of its own
 	mux.HandleFunc("GET /manifest.webmanifest", serveWeb("manifest.webmanifest"))
 	mux.HandleFunc("GET /sw.js", serveWeb("sw.js")) // at the root: its scope is the whole page
+	mux.HandleFunc("GET /wallboard", serveWeb("wallboard.html"))
 	mux.HandleFunc("GET /web/{file}", serveWeb(""))
 	mux.HandleFunc("POST /api/v1/session", s.signIn)
 	mux.HandleFunc("DELETE /api/v1/session", s.signOut)
@@ -309,6 +320,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 	if s.queues != nil {
 		mux.Handle("GET /api/v1/queues", s.authed(s.listQueues))
+	}
+	if s.wallboard != nil {
+		mux.Handle("GET /api/v1/queues/wallboard", s.authed(s.getWallboard))
+		mux.Handle("GET /api/v1/queues/wallboard/events", s.authed(s.wallboardEvents))
 	}
 	if s.calls != nil {
 		mux.Handle("GET /api/v1/calls", s.authed(s.listCalls))

@@ -68,6 +68,11 @@ type Options struct {
 	Clock     clock.Clock // nil: the wall clock
 	// Shared makes each queue one across a cluster's nodes (cluster.Node); nil on one node.
 	Shared SharedQueues
+	// OnQueueChange, if set, is told each time a queue's dispatcher has looked again after a
+	// change (a caller joined or left, an offer began or ended, a wrap-up began or ended), so
+	// that QueueStats shows the change by then; a wallboard follows queues by it. It runs on
+	// the dispatcher's goroutine, so it must not wait.
+	OnQueueChange func()
 }
 
 // SharedQueues is the part of a queue the nodes of a cluster share: the order of arrival of

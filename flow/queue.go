@@ -144,6 +144,9 @@ func (q *callQueue) run() {
 	}()
 	for {
 		next := q.dispatch()
+		if f := q.e.o.OnQueueChange; f != nil {
+			f()
+		}
 		if timer != nil {
 			timer.Stop()
 		}

@@ -166,8 +166,16 @@ type Store struct {
 	max uint64
 	now func() time.Time // replaced by tests
 
-	ids sortid.Generator
+	ids   sortid.Generator
+	onAdd func(Record) // see OnAdd
 }
+
+// OnAdd sets f to be told of every record Add stores, after it is durable: the switch's own
+// calls and records imported from other nodes alike, each once (an Add refused with ErrExists
+// is not told). Figures kept beside the history (today's queue counts) follow it this way
+// without reading the store again. f runs on the goroutine that called Add, so it must not
+// wait. Set it once, before the store is used.
+func (s *Store) OnAdd(f func(Record)) { s.onAdd = f }
 
 // Option changes how Open sets up a Store.
 type Option func(*Store) error
@@ -287,6 +295,9 @@ func (s *Store) Add(r Record) (Record, error) {
 	})
 	if err != nil {
 		return Record{}, fmt.Errorf("history: adding record: %w", err)
+	}
+	if s.onAdd != nil {
+		s.onAdd(r)
 	}
 	return r, nil
 }

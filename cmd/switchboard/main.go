@@ -33,6 +33,7 @@ import (
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/history"
+	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/mailbox"
 	"github.com/switchboard-voip/switchboard/media/webrtc"
@@ -224,6 +225,13 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("call history: %w", err)
 	}
+	// The wallboard's figures of the day, counted before any record is added (imports below).
+	wallboardChanges := newChangeSignal()
+	today, err := countQueueCalls(cfg, calls, wallboardChanges.Notify)
+	if err != nil {
+		return err
+	}
+	defer today.Close()
 	var callRecords sbsip.History = calls
 	if node != nil {
 		callRecords = sharedHistory{Store: calls, node: node}
@@ -282,6 +290,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Greetings: greets,
 		Voicemail: voicemail,
 		Shared:    shared,
+		// The wallboard's event streams follow callers, offers and wrap-ups.
+		OnQueueChange: wallboardChanges.Notify,
 	})
 	if err != nil {
 		return err
@@ -353,8 +363,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		httpLn = tls.NewListener(httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
+	wallboard := wallboardView{cfg: cfg, flows: flows, statuses: statuses, today: today, clock: clock.Real(),
+		changes: wallboardChanges}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
 		Queues:           queueView{cfg: cfg, flows: flows, statuses: statuses},
+		Wallboard:        wallboard,
 		Calls:            callsView{srv: srv},
 		Greetings:        greets,
 		PhoneCredentials: phoneCredentials{keys},

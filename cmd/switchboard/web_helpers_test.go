@@ -58,9 +58,10 @@ type webSwitch struct {
 	base string // http://127.0.0.1:PORT
 }
 
-// startWebSwitch writes a config with webUsers into a temp dir, starts the real binary on it
-// and waits until its HTTP API answers.
-func startWebSwitch(t *testing.T) *webSwitch {
+// startWebSwitch writes a config with webUsers (and the YAML sections in extra, such as a
+// queues list) into a temp dir, starts the real binary on it and waits until its HTTP API
+// answers.
+func startWebSwitch(t *testing.T, extra ...string) *webSwitch {
 	t.Helper()
 	dir := t.TempDir()
 	lo, hi := rtpRange(t, 100)
@@ -75,6 +76,9 @@ func startWebSwitch(t *testing.T) *webSwitch {
 		if u.admin {
 			b.WriteString("    admin: true\n")
 		}
+	}
+	for _, section := range extra {
+		b.WriteString(section)
 	}
 	path := filepath.Join(dir, "switchboard.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

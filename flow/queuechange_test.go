@@ -1,0 +1,54 @@
+package flow
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/clock"
+	"github.com/switchboard-voip/switchboard/internal/poll"
+	"github.com/switchboard-voip/switchboard/presence"
+	"github.com/switchboard-voip/switchboard/routing"
+)
+
+// TestOnQueueChangeFollowsCallersAndAgents: OnQueueChange is told after a caller joins, after
+// an offer starts and after the caller leaves, and QueueStats already shows each change when
+// it is told (a wallboard reads it then).
+func TestOnQueueChangeFollowsCallersAndAgents(t *testing.T) {
+	st := &fakeStatuses{st: map[string]presence.State{"1002": {Ext: "1002", Status: presence.DND, Registered: true}}}
+	clk := clock.NewFake(epoch)
+	var told atomic.Int32
+	var e *Engine
+	var seen atomic.Value // the QueueStats read when last told
+	e, err := New(Options{Router: &fakeRouter{plans: map[string]routing.Plan{}}, Statuses: st, Clock: clk,
+		OnQueueChange: func() {
+			seen.Store(e.QueueStats("700"))
+			told.Add(1)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	waitSeen := func(what string, ok func(QueueStats) bool) {
+		t.Helper()
+		poll.Require(t, 2*time.Second, what, func() bool {
+			s, _ := seen.Load().(QueueStats)
+			return told.Load() > 0 && ok(s)
+		})
+	}
+
+	c := newFakeCall(t, clk, "1001")
+	done := run(e, c, queuePlan(time.Hour, 0))
+	waitSeen("told of the caller waiting", func(s QueueStats) bool { return s.Waiting == 1 })
+
+	agent := presence.State{Ext: "1002", Status: presence.Available, Registered: true}
+	st.set(agent)
+	e.StatusChanged(agent)
+	c.waitFor("ring 1002")
+	waitSeen("told of the offer to 1002", func(s QueueStats) bool { return len(s.Ringing) == 1 })
+
+	c.Post(CallerGone{})
+	c.rings <- Rang{Result: Gone}
+	waitDone(t, done)
+	waitSeen("told the caller left", func(s QueueStats) bool { return s.Waiting == 0 && len(s.Ringing) == 0 })
+}
