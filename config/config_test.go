@@ -125,6 +125,8 @@ queues:
 		"queue max wait":     {c.Queues[0].MaxWait, 5 * time.Minute},
 		"queue wrapup":       {c.Queues[0].Wrapup, 5 * time.Second},
 		"queue fallback":     {c.Queues[0].Fallback, "hangup"},
+		"queue auto-pause":   {c.Queues[0].AutoPause, 3},
+		"queue auto-resume":  {c.Queues[0].AutoResume, time.Duration(0)},
 		"explicit 0 wrapup":  {c.Queues[1].Wrapup, time.Duration(0)},
 		"null means default": {c.Queues[1].RingTimeout, 15 * time.Second},
 		"flood rate":         {c.SIP.Flood.Rate, 100.0},
@@ -256,6 +258,11 @@ func TestProblems(t *testing.T) {
 		"zero duration": {
 			minimal + "groups: [{ext: \"600\", members: [\"1001\"], ring_timeout: 0s}]\n",
 			[]string{`groups[0].ring_timeout: must be greater than 0, got "0s"`},
+		},
+		"auto-pause out of range": {
+			minimal + "queues: [{ext: \"700\", members: [\"1001\"], auto_pause: -1, auto_resume: 9000h}]\n",
+			[]string{`queues[0].auto_pause: want 0 (never) to 100 missed offers, got -1`,
+				`queues[0].auto_resume: want 0 (never) up to a year, got 9000h0m0s`},
 		},
 		"negative wrapup": {
 			minimal + "queues: [{ext: \"700\", members: [\"1001\"], wrapup: -1s}]\n",
