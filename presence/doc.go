@@ -2,8 +2,10 @@
 // (on a call) or DND, and who watches those statuses change.
 //
 // The effective status is DND if the user set Do Not Disturb, else Busy while the user is on
-// at least one call, else Available. Registration never changes it. DND is the user's own
-// setting and is stored durably (see Store) before a change is applied; Busy is derived from
+// at least one call, else Available. Registration never changes it. DND is a setting, with a
+// reason, an end time and who made it (Change, Setting), stored durably with the history of
+// changes (see Store) before it is applied; working hours (Hours) and ends of timed DND change
+// it on the table's clock, in the order of precedence in precedence.go. Busy is derived from
 // calls and never stored.
 //
 // A user's calls are a set of call ids, so reports of a call starting or ending are

@@ -38,7 +38,7 @@ func (t *Table) ApplyDND(ext string, s Setting, rev uint64) {
 		return
 	}
 	e := &t.users[i]
-	e.set.Lock() // after a SetDND here in progress, whose revision it must see
+	e.set.Lock() // after a Set here in progress, whose revision it must see
 	defer e.set.Unlock()
 	if rev <= e.rev {
 		return

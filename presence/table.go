@@ -38,7 +38,8 @@ type User struct{ Ext, Name string }
 type entry struct {
 	// snap is the latest State; never modified once stored, so readers need no lock.
 	snap atomic.Pointer[State]
-	// set serialises SetDND for this user, so that the stored and applied settings agree.
+	// set serialises changes of this user's setting and working hours (Set, ApplyDND, SetHours,
+	// the timer), so that the stored and applied settings agree.
 	set sync.Mutex
 
 	// Guarded by set: the user's working hours (nil: none), and the timer that applies the
@@ -63,7 +64,7 @@ type entry struct {
 // Reads (Status, Get, List, Counts) take no lock: each user's latest State is an immutable
 // value behind an atomic pointer. Changes are serialised by one mutex, held only to update a
 // row and queue the new State to each watcher; no change ever waits for a watcher to read, nor
-// for the disk (SetDND writes its store before taking the lock).
+// for the disk (Set writes its store before taking the lock).
 type Table struct {
 	index map[string]int // ext → row; never changes after NewTable
 	users []entry
@@ -269,18 +270,6 @@ func (t *Table) save(i int, s Setting, conditional bool) (State, error) {
 	t.mu.Unlock()
 	t.rearm(i)
 	return st, nil
-}
-
-// Setting returns ext's DND setting; false if ext is not a user.
-func (t *Table) Setting(ext string) (Setting, bool) {
-	i, ok := t.index[ext]
-	if !ok {
-		return Setting{}, false
-	}
-	e := &t.users[i]
-	e.set.Lock()
-	defer e.set.Unlock()
-	return e.setting, true
 }
 
 // Changes returns ext's latest DND changes, newest first, at most limit of them.
