@@ -20,6 +20,8 @@ type Ports struct {
 
 	// readers reads the sockets of running relays (poller.go).
 	readers poller
+	// relays are the running relays and the stopped ones' counters (relaystats.go).
+	relays relayBook
 
 	mu    sync.Mutex
 	used  []bool // used[i]: pair first+2i is out

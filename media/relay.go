@@ -65,7 +65,12 @@ type counters struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	dropped atomic.Uint64
-	_       [40]byte
+	// RTCP only: the reception report blocks read (readReports), and the sums of their
+	// fraction lost (in 1/256) and interarrival jitter (in RTP timestamp units).
+	reports atomic.Uint64
+	lost    atomic.Uint64
+	jitter  atomic.Uint64
+	_       [16]byte
 }
 
 // RelayStats is a snapshot of a relay's counters, per direction.
@@ -84,6 +89,12 @@ type DirectionStats struct {
 	// Dropped counts received packets that were not forwarded: no remote
 	// known yet, the far side on hold, a failed write, or an oversize packet.
 	Dropped uint64
+	// RTCP only: Reports counts the reception report blocks (RFC 3550 §6.4) in SRs and
+	// RRs received; FractionLost sums their fraction lost (in 1/256) and Jitter their
+	// interarrival jitter (in RTP timestamp units), so a sum over Reports is an average.
+	Reports      uint64
+	FractionLost uint64
+	Jitter       uint64
 }
 
 // NewRelay returns a relay between a and b. If no RTP or RTCP arrives from
@@ -128,6 +139,7 @@ func (r *Relay) Start(ctx context.Context) {
 		r.timer = time.AfterFunc(r.checkEvery(), r.checkActivity)
 	}
 	r.unhook = context.AfterFunc(ctx, r.halt)
+	r.a.pool.relays.track(r)
 }
 
 // halt stops the readers and the timer, once; a second caller (Stop while
@@ -194,6 +206,7 @@ func (r *Relay) Stop() {
 			unhook()
 		}
 		r.halt()
+		r.a.pool.relays.untrack(r) // the readers are gone: the counters are final
 	}
 	r.mu.Lock()
 	r.waited = true
@@ -323,7 +336,8 @@ func (r *Relay) Stats() RelayStats {
 }
 
 func (c *counters) snapshot() DirectionStats {
-	return DirectionStats{Packets: c.packets.Load(), Bytes: c.bytes.Load(), Dropped: c.dropped.Load()}
+	return DirectionStats{Packets: c.packets.Load(), Bytes: c.bytes.Load(), Dropped: c.dropped.Load(),
+		Reports: c.reports.Load(), FractionLost: c.lost.Load(), Jitter: c.jitter.Load()}
 }
 
 // flow is one of a relay's four directions: what arrives on in goes out of
@@ -356,6 +370,9 @@ func (f *flow) packet(buf []byte, n int, src netip.AddrPort) {
 	}
 	n = len(pkt)
 	f.in.latch(src)
+	if f.in.rtcp {
+		readReports(pkt, c)
+	}
 	var now int64
 	if f.sent != nil {
 		now = mono()
