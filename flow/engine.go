@@ -73,6 +73,9 @@ type Options struct {
 	// that QueueStats shows the change by then; a wallboard follows queues by it. It runs on
 	// the dispatcher's goroutine, so it must not wait.
 	OnQueueChange func()
+	// OnQueueLeft, if set, is told how each wait in a queue ended and how long it was (a
+	// metric); it runs on the caller's goroutine, so it must not wait.
+	OnQueueLeft QueueLeftFunc
 }
 
 // SharedQueues is the part of a queue the nodes of a cluster share: the order of arrival of

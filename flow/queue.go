@@ -430,12 +430,13 @@ func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 	c.SetState(Queued)
 	c.Holding(true)
 	c.Via(cfg.Ext)
-	left := false
+	left, result := false, QueueEnded
 	leave := func() {
 		if !left {
 			left = true
 			q.leave(qc)
 			c.Holding(false)
+			e.queueLeft(result, e.clock.Now().Sub(qc.joined))
 		}
 	}
 	defer leave()
@@ -460,6 +461,7 @@ func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 			if _, hungUp := ev.(CallerGone); hungUp {
 				log.Info("queued caller hung up", zap.Duration("waited", e.clock.Now().Sub(qc.joined)))
 				c.SetOutcome(history.Abandoned, "")
+				result = QueueAbandoned
 			}
 			return
 		}
@@ -477,11 +479,13 @@ func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 				// Out of the line the moment an agent answers, not when the talk ends; the
 				// agent counts as on a call at once.
 				q.answeredBy(qc, agents, rang.Party.Ext())
+				result = QueueAnswered
 				leave()
 				c.SetState(Talking, rang.Party.Ext())
 				e.bridge(c, rang.Party)
 				return
 			case Gone:
+				result = QueueAbandoned
 				leave() // first: the dispatcher must not offer a caller who is going
 				q.offerDone(qc, agents, false)
 				return
@@ -494,6 +498,7 @@ func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 			}
 		case deadline:
 			if ev == maxWait {
+				result = QueueTimedOut
 				leave()
 				log.Info("queued caller waited too long", zap.Duration("max_wait", cfg.MaxWait))
 				e.next(c, plan.NoAnswer)
