@@ -35,6 +35,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 			// No challenge: a guesser gets nothing more to try with until the block ends.
 			s.log.Warn("sip auth blocked", zap.String("source_ip", src.String()), zap.String("user", claimed),
 				zap.String("method", string(req.Method)))
+			s.obs.AuthFailed(AuthBlocked)
 			s.respondStatelessly(tx, sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 			return "", false
 		}
@@ -45,6 +46,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 			return ext, true
 		}
 		stale = errors.Is(err, digest.ErrStale)
+		s.obs.AuthFailed(authFailure(err))
 		if errors.Is(err, digest.ErrBadResponse) || errors.Is(err, digest.ErrUnknownUser) {
 			// One line per failure, for fail2ban and friends: the address and the user name. The
 			// error tells the operator a wrong password from a hash the directory lacks

@@ -97,6 +97,7 @@ func (c *call) run(plan *routing.Plan) {
 		c.finish()
 		c.cleanup()
 		c.writeHistory()
+		c.observeEnd()
 		s.removeCall(c) // no longer listed once HangUp sees it over
 		close(c.done)
 		for _, ev := range c.mail.close() {
@@ -149,6 +150,9 @@ func (c *call) markAnswered() {
 	c.answered, c.final = true, true
 	c.mu.Lock()
 	c.rec.answeredAt = c.s.clock.Now()
+	if c.rec.progressAt.IsZero() {
+		c.rec.progressAt = c.rec.answeredAt
+	}
 	c.mu.Unlock()
 }
 
@@ -255,6 +259,9 @@ func (c *call) openCaller() error {
 
 // respond sends a response to the caller's INVITE.
 func (c *call) respond(code int, reason string, body []byte) {
+	if code >= 180 {
+		c.noteProgress()
+	}
 	if code >= 200 {
 		c.final = true
 	}

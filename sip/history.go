@@ -23,6 +23,7 @@ type callRecord struct {
 	code       int
 	talkFrom   time.Time
 	answeredAt time.Time // the caller got a 2xx (a phone's, or the switch's own)
+	progressAt time.Time // the caller got its first ringing, progress or final response
 	heldFrom   time.Time
 	held       time.Duration
 	via        string
@@ -102,13 +103,7 @@ func (c *call) writeHistory() {
 	c.mu.Lock()
 	r := c.rec
 	c.mu.Unlock()
-	if r.outcome == "" {
-		if c.callerGone {
-			r.outcome = history.Abandoned
-		} else {
-			r.outcome = history.Missed
-		}
-	}
+	r.outcome = c.outcomeOf(r.outcome)
 	now := c.s.clock.Now()
 	rec := history.Record{
 		Started: r.started, Ended: now, From: c.callerID, To: c.inv.Recipient.User, Outcome: r.outcome,

@@ -58,6 +58,7 @@ func (c *call) EarlyMedia() error {
 	if err := c.openLocal(); err != nil {
 		return err
 	}
+	c.noteProgress()
 	if err := c.tx.Respond(c.a.response(c.inv, 183, "Session Progress", c.a.getLastSDP())); err != nil {
 		return fmt.Errorf("183 to caller: %w", err)
 	}

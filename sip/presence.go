@@ -189,7 +189,9 @@ func (s *Server) watchPresence(feed StatusFeed) {
 				return // closed by the table
 			}
 			for _, st := range feed.Changes() {
+				start := time.Now() // monotonic: a duration, whatever the call clock says
 				s.presenceChanged(st)
+				s.obs.PresenceFannedOut(time.Since(start))
 			}
 			if counter != nil {
 				if n := counter.Dropped(); n > dropped {

@@ -144,6 +144,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		log.Info("contact registered", zap.String("contact", ch.contact), zap.Duration("expires", ch.expires),
 			zap.String("dest", dest), zap.String("transport", transport))
 	}
+	s.obs.RegisterAccepted()
 	s.respondBindings(req, tx, aor)
 }
 

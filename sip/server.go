@@ -96,6 +96,7 @@ type Options struct {
 	Browsers  BrowserMedia                // optional: WebRTC media for browsers (phones on a WebSocket)
 	Tokens    Tokens                      // optional: short-lived credentials (the web phone's), besides passwords
 	SRTP      func(ext string) SRTPPolicy // optional: users' media.srtp; nil: optional for all
+	Observer  Observer                    // optional: what metrics count (calls, auth failures, …)
 	Logger    *zap.Logger
 
 	Sources      Sources       // sip.permit / sip.deny: addresses refused before anything is read
@@ -128,6 +129,7 @@ type Server struct {
 	conns      *connections   // what every stream connection passes when accepted
 	pacer      *media.Pacer
 	clock      clock.Clock
+	obs        Observer // Options.Observer, or one that hears nothing
 
 	transports map[string]transportInfo // by "UDP"/"TCP"/"TLS"/"WS"/"WSS"
 	closers    []func() error
@@ -181,6 +183,9 @@ func NewServer(o Options) (*Server, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real()
 	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
 	slogger := slog.New(quietParseErrors{zapslog.NewHandler(o.Logger.Named("sipgo").Core())})
 	gate := newGate(o.Sources, o.Flood, o.GarbageLevel, o.Logger, o.Clock)
 	ua, err := sipgo.NewUA(
@@ -215,6 +220,7 @@ func NewServer(o Options) (*Server, error) {
 		conns:      newConnections(o.Connections, o.Sources, gate.notes, o.Logger),
 		pacer:      media.NewPacer(runtime.GOMAXPROCS(0)),
 		clock:      o.Clock,
+		obs:        o.Observer,
 		transports: make(map[string]transportInfo),
 		ctx:        ctx,
 		cancel:     cancel,
