@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 var (
@@ -120,6 +124,14 @@ func (e *env) scrape(t *testing.T) map[string]float64 {
 	samples, err := parseMetrics(string(got.body))
 	if err != nil {
 		t.Fatalf("%v in:\n%s", err, got.body)
+	}
+	// Prometheus's own parser, with the classic name rules, reads it too.
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	if _, err := parser.TextToMetricFamilies(bytes.NewReader(got.body)); err != nil {
+		t.Fatalf("Prometheus text parser: %v in:\n%s", err, got.body)
+	}
+	if cc := got.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
 	}
 	return samples
 }

@@ -55,6 +55,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/switchboard-voip/switchboard/media/mailbox"
@@ -175,6 +176,10 @@ type Options struct {
 	PhoneWebSockets []string
 	// Cluster reports a cluster's health in /healthz and /metrics; nil on a single node.
 	Cluster Cluster
+	// Metrics is the registry /metrics serves; the API registers its own metrics in it (the
+	// Stats, Presence and Cluster figures, HTTP responses) and cmd the rest of the switch's.
+	// Nil: a registry of the API's metrics alone.
+	Metrics *prometheus.Registry
 	// Now tells the time that durations in requests ("until": "45m") count
 	// from: the presence table's clock. Nil is time.Now.
 	Now func() time.Time
@@ -204,6 +209,7 @@ type Server struct {
 	log          *zap.Logger
 	handler      http.Handler
 	requests     requestCounts // responses by status class, for /metrics
+	metrics      http.Handler  // GET /metrics (metrics.go)
 
 	closing   chan struct{} // closed by Close: event streams end
 	closeOnce sync.Once
@@ -241,6 +247,12 @@ func New(o Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	registry := o.Metrics
+	if registry == nil {
+		registry = prometheus.NewRegistry()
+	}
+	registry.MustRegister(apiCollector{s})
+	s.metrics = metricsHandler(registry)
 	mux := http.NewServeMux()
 	s.routes(mux)
 
@@ -275,7 +287,7 @@ func (s *Server) Close() {
 // routes registers every endpoint. A GET pattern also serves HEAD.
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.Handle("GET /metrics", s.metrics)
 
 	mux.HandleFunc("GET /{$}", serveWeb("index.html"))
 	mux.HandleFunc("GET /phone", serveWeb("index.html")) // the web phone in a window of its own

@@ -23,6 +23,7 @@ import (
 	"time"
 	_ "time/tzdata" // working hours name IANA zones; a static binary in a bare image has none
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -282,6 +283,9 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		peers, shared, clusterAPI = node, node, node
 	}
 	router := routing.New(dir, registrations, statuses)
+	// One registry for /metrics, made here and handed down (metrics.go); nothing is global.
+	registry := prometheus.NewRegistry()
+	observe := newSwitchMetrics(registry)
 	flows, err := flow.New(flow.Options{
 		Router:   router,
 		Statuses: statuses,
@@ -292,6 +296,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Shared:    shared,
 		// The wallboard's event streams follow callers, offers and wrap-ups.
 		OnQueueChange: wallboardChanges.Notify,
+		OnQueueLeft:   observe.queueLeft,
 	})
 	if err != nil {
 		return err
@@ -319,6 +324,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Browsers:     sbsip.WebRTC(gateways),
 		Tokens:       keys,
 		SRTP:         dir.SRTP,
+		Observer:     observe,
 		Logger:       log,
 
 		Sources:      sbsip.Sources{Permit: cfg.SIP.PermitNets, Deny: cfg.SIP.DenyNets},
@@ -337,6 +343,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
+	registerSwitchGauges(registry, srv, flows, ports)
 	if node != nil {
 		// The other nodes send calls for phones registered here to this node's UDP listener.
 		node.Advertise(reachable(srv.Addr("udp"), cfg.Media.Address))
@@ -373,6 +380,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		PhoneCredentials: phoneCredentials{keys},
 		PhoneWebSockets:  webSocketURLs(srv),
 		Cluster:          clusterAPI,
+		Metrics:          registry,
 		Logger:           log.Named("http")})
 	web := newWebServer(apiServer.Handler(), log, webIdleTimeout)
 	httpLn = netutil.LimitListener(httpLn, maxHTTPConnections)
