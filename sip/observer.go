@@ -22,8 +22,9 @@ type Observer interface {
 	// RegisterAccepted is told of each REGISTER answered 200 (new, refreshed, removed or
 	// queried bindings alike).
 	RegisterAccepted()
-	// PresenceFannedOut is told, per status change, how long the notifier took to hand its
-	// NOTIFYs to every watcher of the user (presence and as-feature-event).
+	// PresenceFannedOut is told, per status change of a watched user, how long the notifier
+	// took to hand its NOTIFYs to every watcher (presence and as-feature-event). A change
+	// nobody watches is not told: it would only pull the figures towards zero.
 	PresenceFannedOut(d time.Duration)
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard-voip/switchboard/history"
+	"github.com/switchboard-voip/switchboard/presence"
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
@@ -82,7 +83,10 @@ func TestObserverHearsCallsRegistrationsAndAuthFailures(t *testing.T) {
 	if !slices.Equal(auth, []string{sbsip.AuthBadPassword}) {
 		t.Errorf("auth failures %q, want one bad_password", auth)
 	}
-	answered, rejected := calls[0], calls[1]
+	answered, rejected := calls[0], calls[1] // in the order their owners returned, which may be either
+	if answered.Outcome != history.Answered {
+		answered, rejected = rejected, answered
+	}
 	if answered.Outcome != history.Answered || !answered.Answered || !answered.Progressed ||
 		answered.PostDialDelay > answered.Setup || answered.Setup <= 0 {
 		t.Errorf("answered call %+v", answered)
@@ -90,4 +94,45 @@ func TestObserverHearsCallsRegistrationsAndAuthFailures(t *testing.T) {
 	if rejected.Outcome != history.Rejected || rejected.Answered || !rejected.Progressed {
 		t.Errorf("rejected call %+v", rejected)
 	}
+}
+
+// The Observer times the fan-out of each change of a watched user's status, and only those.
+func TestObserverTimesPresenceFanOut(t *testing.T) {
+	table, err := presence.NewTable([]presence.User{{Ext: "1001", Name: "Alice"}, {Ext: "1002", Name: "Bob"},
+		{Ext: "1003", Name: "Carol"}}, &presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &observed{}
+	sw := startSwitch(t, func(o *switchOpts) { o.Presence, o.Observer = table, obs })
+	alice := newPhone(t, sw, "1001", "udp")
+	notes := alice.notifiesByEvent()
+	if res, _ := alice.subscribe(t, "1002", "presence", 600); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	collect(t, notes["presence"], 1, presenceWord)
+
+	// Carol's change, which nobody watches, goes through the notifier before Bob's.
+	for _, ext := range []string{"1003", "1002"} {
+		if _, err := table.Set(ext, presence.Change{DND: true, Source: presence.SourceUser, By: ext}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "dnd" {
+		t.Fatalf("NOTIFY %v, want dnd", got)
+	}
+	eventually(t, "Bob's change timed", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return obs.fanouts == 1
+	})
+	if _, err := table.Set("1002", presence.Change{Source: presence.SourceUser, By: "1002"}); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, notes["presence"], 1, presenceWord)
+	eventually(t, "Bob's second change timed", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return obs.fanouts == 2
+	})
 }

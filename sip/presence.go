@@ -77,8 +77,8 @@ func (sub *subscription) statusLocked() presence.State {
 // presenceChanged sends a user's status change, as it happened, to their presence and DND-key
 // watchers. Every change reaches it by one route, the table's ordered feed (watchPresence), so a
 // short call's busy is sent before its available; a change older than one a subscription has
-// already shown is dropped there (pushState).
-func (s *Server) presenceChanged(st presence.State) {
+// already shown is dropped there (pushState). It returns how many subscriptions it went to.
+func (s *Server) presenceChanged(st presence.State) (watchers int) {
 	for _, event := range []string{"presence", "as-feature-event"} {
 		s.mu.Lock()
 		subs := make([]*subscription, 0, len(s.watchers[event+"\x00"+st.Ext]))
@@ -90,7 +90,9 @@ func (s *Server) presenceChanged(st presence.State) {
 		for _, sub := range subs {
 			sub.pushState(&st, "", false, shared)
 		}
+		watchers += len(subs)
 	}
+	return watchers
 }
 
 // sharedBody is one status change's PIDF, rendered once for every presence watcher of the user
@@ -190,8 +192,9 @@ func (s *Server) watchPresence(feed StatusFeed) {
 			}
 			for _, st := range feed.Changes() {
 				start := time.Now() // monotonic: a duration, whatever the call clock says
-				s.presenceChanged(st)
-				s.obs.PresenceFannedOut(time.Since(start))
+				if s.presenceChanged(st) > 0 {
+					s.obs.PresenceFannedOut(time.Since(start))
+				}
 			}
 			if counter != nil {
 				if n := counter.Dropped(); n > dropped {

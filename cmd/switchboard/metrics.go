@@ -66,7 +66,7 @@ func newSwitchMetrics(reg prometheus.Registerer) *switchMetrics {
 		registers: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_registers_accepted_total",
 			Help: "REGISTER requests answered 200 (new, refreshed, removed or queried bindings)."}),
 		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "switchboard_presence_fanout_seconds",
-			Help: "Time to hand one status change's NOTIFYs to every SIP watcher of the user.", Buckets: fanoutBuckets}),
+			Help: "Time to hand one status change of a watched user to every SIP watcher (NOTIFYs).", Buckets: fanoutBuckets}),
 		queueWait: make(map[flow.QueueResult]prometheus.Observer),
 	}
 	// The children are made once: an observation is then a map read and an atomic add.

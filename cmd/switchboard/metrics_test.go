@@ -78,6 +78,16 @@ next:
 	return -1
 }
 
+// metricsQueue is a queue whose only agent, Erin, has no phone: its callers wait.
+const metricsQueue = `queues:
+  - ext: "700"
+    name: Support
+    members: ["1005"]
+    ring_timeout: 15s
+    max_wait: 5m
+    fallback: "voicemail:1005"
+`
+
 // registerWrongPassword sends a REGISTER for ext answering the challenge with a wrong password.
 func registerWrongPassword(t *testing.T, sipPort int, ext string) int {
 	t.Helper()
@@ -110,7 +120,7 @@ func registerWrongPassword(t *testing.T, sipPort int, ext string) int {
 // parser, needs no credentials, names no user, and its counters and histograms move as phones
 // register, fail to authenticate, call, send media and RTCP, and hang up.
 func TestMetricsMoveAsCallsAreMade(t *testing.T) {
-	sw := startWebSwitch(t)
+	sw := startWebSwitch(t, metricsQueue)
 	before := sw.scrapeMetrics(t)
 	for name, f := range before {
 		if !strings.HasPrefix(name, "switchboard_") && !strings.HasPrefix(name, "go_") &&
@@ -225,11 +235,32 @@ func TestMetricsMoveAsCallsAreMade(t *testing.T) {
 			t.Errorf("%s count %v, want %v", name, v, want)
 		}
 	}
-	if v := sample(after, "switchboard_presence_fanout_seconds"); v < 2 {
-		t.Errorf("presence fan-outs %v: the call made two users busy and free again", v)
-	}
 	if v := sample(after, "switchboard_rtp_packets_total"); v < float64(sent.Load()) {
 		t.Errorf("RTP packets %v after the call, fewer than the %d sent", v, sent.Load())
+	}
+
+	// A caller waits in a queue whose agent has no phone, and hangs up: an abandon.
+	carol := newWebPhone(t, sw.cfg.SIPPort, "1003")
+	carol.Register(ctx)
+	queued, _ := carol.Call(ctx, "700")
+	poll.Require(t, 10*time.Second, "a caller waiting", func() bool {
+		return sample(sw.scrapeMetrics(t), "switchboard_queue_callers_waiting") == 1
+	})
+	if err := queued.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	poll.Require(t, 10*time.Second, "the abandon counted", func() bool {
+		after = sw.scrapeMetrics(t)
+		return sample(after, "switchboard_calls_total", "outcome", "abandoned") == 1
+	})
+	if v := sample(after, "switchboard_queue_wait_seconds", "result", "abandoned"); v != 1 {
+		t.Errorf("abandoned queue waits %v, want 1", v)
+	}
+	if v := sample(after, "switchboard_queue_callers_waiting"); v != 0 {
+		t.Errorf("callers waiting %v after the caller left", v)
+	}
+	if v := sample(after, "switchboard_call_setup_seconds"); v != 2 {
+		t.Errorf("set-up times %v, want 2: the queue answers its caller", v)
 	}
 
 	// The dashboard shows only what the switch exports.
