@@ -77,6 +77,7 @@ type switchOpts struct {
 	sbsip.Options
 	Greetings flow.Greetings
 	Shared    flow.SharedQueues // a cluster's queues
+	Routes    flow.TrunkRoutes  // the way back to outside callers (callbacks)
 }
 
 func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
@@ -106,7 +107,8 @@ func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
 	for _, f := range tune {
 		f(&opts)
 	}
-	fo := flow.Options{Router: opts.Router, Greetings: opts.Greetings, Clock: opts.Clock, Shared: opts.Shared}
+	fo := flow.Options{Router: opts.Router, Greetings: opts.Greetings, Clock: opts.Clock, Shared: opts.Shared,
+		Trunks: opts.Routes}
 	if opts.Presence != nil {
 		p := opts.Presence
 		fo.Statuses = p
@@ -124,6 +126,7 @@ func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
 	if err != nil {
 		t.Fatal(err)
 	}
+	flows.SetOriginator(srv)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

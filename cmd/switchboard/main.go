@@ -272,6 +272,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Greetings: greets,
 		Voicemail: voicemail,
 		Shared:    shared,
+		Trunks:    dir,
+		Log:       log.Named("flow"),
 	})
 	if err != nil {
 		return err
@@ -313,6 +315,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	flows.SetOriginator(srv) // callbacks: the flows decide when, the SIP server places them
 	if err := srv.Start(); err != nil {
 		_ = srv.Shutdown(context.Background())
 		return err
