@@ -117,7 +117,7 @@ func (e *Engine) callbackFor(c Call) (callbackTarget, bool) {
 	if !ok {
 		return callbackTarget{}, false
 	}
-	return callbackTarget{number: number, name: c.CallerName(), route: &route}, true
+	return callbackTarget{number: number, route: &route}, true // the number is all we know
 }
 
 // dialable reports whether number is digits (a leading + allowed), as outside numbers are.

@@ -2,16 +2,23 @@ package sip_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-voip/switchboard/flow"
+	"github.com/switchboard-voip/switchboard/history"
+	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/presence"
+	"github.com/switchboard-voip/switchboard/routing"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 // holdAndAskForCallback has p call ext, who is busy, wait for the hold music and press 2: the
@@ -36,6 +43,20 @@ func holdAndAskForCallback(t *testing.T, p *phone, ext string) {
 		t.Fatalf("%s pressed 2 but the switch did not hang up", p.ext)
 	}
 	peer.close() // the phone's media socket is free for the callback
+}
+
+// heard has from send 2n packets to dst, the switch, and checks that n reach to. The relay
+// starts as the switch takes the last answer, so the first packets may still meet the switch's
+// own media: twice as many are sent as must arrive.
+func heard(t *testing.T, from *phone, dst *net.UDPAddr, to *phone, n int, fill byte) {
+	t.Helper()
+	sent := make(chan struct{})
+	go func() { defer close(sent); from.sendRTP(t, dst, 2*n, fill) }()
+	got := to.recvRTP(t, n, fill)
+	<-sent
+	if got != n {
+		t.Fatalf("%s received %d of %d packets from %s", to.ext, got, n, from.ext)
+	}
 }
 
 // confirmed waits until the switch has ACKed the phone's 200 OK.
@@ -90,14 +111,8 @@ func TestCallbackReachesHeldCallerAfterTheFirstCallEnds(t *testing.T) {
 
 	// Bridged: audio both ways through the switch.
 	const n = 40
-	go bob.sendRTP(t, remoteMedia(t, icBob.req.Body()), n, 0xB0)
-	if got := alice.recvRTP(t, n, 0xB0); got != n {
-		t.Fatalf("Alice received %d of %d packets from Bob", got, n)
-	}
-	go alice.sendRTP(t, remoteMedia(t, icAlice.req.Body()), n, 0xA0)
-	if got := bob.recvRTP(t, n, 0xA0); got != n {
-		t.Fatalf("Bob received %d of %d packets from Alice", got, n)
-	}
+	heard(t, bob, remoteMedia(t, icBob.req.Body()), alice, n, 0xB0)
+	heard(t, alice, remoteMedia(t, icAlice.req.Body()), bob, n, 0xA0)
 	if cbs := sw.flows.Callbacks(); len(cbs) != 0 {
 		t.Fatalf("callback still pending once it connected: %+v", cbs)
 	}
@@ -157,4 +172,247 @@ func TestCallbackRefusedWhileHoldingGoesOn(t *testing.T) {
 	sw.waitIdle(t)
 }
 
-var _ = flow.CallbackAttempts
+// memoryHistory keeps the switch's call records for a test.
+type memoryHistory struct {
+	mu   sync.Mutex
+	recs []history.Record
+}
+
+func (h *memoryHistory) Add(r history.Record) (history.Record, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r)
+	return r, nil
+}
+
+func (h *memoryHistory) all() []history.Record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.recs)
+}
+
+// TestCallbackNotAnsweredIsTriedAgainThenGivenUp: Bob lets the callback ring out; it is tried
+// again CallbackRetry later (not before), three times in all, then given up. Every attempt is
+// a call in the history, and the held call's outcome says a callback was asked for.
+func TestCallbackNotAnsweredIsTriedAgainThenGivenUp(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}}, &presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := &memoryHistory{}
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Presence = table
+		o.Router = routing.New(users{}, o.Locations.(*sbsip.MemoryLocations), table)
+		o.Greetings = greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}
+		o.Clock = clk
+		o.History = recs
+	})
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	table.CallStarted("1002", "elsewhere") // Bob is busy
+	holdAndAskForCallback(t, alice, "1002")
+	eventually(t, "Alice's held call recorded", func() bool { return len(recs.all()) == 1 })
+	if r := recs.all()[0]; r.Outcome != history.Callback || r.From != "1001" || r.To != "1002" {
+		t.Fatalf("held call's record: %+v", r)
+	}
+
+	base := clk.Pending()
+	table.CallEnded("1002", "elsewhere") // Bob is free: attempt 1
+	for attempt := 1; attempt <= flow.CallbackAttempts; attempt++ {
+		ic := bob.nextIncoming(5 * time.Second)
+		if ic.req.From().DisplayName != "Callback: User 1001" {
+			t.Fatalf("attempt %d: Bob's phone shows %q", attempt, ic.req.From().DisplayName)
+		}
+		if err := ic.dlg.Respond(180, "Ringing", nil); err != nil {
+			t.Fatal(err)
+		}
+		if !clk.WaitFor(base+1, 5*time.Second) {
+			t.Fatalf("attempt %d: no ring timer", attempt)
+		}
+		clk.Advance(flow.CallbackRing)
+		gotCancel(t, bob, ic, 3*time.Second)
+		eventually(t, "the attempt recorded", func() bool { return len(recs.all()) == 1+attempt })
+		if attempt == flow.CallbackAttempts {
+			break
+		}
+		eventually(t, "the next attempt waiting", func() bool {
+			cbs := sw.flows.Callbacks()
+			return len(cbs) == 1 && cbs[0].Attempts == attempt && !cbs[0].Dialling
+		})
+		if !clk.WaitFor(base+1, 5*time.Second) {
+			t.Fatalf("attempt %d: no retry timer", attempt)
+		}
+		clk.Advance(flow.CallbackRetry - time.Second)
+		noRing(t, bob, "the callback was tried again before CallbackRetry")
+		clk.Advance(time.Second)
+	}
+	eventually(t, "the callback given up", func() bool { return len(sw.flows.Callbacks()) == 0 })
+	noRing(t, alice, "Alice was rung though Bob never answered")
+	sw.waitIdle(t)
+	for i, r := range recs.all()[1:] {
+		if r.Outcome != history.Missed || r.From != "1002" || r.To != "1001" || r.Via != "1002" ||
+			!slices.ContainsFunc(r.Trace, func(l string) bool { return strings.Contains(l, fmt.Sprintf("attempt %d of 3", i+1)) }) {
+			t.Fatalf("attempt %d's record: %+v", i+1, r)
+		}
+	}
+	if last := recs.all()[3]; !slices.ContainsFunc(last.Trace, func(l string) bool { return strings.Contains(l, "given up") }) {
+		t.Fatalf("the last attempt's record does not say it gave up: %+v", last)
+	}
+}
+
+// TestQueueCallbackKeepsTheCallersPlace: Alice and then Dave wait in queue 700 for Bob, its
+// one agent, who is on a call; Alice presses 2 and hangs up. When Bob is free he is offered
+// Alice's callback first (her place), then Dave.
+func TestQueueCallbackKeepsTheCallersPlace(t *testing.T) {
+	sw, table := queueSwitch(t, routing.Queue{Ext: "700", Name: "Support", Strategy: routing.LongestIdle,
+		Members: []string{"1002"}, RingTimeout: 5 * time.Second, MaxWait: time.Minute})
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	dave := newPhone(t, sw, "1004", "udp").mustRegister()
+	_, carolHangup, _ := bridged(t, carol, bob) // the agent is busy
+	waitStatus(t, table, "1002", presence.Busy)
+
+	da := queueCall(t, alice)
+	eventually(t, "Alice queued", func() bool { return sw.flows.QueueStats("700").Waiting == 1 })
+	queueCall(t, dave)
+	eventually(t, "Dave queued", func() bool { return sw.flows.QueueStats("700").Waiting == 2 })
+	peer := newRTPPeer(t, alice, da.InviteResponse.Body())
+	peer.waitHeard(200 * time.Millisecond)
+	peer.digit('2')
+	expectOn(t, alice.byes, callID(da.InviteRequest), "BYE")
+	peer.close()
+	cbs := sw.flows.Callbacks()
+	if len(cbs) != 1 || cbs[0].For != "700" || !cbs[0].Queue || cbs[0].Number != "1001" {
+		t.Fatalf("pending callbacks: %+v", cbs)
+	}
+	if st := sw.flows.QueueStats("700"); st.Waiting != 2 {
+		t.Fatalf("the callback gave up Alice's place: %+v", st)
+	}
+
+	// Bob is free: the first offer is Alice's callback, from the queue.
+	_ = carolHangup()
+	<-bob.byes
+	ic := bob.nextIncoming(5 * time.Second)
+	if from := ic.req.From(); from.Address.User != "1001" || from.DisplayName != "Callback: User 1001" {
+		t.Fatalf("first offer after the call: %q <%s>, want Alice's callback", from.DisplayName, from.Address.User)
+	}
+	bob.answer(ic)
+	icAlice := alice.nextIncoming(5 * time.Second)
+	if from := icAlice.req.From(); from.Address.User != "700" || from.DisplayName != "Support" {
+		t.Fatalf("Alice's phone shows %q <%s>, want the queue", from.DisplayName, from.Address.User)
+	}
+	alice.answer(icAlice)
+	confirmed(t, icAlice, "Alice")
+	if st := sw.flows.QueueStats("700"); st.Waiting != 1 || len(sw.flows.Callbacks()) != 0 {
+		t.Fatalf("after the callback connected: %+v, callbacks %+v", st, sw.flows.Callbacks())
+	}
+	const n = 30
+	heard(t, bob, remoteMedia(t, ic.req.Body()), alice, n, 0xB1)
+
+	// The callback over, Dave is next.
+	hangUpAnswered(t, ic)
+	<-alice.byes
+	ic = bob.nextIncoming(5 * time.Second)
+	if from := ic.req.From().Address.User; from != "1004" {
+		t.Fatalf("second offer is for %s, want Dave", from)
+	}
+	bob.answer(ic)
+	hangUpAnswered(t, ic)
+	<-dave.byes
+	sw.waitIdle(t)
+}
+
+// callbackTrunk is loopbackTrunk's way back out: calls to its numbers go to the carrier phone.
+type callbackTrunk struct{ addr *string }
+
+func (r callbackTrunk) OutboundVia(trunk, number string) (routing.OutboundRoute, bool) {
+	if trunk != "carrier" {
+		return routing.OutboundRoute{}, false
+	}
+	return routing.OutboundRoute{Trunk: trunk, Number: number, Transport: "udp", Addr: *r.addr}, true
+}
+
+// carrierCall is a call from the carrier phone to Bob's DID, answered by the switch.
+func carrierCall(t *testing.T, carrier *phone) *sipDialog {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	d, err := carrier.dial(ctx, "15551230000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitAnswer(ctx, sipgoNoAuth()); err != nil {
+		t.Fatalf("carrier call to busy Bob: %v", err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &sipDialog{d}
+}
+
+// TestCallbackToAnOutsideCallerGoesOutThroughTheirTrunk: a carrier's caller held for busy Bob
+// presses 2; the callback rings Bob, then INVITEs the caller's number out through the trunk.
+// A carrier's caller without a number ("anonymous") cannot be called back: 2 does nothing.
+func TestCallbackToAnOutsideCallerGoesOutThroughTheirTrunk(t *testing.T) {
+	var carrierAddr string
+	table, err := presence.NewTable([]presence.User{{Ext: "1002"}}, &presence.MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := startSwitch(t, func(o *switchOpts) {
+		o.Presence = table
+		o.Router = routing.New(users{}, o.Locations.(*sbsip.MemoryLocations), table)
+		o.Greetings = greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}
+		o.Trunks = loopbackTrunk{}
+		o.Routes = callbackTrunk{addr: &carrierAddr}
+	})
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carrier := newPhone(t, sw, "15557654321", "udp")
+	carrierAddr = fmt.Sprintf("%s:%d", carrier.host, carrier.port)
+	anonymous := newPhone(t, sw, "anonymous", "udp")
+	table.CallStarted("1002", "elsewhere")
+
+	// Anonymous: 2 is ignored, the caller holds on.
+	d := carrierCall(t, anonymous)
+	peer := newRTPPeer(t, anonymous, d.InviteResponse.Body())
+	peer.waitHeard(300 * time.Millisecond)
+	peer.digit('2')
+	peer.waitHeard(time.Duration(len(peer.heardSamples()))*time.Second/8000 + 500*time.Millisecond)
+	if sw.flows.Waiting("1002") != 1 || len(sw.flows.Callbacks()) != 0 {
+		t.Fatalf("anonymous caller's 2: %d waiting, callbacks %+v", sw.flows.Waiting("1002"), sw.flows.Callbacks())
+	}
+	_ = d.Bye(context.Background())
+	peer.close()
+	eventually(t, "the anonymous caller gone", func() bool { return sw.flows.Waiting("1002") == 0 })
+
+	// A number: the callback goes out through the trunk.
+	d = carrierCall(t, carrier)
+	peer = newRTPPeer(t, carrier, d.InviteResponse.Body())
+	peer.waitHeard(300 * time.Millisecond)
+	peer.digit('2')
+	expectOn(t, carrier.byes, callID(d.InviteRequest), "BYE")
+	peer.close()
+	cbs := sw.flows.Callbacks()
+	if len(cbs) != 1 || cbs[0].Number != "15557654321" || cbs[0].Trunk != "carrier" || cbs[0].Caller != "" {
+		t.Fatalf("pending callbacks: %+v", cbs)
+	}
+	table.CallEnded("1002", "elsewhere")
+	icBob := bob.nextIncoming(5 * time.Second)
+	if from := icBob.req.From(); from.Address.User != "15557654321" || from.DisplayName != "Callback: 15557654321" {
+		t.Fatalf("Bob's phone shows %q <%s>", from.DisplayName, from.Address.User)
+	}
+	bob.answer(icBob)
+	icOut := carrier.nextIncoming(5 * time.Second)
+	if icOut.req.Recipient.User != "15557654321" || icOut.req.From().Address.User != "1002" {
+		t.Fatalf("carrier got INVITE for %q from %q", icOut.req.Recipient.User, icOut.req.From().Address.User)
+	}
+	carrier.answer(icOut)
+	confirmed(t, icOut, "the carrier")
+	const n = 30
+	heard(t, carrier, remoteMedia(t, icOut.req.Body()), bob, n, 0xC1)
+	hangUpAnswered(t, icBob)
+	<-carrier.byes
+	sw.waitIdle(t)
+}
