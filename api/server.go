@@ -154,6 +154,9 @@ type Options struct {
 	// Calls serves /api/v1/calls; nil leaves those routes out (they
 	// answer 404).
 	Calls Calls
+	// Callbacks serves /api/v1/callbacks; nil leaves those routes out
+	// (they answer 404).
+	Callbacks Callbacks
 	// PhoneCredentials serves GET /api/v1/phone, the web phone's settings;
 	// nil leaves that route out (it answers 404).
 	PhoneCredentials PhoneCredentials
@@ -178,6 +181,7 @@ type Server struct {
 	history   History
 	queues    Queues
 	calls     Calls
+	callbacks Callbacks
 	sessions  sessions // signs and checks session cookies
 
 	phoneCreds   PhoneCredentials
@@ -207,6 +211,7 @@ func New(o Options) *Server {
 		history:   o.History,
 		queues:    o.Queues,
 		calls:     o.Calls,
+		callbacks: o.Callbacks,
 		sessions:  newSessions(),
 
 		phoneCreds:   o.PhoneCredentials,
@@ -296,5 +301,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 		mux.Handle("GET /api/v1/calls", s.authed(s.listCalls))
 		mux.Handle("DELETE /api/v1/calls/{id}", s.authed(s.hangUpCall))
 		mux.Handle("POST /api/v1/calls/{id}/transfer", s.authed(s.transferCall))
+	}
+	if s.callbacks != nil {
+		mux.Handle("GET /api/v1/callbacks", s.authed(s.listCallbacks))
+		mux.Handle("DELETE /api/v1/callbacks/{id}", s.authed(s.cancelCallback))
 	}
 }

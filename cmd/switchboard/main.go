@@ -349,6 +349,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
 		Queues:           queueView{cfg: cfg, flows: flows, statuses: statuses},
 		Calls:            callsView{srv: srv},
+		Callbacks:        callbackView{cfg: cfg, flows: flows},
 		Greetings:        greets,
 		PhoneCredentials: phoneCredentials{keys},
 		PhoneWebSockets:  webSocketURLs(srv),
