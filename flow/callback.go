@@ -46,6 +46,13 @@ type TrunkRoutes interface {
 	OutboundVia(trunk, number string) (routing.OutboundRoute, bool)
 }
 
+// CallbackStore keeps pending callbacks across restarts; history.Callbacks implements it.
+type CallbackStore interface {
+	Put(cb history.PendingCallback) error
+	Delete(id string) error
+	List() ([]history.PendingCallback, error)
+}
+
 // Callback is a caller's request to be called back, as the API shows it.
 type Callback struct {
 	ID        string    // unique, time-sortable
@@ -82,6 +89,19 @@ type callbacks struct {
 // which needs the engine first; until then no caller is offered a callback.
 func (e *Engine) SetOriginator(o Originator) {
 	e.originator.Store(&o)
+	// Callbacks kept from before a restart are placed once their user (or an agent) is free.
+	e.callbacks.mu.Lock()
+	users := map[string]bool{}
+	for _, pc := range e.callbacks.list {
+		if !pc.Queue {
+			users[pc.For] = true
+		}
+	}
+	e.callbacks.mu.Unlock()
+	for ext := range users {
+		e.kickCallbacks(ext)
+	}
+	e.pokeQueues()
 }
 
 // originatorOf is the engine's Originator, or nil.
@@ -156,6 +176,7 @@ func (e *Engine) callMeBack(c Call, forExt string, leave func(), q *callQueue, q
 	e.callbacks.mu.Lock()
 	pc.ID, _ = e.callbacks.ids.New(pc.Requested)
 	e.callbacks.list = append(e.callbacks.list, pc)
+	e.saveCallback(pc)
 	e.callbacks.mu.Unlock()
 	c.SetOutcome(history.Callback, "")
 	c.Trace(fmt.Sprintf("callback requested: %s is called back when %s is free", t.number, forExt))
@@ -190,6 +211,9 @@ func (e *Engine) Callbacks() []Callback {
 func (e *Engine) CancelCallback(id string) error {
 	e.callbacks.mu.Lock()
 	pc := e.callbacks.take(id)
+	if pc != nil {
+		e.forgetCallback(pc)
+	}
 	e.callbacks.mu.Unlock()
 	if pc == nil {
 		return fmt.Errorf("cancel callback %s: %w", id, ErrNoSuchCallback)
@@ -387,7 +411,9 @@ func (e *Engine) callBack(c Call, ext string, pc *pendingCallback) {
 // callbackDone forgets a callback that reached its caller.
 func (e *Engine) callbackDone(pc *pendingCallback) {
 	e.callbacks.mu.Lock()
-	e.callbacks.take(pc.ID)
+	if e.callbacks.take(pc.ID) != nil {
+		e.forgetCallback(pc)
+	}
 	e.callbacks.mu.Unlock()
 }
 
@@ -403,13 +429,18 @@ func (e *Engine) callbackFailed(c Call, pc *pendingCallback) {
 		e.callbacks.mu.Unlock()
 		return // cancelled meanwhile
 	}
-	gaveUp := pc.Attempts >= CallbackAttempts || e.ctx.Err() != nil
+	gaveUp := pc.Attempts >= CallbackAttempts
 	if gaveUp {
 		e.callbacks.take(pc.ID)
+		e.forgetCallback(pc)
 	} else {
 		pc.NotBefore = now.Add(CallbackRetry)
+		e.saveCallback(pc)
 	}
 	e.callbacks.mu.Unlock()
+	if !gaveUp && e.ctx.Err() != nil {
+		return // closing: kept, and tried again after a restart
+	}
 	log := e.log()
 	if c != nil {
 		log = c.Log()
@@ -470,4 +501,95 @@ func (q *callQueue) backInLine(qc *queueCaller, notBefore time.Time) {
 		qc.shared = false // its place at the other nodes is gone: it is offered from here
 	}
 	q.mu.Unlock()
+}
+
+// saveCallback writes pc to the store, if there is one; e.callbacks.mu must be held, so that
+// the writes of one callback reach the store in the order they were made.
+func (e *Engine) saveCallback(pc *pendingCallback) {
+	if e.o.Callbacks == nil {
+		return
+	}
+	cb := pc.Callback
+	err := e.o.Callbacks.Put(history.PendingCallback{ID: cb.ID, Caller: cb.Caller, Number: cb.Number, Name: cb.Name,
+		Trunk: cb.Trunk, For: cb.For, Queue: cb.Queue, Requested: cb.Requested, CallID: cb.CallID,
+		Attempts: cb.Attempts, NotBefore: cb.NotBefore})
+	if err != nil {
+		e.log().Warn("callback not saved: a restart would forget it", zap.String("callback", cb.ID), zap.Error(err))
+	}
+}
+
+// forgetCallback removes pc from the store; e.callbacks.mu must be held.
+func (e *Engine) forgetCallback(pc *pendingCallback) {
+	if e.o.Callbacks == nil {
+		return
+	}
+	if err := e.o.Callbacks.Delete(pc.ID); err != nil {
+		e.log().Warn("callback not deleted: a restart would try it again", zap.String("callback", pc.ID), zap.Error(err))
+	}
+}
+
+// restoreCallbacks takes back the callbacks pending when the switch stopped: a queue's in its
+// caller's place in the line (by the time it was asked for), each attempt not before it was
+// due. One that can no longer be made (its queue or its trunk's way out is gone from the
+// config) is dropped.
+func (e *Engine) restoreCallbacks() {
+	if e.o.Callbacks == nil {
+		return
+	}
+	list, err := e.o.Callbacks.List()
+	if err != nil {
+		e.log().Warn("pending callbacks not all read back", zap.Error(err))
+	}
+	now := e.clock.Now()
+	e.callbacks.mu.Lock()
+	defer e.callbacks.mu.Unlock()
+	for _, r := range list {
+		pc := &pendingCallback{Callback: Callback{ID: r.ID, Caller: r.Caller, Number: r.Number, Name: r.Name,
+			Trunk: r.Trunk, For: r.For, Queue: r.Queue, Requested: r.Requested, CallID: r.CallID,
+			Attempts: r.Attempts, NotBefore: r.NotBefore}}
+		if why := e.restoreCallback(pc); why != "" {
+			e.log().Warn("pending callback dropped", zap.String("callback", r.ID), zap.String("why", why))
+			e.forgetCallback(pc)
+			continue
+		}
+		e.callbacks.list = append(e.callbacks.list, pc)
+		if wait := pc.NotBefore.Sub(now); wait > 0 {
+			again := func() { e.kickCallbacks(pc.For) }
+			if pc.q != nil {
+				again = pc.q.poke
+			}
+			pc.retry = e.clock.AfterFunc(wait, again)
+		}
+	}
+	e.log().Info("pending callbacks restored", zap.Int("callbacks", len(e.callbacks.list)))
+}
+
+// restoreCallback finds a restored callback's way back to the caller and its queue; it says
+// why not, or "".
+func (e *Engine) restoreCallback(pc *pendingCallback) string {
+	if pc.Trunk != "" {
+		if e.o.Trunks == nil {
+			return "no trunks"
+		}
+		route, ok := e.o.Trunks.OutboundVia(pc.Trunk, pc.Number)
+		if !ok {
+			return "trunk " + pc.Trunk + " has no way out"
+		}
+		pc.route = &route
+	}
+	if !pc.Queue {
+		return ""
+	}
+	if e.o.Statuses == nil {
+		return "no status table"
+	}
+	plan := e.o.Router.Decide(routing.Request{Caller: pc.Caller, Dialled: pc.For})
+	if plan.Action != routing.Enqueue {
+		return pc.For + " is not a queue any more"
+	}
+	q := e.queueFor(plan.Queue)
+	qc := &queueCaller{joined: pc.Requested, tried: make(map[string]time.Time), cb: pc}
+	pc.q, pc.qc = q, qc
+	q.backInLine(qc, pc.NotBefore)
+	return ""
 }

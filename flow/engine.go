@@ -71,6 +71,9 @@ type Options struct {
 	// Trunks finds the way back to an outside caller who asks to be called back; nil: outside
 	// callers are not offered callbacks.
 	Trunks TrunkRoutes
+	// Callbacks keeps pending callbacks across restarts (history.Callbacks); nil keeps them
+	// in memory only.
+	Callbacks CallbackStore
 	// Log is for what happens away from any call (a callback that could not be placed); nil
 	// logs nothing.
 	Log *zap.Logger
@@ -130,6 +133,7 @@ func New(o Options) (*Engine, error) {
 		e.clock = clock.Real()
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.restoreCallbacks()
 	if o.Statuses != nil && o.Watch != nil {
 		feed := o.Watch()
 		e.wg.Add(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"go.etcd.io/bbolt"
 
 	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/history"
@@ -415,4 +417,60 @@ func TestCallbackToAnOutsideCallerGoesOutThroughTheirTrunk(t *testing.T) {
 	hangUpAnswered(t, icBob)
 	<-carrier.byes
 	sw.waitIdle(t)
+}
+
+// TestPendingCallbackSurvivesARestart: Alice asks for a callback from busy Bob at one switch,
+// which stops; a new switch on the same store calls her back when Bob is free there.
+func TestPendingCallbackSurvivesARestart(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	store, err := history.OpenCallbacks(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busySwitch := func() (*testSwitch, *presence.Table) {
+		table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}}, &presence.MemoryStore{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw := startSwitch(t, func(o *switchOpts) {
+			o.Presence = table
+			o.Router = routing.New(users{}, o.Locations.(*sbsip.MemoryLocations), table)
+			o.Greetings = greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}
+			o.Callbacks = store
+		})
+		return sw, table
+	}
+	first, table := busySwitch()
+	newPhone(t, first, "1002", "udp").mustRegister()
+	table.CallStarted("1002", "elsewhere")
+	holdAndAskForCallback(t, newPhone(t, first, "1001", "udp").mustRegister(), "1002")
+	first.flows.Close() // the first switch's flows stop: the callback is in the store alone
+
+	second, table := busySwitch()
+	cbs := second.flows.Callbacks()
+	if len(cbs) != 1 || cbs[0].Number != "1001" || cbs[0].For != "1002" {
+		t.Fatalf("callbacks after the restart: %+v", cbs)
+	}
+	alice := newPhone(t, second, "1001", "udp").mustRegister()
+	bob := newPhone(t, second, "1002", "udp").mustRegister() // Bob is free here: the callback rings
+	ic := bob.nextIncoming(5 * time.Second)
+	if from := ic.req.From(); from.Address.User != "1001" || from.DisplayName != "Callback: User 1001" {
+		t.Fatalf("Bob's phone shows %q <%s>", from.DisplayName, from.Address.User)
+	}
+	bob.answer(ic)
+	icAlice := alice.nextIncoming(5 * time.Second)
+	alice.answer(icAlice)
+	confirmed(t, icAlice, "Alice")
+	waitStatus(t, table, "1001", presence.Busy)
+	eventually(t, "the callback gone from the store once it connected", func() bool {
+		left, err := store.List()
+		return err == nil && len(left) == 0
+	})
+	hangUpAnswered(t, icAlice)
+	<-bob.byes
+	second.waitIdle(t)
 }

@@ -78,6 +78,7 @@ type switchOpts struct {
 	Greetings flow.Greetings
 	Shared    flow.SharedQueues // a cluster's queues
 	Routes    flow.TrunkRoutes  // the way back to outside callers (callbacks)
+	Callbacks flow.CallbackStore
 }
 
 func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
@@ -108,7 +109,7 @@ func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
 		f(&opts)
 	}
 	fo := flow.Options{Router: opts.Router, Greetings: opts.Greetings, Clock: opts.Clock, Shared: opts.Shared,
-		Trunks: opts.Routes}
+		Trunks: opts.Routes, Callbacks: opts.Callbacks}
 	if opts.Presence != nil {
 		p := opts.Presence
 		fo.Statuses = p
@@ -126,10 +127,10 @@ func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows.SetOriginator(srv)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
+	flows.SetOriginator(srv)
 	sw := &testSwitch{srv: srv, flows: flows, ports: ports, locs: locs}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

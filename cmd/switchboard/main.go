@@ -212,6 +212,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("presence: %w", err)
 	}
+	pendingCallbacks, err := history.OpenCallbacks(db)
+	if err != nil {
+		return err
+	}
 	calls, err := history.Open(db)
 	if err != nil {
 		return fmt.Errorf("call history: %w", err)
@@ -273,6 +277,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Voicemail: voicemail,
 		Shared:    shared,
 		Trunks:    dir,
+		Callbacks: pendingCallbacks,
 		Log:       log.Named("flow"),
 	})
 	if err != nil {
@@ -315,11 +320,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	flows.SetOriginator(srv) // callbacks: the flows decide when, the SIP server places them
 	if err := srv.Start(); err != nil {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
+	flows.SetOriginator(srv) // callbacks: the flows decide when, the SIP server places them
 	if node != nil {
 		// The other nodes send calls for phones registered here to this node's UDP listener.
 		node.Advertise(reachable(srv.Addr("udp"), cfg.Media.Address))
