@@ -213,15 +213,16 @@ func (e *Engine) CancelCallback(id string) error {
 	pc := e.callbacks.take(id)
 	if pc != nil {
 		e.forgetCallback(pc)
+		if pc.retry != nil {
+			pc.retry.Stop()
+		}
 	}
 	e.callbacks.mu.Unlock()
 	if pc == nil {
 		return fmt.Errorf("cancel callback %s: %w", id, ErrNoSuchCallback)
 	}
-	if pc.retry != nil {
-		pc.retry.Stop()
-	}
-	if pc.q != nil && !pc.Dialling {
+	if pc.q != nil {
+		// Out of the line; an offer in progress ends as for a caller who hung up.
 		pc.q.leave(pc.qc)
 	}
 	return nil
@@ -259,11 +260,48 @@ func (e *Engine) userFree(ext string) bool {
 	return ok && st.Status == presence.Available && st.Registered
 }
 
-// callbackStatusChanged places a user's oldest callback when they become free.
+// callbackStatusChanged places a user's oldest callback when they become free, and the
+// callbacks that waited for their caller to be free (off the phone, not DND).
 func (e *Engine) callbackStatusChanged(st presence.State) {
-	if st.Status == presence.Available {
-		e.kickCallbacks(st.Ext)
+	if st.Status != presence.Available {
+		return
 	}
+	e.kickCallbacks(st.Ext)
+	var users []string
+	var queues []*callQueue
+	e.callbacks.mu.Lock()
+	for _, pc := range e.callbacks.list {
+		switch {
+		case pc.Caller != st.Ext:
+		case pc.q != nil:
+			queues = append(queues, pc.q)
+		default:
+			users = append(users, pc.For)
+		}
+	}
+	e.callbacks.mu.Unlock()
+	for _, ext := range users {
+		e.kickCallbacks(ext)
+	}
+	for _, q := range queues {
+		q.poke()
+	}
+}
+
+// callerFree reports whether a user to be called back can take the call now: not on another
+// call (their phones would be rung while they talk), not DND. An outside caller always can.
+func (e *Engine) callerFree(pc *pendingCallback) bool {
+	if pc.Caller == "" {
+		return true
+	}
+	st, ok := e.o.Statuses.Get(pc.Caller)
+	return !ok || st.Status == presence.Available
+}
+
+// callbackWaits reports whether the queue's dispatcher must pass over qc for now: a callback
+// waits until the switch can place calls and its caller is free.
+func (e *Engine) callbackWaits(qc *queueCaller) bool {
+	return qc.cb != nil && (e.originatorOf() == nil || !e.callerFree(qc.cb))
 }
 
 // kickCallbacks places ext's oldest due callback, if ext is free, nobody is holding for them
@@ -284,7 +322,7 @@ func (e *Engine) kickCallbacks(ext string) {
 			e.callbacks.mu.Unlock()
 			return // one callback at a time per user
 		}
-		if next == nil && !now.Before(pc.NotBefore) {
+		if next == nil && !now.Before(pc.NotBefore) && e.callerFree(pc) {
 			next = pc
 		}
 	}

@@ -194,8 +194,8 @@ func (q *callQueue) dispatch() time.Duration {
 		}
 	}
 	for _, qc := range q.waiting {
-		if qc.ringing || now.Before(qc.notBefore) || qc.cb != nil && q.e.originatorOf() == nil {
-			continue // a callback waits for its time, and for the switch to place calls
+		if qc.ringing || now.Before(qc.notBefore) || q.e.callbackWaits(qc) {
+			continue // a callback waits for its time, its caller, and the switch to place calls
 		}
 		if sh != nil && qc.shared && sh.Ahead(q.cfg.Ext, qc.seq) {
 			break // a caller at another node came first: theirs is the next offer
