@@ -112,3 +112,36 @@ func TestCancelledCallbackIsNotPlaced(t *testing.T) {
 	e.StatusChanged(free)
 	orig.none(t, "it was cancelled")
 }
+
+func TestCallbackCallerNotAnsweringIsTriedAgainLater(t *testing.T) {
+	st := &fakeStatuses{st: map[string]presence.State{"1002": {Ext: "1002", Status: presence.Busy, Registered: true}}}
+	e, clk, _ := newEngine(t, st)
+	orig := newFakeOriginator()
+	e.SetOriginator(orig)
+	bookCallback(t, e, newFakeCall(t, clk, "1001"))
+	free := presence.State{Ext: "1002", Status: presence.Available, Registered: true}
+	st.set(free)
+	e.StatusChanged(free)
+	o := orig.next(t)
+
+	// Bob answers, Alice does not: Bob hears so, and the attempt counts.
+	cb := newFakeCall(t, clk, "1002")
+	done := make(chan struct{})
+	go func() { defer close(done); o.Run(cb, Originated{Result: Answered, Ext: "1002"}) }()
+	cb.waitFor("ring 1001 30s")
+	cb.rings <- Rang{Result: NoAnswer}
+	cb.waitFor("play 2") // ringback was play 1; then "not available"
+	cb.finishPlay()
+	waitDone(t, done)
+	cbs := e.Callbacks()
+	if len(cbs) != 1 || cbs[0].Attempts != 1 || !cbs[0].NotBefore.Equal(clk.Now().Add(CallbackRetry)) || cbs[0].Dialling {
+		t.Fatalf("after the caller did not answer: %+v", cbs)
+	}
+	e.StatusChanged(free) // Bob free again at once: too early for the next attempt
+	orig.none(t, "tried again before CallbackRetry")
+	settle(t, clk, 1)
+	clk.Advance(CallbackRetry)
+	if o := orig.next(t); o.To != "1001" {
+		t.Fatalf("second attempt: %+v", o)
+	}
+}
