@@ -268,6 +268,7 @@
     loadVoicemail();
     loadGreetings();
     loadQueues();
+    pollMyCallbacks();
     if (me.admin) pollCalls();
   }
 
@@ -838,6 +839,41 @@
       return;
     }
     if (!s.ended) renderCallbacks(list || []);
+  }
+
+  // The Team view tells a user whom they are to call back (the switch rings them when they
+  // are free) and who is to call them back.
+  function pollMyCallbacks() {
+    const s = session;
+    if (!s || s.ended || !s.callbacksServed) return;
+    if (document.visibilityState === 'visible') loadMyCallbacks();
+    later(pollMyCallbacks, VOICEMAIL_POLL_MS);
+  }
+
+  async function loadMyCallbacks() {
+    const s = session;
+    let list;
+    try {
+      list = await api('GET', '/api/v1/callbacks');
+    } catch (e) {
+      if (e.status === 404) s.callbacksServed = false;
+      return;
+    }
+    if (s.ended) return;
+    const me = s.me.ext;
+    // An admin is shown every callback; here only those of their own.
+    const mine = (list || []).filter((cb) => !s.me.admin || cb.for === me || cb.number === me);
+    $('my-callbacks-list').replaceChildren(...mine.map((cb) => {
+      const caller = cb.name ? `${cb.name} (${cb.number})` : who(cb.number);
+      const callee = cb.queue ? `queue ${cb.for}` : who(cb.for);
+      const text = cb.number === me
+        ? `${callee} will call you back${cb.dialling ? ': calling now' : ''}.`
+        : `${caller} is waiting for ${cb.queue ? callee + "'s" : 'your'} callback (asked ${since(cb.requested)} ago)${cb.dialling ? ': calling now' : ''}.`;
+      const li = el('li', { text });
+      li.dataset.id = cb.id;
+      return li;
+    }));
+    $('my-callbacks').hidden = mine.length === 0;
   }
 
   function renderCallbacks(list) {
