@@ -335,7 +335,7 @@ func (e *Engine) kickCallbacks(ext string) {
 	}
 	err := orig.Originate(Origination{
 		Ring:     Ring{Targets: []string{ext}, Timeout: CallbackRing},
-		RingFrom: next.Number, RingFromName: callbackName(next.Callback),
+		RingFrom: next.Number, RingFromName: callbackName(next),
 		Caller: ext, From: ext, To: next.Number,
 		Run: func(c Call, r Originated) { e.runUserCallback(c, r, next) },
 	})
@@ -346,11 +346,11 @@ func (e *Engine) kickCallbacks(ext string) {
 }
 
 // callbackName is what the called-back user's phone shows: why it rings, and for whom.
-func callbackName(cb Callback) string {
-	if cb.Name != "" {
-		return "Callback: " + cb.Name
+func callbackName(pc *pendingCallback) string {
+	if pc.Name != "" { // Name and Number never change: read without the lock
+		return "Callback: " + pc.Name
 	}
-	return "Callback: " + cb.Number
+	return "Callback: " + pc.Number
 }
 
 // runUserCallback is a user's callback call once their phones have rung.
@@ -385,7 +385,7 @@ func (q *callQueue) offerCallback(qc *queueCaller, pc *pendingCallback) {
 		if orig != nil {
 			err = orig.Originate(Origination{
 				Ring:     Ring{Targets: agents, Timeout: q.cfg.RingTimeout},
-				RingFrom: pc.Number, RingFromName: callbackName(pc.Callback),
+				RingFrom: pc.Number, RingFromName: callbackName(pc),
 				From: q.cfg.Ext, FromName: q.cfg.Name, To: pc.Number,
 				Run: func(c Call, r Originated) { e.runQueueCallback(c, r, q, agents, pc) },
 			})
