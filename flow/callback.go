@@ -512,6 +512,7 @@ func (e *Engine) callbackFailed(c Call, pc *pendingCallback) {
 func (q *callQueue) toCallback(qc *queueCaller, pc *pendingCallback) {
 	q.mu.Lock()
 	qc.cb = pc
+	q.unshare(qc)
 	if qc.offer != nil {
 		for _, ext := range qc.offer {
 			if a := q.agents[ext]; a != nil {
@@ -536,9 +537,18 @@ func (q *callQueue) backInLine(qc *queueCaller, notBefore time.Time) {
 			return w.joined.Compare(t)
 		})
 		q.waiting = slices.Insert(q.waiting, i, qc)
-		qc.shared = false // its place at the other nodes is gone: it is offered from here
 	}
 	q.mu.Unlock()
+}
+
+// unshare takes a callback out of a cluster's shared order (q.mu held): it keeps its place in
+// this node's line, but waiting for its caller or its next attempt it must not hold back the
+// callers waiting at other nodes, which their dispatchers would do for a caller ahead of them.
+func (q *callQueue) unshare(qc *queueCaller) {
+	if qc.shared {
+		q.e.o.Shared.Leave(q.cfg.Ext, qc.id)
+		qc.shared = false
+	}
 }
 
 // saveCallback writes pc to the store, if there is one; e.callbacks.mu must be held, so that
