@@ -474,3 +474,42 @@ func TestPendingCallbackSurvivesARestart(t *testing.T) {
 	<-bob.byes
 	second.waitIdle(t)
 }
+
+// TestCallbackCallIsTransferredLikeAnyCall: the user who called back sends the caller on to a
+// colleague from the page; the callback call carries on as any call would.
+func TestCallbackCallIsTransferredLikeAnyCall(t *testing.T) {
+	sw, table := routedSwitch(t, greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)})
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	table.CallStarted("1002", "elsewhere")
+	holdAndAskForCallback(t, alice, "1002")
+	table.CallEnded("1002", "elsewhere")
+	icBob := bob.nextIncoming(5 * time.Second)
+	bob.answer(icBob)
+	icAlice := alice.nextIncoming(5 * time.Second)
+	alice.answer(icAlice)
+	confirmed(t, icAlice, "Alice")
+	eventually(t, "the callback talking", func() bool {
+		calls := sw.srv.Calls()
+		return len(calls) == 1 && calls[0].State == sbsip.StateTalking
+	})
+	id := sw.srv.Calls()[0].ID
+
+	// Bob sends Alice to Carol: his leg ends, Carol's phone rings for Alice, and they talk.
+	if err := sw.srv.Transfer(id, sbsip.TransferRequest{By: "1002", To: "1003"}); err != nil {
+		t.Fatal(err)
+	}
+	expectOn(t, bob.byes, callID(icBob.req), "BYE")
+	icCarol := carol.nextIncoming(5 * time.Second)
+	if from := icCarol.req.From().Address.User; from != "1001" {
+		t.Fatalf("Carol's phone rings for %s, want Alice", from)
+	}
+	carol.answer(icCarol)
+	confirmed(t, icCarol, "Carol")
+	heard(t, carol, remoteMedia(t, icCarol.req.Body()), alice, 30, 0xC3)
+	heard(t, alice, remoteMedia(t, icAlice.req.Body()), carol, 30, 0xA3)
+	hangUpAnswered(t, icCarol)
+	expectOn(t, alice.byes, callID(icAlice.req), "BYE")
+	sw.waitIdle(t)
+}
