@@ -36,15 +36,23 @@ func holdAndAskForCallback(t *testing.T, p *phone, ext string) {
 	peer := newRTPPeer(t, p, d.InviteResponse.Body())
 	peer.waitHeard(400 * time.Millisecond) // the busy greeting: then 2 is heard
 	peer.digit('2')
+	hungUpAfterConfirming(t, p, callID(d.InviteRequest))
+	peer.close() // the phone's media socket is free for the callback
+}
+
+// hungUpAfterConfirming waits for the switch's BYE on call id once p pressed 2: the
+// confirmation ("We will call you back. Goodbye.", 2.6 s) plays first, in real time, so the
+// wait is longer than expectOn's.
+func hungUpAfterConfirming(t *testing.T, p *phone, id string) {
+	t.Helper()
 	select {
-	case id := <-p.byes:
-		if id != callID(d.InviteRequest) {
-			t.Fatalf("%s got BYE for %s, want its held call", p.ext, id)
+	case got := <-p.byes:
+		if got != id {
+			t.Fatalf("%s got BYE for %s, want its waiting call", p.ext, got)
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("%s pressed 2 but the switch did not hang up", p.ext)
 	}
-	peer.close() // the phone's media socket is free for the callback
 }
 
 // heard has from send 2n packets to dst, the switch, and checks that n reach to. The relay
@@ -283,7 +291,7 @@ func TestQueueCallbackKeepsTheCallersPlace(t *testing.T) {
 	peer := newRTPPeer(t, alice, da.InviteResponse.Body())
 	peer.waitHeard(200 * time.Millisecond)
 	peer.digit('2')
-	expectOn(t, alice.byes, callID(da.InviteRequest), "BYE")
+	hungUpAfterConfirming(t, alice, callID(da.InviteRequest))
 	peer.close()
 	cbs := sw.flows.Callbacks()
 	if len(cbs) != 1 || cbs[0].For != "700" || !cbs[0].Queue || cbs[0].Number != "1001" {
@@ -394,7 +402,7 @@ func TestCallbackToAnOutsideCallerGoesOutThroughTheirTrunk(t *testing.T) {
 	peer = newRTPPeer(t, carrier, d.InviteResponse.Body())
 	peer.waitHeard(300 * time.Millisecond)
 	peer.digit('2')
-	expectOn(t, carrier.byes, callID(d.InviteRequest), "BYE")
+	hungUpAfterConfirming(t, carrier, callID(d.InviteRequest))
 	peer.close()
 	cbs := sw.flows.Callbacks()
 	if len(cbs) != 1 || cbs[0].Number != "15557654321" || cbs[0].Trunk != "carrier" || cbs[0].Caller != "" {
