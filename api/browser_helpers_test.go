@@ -33,6 +33,7 @@ type webEnv struct {
 	srv       *httptest.Server
 	users     testUsers
 	calls     *fakeCalls // the calls in progress the page shows admins
+	callbacks *fakeCallbacks
 	api       atomic.Pointer[Server]
 	// restart replaces the Server with a new one (a new session key), as
 	// a restart of Switchboard does, keeping the stores.
@@ -77,10 +78,10 @@ func newWebEnv(t *testing.T, us testUsers, names []presence.User) *webEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &webEnv{table: table, store: store, greetings: greets, history: hist, users: us, calls: &fakeCalls{}}
+	e := &webEnv{table: table, store: store, greetings: greets, history: hist, users: us, calls: &fakeCalls{}, callbacks: &fakeCallbacks{}}
 	e.restart = func() {
 		o := Options{Users: us, Voicemail: store, Presence: table, Greetings: greets, Calls: e.calls, History: hist,
-			Wallboard: e.wallboard}
+			Wallboard: e.wallboard, Callbacks: e.callbacks}
 		if e.phone != nil {
 			o.PhoneCredentials, o.PhoneWebSockets = e.phone.creds, e.phone.sockets
 		}

@@ -168,6 +168,9 @@ type Options struct {
 	// Calls serves /api/v1/calls; nil leaves those routes out (they
 	// answer 404).
 	Calls Calls
+	// Callbacks serves /api/v1/callbacks; nil leaves those routes out
+	// (they answer 404).
+	Callbacks Callbacks
 	// PhoneCredentials serves GET /api/v1/phone, the web phone's settings;
 	// nil leaves that route out (it answers 404).
 	PhoneCredentials PhoneCredentials
@@ -200,6 +203,7 @@ type Server struct {
 	queues    Queues
 	wallboard Wallboard
 	calls     Calls
+	callbacks Callbacks
 	sessions  sessions // signs and checks session cookies
 	now       func() time.Time
 
@@ -232,6 +236,7 @@ func New(o Options) *Server {
 		queues:    o.Queues,
 		wallboard: o.Wallboard,
 		calls:     o.Calls,
+		callbacks: o.Callbacks,
 		sessions:  newSessions(),
 		now:       o.Now,
 
@@ -341,5 +346,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 		mux.Handle("GET /api/v1/calls", s.authed(s.listCalls))
 		mux.Handle("DELETE /api/v1/calls/{id}", s.authed(s.hangUpCall))
 		mux.Handle("POST /api/v1/calls/{id}/transfer", s.authed(s.transferCall))
+	}
+	if s.callbacks != nil {
+		mux.Handle("GET /api/v1/callbacks", s.authed(s.listCallbacks))
+		mux.Handle("DELETE /api/v1/callbacks/{id}", s.authed(s.cancelCallback))
 	}
 }

@@ -26,6 +26,9 @@ type Call interface {
 	CallerID() string
 	// CallerName is the caller's display name, or "".
 	CallerName() string
+	// Trunk is the trunk a carrier's call came in by (its name in the config), "" for a call
+	// from a user: the way back to an outside caller.
+	Trunk() string
 	// Log is the call's logger, with call_id, from and to.
 	Log() *zap.Logger
 

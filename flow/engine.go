@@ -76,6 +76,15 @@ type Options struct {
 	// OnQueueLeft, if set, is told how each wait in a queue ended and how long it was (a
 	// metric); it runs on the caller's goroutine, so it must not wait.
 	OnQueueLeft QueueLeftFunc
+	// Trunks finds the way back to an outside caller who asks to be called back; nil: outside
+	// callers are not offered callbacks.
+	Trunks TrunkRoutes
+	// Callbacks keeps pending callbacks across restarts (history.Callbacks); nil keeps them
+	// in memory only.
+	Callbacks CallbackStore
+	// Log is for what happens away from any call (a callback that could not be placed); nil
+	// logs nothing.
+	Log *zap.Logger
 }
 
 // SharedQueues is the part of a queue the nodes of a cluster share: the order of arrival of
@@ -110,6 +119,9 @@ type Engine struct {
 	deadlines atomic.Uint64 // numbers the flows' timers (see deadline)
 	// queueCallers numbers queued callers, their ids in a cluster's shared queues.
 	queueCallers atomic.Uint64
+	// originator places callbacks (SetOriginator); callbacks are the requests pending.
+	originator atomic.Pointer[Originator]
+	callbacks  callbacks
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -129,6 +141,7 @@ func New(o Options) (*Engine, error) {
 		e.clock = clock.Real()
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.restoreCallbacks()
 	if o.Statuses != nil && o.Watch != nil {
 		feed := o.Watch()
 		e.wg.Add(1)
@@ -141,7 +154,16 @@ func New(o Options) (*Engine, error) {
 // flows; the switch ends those first.
 func (e *Engine) Close() {
 	e.cancel()
+	e.stopRetries()
 	e.wg.Wait()
+}
+
+// log is the engine's own logger.
+func (e *Engine) log() *zap.Logger {
+	if e.o.Log == nil {
+		return zap.NewNop()
+	}
+	return e.o.Log
 }
 
 // watch passes status changes to hold lines (a busy user became free or DND) and queues (an
@@ -161,10 +183,11 @@ func (e *Engine) watch(feed StatusFeed) {
 	}
 }
 
-// StatusChanged tells hold lines and queues about a user's new state.
+// StatusChanged tells hold lines, queues and callbacks about a user's new state.
 func (e *Engine) StatusChanged(st presence.State) {
 	e.holds.statusChanged(st.Ext, st.Status)
 	e.agentChanged(st)
+	e.callbackStatusChanged(st)
 }
 
 // Run carries out plan on c until the flow is over. The caller's leg has not been answered

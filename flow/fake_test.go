@@ -95,6 +95,7 @@ func (f *fakeCall) ID() string         { return "fake-call" }
 func (f *fakeCall) Caller() string     { return f.caller }
 func (f *fakeCall) CallerID() string   { return f.caller }
 func (f *fakeCall) CallerName() string { return "" }
+func (f *fakeCall) Trunk() string      { return "" }
 func (f *fakeCall) Log() *zap.Logger   { return zap.NewNop() }
 
 // Next gives up (Stop) if the test never posts anything, so a broken flow cannot hang the suite.

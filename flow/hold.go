@@ -116,7 +116,7 @@ func (e *Engine) hold(c Call, plan *routing.Plan) {
 		return
 	}
 	moh, _ := prompts.PCM(prompts.MusicOnHold)
-	c.Play(media.Loop(moh)) // loops until replaced: put-through, voicemail or hang-up
+	c.Play(e.withCallbackOffer(c, media.Loop(moh))) // loops until replaced: put-through, voicemail or hang-up
 	limit, timer := e.after(c, plan.HoldLimit)
 	defer timer.Stop()
 	started := e.clock.Now()
@@ -155,6 +155,9 @@ func (e *Engine) hold(c Call, plan *routing.Plan) {
 			if ev.Key == '1' && !ev.FromParty {
 				leave()
 				e.next(c, plan.NoAnswer)
+				return
+			}
+			if ev.Key == '2' && !ev.FromParty && e.callMeBack(c, plan.Ext, leave, nil, nil) {
 				return
 			}
 		case deadline:

@@ -52,6 +52,11 @@ type queueCaller struct {
 	id     string
 	seq    uint64
 	shared bool
+
+	// A caller who asked to be called back keeps their place as cb (callback.go), offered
+	// from notBefore.
+	cb        *pendingCallback
+	notBefore time.Time
 }
 
 // offerReady tells a queued caller that the dispatcher has agents for them.
@@ -193,8 +198,8 @@ func (q *callQueue) dispatch() time.Duration {
 		}
 	}
 	for _, qc := range q.waiting {
-		if qc.ringing {
-			continue
+		if qc.ringing || now.Before(qc.notBefore) || q.e.callbackWaits(qc) {
+			continue // a callback waits for its time, its caller, and the switch to place calls
 		}
 		if sh != nil && qc.shared && sh.Ahead(q.cfg.Ext, qc.seq) {
 			break // a caller at another node came first: theirs is the next offer
@@ -220,7 +225,11 @@ func (q *callQueue) dispatch() time.Duration {
 		if qc.shared {
 			sh.Ringing(q.cfg.Ext, qc.id, qc.seq, true)
 		}
-		qc.c.Post(offerReady{})
+		if qc.cb != nil {
+			q.offerCallback(qc, qc.cb)
+		} else {
+			qc.c.Post(offerReady{})
+		}
 	}
 	return next
 }
@@ -449,9 +458,9 @@ func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 	}
 	if cfg.AnnouncePosition {
 		announce := append([]string{prompts.CallerNumber}, prompts.Number(pos)...)
-		c.Play(media.Sequence(promptSource(announce...), media.Loop(music)))
+		c.Play(media.Sequence(promptSource(announce...), e.withCallbackOffer(c, media.Loop(music))))
 	} else {
-		c.Play(media.Loop(music))
+		c.Play(e.withCallbackOffer(c, media.Loop(music)))
 	}
 	maxWait, timer := e.after(c, cfg.MaxWait)
 	defer timer.Stop()
@@ -502,6 +511,12 @@ func (e *Engine) enqueue(c Call, plan *routing.Plan) {
 				leave()
 				log.Info("queued caller waited too long", zap.Duration("max_wait", cfg.MaxWait))
 				e.next(c, plan.NoAnswer)
+				return
+			}
+		case Digit:
+			// 2: a callback, in this caller's place in the line (which leave must not give up).
+			keep := func() { left = true; c.Holding(false) }
+			if ev.Key == '2' && !ev.FromParty && e.callMeBack(c, cfg.Ext, keep, q, qc) {
 				return
 			}
 		}

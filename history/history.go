@@ -72,12 +72,15 @@ const (
 	Abandoned Outcome = "abandoned"
 	// Feature: a feature code (*78, *79, *97).
 	Feature Outcome = "feature"
+	// Callback: the caller, held for a busy user or queued, asked to be called back and hung
+	// up (the callback is a call of its own, with its own record).
+	Callback Outcome = "callback"
 )
 
 // Valid reports whether o is one of the outcomes above.
 func (o Outcome) Valid() bool {
 	switch o {
-	case Answered, Voicemail, Missed, Rejected, Abandoned, Feature:
+	case Answered, Voicemail, Missed, Rejected, Abandoned, Feature, Callback:
 		return true
 	}
 	return false

@@ -229,9 +229,10 @@ func (t *Today) Queue(ext string) Day {
 }
 
 // count adds r to its queue's figures and reports whether it counted: a queue's call (not a
-// feature code) that came in today and was not counted before.
+// feature code) that came in today and was not counted before. A caller who hung up to be
+// called back is not counted then: the callback call that follows, with its own record, is.
 func (t *Today) count(r history.Record) bool {
-	if r.Via == "" || r.Outcome == history.Feature {
+	if r.Via == "" || r.Outcome == history.Feature || r.Outcome == history.Callback {
 		return false
 	}
 	at := r.Started

@@ -26,11 +26,17 @@ type call struct {
 	fromNode string
 	// goneNode is a cluster node found gone while this call had a leg to it (owner only).
 	goneNode string
-	inv      *sip.Request
-	tx       sip.ServerTransaction
-	mail     *events
-	done     chan struct{} // closed when the call is over
-	acked    chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
+	// trunk is the trunk a carrier's call came in by, "" for other calls (owner only).
+	trunk string
+	// ringAs, when set, is who the phones this call rings see as the caller (an originated
+	// call's first ringing); name overrides the caller's own display name (owner only).
+	ringAs *presented
+	name   string
+	inv    *sip.Request
+	tx     sip.ServerTransaction
+	mail   *events
+	done   chan struct{} // closed when the call is over
+	acked  chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
 
 	// Owned by the call's goroutine.
 	callerID   string // the number callees see: the user's extension or the outside number
@@ -90,23 +96,7 @@ func (c *call) run(plan *routing.Plan) {
 		}
 		return
 	}
-	defer func() {
-		if c.browserA != nil { // refused before the caller's leg was opened
-			_ = c.browserA.Close()
-		}
-		c.finish()
-		c.cleanup()
-		c.writeHistory()
-		c.observeEnd()
-		s.removeCall(c) // no longer listed once HangUp sees it over
-		close(c.done)
-		for _, ev := range c.mail.close() {
-			if in, ok := ev.(inDialog); ok {
-				_ = in.tx.Respond(in.l.response(in.req, 481, "Call/Transaction Does Not Exist", nil))
-			}
-		}
-		s.wg.Done()
-	}()
+	defer c.over()
 	c.setState(flow.Ringing)
 	if plan.Action != routing.Reject || plan.Announce != "" {
 		if err := c.openCaller(); err != nil {
@@ -116,6 +106,27 @@ func (c *call) run(plan *routing.Plan) {
 		}
 	}
 	s.opts.Flows.Run(c, plan)
+}
+
+// over is the last thing a call's owner does, whatever way the call ended: it releases
+// everything, writes the call's history and lets the call go.
+func (c *call) over() {
+	s := c.s
+	if c.browserA != nil { // refused before the caller's leg was opened
+		_ = c.browserA.Close()
+	}
+	c.finish()
+	c.cleanup()
+	c.writeHistory()
+	c.observeEnd()
+	s.removeCall(c) // no longer listed once HangUp sees it over
+	close(c.done)
+	for _, ev := range c.mail.close() {
+		if in, ok := ev.(inDialog); ok {
+			_ = in.tx.Respond(in.l.response(in.req, 481, "Call/Transaction Does Not Exist", nil))
+		}
+	}
+	s.wg.Done()
 }
 
 // finish ends whatever the flow left open: the switch's media, the caller's leg (BYE once
@@ -167,6 +178,9 @@ func (c *call) CallerID() string { return c.callerID }
 
 // CallerName implements flow.Call.
 func (c *call) CallerName() string { return c.s.opts.Users.DisplayName(c.caller) }
+
+// Trunk implements flow.Call.
+func (c *call) Trunk() string { return c.trunk }
 
 // Log implements flow.Call.
 func (c *call) Log() *zap.Logger { return c.log }
@@ -274,6 +288,9 @@ func (c *call) respond(code int, reason string, body []byte) {
 		c.mu.Lock()
 		c.rec.code = code
 		c.mu.Unlock()
+	}
+	if c.tx == nil {
+		return // an originated call: no INVITE of anyone's waits for an answer
 	}
 	var res *sip.Response
 	if c.a != nil {

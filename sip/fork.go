@@ -41,6 +41,7 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 		}
 		routes = append(routes, u)
 	}
+	from := c.presentedAs()
 	l := newLeg(c, false, c.epB, c.originB)
 	l.lastSDP = c.offerB
 	l.party = b.AOR
@@ -51,8 +52,8 @@ func (c *call) startFork(r *round, b Binding, user bool) (*fork, error) {
 	l.dialog = dialog{
 		callID:    newCallID(),
 		localTag:  sip.GenerateTagN(16),
-		local:     sip.Uri{Scheme: "sip", User: c.callerID, Host: tp.host},
-		localName: s.opts.Users.DisplayName(c.caller),
+		local:     sip.Uri{Scheme: "sip", User: from.user, Host: tp.host},
+		localName: from.name,
 		remote:    sip.Uri{Scheme: "sip", User: b.AOR, Host: tp.host},
 		target:    target,
 		dest:      b.Dest,

@@ -109,6 +109,9 @@ func (s *Server) acceptInvite(req *sip.Request, tx sip.ServerTransaction) (*call
 	log.Info("call routed", zap.Stringer("action", plan.Action), zap.Strings("trace", plan.Trace))
 	c := newCall(s, req, tx, caller, callerID, log)
 	c.fromNode = peer
+	if fromTrunk {
+		c.trunk = trunk
+	}
 	c.replaces = picked
 	c.browserA = browser
 	return c, &plan

@@ -81,17 +81,24 @@ func (c *call) openLocal() error {
 		c.end(endingOfMedia(err))
 		return fmt.Errorf("answer caller: %w", err)
 	}
+	c.a.setLastSDP(answer)
+	c.a.setAnswer(answer)
+	c.startLocal(sess)
+	return nil
+}
+
+// startLocal starts the switch's own media on the caller's endpoint in session sess: a paced
+// stream to the caller, a receiver for their audio and digits.
+func (c *call) startLocal(sess media.Session) {
+	s := c.s
 	c.epA.SetRemote(sess.Remote)
 	lc := &local{sess: sess, stop: make(chan struct{})}
 	lc.stream = s.pacer.NewStream(c.epA, sess)
 	lc.rx = media.NewReceiver(c.epA, sess)
 	lc.rx.Inactive(s.opts.RTPTimeout)
-	c.a.setLastSDP(answer)
-	c.a.setAnswer(answer)
 	c.local = lc
 	lc.rx.Start(s.ctx, lc.onAudio)
 	go c.pumpDigits(lc.rx, lc.stop, false)
-	return nil
 }
 
 // pumpDigits posts a receiver's RFC 4733 digits (and, for the caller, the loss of their

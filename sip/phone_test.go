@@ -77,6 +77,8 @@ type switchOpts struct {
 	sbsip.Options
 	Greetings flow.Greetings
 	Shared    flow.SharedQueues // a cluster's queues
+	Routes    flow.TrunkRoutes  // the way back to outside callers (callbacks)
+	Callbacks flow.CallbackStore
 }
 
 func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
@@ -106,7 +108,8 @@ func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
 	for _, f := range tune {
 		f(&opts)
 	}
-	fo := flow.Options{Router: opts.Router, Greetings: opts.Greetings, Clock: opts.Clock, Shared: opts.Shared}
+	fo := flow.Options{Router: opts.Router, Greetings: opts.Greetings, Clock: opts.Clock, Shared: opts.Shared,
+		Trunks: opts.Routes, Callbacks: opts.Callbacks}
 	if opts.Presence != nil {
 		p := opts.Presence
 		fo.Statuses = p
@@ -127,6 +130,7 @@ func startSwitch(t testing.TB, tune ...func(*switchOpts)) *testSwitch {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
+	flows.SetOriginator(srv)
 	sw := &testSwitch{srv: srv, flows: flows, ports: ports, locs: locs}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

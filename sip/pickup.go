@@ -85,7 +85,7 @@ func (s *Server) ringingAt(ext string, but *call) *call {
 func (c *call) takePicker(r *round, ev pickupRequest) (flow.Rang, bool) {
 	w := ev.by
 	l := w.a
-	if l == nil || l.user == "" {
+	if l == nil || l.user == "" || c.a == nil { // c.a: an originated call has no caller yet
 		ev.reply <- false
 		return flow.Rang{}, false
 	}

@@ -250,8 +250,10 @@ func (c *call) relayProvisional(res *sip.Response) {
 	if res.StatusCode == 180 || res.StatusCode == 183 {
 		c.report.progress(180, "Ringing")
 	}
-	if res.StatusCode == 100 || c.local != nil || c.answered {
-		return // the caller hears the switch (music on hold), not the phones
+	if res.StatusCode == 100 || c.local != nil || c.answered || c.a == nil {
+		// The caller hears the switch (music on hold), not the phones; an originated call
+		// ringing its first phone has no caller yet.
+		return
 	}
 	var body []byte
 	if len(res.Body()) > 0 && res.StatusCode == 183 {

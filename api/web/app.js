@@ -42,7 +42,7 @@
   };
   const OUTCOME_TEXT = {
     answered: 'Answered', voicemail: 'Voicemail', missed: 'Missed', rejected: 'Refused',
-    abandoned: 'Caller hung up', feature: 'Feature code',
+    abandoned: 'Caller hung up', feature: 'Feature code', callback: 'Caller asked to be called back',
   };
   const DAYS = [['mon', 'Monday'], ['tue', 'Tuesday'], ['wed', 'Wednesday'], ['thu', 'Thursday'],
     ['fri', 'Friday'], ['sat', 'Saturday'], ['sun', 'Sunday']];
@@ -71,6 +71,7 @@
       vmPoll: false,
       calls: new Map(), // id → call row (see makeCall)
       callsLoading: false,
+      callbacksServed: true, // false once the server answers 404 for /api/v1/callbacks
       myCall: null, // my call that can be sent on (talking), from GET /api/v1/calls; null if none
       myCallPoll: false, // polling GET /api/v1/calls while I am on a call
       myCallLoading: false,
@@ -301,6 +302,7 @@
     loadGreetings();
     loadHours();
     loadQueues();
+    pollMyCallbacks();
     if (me.admin) pollCalls();
   }
 
@@ -1051,6 +1053,99 @@
       s.callsLoading = false;
     }
     if (!s.ended) renderCalls(list || []);
+    if (!s.ended) loadCallbacks();
+  }
+
+  // ---- callbacks waiting (admins) -----------------------------------------
+  //
+  // Callers who pressed 2 while held or queued: whom the switch calls back, for whom, how many
+  // attempts failed and when the next is due. Shown under the calls; an admin may cancel one.
+
+  async function loadCallbacks() {
+    const s = session;
+    if (!s || !s.callbacksServed) return;
+    let list;
+    try {
+      list = await api('GET', '/api/v1/callbacks');
+    } catch (e) {
+      if (e.status === 404) s.callbacksServed = false; // this server keeps no callbacks
+      return;
+    }
+    if (!s.ended) renderCallbacks(list || []);
+  }
+
+  // The Team view tells a user whom they are to call back (the switch rings them when they
+  // are free) and who is to call them back.
+  function pollMyCallbacks() {
+    const s = session;
+    if (!s || s.ended || !s.callbacksServed) return;
+    if (document.visibilityState === 'visible') loadMyCallbacks();
+    later(pollMyCallbacks, VOICEMAIL_POLL_MS);
+  }
+
+  async function loadMyCallbacks() {
+    const s = session;
+    let list;
+    try {
+      list = await api('GET', '/api/v1/callbacks');
+    } catch (e) {
+      if (e.status === 404) s.callbacksServed = false;
+      return;
+    }
+    if (s.ended) return;
+    const me = s.me.ext;
+    // An admin is shown every callback; here only those of their own.
+    const mine = (list || []).filter((cb) => !s.me.admin || cb.for === me || cb.number === me);
+    $('my-callbacks-list').replaceChildren(...mine.map((cb) => {
+      const caller = cb.name ? `${cb.name} (${cb.number})` : who(cb.number);
+      const callee = cb.queue ? `queue ${cb.for}` : who(cb.for);
+      const text = cb.number === me
+        ? `${callee} will call you back${cb.dialling ? ': calling now' : ''}.`
+        : `${caller} is waiting for ${cb.queue ? callee + "'s" : 'your'} callback (asked ${since(cb.requested)} ago)${cb.dialling ? ': calling now' : ''}.`;
+      const li = el('li', { text });
+      li.dataset.id = cb.id;
+      return li;
+    }));
+    $('my-callbacks').hidden = mine.length === 0;
+  }
+
+  function renderCallbacks(list) {
+    const box = $('callbacks');
+    box.replaceChildren(...list.map(makeCallback));
+    $('callbacks-section').hidden = list.length === 0;
+    $('callbacks-summary').textContent = list.length === 1 ? '1 caller' : `${list.length} callers`;
+  }
+
+  function makeCallback(cb) {
+    const caller = cb.name ? `${cb.name} (${cb.number})` : who(cb.number);
+    const state = el('span', { class: 'call-state', text: cb.dialling ? 'Calling back' : 'Waiting' });
+    state.dataset.state = 'callback';
+    let when = `asked ${since(cb.requested)} ago`;
+    if (cb.attempts) when += ` · ${cb.attempts} attempt${cb.attempts === 1 ? '' : 's'} failed`;
+    if (cb.next_attempt && !cb.dialling) when += ` · next ${timeFmt(cb.next_attempt)}`;
+    const cancel = el('button', { type: 'button', class: 'button small danger', text: 'Cancel' });
+    cancel.addEventListener('click', () => cancelCallback(cb, caller, cancel));
+    const li = el('li', { class: 'call card' },
+      el('div', { class: 'call-main' },
+        el('div', { class: 'call-parties', text: `${caller} ← ${cb.queue ? 'queue ' + cb.for : who(cb.for)}` }),
+        state, el('span', { class: 'call-time muted', text: when }), cancel));
+    li.dataset.id = cb.id;
+    return li;
+  }
+
+  function timeFmt(t) {
+    return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+
+  async function cancelCallback(cb, caller, button) {
+    button.disabled = true;
+    try {
+      await api('DELETE', '/api/v1/callbacks/' + encodeURIComponent(cb.id));
+      toast(`Callback to ${caller} cancelled.`);
+    } catch (e) {
+      toast(e.status === 404 ? 'That callback is no longer waiting.' : `Could not cancel: ${e.message}`, e.status === 404 ? 'info' : 'error');
+    }
+    loadCallbacks();
   }
 
   function who(ext) {
@@ -1111,7 +1206,9 @@
   function updateCall(item, c) {
     item.call = c;
     item.li.dataset.state = c.state;
-    item.parties.textContent = `${who(c.from)} → ${who(c.to)}`;
+    // A callback the switch placed says so in its trace's first line ("callback to …").
+    const callback = (c.trace || []).some((t) => t.startsWith('callback to '));
+    item.parties.textContent = `${callback ? 'Callback: ' : ''}${who(c.from)} → ${who(c.to)}`;
     item.state.textContent = CALL_STATE_TEXT[c.state] || c.state;
     item.state.dataset.state = c.state;
     item.time.textContent = c.answered ? `${since(c.started)} · answered ${since(c.answered)} ago` : since(c.started);

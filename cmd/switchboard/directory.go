@@ -123,6 +123,18 @@ func (d directory) Outbound(dialled string) (routing.OutboundRoute, bool) {
 	return routing.OutboundRoute{}, false
 }
 
+// OutboundVia implements flow.TrunkRoutes: an outside caller is called back through the trunk
+// they came in by, when it has an outbound target.
+func (d directory) OutboundVia(trunk, number string) (routing.OutboundRoute, bool) {
+	for _, t := range d.cfg.Trunks {
+		if t.Name == trunk && t.Outbound != "" {
+			return routing.OutboundRoute{Trunk: t.Name, Number: number, Transport: t.OutboundTarget.Transport,
+				Addr: t.OutboundTarget.Addr()}, true
+		}
+	}
+	return routing.OutboundRoute{}, false
+}
+
 // TrunkFor implements sip.InboundTrunks.
 func (d directory) TrunkFor(addr netip.Addr) (string, map[string]string, bool) {
 	t, ok := d.cfg.TrunkFor(addr)

@@ -222,6 +222,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	// Stopped before the store closes: no timed DND or working-hours change is saved after.
 	defer statuses.Close()
+	pendingCallbacks, err := history.OpenCallbacks(db)
+	if err != nil {
+		return err
+	}
 	calls, err := history.Open(db)
 	if err != nil {
 		return fmt.Errorf("call history: %w", err)
@@ -297,6 +301,9 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		// The wallboard's event streams follow callers, offers and wrap-ups.
 		OnQueueChange: wallboardChanges.Notify,
 		OnQueueLeft:   observe.queueLeft,
+		Trunks:        dir,
+		Callbacks:     pendingCallbacks,
+		Log:           log.Named("flow"),
 	})
 	if err != nil {
 		return err
@@ -344,6 +351,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	registerSwitchGauges(registry, srv, flows, ports)
+	flows.SetOriginator(srv) // callbacks: the flows decide when, the SIP server places them
 	if node != nil {
 		// The other nodes send calls for phones registered here to this node's UDP listener.
 		node.Advertise(reachable(srv.Addr("udp"), cfg.Media.Address))
@@ -376,6 +384,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		Queues:           queueView{cfg: cfg, flows: flows, statuses: statuses},
 		Wallboard:        wallboard,
 		Calls:            callsView{srv: srv},
+		Callbacks:        callbackView{cfg: cfg, flows: flows},
 		Greetings:        greets,
 		PhoneCredentials: phoneCredentials{keys},
 		PhoneWebSockets:  webSocketURLs(srv),

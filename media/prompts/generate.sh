@@ -68,6 +68,8 @@ say message_deleted "Message deleted."
 say message_saved "Message saved."
 say no_more_messages "No more messages."
 say goodbye "Goodbye."
+say callback_offer "Press 2 to hang up and be called back."
+say callback_booked "We will call you back. Goodbye."
 
 digits=(zero one two three four five six seven eight nine)
 for d in "${!digits[@]}"; do

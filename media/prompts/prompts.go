@@ -38,6 +38,8 @@ const (
 	MessageSaved   = "message_saved"    // "Message saved."
 	NoMoreMessages = "no_more_messages" // "No more messages."
 	Goodbye        = "goodbye"          // "Goodbye."
+	CallbackOffer  = "callback_offer"   // "Press 2 to hang up and be called back."
+	CallbackBooked = "callback_booked"  // "We will call you back. Goodbye."
 	MusicOnHold    = "music_on_hold"    // a calm instrumental loop of about 25 s, silent at both ends
 )
 

@@ -14,7 +14,7 @@ var constants = []string{
 	Busy, Unavailable, LeaveMessage, Beep, DNDOn, DNDOff, YouHave, NewMessages,
 	NewMessage, NoNewMessages, CallerNumber, CallFrom, ScreeningMenu,
 	VoicemailMenu, MessageDeleted, MessageSaved, NoMoreMessages, Goodbye,
-	MusicOnHold,
+	CallbackOffer, CallbackBooked, MusicOnHold,
 }
 
 // speech lists the spoken prompts: everything but the beep and the music.
