@@ -1122,7 +1122,7 @@
     state.dataset.state = 'callback';
     let when = `asked ${since(cb.requested)} ago`;
     if (cb.attempts) when += ` · ${cb.attempts} attempt${cb.attempts === 1 ? '' : 's'} failed`;
-    if (cb.next_attempt && !cb.dialling) when += ` · next ${timeFmt(cb.next_attempt)}`;
+    if (cb.next_attempt && !cb.dialling) when += ` · next ${timeText(cb.next_attempt)}`;
     const cancel = el('button', { type: 'button', class: 'button small danger', text: 'Cancel' });
     cancel.addEventListener('click', () => cancelCallback(cb, caller, cancel));
     const li = el('li', { class: 'call card' },
@@ -1131,10 +1131,6 @@
         state, el('span', { class: 'call-time muted', text: when }), cancel));
     li.dataset.id = cb.id;
     return li;
-  }
-
-  function timeFmt(t) {
-    return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
 
   async function cancelCallback(cb, caller, button) {
