@@ -11,16 +11,23 @@ import (
 	"github.com/switchboard-voip/switchboard/history"
 )
 
-func TestCallOutcomesAreRecorded(t *testing.T) {
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
+// openHistory opens a call history in a fresh DB that the test closes at its end.
+func openHistory(t *testing.T) *history.Store {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "history.db"), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { _ = db.Close() })
 	store, err := history.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+func TestCallOutcomesAreRecorded(t *testing.T) {
+	store := openHistory(t)
 	sw := startSwitch(t, func(o *switchOpts) { o.History = store })
 	bob := newPhone(t, sw, "1002", "udp").mustRegister()
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()

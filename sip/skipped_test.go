@@ -2,11 +2,8 @@ package sip_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"go.etcd.io/bbolt"
 
 	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/presence"
@@ -18,15 +15,7 @@ import (
 // Alice with a reason, and Carol, who has no phone; the call's record names both with why, and
 // each finds it in their own history.
 func TestHistorySaysWhyAPhoneDidNotRing(t *testing.T) {
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store, err := history.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openHistory(t)
 	var people []presence.User
 	for ext := range testUsers {
 		people = append(people, presence.User{Ext: ext})

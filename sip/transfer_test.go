@@ -3,7 +3,6 @@ package sip_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
-	"go.etcd.io/bbolt"
 
 	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/media"
@@ -64,15 +62,7 @@ func transferSwitch(t *testing.T, g greetings) (*testSwitch, *presence.Table, *m
 		t.Fatal(err)
 	}
 	store := openMailbox(t)
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "history.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	hist, err := history.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hist := openHistory(t)
 	sw := startSwitch(t, func(o *switchOpts) {
 		o.History = hist
 		o.Presence = table
