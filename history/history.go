@@ -78,12 +78,12 @@ const (
 )
 
 // Valid reports whether o is one of the outcomes above.
-func (o Outcome) Valid() bool {
-	switch o {
-	case Answered, Voicemail, Missed, Rejected, Abandoned, Feature, Callback:
-		return true
-	}
-	return false
+func (o Outcome) Valid() bool { return slices.Contains(Outcomes(), o) }
+
+// Outcomes returns every outcome a Record may have, in a fresh slice: what a consumer counting
+// calls by outcome (a metric) lists, so that an outcome added here is counted there too.
+func Outcomes() []Outcome {
+	return []Outcome{Answered, Voicemail, Missed, Rejected, Abandoned, Feature, Callback}
 }
 
 // Record is one call's outcome.

@@ -42,10 +42,6 @@ var (
 	queueBuckets = []float64{1, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600}
 )
 
-// outcomes are the call outcomes, in the order history lists them.
-var outcomes = []history.Outcome{history.Answered, history.Voicemail, history.Missed, history.Rejected,
-	history.Abandoned, history.Feature}
-
 // newSwitchMetrics makes the metrics and registers them, with Go's runtime and the process's
 // collectors, in reg.
 func newSwitchMetrics(reg prometheus.Registerer) *switchMetrics {
@@ -70,7 +66,7 @@ func newSwitchMetrics(reg prometheus.Registerer) *switchMetrics {
 		queueWait: make(map[flow.QueueResult]prometheus.Observer),
 	}
 	// The children are made once: an observation is then a map read and an atomic add.
-	for _, o := range outcomes {
+	for _, o := range history.Outcomes() {
 		m.calls[o] = calls.WithLabelValues(string(o))
 	}
 	for _, r := range sbsip.AuthFailureReasons {
