@@ -78,19 +78,5 @@ func (s *Server) listCallbacks(w http.ResponseWriter, _ *http.Request, p princip
 // cancelCallback answers DELETE /api/v1/callbacks/{id}: 204 once forgotten. Only an admin may
 // (403 otherwise, whether or not it exists); 404 for an id that names no pending callback.
 func (s *Server) cancelCallback(w http.ResponseWriter, r *http.Request, p principal) {
-	if !p.admin {
-		writeError(w, http.StatusForbidden, "only an admin may cancel callbacks")
-		return
-	}
-	err := s.callbacks.Cancel(r.PathValue("id"))
-	if errors.Is(err, ErrNoSuchCallback) {
-		writeError(w, http.StatusNotFound, "no such callback")
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusNoContent)
+	s.adminRemove(w, r, p, "only an admin may cancel callbacks", s.callbacks.Cancel, ErrNoSuchCallback, "no such callback")
 }

@@ -121,13 +121,20 @@ func (s *Server) listCalls(w http.ResponseWriter, _ *http.Request, p principal) 
 // hang up calls (403 for anyone else, whether or not the call exists); an id that names no
 // active call is 404.
 func (s *Server) hangUpCall(w http.ResponseWriter, r *http.Request, p principal) {
+	s.adminRemove(w, r, p, "only an admin may hang up calls", s.calls.HangUp, ErrNoSuchCall, "no such call")
+}
+
+// adminRemove is an admin-only DELETE of the thing named by the path's {id}: 403 for anyone
+// else (whether or not it exists), 404 when remove says missing, 204 once remove is done.
+func (s *Server) adminRemove(w http.ResponseWriter, r *http.Request, p principal, forbidden string,
+	remove func(id string) error, missing error, notFound string) {
 	if !p.admin {
-		writeError(w, http.StatusForbidden, "only an admin may hang up calls")
+		writeError(w, http.StatusForbidden, forbidden)
 		return
 	}
-	err := s.calls.HangUp(r.PathValue("id"))
-	if errors.Is(err, ErrNoSuchCall) {
-		writeError(w, http.StatusNotFound, "no such call")
+	err := remove(r.PathValue("id"))
+	if errors.Is(err, missing) {
+		writeError(w, http.StatusNotFound, notFound)
 		return
 	}
 	if err != nil {
