@@ -229,3 +229,22 @@ func hashFile(p string) (File, error) {
 	}
 	return File{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
+
+// RemoveLeftovers removes the staging folders a backup or restore cut short
+// (by a crash, or a shutdown while an archive was being served) left in
+// dataDir. Call it only while holding the data dir's DB, as the switch does
+// at start: no other backup or restore can be under way then.
+func RemoveLeftovers(dataDir string) error {
+	des, err := os.ReadDir(dataDir)
+	if err != nil {
+		return fmt.Errorf("backup: listing %s: %w", dataDir, err)
+	}
+	for _, d := range des {
+		if n := d.Name(); d.IsDir() && (strings.HasPrefix(n, stagePrefix) || strings.HasPrefix(n, restorePrefix) || strings.HasPrefix(n, replacedPrefix)) {
+			if err := os.RemoveAll(filepath.Join(dataDir, n)); err != nil {
+				return fmt.Errorf("backup: removing leftover %s: %w", n, err)
+			}
+		}
+	}
+	return nil
+}
