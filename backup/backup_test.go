@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,4 +182,48 @@ func readFile(t testing.TB, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestRestoreAsRootGivesTheDataDirsOwner: root restoring into a data dir a service's user
+// owns leaves every file that user's, or the service could not open its own DB.
+func TestRestoreAsRootGivesTheDataDirsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to own files as another user")
+	}
+	d := newDataDir(t)
+	d.message(t, "1003", 300*time.Millisecond)
+	d.greeting(t, "1003", "busy")
+	archive := d.archive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dst, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	const uid, gid = 61234, 61235
+	if err := os.Chown(dst, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(bytes.NewReader(archive), dst, false); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := filepath.WalkDir(dst, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s is owned by %d:%d, want %d:%d", p, st.Uid, st.Gid, uid, gid)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 6 { // dst, the DB, two folders and a file each
+		t.Errorf("walked %d paths, want the DB, voicemail and greeting", n)
+	}
 }

@@ -28,6 +28,8 @@ const (
 // dataDir, checking every file against the manifest and the DB's own
 // structure (ErrCorrupt), and only then moves the files into place, one
 // rename each (the DB last), removing what the data dir held if replace.
+// Run as root, it gives the files the data dir's owner, so that the
+// service that owns the data dir can open them.
 // Nothing in dataDir changes unless the whole archive is sound.
 func Restore(r io.Reader, dataDir string, replace bool) (Manifest, error) {
 	existing, err := entries(dataDir)
@@ -53,6 +55,9 @@ func Restore(r io.Reader, dataDir string, replace bool) (Manifest, error) {
 		return Manifest{}, err
 	}
 	if err := checkDB(filepath.Join(stage, DBFile)); err != nil {
+		return Manifest{}, err
+	}
+	if err := matchOwner(stage, dataDir); err != nil {
 		return Manifest{}, err
 	}
 	if err := swapIn(dataDir, stage, existing); err != nil {
