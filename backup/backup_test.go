@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // TestRestoreGivesBackEverything: an archive of a data dir with messages in
@@ -226,4 +228,47 @@ func TestRestoreAsRootGivesTheDataDirsOwner(t *testing.T) {
 	if n < 6 { // dst, the DB, two folders and a file each
 		t.Errorf("walked %d paths, want the DB, voicemail and greeting", n)
 	}
+}
+
+// TestRestoreKeepsASwitchOut: while a restore replaces a data dir, a switch started on it
+// cannot open the DB (its lock times out) rather than open the one being replaced; once the
+// restore is done it can.
+func TestRestoreKeepsASwitchOut(t *testing.T) {
+	d := newDataDir(t)
+	d.message(t, "1003", 300*time.Millisecond)
+	archive := d.archive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	if _, err := Restore(bytes.NewReader(archive), dst, false); err != nil {
+		t.Fatal(err)
+	}
+
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Restore(pr, dst, true)
+		done <- err
+	}()
+	// Restore reads the archive only after taking the lock: once it has read some, it holds it.
+	if _, err := pw.Write(archive[:len(archive)/2]); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(filepath.Join(dst, DBFile), 0o600, &bbolt.Options{Timeout: 200 * time.Millisecond})
+	if err == nil {
+		db.Close()
+		t.Error("a switch could open the DB while a restore replaced it")
+	} else if !errors.Is(err, bolterrors.ErrTimeout) {
+		t.Errorf("opening the DB during a restore: %v, want a lock timeout", err)
+	}
+	if _, err := pw.Write(archive[len(archive)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	db, err = bbolt.Open(filepath.Join(dst, DBFile), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("after the restore: %v", err)
+	}
+	db.Close()
 }

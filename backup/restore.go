@@ -29,16 +29,19 @@ const (
 // structure (ErrCorrupt), and only then moves the files into place, one
 // rename each (the DB last), removing what the data dir held if replace.
 // Run as root, it gives the files the data dir's owner, so that the
-// service that owns the data dir can open them.
-// Nothing in dataDir changes unless the whole archive is sound.
+// service that owns the data dir can open them. Nothing in dataDir changes
+// unless the whole archive is sound. A switch started on dataDir meanwhile
+// waits for the old DB's lock, which Restore holds until it is done.
 func Restore(r io.Reader, dataDir string, replace bool) (Manifest, error) {
 	existing, err := entries(dataDir)
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := checkNotInUse(dataDir); err != nil {
+	release, err := holdDB(dataDir)
+	if err != nil {
 		return Manifest{}, err
 	}
+	defer release()
 	if len(existing) > 0 && !replace {
 		return Manifest{}, fmt.Errorf("%w: %s holds %s", ErrNotEmpty, dataDir, strings.Join(firstFew(existing, 3), ", "))
 	}
@@ -92,22 +95,24 @@ func firstFew(names []string, n int) []string {
 	return append(slices.Clip(names[:n]), fmt.Sprintf("and %d more", len(names)-n))
 }
 
-// checkNotInUse fails with ErrInUse when a process holds the data dir's DB:
+// holdDB fails with ErrInUse when a process holds the data dir's DB:
 // bbolt locks the file for as long as it is open, and a shared lock cannot
-// be had while the switch holds its exclusive one.
-func checkNotInUse(dataDir string) error {
+// be had while the switch holds its exclusive one. Otherwise it keeps the
+// shared lock until release, so that a switch started during the restore
+// cannot open the DB being replaced (it gives up after its timeout).
+func holdDB(dataDir string) (release func(), err error) {
 	p := filepath.Join(dataDir, DBFile)
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return func() {}, nil
 	}
 	db, err := bbolt.Open(p, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return fmt.Errorf("%w: %s is locked; stop the switch first", ErrInUse, p)
+		return nil, fmt.Errorf("%w: %s is locked; stop the switch first", ErrInUse, p)
 	}
 	if err != nil {
-		return nil // not a DB we can open: replacing it is what a restore is for
+		return func() {}, nil // not a DB bbolt opens: replacing it is what a restore is for
 	}
-	return db.Close()
+	return func() { _ = db.Close() }, nil
 }
 
 // checkDB opens a restored DB and walks its pages: a checksum tells the file
@@ -131,19 +136,26 @@ func checkDB(p string) error {
 
 // swapIn moves existing entries of dataDir aside, then the staged ones in
 // (the DB last: a data dir with a DB is a whole one), syncs the folder and
-// removes what was moved aside.
-func swapIn(dataDir, stage string, existing []string) error {
+// removes what was moved aside. Should a rename fail, what was moved aside
+// stays, and the error says where.
+func swapIn(dataDir, stage string, existing []string) (err error) {
 	if len(existing) > 0 {
-		aside, err := os.MkdirTemp(dataDir, replacedPrefix)
-		if err != nil {
-			return fmt.Errorf("backup: making a folder for the replaced files: %w", err)
+		aside, mkErr := os.MkdirTemp(dataDir, replacedPrefix)
+		if mkErr != nil {
+			return fmt.Errorf("backup: making a folder for the replaced files: %w", mkErr)
 		}
+		defer func() { // err is swapIn's result here
+			if err != nil {
+				err = fmt.Errorf("%w (the data dir's previous files are in %s)", err, aside)
+			} else if rmErr := os.RemoveAll(aside); rmErr != nil {
+				err = fmt.Errorf("backup: restored, but removing the replaced files in %s: %w", aside, rmErr)
+			}
+		}()
 		for _, n := range existing {
-			if err := os.Rename(filepath.Join(dataDir, n), filepath.Join(aside, n)); err != nil {
-				return fmt.Errorf("backup: moving %s aside: %w", n, err)
+			if mvErr := os.Rename(filepath.Join(dataDir, n), filepath.Join(aside, n)); mvErr != nil {
+				return fmt.Errorf("backup: moving %s aside: %w", n, mvErr)
 			}
 		}
-		defer os.RemoveAll(aside)
 	}
 	staged, err := os.ReadDir(stage)
 	if err != nil {
