@@ -74,8 +74,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "console", "console or json")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
-	// The subcommand is dispatched in main, before these flags: the usage names it so that
-	// -h shows how to make the hashes a config's users may hold instead of passwords.
+	// The subcommands are dispatched in main, before these flags: the usage names them so that
+	// -h shows how to make the hashes a config's users may hold instead of passwords, and how
+	// to back up and restore data_dir.
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: switchboard [flags]\n       switchboard hash-password -user EXT [-realm REALM | -config FILE] < password\n"+
 			"       switchboard backup -o FILE [-config FILE]\n       switchboard restore -i FILE [-config FILE] [-force]\nflags:")
