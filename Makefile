@@ -9,13 +9,15 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # sudo only when we are not root (CI containers usually are).
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build web run cluster test bench bench-peer load load-cluster queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
+.PHONY: all build web static release docker run cluster test bench bench-peer load load-cluster queue-bench fuzz fuzz-smoke flake screenshots lint deps clean help
 
 all: build
 
 help:
 	@echo "make build   build $(BIN) (version $(VERSION))"
 	@echo "make run     build, then run it on the embedded demo config"
+	@echo "make release static binaries for $(PLATFORMS) in $(DIST)/, version $(VERSION), with SHA256SUMS"
+	@echo "make docker  the container image $(IMAGE):$(VERSION) (Dockerfile)"
 	@echo "make cluster build, then run three nodes and a NATS server (installed if missing) on this machine"
 	@echo "make test    go test -race on everything, SIPp tests included (installs sipp if missing)"
 	@echo "make bench   Go benchmarks, then the SIPp load run (make load)"
@@ -42,12 +44,37 @@ $(WEB_BUNDLE): web/phone/package-lock.json web/phone/entry.js
 	@command -v npm >/dev/null 2>&1 || { echo "npm not found: installing nodejs and npm"; \
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
 	cd web/phone && npm ci --no-audit --no-fund --loglevel=error
-	cd web/phone && ./node_modules/.bin/esbuild entry.js --bundle --minify --format=iife --global-name=JsSIP \
-		--legal-comments=eof --log-level=warning --outfile=../../$(WEB_BUNDLE) \
-		'--banner:js=/*! JsSIP (MIT, https://jssip.net) and its dependencies (MIT), from npm at the versions in web/phone/package-lock.json */'
+	cd web/phone && OUT=../../$(WEB_BUNDLE) npm run --silent bundle # esbuild; the Dockerfile runs the same script
 
 run: build
 	./$(BIN)
+
+# Release binaries: static (no cgo, so no libc to match), no paths of this machine (-trimpath),
+# no VCS stamp that a checkout without .git (a Docker build) could not repeat, symbols
+# stripped, the version stamped. Built twice from the same commit they are the same bytes
+# (TestReleaseIsReproducible checks the recipe). The Dockerfile builds with `make static`.
+PLATFORMS ?= linux/amd64 linux/arm64
+DIST      ?= dist
+RELEASE_FLAGS = -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$(VERSION)"
+OUT       ?= $(BIN)
+
+# One static binary, OUT, for GOOS/GOARCH (default: this machine's), with whatever web bundle
+# is there: release and the Dockerfile build the bundle first.
+static:
+	CGO_ENABLED=0 $(GO) build $(RELEASE_FLAGS) -o $(OUT) ./cmd/switchboard
+
+release: web
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "--- $(DIST)/switchboard-$(VERSION)-$$os-$$arch"; \
+		GOOS=$$os GOARCH=$$arch $(MAKE) --no-print-directory static OUT=$(DIST)/switchboard-$(VERSION)-$$os-$$arch; \
+	done
+	cd $(DIST) && sha256sum switchboard-* > SHA256SUMS && cat SHA256SUMS
+
+IMAGE ?= switchboard
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
 
 cluster: build
 	contrib/cluster/run
@@ -159,5 +186,5 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 clean:
-	rm -rf bin $(WEB_BUNDLE) web/phone/node_modules
+	rm -rf bin $(DIST) $(WEB_BUNDLE) web/phone/node_modules
 	$(GO) clean -testcache

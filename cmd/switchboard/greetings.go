@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/switchboard-voip/switchboard/backup"
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/media"
 	"github.com/switchboard-voip/switchboard/media/greeting"
@@ -30,7 +31,7 @@ func loadGreetings(cfg *config.Config) (*greeting.Store, error) {
 		}
 		return ""
 	}
-	store, err := greeting.Open(filepath.Join(cfg.DataDir, "greetings"), configured)
+	store, err := greeting.Open(filepath.Join(cfg.DataDir, backup.GreetingsDir), configured)
 	if err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}

@@ -4,6 +4,8 @@
 //	switchboard -config FILE          run with a YAML config
 //	switchboard -check -config FILE   validate a config and exit (0 valid, 2 invalid)
 //	switchboard -version              print the version
+//	switchboard backup -o FILE [-config FILE]          archive data_dir, running or not (backup.go)
+//	switchboard restore -i FILE [-config FILE] [-force]  put an archive into data_dir
 package main
 
 import (
@@ -30,6 +32,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/switchboard-voip/switchboard/api"
+	"github.com/switchboard-voip/switchboard/backup"
 	"github.com/switchboard-voip/switchboard/cluster"
 	"github.com/switchboard-voip/switchboard/config"
 	"github.com/switchboard-voip/switchboard/flow"
@@ -53,6 +56,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "hash-password" {
 		os.Exit(hashPassword(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "backup" {
+		os.Exit(backupCommand(ctx, os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "restore" {
+		os.Exit(restoreCommand(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -66,10 +75,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "console", "console or json")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
-	// The subcommand is dispatched in main, before these flags: the usage names it so that
-	// -h shows how to make the hashes a config's users may hold instead of passwords.
+	// The subcommands are dispatched in main, before these flags: the usage names them so that
+	// -h shows how to make the hashes a config's users may hold instead of passwords, and how
+	// to back up and restore data_dir.
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: switchboard [flags]\n       switchboard hash-password -user EXT [-realm REALM | -config FILE] < password\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: switchboard [flags]\n       switchboard hash-password -user EXT [-realm REALM | -config FILE] < password\n"+
+			"       switchboard backup -o FILE [-config FILE]\n       switchboard restore -i FILE [-config FILE] [-force]\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -178,16 +189,17 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	db, err := bbolt.Open(filepath.Join(cfg.DataDir, "switchboard.db"), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	db, err := bbolt.Open(filepath.Join(cfg.DataDir, backup.DBFile), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return fmt.Errorf("open %s: %w (is another switchboard using this data_dir?)", cfg.DataDir, err)
 	}
 	defer db.Close()
-	voicemail, err := mailbox.Open(db, filepath.Join(cfg.DataDir, "voicemail"))
+	voicemail, err := mailbox.Open(db, filepath.Join(cfg.DataDir, backup.VoicemailDir))
 	if err != nil {
 		return fmt.Errorf("voicemail: %w", err)
 	}
 	defer voicemail.Close()
+	defer serveBackups(cfg.DataDir, db, log.Named("backup"))() // `switchboard backup` while running
 
 	// One node keeps DND settings in its bbolt file; a cluster's nodes share them in NATS.
 	var dndStore presence.Store
