@@ -86,39 +86,34 @@ func scenario(t testing.TB, name string) string {
 	return p
 }
 
-// reserved keeps ports handed out by this process from being handed out twice.
-var reserved sync.Map
-
-// freePort returns a loopback port that is free for both UDP and TCP right now.
+// freePort returns a loopback port of the plan's signalling block that is free for both UDP
+// and TCP right now, for the switch binary to listen on. The block lies below the ephemeral
+// range, so no connection anywhere on the machine can take the port before the binary binds
+// it, as one could a port found free by binding port 0.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return signalling.TakeFree(t, 1, func(lo, _ int) bool {
+		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: lo})
 		if err != nil {
-			t.Fatal(err)
+			return false
 		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		_ = u.Close()
+		defer u.Close()
+		l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(lo)))
 		if err != nil {
-			continue
+			return false
 		}
 		_ = l.Close()
-		if _, dup := reserved.LoadOrStore(port, true); dup {
-			continue
-		}
-		return port
-	}
-	t.Fatal("no free port")
-	return 0
+		return true
+	})
 }
 
-// This package's blocks of the test port plan (internal/testports): the switch's rtp_ports,
-// the phones' media ports, and the opt-in load runs' large ranges.
+// This package's blocks of the test port plan (internal/testports): the switch's rtp_ports and
+// listening ports, the phones' media ports, and the opt-in load runs' large ranges.
 var (
-	switchRTP = testports.SwitchRTP()
-	phoneRTP  = testports.PhoneRTP()
-	loadRTP   = testports.Load()
+	switchRTP  = testports.SwitchRTP()
+	signalling = testports.Signalling()
+	phoneRTP   = testports.PhoneRTP()
+	loadRTP    = testports.Load()
 )
 
 // freeMediaPort returns an even port p with p..p+3 free on UDP, the next such of the phones'
@@ -204,7 +199,7 @@ func waitUDPBound(t testing.TB, port int, within time.Duration) {
 func rtpRange(t testing.TB, n int) (lo, hi int) {
 	t.Helper()
 	b := switchRTP
-	if n > 4000 {
+	if n > 3600 { // the switch block's size
 		b = loadRTP
 	}
 	lo = b.Take(t, n)

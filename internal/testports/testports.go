@@ -4,7 +4,10 @@
 //
 // Every range lies below Linux's ephemeral range (32768-60999 here, see
 // /proc/sys/net/ipv4/ip_local_port_range), so sockets bound to port 0 anywhere (sipgo phones,
-// httptest servers, the switch's SIP listeners via freePort) never take a planned port.
+// httptest servers, any process's outgoing connections) never take a planned port. That is
+// also why the switch binary's own SIP and HTTP ports come from the plan (Signalling): a port
+// found free in the ephemeral range and closed again until the binary binds it could be taken
+// in between by any connection on the machine.
 // Test packages run as separate processes at the same time, so each package has a block of its
 // own; inside a package tests run one after another and take ports from their block in order
 // (the first test the first ports, and so on), which is fixed by the order of the tests.
@@ -13,7 +16,8 @@
 //
 //	offset      ports  block     who
 //	0-999       1000   Media     media package tests (NewPorts pools; 2-8 ports a test)
-//	1000-4999   4000   SwitchRTP cmd/switchboard: the switch's rtp_ports (20-400 a test)
+//	1000-4599   3600   SwitchRTP cmd/switchboard: the switch's rtp_ports (20-400 a test)
+//	4600-4999    400   Signalling cmd/switchboard: the binary's SIP, TLS, WS and HTTP ports
 //	5000-5799    800   PhoneRTP  cmd/switchboard: SIPp -mp, baresip and Linphone media (4 a phone)
 //	5800-5999    200   WebRTC    media/webrtc tests: gateways' pools and their browser peers
 //
@@ -62,7 +66,11 @@ func planned(offset, size int) *Block {
 func Media() *Block { return planned(0, 1000) }
 
 // SwitchRTP is the block of the switch's rtp_ports in cmd/switchboard's tests.
-func SwitchRTP() *Block { return planned(1000, 4000) }
+func SwitchRTP() *Block { return planned(1000, 3600) }
+
+// Signalling is cmd/switchboard's block for the ports the switch binary listens on for SIP
+// (UDP and TCP on one number), TLS, WebSocket and HTTP.
+func Signalling() *Block { return planned(4600, 400) }
 
 // PhoneRTP is the block of the test phones' media ports in cmd/switchboard's tests.
 func PhoneRTP() *Block { return planned(5000, 800) }

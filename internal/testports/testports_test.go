@@ -33,7 +33,7 @@ func TestBlocksOfALaneDoNotOverlapAndStayBelowTheEphemeralRange(t *testing.T) {
 	for _, lane := range []string{"0", "1"} {
 		t.Run("lane "+lane, func(t *testing.T) {
 			t.Setenv("SWITCHBOARD_TEST_PORT_LANE", lane)
-			blocks := []*Block{Media(), SwitchRTP(), PhoneRTP(), WebRTC()}
+			blocks := []*Block{Media(), SwitchRTP(), Signalling(), PhoneRTP(), WebRTC()}
 			for i, a := range blocks {
 				if a.first+a.size > 32768 {
 					t.Errorf("block at %d-%d reaches the ephemeral range", a.first, a.first+a.size-1)
