@@ -55,13 +55,18 @@ func (v *validator) validate(c *Config, base string) {
 	v.media()
 	v.http()
 	v.dataDir()
+	v.directory()
+	v.cluster()
+}
+
+// directory checks the users, groups, queues and trunks, which WithDirectory checks alone.
+func (v *validator) directory() {
 	v.extensions()
 	v.userSettings()
 	v.groups()
 	v.queues()
 	v.fallbackLoops()
 	v.trunks()
-	v.cluster()
 }
 
 // clusterNode is what a node's name may be: it is a key in NATS subjects.
