@@ -77,7 +77,10 @@ type Node struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
-	dnd, users, nodes, queueKV, hours jetstream.KeyValue
+	dnd, users, nodes, queueKV, hours, directory jetstream.KeyValue
+
+	// applyDirectoryDoc makes a directory document current here (OnDirectory); nil: none.
+	applyDirectoryDoc func(doc []byte) error
 
 	table  Table
 	ctx    context.Context
@@ -171,6 +174,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		{bucketNodes, &n.nodes, "Switchboard: node heartbeats", 1},
 		{bucketQueues, &n.queueKV, "Switchboard: queue callers and agents claimed, cluster-wide", 1},
 		{bucketHours, &n.hours, "Switchboard: each user's working hours", 1},
+		{bucketDirectory, &n.directory, "Switchboard: users, groups, queues and trunks", directoryHistory},
 	} {
 		cctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
 		kv, err := n.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
@@ -226,6 +230,7 @@ func (n *Node) Start(ctx context.Context, table Table) error {
 	}{
 		{n.dnd, n.applyDND},
 		{n.hours, n.applyHours},
+		{n.directory, n.applyDirectory},
 		{n.users, n.applyUser},
 		{n.nodes, n.applyNode},
 		{n.queueKV, n.applyQueue},

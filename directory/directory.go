@@ -14,6 +14,7 @@
 package directory
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -50,6 +51,7 @@ type Directory struct {
 	hash  Hasher
 
 	cur atomic.Pointer[config.Config]
+	doc []byte // the document cur was made from, as saved or replaced; guarded by mu
 
 	// mu serialises changes, so that each is made on the one before and listeners see them in
 	// order.
@@ -87,6 +89,7 @@ func Open(file *config.Config, store Store, hash Hasher) (d *Directory, seeded b
 		return nil, false, fmt.Errorf("the directory in the data store: %w", err)
 	}
 	d.cur.Store(cfg)
+	d.doc = doc
 	return d, false, nil
 }
 
@@ -127,15 +130,20 @@ func (d *Directory) Update(by string, edit func(*config.Directory) error) (*conf
 }
 
 // Replace makes doc (another node's saved directory) current without saving it: in a cluster
-// the shared store already holds it. A document that does not pass the checks is refused and
-// the directory stays as it was.
+// the shared store already holds it. The document this directory already has (its own save,
+// echoed back) changes nothing. A document that does not pass the checks is refused and the
+// directory stays as it was.
 func (d *Directory) Replace(doc []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if string(doc) == string(d.doc) {
+		return nil
+	}
 	cfg, err := d.parse(doc)
 	if err != nil {
 		return err
 	}
+	d.doc = bytes.Clone(doc)
 	d.publish(Change{Old: d.cur.Load(), New: cfg})
 	return nil
 }
@@ -170,7 +178,7 @@ func (d *Directory) check(dir *config.Directory) (*config.Config, error) {
 	return d.file.WithDirectory(*dir)
 }
 
-// save writes cfg's directory to the store.
+// save writes cfg's directory to the store; d.mu is held (or d is not yet shared).
 func (d *Directory) save(cfg *config.Config) error {
 	doc, err := config.MarshalDirectory(cfg.Directory())
 	if err != nil {
@@ -179,6 +187,7 @@ func (d *Directory) save(cfg *config.Config) error {
 	if err := d.store.SaveDirectory(doc); err != nil {
 		return fmt.Errorf("saving the directory: %w", err)
 	}
+	d.doc = doc
 	return nil
 }
 

@@ -219,3 +219,34 @@ func TestRenameUser(t *testing.T) {
 		t.Errorf("after renaming: group %+v, queue %+v", g, q)
 	}
 }
+
+// Another node's document replaces the directory and tells the listeners; the same document
+// again (a node's own save, echoed back by the shared store) changes nothing.
+func TestReplace(t *testing.T) {
+	a, _, err := Open(testConfig(t), &MemoryStore{}, hashOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := &MemoryStore{}
+	b, _, err := Open(testConfig(t), shared, hashOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	told := 0
+	a.OnChange(func(Change) { told++ })
+	if _, err := b.Update("1001", func(dir *config.Directory) error { dir.Users[1].Name = "Robert"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := shared.LoadDirectory()
+	for range 2 {
+		if err := a.Replace(doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u, _ := a.Config().User("1002"); u.Name != "Robert" || told != 1 {
+		t.Errorf("after replacing: user 1002 is %q, listeners told %d times", u.Name, told)
+	}
+	if err := a.Replace([]byte("users: [{ext: x}]")); err == nil {
+		t.Error("a document that fails the checks replaced the directory")
+	}
+}

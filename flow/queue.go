@@ -78,22 +78,50 @@ func (e *Engine) queueFor(cfg routing.Queue) *callQueue {
 	q := e.queues.byExt[cfg.Ext]
 	if q != nil {
 		q.mu.Lock()
-		q.cfg = cfg // the latest decision carries the configuration
+		q.configure(cfg) // the latest decision carries the configuration
 		q.mu.Unlock()
 		return q
 	}
-	q = &callQueue{e: e, cfg: cfg, agents: make(map[string]*queueAgent), wake: make(chan struct{}, 1)}
-	for _, m := range cfg.Members {
-		a := &queueAgent{ext: m}
-		if st, ok := e.o.Statuses.Get(m); ok {
-			a.onCall = st.OnCall
-		}
-		q.agents[m] = a
-	}
+	q = &callQueue{e: e, agents: make(map[string]*queueAgent), wake: make(chan struct{}, 1)}
+	q.configure(cfg)
 	e.queues.byExt[cfg.Ext] = q
 	e.wg.Add(1)
 	go q.run()
 	return q
+}
+
+// QueueChanged gives a queue the directory's new settings for it at once, rather than with
+// its next caller: a member added while callers wait is offered one as soon as they are free;
+// a member taken out is offered no more (an offer ringing them now runs its course). A queue
+// that has not had a caller yet has nothing to change.
+func (e *Engine) QueueChanged(cfg routing.Queue) {
+	e.queues.mu.Lock()
+	q := e.queues.byExt[cfg.Ext]
+	e.queues.mu.Unlock()
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	q.configure(cfg)
+	q.mu.Unlock()
+	q.poke()
+}
+
+// configure takes cfg as the queue's settings, adding an agent for each new member (agents
+// of former members stay, unused, so that their wrap-up is remembered if they come back);
+// q.mu is held, or q is not yet shared.
+func (q *callQueue) configure(cfg routing.Queue) {
+	q.cfg = cfg
+	for _, m := range cfg.Members {
+		if q.agents[m] != nil {
+			continue
+		}
+		a := &queueAgent{ext: m}
+		if st, ok := q.e.o.Statuses.Get(m); ok {
+			a.onCall = st.OnCall
+		}
+		q.agents[m] = a
+	}
 }
 
 // agentChanged feeds presence changes to every queue the user answers for: the end of a call

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,4 +52,40 @@ func TestOnQueueChangeFollowsCallersAndAgents(t *testing.T) {
 	c.rings <- Rang{Result: Gone}
 	waitDone(t, done)
 	waitSeen("told the caller left", func(s QueueStats) bool { return s.Waiting == 0 && len(s.Ringing) == 0 })
+}
+
+// A member added to a queue while a caller waits is offered the caller at once, not with the
+// next caller; a member taken out is offered no more.
+func TestQueueChangedOffersANewMemberAtOnce(t *testing.T) {
+	st := &fakeStatuses{st: map[string]presence.State{
+		"1002": {Ext: "1002", Status: presence.DND, Registered: true},
+		"1004": {Ext: "1004", Status: presence.Available, Registered: true},
+	}}
+	e, clk, _ := newEngine(t, st)
+	c := newFakeCall(t, clk, "1001")
+	plan := queuePlan(time.Hour, 0)
+	done := run(e, c, plan)
+	c.waitFor("via 700")
+	poll.Require(t, 2*time.Second, "the caller waiting", func() bool { return e.QueueStats("700").Waiting == 1 })
+	if c.has("ring") {
+		t.Fatalf("offered before the change: %q", c.log())
+	}
+	added := plan.Queue
+	added.Members = []string{"1002", "1004"}
+	e.QueueChanged(added)
+	c.waitFor("ring 1004")
+	c.rings <- Rang{Result: NoAnswer}
+
+	// 1004 taken out again, 1002 back from DND: the next offer is 1002's.
+	e.QueueChanged(plan.Queue)
+	back := presence.State{Ext: "1002", Status: presence.Available, Registered: true}
+	st.set(back)
+	e.StatusChanged(back)
+	c.waitFor("ring 1002")
+	c.Post(CallerGone{})
+	c.rings <- Rang{Result: Gone}
+	waitDone(t, done)
+	if n := strings.Count(strings.Join(c.log(), "\n"), "ring 1004"); n != 1 {
+		t.Errorf("1004 rung %d times, want once (before being taken out): %q", n, c.log())
+	}
 }

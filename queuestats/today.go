@@ -12,6 +12,7 @@ package queuestats
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -173,9 +174,10 @@ const loadMargin = time.Hour
 func (t *Today) Load(h Lister) error {
 	t.mu.Lock()
 	stop := t.startLocked().Add(-loadMargin)
+	queues := t.o.Queues
 	t.mu.Unlock()
 	changed := false
-	for _, q := range t.o.Queues {
+	for _, q := range queues {
 		before := ""
 		for {
 			page, err := h.List(q, loadPage, before)
@@ -207,6 +209,19 @@ func (t *Today) Load(h Lister) error {
 func (t *Today) Add(r history.Record) {
 	if t.count(r) && t.o.OnChange != nil {
 		t.o.OnChange()
+	}
+}
+
+// SetQueues makes exts the queues counted: a queue added to the directory is counted from now
+// (its figures of today start at zero), one removed keeps what it had until midnight.
+func (t *Today) SetQueues(exts []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.o.Queues = slices.Clone(exts)
+	for _, q := range exts {
+		if t.queues[q] == nil {
+			t.queues[q] = &Day{AnsweredBy: map[string]int{}}
+		}
 	}
 }
 

@@ -96,3 +96,31 @@ func (c *call) info() CallInfo {
 	}
 	return ci
 }
+
+// EndCallsOf hangs up every call user ext is on: calling, being rung, held for or talking.
+// It is for a user removed from the directory, so it does not ask the directory who is a
+// user. It returns how many calls it asked to end; each call's owner ends it.
+func (s *Server) EndCallsOf(ext, why string) int {
+	s.mu.Lock()
+	calls := make([]*call, 0, len(s.calls))
+	for c := range s.calls {
+		calls = append(calls, c)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range calls {
+		if c.involves(ext) {
+			c.mail.post(hangupRequest{why: why})
+			n++
+		}
+	}
+	return n
+}
+
+// involves reports whether ext is a party to the call; it may be called from any goroutine.
+func (c *call) involves(ext string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.caller == ext || slices.Contains(c.with, ext) ||
+		c.rec.answeredBy == ext && !slices.Contains(c.left, ext)
+}
