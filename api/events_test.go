@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-voip/switchboard/internal/poll"
+	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // sseEvent is one event read from a stream, or one comment line.
@@ -203,6 +204,37 @@ func TestEventsSnapshotThenChangesWithin100ms(t *testing.T) {
 	p := decodePresence(t, []byte(s.nextEvent(t, time.Second).data))
 	if p.Ext != "1004" || p.Status != "busy" || !p.OnCall {
 		t.Errorf("call start event %+v", p)
+	}
+}
+
+// TestEventsUserRemovedAndAdded: a user taken out of the directory gets one
+// last event with "removed":true, one added gets an ordinary event, and no
+// other event carries "removed".
+func TestEventsUserRemovedAndAdded(t *testing.T) {
+	e := newEnv(t)
+	s := e.openStream(t, "1004")
+	s.snapshot(t)
+
+	if err := e.table.Remove("1003"); err != nil {
+		t.Fatal(err)
+	}
+	ev := s.nextEvent(t, time.Second)
+	if !strings.Contains(ev.data, `"removed":true`) {
+		t.Errorf("removal event %s has no \"removed\":true", ev.data)
+	}
+	if p := decodePresence(t, []byte(ev.data)); p.Ext != "1003" || !p.Removed {
+		t.Errorf("removal event %+v", p)
+	}
+
+	if _, err := e.table.Add(presence.User{Ext: "1009", Name: "Ivan"}); err != nil {
+		t.Fatal(err)
+	}
+	ev = s.nextEvent(t, time.Second)
+	if strings.Contains(ev.data, "removed") {
+		t.Errorf("an added user's event %s mentions removed", ev.data)
+	}
+	if p := decodePresence(t, []byte(ev.data)); p.Ext != "1009" || p.Name != "Ivan" || p.Status != "available" {
+		t.Errorf("added user's event %+v", p)
 	}
 }
 

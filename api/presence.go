@@ -34,6 +34,9 @@ type presenceState struct {
 	Source string    `json:"source,omitempty"`
 	By     string    `json:"by,omitempty"`
 	SetAt  time.Time `json:"set_at,omitzero"`
+	// Removed marks the last event of a user taken out of the directory: a
+	// page drops the row. Absent otherwise.
+	Removed bool `json:"removed,omitempty"`
 }
 
 func toPresenceState(st presence.State) presenceState {
@@ -51,6 +54,7 @@ func toPresenceState(st presence.State) presenceState {
 		Source:     string(st.Source),
 		By:         st.By,
 		SetAt:      utc(st.SetAt),
+		Removed:    st.Removed,
 	}
 }
 

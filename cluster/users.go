@@ -108,12 +108,11 @@ func (n *Node) rewrite(exts map[string]struct{}) error {
 	return nil
 }
 
-// writeLocal writes ext's state here: a key while on a call or registered, none otherwise.
+// writeLocal writes ext's state here: a key while on a call or registered, none otherwise. A
+// user removed from the table (presence.Table.Remove) has none: what this node reported about
+// them must not outlive them.
 func (n *Node) writeLocal(ext string) error {
-	r, ok := n.table.Local(ext)
-	if !ok {
-		return nil
-	}
+	r, _ := n.table.Local(ext)
 	ctx, cancel := context.WithTimeout(n.ctx, opTimeout)
 	defer cancel()
 	key := userKey(n.cfg.Node, ext)

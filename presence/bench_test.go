@@ -63,6 +63,46 @@ func BenchmarkStatusWhileWriting(b *testing.B) {
 	wg.Wait()
 }
 
+// BenchmarkStatusWhileUsersChange reads statuses in parallel while another goroutine adds and
+// removes users as fast as it can (each a copy of 10,000 rows): reads take no lock and do not
+// allocate while the rows are replaced.
+func BenchmarkStatusWhileUsersChange(b *testing.B) {
+	users := manyUsers(10_000)
+	tab, err := NewTable(users, &MemoryStore{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := tab.Add(User{Ext: "99999"}); err != nil {
+				panic(err)
+			}
+			if err := tab.Remove("99999"); err != nil {
+				panic(err)
+			}
+		}
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			tab.Status(users[i%len(users)].Ext)
+			i++
+		}
+	})
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+}
+
 // BenchmarkFanout: 10,000 users, 1,000 coalescing watchers each draining on its own goroutine.
 // Each op is one change (SetDND or a call starting or ending); it measures the time from the
 // change to the last watcher having received it, reported as p50 and p99 in µs, and how long the

@@ -12,6 +12,10 @@
 // idempotent: a retried or redelivered report changes nothing, and the calls of an owner that is
 // gone can be removed by id (EndCallsWhere).
 //
+// The users are the directory's, and may change while the switch runs: Add, Remove and Rename
+// change a row and tell watchers like any other change (a removed user's last state has
+// Removed set). Removing a user keeps their stored setting, so one added back gets it again.
+//
 // Readers follow changes through a Feed: Watch coalesces to the latest state per user (a web
 // page), WatchOrdered delivers every change in order up to a bound (a SIP notifier, where a
 // short call's busy must not be lost). Each consumer declares the methods it needs as its own

@@ -2,7 +2,6 @@ package presence
 
 import (
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -47,14 +46,11 @@ func due(now time.Time, cur Setting, sch *Schedule) (c Change, ok bool, wake tim
 	return c, true, time.Time{}
 }
 
-// rearm applies what is due for row i and arms its timer for what comes next; e.set is held.
-func (t *Table) rearm(i int) {
-	e := &t.users[i]
-	if e.timer != nil {
-		e.timer.Stop()
-		e.timer = nil
-	}
-	if t.closed.Load() {
+// rearm applies what is due for row e and arms its timer for what comes next; e.set is held.
+// A removed row has no timer.
+func (t *Table) rearm(e *entry) {
+	e.stopTimer()
+	if t.closed.Load() || e.removed {
 		return
 	}
 	now := t.now()
@@ -63,7 +59,7 @@ func (t *Table) rearm(i int) {
 		// Saved conditionally: with a shared store every node sees it fall due, one applies it
 		// and the others get it replicated. A store that fails now (NATS away, a disk error)
 		// is tried again shortly: the change stays due.
-		_, err := t.save(i, c.setting(now), true)
+		_, err := t.save(e, c.setting(now), true)
 		switch {
 		case err == nil || errors.Is(err, ErrStale):
 			return // save armed the timer for the new setting
@@ -74,18 +70,18 @@ func (t *Table) rearm(i int) {
 	if wake.IsZero() {
 		return
 	}
-	e.timer = t.clock.AfterFunc(wake.Sub(now), func() { t.fire(i) })
+	e.timer = t.clock.AfterFunc(wake.Sub(now), func() { t.fire(e) })
 }
 
 // retryDue is how soon a due change whose save failed is tried again.
 const retryDue = 5 * time.Second
 
-// fire is row i's timer: whatever fell due is applied.
-func (t *Table) fire(i int) {
-	e := &t.users[i]
+// fire is row e's timer: whatever fell due is applied. A timer that fired as its row was
+// removed finds it removed (rearm), and does nothing.
+func (t *Table) fire(e *entry) {
 	e.set.Lock()
 	defer e.set.Unlock()
-	t.rearm(i)
+	t.rearm(e)
 }
 
 // SetHours sets ext's working hours (nil removes them) and returns the user's state. The
@@ -94,9 +90,9 @@ func (t *Table) fire(i int) {
 // nodes, getting the hours, find it already made. If a save fails the error is returned and
 // the hours are not in effect. Without a HoursStore (WithHours) it returns an error.
 func (t *Table) SetHours(ext string, h *Hours) (State, error) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
-		return State{}, fmt.Errorf("%w: %q", ErrUnknownUser, ext)
+		return State{}, unknown(ext)
 	}
 	if t.hours == nil {
 		return State{}, errors.New("presence: working hours are not kept here")
@@ -108,9 +104,11 @@ func (t *Table) SetHours(ext string, h *Hours) (State, error) {
 			return State{}, err
 		}
 	}
-	e := &t.users[i]
 	e.set.Lock()
 	defer e.set.Unlock()
+	if e.removed {
+		return State{}, unknown(ext)
+	}
 	if sch != nil {
 		now := t.now()
 		c := Change{Source: SourceSchedule}
@@ -118,7 +116,7 @@ func (t *Table) SetHours(ext string, h *Hours) (State, error) {
 			c.DND, c.Reason = true, OutsideHours
 		}
 		if !e.setting.same(c) {
-			if _, err := t.save(i, c.setting(now), false); err != nil {
+			if _, err := t.save(e, c.setting(now), false); err != nil {
 				return State{}, err
 			}
 		}
@@ -127,20 +125,19 @@ func (t *Table) SetHours(ext string, h *Hours) (State, error) {
 		return State{}, err
 	}
 	e.hours = sch
-	t.rearm(i)
+	t.rearm(e)
 	return *e.snap.Load(), nil
 }
 
 // Hours returns ext's working hours; false if ext has none (or is not a user).
 func (t *Table) Hours(ext string) (Hours, bool) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
 		return Hours{}, false
 	}
-	e := &t.users[i]
 	e.set.Lock()
 	defer e.set.Unlock()
-	if e.hours == nil {
+	if e.hours == nil || e.removed {
 		return Hours{}, false
 	}
 	return e.hours.Hours(), true

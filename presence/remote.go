@@ -33,34 +33,35 @@ type Remote struct {
 // change made here, or an old change delivered late, never undoes a newer one. It is the
 // replication path: nothing is saved. Unknown extensions are ignored.
 func (t *Table) ApplyDND(ext string, s Setting, rev uint64) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
 		return
 	}
-	e := &t.users[i]
 	e.set.Lock() // after a Set here in progress, whose revision it must see
 	defer e.set.Unlock()
-	if rev <= e.rev {
+	if rev <= e.rev || e.removed {
 		return
 	}
 	e.rev = rev
 	t.mu.Lock()
 	e.setting = s
-	t.publish(i)
+	t.publish(e)
 	t.mu.Unlock()
-	t.rearm(i)
+	t.rearm(e)
 }
 
 // SetRemote records what node reports about ext; a zero Remote forgets the node for ext.
 // Unknown extensions are ignored.
 func (t *Table) SetRemote(ext, node string, r Remote) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := &t.users[i]
+	if e.removed {
+		return
+	}
 	if r == (Remote{}) {
 		if !e.forget(node) {
 			return
@@ -71,7 +72,7 @@ func (t *Table) SetRemote(ext, node string, r Remote) {
 		}
 		e.remote[node] = r
 	}
-	t.publish(i)
+	t.publish(e)
 }
 
 // ClearNode forgets everything node reported (it left, or stopped answering) and returns how
@@ -80,10 +81,10 @@ func (t *Table) ClearNode(node string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
-	for i := range t.users {
-		if t.users[i].forget(node) {
+	for _, e := range t.rows.Load().list { // the rows as of now: Remove holds t.mu to change them
+		if e.forget(node) {
 			n++
-			t.publish(i)
+			t.publish(e)
 		}
 	}
 	return n
@@ -116,15 +117,19 @@ func (t *Table) ObserveLocal(f func(ext string)) error {
 	return nil
 }
 
-// Local returns what this node knows of ext on its own: on a call here, registered here.
+// Local returns what this node knows of ext on its own: on a call here, registered here; false
+// if ext is not a user (or no longer one).
 func (t *Table) Local(ext string) (Remote, bool) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
 		return Remote{}, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.users[i].local(), true
+	if e.removed {
+		return Remote{}, false
+	}
+	return e.local(), true
 }
 
 // Locals returns every user this node has something to report about (see Local), by extension.
@@ -132,9 +137,9 @@ func (t *Table) Locals() map[string]Remote {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[string]Remote)
-	for i := range t.users {
-		if r := t.users[i].local(); r != (Remote{}) {
-			out[t.users[i].snap.Load().Ext] = r
+	for _, e := range t.rows.Load().list {
+		if r := e.local(); r != (Remote{}) {
+			out[e.snap.Load().Ext] = r
 		}
 	}
 	return out
@@ -143,10 +148,11 @@ func (t *Table) Locals() map[string]Remote {
 // local is what this node knows of the user on its own. t.mu is held.
 func (e *entry) local() Remote { return Remote{OnCall: len(e.calls) > 0, Registered: e.registered} }
 
-// localChanged tells the observer that row i's own calls or registration changed. t.mu is held.
-func (t *Table) localChanged(i int) {
+// localChanged tells the observer that row e's own calls or registration changed (or that it
+// was removed). t.mu is held.
+func (t *Table) localChanged(e *entry) {
 	if t.local != nil {
-		t.local(t.users[i].snap.Load().Ext)
+		t.local(e.snap.Load().Ext)
 	}
 }
 
@@ -154,7 +160,7 @@ func (t *Table) localChanged(i int) {
 // The schedule is not applied at once, as SetHours does at the node where they were set: that
 // node's change reaches this one as a DND setting. Unknown extensions are ignored.
 func (t *Table) ApplyHours(ext string, h *Hours) error {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
 		return nil
 	}
@@ -165,10 +171,12 @@ func (t *Table) ApplyHours(ext string, h *Hours) error {
 			return err
 		}
 	}
-	e := &t.users[i]
 	e.set.Lock()
 	defer e.set.Unlock()
+	if e.removed {
+		return nil
+	}
 	e.hours = sch
-	t.rearm(i)
+	t.rearm(e)
 	return nil
 }

@@ -96,7 +96,7 @@ func TestOtherNodesMakeAUserBusyAndRegistered(t *testing.T) {
 	if s, _ := tab.Get("1003"); s.OnCall {
 		t.Fatal("still on b's call after b was cleared")
 	}
-	if tab.users[tab.index["1002"]].remote != nil {
+	if tab.rows.Load().index["1002"].remote != nil {
 		t.Fatal("an empty set of nodes is kept for 1002")
 	}
 	tab.SetRemote("9999", "b", Remote{OnCall: true}) // not a user: ignored

@@ -3,6 +3,7 @@ package presence
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,13 +30,21 @@ type State struct {
 	// Seq is the table-wide change counter at this state's change: it orders events, and a
 	// client that already has a state with a higher Seq for the extension drops this one.
 	Seq uint64 `json:"seq"`
+	// Removed: the user was removed from the directory; this is the row's last state. Its other
+	// fields are what the row showed when it went.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // User is a configured user, as the table needs it.
 type User struct{ Ext, Name string }
 
-// entry is one user's row.
+// entry is one user's row. Rows are referred to by pointer, so that the list of them can be
+// copied when a user is added or removed without copying a row's locks.
 type entry struct {
+	// id identifies the row for as long as the table lives and is never reused: watchers key
+	// their pending changes on it, so a user removed and added back is two rows to them, and
+	// the removed row's last state is never merged with the new row's first.
+	id uint64
 	// snap is the latest State; never modified once stored, so readers need no lock.
 	snap atomic.Pointer[State]
 	// set serialises changes of this user's setting and working hours (Set, ApplyDND, SetHours,
@@ -48,7 +57,11 @@ type entry struct {
 	timer clock.Timer
 
 	// Guarded by Table.mu (written with set held too, so that holding set is enough to read).
+	// removed is set once, by Remove; a writer that found the row before it was removed
+	// checks it under either lock and treats the user as unknown.
 	setting    Setting
+	removed    bool
+	name       string
 	calls      map[string]struct{} // ids of the calls the user is on; nil when none
 	registered bool
 	remote     map[string]Remote // other nodes' view of the user, by node; nil when none
@@ -58,16 +71,24 @@ type entry struct {
 	rev uint64
 }
 
+// rows is the set of rows at one moment. It is never modified once stored in Table.rows: Add
+// and Remove make a new one (copy on write), so that readers need no lock.
+type rows struct {
+	index map[string]*entry // ext → row
+	list  []*entry          // configured order, then in the order users were added
+}
+
 // Table is a node's status table. It is safe for concurrent use. In a cluster every node has
 // one, kept in step by package cluster (see remote.go).
 //
-// Reads (Status, Get, List, Counts) take no lock: each user's latest State is an immutable
-// value behind an atomic pointer. Changes are serialised by one mutex, held only to update a
-// row and queue the new State to each watcher; no change ever waits for a watcher to read, nor
-// for the disk (Set writes its store before taking the lock).
+// Reads (Status, Get, List, Counts) take no lock: the rows are an immutable snapshot behind an
+// atomic pointer, and each user's latest State is an immutable value behind another. Users may
+// be added and removed while the table runs (Add, Remove): that replaces the snapshot, which is
+// rare next to reads. Changes are serialised by one mutex, held only to update a row and queue
+// the new State to each watcher; no change ever waits for a watcher to read, nor for the disk
+// (Set writes its store before taking the lock).
 type Table struct {
-	index map[string]int // ext → row; never changes after NewTable
-	users []entry
+	rows  atomic.Pointer[rows]
 	store Store
 	hours HoursStore // nil: working hours cannot be set
 	clock clock.Clock
@@ -77,6 +98,8 @@ type Table struct {
 
 	mu       sync.Mutex
 	seq      uint64
+	lastID   uint64 // the last row id given out
+	started  bool   // Start was called: Add arms the new row's timer
 	watchers []*Watcher
 	local    func(ext string) // told when a user's calls or registration here change; see ObserveLocal
 }
@@ -93,15 +116,14 @@ func WithHours(hs HoursStore) Option { return func(t *Table) { t.hours = hs } }
 
 // NewTable builds the table for users, in that order, with DND settings loaded from store (and
 // working hours from the HoursStore, if given). Every user starts off calls and unregistered.
-// Stored settings of extensions that are not in users are ignored. Expiries and schedule
-// boundaries that passed while the switch was down are applied by Start, not here.
+// Stored settings of extensions that are not in users are ignored (Add gives them to a user
+// added later). Expiries and schedule boundaries that passed while the switch was down are
+// applied by Start, not here.
 func NewTable(users []User, store Store, opts ...Option) (*Table, error) {
 	if store == nil {
 		return nil, errors.New("presence: nil store")
 	}
 	t := &Table{
-		index: make(map[string]int, len(users)),
-		users: make([]entry, len(users)),
 		store: store,
 		clock: clock.Real(),
 	}
@@ -120,79 +142,117 @@ func NewTable(users []User, store Store, opts ...Option) (*Table, error) {
 		}
 	}
 	now := t.now()
+	r := &rows{index: make(map[string]*entry, len(users)), list: make([]*entry, len(users))}
 	for i, u := range users {
 		if u.Ext == "" {
 			return nil, fmt.Errorf("presence: user %d has no extension", i)
 		}
-		if _, dup := t.index[u.Ext]; dup {
+		if _, dup := r.index[u.Ext]; dup {
 			return nil, fmt.Errorf("presence: extension %q listed twice", u.Ext)
 		}
-		t.index[u.Ext] = i
-		e := &t.users[i]
-		e.setting = settings[u.Ext]
-		if h, ok := hours[u.Ext]; ok {
-			if e.hours, err = h.Compile(); err != nil {
-				return nil, fmt.Errorf("presence: stored working hours of %s: %w", u.Ext, err)
-			}
+		t.lastID++
+		e, err := newEntry(t.lastID, u, settings[u.Ext], hours, now)
+		if err != nil {
+			return nil, err
 		}
-		s := &State{Ext: u.Ext, Name: u.Name, Changed: now}
-		s.setDND(e.setting)
-		s.Status = effective(e.setting.DND, 0)
-		e.snap.Store(s)
+		r.index[u.Ext] = e
+		r.list[i] = e
 	}
+	t.rows.Store(r)
 	return t, nil
 }
 
+// newEntry makes row id for u, with its stored setting and working hours (by extension; nil:
+// none) and a State at Seq 0, changed at now.
+func newEntry(id uint64, u User, setting Setting, hours map[string]Hours, now time.Time) (*entry, error) {
+	e := &entry{id: id, setting: setting, name: u.Name}
+	if h, ok := hours[u.Ext]; ok {
+		var err error
+		if e.hours, err = h.Compile(); err != nil {
+			return nil, fmt.Errorf("presence: stored working hours of %s: %w", u.Ext, err)
+		}
+	}
+	s := &State{Ext: u.Ext, Name: u.Name, Changed: now}
+	s.setDND(e.setting)
+	s.Status = effective(e.setting.DND, 0)
+	e.snap.Store(s)
+	return e, nil
+}
+
+// row returns ext's row; false if ext is not a user. The row may be removed by the time the
+// caller locks it: writers check entry.removed under their lock.
+func (t *Table) row(ext string) (*entry, bool) {
+	e, ok := t.rows.Load().index[ext]
+	return e, ok
+}
+
+// unknown is the error for an extension that is not a user (or stopped being one).
+func unknown(ext string) error { return fmt.Errorf("%w: %q", ErrUnknownUser, ext) }
+
 // Start applies what fell due while the switch was down (a DND that ended, a working-hours
-// boundary passed) and arms the timers for what comes next. Call it once, before serving.
+// boundary passed) and arms the timers for what comes next. Call it once, before serving. Users
+// added after it get their timers armed by Add.
 func (t *Table) Start() {
-	for i := range t.users {
-		t.users[i].set.Lock()
-		t.rearm(i)
-		t.users[i].set.Unlock()
+	// started and the snapshot are read together, so a user Add inserts meanwhile is armed
+	// here or by Add (or both: rearm replaces a timer).
+	t.mu.Lock()
+	t.started = true
+	list := t.rows.Load().list
+	t.mu.Unlock()
+	for _, e := range list {
+		e.set.Lock()
+		t.rearm(e)
+		e.set.Unlock()
 	}
 }
 
 // Close stops the table's timers: no expiry or schedule change is applied after it returns
 // (one already running finishes first).
 func (t *Table) Close() {
+	// A row Add inserts after this load arms no timer: rearm sees closed.
 	t.closed.Store(true)
-	for i := range t.users {
-		e := &t.users[i]
+	for _, e := range t.rows.Load().list {
 		e.set.Lock()
-		if e.timer != nil {
-			e.timer.Stop()
-			e.timer = nil
-		}
+		e.stopTimer()
 		e.set.Unlock()
+	}
+}
+
+// stopTimer stops the row's timer, if any; e.set is held.
+func (e *entry) stopTimer() {
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
 	}
 }
 
 // Status returns ext's effective status; false if ext is not a user. It is the read routing
 // does on every call: lock-free, no allocation, never waits behind a writer or a watcher.
 func (t *Table) Status(ext string) (Status, bool) {
-	i, ok := t.index[ext]
+	e, ok := t.rows.Load().index[ext]
 	if !ok {
 		return "", false
 	}
-	return t.users[i].snap.Load().Status, true
+	return e.snap.Load().Status, true
 }
 
 // Get returns ext's state; false if ext is not a user.
 func (t *Table) Get(ext string) (State, bool) {
-	i, ok := t.index[ext]
+	e, ok := t.rows.Load().index[ext]
 	if !ok {
 		return State{}, false
 	}
-	return *t.users[i].snap.Load(), true
+	return *e.snap.Load(), true
 }
 
-// List returns every user's state in configured order. Each state is the latest at the moment
-// it was read; use WatchList for a listing consistent with a watcher.
+// List returns every user's state: configured order, then users added since in the order they
+// were added. Each state is the latest at the moment it was read; use WatchList for a listing
+// consistent with a watcher.
 func (t *Table) List() []State {
-	out := make([]State, len(t.users))
-	for i := range t.users {
-		out[i] = *t.users[i].snap.Load()
+	list := t.rows.Load().list
+	out := make([]State, len(list))
+	for i, e := range list {
+		out[i] = *e.snap.Load()
 	}
 	return out
 }
@@ -200,10 +260,167 @@ func (t *Table) List() []State {
 // Counts returns how many users have each status; all three keys are present.
 func (t *Table) Counts() map[Status]int {
 	c := map[Status]int{Available: 0, Busy: 0, DND: 0}
-	for i := range t.users {
-		c[t.users[i].snap.Load().Status]++
+	for _, e := range t.rows.Load().list {
+		c[e.snap.Load().Status]++
 	}
 	return c
+}
+
+// Add adds a row for u, a user new to the directory, and returns its state. Its DND setting and
+// working hours are what the store holds for u.Ext: a user removed and added back, or one
+// whose setting reached a shared store before the user reached this node, gets them. Watchers
+// are queued the new row's first state (so a page or a SIP watcher learns the user exists),
+// and after Start its timer is armed like every other row's. It returns an error if u.Ext is
+// empty or already a user, or if the store cannot be read.
+//
+// Add waits for the store; readers and other users' changes do not wait for it.
+func (t *Table) Add(u User) (State, error) {
+	if u.Ext == "" {
+		return State{}, errors.New("presence: add user: no extension")
+	}
+	if _, ok := t.row(u.Ext); ok {
+		return State{}, fmt.Errorf("presence: add user %s: already a user", u.Ext)
+	}
+	setting, hours, err := t.loadUser(u.Ext)
+	if err != nil {
+		return State{}, fmt.Errorf("presence: add user %s: %w", u.Ext, err)
+	}
+	e, err := newEntry(0, u, setting, hours, t.now())
+	if err != nil {
+		return State{}, fmt.Errorf("presence: add user %s: %w", u.Ext, err)
+	}
+	// e.set is held from before the row is visible: a replicated change (ApplyDND) or a Set
+	// that finds it waits until it is complete.
+	e.set.Lock()
+	defer e.set.Unlock()
+	t.mu.Lock()
+	old := t.rows.Load()
+	if _, dup := old.index[u.Ext]; dup {
+		t.mu.Unlock()
+		return State{}, fmt.Errorf("presence: add user %s: already a user", u.Ext)
+	}
+	t.lastID++
+	e.id = t.lastID
+	// The first state goes to watchers as a change, in the same critical section as the
+	// insertion: WatchList either lists the row or queues this state, never both or neither.
+	// It gets its Seq before the row is visible, so no reader sees it change.
+	t.seq++
+	s := e.snap.Load()
+	s.Seq = t.seq
+	r := &rows{index: make(map[string]*entry, len(old.index)+1), list: make([]*entry, 0, len(old.list)+1)}
+	maps.Copy(r.index, old.index)
+	r.index[u.Ext] = e
+	r.list = append(append(r.list, old.list...), e)
+	t.rows.Store(r)
+	for _, w := range t.watchers {
+		w.queue(e.id, s)
+	}
+	started := t.started
+	t.mu.Unlock()
+
+	if _, shared := t.store.(SharedStore); shared {
+		// A setting replicated between the load above and the insertion was dropped by
+		// ApplyDND (not a user yet); the row is in the index now, so reading again catches it,
+		// and any later one waits for e.set.
+		setting, hours, err := t.loadUser(u.Ext)
+		if err == nil {
+			var sch *Schedule
+			if h, ok := hours[u.Ext]; ok {
+				sch, err = h.Compile()
+			}
+			if err == nil {
+				e.hours = sch
+				t.mu.Lock()
+				e.setting = setting
+				t.publish(e)
+				t.mu.Unlock()
+			}
+		}
+		// A failure here leaves what the first read found: the row exists, and the next
+		// replicated change brings it up to date.
+	}
+	if started {
+		t.rearm(e)
+	}
+	return *e.snap.Load(), nil
+}
+
+// loadUser reads ext's stored DND setting, and its working hours if the table keeps them (as
+// a map holding at most ext), for Add.
+func (t *Table) loadUser(ext string) (Setting, map[string]Hours, error) {
+	settings, err := t.store.LoadDND()
+	if err != nil {
+		return Setting{}, nil, fmt.Errorf("load DND settings: %w", err)
+	}
+	var hours map[string]Hours
+	if t.hours != nil {
+		all, err := t.hours.LoadHours()
+		if err != nil {
+			return Setting{}, nil, fmt.Errorf("load working hours: %w", err)
+		}
+		if h, ok := all[ext]; ok {
+			hours = map[string]Hours{ext: h}
+		}
+	}
+	return settings[ext], hours, nil
+}
+
+// Remove removes ext's row: the user left the directory. Its timer is stopped, watchers are
+// queued one last state with Removed set, and from then on ext is not a user: Status and Get
+// report false, List and Counts leave it out, and changes to it are refused (Set, SetHours,
+// Rename) or ignored (calls, registrations, replicated changes), as for any unknown extension.
+// The stored DND setting, its history and the working hours are kept, not deleted: a backup
+// still holds them, and a user added back gets them again. It returns ErrUnknownUser if ext is
+// not a user.
+func (t *Table) Remove(ext string) error {
+	e, ok := t.row(ext)
+	if !ok {
+		return fmt.Errorf("presence: remove user: %w", unknown(ext))
+	}
+	// Both locks, set first as everywhere: a Set, SetHours or timer in progress finishes
+	// before the row goes, and one that comes after finds it removed.
+	e.set.Lock()
+	defer e.set.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.removed {
+		return fmt.Errorf("presence: remove user: %w", unknown(ext)) // another Remove came first
+	}
+	e.stopTimer()
+	e.removed = true
+	old := t.rows.Load()
+	r := &rows{index: make(map[string]*entry, len(old.index)), list: make([]*entry, 0, len(old.list))}
+	for _, x := range old.list {
+		if x != e {
+			r.index[x.snap.Load().Ext] = x
+			r.list = append(r.list, x)
+		}
+	}
+	t.rows.Store(r)
+	t.publish(e)
+	if e.local() != (Remote{}) {
+		// What this node reported about the user no longer holds: the observer (a cluster
+		// node) finds the user unknown and withdraws it.
+		t.localChanged(e)
+	}
+	return nil
+}
+
+// Rename changes ext's display name, as the directory now spells it, and queues the new state to
+// watchers. It returns ErrUnknownUser if ext is not a user.
+func (t *Table) Rename(ext, name string) error {
+	e, ok := t.row(ext)
+	if !ok {
+		return fmt.Errorf("presence: rename user: %w", unknown(ext))
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.removed {
+		return fmt.Errorf("presence: rename user: %w", unknown(ext))
+	}
+	e.name = name
+	t.publish(e)
+	return nil
 }
 
 // SetDND turns ext's DND on or off with no reason and no end, as the user: Set with a bare
@@ -221,17 +438,19 @@ func (t *Table) SetDND(ext string, on bool) (State, error) {
 //
 // Set waits for the store (a disk sync); calls and status reads do not wait for it.
 func (t *Table) Set(ext string, c Change) (State, error) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
-		return State{}, fmt.Errorf("%w: %q", ErrUnknownUser, ext)
+		return State{}, unknown(ext)
 	}
 	now := t.now()
 	if err := c.check(now); err != nil {
 		return State{}, err
 	}
-	e := &t.users[i]
 	e.set.Lock()
 	defer e.set.Unlock()
+	if e.removed {
+		return State{}, unknown(ext)
+	}
 	// e.set is held, so with a store of this node's own the setting is current. A shared store
 	// may hold a newer setting made at another node and not here yet: it is always written, so
 	// that the last change made anywhere is the one that stays.
@@ -239,15 +458,14 @@ func (t *Table) Set(ext string, c Change) (State, error) {
 	if e.setting.same(c) && !isShared {
 		return *e.snap.Load(), nil
 	}
-	return t.save(i, c.setting(now), false)
+	return t.save(e, c.setting(now), false)
 }
 
-// save stores s as row i's setting and applies it; e.set is held. With a shared store and
+// save stores s as row e's setting and applies it; e.set is held and e is not removed. With a shared store and
 // conditional set, it is saved only if no other node changed the setting since the revision
 // applied here (an expiry or a schedule boundary every node's timer sees at once is then
 // applied by one of them): ErrStale if one did.
-func (t *Table) save(i int, s Setting, conditional bool) (State, error) {
-	e := &t.users[i]
+func (t *Table) save(e *entry, s Setting, conditional bool) (State, error) {
 	ext := e.snap.Load().Ext
 	if shared, ok := t.store.(SharedStore); ok {
 		var rev uint64
@@ -266,16 +484,16 @@ func (t *Table) save(i int, s Setting, conditional bool) (State, error) {
 	}
 	t.mu.Lock()
 	e.setting = s
-	st := t.publish(i)
+	st := t.publish(e)
 	t.mu.Unlock()
-	t.rearm(i)
+	t.rearm(e)
 	return st, nil
 }
 
 // Changes returns ext's latest DND changes, newest first, at most limit of them.
 func (t *Table) Changes(ext string, limit int) ([]Setting, error) {
-	if _, ok := t.index[ext]; !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownUser, ext)
+	if _, ok := t.row(ext); !ok {
+		return nil, unknown(ext)
 	}
 	return t.store.DNDHistory(ext, limit)
 }
@@ -285,13 +503,15 @@ func (t *Table) Changes(ext string, limit int) ([]Setting, error) {
 // backend's redelivery) is still one call. Unknown extensions (trunk numbers, outside callers)
 // and an empty callID are ignored.
 func (t *Table) CallStarted(ext, callID string) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok || callID == "" {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := &t.users[i]
+	if e.removed {
+		return
+	}
 	if _, dup := e.calls[callID]; dup {
 		return
 	}
@@ -300,30 +520,29 @@ func (t *Table) CallStarted(ext, callID string) {
 	}
 	e.calls[callID] = struct{}{}
 	if len(e.calls) == 1 {
-		t.localChanged(i)
+		t.localChanged(e)
 	}
-	t.publish(i)
+	t.publish(e)
 }
 
 // CallEnded records that ext's call callID ended. Ending a call ext is not on (never started,
 // already ended, an empty id) changes nothing, so an end delivered twice, or before its start
 // was ever seen, is harmless. Unknown extensions are ignored.
 func (t *Table) CallEnded(ext, callID string) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := &t.users[i]
-	if _, on := e.calls[callID]; !on {
+	if _, on := e.calls[callID]; !on || e.removed {
 		return
 	}
 	e.endCall(callID)
 	if e.calls == nil {
-		t.localChanged(i)
+		t.localChanged(e)
 	}
-	t.publish(i)
+	t.publish(e)
 }
 
 // endCall takes callID off the user's calls, and the set itself once it is empty: a set made
@@ -349,8 +568,7 @@ func (t *Table) EndCallsWhere(match func(callID string) bool) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
-	for i := range t.users {
-		e := &t.users[i]
+	for _, e := range t.rows.Load().list { // the rows as of now: Remove holds t.mu to change them
 		ended := 0
 		for id := range e.calls {
 			if match(id) {
@@ -361,9 +579,9 @@ func (t *Table) EndCallsWhere(match func(callID string) bool) int {
 		if ended > 0 {
 			n += ended
 			if e.calls == nil {
-				t.localChanged(i)
+				t.localChanged(e)
 			}
-			t.publish(i)
+			t.publish(e)
 		}
 	}
 	return n
@@ -372,23 +590,25 @@ func (t *Table) EndCallsWhere(match func(callID string) bool) int {
 // SetRegistered records whether ext has at least one phone registered. It never changes the
 // status. Unknown extensions are ignored.
 func (t *Table) SetRegistered(ext string, registered bool) {
-	i, ok := t.index[ext]
+	e, ok := t.row(ext)
 	if !ok {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.users[i].registered != registered {
-		t.users[i].registered = registered
-		t.localChanged(i)
+	if e.removed {
+		return
 	}
-	t.publish(i)
+	if e.registered != registered {
+		e.registered = registered
+		t.localChanged(e)
+	}
+	t.publish(e)
 }
 
-// publish makes row i's fields visible: if any field of State changed, it stores a new State
+// publish makes row e's fields visible: if any field of State changed, it stores a new State
 // with the next Seq and queues it to every watcher. It returns the row's state. t.mu is held.
-func (t *Table) publish(i int) State {
-	e := &t.users[i]
+func (t *Table) publish(e *entry) State {
 	old := e.snap.Load()
 	calls, registered := len(e.calls), e.registered
 	for _, r := range e.remote {
@@ -398,18 +618,20 @@ func (t *Table) publish(i int) State {
 		registered = registered || r.Registered
 	}
 	status, onCall := effective(e.setting.DND, calls), calls > 0
-	if status == old.Status && onCall == old.OnCall && registered == old.Registered && old.hasDND(e.setting) {
+	if status == old.Status && onCall == old.OnCall && registered == old.Registered && old.hasDND(e.setting) &&
+		old.Name == e.name && old.Removed == e.removed {
 		return *old
 	}
 	t.seq++
 	s := &State{
 		Ext:        old.Ext,
-		Name:       old.Name,
+		Name:       e.name,
 		Status:     status,
 		OnCall:     onCall,
 		Registered: registered,
 		Changed:    old.Changed,
 		Seq:        t.seq,
+		Removed:    e.removed,
 	}
 	s.setDND(e.setting)
 	if status != old.Status {
@@ -417,7 +639,7 @@ func (t *Table) publish(i int) State {
 	}
 	e.snap.Store(s)
 	for _, w := range t.watchers {
-		w.queue(i, s)
+		w.queue(e.id, s)
 	}
 	return *s
 }

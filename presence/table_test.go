@@ -391,7 +391,7 @@ func TestCallSetGoesWithTheLastCall(t *testing.T) {
 	calls := func(ext string) map[string]struct{} {
 		tab.mu.Lock()
 		defer tab.mu.Unlock()
-		return tab.users[tab.index[ext]].calls
+		return tab.rows.Load().index[ext].calls
 	}
 	tab.CallStarted("1001", "a")
 	tab.CallStarted("1001", "b")

@@ -43,8 +43,12 @@ type Feed = interface {
 // that changed, in the order they last changed; the intermediate steps are dropped and counted
 // (Dropped). Until the reader next calls Changes, further changes coalesce the same way; after
 // it, delivery is step by step again. Memory stays bounded whatever the reader does: at most
-// limit entries pending while ordered, and at most twice the number of users (64 at least) while
-// coalescing.
+// limit entries pending while ordered, and while coalescing at most twice the number of rows
+// with a change pending (64 at least): the users, plus any added and removed since the last
+// read (a removed row's last state stays pending until it is read).
+//
+// Pending changes are keyed by row, not extension: a user removed and added back is two rows,
+// so the reader gets the old row's Removed state and then the new row's first state.
 type Watcher struct {
 	t       *Table
 	ready   chan struct{}
@@ -55,17 +59,17 @@ type Watcher struct {
 	closed     bool
 	overflowed bool // ordered, but coalescing until the next Changes
 	dropped    uint64
-	pend       []pending   // in Seq order; s == nil: superseded by a later entry
-	pos        map[int]int // row → its latest entry in pend
+	pend       []pending      // in Seq order; s == nil: superseded by a later entry
+	pos        map[uint64]int // row id → its latest entry in pend
 
 	// The reader's; pend and pos alternate with them.
 	sparePend []pending
-	sparePos  map[int]int
+	sparePos  map[uint64]int
 	out       []State
 }
 
 type pending struct {
-	row int
+	row uint64 // entry.id
 	s   *State
 }
 
@@ -89,8 +93,8 @@ func (t *Table) WatchOrdered(limit int) Feed {
 	return t.watchLocked(true, max(limit, 1))
 }
 
-// WatchList starts a coalescing watcher and returns every user's state (in configured order)
-// as of that moment: every change after the listing is queued to the watcher, and none before
+// WatchList starts a coalescing watcher and returns every user's state (in List's order) as
+// of that moment: every change after the listing is queued to the watcher, and none before
 // it.
 func (t *Table) WatchList() (Feed, []State) {
 	t.mu.Lock()
@@ -104,8 +108,8 @@ func (t *Table) watchLocked(ordered bool, limit int) *Watcher {
 		ready:    make(chan struct{}, 1),
 		ordered:  ordered,
 		limit:    limit,
-		pos:      make(map[int]int),
-		sparePos: make(map[int]int),
+		pos:      make(map[uint64]int),
+		sparePos: make(map[uint64]int),
 	}
 	t.watchers = append(t.watchers, w)
 	return w
@@ -188,7 +192,7 @@ func (w *Watcher) Dropped() uint64 {
 // queue adds s, the new state of row: appended for an ordered watcher below its limit, else
 // replacing any pending state of that row. It never blocks on the reader: the reader holds
 // w.mu only to swap buffers. Table.mu is held.
-func (w *Watcher) queue(row int, s *State) {
+func (w *Watcher) queue(row uint64, s *State) {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
