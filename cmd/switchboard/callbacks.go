@@ -12,7 +12,7 @@ import (
 // /api/v1/callbacks), with who may see each: the caller, and the user or the queue's members
 // who call back.
 type callbackView struct {
-	cfg   *config.Config
+	cfg   func() *config.Config // the current directory
 	flows *flow.Engine
 }
 
@@ -27,7 +27,7 @@ func (v callbackView) Pending() []api.Callback {
 		if cb.Caller != "" {
 			parties = append(parties, cb.Caller)
 		}
-		if q, ok := v.cfg.Queue(cb.For); ok && cb.Queue {
+		if q, ok := v.cfg().Queue(cb.For); ok && cb.Queue {
 			parties = append(parties, q.Members...)
 		} else {
 			parties = append(parties, cb.For)

@@ -12,12 +12,13 @@ import (
 )
 
 // loadGreetings opens the store of users' greetings: uploads (through the HTTP API) in
-// data_dir/greetings, else the files users[].greetings names. Every configured file is
-// decoded once here, so a bad one stops the start-up with its key rather than failing a
-// caller's call. The store serves both the SIP layer (sip.Greetings) and the API.
-func loadGreetings(cfg *config.Config) (*greeting.Store, error) {
+// dataDir/greetings, else the files a user's greetings in the directory name (current gives
+// the directory as it is now). Every such file is decoded once here, so a bad one stops the
+// start-up with its key rather than failing a caller's call. The store serves both the SIP
+// layer (sip.Greetings) and the API.
+func loadGreetings(dataDir string, current func() *config.Config) (*greeting.Store, error) {
 	configured := func(ext, kind string) string {
-		u, ok := cfg.User(ext)
+		u, ok := current().User(ext)
 		if !ok {
 			return ""
 		}
@@ -31,11 +32,11 @@ func loadGreetings(cfg *config.Config) (*greeting.Store, error) {
 		}
 		return ""
 	}
-	store, err := greeting.Open(filepath.Join(cfg.DataDir, backup.GreetingsDir), configured)
+	store, err := greeting.Open(filepath.Join(dataDir, backup.GreetingsDir), configured)
 	if err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	for _, u := range cfg.Users {
+	for _, u := range current().Users {
 		for _, kind := range greeting.Kinds {
 			if err := store.CheckConfigured(u.Ext, kind); err != nil {
 				return nil, fmt.Errorf("users[%s].greetings.%s: %w", u.Ext, kind, err)

@@ -15,6 +15,7 @@ import (
 	icdigest "github.com/icholy/digest"
 
 	"github.com/switchboard-voip/switchboard/config"
+	"github.com/switchboard-voip/switchboard/directory"
 	"github.com/switchboard-voip/switchboard/sip/digest"
 )
 
@@ -195,8 +196,8 @@ func TestHashedUserRegistersBothAlgorithms(t *testing.T) {
 	}
 }
 
-// TestDirectoryHoldsOnlyHashes: the directory built from a config keeps HA1s alone — a clear
-// password is hashed and wiped from the config — and its Check (the page's sign-in and HTTP
+// TestDirectoryHoldsOnlyHashes: the directory seeded from a config keeps HA1s alone — a clear
+// password is hashed and never stored — and its Check (the page's sign-in and HTTP
 // Basic) takes the typed password against them, for a clear-password user and a hashed-only
 // one; a wrong password, the hash itself and an unknown extension are refused.
 func TestDirectoryHoldsOnlyHashes(t *testing.T) {
@@ -206,13 +207,13 @@ func TestDirectoryHoldsOnlyHashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := newDirectory(cfg, nil)
+	d, _, err := openDirectory(cfg, &directory.MemoryStore{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range cfg.Users {
+	for _, u := range d.cfg().Users {
 		if u.Password != "" {
-			t.Errorf("user %s's clear password is still in the config", u.Ext)
+			t.Errorf("user %s's clear password is still in the directory", u.Ext)
 		}
 		if sec, _ := d.Secret(u.Ext); sec.Password != "" || sec.HA1MD5 == "" {
 			t.Errorf("user %s's secret = %+v, want HA1s alone", u.Ext, sec)

@@ -35,6 +35,7 @@ import (
 	"github.com/switchboard-voip/switchboard/backup"
 	"github.com/switchboard-voip/switchboard/cluster"
 	"github.com/switchboard-voip/switchboard/config"
+	"github.com/switchboard-voip/switchboard/directory"
 	"github.com/switchboard-voip/switchboard/flow"
 	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/internal/clock"
@@ -185,10 +186,6 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("webrtc: %w", err)
 	}
-	greets, err := loadGreetings(cfg)
-	if err != nil {
-		return err
-	}
 	db, err := bbolt.Open(filepath.Join(cfg.DataDir, backup.DBFile), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return fmt.Errorf("open %s: %w (is another switchboard using this data_dir?)", cfg.DataDir, err)
@@ -200,10 +197,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	defer voicemail.Close()
 	defer serveBackups(cfg.DataDir, db, log.Named("backup"))() // `switchboard backup` while running
-
-	// One node keeps DND settings in its bbolt file; a cluster's nodes share them in NATS.
+	// One node keeps DND settings and the directory in its bbolt file; a cluster's nodes share
+	// them in NATS.
 	var dndStore presence.Store
 	var hoursStore presence.HoursStore
+	var dirStore directory.Store
 	var node *cluster.Node
 	if cfg.Cluster != nil {
 		node, err = cluster.Connect(ctx, cluster.Config{Node: cfg.Cluster.Node, NATS: cfg.Cluster.NATS,
@@ -214,7 +212,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		// Deferred before the SIP server's shutdown runs (below), so it runs after: the calls
 		// have ended, and leaving deletes this node's keys at once.
 		defer node.Close()
-		dndStore, hoursStore = node, node
+		dndStore, hoursStore, dirStore = node, node, node
 		shareVoicemail(voicemail, node)
 		node.OnVoicemail(func(v cluster.VoicemailMessage) error { return applyVoicemail(voicemail, v) })
 	} else {
@@ -223,9 +221,27 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			return fmt.Errorf("presence store: %w", err)
 		}
 		dndStore, hoursStore = bolt, bolt
+		if dirStore, err = directory.NewBoltStore(db); err != nil {
+			return err
+		}
 	}
-	people := make([]presence.User, 0, len(cfg.Users))
-	for _, u := range cfg.Users {
+	dir, seeded, err := openDirectory(cfg, dirStore)
+	if err != nil {
+		return err
+	}
+	switch {
+	case seeded:
+		log.Info("directory seeded from the config file: from now on users, groups, queues and trunks are changed on the page or through the API")
+	case dir.dir.Differs():
+		log.Warn("the config file's users, groups, queues or trunks differ from the directory in the data store, which is what the switch uses: " +
+			"the file's sections only seed a new data dir (change the directory on the page or through the API)")
+	}
+	greets, err := loadGreetings(cfg.DataDir, dir.cfg)
+	if err != nil {
+		return err
+	}
+	people := make([]presence.User, 0, len(dir.cfg().Users))
+	for _, u := range dir.cfg().Users {
 		people = append(people, presence.User{Ext: u.Ext, Name: u.Name})
 	}
 	statuses, err := presence.NewTable(people, dndStore, presence.WithHours(hoursStore))
@@ -244,15 +260,22 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	// The wallboard's figures of the day, counted before any record is added (imports below).
 	wallboardChanges := newChangeSignal()
-	today, err := countQueueCalls(cfg, calls, wallboardChanges.Notify)
+	today, err := countQueueCalls(dir.cfg(), calls, wallboardChanges.Notify)
 	if err != nil {
 		return err
 	}
 	defer today.Close()
+	locations := sbsip.NewMemoryLocations(nil)
+	defer locations.Close()
+	// The running switch follows the directory's changes from here on: a cluster's may come as
+	// soon as the node starts, before the SIP server and the flows exist (set below).
+	follower := &directoryFollower{dir: dir, rows: statuses, registrar: locations, today: today, log: log.Named("directory")}
+	dir.dir.OnChange(follower.apply)
 	var callRecords sbsip.History = calls
 	if node != nil {
 		callRecords = sharedHistory{Store: calls, node: node}
 		node.OnHistory(func(data []byte) error { return importHistory(calls, data) })
+		node.OnDirectory(dir.dir.Replace)
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := node.Start(sctx, statuses)
 		cancel()
@@ -264,16 +287,6 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	// DND ends and working-hours boundaries that passed while the switch was down apply now.
 	statuses.Start()
 
-	music, err := loadQueueMusic(cfg)
-	if err != nil {
-		return err
-	}
-	dir, err := newDirectory(cfg, music)
-	if err != nil {
-		return err
-	}
-	locations := sbsip.NewMemoryLocations(nil)
-	defer locations.Close()
 	listen, err := sipListeners(cfg)
 	if err != nil {
 		return err
@@ -321,6 +334,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	defer flows.Close() // after the SIP server: its calls use the flows until they end
+	follower.serveQueues(flows)
 	srv, err := sbsip.NewServer(sbsip.Options{
 		Listen:       listen,
 		Realm:        cfg.SIP.Realm,
@@ -363,6 +377,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	registerSwitchGauges(registry, srv, flows, ports)
+	follower.serveCalls(srv)
 	flows.SetOriginator(srv) // callbacks: the flows decide when, the SIP server places them
 	if node != nil {
 		// The other nodes send calls for phones registered here to this node's UDP listener.
@@ -390,13 +405,13 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		httpLn = tls.NewListener(httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
-	wallboard := wallboardView{cfg: cfg, flows: flows, statuses: statuses, today: today, clock: clock.Real(),
+	wallboard := wallboardView{cfg: dir.cfg, flows: flows, statuses: statuses, today: today, clock: clock.Real(),
 		changes: wallboardChanges}
 	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
-		Queues:           queueView{cfg: cfg, flows: flows, statuses: statuses},
+		Queues:           queueView{cfg: dir.cfg, flows: flows, statuses: statuses},
 		Wallboard:        wallboard,
 		Calls:            callsView{srv: srv},
-		Callbacks:        callbackView{cfg: cfg, flows: flows},
+		Callbacks:        callbackView{cfg: dir.cfg, flows: flows},
 		Greetings:        greets,
 		PhoneCredentials: phoneCredentials{keys},
 		PhoneWebSockets:  webSocketURLs(srv),
@@ -408,7 +423,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	web.RegisterOnShutdown(apiServer.Close) // event streams never end by themselves
 	webDone := make(chan error, 1)
 	go func() { webDone <- web.Serve(httpLn) }()
-	log.Info("switchboard running", zap.String("version", version), zap.Int("users", len(cfg.Users)),
+	log.Info("switchboard running", zap.String("version", version), zap.Int("users", len(dir.cfg().Users)),
 		zap.String("http", scheme+"://"+httpLn.Addr().String()), zap.String("data_dir", cfg.DataDir))
 
 	select {

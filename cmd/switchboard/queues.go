@@ -10,15 +10,16 @@ import (
 // queueView joins the configured queues, the flows' callers waiting and the status table
 // into what GET /api/v1/queues shows.
 type queueView struct {
-	cfg      *config.Config
+	cfg      func() *config.Config // the current directory
 	flows    *flow.Engine
 	statuses *presence.Table
 }
 
 // Queues implements api.Queues.
 func (v queueView) Queues() []api.QueueView {
-	out := make([]api.QueueView, 0, len(v.cfg.Queues))
-	for _, q := range v.cfg.Queues {
+	queues := v.cfg().Queues
+	out := make([]api.QueueView, 0, len(queues))
+	for _, q := range queues {
 		stats := v.flows.QueueStats(q.Ext)
 		view := api.QueueView{Ext: q.Ext, Name: q.Name, Waiting: stats.Waiting,
 			LongestWaitMS: stats.LongestWait.Milliseconds()}

@@ -36,7 +36,7 @@ func countQueueCalls(cfg *config.Config, calls *history.Store, changed func()) (
 // wallboardView joins the configured queues, the flows' callers waiting, the status table and
 // today's counts into the queue wallboard (GET /api/v1/queues/wallboard and its events).
 type wallboardView struct {
-	cfg      *config.Config
+	cfg      func() *config.Config // the current directory
 	flows    *flow.Engine
 	statuses *presence.Table
 	today    *queuestats.Today
@@ -46,13 +46,14 @@ type wallboardView struct {
 
 // Board implements api.Wallboard.
 func (v wallboardView) Board() api.WallboardView {
+	queues := v.cfg().Queues
 	out := api.WallboardView{
 		Now:                 v.clock.Now().In(time.Local),
 		ServiceLevelSeconds: int(queuestats.DefaultServiceLevel / time.Second),
 		ShortAbandonSeconds: int(queuestats.DefaultShortAbandon / time.Second),
-		Queues:              make([]api.WallboardQueue, 0, len(v.cfg.Queues)),
+		Queues:              make([]api.WallboardQueue, 0, len(queues)),
 	}
-	for _, q := range v.cfg.Queues {
+	for _, q := range queues {
 		live := v.flows.QueueStats(q.Ext)
 		day := v.today.Queue(q.Ext)
 		out.Date = day.Date
