@@ -38,6 +38,16 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, principal)) h
 			s.unauthorized(w, r, reason)
 			return
 		}
+		if s.dir != nil {
+			// Roles change while the switch runs: a session's admin flag is the one it was
+			// signed in with, the directory's is the one that counts.
+			u, ok := s.dir.Config().User(p.ext)
+			if !ok {
+				s.unauthorized(w, r, "no such user any more; sign in again")
+				return
+			}
+			p.admin = u.Admin
+		}
 		setLoggedExt(r, p.ext)
 		h(w, r, p)
 	})

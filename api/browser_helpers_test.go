@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.etcd.io/bbolt"
 
+	"github.com/switchboard-voip/switchboard/directory"
 	"github.com/switchboard-voip/switchboard/history"
 	"github.com/switchboard-voip/switchboard/internal/browser"
 	"github.com/switchboard-voip/switchboard/media/greeting"
@@ -42,6 +43,9 @@ type webEnv struct {
 	phone *phoneOptions
 	// wallboard, when set before a restart, serves the queue wallboard.
 	wallboard Wallboard
+	// dir, when set before a restart, is the live directory: it serves the directory routes
+	// and signs users in (dirUsers).
+	dir *directory.Directory
 }
 
 // phoneOptions are a webEnv's web phone settings.
@@ -84,6 +88,9 @@ func newWebEnv(t *testing.T, us testUsers, names []presence.User) *webEnv {
 			Wallboard: e.wallboard, Callbacks: e.callbacks}
 		if e.phone != nil {
 			o.PhoneCredentials, o.PhoneWebSockets = e.phone.creds, e.phone.sockets
+		}
+		if e.dir != nil {
+			o.Directory, o.Users = e.dir, dirUsers{e.dir}
 		}
 		a := New(o)
 		if old := e.api.Swap(a); old != nil {

@@ -96,6 +96,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err == nil {
 		return true
 	}
+	writeError(w, http.StatusBadRequest, jsonErrorText(err))
+	return false
+}
+
+// jsonErrorText says what is wrong with a request body that did not decode, in the words a
+// client can act on ("bad JSON body: unknown field \"x\"").
+func jsonErrorText(err error) string {
 	var (
 		maxErr  *http.MaxBytesError
 		typeErr *json.UnmarshalTypeError
@@ -113,8 +120,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	default:
 		msg = "bad JSON body: " + strings.TrimPrefix(err.Error(), "json: ")
 	}
-	writeError(w, http.StatusBadRequest, msg)
-	return false
+	return msg
 }
 
 // jsonMuxErrors turns the plain-text 404 and 405 that ServeMux writes

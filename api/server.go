@@ -24,6 +24,19 @@
 //	GET    /api/v1/history?limit=&before=&ext=  call outcomes, newest first (own; all or ?ext= for
 //	                                       an admin); next page's ?before= in X-Next-Before
 //	GET    /api/v1/queues                  each queue's callers waiting and members' states
+//	                                       (?settings: each queue's settings, as below)
+//	GET    /api/v1/users                   every user (admin), users.go; no password or hash
+//	POST   /api/v1/users                   a new user with its "password" (admin) → 201
+//	GET    /api/v1/users/{ext}             one user (own or admin)
+//	PUT    /api/v1/users/{ext}             fields to change (admin; the user: voicemail,
+//	                                       screening, no_answer_timeout) → the user
+//	DELETE /api/v1/users/{ext}             204 (admin); 409 while in use or the last admin
+//	PUT    /api/v1/users/{ext}/password    {"current","password"} own, {"password"} admin → 204
+//	GET    /api/v1/groups[/{ext}]          ring groups (anyone), groups.go
+//	POST   /api/v1/groups, PUT|DELETE /api/v1/groups/{ext}      (admin)
+//	GET    /api/v1/queues/{ext}            a queue's settings (anyone), queueconfig.go
+//	POST   /api/v1/queues, PUT|DELETE /api/v1/queues/{ext}      (admin)
+//	GET|POST /api/v1/trunks, GET|PUT|DELETE /api/v1/trunks/{name} (admin), trunks.go
 //	GET    /api/v1/queues/wallboard        each queue's live and today's figures (wallboard.go)
 //	GET    /api/v1/queues/wallboard/events the same, as Server-Sent Events whenever it changes
 //	GET    /api/v1/calls                   active calls, newest first (own; all for an admin)
@@ -46,7 +59,7 @@
 //
 // Handlers live in one file per resource (voicemail.go, presence.go,
 // events.go, metrics.go, health.go, greetings.go, session.go, web.go,
-// wallboard.go); routes
+// wallboard.go, users.go, groups.go, queueconfig.go, trunks.go); routes
 // are all registered in routes, below, so the whole surface reads in one place.
 package api
 
@@ -179,6 +192,10 @@ type Options struct {
 	PhoneWebSockets []string
 	// Cluster reports a cluster's health in /healthz and /metrics; nil on a single node.
 	Cluster Cluster
+	// Directory serves /api/v1/users, /api/v1/groups, the queues' settings and
+	// /api/v1/trunks, and is then where callers' roles come from (a session's admin flag
+	// follows the directory); nil leaves those routes out (they answer 404).
+	Directory Directory
 	// Metrics is the registry /metrics serves; the API registers its own metrics in it (the
 	// Stats, Presence and Cluster figures, HTTP responses) and cmd the rest of the switch's.
 	// Nil: a registry of the API's metrics alone.
@@ -204,6 +221,7 @@ type Server struct {
 	wallboard Wallboard
 	calls     Calls
 	callbacks Callbacks
+	dir       Directory
 	sessions  sessions // signs and checks session cookies
 	now       func() time.Time
 
@@ -237,6 +255,7 @@ func New(o Options) *Server {
 		wallboard: o.Wallboard,
 		calls:     o.Calls,
 		callbacks: o.Callbacks,
+		dir:       o.Directory,
 		sessions:  newSessions(),
 		now:       o.Now,
 
@@ -335,8 +354,30 @@ func (s *Server) routes(mux *http.ServeMux) {
 	if s.history != nil {
 		mux.Handle("GET /api/v1/history", s.authed(s.listHistory))
 	}
-	if s.queues != nil {
-		mux.Handle("GET /api/v1/queues", s.authed(s.listQueues))
+	if s.queues != nil || s.dir != nil {
+		mux.Handle("GET /api/v1/queues", s.authed(s.queuesRoute))
+	}
+	if s.dir != nil {
+		mux.Handle("GET /api/v1/users", s.adminOnly(s.listUsers))
+		mux.Handle("POST /api/v1/users", s.adminOnly(s.createUser))
+		mux.Handle("GET /api/v1/users/{ext}", s.authed(s.getUser))
+		mux.Handle("PUT /api/v1/users/{ext}", s.authed(s.putUser))
+		mux.Handle("DELETE /api/v1/users/{ext}", s.adminOnly(s.deleteUser))
+		mux.Handle("PUT /api/v1/users/{ext}/password", s.authed(s.putPassword))
+		mux.Handle("GET /api/v1/groups", s.authed(s.listGroups))
+		mux.Handle("POST /api/v1/groups", s.adminOnly(s.createGroup))
+		mux.Handle("GET /api/v1/groups/{ext}", s.authed(s.getGroup))
+		mux.Handle("PUT /api/v1/groups/{ext}", s.adminOnly(s.putGroup))
+		mux.Handle("DELETE /api/v1/groups/{ext}", s.adminOnly(s.deleteGroup))
+		mux.Handle("POST /api/v1/queues", s.adminOnly(s.createQueue))
+		mux.Handle("GET /api/v1/queues/{ext}", s.authed(s.getQueueConfig))
+		mux.Handle("PUT /api/v1/queues/{ext}", s.adminOnly(s.putQueue))
+		mux.Handle("DELETE /api/v1/queues/{ext}", s.adminOnly(s.deleteQueue))
+		mux.Handle("GET /api/v1/trunks", s.adminOnly(s.listTrunks))
+		mux.Handle("POST /api/v1/trunks", s.adminOnly(s.createTrunk))
+		mux.Handle("GET /api/v1/trunks/{name}", s.adminOnly(s.getTrunk))
+		mux.Handle("PUT /api/v1/trunks/{name}", s.adminOnly(s.putTrunk))
+		mux.Handle("DELETE /api/v1/trunks/{name}", s.adminOnly(s.deleteTrunk))
 	}
 	if s.wallboard != nil {
 		mux.Handle("GET /api/v1/queues/wallboard", s.authed(s.getWallboard))

@@ -23,7 +23,9 @@ import (
 // the admin flag in the cookie safe: users, passwords and roles come from
 // the config, which is read only at start, so no cookie outlives the config
 // it was issued under. The page notices (its event stream is refused) and
-// shows the sign-in form again.
+// shows the sign-in form again. With a live directory (Options.Directory)
+// roles change while the switch runs: the directory's role then counts, not
+// the cookie's (see authed).
 const (
 	sessionCookie = "switchboard_session"
 	sessionTTL    = 12 * time.Hour
@@ -114,6 +116,13 @@ type me struct {
 
 func (s *Server) me(p principal) me {
 	m := me{Ext: p.ext, Admin: p.admin}
+	if s.dir != nil {
+		// A user just added may not be in the presence table yet; the directory has them.
+		if u, ok := s.dir.Config().User(p.ext); ok {
+			m.Name = u.Name
+			return m
+		}
+	}
 	if s.presence != nil {
 		if st, ok := s.presence.Get(p.ext); ok {
 			m.Name = st.Name

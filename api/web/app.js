@@ -140,6 +140,37 @@
   }
 
   let toastTimer = 0;
+  // fieldErrors ties a form's inputs to the request fields a 400 may name ("time_zone",
+  // "week.mon[0]", "ext"): clear() before a request; show(e) after a refused one marks the input
+  // named and puts the message in the box beside it, or in the form's own error line (general)
+  // when no input or box matches. Every form that the API checks shows its errors this way.
+  function fieldErrors(general) {
+    const fields = new Map(); // request field → { input, box }
+    return {
+      add(field, input, box) {
+        fields.set(field, { input, box });
+        if (box && box.id) input.setAttribute('aria-describedby', box.id);
+      },
+      clear() {
+        for (const f of fields.values()) {
+          f.input.removeAttribute('aria-invalid');
+          if (f.box) f.box.textContent = '';
+        }
+        general.hidden = true;
+      },
+      show(e, field = e.field) {
+        const f = fields.get(field);
+        if (f) f.input.setAttribute('aria-invalid', 'true');
+        if (f && f.box) {
+          f.box.textContent = e.message.replace(/^[^:]+: /, '');
+        } else {
+          general.textContent = e.message;
+          general.hidden = false;
+        }
+      },
+    };
+  }
+
   function toast(msg, kind) {
     const t = $('toast');
     t.textContent = msg;
@@ -265,6 +296,8 @@
     $('queues').replaceChildren();
     $('calls').replaceChildren();
     $('tab-calls').hidden = true;
+    $('tab-directory').hidden = true;
+    $('add-user').hidden = true;
     $('my-call').hidden = true;
     $('filter').value = '';
   }
@@ -295,6 +328,8 @@
     $('me-ext').textContent = me.ext;
     $('summary').textContent = '';
     $('tab-calls').hidden = !me.admin; // only an admin sees (and may hang up) every call
+    $('tab-directory').hidden = !me.admin; // groups, queues and trunks are the admins' to change
+    $('add-user').hidden = !me.admin;
     selectTab(phoneOnly ? $('tab-team') : tabFromHash(), false);
     document.dispatchEvent(new CustomEvent('switchboard:signedin', { detail: me }));
     connect();
@@ -319,6 +354,8 @@
   }
 
   function selectTab(tab, focus) {
+    // A page without a tab of its own (User Settings, settings.js) gives way to any tab.
+    for (const p of document.querySelectorAll('.panel[data-tabless]')) p.hidden = true;
     for (const t of document.querySelectorAll('[role="tab"]')) {
       const on = t === tab;
       t.setAttribute('aria-selected', String(on));
@@ -422,6 +459,16 @@
   function applyChange(st) {
     const s = session;
     let row = s.rows.get(st.ext);
+    if (st.removed) {
+      // An admin removed the user: their row goes.
+      if (row) {
+        row.li.remove();
+        s.rows.delete(st.ext);
+        applyFilter();
+        updateSummary();
+      }
+      return;
+    }
     if (!row) {
       row = makeRow(st);
       s.rows.set(st.ext, row);
@@ -476,6 +523,14 @@
       control.append(label);
       row.input = input;
     }
+    if (s.me.admin) {
+      // The user's User Settings page (settings.js).
+      const edit = el('button', { type: 'button', class: 'button small row-edit', text: 'Edit' });
+      edit.addEventListener('click', () =>
+        document.dispatchEvent(new CustomEvent('switchboard:edit-user', { detail: { ext: st.ext } })));
+      control.append(edit);
+      row.edit = edit;
+    }
     return row;
   }
 
@@ -494,6 +549,7 @@
     if (row.call) {
       row.call.setAttribute('aria-label', `Call ${st.name || st.ext} (${st.ext}), ${STATUS_LONG[st.status] || st.status}`);
     }
+    if (row.edit) row.edit.setAttribute('aria-label', `Edit ${st.name || st.ext} (${st.ext})`);
     if (row.input) {
       row.input.checked = st.dnd;
       row.input.setAttribute('aria-label', `Do not disturb for ${st.name || st.ext} (${st.ext})`);
@@ -701,20 +757,21 @@
   function renderHours(h) {
     const box = $('hours');
     const zone = el('input', { id: 'hours-zone', value: (h && h.time_zone) || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC' });
-    const fields = new Map([['time_zone', zone]]);
+    const errors = el('p', { class: 'form-error', id: 'hours-error', role: 'alert', hidden: true });
+    const fields = fieldErrors(errors);
+    fields.add('time_zone', zone);
     const rows = DAYS.map(([key, name]) => {
       const span = h && h.week && h.week[key] && h.week[key][0];
       const [from, to] = span ? span.split('-') : ['', ''];
       const a = el('input', { type: 'time', id: `hours-${key}-from`, value: from, 'aria-label': `${name} from` });
       const b = el('input', { type: 'time', id: `hours-${key}-to`, value: to === '24:00' ? '23:59' : to, 'aria-label': `${name} to` });
       const err = el('span', { class: 'field-error', id: `hours-${key}-error`, role: 'alert' });
-      fields.set(`week.${key}[0]`, a);
-      fields.set(`week.${key}`, a);
+      fields.add(`week.${key}[0]`, a, err);
+      fields.add(`week.${key}`, a, err);
       return { key, a, b, err, row: el('div', { class: 'hours-day' }, el('span', { class: 'hours-name', text: name }), a, el('span', { text: '–' }), b, err) };
     });
     const holidays = el('input', { id: 'hours-holidays', value: ((h && h.holidays) || []).join(', '), placeholder: '2026-12-25, 2026-12-26' });
-    fields.set('holidays', holidays);
-    const errors = el('p', { class: 'form-error', id: 'hours-error', role: 'alert', hidden: true });
+    fields.add('holidays', holidays);
     const save = el('button', { type: 'submit', class: 'button primary small', text: 'Save working hours' });
     const remove = el('button', { type: 'button', class: 'button small', text: 'No working hours', hidden: !h });
     const form = el('form', { id: 'hours-form', class: 'hours-form', novalidate: true },
@@ -726,9 +783,7 @@
       errors, el('div', { class: 'greeting-actions' }, save, remove));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      for (const r of rows) r.err.textContent = '';
-      for (const f of fields.values()) f.removeAttribute('aria-invalid');
-      errors.hidden = true;
+      fields.clear();
       const week = {};
       for (const r of rows) {
         if (r.a.value || r.b.value) week[r.key] = [`${r.a.value}-${r.b.value === '23:59' ? '24:00' : r.b.value}`];
@@ -742,15 +797,7 @@
         toast('Working hours saved.');
       } catch (e) {
         if (e.status === 401) return;
-        const field = e.field.replace(/^holidays\[\d+\]$/, 'holidays');
-        const input = fields.get(field);
-        const day = rows.find((r) => field.startsWith(`week.${r.key}`));
-        if (input) input.setAttribute('aria-invalid', 'true');
-        if (day) day.err.textContent = e.message.replace(/^[^:]+: /, '');
-        else {
-          errors.textContent = e.message;
-          errors.hidden = false;
-        }
+        fields.show(e, e.field.replace(/^holidays\[\d+\]$/, 'holidays'));
       }
     });
     remove.addEventListener('click', async () => {
@@ -897,13 +944,15 @@
     for (const g of list) box.append(makeGreeting(g));
   }
 
-  function greetingURL(kind) {
-    return `/api/v1/users/${encodeURIComponent(session.me.ext)}/greetings/${kind}`;
+  function greetingURL(kind, ext = session.me.ext) {
+    return `/api/v1/users/${encodeURIComponent(ext)}/greetings/${kind}`;
   }
 
-  function makeGreeting(g) {
+  // makeGreeting is one greeting's card: the signed-in user's, or (for an admin's User
+  // Settings page) user ext's, whose ids then carry the extension.
+  function makeGreeting(g, ext = session.me.ext) {
     const info = GREETINGS[g.kind] || { title: g.kind, when: '' };
-    const id = `greeting-${g.kind}`;
+    const id = ext === session.me.ext ? `greeting-${g.kind}` : `greeting-${ext}-${g.kind}`;
     const source = el('p', { class: 'source muted' });
     const player = el('div');
     const file = el('input', { type: 'file', id: `${id}-file`, accept: '.wav,audio/wav,audio/x-wav,audio/wave' });
@@ -924,7 +973,7 @@
       player.replaceChildren();
       if (src !== 'builtin') {
         player.append(el('audio', {
-          controls: true, preload: 'metadata', src: `${greetingURL(g.kind)}?v=${Date.now()}`,
+          controls: true, preload: 'metadata', src: `${greetingURL(g.kind, ext)}?v=${Date.now()}`,
           'aria-label': `${info.title} greeting`,
         }));
       }
@@ -937,7 +986,7 @@
       if (!f) return;
       upload.disabled = true;
       try {
-        const res = await api('PUT', greetingURL(g.kind), new Blob([f], { type: 'audio/wav' }));
+        const res = await api('PUT', greetingURL(g.kind, ext), new Blob([f], { type: 'audio/wav' }));
         show(res.source);
         file.value = '';
         toast(`${info.title} greeting saved.`);
@@ -949,7 +998,7 @@
     reset.addEventListener('click', async () => {
       reset.disabled = true;
       try {
-        const res = await api('DELETE', greetingURL(g.kind));
+        const res = await api('DELETE', greetingURL(g.kind, ext));
         show(res.source);
         toast(`${info.title} greeting reset.`);
       } catch (e) {
@@ -1343,6 +1392,16 @@
     if (!s.ended) loadMyCall();
   }
 
+  // ---- for settings.js ---------------------------------------------------
+
+  // What the settings pages (settings.js) share with the rest of the page, so that requests,
+  // field errors and greeting cards work the same everywhere.
+  window.SwitchboardUI = Object.freeze({
+    api, el, toast, fieldErrors, makeGreeting,
+    showTab: (id) => selectTab($(id), false),
+    me: () => session && session.me,
+  });
+
   // ---- start-up ----------------------------------------------------------
 
   document.addEventListener('DOMContentLoaded', async () => {
@@ -1370,6 +1429,11 @@
       t.addEventListener('click', () => selectTab(t, false));
       t.addEventListener('keydown', onTabKey);
     }
+    // A user added or changed on this page shows in the list at once, before the event stream
+    // brings their presence.
+    document.addEventListener('switchboard:presence', (ev) => {
+      if (session) applyChange(ev.detail);
+    });
     document.addEventListener('visibilitychange', () => {
       if (session && document.visibilityState === 'visible') loadVoicemail();
       if (session && callsShown()) loadCalls();

@@ -4,8 +4,8 @@
 // from the cache only when the network fails.
 'use strict';
 
-const CACHE = 'switchboard-shell-v1';
-const SHELL = ['/', '/phone', '/web/app.css', '/web/app.js', '/web/phone.js', '/web/jssip.js',
+const CACHE = 'switchboard-shell-v2';
+const SHELL = ['/', '/phone', '/web/app.css', '/web/app.js', '/web/phone.js', '/web/settings.js', '/web/jssip.js',
   '/web/icon.svg', '/web/icon-192.png', '/web/icon-512.png', '/manifest.webmanifest'];
 
 self.addEventListener('install', (ev) => {
