@@ -462,3 +462,45 @@ func TestRowsChangeWhileUsed(t *testing.T) {
 		}
 	}
 }
+
+// loadHookStore is a sharedStore that runs hook once, after the next LoadDND has read.
+type loadHookStore struct {
+	*sharedStore
+	hook func()
+}
+
+func (s *loadHookStore) LoadDND() (map[string]Setting, error) {
+	m, err := s.sharedStore.LoadDND()
+	if h := s.hook; h != nil {
+		s.hook = nil
+		h()
+	}
+	return m, err
+}
+
+// TestAddCatchesASettingReplicatedWhileAdding: with a shared store, a setting another node saves
+// after Add has read the store, replicated before the row is in the table (so ApplyDND ignores
+// it), is still the one the new row ends with.
+func TestAddCatchesASettingReplicatedWhileAdding(t *testing.T) {
+	store := &loadHookStore{sharedStore: &sharedStore{}}
+	tab, err := NewTable(demoUsers, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.hook = func() {
+		s := Setting{DND: true, Reason: "set at node 2", Source: SourceAdmin}
+		rev, err := store.SaveDNDRevision("2001", s)
+		if err != nil {
+			t.Error(err)
+		}
+		tab.ApplyDND("2001", s, rev) // not a user yet: ignored
+	}
+	st, err := tab.Add(User{Ext: "2001", Name: "Zoe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != DND || st.Reason != "set at node 2" {
+		t.Errorf("added with %+v, want the setting saved while adding", st)
+	}
+	wantStatus(t, tab, "2001", DND)
+}

@@ -56,12 +56,15 @@ type entry struct {
 	hours *Schedule
 	timer clock.Timer
 
-	// Guarded by Table.mu (written with set held too, so that holding set is enough to read).
-	// removed is set once, by Remove; a writer that found the row before it was removed
-	// checks it under either lock and treats the user as unknown.
-	setting    Setting
-	removed    bool
-	name       string
+	// Guarded by Table.mu and written with set held too, so that holding either is enough to
+	// read them: the DND setting applied, and whether Remove took the row out (set once; a
+	// writer that found the row before that checks it under its lock and treats the user as
+	// unknown).
+	setting Setting
+	removed bool
+
+	// Guarded by Table.mu.
+	name       string              // the display name (Rename)
 	calls      map[string]struct{} // ids of the calls the user is on; nil when none
 	registered bool
 	remote     map[string]Remote // other nodes' view of the user, by node; nil when none

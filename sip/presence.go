@@ -79,6 +79,9 @@ func (sub *subscription) statusLocked() presence.State {
 // short call's busy is sent before its available; a change older than one a subscription has
 // already shown is dropped there (pushState). It returns how many subscriptions it went to.
 func (s *Server) presenceChanged(st presence.State) (watchers int) {
+	if st.Removed {
+		return s.resourceRemoved(st)
+	}
 	for _, event := range []string{"presence", "as-feature-event"} {
 		s.mu.Lock()
 		subs := make([]*subscription, 0, len(s.watchers[event+"\x00"+st.Ext]))
@@ -95,6 +98,29 @@ func (s *Server) presenceChanged(st presence.State) (watchers int) {
 	return watchers
 }
 
+// userEvents are the event packages whose resource is a user's own state: presence, the DND
+// key and BLF (dialog). They end when the user is removed from the directory.
+var userEvents = [...]string{"presence", "as-feature-event", "dialog"}
+
+// resourceRemoved ends every subscription to the state of a user removed from the directory, st
+// being their last state: the resource no longer exists, so each gets a final NOTIFY with
+// Subscription-State terminated;reason=noresource (RFC 6665 §4.1.3), after which the watcher
+// may subscribe again and be told 404. It returns how many subscriptions it ended.
+func (s *Server) resourceRemoved(st presence.State) int {
+	var subs []*subscription
+	s.mu.Lock()
+	for _, event := range userEvents {
+		for sub := range s.watchers[event+"\x00"+st.Ext] {
+			subs = append(subs, sub)
+		}
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.endState(&st, "noresource")
+	}
+	return len(subs)
+}
+
 // sharedBody is one status change's PIDF, rendered once for every presence watcher of the user
 // reached under the same host name rather than once per watcher (a popular user's change went
 // to 1,000 watchers as 1,000 renders of one document). One goroutine uses it at a time.
@@ -105,14 +131,17 @@ type sharedBody struct {
 
 // pidf renders one user's status. Available: open. Busy: open, on-the-phone. DND: closed, busy,
 // with the note "Do Not Disturb" (what Linphone and desk phones display) and the user's reason
-// after it; a DND's end is the RPID activities' until (RFC 4480 §3.1).
+// after it; a DND's end is the RPID activities' until (RFC 4480 §3.1). A user removed from the
+// directory (the final NOTIFY's body) is closed, "Unavailable": they can no longer be reached.
 func pidf(st presence.State, ext, host string) []byte {
 	entity := "sip:" + ext + "@" + host
 	basic, activity, note := "open", "", "Available"
-	switch st.Status {
-	case presence.Busy:
+	switch {
+	case st.Removed:
+		basic, note = "closed", "Unavailable"
+	case st.Status == presence.Busy:
 		activity, note = "<rpid:on-the-phone/>", "On the phone"
-	case presence.DND:
+	case st.Status == presence.DND:
 		basic, activity, note = "closed", "<rpid:busy/>", "Do Not Disturb"
 		if st.Reason != "" {
 			note += ": " + st.Reason

@@ -410,3 +410,56 @@ func TestDNDKeySyncBothWays(t *testing.T) {
 		t.Fatalf("changes %+v, %v", changes, err)
 	}
 }
+
+// TestRemovedUsersSubscriptionsEnd: a user taken out of the directory ends every presence and
+// BLF subscription to them with a final NOTIFY, terminated;reason=noresource (RFC 6665 §4.1.3),
+// whose PIDF says they cannot be reached; subscriptions to other users go on.
+func TestRemovedUsersSubscriptionsEnd(t *testing.T) {
+	sw, table := presenceSwitch(t)
+	alice := newPhone(t, sw, "1001", "udp")
+	notes := alice.notifiesByEvent()
+	for _, ev := range []string{"presence", "dialog"} {
+		if res, _ := alice.subscribe(t, "1002", ev, 600); res.StatusCode != 200 {
+			t.Fatalf("SUBSCRIBE %s: %d", ev, res.StatusCode)
+		}
+	}
+	if got := collect(t, notes["dialog"], 1, dialogState); got[0] != "idle" {
+		t.Fatalf("first dialog NOTIFY %v", got)
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
+		t.Fatalf("first presence NOTIFY %v", got)
+	}
+	if res, _ := alice.subscribe(t, "1003", "presence", 600); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE presence of 1003: %d", res.StatusCode)
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
+		t.Fatalf("first presence NOTIFY of 1003 %v", got)
+	}
+
+	if err := table.Remove("1002"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []string{"presence", "dialog"} {
+		n := nextNotify(t, notes[ev])
+		if st := n.GetHeader("Subscription-State").Value(); st != "terminated;reason=noresource" {
+			t.Errorf("%s: final NOTIFY Subscription-State %q, want terminated;reason=noresource", ev, st)
+		}
+		if ev == "presence" && !strings.Contains(string(n.Body()), "<basic>closed</basic>") {
+			t.Errorf("final presence NOTIFY body %s, want basic closed", n.Body())
+		}
+	}
+	eventually(t, "the removed user's subscriptions gone", func() bool { return sw.srv.Subscriptions() == 1 })
+
+	// The other user's subscription is untouched.
+	if _, err := table.SetDND("1003", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "dnd" {
+		t.Fatalf("1003's presence after DND %v", got)
+	}
+	select {
+	case n := <-notes["dialog"]:
+		t.Errorf("a NOTIFY after the final one: %s", n.GetHeader("Subscription-State").Value())
+	default:
+	}
+}

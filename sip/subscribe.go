@@ -338,6 +338,12 @@ func (sub *subscription) pushState(st *presence.State, state string, final bool,
 
 // end terminates the subscription with a final NOTIFY (reason per RFC 6665 §4.1.3).
 func (sub *subscription) end(reason string) {
+	sub.endState(nil, reason)
+}
+
+// endState is end with the status the final NOTIFY's body shows, when the caller knows it (nil:
+// the table's): a user removed from the table has none there.
+func (sub *subscription) endState(st *presence.State, reason string) {
 	sub.mu.Lock()
 	if sub.ended {
 		sub.mu.Unlock()
@@ -349,7 +355,7 @@ func (sub *subscription) end(reason string) {
 	}
 	sub.mu.Unlock()
 	sub.s.unindex(sub)
-	sub.push("terminated;reason="+reason, true)
+	sub.pushState(st, "terminated;reason="+reason, true, nil)
 }
 
 // send delivers queued NOTIFYs one at a time, in order, each waiting for its answer, so a
