@@ -407,7 +407,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	wallboard := wallboardView{cfg: dir.cfg, flows: flows, statuses: statuses, today: today, clock: clock.Real(),
 		changes: wallboardChanges}
-	apiServer := api.New(api.Options{Users: dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
+	apiServer := api.New(api.Options{Users: dir, Directory: dir.dir, Voicemail: voicemail, Presence: statuses, Stats: srv, History: calls,
 		Queues:           queueView{cfg: dir.cfg, flows: flows, statuses: statuses},
 		Wallboard:        wallboard,
 		Calls:            callsView{srv: srv},
