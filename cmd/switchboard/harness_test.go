@@ -89,7 +89,9 @@ func scenario(t testing.TB, name string) string {
 // freePort returns a loopback port of the plan's signalling block that is free for both UDP
 // and TCP right now, for the switch binary to listen on. The block lies below the ephemeral
 // range, so no connection anywhere on the machine can take the port before the binary binds
-// it, as one could a port found free by binding port 0.
+// it, as one could a port found free by binding port 0. Another test process walking the same
+// block (two runs of this package at once) is kept off it by a lock file held until the test
+// ends: both would find the port free, and one would then talk to the other's switch.
 func freePort(t testing.TB) int {
 	t.Helper()
 	return signalling.TakeFree(t, 1, func(lo, _ int) bool {
@@ -103,8 +105,21 @@ func freePort(t testing.TB) int {
 			return false
 		}
 		_ = l.Close()
-		return true
+		return claimUntilCleanup(t, lo)
 	})
+}
+
+// claimUntilCleanup takes port p for t, with the lock file claimAcrossProcesses uses, until t
+// ends (after the switch t started on it has stopped: cleanups run last first).
+func claimUntilCleanup(t testing.TB, p int) bool {
+	f, ok := lockPort(p)
+	if !ok {
+		return false
+	}
+	if f != nil {
+		t.Cleanup(func() { _ = f.Close() })
+	}
+	return true
 }
 
 // This package's blocks of the test port plan (internal/testports): the switch's rtp_ports and
@@ -128,22 +143,32 @@ func freeMediaPort(t testing.TB) int {
 // same time (two make test in one lane) then never hand one slot to two SIPp processes. The
 // kernel drops the lock when the process ends, however it ends.
 func claimAcrossProcesses(p int) bool {
+	f, ok := lockPort(p)
+	if f != nil {
+		portLocksMu.Lock()
+		portLocks = append(portLocks, f) // held open, so locked, until the process exits
+		portLocksMu.Unlock()
+	}
+	return ok
+}
+
+// lockPort locks slot p's lock file; false if another holder has it (another process, or
+// another lock of this one). A nil file with true: there are no lock files here, and the bind
+// check alone decides.
+func lockPort(p int) (*os.File, bool) {
 	dir := filepath.Join(os.TempDir(), "switchboard-test-ports")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return true // no lock files: the bind check alone decides
+		return nil, true
 	}
 	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return true
+		return nil, true
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
-		return false
+		return nil, false
 	}
-	portLocksMu.Lock()
-	portLocks = append(portLocks, f) // held open, so locked, until the process exits
-	portLocksMu.Unlock()
-	return true
+	return f, true
 }
 
 // portLocks are the lock files of the slots this process claimed.
