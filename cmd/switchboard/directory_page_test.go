@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -33,12 +32,6 @@ func TestPageAdminAddsAUserWhosePhoneRegistersAtOnce(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#user-form-ext`), "1006"),
 		chromedp.SetValue(chromedp.CSS(`#user-form-password`), "frank-secret"),
 		chromedp.Click(chromedp.CSS(`#user-form button[type=submit]`)))
-	if dir := os.Getenv("SWITCHBOARD_SHOTS"); dir != "" { // a look at the pages, by hand
-		alice.Screenshot(dir, "team.png", 1200, 900, false)
-		alice.Do(chromedp.Click(chromedp.CSS(`#team .row[data-ext="1006"] .row-edit`)))
-		alice.WaitFor(`!document.getElementById('panel-user').hidden && document.getElementById('user-form-name') !== null`, 5*time.Second)
-		alice.Screenshot(dir, "user-settings.png", 1200, 1400, false)
-	}
 	dave.WaitFor(browser.RowJS("1006")+`.dataset.status === 'available'`, 5*time.Second)
 	if hint := dave.RowHint("1006"); hint != "1006 · no phone registered" {
 		t.Errorf("Frank's row before his phone registers: %q", hint)
