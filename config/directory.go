@@ -16,6 +16,11 @@ type Directory struct {
 	Groups []Group `yaml:"groups"`
 	Queues []Queue `yaml:"queues"`
 	Trunks []Trunk `yaml:"trunks"`
+
+	// Renamed is the users whose extension an edit changed, old → new (directory.RenameUser
+	// sets it), for the switch to move what it keeps per extension. It belongs to one edit: it
+	// is not saved, not checked, and Config.Directory starts without it.
+	Renamed map[string]string `yaml:"-"`
 }
 
 // Directory returns a deep copy of c's users, groups, queues and trunks, which the caller may

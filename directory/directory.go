@@ -38,7 +38,10 @@ type Hasher func(ext, password string) (ha1MD5, ha1SHA256 string)
 // Change is one accepted change: the directory before and after, and who made it.
 type Change struct {
 	Old, New *config.Config
-	By       string // the admin's extension; "" for a change from another node or the file
+	By       string // the admin's extension; "" for a change made at another node
+	// Renamed is the users whose extension changed, old → new; nil for another node's change
+	// (the node where it was made moves what the users had).
+	Renamed map[string]string
 }
 
 // ErrNotFound is returned by edits for an entry that does not exist.
@@ -125,7 +128,13 @@ func (d *Directory) Update(by string, edit func(*config.Directory) error) (*conf
 	if err := d.save(cfg); err != nil {
 		return nil, err
 	}
-	d.publish(Change{Old: old, New: cfg, By: by})
+	renamed := make(map[string]string, len(next.Renamed))
+	for was, now := range next.Renamed {
+		if was != now {
+			renamed[was] = now
+		}
+	}
+	d.publish(Change{Old: old, New: cfg, By: by, Renamed: renamed})
 	return cfg, nil
 }
 

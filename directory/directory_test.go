@@ -203,6 +203,8 @@ func TestRenameUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var renamed map[string]string
+	d.OnChange(func(c Change) { renamed = c.Renamed })
 	cfg, err := d.Update("1001", func(dir *config.Directory) error {
 		RenameUser(dir, "1003", "1013")
 		dir.Users[UserIndex(dir, "1013")].Password = "new-pw"
@@ -217,6 +219,20 @@ func TestRenameUser(t *testing.T) {
 	q, _ := cfg.Queue("700")
 	if g.Fallback != "voicemail:1013" || strings.Join(g.Members, ",") != "1001,1012" || q.Members[0] != "1012" {
 		t.Errorf("after renaming: group %+v, queue %+v", g, q)
+	}
+	if len(renamed) != 2 || renamed["1003"] != "1013" || renamed["1002"] != "1012" {
+		t.Errorf("the change's renames: %v", renamed)
+	}
+	if _, err := d.Update("1001", func(dir *config.Directory) error {
+		RenameUser(dir, "1013", "1023")
+		RenameUser(dir, "1023", "1033")
+		dir.Users[UserIndex(dir, "1033")].Password = "pw"
+		return nil
+	}); err != nil || len(renamed) != 1 || renamed["1013"] != "1033" {
+		t.Errorf("renamed twice in one edit: %v (%v), want 1013 → 1033", renamed, err)
+	}
+	if _, err := d.Update("1001", func(dir *config.Directory) error { dir.Users[0].Name = "Al"; return nil }); err != nil || len(renamed) != 0 {
+		t.Errorf("a change without renames reports %v (%v)", renamed, err)
 	}
 }
 

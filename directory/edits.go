@@ -152,12 +152,23 @@ func (e *InUseError) Error() string {
 }
 
 // RenameUser changes user old's extension to ext everywhere d refers to it: memberships,
-// fallbacks (ext and voicemail:ext) and trunks' numbers. The caller sets the new password
-// hashes: a digest hash is bound to the extension.
+// fallbacks (ext and voicemail:ext) and trunks' numbers, and records it in d.Renamed (the
+// switch then moves the user's status, voicemail and greetings). The caller sets the new
+// password: a digest hash is bound to the extension.
 func RenameUser(d *config.Directory, old, ext string) {
 	if i := UserIndex(d, old); i >= 0 {
 		d.Users[i].Ext = ext
 	}
+	if d.Renamed == nil {
+		d.Renamed = map[string]string{}
+	}
+	first := old
+	for was, now := range d.Renamed {
+		if now == old { // renamed twice in one edit: from the first
+			first = was
+		}
+	}
+	d.Renamed[first] = ext
 	rename := func(list []string) {
 		for i, m := range list {
 			if m == old {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/switchboard-voip/switchboard/internal/natstest"
 	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/internal/sipphone"
+	"github.com/switchboard-voip/switchboard/media"
 )
 
 // directoryQueue is queue 700 with Bob alone, so whether a caller waits is his status alone.
@@ -184,4 +186,55 @@ func TestClusterDirectoryChangeReachesEveryNode(t *testing.T) {
 	if code, err := atNodeA.TryRegister(ctx); err != nil || code == http.StatusOK {
 		t.Errorf("Ivy, removed at node b, registering at node a: %d %v, want refused", code, err)
 	}
+}
+
+// An admin changes Carol's extension from 1003 to 1013: her DND (with its reason), her
+// uploaded greeting and her voicemail go with her; 1003 is nobody's any more, and her phone
+// registers under the new extension with the new password.
+func TestChangingAUsersExtensionKeepsWhatTheyHad(t *testing.T) {
+	sw := startWebSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var greeting bytes.Buffer
+	if err := media.WriteWAV(&greeting, media.Tone(440, 0.3, 400*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := apiSend(t, http.MethodPut, sw.cfg.HTTPPort, "/api/v1/users/1003/greetings/no_answer", "1003", webPassword("1003"),
+		"audio/wav", greeting.Bytes()); code != http.StatusNoContent && code != http.StatusOK {
+		t.Fatalf("Carol's greeting: %d %s", code, body)
+	}
+	// Carol has no phone: Bob's call goes to her voicemail, after her short greeting.
+	bob := newWebPhone(t, sw.cfg.SIPPort, "1002")
+	d, dst := bob.Call(ctx, "1003")
+	bob.Stream(ctx, dst, 1000, 2500*time.Millisecond, nil)
+	if err := d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitVoicemail(t, sw.cfg.HTTPPort, "1003", webPassword("1003"), 1, 10*time.Second)
+	if code, body := sw.admin(t, http.MethodPut, "/api/v1/presence/1003", `{"status": "dnd", "reason": "on leave"}`); code != http.StatusOK {
+		t.Fatalf("Carol's DND: %d %s", code, body)
+	}
+
+	if code, body := sw.admin(t, http.MethodPut, "/api/v1/users/1003", `{"ext": "1013", "password": "carol-new-secret"}`); code != http.StatusOK {
+		t.Fatalf("changing Carol's extension: %d %s", code, body)
+	}
+	st := sw.presence(t, "1013")
+	if st["name"] != "Carol" || st["status"] != "dnd" || st["reason"] != "on leave" {
+		t.Errorf("Carol at 1013: %v, want her DND and its reason", st)
+	}
+	if msgs := listVoicemail(t, sw.cfg.HTTPPort, "1013", "carol-new-secret"); len(msgs) != 1 {
+		t.Errorf("Carol's voicemail at 1013: %v, want the message left at 1003", msgs)
+	}
+	if code, _ := apiDo(t, http.MethodGet, sw.cfg.HTTPPort, "/api/v1/users/1013/greetings/no_answer", "1013", "carol-new-secret"); code != http.StatusOK {
+		t.Errorf("Carol's no-answer greeting at 1013: %d", code)
+	}
+	if code, _ := sw.api(t, http.MethodGet, "/api/v1/presence/1003", "1001"); code != http.StatusNotFound {
+		t.Errorf("1003 after the change: %d, want 404", code)
+	}
+	if code, _ := apiDo(t, http.MethodGet, sw.cfg.HTTPPort, "/api/v1/voicemail/1003", "1001", webPassword("1001")); code == http.StatusOK {
+		if msgs := listVoicemail(t, sw.cfg.HTTPPort, "1003", webPassword("1001")); len(msgs) != 0 {
+			t.Errorf("messages left in the old box: %v", msgs)
+		}
+	}
+	sipphone.New(t, sw.cfg.SIPPort, "1013", "carol-new-secret").Register(ctx)
 }

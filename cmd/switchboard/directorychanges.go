@@ -36,8 +36,9 @@ type queueFollower interface {
 
 // directoryFollower keeps the running switch in step with the directory: a user added can
 // register at once and shows on the team view; a user removed has their phones forgotten
-// (their next REGISTER is refused), their calls ended and their row gone; a queue's new
-// members are offered waiting callers at once. It runs in the directory's change listener,
+// (their next REGISTER is refused), their calls ended and their row gone; a user whose
+// extension changed is both, and keeps their status, greetings and voicemail (renames.go); a
+// queue's new members are offered waiting callers at once. It runs in the directory's change listener,
 // so changes arrive one at a time, in order. The SIP server and the flows are made after the
 // directory (and a cluster's directory may change before they exist): until set, there is no
 // call to end and no queue running.
@@ -46,6 +47,7 @@ type directoryFollower struct {
 	rows      statusRows
 	registrar phoneRegistrar
 	today     *queuestats.Today
+	moves     extMover // what a renamed user keeps
 	log       *zap.Logger
 
 	calls  atomic.Pointer[callEnder]
@@ -75,6 +77,17 @@ func (f *directoryFollower) apply(c directory.Change) {
 				log.Error("user renamed in the directory, but not in the status table", zap.String("ext", u.Ext), zap.Error(err))
 			}
 		}
+	}
+	// Both rows are in the table now: the new extension's added above, the old one's removed
+	// below.
+	for from, to := range c.Renamed {
+		if err := f.moves.move(from, to); err != nil {
+			log.Error("user's extension changed, but not all they had moved with it", zap.String("from", from),
+				zap.String("ext", to), zap.Error(err))
+			continue
+		}
+		log.Info("user's extension changed: status, hours, greetings and voicemail moved", zap.String("from", from),
+			zap.String("ext", to))
 	}
 	for _, u := range c.Old.Users {
 		if _, still := c.New.User(u.Ext); still {

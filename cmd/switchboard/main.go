@@ -269,7 +269,11 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	defer locations.Close()
 	// The running switch follows the directory's changes from here on: a cluster's may come as
 	// soon as the node starts, before the SIP server and the flows exist (set below).
-	follower := &directoryFollower{dir: dir, rows: statuses, registrar: locations, today: today, log: log.Named("directory")}
+	follower := &directoryFollower{dir: dir, rows: statuses, registrar: locations, today: today, log: log.Named("directory"),
+		moves: extMover{statuses: statuses, greetings: greets}}
+	if node == nil {
+		follower.moves.mailboxes = voicemail // a cluster's nodes each keep every message: see extMover
+	}
 	dir.dir.OnChange(follower.apply)
 	var callRecords sbsip.History = calls
 	if node != nil {
