@@ -291,9 +291,9 @@ type Trunk struct {
 	// OutboundPrefix is what users dial before an outside number; requires Outbound.
 	OutboundPrefix string `yaml:"outbound_prefix"`
 	// AllowNets is Allow parsed; plain IPs become /32 or /128, IPv4-mapped IPv6 is unmapped.
-	AllowNets []netip.Prefix `yaml:"-"`
+	AllowNets []netip.Prefix `yaml:"-" json:"-"`
 	// OutboundTarget is Outbound parsed; zero when Outbound is empty.
-	OutboundTarget Listener `yaml:"-"`
+	OutboundTarget Listener `yaml:"-" json:"-"`
 }
 
 // Allows reports whether a request from addr comes from this trunk.

@@ -23,7 +23,7 @@ import (
 	"github.com/switchboard-voip/switchboard/config"
 )
 
-// Store keeps the directory as one document (config.MarshalDirectory's YAML).
+// Store keeps the directory as one document (config.MarshalDirectory's JSON).
 type Store interface {
 	// LoadDirectory returns the stored document; nil and no error when none was ever saved.
 	LoadDirectory() ([]byte, error)

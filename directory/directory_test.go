@@ -65,7 +65,7 @@ func TestSeedOnceThenTheStoreIsTheDirectory(t *testing.T) {
 		t.Fatalf("Open: seeded %v, %v", seeded, err)
 	}
 	doc, _ := store.LoadDirectory()
-	if strings.Contains(string(doc), "alice-pw") || !strings.Contains(string(doc), "ha1_md5: "+strings.Repeat("a", 32)) {
+	if strings.Contains(string(doc), "alice-pw") || !strings.Contains(string(doc), `"HA1MD5":"`+strings.Repeat("a", 32)) {
 		t.Fatalf("the stored directory holds a clear password, or no hash:\n%s", doc)
 	}
 	if d.Differs() {
