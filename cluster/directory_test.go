@@ -1,17 +1,13 @@
 package cluster
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/switchboard-voip/switchboard/internal/natstest"
 	"github.com/switchboard-voip/switchboard/internal/poll"
-	"github.com/switchboard-voip/switchboard/presence"
 )
 
 // docInbox collects the directory documents a node is handed.
@@ -36,21 +32,7 @@ func (d *docInbox) got() []string {
 // joinWithDirectory is join with OnDirectory set before Start.
 func joinWithDirectory(t *testing.T, nats *natstest.Cluster, name string, in *docInbox) member {
 	t.Helper()
-	n, err := Connect(context.Background(), Config{Node: name, NATS: nats.URLs(0), NodeTTL: 5 * time.Second, Replicas: 1,
-		Log: zaptest.NewLogger(t).Named(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	n.OnDirectory(in.add)
-	table, err := presence.NewTable(team, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background(), table); err != nil {
-		t.Fatal(err)
-	}
-	return member{Node: n, table: table}
+	return joinWith(t, nats, name, func(n *Node) { n.OnDirectory(in.add) })
 }
 
 // The directory one node saves is what every node loads, and each node (the saving one too) is

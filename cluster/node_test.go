@@ -330,12 +330,20 @@ func (h *historyInbox) got() []string {
 // joinWithHistory is join with an importer of the other nodes' history records.
 func joinWithHistory(t *testing.T, nats *natstest.Cluster, name string, in *historyInbox) member {
 	t.Helper()
-	n, err := Connect(context.Background(), Config{Node: name, NATS: nats.URLs(0), NodeTTL: 5 * time.Second, Replicas: 1})
+	return joinWith(t, nats, name, func(n *Node) { n.OnHistory(in.add) })
+}
+
+// joinWith starts node name on nats's first server, with a fresh table, calling before on the
+// node before Start (for the On... hooks that must be set then).
+func joinWith(t *testing.T, nats *natstest.Cluster, name string, before func(*Node)) member {
+	t.Helper()
+	n, err := Connect(context.Background(), Config{Node: name, NATS: nats.URLs(0), NodeTTL: 5 * time.Second, Replicas: 1,
+		Log: zaptest.NewLogger(t).Named(name)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	n.OnHistory(in.add)
+	before(n)
 	table, err := presence.NewTable(team, n)
 	if err != nil {
 		t.Fatal(err)

@@ -230,28 +230,24 @@ func RemoveUser(d *config.Directory, ext string) error {
 
 // RemoveGroup takes group ext out of d, unless a fallback or a trunk's number leads to it.
 func RemoveGroup(d *config.Directory, ext string) error {
-	i := GroupIndex(d, ext)
-	if i < 0 {
-		return ErrNotFound
-	}
-	if uses := leadsTo(d, ext); len(uses) > 0 {
-		return &InUseError{What: "group " + ext, Users: uses}
-	}
-	d.Groups = slices.Delete(d.Groups, i, i+1)
-	return nil
+	return removeUnused(&d.Groups, d, "group", ext, GroupIndex(d, ext))
 }
 
 // RemoveQueue takes queue ext out of d, unless a fallback or a trunk's number leads to it.
 // Callers waiting in it are the switch's concern (it refuses while there are any).
 func RemoveQueue(d *config.Directory, ext string) error {
-	i := QueueIndex(d, ext)
+	return removeUnused(&d.Queues, d, "queue", ext, QueueIndex(d, ext))
+}
+
+// removeUnused deletes entry i (-1: none) of list, one of d's, unless something leads to ext.
+func removeUnused[E any](list *[]E, d *config.Directory, kind, ext string, i int) error {
 	if i < 0 {
 		return ErrNotFound
 	}
 	if uses := leadsTo(d, ext); len(uses) > 0 {
-		return &InUseError{What: "queue " + ext, Users: uses}
+		return &InUseError{What: kind + " " + ext, Users: uses}
 	}
-	d.Queues = slices.Delete(d.Queues, i, i+1)
+	*list = slices.Delete(*list, i, i+1)
 	return nil
 }
 
