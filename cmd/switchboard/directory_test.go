@@ -161,10 +161,12 @@ func TestClusterDirectoryChangeReachesEveryNode(t *testing.T) {
 	atA.ready(t)
 	atB.ready(t)
 
+	created := time.Now()
 	code, body, err := atA.do(http.MethodPost, "/api/v1/users", []byte(`{"ext": "1009", "name": "Ivy", "password": "ivy-secret"}`))
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("creating Ivy at node a: %d %s %v", code, body, err)
 	}
+	answered := time.Since(created)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ivy := sipphone.New(t, cfgs[1].SIPPort, "1009", "ivy-secret")
@@ -172,6 +174,8 @@ func TestClusterDirectoryChangeReachesEveryNode(t *testing.T) {
 		code, _, _ := atB.do(http.MethodGet, "/api/v1/presence/1009", nil)
 		return code == http.StatusOK
 	})
+	t.Logf("Ivy created at node a in %s, known at node b %s after the request", answered.Round(time.Millisecond),
+		time.Since(created).Round(time.Millisecond))
 	ivy.Register(ctx)
 	poll.Require(t, 2*time.Second, "node a shows Ivy registered (at node b)", func() bool { return atA.get(t, "1009").Registered })
 	code, body, err = atB.do(http.MethodDelete, "/api/v1/users/1009", nil)
