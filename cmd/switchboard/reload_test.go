@@ -200,19 +200,26 @@ func certDER(t testing.TB, path string) []byte {
 }
 
 // TestSIGHUPRenewsTheHTTPSCertificate: the certificate files are replaced (a renewal, the
-// config unchanged) and SIGHUP makes new handshakes present the new certificate; files that
-// fail to load leave the certificate in force.
+// config unchanged) and SIGHUP makes new handshakes present the new certificate, on the HTTPS
+// listener and on the SIP tls listener (which has its own); files that fail to load leave the
+// certificate in force.
 func TestSIGHUPRenewsTheHTTPSCertificate(t *testing.T) {
 	dir := t.TempDir()
 	cfg, path := newSwitchConfig(t, dir, 8, 0)
 	certFile, keyFile, _ := testcert.Write(t, dir, "web")
+	sipCertFile, _, _ := testcert.Write(t, dir, "sip")
+	tlsPort := freePort(t)
 	listen := fmt.Sprintf("  listen: \"127.0.0.1:%d\"\n", cfg.HTTPPort)
 	editConfig(t, path, func(s string) string {
+		s = strings.Replace(s, "  realm: switchboard\n", "  realm: switchboard\n  tls_cert: sip.crt\n  tls_key: sip.key\n", 1)
+		s = strings.Replace(s, fmt.Sprintf("\"tcp:127.0.0.1:%d\"", cfg.SIPPort),
+			fmt.Sprintf("\"tcp:127.0.0.1:%d\", \"tls:127.0.0.1:%d\"", cfg.SIPPort, tlsPort), 1)
 		return strings.Replace(s, listen, listen+"  tls_cert: web.crt\n  tls_key: web.key\n", 1)
 	})
 	sw := startBinary(t, cfg, path)
 	logOnFailure(t, sw, "config", "certificate")
 	addr := fmt.Sprintf("127.0.0.1:%d", cfg.HTTPPort)
+	sipAddr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
 	poll.Require(t, 5*time.Second, "the HTTPS listener up", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -224,14 +231,19 @@ func TestSIGHUPRenewsTheHTTPSCertificate(t *testing.T) {
 	if got := presentedCert(t, addr); !slices.Equal(got, old) {
 		t.Fatal("the HTTPS listener does not present the configured certificate")
 	}
+	if got := presentedCert(t, sipAddr); !slices.Equal(got, certDER(t, sipCertFile)) {
+		t.Fatal("the SIP tls listener does not present sip.tls_cert")
+	}
 
 	testcert.Write(t, dir, "web") // renewed: new key, new certificate, same files
-	renewed := certDER(t, certFile)
+	testcert.Write(t, dir, "sip")
+	renewed, sipRenewed := certDER(t, certFile), certDER(t, sipCertFile)
 	sw.sighup(t)
-	poll.Require(t, 5*time.Second, "the renewed certificate presented", func() bool {
-		return slices.Equal(presentedCert(t, addr), renewed)
+	poll.Require(t, 5*time.Second, "the renewed certificates presented", func() bool {
+		return slices.Equal(presentedCert(t, addr), renewed) && slices.Equal(presentedCert(t, sipAddr), sipRenewed)
 	})
 	sw.waitLog(t, 1, "certificate reloaded", "web.crt")
+	sw.waitLog(t, 1, "certificate reloaded", "sip.crt")
 
 	// A key that is not the certificate's: the file is invalid (the loader checks the pair),
 	// nothing changes and the renewed certificate stays.
