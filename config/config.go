@@ -42,6 +42,9 @@ type Config struct {
 	// Cluster joins this node to others serving the same team through NATS JetStream; nil
 	// (the key absent) is one node with its embedded store.
 	Cluster *Cluster `yaml:"cluster"`
+	// File is the path Load read this config from, as given; "" for Parse and Demo. A running
+	// switch re-reads it on SIGHUP.
+	File string `yaml:"-"`
 
 	// Indexes from extension to slice position, built by Parse so that lookups on the
 	// call path do not scan.
@@ -320,7 +323,12 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config %s: %w", path, err)
 	}
-	return parse(data, filepath.Dir(abs), path)
+	c, err := parse(data, filepath.Dir(abs), path)
+	if err != nil {
+		return nil, err
+	}
+	c.File = path
+	return c, nil
 }
 
 // Parse does what Load does, from bytes; dir is the base for relative paths (the

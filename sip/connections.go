@@ -27,7 +27,7 @@ type ConnectionLimits struct {
 // for its registration's lifetime (the switch calls the phone over it).
 type connections struct {
 	limits  ConnectionLimits
-	sources Sources
+	sources *liveSources
 	notes   *notes
 	log     *zap.Logger
 
@@ -37,7 +37,7 @@ type connections struct {
 	live     map[string]*heldConn // by remote address
 }
 
-func newConnections(l ConnectionLimits, sources Sources, n *notes, log *zap.Logger) *connections {
+func newConnections(l ConnectionLimits, sources *liveSources, n *notes, log *zap.Logger) *connections {
 	if l.Max <= 0 {
 		l.Max = 10000
 	}

@@ -2,7 +2,9 @@ package sip
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-voip/switchboard/internal/clock"
@@ -26,7 +28,7 @@ const floodTrack = 1 << 16
 
 // floods holds the buckets of FloodLimit.
 type floods struct {
-	limit FloodLimit
+	limit atomic.Pointer[FloodLimit] // swapped whole by set (a config reload)
 	clock clock.Clock
 
 	mu        sync.Mutex
@@ -40,32 +42,51 @@ type bucket struct {
 }
 
 func newFloods(l FloodLimit, c clock.Clock) *floods {
-	return &floods{limit: l, clock: c, buckets: make(map[netip.Addr]*bucket)}
+	f := &floods{clock: c, buckets: make(map[netip.Addr]*bucket)}
+	f.set(l)
+	return f
 }
+
+// set puts a new limit in force. The buckets stay: each is brought to the new rate and burst
+// the next time its address sends, so a reload neither forgives nor punishes anyone.
+func (f *floods) set(l FloodLimit) {
+	l.Trust = slices.Clone(l.Trust)
+	f.limit.Store(&l)
+}
+
+// rate is the requests a second in force, for the log.
+func (f *floods) rate() float64 { return f.limit.Load().Rate }
+
+// SetFlood puts a new sip.flood in force (a config reload) for every request read after it.
+func (s *Server) SetFlood(l FloodLimit) { s.gate.floods.set(l) }
 
 // allow takes one request from src's bucket and reports whether there was one to take.
 func (f *floods) allow(src netip.Addr) bool {
-	if f == nil || f.limit.Rate <= 0 {
+	if f == nil {
 		return true
 	}
-	for _, p := range f.limit.Trust {
+	limit := f.limit.Load()
+	if limit.Rate <= 0 {
+		return true
+	}
+	for _, p := range limit.Trust {
 		if p.Contains(src) {
 			return true
 		}
 	}
 	now := f.clock.Now()
-	burst := float64(max(f.limit.Burst, 1))
+	burst := float64(max(limit.Burst, 1))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b := f.buckets[src]
 	if b == nil {
-		if len(f.buckets) >= floodTrack && !f.sweep(now, burst) {
+		if len(f.buckets) >= floodTrack && !f.sweep(now, burst, limit.Rate) {
 			return true
 		}
 		b = &bucket{tokens: burst, at: now}
 		f.buckets[src] = b
 	}
-	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*f.limit.Rate)
+	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*limit.Rate)
 	b.at = now
 	if b.tokens < 1 {
 		return false
@@ -77,14 +98,14 @@ func (f *floods) allow(src netip.Addr) bool {
 // sweep forgets the addresses whose buckets have refilled, and reports whether any was. It
 // walks the whole table, so it runs at most once a second: a flood from ever new addresses
 // must not make every packet pay for a walk.
-func (f *floods) sweep(now time.Time, burst float64) bool {
+func (f *floods) sweep(now time.Time, burst, rate float64) bool {
 	if now.Sub(f.lastSweep) < time.Second {
 		return false
 	}
 	f.lastSweep = now
 	freed := false
 	for a, b := range f.buckets {
-		if b.tokens+now.Sub(b.at).Seconds()*f.limit.Rate >= burst {
+		if b.tokens+now.Sub(b.at).Seconds()*rate >= burst {
 			delete(f.buckets, a)
 			freed = true
 		}

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -33,6 +35,30 @@ func (s Sources) refused(a netip.Addr) bool {
 	return containsAddr(s.Deny, a) && !containsAddr(s.Permit, a)
 }
 
+// liveSources is the Sources in force, shared by the gate and the connection limiter and
+// swapped whole by SetSources while they read it: a datagram or connection is judged by the
+// old lists or the new, never by half of each.
+type liveSources struct{ p atomic.Pointer[Sources] }
+
+func newLiveSources(s Sources) *liveSources {
+	l := &liveSources{}
+	l.set(s)
+	return l
+}
+
+// set puts s in force; its lists are copied, so the caller's slices may change afterwards.
+func (l *liveSources) set(s Sources) {
+	l.p.Store(&Sources{Permit: slices.Clone(s.Permit), Deny: slices.Clone(s.Deny)})
+}
+
+// refused reports whether the lists in force shut a out.
+func (l *liveSources) refused(a netip.Addr) bool { return l.p.Load().refused(a) }
+
+// SetSources puts new sip.permit and sip.deny lists in force (a config reload): every datagram
+// read and connection accepted after it is judged by them. A connection already open from a
+// newly denied address is refused at its next read.
+func (s *Server) SetSources(src Sources) { s.sources.set(src) }
+
 func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 	for _, p := range ps {
 		if p.Contains(a) {
@@ -49,7 +75,7 @@ func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 // a well-formed message sipgo parses again: parsing twice costs a few microseconds a message,
 // cheaper than answering torture and garbage through transactions.
 type gate struct {
-	sources Sources
+	sources *liveSources
 	floods  *floods
 	notes   *notes
 	log     *zap.Logger
@@ -61,7 +87,7 @@ type gate struct {
 	conns map[string]net.PacketConn // UDP listeners by local address, to answer from
 }
 
-func newGate(sources Sources, flood FloodLimit, level zapcore.Level, log *zap.Logger, c clock.Clock) *gate {
+func newGate(sources *liveSources, flood FloodLimit, level zapcore.Level, log *zap.Logger, c clock.Clock) *gate {
 	g := &gate{sources: sources, floods: newFloods(flood, c), notes: newNotes(c, time.Minute), log: log,
 		level: level, conns: make(map[string]net.PacketConn)}
 	g.parsers.New = func() any { return sip.NewParser() }
@@ -101,7 +127,7 @@ func (g *gate) filter(props sip.TransportReadProps, data []byte) ([]byte, error)
 	if !g.floods.allow(src) {
 		if n, first := g.notes.note("flood", src); first {
 			g.log.Log(g.level, "sip flood", zap.String("source_ip", src.String()), zap.Int("dropped_before", n),
-				zap.Float64("rate", g.floods.limit.Rate))
+				zap.Float64("rate", g.floods.rate()))
 		}
 		return nil, nil
 	}

@@ -15,7 +15,7 @@ import (
 // BenchmarkGate is what the gate adds to each datagram before sipgo parses it: a typical
 // phone's INVITE with SDP, passed through.
 func BenchmarkGate(b *testing.B) {
-	g := newGate(Sources{}, FloodLimit{Rate: 1e9, Burst: 1e9}, zapcore.InfoLevel, zap.NewNop(), clock.Real())
+	g := newGate(newLiveSources(Sources{}), FloodLimit{Rate: 1e9, Burst: 1e9}, zapcore.InfoLevel, zap.NewNop(), clock.Real())
 	conn := &capturePacketConn{}
 	g.listen(conn)
 	props := sip.TransportReadProps{Transport: "UDP", LocalAddr: conn.LocalAddr(),

@@ -61,7 +61,7 @@ func gateSeeds(f *testing.F) {
 // answers is one SIP response with a 4xx or 5xx status, never larger than a datagram.
 func FuzzGate(f *testing.F) {
 	gateSeeds(f)
-	g := newGate(Sources{}, FloodLimit{}, zapcore.DebugLevel, zap.NewNop(), clock.Real())
+	g := newGate(newLiveSources(Sources{}), FloodLimit{}, zapcore.DebugLevel, zap.NewNop(), clock.Real())
 	conn := &capturePacketConn{}
 	g.listen(conn)
 	props := sip.TransportReadProps{Transport: "UDP", LocalAddr: conn.LocalAddr(),

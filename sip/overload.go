@@ -45,10 +45,10 @@ type Overload struct {
 
 // admission applies an Overload.
 type admission struct {
-	o     Overload
 	clock clock.Clock
 
 	mu     sync.Mutex
+	o      Overload // MaxCalls, MaxRate and RetryAfter change with set; the rest never do
 	tokens float64
 	last   time.Time
 
@@ -69,6 +69,8 @@ func newAdmission(o Overload, c clock.Clock) *admission {
 // credentials, or from a trunk; a phone's first INVITE, which only fetches the challenge,
 // takes nothing from the rate, or every call would count twice.
 func (a *admission) admit(active int, attempt bool) (bool, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.o.MaxCalls > 0 && active >= a.o.MaxCalls {
 		a.refused.Add(1)
 		return false, "sip.max_calls reached"
@@ -82,27 +84,50 @@ func (a *admission) admit(active int, attempt bool) (bool, string) {
 		return false, "scheduling delay above sip.overload_delay"
 	}
 	if a.o.MaxRate > 0 && attempt {
-		a.mu.Lock()
 		now := a.clock.Now()
 		a.tokens = min(max(a.o.MaxRate, 1), a.tokens+now.Sub(a.last).Seconds()*a.o.MaxRate)
 		a.last = now
-		ok := a.tokens >= 1
-		if ok {
-			a.tokens--
-		}
-		a.mu.Unlock()
-		if !ok {
+		if a.tokens < 1 {
 			a.refused.Add(1)
 			return false, "sip.max_call_rate reached"
 		}
+		a.tokens--
 	}
 	return true, ""
 }
 
+// set puts o's MaxCalls, MaxRate and RetryAfter in force for the next INVITE. MaxDelay and
+// MaxBacklog stay as they were: their watchers start with the server, or not at all when off.
+// The rate's bucket keeps what it holds, capped at the new second's worth on its next use.
+func (a *admission) set(o Overload) {
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 5 * time.Second
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.o.MaxRate <= 0 && o.MaxRate > 0 {
+		// The rate was off: its bucket starts full now, not with what it held when it was on.
+		a.tokens, a.last = max(o.MaxRate, 1), a.clock.Now()
+	}
+	a.o.MaxCalls, a.o.MaxRate, a.o.RetryAfter = o.MaxCalls, o.MaxRate, o.RetryAfter
+}
+
+// limits is the Overload in force.
+func (a *admission) limits() Overload {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.o
+}
+
+// SetOverload puts new sip.max_calls, sip.max_call_rate and sip.retry_after (o's MaxCalls,
+// MaxRate and RetryAfter) in force for the next new call (a config reload); calls already in
+// progress are never ended by it. o's MaxDelay and MaxBacklog are ignored: they need a restart.
+func (s *Server) SetOverload(o Overload) { s.admit.set(o) }
+
 // refuse answers a new call the switch will not take now.
 func (a *admission) refuse(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
-	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(math.Ceil(a.o.RetryAfter.Seconds())))))
+	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(math.Ceil(a.limits().RetryAfter.Seconds())))))
 	_ = tx.Respond(res)
 }
 
@@ -111,7 +136,8 @@ func (a *admission) refuse(req *sip.Request, tx sip.ServerTransaction) {
 // that is read at once is not overload); it clears the mark once every queue is under a
 // quarter of it.
 func (a *admission) watchBacklog(ctx context.Context, conns []*net.UDPConn, interval time.Duration) {
-	if a.o.MaxBacklog <= 0 || len(conns) == 0 {
+	limit := a.limits().MaxBacklog
+	if limit <= 0 || len(conns) == 0 {
 		return
 	}
 	t := time.NewTicker(interval)
@@ -130,12 +156,12 @@ func (a *admission) watchBacklog(ctx context.Context, conns []*net.UDPConn, inte
 			}
 		}
 		switch {
-		case most > a.o.MaxBacklog:
+		case most > limit:
 			if over {
 				a.backlog.Store(true)
 			}
 			over = true
-		case most < a.o.MaxBacklog/4:
+		case most < limit/4:
 			a.backlog.Store(false)
 			over = false
 		default:
@@ -151,7 +177,8 @@ const schedLatencies = "/sched/latencies:seconds"
 // switch late while the window's 90th percentile is above MaxDelay; it clears the mark once
 // the delay is back under half of it, so the switch does not flap at the threshold.
 func (a *admission) watchScheduler(ctx context.Context, interval time.Duration) {
-	if a.o.MaxDelay <= 0 {
+	limit := a.limits().MaxDelay
+	if limit <= 0 {
 		return
 	}
 	sample := []metrics.Sample{{Name: schedLatencies}}
@@ -172,9 +199,9 @@ func (a *admission) watchScheduler(ctx context.Context, interval time.Duration) 
 		if prev != nil && len(prev) == len(h.Counts) {
 			p90 := windowPercentile(h, prev, 0.9)
 			switch {
-			case p90 > a.o.MaxDelay:
+			case p90 > limit:
 				a.late.Store(true)
-			case p90 < a.o.MaxDelay/2:
+			case p90 < limit/2:
 				a.late.Store(false)
 			}
 		}

@@ -127,6 +127,7 @@ type Server struct {
 	gate       *gate          // what every datagram passes before sipgo parses it
 	admit      *admission     // new calls past Options.Overload get 503
 	conns      *connections   // what every stream connection passes when accepted
+	sources    *liveSources   // sip.permit / sip.deny, read by gate and conns, changed by SetSources
 	pacer      *media.Pacer
 	clock      clock.Clock
 	obs        Observer // Options.Observer, or one that hears nothing
@@ -187,7 +188,8 @@ func NewServer(o Options) (*Server, error) {
 		o.Observer = nopObserver{}
 	}
 	slogger := slog.New(quietParseErrors{zapslog.NewHandler(o.Logger.Named("sipgo").Core())})
-	gate := newGate(o.Sources, o.Flood, o.GarbageLevel, o.Logger, o.Clock)
+	sources := newLiveSources(o.Sources)
+	gate := newGate(sources, o.Flood, o.GarbageLevel, o.Logger, o.Clock)
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Switchboard"),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
@@ -217,7 +219,8 @@ func NewServer(o Options) (*Server, error) {
 		guesses:    newGuesses(o.Clock),
 		gate:       gate,
 		admit:      newAdmission(o.Overload, o.Clock),
-		conns:      newConnections(o.Connections, o.Sources, gate.notes, o.Logger),
+		conns:      newConnections(o.Connections, sources, gate.notes, o.Logger),
+		sources:    sources,
 		pacer:      media.NewPacer(runtime.GOMAXPROCS(0)),
 		clock:      o.Clock,
 		obs:        o.Observer,

@@ -295,6 +295,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	sipCert := liveSIPCertificate(listen) // reload.go: SIGHUP renews it
 	nat, err := sbsip.ParseNAT(cfg.SIP.NAT)
 	if err != nil {
 		return fmt.Errorf("sip.nat: %w", err)
@@ -399,6 +400,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	scheme := "http"
+	var httpCert *keyPair // reload.go: SIGHUP renews it
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
 		if err != nil {
@@ -406,7 +408,8 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			_ = srv.Shutdown(context.Background())
 			return fmt.Errorf("http.tls_cert: %w", err)
 		}
-		httpLn = tls.NewListener(httpLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		httpCert = newKeyPair(cert)
+		httpLn = tls.NewListener(httpLn, httpCert.tlsConfig())
 		scheme = "https"
 	}
 	wallboard := wallboardView{cfg: dir.cfg, flows: flows, statuses: statuses, today: today, clock: clock.Real(),
@@ -427,6 +430,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	web.RegisterOnShutdown(apiServer.Close) // event streams never end by themselves
 	webDone := make(chan error, 1)
 	go func() { webDone <- web.Serve(httpLn) }()
+	defer startReloader(ctx, reloadable{cfg: cfg, srv: srv, httpCert: httpCert, sipCert: sipCert, log: log.Named("config")})()
 	log.Info("switchboard running", zap.String("version", version), zap.Int("users", len(dir.cfg().Users)),
 		zap.String("http", scheme+"://"+httpLn.Addr().String()), zap.String("data_dir", cfg.DataDir))
 
