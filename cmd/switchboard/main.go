@@ -52,6 +52,9 @@ import (
 var version = "dev"
 
 func main() {
+	// A reload asked for while the switch starts (before the reloader listens) must not end
+	// it, as SIGHUP does a Go program by default; the reloader's Notify takes it over.
+	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) > 1 && os.Args[1] == "hash-password" {
