@@ -14,6 +14,7 @@ const basicChallenge = `Basic realm="switchboard"`
 type principal struct {
 	ext   string
 	admin bool
+	stamp string // a session's credentialStamp, from its cookie
 }
 
 // PasswordsEqual reports whether got equals want in time that depends on
@@ -60,7 +61,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, principal)) h
 // must wait before it may try a password again (failureLimiter).
 func (s *Server) authenticate(r *http.Request) (p principal, wait time.Duration, reason string) {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-		if p, ok := s.sessions.verify(c.Value); ok && s.users.Exists(p.ext) {
+		if p, ok := s.sessions.verify(c.Value); ok && s.users.Exists(p.ext) && p.stamp == s.credentialStamp(p.ext) {
 			return p, 0, ""
 		}
 		if r.Header.Get("Authorization") == "" {

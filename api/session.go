@@ -25,7 +25,10 @@ import (
 // it was issued under. The page notices (its event stream is refused) and
 // shows the sign-in form again. With a live directory (Options.Directory)
 // roles change while the switch runs: the directory's role then counts, not
-// the cookie's (see authed).
+// the cookie's (see authed); and passwords change: the cookie carries a stamp
+// of the user's password hashes when it was issued (credentialStamp), so a
+// new password, set by the user or reset by an admin, ends every session
+// opened with the old one.
 const (
 	sessionCookie = "switchboard_session"
 	sessionTTL    = 12 * time.Hour
@@ -44,33 +47,33 @@ func newSessions() sessions {
 	return sessions{key: key, now: time.Now}
 }
 
-func (s sessions) mac(ext, admin, expires string) []byte {
+func (s sessions) mac(ext, admin, expires, stamp string) []byte {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(sessionDomain + "\x00" + ext + "\x00" + admin + "\x00" + expires))
+	m.Write([]byte(sessionDomain + "\x00" + ext + "\x00" + admin + "\x00" + expires + "\x00" + stamp))
 	return m.Sum(nil)
 }
 
 // value is the cookie value for p, valid until expires:
-// base64url(ext) "." admin "." unix-expiry "." base64url(mac).
+// base64url(ext) "." admin "." unix-expiry "." stamp "." base64url(mac).
 func (s sessions) value(p principal, expires time.Time) string {
 	b64 := base64.RawURLEncoding
 	ext, admin, exp := b64.EncodeToString([]byte(p.ext)), "0", strconv.FormatInt(expires.Unix(), 10)
 	if p.admin {
 		admin = "1"
 	}
-	return ext + "." + admin + "." + exp + "." + b64.EncodeToString(s.mac(ext, admin, exp))
+	return ext + "." + admin + "." + exp + "." + p.stamp + "." + b64.EncodeToString(s.mac(ext, admin, exp, p.stamp))
 }
 
 // verify returns the caller a cookie value names, if its signature is
 // right and it has not expired.
 func (s sessions) verify(v string) (principal, bool) {
 	parts := strings.Split(v, ".")
-	if len(parts) != 4 {
+	if len(parts) != 5 {
 		return principal{}, false
 	}
 	b64 := base64.RawURLEncoding
-	sig, err := b64.DecodeString(parts[3])
-	if err != nil || !hmac.Equal(sig, s.mac(parts[0], parts[1], parts[2])) {
+	sig, err := b64.DecodeString(parts[4])
+	if err != nil || !hmac.Equal(sig, s.mac(parts[0], parts[1], parts[2], parts[3])) {
 		return principal{}, false
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
@@ -81,7 +84,23 @@ func (s sessions) verify(v string) (principal, bool) {
 	if err != nil || (parts[1] != "0" && parts[1] != "1") {
 		return principal{}, false
 	}
-	return principal{ext: string(ext), admin: parts[1] == "1"}, true
+	return principal{ext: string(ext), admin: parts[1] == "1", stamp: parts[3]}, true
+}
+
+// credentialStamp is a short digest of ext's password hashes in the live directory, which a
+// session cookie carries: a changed password changes it. Without a directory passwords only
+// change with a restart, which signs everybody out anyway: "". It is a hash of hashes, cut
+// short, so the cookie tells nothing about the password.
+func (s *Server) credentialStamp(ext string) string {
+	if s.dir == nil {
+		return ""
+	}
+	u, ok := s.dir.Config().User(ext)
+	if !ok {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(sessionDomain + "\x00" + u.HA1MD5 + "\x00" + u.HA1SHA256))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
 // cookie is the session cookie for p. Secure only over TLS: Switchboard
@@ -157,7 +176,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.unauthorized(w, r, "wrong extension or password")
 		return
 	}
-	p := principal{ext: req.Ext, admin: admin}
+	p := principal{ext: req.Ext, admin: admin, stamp: s.credentialStamp(req.Ext)}
 	setLoggedExt(r, p.ext)
 	http.SetCookie(w, s.sessions.cookie(r, p))
 	writeJSON(w, http.StatusOK, s.me(p))

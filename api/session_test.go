@@ -139,8 +139,10 @@ func TestBadSessionCookiesAreRefused(t *testing.T) {
 	expired.now = func() time.Time { return time.Now().Add(-sessionTTL - time.Minute) }
 	for name, value := range map[string]string{
 		"garbage":            "nonsense",
-		"admin flag flipped": parts[0] + ".1." + parts[2] + "." + parts[3],
-		"expiry extended":    parts[0] + "." + parts[1] + "." + strconv.FormatInt(time.Now().Add(48*time.Hour).Unix(), 10) + "." + parts[3],
+		"admin flag flipped": parts[0] + ".1." + parts[2] + "." + parts[3] + "." + parts[4],
+		"expiry extended":    parts[0] + "." + parts[1] + "." + strconv.FormatInt(time.Now().Add(48*time.Hour).Unix(), 10) + "." + parts[3] + "." + parts[4],
+		"stamp changed":      parts[0] + "." + parts[1] + "." + parts[2] + ".x." + parts[4],
+		"no stamp":           parts[0] + "." + parts[1] + "." + parts[2] + "." + parts[4],
 		"other key":          newSessions().value(principal{ext: "1002"}, time.Now().Add(time.Hour)),
 		"expired":            expired.value(principal{ext: "1002"}, expired.now().Add(sessionTTL)),
 		"unknown user":       e.api.sessions.value(principal{ext: "1999"}, time.Now().Add(time.Hour)),
@@ -321,5 +323,29 @@ func TestFailureLimiterIsBounded(t *testing.T) {
 	}
 	if n := l.tracked(); n > maxTracked {
 		t.Errorf("tracking %d addresses, want at most %d", n, maxTracked)
+	}
+}
+
+// A new password ends the sessions opened with the old one: an admin's reset signs the user
+// out everywhere (whoever knew the old password too); the user signs in with the new one.
+func TestPasswordResetEndsTheUsersSessions(t *testing.T) {
+	e, _ := newDirEnv(t)
+	bob := e.sessionCookieOf(t, "1002")
+	alice := e.sessionCookieOf(t, "1001")
+	if got := e.withCookie(t, bob, http.MethodGet, "/api/v1/me", "", nil); got.status != http.StatusOK {
+		t.Fatalf("Bob's session before the reset: %d", got.status)
+	}
+	if got := e.withCookie(t, alice, http.MethodPut, "/api/v1/users/1002/password", `{"password": "bob-new-secret"}`,
+		map[string]string{"Content-Type": "application/json"}); got.status != http.StatusNoContent {
+		t.Fatalf("Alice resetting Bob's password: %d %s", got.status, got.body)
+	}
+	if got := e.withCookie(t, bob, http.MethodGet, "/api/v1/me", "", nil); got.status != http.StatusUnauthorized {
+		t.Errorf("Bob's session after the reset: %d, want 401", got.status)
+	}
+	if got := e.withCookie(t, alice, http.MethodGet, "/api/v1/me", "", nil); got.status != http.StatusOK {
+		t.Errorf("Alice's own session after resetting Bob's password: %d", got.status)
+	}
+	if resp, body := e.signIn(t, "1002", "bob-new-secret"); resp.StatusCode != http.StatusOK {
+		t.Errorf("Bob signing in with the new password: %d %s", resp.StatusCode, body)
 	}
 }
