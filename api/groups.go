@@ -1,7 +1,7 @@
 package api
 
 import (
-	"fmt"
+	"encoding/json"
 	"net/http"
 	"slices"
 
@@ -28,42 +28,38 @@ func toGroupView(g *config.Group) groupView {
 		RingTimeout: seconds(g.RingTimeout), Fallback: g.Fallback}
 }
 
+// groupKind is how the handlers every kind shares (entryKind) make, change and show groups.
+var groupKind = &entryKind[config.Group, groupView]{
+	noun:    "group",
+	path:    "groups[%d]",
+	entries: func(d *config.Directory) *[]config.Group { return &d.Groups },
+	key:     func(g *config.Group) string { return g.Ext },
+	fresh:   config.NewGroup,
+	decode: func(_ *config.Directory, g *config.Group, raw json.RawMessage) (groupView, error) {
+		return onto(toGroupView(g), raw)
+	},
+	lookup: lookupBy((*config.Config).Group, toGroupView),
+}
+
 // listGroups answers GET /api/v1/groups (anyone signed in: the groups are the team's).
 func (s *Server) listGroups(w http.ResponseWriter, _ *http.Request, _ principal) {
-	cfg := s.dir.Config()
-	out := make([]groupView, 0, len(cfg.Groups))
-	for i := range cfg.Groups {
-		out = append(out, toGroupView(&cfg.Groups[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, views(s.dir.Config().Groups, toGroupView))
 }
 
 // getGroup answers GET /api/v1/groups/{ext}.
 func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, _ principal) {
-	g, ok := s.dir.Config().Group(r.PathValue("ext"))
-	if !ok {
-		writeError(w, http.StatusNotFound, "no such group")
-		return
-	}
-	writeJSON(w, http.StatusOK, toGroupView(g))
+	groupKind.get(s, w, r.PathValue("ext"))
 }
 
 // applyGroup sets g from v, checking what the directory's checks do not say at the group's
 // own fields.
 func applyGroup(d *config.Directory, g *config.Group, v groupView, self string) error {
-	name, err := named(v.Name)
+	name, ring, err := nameAndRing(v.Name, v.RingTimeout)
 	if err != nil {
 		return err
 	}
-	ring, err := duration("ring_timeout", v.RingTimeout, false)
-	if err != nil {
+	if err := extAndMembers(d, v.Ext, self, v.Members); err != nil {
 		return err
-	}
-	if err := directory.ExtFree(d, v.Ext, self); err != nil {
-		return own(err)
-	}
-	if err := directory.Members(d, v.Members); err != nil {
-		return own(err)
 	}
 	g.Ext, g.Name, g.Strategy, g.Members, g.RingTimeout, g.Fallback = v.Ext, name, v.Strategy, v.Members, ring, v.Fallback
 	return nil
@@ -72,71 +68,19 @@ func applyGroup(d *config.Directory, g *config.Group, v groupView, self string) 
 // createGroup answers POST /api/v1/groups (admin): 201 with the group; keys left out take a
 // file's defaults. Problems are 400 naming the field ("ext", "members[1]").
 func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, p principal) {
-	raw, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var at, ext string
-	cfg, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		g := config.NewGroup()
-		v := toGroupView(&g)
-		if err := decodeOnto(raw, &v); err != nil {
-			return err
-		}
-		if err := applyGroup(d, &g, v, ""); err != nil {
-			return err
-		}
-		d.Groups = append(d.Groups, g)
-		ext, at = g.Ext, fmt.Sprintf("groups[%d]", len(d.Groups)-1)
-		return nil
-	})
-	if err != nil {
-		s.answerEdit(w, r, err, at, "group")
-		return
-	}
-	g, _ := cfg.Group(ext)
-	writeJSON(w, http.StatusCreated, toGroupView(g))
+	groupKind.create(s, w, r, p, applyGroup)
 }
 
 // putGroup answers PUT /api/v1/groups/{ext} (admin) with the fields to change: 200 with the
 // group. A new "ext" must be free; what leads to the old one (a fallback, a trunk's number) is
 // then a problem named by its path.
 func (s *Server) putGroup(w http.ResponseWriter, r *http.Request, p principal) {
-	ext := r.PathValue("ext")
-	raw, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var at, now string
-	cfg, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		i := directory.GroupIndex(d, ext)
-		if i < 0 {
-			return directory.ErrNotFound
-		}
-		at = fmt.Sprintf("groups[%d]", i)
-		v := toGroupView(&d.Groups[i])
-		if err := decodeOnto(raw, &v); err != nil {
-			return err
-		}
-		now = v.Ext
-		return applyGroup(d, &d.Groups[i], v, ext)
-	})
-	if err != nil {
-		s.answerEdit(w, r, err, at, "group")
-		return
-	}
-	g, _ := cfg.Group(now)
-	writeJSON(w, http.StatusOK, toGroupView(g))
+	groupKind.put(s, w, r, p, r.PathValue("ext"), applyGroup)
 }
 
 // deleteGroup answers DELETE /api/v1/groups/{ext} (admin): 204, or 409 while a fallback or a
 // trunk's number leads to the group.
 func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request, p principal) {
 	ext := r.PathValue("ext")
-	_, err := s.dir.Update(p.ext, func(d *config.Directory) error { return directory.RemoveGroup(d, ext) })
-	if err != nil {
-		s.answerEdit(w, r, err, "", "group")
-		return
-	}
-	noContent(w)
+	s.removeEntry(w, r, p, "group", func(d *config.Directory) error { return directory.RemoveGroup(d, ext) })
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -37,14 +38,22 @@ func toQueueConfig(q *config.Queue) queueConfig {
 		AutoResume: seconds(q.AutoResume)}
 }
 
+// queueKind is how the handlers every kind shares (entryKind) make, change and show queues.
+var queueKind = &entryKind[config.Queue, queueConfig]{
+	noun:    "queue",
+	path:    "queues[%d]",
+	entries: func(d *config.Directory) *[]config.Queue { return &d.Queues },
+	key:     func(q *config.Queue) string { return q.Ext },
+	fresh:   config.NewQueue,
+	decode: func(_ *config.Directory, q *config.Queue, raw json.RawMessage) (queueConfig, error) {
+		return onto(toQueueConfig(q), raw)
+	},
+	lookup: lookupBy((*config.Config).Queue, toQueueConfig),
+}
+
 // getQueueConfig answers GET /api/v1/queues/{ext} (anyone signed in, as GET /api/v1/queues).
 func (s *Server) getQueueConfig(w http.ResponseWriter, r *http.Request, _ principal) {
-	q, ok := s.dir.Config().Queue(r.PathValue("ext"))
-	if !ok {
-		writeError(w, http.StatusNotFound, "no such queue")
-		return
-	}
-	writeJSON(w, http.StatusOK, toQueueConfig(q))
+	queueKind.get(s, w, r.PathValue("ext"))
 }
 
 // queuesRoute answers GET /api/v1/queues: each queue's live state (listQueues), or with
@@ -63,21 +72,12 @@ func (s *Server) queuesRoute(w http.ResponseWriter, r *http.Request, p principal
 
 // listQueueConfigs answers GET /api/v1/queues?settings: every queue's settings.
 func (s *Server) listQueueConfigs(w http.ResponseWriter, _ *http.Request, _ principal) {
-	cfg := s.dir.Config()
-	out := make([]queueConfig, 0, len(cfg.Queues))
-	for i := range cfg.Queues {
-		out = append(out, toQueueConfig(&cfg.Queues[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, views(s.dir.Config().Queues, toQueueConfig))
 }
 
 // applyQueue sets q from v (all but its music on hold).
 func applyQueue(d *config.Directory, q *config.Queue, v queueConfig, self string) error {
-	name, err := named(v.Name)
-	if err != nil {
-		return err
-	}
-	ring, err := duration("ring_timeout", v.RingTimeout, false)
+	name, ring, err := nameAndRing(v.Name, v.RingTimeout)
 	if err != nil {
 		return err
 	}
@@ -93,11 +93,8 @@ func applyQueue(d *config.Directory, q *config.Queue, v queueConfig, self string
 	if err != nil {
 		return err
 	}
-	if err := directory.ExtFree(d, v.Ext, self); err != nil {
-		return own(err)
-	}
-	if err := directory.Members(d, v.Members); err != nil {
-		return own(err)
+	if err := extAndMembers(d, v.Ext, self, v.Members); err != nil {
+		return err
 	}
 	q.Ext, q.Name, q.Strategy, q.Members = v.Ext, name, v.Strategy, v.Members
 	q.RingTimeout, q.MaxWait, q.Wrapup, q.AutoResume = ring, maxWait, wrapup, resume
@@ -108,68 +105,24 @@ func applyQueue(d *config.Directory, q *config.Queue, v queueConfig, self string
 // createQueue answers POST /api/v1/queues (admin): 201 with the queue; keys left out take a
 // file's defaults.
 func (s *Server) createQueue(w http.ResponseWriter, r *http.Request, p principal) {
-	raw, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var at, ext string
-	cfg, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		q := config.NewQueue()
-		v := toQueueConfig(&q)
-		if err := decodeOnto(raw, &v); err != nil {
-			return err
-		}
-		if err := applyQueue(d, &q, v, ""); err != nil {
-			return err
-		}
-		d.Queues = append(d.Queues, q)
-		ext, at = q.Ext, fmt.Sprintf("queues[%d]", len(d.Queues)-1)
-		return nil
-	})
-	if err != nil {
-		s.answerEdit(w, r, err, at, "queue")
-		return
-	}
-	q, _ := cfg.Queue(ext)
-	writeJSON(w, http.StatusCreated, toQueueConfig(q))
+	queueKind.create(s, w, r, p, applyQueue)
 }
 
 // putQueue answers PUT /api/v1/queues/{ext} (admin) with the fields to change: 200 with the
 // queue. Callers waiting keep waiting; the new settings apply to what happens next.
 func (s *Server) putQueue(w http.ResponseWriter, r *http.Request, p principal) {
 	ext := r.PathValue("ext")
-	raw, ok := readBody(w, r)
-	if !ok {
-		return
-	}
 	// Asked before the change, not inside it: the switch's queue state is not the directory's
 	// to lock, and a caller may arrive at any moment anyway (the switch copes with a queue
 	// that goes).
 	busy := s.waiting(ext) > 0
-	var at, now string
-	cfg, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		i := directory.QueueIndex(d, ext)
-		if i < 0 {
-			return directory.ErrNotFound
-		}
-		at = fmt.Sprintf("queues[%d]", i)
-		v := toQueueConfig(&d.Queues[i])
-		if err := decodeOnto(raw, &v); err != nil {
-			return err
-		}
-		if v.Ext != ext && busy {
+	queueKind.put(s, w, r, p, ext, func(d *config.Directory, q *config.Queue, v queueConfig, self string) error {
+		if v.Ext != self && busy {
 			return &editError{status: http.StatusConflict, field: "ext",
 				msg: "callers are waiting in the queue: change its extension when it is empty"}
 		}
-		now = v.Ext
-		return applyQueue(d, &d.Queues[i], v, ext)
+		return applyQueue(d, q, v, self)
 	})
-	if err != nil {
-		s.answerEdit(w, r, err, at, "queue")
-		return
-	}
-	q, _ := cfg.Queue(now)
-	writeJSON(w, http.StatusOK, toQueueConfig(q))
 }
 
 // waiting is how many callers wait in queue ext, as GET /api/v1/queues shows them; 0 when the
@@ -191,16 +144,11 @@ func (s *Server) waiting(ext string) int {
 func (s *Server) deleteQueue(w http.ResponseWriter, r *http.Request, p principal) {
 	ext := r.PathValue("ext")
 	n := s.waiting(ext) // before the change: see putQueue
-	_, err := s.dir.Update(p.ext, func(d *config.Directory) error {
+	s.removeEntry(w, r, p, "queue", func(d *config.Directory) error {
 		if n > 0 && directory.QueueIndex(d, ext) >= 0 {
 			return &editError{status: http.StatusConflict,
 				msg: fmt.Sprintf("queue %s has %d callers waiting: remove it when it is empty", ext, n)}
 		}
 		return directory.RemoveQueue(d, ext)
 	})
-	if err != nil {
-		s.answerEdit(w, r, err, "", "queue")
-		return
-	}
-	noContent(w)
 }

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"fmt"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
@@ -33,37 +33,39 @@ func toTrunkView(t *config.Trunk) trunkView {
 	return v
 }
 
-// listTrunks answers GET /api/v1/trunks (admin).
-func (s *Server) listTrunks(w http.ResponseWriter, _ *http.Request, _ principal) {
-	cfg := s.dir.Config()
-	out := make([]trunkView, 0, len(cfg.Trunks))
-	for i := range cfg.Trunks {
-		out = append(out, toTrunkView(&cfg.Trunks[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+// trunkKind is how the handlers every kind shares (entryKind) make, change and show trunks,
+// which the routes name by name, not by extension.
+var trunkKind = &entryKind[config.Trunk, trunkView]{
+	noun:    "trunk",
+	path:    "trunks[%d]",
+	entries: func(d *config.Directory) *[]config.Trunk { return &d.Trunks },
+	key:     func(t *config.Trunk) string { return t.Name },
+	fresh:   func() config.Trunk { return config.Trunk{} },
+	decode:  decodeTrunk,
+	lookup:  lookupBy(trunkIn, toTrunkView),
 }
 
-// trunkIn is cfg's trunk name, or nil.
-func trunkIn(cfg *config.Config, name string) *config.Trunk {
+// listTrunks answers GET /api/v1/trunks (admin).
+func (s *Server) listTrunks(w http.ResponseWriter, _ *http.Request, _ principal) {
+	writeJSON(w, http.StatusOK, views(s.dir.Config().Trunks, toTrunkView))
+}
+
+// trunkIn finds cfg's trunk name; ok is false when there is none.
+func trunkIn(cfg *config.Config, name string) (t *config.Trunk, ok bool) {
 	if i := slices.IndexFunc(cfg.Trunks, func(t config.Trunk) bool { return t.Name == name }); i >= 0 {
-		return &cfg.Trunks[i]
+		return &cfg.Trunks[i], true
 	}
-	return nil
+	return nil, false
 }
 
 // getTrunk answers GET /api/v1/trunks/{name} (admin).
 func (s *Server) getTrunk(w http.ResponseWriter, r *http.Request, _ principal) {
-	t := trunkIn(s.dir.Config(), r.PathValue("name"))
-	if t == nil {
-		writeError(w, http.StatusNotFound, "no such trunk")
-		return
-	}
-	writeJSON(w, http.StatusOK, toTrunkView(t))
+	trunkKind.get(s, w, r.PathValue("name"))
 }
 
 // decodeTrunk decodes raw onto t's values. A "dids" given replaces the numbers (decoding into
 // a map would add to them); one left out keeps them.
-func decodeTrunk(raw []byte, t *config.Trunk) (trunkView, error) {
+func decodeTrunk(_ *config.Directory, t *config.Trunk, raw json.RawMessage) (trunkView, error) {
 	v := toTrunkView(t)
 	old := v.DIDs
 	v.DIDs = nil
@@ -89,67 +91,17 @@ func applyTrunk(d *config.Directory, t *config.Trunk, v trunkView, self string) 
 // createTrunk answers POST /api/v1/trunks (admin): 201 with the trunk. Problems are 400
 // naming the field ("allow[1]", "dids.+15550100").
 func (s *Server) createTrunk(w http.ResponseWriter, r *http.Request, p principal) {
-	raw, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var at, name string
-	cfg, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		var t config.Trunk
-		v, err := decodeTrunk(raw, &t)
-		if err != nil {
-			return err
-		}
-		if err := applyTrunk(d, &t, v, ""); err != nil {
-			return err
-		}
-		d.Trunks = append(d.Trunks, t)
-		name, at = t.Name, fmt.Sprintf("trunks[%d]", len(d.Trunks)-1)
-		return nil
-	})
-	if err != nil {
-		s.answerEdit(w, r, err, at, "trunk")
-		return
-	}
-	writeJSON(w, http.StatusCreated, toTrunkView(trunkIn(cfg, name)))
+	trunkKind.create(s, w, r, p, applyTrunk)
 }
 
 // putTrunk answers PUT /api/v1/trunks/{name} (admin) with the fields to change: 200 with the
 // trunk.
 func (s *Server) putTrunk(w http.ResponseWriter, r *http.Request, p principal) {
-	name := r.PathValue("name")
-	raw, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var at, now string
-	cfg, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		i := directory.TrunkIndex(d, name)
-		if i < 0 {
-			return directory.ErrNotFound
-		}
-		at = fmt.Sprintf("trunks[%d]", i)
-		v, err := decodeTrunk(raw, &d.Trunks[i])
-		if err != nil {
-			return err
-		}
-		now = strings.TrimSpace(v.Name)
-		return applyTrunk(d, &d.Trunks[i], v, name)
-	})
-	if err != nil {
-		s.answerEdit(w, r, err, at, "trunk")
-		return
-	}
-	writeJSON(w, http.StatusOK, toTrunkView(trunkIn(cfg, now)))
+	trunkKind.put(s, w, r, p, r.PathValue("name"), applyTrunk)
 }
 
 // deleteTrunk answers DELETE /api/v1/trunks/{name} (admin): 204. Calls up through it go on.
 func (s *Server) deleteTrunk(w http.ResponseWriter, r *http.Request, p principal) {
 	name := r.PathValue("name")
-	_, err := s.dir.Update(p.ext, func(d *config.Directory) error { return directory.RemoveTrunk(d, name) })
-	if err != nil {
-		s.answerEdit(w, r, err, "", "trunk")
-		return
-	}
-	noContent(w)
+	s.removeEntry(w, r, p, "trunk", func(d *config.Directory) error { return directory.RemoveTrunk(d, name) })
 }

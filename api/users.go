@@ -1,7 +1,7 @@
 package api
 
 import (
-	"fmt"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"unicode/utf8"
@@ -55,15 +55,27 @@ func userIn(cfg *config.Config, ext string) (userView, bool) {
 	return toUserView(&config.Directory{Groups: cfg.Groups, Queues: cfg.Queues}, u), true
 }
 
+// userKind is how the handlers every kind shares (entryKind) make, change and show users. An
+// edit takes a userBody: the user and, to set it, a new password.
+var userKind = &entryKind[config.User, userBody]{
+	noun:    "user",
+	path:    "users[%d]",
+	entries: func(d *config.Directory) *[]config.User { return &d.Users },
+	key:     func(u *config.User) string { return u.Ext },
+	fresh:   config.NewUser,
+	decode: func(d *config.Directory, u *config.User, raw json.RawMessage) (userBody, error) {
+		return onto(userBody{userView: toUserView(d, u)}, raw) // a view of its own: decoding reuses its slices
+	},
+	lookup: func(cfg *config.Config, ext string) (any, bool) { return userIn(cfg, ext) },
+}
+
 // listUsers answers GET /api/v1/users (admin): every user, in directory order.
 func (s *Server) listUsers(w http.ResponseWriter, _ *http.Request, _ principal) {
 	cfg := s.dir.Config()
-	out := make([]userView, 0, len(cfg.Users))
-	for i := range cfg.Users {
-		v, _ := userIn(cfg, cfg.Users[i].Ext)
-		out = append(out, v)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, views(cfg.Users, func(u *config.User) userView {
+		v, _ := userIn(cfg, u.Ext)
+		return v
+	}))
 }
 
 // ownOrAdmin finds user {ext} for a route the user or an admin may use: 404 for an unknown
@@ -87,48 +99,30 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p principal) {
 	if !ok {
 		return
 	}
-	v, found := userIn(s.dir.Config(), ext)
-	if !found { // removed in between
-		writeError(w, http.StatusNotFound, "no such user")
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	userKind.get(s, w, ext) // 404 when removed in between
 }
 
 // createUser answers POST /api/v1/users (admin) with a user and its "password": 201 with the
 // user. Keys left out take a config file's defaults. A problem is 400 naming the field: a
 // taken extension ("ext"), no password, an unknown group ("groups[0]"), and so on.
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p principal) {
-	raw, ok := readBody(w, r)
-	if !ok {
-		return
+	userKind.create(s, w, r, p, applyNewUser)
+}
+
+// applyNewUser is createUser's apply: a new user needs a password and a free extension, and
+// becomes a member of the groups and queues b names (which needs only its extension: it is
+// added to the directory after).
+func applyNewUser(d *config.Directory, u *config.User, b userBody, _ string) error {
+	if b.Password == "" {
+		return refuse("password", "required: the phone signs in with it, and the user on this page")
 	}
-	var at, ext string
-	cfg, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		u := config.NewUser()
-		b := userBody{userView: toUserView(d, &u)}
-		if err := decodeOnto(raw, &b); err != nil {
-			return err
-		}
-		if b.Password == "" {
-			return refuse("password", "required: the phone signs in with it, and the user on this page")
-		}
-		if err := directory.ExtFree(d, b.Ext, ""); err != nil {
-			return own(err)
-		}
-		if err := applyUser(&u, b); err != nil {
-			return err
-		}
-		d.Users = append(d.Users, u)
-		ext, at = u.Ext, fmt.Sprintf("users[%d]", len(d.Users)-1)
-		return own(directory.SetMemberships(d, u.Ext, b.Groups, b.Queues))
-	})
-	if err != nil {
-		s.answerEdit(w, r, err, at, "user")
-		return
+	if err := directory.ExtFree(d, b.Ext, ""); err != nil {
+		return own(err)
 	}
-	v, _ := userIn(cfg, ext)
-	writeJSON(w, http.StatusCreated, v)
+	if err := applyUser(u, b); err != nil {
+		return err
+	}
+	return own(directory.SetMemberships(d, u.Ext, b.Groups, b.Queues))
 }
 
 // applyUser sets u's fields from b, checking what the directory's checks do not: names,
@@ -206,22 +200,8 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request, p principal) {
 	if !ok {
 		return
 	}
-	raw, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var at, now string
-	cfg, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		i := directory.UserIndex(d, ext)
-		if i < 0 {
-			return directory.ErrNotFound
-		}
-		at = fmt.Sprintf("users[%d]", i)
-		was := toUserView(d, &d.Users[i])
-		b := userBody{userView: toUserView(d, &d.Users[i])} // its own slices: decoding reuses them
-		if err := decodeOnto(raw, &b); err != nil {
-			return err
-		}
+	userKind.put(s, w, r, p, ext, func(d *config.Directory, u *config.User, b userBody, _ string) error {
+		was := toUserView(d, u) // as it was: the body is decoded onto a copy, b
 		if field := adminOnlyField(was, b); field != "" && !p.admin {
 			return &editError{status: http.StatusForbidden, field: field,
 				msg: "only an admin may change this; you may change your voicemail, screening and no-answer timeout"}
@@ -235,21 +215,14 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request, p principal) {
 			}
 			directory.RenameUser(d, ext, b.Ext)
 		}
-		if err := applyUser(&d.Users[i], b); err != nil {
+		if err := applyUser(u, b); err != nil {
 			return err
 		}
 		if !hasAdmin(d) {
 			return refuse("admin", "%s is the last admin: make another user an admin first", ext)
 		}
-		now = b.Ext
 		return own(directory.SetMemberships(d, b.Ext, b.Groups, b.Queues))
 	})
-	if err != nil {
-		s.answerEdit(w, r, err, at, "user")
-		return
-	}
-	v, _ := userIn(cfg, now)
-	writeJSON(w, http.StatusOK, v)
 }
 
 // deleteUser answers DELETE /api/v1/users/{ext} (admin): 204 once the user is gone from the
@@ -257,7 +230,7 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request, p principal) {
 // trunk's number, a group or queue it is the only member of), or it is the last admin.
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, p principal) {
 	ext := r.PathValue("ext")
-	_, err := s.dir.Update(p.ext, func(d *config.Directory) error {
+	s.removeEntry(w, r, p, "user", func(d *config.Directory) error {
 		if err := directory.RemoveUser(d, ext); err != nil {
 			return err
 		}
@@ -267,11 +240,6 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, p principal)
 		}
 		return nil
 	})
-	if err != nil {
-		s.answerEdit(w, r, err, "", "user")
-		return
-	}
-	noContent(w)
 }
 
 // passwordBody is the body of PUT /api/v1/users/{ext}/password.
@@ -315,12 +283,11 @@ func (s *Server) putPassword(w http.ResponseWriter, r *http.Request, p principal
 	}
 	var at string
 	_, err := s.dir.Update(p.ext, func(d *config.Directory) error {
-		i := directory.UserIndex(d, ext)
-		if i < 0 {
-			return directory.ErrNotFound
+		u, where, err := userKind.find(d, ext)
+		if err != nil {
+			return err
 		}
-		at = fmt.Sprintf("users[%d]", i)
-		u := &d.Users[i]
+		at = where
 		u.Password, u.HA1MD5, u.HA1SHA256 = b.Password, "", ""
 		return nil
 	})

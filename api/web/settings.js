@@ -279,26 +279,27 @@
 
   // ---- the Directory: ring groups, queues, trunks ---------------------------
 
+  // Ring groups and queues take the same fields for what they share (the strategies offered
+  // aside): their forms open with them, and both have a fallback.
+  const teamFields = (kind, users) => [
+    { key: 'ext', label: 'Extension' }, { key: 'name', label: 'Name' },
+    { key: 'strategy', label: 'Strategy', type: 'select', options: STRATEGIES[kind] },
+    { key: 'members', label: 'Members', type: 'checks', options: users },
+    { key: 'ring_timeout', label: 'Ring timeout (seconds)', type: 'number' },
+  ];
+  const fallbackField = () => ({ key: 'fallback', label: 'Fallback', hint: 'hangup, voicemail:EXT or an extension' });
+
   const KINDS = [
     { kind: 'group', title: 'Ring groups', path: '/api/v1/groups', list: '/api/v1/groups', key: 'ext',
-      fields: (users) => [
-        { key: 'ext', label: 'Extension' }, { key: 'name', label: 'Name' },
-        { key: 'strategy', label: 'Strategy', type: 'select', options: STRATEGIES.group },
-        { key: 'members', label: 'Members', type: 'checks', options: users },
-        { key: 'ring_timeout', label: 'Ring timeout (seconds)', type: 'number' },
-        { key: 'fallback', label: 'Fallback', hint: 'hangup, voicemail:EXT or an extension' },
-      ],
+      fields: (users) => [...teamFields('group', users), fallbackField()],
       blank: { ext: '', name: '', strategy: 'ringall', members: [], ring_timeout: 20, fallback: 'hangup' } },
     { kind: 'queue', title: 'Queues', path: '/api/v1/queues', list: '/api/v1/queues?settings', key: 'ext',
       fields: (users) => [
-        { key: 'ext', label: 'Extension' }, { key: 'name', label: 'Name' },
-        { key: 'strategy', label: 'Strategy', type: 'select', options: STRATEGIES.queue },
-        { key: 'members', label: 'Members', type: 'checks', options: users },
-        { key: 'ring_timeout', label: 'Ring timeout (seconds)', type: 'number' },
+        ...teamFields('queue', users),
         { key: 'max_wait', label: 'Longest wait (seconds)', type: 'number' },
         { key: 'wrapup', label: 'Wrap-up (seconds)', type: 'number' },
         { key: 'announce_position', label: 'Tell callers their place', type: 'check' },
-        { key: 'fallback', label: 'Fallback', hint: 'hangup, voicemail:EXT or an extension' },
+        fallbackField(),
         { key: 'auto_pause', label: 'Auto-pause after missed offers (0: never)', type: 'number' },
         { key: 'auto_resume', label: 'Auto-resume after (seconds, 0: never)', type: 'number' },
       ],
