@@ -52,8 +52,8 @@ import (
 var version = "dev"
 
 func main() {
-	// A reload asked for while the switch starts (before the reloader listens) must not end
-	// it, as SIGHUP does a Go program by default; the reloader's Notify takes it over.
+	// A reload asked for before serve listens for it (reading the config) must not end the
+	// switch, as SIGHUP does a Go program by default; serve's Notify takes it over.
 	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -167,6 +167,8 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 
 // serve runs Switchboard until ctx ends, then shuts down cleanly.
 func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	hup, stopHUP := listenForReloads() // first: a reload asked for while starting is kept
+	defer stopHUP()
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
@@ -431,9 +433,9 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	web := newWebServer(apiServer.Handler(), log, webIdleTimeout)
 	httpLn = netutil.LimitListener(httpLn, maxHTTPConnections)
 	web.RegisterOnShutdown(apiServer.Close) // event streams never end by themselves
+	defer startReloader(ctx, hup, reloadable{cfg: cfg, srv: srv, httpCert: httpCert, sipCert: sipCert, log: log.Named("config")})()
 	webDone := make(chan error, 1)
 	go func() { webDone <- web.Serve(httpLn) }()
-	defer startReloader(ctx, reloadable{cfg: cfg, srv: srv, httpCert: httpCert, sipCert: sipCert, log: log.Named("config")})()
 	log.Info("switchboard running", zap.String("version", version), zap.Int("users", len(dir.cfg().Users)),
 		zap.String("http", scheme+"://"+httpLn.Addr().String()), zap.String("data_dir", cfg.DataDir))
 

@@ -67,17 +67,24 @@ type reloadable struct {
 	log               *zap.Logger
 }
 
-// startReloader applies the config file again on every SIGHUP until ctx ends or the returned
-// stop is called; stop waits for a reload under way to finish. serve owns the goroutine.
-func startReloader(ctx context.Context, r reloadable) (stop func()) {
+// listenForReloads starts taking SIGHUP for startReloader, at the start of serve: a reload
+// asked for while the switch starts waits in the channel and is applied once it serves, rather
+// than ending the process (Go's default for SIGHUP). stop stops taking it.
+func listenForReloads() (hup <-chan os.Signal, stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	return ch, func() { signal.Stop(ch) }
+}
+
+// startReloader applies the config file again on every SIGHUP from hup until ctx ends or the
+// returned stop is called; stop waits for a reload under way to finish. serve owns the
+// goroutine.
+func startReloader(ctx context.Context, hup <-chan os.Signal, r reloadable) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	rl := &reloader{reloadable: r, applied: r.cfg}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer signal.Stop(hup)
 		for {
 			select {
 			case <-ctx.Done():
