@@ -349,3 +349,31 @@ func TestPasswordResetEndsTheUsersSessions(t *testing.T) {
 		t.Errorf("Bob signing in with the new password: %d %s", resp.StatusCode, body)
 	}
 }
+
+// Changing one's own password on the page keeps that session (a new cookie comes with the 204)
+// and ends the others.
+func TestOwnPasswordChangeKeepsThisSession(t *testing.T) {
+	e, _ := newDirEnv(t)
+	here := e.sessionCookieOf(t, "1002")
+	elsewhere := e.sessionCookieOf(t, "1002")
+	got := e.withCookie(t, here, http.MethodPut, "/api/v1/users/1002/password",
+		`{"current": "bob-secret", "password": "bob-new-secret"}`, map[string]string{"Content-Type": "application/json"})
+	if got.status != http.StatusNoContent {
+		t.Fatalf("Bob changing his password: %d %s", got.status, got.body)
+	}
+	var renewed *http.Cookie
+	for _, c := range (&http.Response{Header: got.header}).Cookies() {
+		if c.Name == sessionCookie {
+			renewed = c
+		}
+	}
+	if renewed == nil {
+		t.Fatal("no new session cookie with the 204")
+	}
+	if got := e.withCookie(t, renewed, http.MethodGet, "/api/v1/me", "", nil); got.status != http.StatusOK {
+		t.Errorf("the renewed session: %d", got.status)
+	}
+	if got := e.withCookie(t, elsewhere, http.MethodGet, "/api/v1/me", "", nil); got.status != http.StatusUnauthorized {
+		t.Errorf("Bob's other session: %d, want 401", got.status)
+	}
+}

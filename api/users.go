@@ -295,5 +295,11 @@ func (s *Server) putPassword(w http.ResponseWriter, r *http.Request, p principal
 		s.answerEdit(w, r, err, at, "user")
 		return
 	}
+	if c, err := r.Cookie(sessionCookie); ext == p.ext && err == nil && c.Value != "" {
+		// The new password ended every session opened with the old one (credentialStamp):
+		// this one, where it was changed, goes on under the new.
+		p.stamp = s.credentialStamp(ext)
+		http.SetCookie(w, s.sessions.cookie(r, p))
+	}
 	noContent(w)
 }
