@@ -177,26 +177,28 @@ func (d *switchDirectory) TrunkFor(addr netip.Addr) (string, map[string]string, 
 
 // Exists implements routing.Directory.
 func (d *switchDirectory) Exists(ext string) bool {
-	if _, ok := d.cfg().User(ext); ok {
+	cfg := d.cfg()
+	if _, ok := cfg.User(ext); ok {
 		return true
 	}
-	if _, ok := d.cfg().Group(ext); ok {
+	if _, ok := cfg.Group(ext); ok {
 		return true
 	}
-	_, ok := d.cfg().Queue(ext)
+	_, ok := cfg.Queue(ext)
 	return ok
 }
 
 // Check implements api.Users: HTTP Basic uses the SIP password.
 func (d *switchDirectory) Check(ext, password string) (ok, admin bool) {
-	sec, found := d.Secret(ext)
-	if !found {
-		// Hash anyway so an unknown extension costs the same time as a wrong password.
-		sec = digest.Secret{HA1SHA256: strings.Repeat("0", 64)}
+	cfg := d.cfg() // one version: the user may be removed meanwhile
+	u, found := cfg.User(ext)
+	// Hash anyway for an unknown extension, so that it costs the same time as a wrong password.
+	sec := digest.Secret{HA1SHA256: strings.Repeat("0", 64)}
+	if found {
+		sec = digest.Secret{HA1MD5: u.HA1MD5, HA1SHA256: u.HA1SHA256}
 	}
-	if !sec.Matches(ext, d.cfg().SIP.Realm, password) || !found {
+	if !sec.Matches(ext, cfg.SIP.Realm, password) || !found {
 		return false, false
 	}
-	u, _ := d.cfg().User(ext)
 	return true, u.Admin
 }
