@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard-voip/switchboard/internal/browser"
+	"github.com/switchboard-voip/switchboard/internal/poll"
 	"github.com/switchboard-voip/switchboard/internal/sipphone"
 )
 
@@ -46,4 +47,37 @@ func TestPageAdminAddsAUserWhosePhoneRegistersAtOnce(t *testing.T) {
 		t.Fatalf("removing Frank: %d %s", code, body)
 	}
 	dave.WaitFor(`document.querySelector('#team .row[data-ext="1006"]') === null`, 5*time.Second)
+}
+
+// TestPageQueueMemberAddedWhileACallerWaits: Carol waits in queue 700, whose one agent (Bob) is
+// on DND. Alice, an admin, opens the Directory tab, edits the queue and ticks Dave; Dave's phone
+// is offered Carol's call and answers it.
+func TestPageQueueMemberAddedWhileACallerWaits(t *testing.T) {
+	sw := startWebSwitch(t, directoryQueue)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if code, body := sw.admin(t, http.MethodPut, "/api/v1/presence/1002", `{"status": "dnd"}`); code != http.StatusOK {
+		t.Fatalf("Bob's DND: %d %s", code, body)
+	}
+	dave := newWebPhone(t, sw.cfg.SIPPort, "1004")
+	dave.Register(ctx)
+	carol := newWebPhone(t, sw.cfg.SIPPort, "1003")
+	carol.Register(ctx)
+	carol.Call(ctx, "700")
+	poll.Require(t, 5*time.Second, "Carol waiting in queue 700", func() bool { return sw.waitingIn(t, "700") == 1 })
+
+	alice := newWebPage(t, sw, 60*time.Second)
+	alice.signIn("1001")
+	alice.Do(chromedp.Click(chromedp.CSS(`#tab-directory`)))
+	alice.WaitFor(`document.querySelector('#directory-queues .row[data-key="700"] button') !== null`, 5*time.Second)
+	alice.Do(chromedp.Click(chromedp.CSS(`#directory-queues .row[data-key="700"] button`)))
+	alice.WaitFor(`document.querySelector('#queue-form-members input[value="1004"]') !== null`, 5*time.Second)
+	alice.Do(chromedp.Click(chromedp.CSS(`#queue-form-members input[value="1004"]`)),
+		chromedp.Click(chromedp.CSS(`#queue-form button[type=submit]`)))
+	select {
+	case <-dave.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Dave, ticked as a member while Carol waited, was not offered her call")
+	}
+	poll.Require(t, 5*time.Second, "nobody waiting", func() bool { return sw.waitingIn(t, "700") == 0 })
 }
