@@ -75,8 +75,8 @@ import (
 	"github.com/switchboard-voip/switchboard/presence"
 )
 
-// Users is what the API needs to know about accounts; the config implements
-// it in cmd. Its methods must be safe for concurrent use.
+// Users is what the API needs to know about accounts; cmd implements it from
+// the live directory. Its methods must be safe for concurrent use.
 type Users interface {
 	// Check verifies an extension's password (HTTP Basic uses the SIP
 	// password) and tells whether the user is an admin. It must compare

@@ -17,18 +17,16 @@ import (
 // then authenticates with a cookie, which browsers send on their own, also
 // on an EventSource, which cannot send HTTP Basic credentials.
 //
-// The cookie is stateless: extension, admin flag and expiry, signed with
-// HMAC-SHA256 under a key drawn at random when the Server is created. A
-// per-process key means a restart signs everybody out, which is what makes
-// the admin flag in the cookie safe: users, passwords and roles come from
-// the config, which is read only at start, so no cookie outlives the config
-// it was issued under. The page notices (its event stream is refused) and
-// shows the sign-in form again. With a live directory (Options.Directory)
-// roles change while the switch runs: the directory's role then counts, not
-// the cookie's (see authed); and passwords change: the cookie carries a stamp
-// of the user's password hashes when it was issued (credentialStamp), so a
-// new password, set by the user or reset by an admin, ends every session
-// opened with the old one.
+// The cookie is stateless: extension, admin flag, expiry and a credential
+// stamp, signed with HMAC-SHA256 under a key drawn at random when the Server
+// is created, so a restart signs everybody out (the page notices: its event
+// stream is refused, and it shows the sign-in form again). Users, passwords
+// and roles change while the switch runs (Options.Directory): the
+// directory's role counts, not the cookie's (see authed), and the stamp is a
+// digest of the user's password hashes when the cookie was issued
+// (credentialStamp), so a new password, set by the user or reset by an
+// admin, ends every session opened with the old one. Without a directory
+// they come from the config, read only at start: the stamp is empty.
 const (
 	sessionCookie = "switchboard_session"
 	sessionTTL    = 12 * time.Hour
