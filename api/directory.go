@@ -327,12 +327,19 @@ func nameAndRing(name string, ring float64) (string, time.Duration, error) {
 }
 
 // extAndMembers checks a ring group's or queue's extension, free but for self's, and its
-// members, at the entry's own fields ("ext", "members[1]").
+// members, at the entry's own fields ("ext", "members[1]"); a new extension gets what led to
+// the old one (directory.Redirect).
 func extAndMembers(d *config.Directory, ext, self string, members []string) error {
 	if err := directory.ExtFree(d, ext, self); err != nil {
 		return own(err)
 	}
-	return own(directory.Members(d, members))
+	if err := directory.Members(d, members); err != nil {
+		return own(err)
+	}
+	if self != "" && ext != self {
+		directory.Redirect(d, self, ext) // fallbacks and trunks' numbers follow a new extension
+	}
+	return nil
 }
 
 // adminOnly wraps h for the directory's admin routes: 403 for anyone else.

@@ -72,8 +72,8 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, p principal
 }
 
 // putGroup answers PUT /api/v1/groups/{ext} (admin) with the fields to change: 200 with the
-// group. A new "ext" must be free; what leads to the old one (a fallback, a trunk's number) is
-// then a problem named by its path.
+// group. A new "ext" must be free; what led to the old one (a fallback, a trunk's number) then
+// leads to it.
 func (s *Server) putGroup(w http.ResponseWriter, r *http.Request, p principal) {
 	groupKind.put(s, w, r, p, r.PathValue("ext"), applyGroup)
 }

@@ -148,3 +148,21 @@ func TestTrunksCRUD(t *testing.T) {
 		t.Errorf("trunks %+v", d.Config().Trunks)
 	}
 }
+
+// A group whose extension changes keeps its callers: the trunk's number and the fallbacks that
+// led to the old extension lead to the new one.
+func TestGroupExtensionChangeRedirectsWhatLedToIt(t *testing.T) {
+	e, d := newDirEnv(t)
+	e.call(t, request{method: http.MethodPut, path: "/api/v1/queues/700", body: `{"fallback":"600"}`, ext: "1001"}, http.StatusOK)
+	e.call(t, request{method: http.MethodPut, path: "/api/v1/groups/600", body: `{"ext":"610"}`, ext: "1001"}, http.StatusOK)
+	cfg := d.Config()
+	if _, ok := cfg.Group("610"); !ok {
+		t.Fatal("no group 610")
+	}
+	if q, _ := cfg.Queue("700"); q.Fallback != "610" {
+		t.Errorf("queue 700 falls back to %q, want 610", q.Fallback)
+	}
+	if got := cfg.Trunks[0].DIDs["+15550100"]; got != "610" {
+		t.Errorf("the trunk's number leads to %q, want 610", got)
+	}
+}

@@ -109,7 +109,9 @@ func (s *Server) createQueue(w http.ResponseWriter, r *http.Request, p principal
 }
 
 // putQueue answers PUT /api/v1/queues/{ext} (admin) with the fields to change: 200 with the
-// queue. Callers waiting keep waiting; the new settings apply to what happens next.
+// queue. Callers waiting get the new settings at once (a member added is offered them); a new
+// "ext" is refused while any wait, and what led to the old one (a fallback, a trunk's number)
+// then leads to it.
 func (s *Server) putQueue(w http.ResponseWriter, r *http.Request, p principal) {
 	ext := r.PathValue("ext")
 	// Asked before the change, not inside it: the switch's queue state is not the directory's

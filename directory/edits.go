@@ -176,6 +176,19 @@ func RenameUser(d *config.Directory, old, ext string) {
 			}
 		}
 	}
+	for i := range d.Groups {
+		rename(d.Groups[i].Members)
+	}
+	for i := range d.Queues {
+		rename(d.Queues[i].Members)
+	}
+	Redirect(d, old, ext)
+}
+
+// Redirect sends to ext what d sent to old, an extension that changes (a user's, a group's
+// or a queue's): fallbacks (old, and voicemail:old) and trunks' numbers. The entry itself is
+// the caller's to change.
+func Redirect(d *config.Directory, old, ext string) {
 	fallback := func(fb *string) {
 		switch *fb {
 		case old:
@@ -185,11 +198,9 @@ func RenameUser(d *config.Directory, old, ext string) {
 		}
 	}
 	for i := range d.Groups {
-		rename(d.Groups[i].Members)
 		fallback(&d.Groups[i].Fallback)
 	}
 	for i := range d.Queues {
-		rename(d.Queues[i].Members)
 		fallback(&d.Queues[i].Fallback)
 	}
 	for _, t := range d.Trunks {
