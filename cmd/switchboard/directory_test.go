@@ -242,3 +242,23 @@ func TestChangingAUsersExtensionKeepsWhatTheyHad(t *testing.T) {
 	}
 	sipphone.New(t, sw.cfg.SIPPort, "1013", "carol-new-secret").Register(ctx)
 }
+
+// An admin resets Bob's password: the phone registered with the old one stops taking his calls
+// at once (he shows unregistered), its REGISTER with the old password is refused, and with the
+// new one it registers again.
+func TestPasswordResetUnregistersThePhones(t *testing.T) {
+	sw := startWebSwitch(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	newWebPhone(t, sw.cfg.SIPPort, "1002").Register(ctx)
+	poll.Require(t, 5*time.Second, "Bob registered", func() bool { return sw.presence(t, "1002")["registered"] == true })
+	if code, body := sw.admin(t, http.MethodPut, "/api/v1/users/1002/password", `{"password": "bob-new-secret"}`); code != http.StatusNoContent {
+		t.Fatalf("resetting Bob's password: %d %s", code, body)
+	}
+	poll.Require(t, 5*time.Second, "Bob unregistered", func() bool { return sw.presence(t, "1002")["registered"] == false })
+	if code, err := newWebPhone(t, sw.cfg.SIPPort, "1002").TryRegister(ctx); err != nil || code == http.StatusOK {
+		t.Errorf("REGISTER with the old password: %d %v, want refused", code, err)
+	}
+	sipphone.New(t, sw.cfg.SIPPort, "1002", "bob-new-secret").Register(ctx)
+	poll.Require(t, 5*time.Second, "Bob registered again", func() bool { return sw.presence(t, "1002")["registered"] == true })
+}

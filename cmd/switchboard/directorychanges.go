@@ -35,7 +35,8 @@ type queueFollower interface {
 }
 
 // directoryFollower keeps the running switch in step with the directory: a user added can
-// register at once and shows on the team view; a user removed has their phones forgotten
+// register at once and shows on the team view; a user whose password changed has their phones
+// forgotten (they register again with the new one); a user removed has their phones forgotten
 // (their next REGISTER is refused), their calls ended and their row gone; a user whose
 // extension changed is both, and keeps their status, greetings and voicemail (renames.go); a
 // queue's new members are offered waiting callers at once. It runs in the directory's change listener,
@@ -72,7 +73,13 @@ func (f *directoryFollower) apply(c directory.Change) {
 				continue
 			}
 			log.Info("user added", zap.String("ext", u.Ext), zap.String("name", u.Name))
-		case was.Name != u.Name:
+		case was.HA1MD5 != u.HA1MD5 || was.HA1SHA256 != u.HA1SHA256:
+			// A new password (often a reset after a leak): the phones registered with the old
+			// one stop taking the user's calls now, not at their next REGISTER.
+			f.registrar.RemoveAll(u.Ext)
+			log.Info("password changed: the user's phones must register again", zap.String("ext", u.Ext))
+		}
+		if existed && was.Name != u.Name {
 			if err := f.rows.Rename(u.Ext, u.Name); err != nil {
 				log.Error("user renamed in the directory, but not in the status table", zap.String("ext", u.Ext), zap.Error(err))
 			}
