@@ -12,6 +12,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/switchboard-voip/switchboard/internal/durable"
 )
 
 // restorePrefix and replacedPrefix name Restore's working folders inside
@@ -173,18 +175,8 @@ func swapIn(dataDir, stage string, existing []string) (err error) {
 			return fmt.Errorf("backup: moving restored %s into %s: %w", n, dataDir, err)
 		}
 	}
-	if err := syncDir(dataDir); err != nil {
+	if err := durable.SyncDir(dataDir); err != nil {
 		return fmt.Errorf("backup: syncing %s: %w", dataDir, err)
 	}
 	return nil
-}
-
-// syncDir makes renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
 }

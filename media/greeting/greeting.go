@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/switchboard-voip/switchboard/internal/durable"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
@@ -154,7 +155,7 @@ func (s *Store) Put(ext, kind string, wav []byte) error {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("greeting: store %s/%s: %w", ext, kind, err)
 	}
-	if err := syncDir(folder); err != nil {
+	if err := durable.SyncDir(folder); err != nil {
 		return fmt.Errorf("greeting: store %s/%s: %w", ext, kind, err)
 	}
 	s.mu.Lock()
@@ -178,7 +179,7 @@ func (s *Store) Delete(ext, kind string) error {
 	case err != nil:
 		return fmt.Errorf("greeting: delete %s/%s: %w", ext, kind, err)
 	default:
-		if err := syncDir(filepath.Join(s.dir, ext)); err != nil {
+		if err := durable.SyncDir(filepath.Join(s.dir, ext)); err != nil {
 			return fmt.Errorf("greeting: delete %s/%s: %w", ext, kind, err)
 		}
 	}
@@ -249,18 +250,5 @@ func (s *Store) CheckConfigured(ext, kind string) error {
 		return nil
 	}
 	_, err := media.LoadWAV(path)
-	return err
-}
-
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
 	return err
 }

@@ -520,14 +520,3 @@ func removeFile(path string) error {
 	}
 	return nil
 }
-
-// syncDir fsyncs a folder, which makes file creations, renames and removals
-// in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
-}

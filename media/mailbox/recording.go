@@ -11,6 +11,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/switchboard-voip/switchboard/internal/durable"
 	"github.com/switchboard-voip/switchboard/media"
 )
 
@@ -82,7 +83,7 @@ func ensureFolder(folder, parent string) error {
 	if err := os.Mkdir(folder, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return durable.SyncDir(parent)
 }
 
 // ID returns the id the message will have once committed.
@@ -136,7 +137,7 @@ func (r *Recording) Commit(min time.Duration) (Message, error) {
 	if err := os.Rename(part, wav); err != nil {
 		return Message{}, errors.Join(fmt.Errorf("mailbox: saving recording %s: %w", r.msg.ID, err), removeFile(part))
 	}
-	if err := syncDir(r.folder); err != nil {
+	if err := durable.SyncDir(r.folder); err != nil {
 		return Message{}, errors.Join(fmt.Errorf("mailbox: saving recording %s: %w", r.msg.ID, err), removeFile(wav))
 	}
 	msg := r.msg

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/switchboard-voip/switchboard/internal/durable"
 )
 
 // A cluster's nodes each keep every message: a node that records one, or marks one heard, or
@@ -81,7 +83,7 @@ func (s *Store) Import(m Message, wav io.Reader) error {
 	if err := os.Rename(tmp, wavFile); err != nil {
 		return errors.Join(fmt.Errorf("mailbox: importing %s: %w", m.ID, err), removeFile(tmp))
 	}
-	if err := syncDir(folder); err != nil {
+	if err := durable.SyncDir(folder); err != nil {
 		return fmt.Errorf("mailbox: importing %s: %w", m.ID, err)
 	}
 	err = s.change(m.Box, func(tx *bbolt.Tx, c *counts) error {

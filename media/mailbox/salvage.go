@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/switchboard-voip/switchboard/internal/durable"
 	"github.com/switchboard-voip/switchboard/internal/sortid"
 	"github.com/switchboard-voip/switchboard/media"
 )
@@ -67,7 +68,7 @@ func (s *Store) salvage(box, id string) (bool, error) {
 	if err := os.Rename(part, filepath.Join(folder, id+wavExt)); err != nil {
 		return false, fmt.Errorf("mailbox: saving cut-off recording %s: %w", id, err)
 	}
-	if err := syncDir(folder); err != nil {
+	if err := durable.SyncDir(folder); err != nil {
 		return false, fmt.Errorf("mailbox: saving cut-off recording %s: %w", id, err)
 	}
 	msg := Message{ID: id, Box: box, From: c.From, FromName: c.FromName, Received: received,
