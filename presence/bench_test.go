@@ -35,32 +35,11 @@ func BenchmarkStatusWhileWriting(b *testing.B) {
 	}
 	stuck := tab.Watch()
 	defer stuck.Close()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			ext := users[i%len(users)].Ext
-			tab.CallStarted(ext, "c1")
-			tab.CallEnded(ext, "c1")
-		}
+	benchStatusWhile(b, tab, users, func(i int) {
+		ext := users[i%len(users)].Ext
+		tab.CallStarted(ext, "c1")
+		tab.CallEnded(ext, "c1")
 	})
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			tab.Status(users[i%len(users)].Ext)
-			i++
-		}
-	})
-	b.StopTimer()
-	close(stop)
-	wg.Wait()
 }
 
 // BenchmarkStatusWhileUsersChange reads statuses in parallel while another goroutine adds and
@@ -72,21 +51,29 @@ func BenchmarkStatusWhileUsersChange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchStatusWhile(b, tab, users, func(int) {
+		if _, err := tab.Add(User{Ext: "99999"}); err != nil {
+			panic(err)
+		}
+		if err := tab.Remove("99999"); err != nil {
+			panic(err)
+		}
+	})
+}
+
+// benchStatusWhile times parallel Status reads of users while one goroutine calls write(i),
+// i = 0, 1, …, as fast as it can.
+func benchStatusWhile(b *testing.B, tab *Table, users []User, write func(i int)) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for {
+		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			if _, err := tab.Add(User{Ext: "99999"}); err != nil {
-				panic(err)
-			}
-			if err := tab.Remove("99999"); err != nil {
-				panic(err)
-			}
+			write(i)
 		}
 	})
 	b.ReportAllocs()
