@@ -81,14 +81,12 @@ func collect(t *testing.T, ch chan *sip.Request, n int, read func(string) string
 	return got
 }
 
-func TestWatcherSeesCallStatesInOrder(t *testing.T) {
-	sw, table := presenceSwitch(t)
-	bob := newPhone(t, sw, "1002", "udp").mustRegister()
-	carol := newPhone(t, sw, "1003", "udp").mustRegister()
-	alice := newPhone(t, sw, "1001", "udp") // the watcher
-	notes := alice.notifiesByEvent()
+// watchIdleAndOpen subscribes watcher to ext's presence and dialog (BLF) events and checks the
+// first NOTIFYs, delivered to notes (watcher.notifiesByEvent): idle, and open.
+func watchIdleAndOpen(t *testing.T, watcher *phone, notes map[string]chan *sip.Request, ext string) {
+	t.Helper()
 	for _, ev := range []string{"presence", "dialog"} {
-		if res, _ := alice.subscribe(t, "1002", ev, 600); res.StatusCode != 200 {
+		if res, _ := watcher.subscribe(t, ext, ev, 600); res.StatusCode != 200 {
 			t.Fatalf("SUBSCRIBE %s: %d", ev, res.StatusCode)
 		}
 	}
@@ -98,6 +96,15 @@ func TestWatcherSeesCallStatesInOrder(t *testing.T) {
 	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
 		t.Fatalf("first presence NOTIFY %v", got)
 	}
+}
+
+func TestWatcherSeesCallStatesInOrder(t *testing.T) {
+	sw, table := presenceSwitch(t)
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carol := newPhone(t, sw, "1003", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp") // the watcher
+	notes := alice.notifiesByEvent()
+	watchIdleAndOpen(t, alice, notes, "1002")
 
 	ic, hangup, _ := bridged(t, carol, bob)
 	_ = ic
@@ -418,17 +425,7 @@ func TestRemovedUsersSubscriptionsEnd(t *testing.T) {
 	sw, table := presenceSwitch(t)
 	alice := newPhone(t, sw, "1001", "udp")
 	notes := alice.notifiesByEvent()
-	for _, ev := range []string{"presence", "dialog"} {
-		if res, _ := alice.subscribe(t, "1002", ev, 600); res.StatusCode != 200 {
-			t.Fatalf("SUBSCRIBE %s: %d", ev, res.StatusCode)
-		}
-	}
-	if got := collect(t, notes["dialog"], 1, dialogState); got[0] != "idle" {
-		t.Fatalf("first dialog NOTIFY %v", got)
-	}
-	if got := collect(t, notes["presence"], 1, presenceWord); got[0] != "open" {
-		t.Fatalf("first presence NOTIFY %v", got)
-	}
+	watchIdleAndOpen(t, alice, notes, "1002")
 	if res, _ := alice.subscribe(t, "1003", "presence", 600); res.StatusCode != 200 {
 		t.Fatalf("SUBSCRIBE presence of 1003: %d", res.StatusCode)
 	}
