@@ -155,7 +155,14 @@ func TestDeniedSourceGetsNothing(t *testing.T) {
 		t.Fatalf("a denied address was answered: %q", statusLine(string(make([]byte, n))))
 	}
 
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	wantTCPClosed(t, sw, net.IPv4(127, 0, 0, 2), "a denied address's TCP connection")
+}
+
+// wantTCPClosed connects to the switch's TCP listener from ip and wants the connection closed
+// (end of file, or reset) without a byte.
+func wantTCPClosed(t *testing.T, sw *testSwitch, ip net.IP, what string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
 	c, err := d.Dial("tcp", sw.srv.Addr("tcp"))
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +170,7 @@ func TestDeniedSourceGetsNothing(t *testing.T) {
 	defer c.Close()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF && !isReset(err) {
-		t.Fatalf("a denied address's TCP connection: read %v, want it closed", err)
+		t.Fatalf("%s: read %v, want it closed", what, err)
 	}
 }
 

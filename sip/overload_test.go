@@ -25,23 +25,7 @@ func TestNewCallsPastTheLimitsGet503(t *testing.T) {
 	alice := newPhone(t, sw, "1001", "udp").mustRegister()
 	_, hangup, _ := bridged(t, alice, bob) // the first of the second's two calls
 
-	refused := func(what string) { // refused before any challenge
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		d, err := carol.dial(ctx, "1001")
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = d.WaitAnswer(ctx, sipgoNoAuth())
-		if statusOf(err) != 503 {
-			t.Fatalf("%s: %v, want 503", what, err)
-		}
-		if ra := errResponse(err).GetHeader("Retry-After"); ra == nil || ra.Value() != "3" {
-			t.Fatalf("%s: Retry-After %v, want 3", what, ra)
-		}
-	}
-	refused("a second call while one is up (max_calls 1)")
+	wantRefused(t, carol, "1001", "3", "a second call while one is up (max_calls 1)")
 	if sw.srv.ActiveCalls() != 1 {
 		t.Fatalf("%d calls in progress, want the first one still up", sw.srv.ActiveCalls())
 	}
@@ -71,5 +55,24 @@ func TestNewCallsPastTheLimitsGet503(t *testing.T) {
 	}
 	if n := sw.srv.CallsRefused(); n != 2 {
 		t.Errorf("CallsRefused() = %d, want the 2 refused (metrics)", n)
+	}
+}
+
+// wantRefused has caller call to and wants it refused before any challenge: 503 with
+// Retry-After retryAfter (seconds).
+func wantRefused(t *testing.T, caller *phone, to, retryAfter, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := caller.dial(ctx, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.WaitAnswer(ctx, sipgoNoAuth())
+	if statusOf(err) != 503 {
+		t.Fatalf("%s: %v, want 503", what, err)
+	}
+	if ra := errResponse(err).GetHeader("Retry-After"); ra == nil || ra.Value() != retryAfter {
+		t.Fatalf("%s: Retry-After %v, want %s", what, ra, retryAfter)
 	}
 }

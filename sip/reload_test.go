@@ -2,7 +2,6 @@ package sip_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -44,16 +43,7 @@ func TestSetSourcesAppliesToTheNextRequest(t *testing.T) {
 	if !optionsRefused(t, a, b) {
 		t.Fatal("an address newly denied was answered")
 	}
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
-	c, err := d.Dial("tcp", sw.srv.Addr("tcp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err != io.EOF && !isReset(err) {
-		t.Fatalf("a newly denied address's TCP connection: read %v, want it closed", err)
-	}
+	wantTCPClosed(t, sw, net.IPv4(127, 0, 0, 2), "a newly denied address's TCP connection")
 
 	// Deny the whole block but permit the first address: it is served again, the other not.
 	sw.srv.SetSources(sbsip.Sources{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/29")},
@@ -82,19 +72,9 @@ func TestSetOverloadAppliesToTheNextCall(t *testing.T) {
 	_, hangup, _ := bridged(t, alice, bob)
 
 	sw.srv.SetOverload(sbsip.Overload{MaxCalls: 1, RetryAfter: 7 * time.Second})
+	wantRefused(t, carol, "1001", "7", "a second call after max_calls was lowered to 1")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d, err := carol.dial(ctx, "1001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = d.WaitAnswer(ctx, sipgoNoAuth())
-	if statusOf(err) != 503 {
-		t.Fatalf("a second call after max_calls was lowered to 1: %v, want 503", err)
-	}
-	if ra := errResponse(err).GetHeader("Retry-After"); ra == nil || ra.Value() != "7" {
-		t.Fatalf("Retry-After %v, want the new 7", ra)
-	}
 	if sw.srv.ActiveCalls() != 1 {
 		t.Fatalf("%d calls in progress, want the first one still up", sw.srv.ActiveCalls())
 	}
