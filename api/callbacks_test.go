@@ -45,20 +45,10 @@ func newCallbacksEnv(t *testing.T) (*env, *fakeCallbacks) {
 	return newEnv(t, func(o *Options) { o.Callbacks = f }), f
 }
 
+// callbackIDs lists the ids GET /api/v1/callbacks shows ext.
 func callbackIDs(t *testing.T, e *env, ext string) []string {
 	t.Helper()
-	res := e.call(t, request{path: "/api/v1/callbacks", ext: ext}, http.StatusOK)
-	var list []struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(res.body, &list); err != nil {
-		t.Fatalf("%s: %v", res.body, err)
-	}
-	ids := []string{}
-	for _, c := range list {
-		ids = append(ids, c.ID)
-	}
-	return ids
+	return listedIDs(t, e, "/api/v1/callbacks", ext)
 }
 
 func TestCallbacksAreShownToTheirPartiesAndAdmins(t *testing.T) {

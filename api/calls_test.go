@@ -111,7 +111,13 @@ func newCallsEnv(t *testing.T) (*env, *fakeCalls) {
 // callIDs lists the ids GET /api/v1/calls shows ext.
 func callIDs(t *testing.T, e *env, ext string) []string {
 	t.Helper()
-	res := e.call(t, request{path: "/api/v1/calls", ext: ext}, http.StatusOK)
+	return listedIDs(t, e, "/api/v1/calls", ext)
+}
+
+// listedIDs is the "id" of each entry of the JSON list at path, as ext sees it.
+func listedIDs(t *testing.T, e *env, path, ext string) []string {
+	t.Helper()
+	res := e.call(t, request{path: path, ext: ext}, http.StatusOK)
 	var list []struct {
 		ID string `json:"id"`
 	}
