@@ -206,15 +206,8 @@ func (h *memoryHistory) all() []history.Record {
 // a call in the history, and the held call's outcome says a callback was asked for.
 func TestCallbackNotAnsweredIsTriedAgainThenGivenUp(t *testing.T) {
 	clk := clock.NewFake(time.Now())
-	table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}}, &presence.MemoryStore{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	recs := &memoryHistory{}
-	sw := startSwitch(t, func(o *switchOpts) {
-		o.Presence = table
-		o.Router = routing.New(users{}, o.Locations.(*sbsip.MemoryLocations), table)
-		o.Greetings = greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}
+	sw, table := routedSwitch(t, greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}, func(o *switchOpts) {
 		o.Clock = clk
 		o.History = recs
 	})
@@ -367,14 +360,7 @@ func carrierCall(t *testing.T, carrier *phone) *sipDialog {
 // A carrier's caller without a number ("anonymous") cannot be called back: 2 does nothing.
 func TestCallbackToAnOutsideCallerGoesOutThroughTheirTrunk(t *testing.T) {
 	var carrierAddr string
-	table, err := presence.NewTable([]presence.User{{Ext: "1002"}}, &presence.MemoryStore{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw := startSwitch(t, func(o *switchOpts) {
-		o.Presence = table
-		o.Router = routing.New(users{}, o.Locations.(*sbsip.MemoryLocations), table)
-		o.Greetings = greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}
+	sw, table := routedSwitch(t, greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}, func(o *switchOpts) {
 		o.Trunks = loopbackTrunk{}
 		o.Routes = callbackTrunk{addr: &carrierAddr}
 	})
@@ -440,16 +426,7 @@ func TestPendingCallbackSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	busySwitch := func() (*testSwitch, *presence.Table) {
-		table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}}, &presence.MemoryStore{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sw := startSwitch(t, func(o *switchOpts) {
-			o.Presence = table
-			o.Router = routing.New(users{}, o.Locations.(*sbsip.MemoryLocations), table)
-			o.Greetings = greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}
-			o.Callbacks = store
-		})
+		sw, table := routedSwitch(t, greetings{"1002/busy": media.Tone(500, 0.4, 200*time.Millisecond)}, func(o *switchOpts) { o.Callbacks = store })
 		return sw, table
 	}
 	first, table := busySwitch()

@@ -15,8 +15,9 @@ import (
 	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
-// routedSwitch is a switch whose routing follows the presence table, with short own greetings.
-func routedSwitch(t *testing.T, g greetings) (*testSwitch, *presence.Table) {
+// routedSwitch is a switch whose routing follows the presence table, with short own greetings;
+// tune sets more of its options.
+func routedSwitch(t *testing.T, g greetings, tune ...func(*switchOpts)) (*testSwitch, *presence.Table) {
 	t.Helper()
 	table, err := presence.NewTable([]presence.User{{Ext: "1001"}, {Ext: "1002"}, {Ext: "1003"}}, &presence.MemoryStore{})
 	if err != nil {
@@ -26,6 +27,9 @@ func routedSwitch(t *testing.T, g greetings) (*testSwitch, *presence.Table) {
 		o.Presence = table
 		o.Router = routing.New(users{}, o.Locations.(*sbsip.MemoryLocations), table)
 		o.Greetings = g
+		for _, f := range tune {
+			f(o)
+		}
 	})
 	return sw, table
 }
