@@ -194,3 +194,31 @@ func TestTodayLoadsTodaysRecordsFromHistory(t *testing.T) {
 		t.Errorf("after a call stored: answered %d, want 2", d.Answered)
 	}
 }
+
+// A queue added to the directory while the switch runs is counted from then on, and still after
+// midnight; one removed keeps what it had until midnight.
+func TestSetQueuesCountsANewQueue(t *testing.T) {
+	var changes atomic.Int32
+	today, fake := newToday(t, at(16, 0, 0), &changes)
+	today.Add(rec("n1", "702", history.Answered, at(15, 0, 0), time.Second, "1002"))
+	if d := today.Queue("702"); d.Answered != 0 {
+		t.Fatalf("702 before it is a queue: %+v", d)
+	}
+	today.SetQueues([]string{"700", "702"})
+	today.Add(rec("n2", "702", history.Answered, at(15, 30, 0), time.Second, "1002"))
+	today.Add(rec("o1", "701", history.Answered, at(15, 30, 0), time.Second, "1004"))
+	if d := today.Queue("702"); d.Answered != 1 {
+		t.Errorf("702 once a queue: %+v, want its call counted", d)
+	}
+	if d := today.Queue("701"); d.Answered != 1 {
+		t.Errorf("701, taken out today: %+v, want what it had kept", d)
+	}
+	fake.Advance(9 * time.Hour) // the next day
+	today.Add(rec("n3", "702", history.Answered, at(16, 0, 0).Add(9*time.Hour), time.Second, "1002"))
+	if d := today.Queue("702"); d.Answered != 1 {
+		t.Errorf("702 the next day: %+v, want its new call counted", d)
+	}
+	if d := today.Queue("701"); d.Offered() != 0 {
+		t.Errorf("701 the next day: %+v, want nothing", d)
+	}
+}
