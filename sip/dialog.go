@@ -24,6 +24,14 @@ type dialog struct {
 
 	mu   sync.Mutex
 	cseq uint32
+
+	// The ACK of the latest 2xx to an INVITE we sent in this dialog is built again, the same
+	// byte for byte, for each retransmission of that 2xx (acknowledge, resendAck): its CSeq
+	// number and Via branch are all that is kept (the request itself is a kilobyte, for the
+	// whole call).
+	ackMu     sync.Mutex
+	ackSeq    uint32
+	ackBranch string
 }
 
 // initUAS fills d from a dialog-creating request we answer (RFC 3261 §12.1.1): our tag is new,
@@ -147,9 +155,9 @@ func (l *dialog) do(ctx context.Context, s *Server, req *sip.Request) (*sip.Resp
 
 // reinvite sends an INVITE within the dialog and waits for its final response. A 2xx is
 // acknowledged here, and every retransmission of it gets that same ACK again, byte for byte
-// (RFC 3261 §13.2.2.4), while the transaction absorbs them: a phone whose first ACK was lost
-// retransmits its 2xx and, never acknowledged, hangs the call up after 32 s. The ACK's error is
-// returned alone with the response (the re-INVITE itself succeeded).
+// (RFC 3261 §13.2.2.4; acknowledge): a phone whose first ACK was lost retransmits its 2xx and,
+// never acknowledged, hangs the call up after 32 s. The ACK's error is returned alone with the
+// response (the re-INVITE itself succeeded).
 func (l *dialog) reinvite(ctx context.Context, s *Server, req *sip.Request) (res *sip.Response, ackErr, err error) {
 	tx, _, err := s.transact(ctx, req)
 	if err != nil {
@@ -160,27 +168,42 @@ func (l *dialog) reinvite(ctx context.Context, s *Server, req *sip.Request) (res
 		tx.Terminate()
 		return res, nil, err
 	}
-	// The transaction ends by itself after Timer M, as a 2xx'd INVITE's does.
 	return res, l.acknowledge(s, tx, req), nil
 }
 
 // acknowledge sends the ACK of the 2xx that answered invite on tx (RFC 3261 §13.2.2.4: the
-// INVITE's CSeq number, a new branch), and that very ACK again, byte for byte, for each
-// retransmission of the 2xx while tx absorbs them: a new ACK (a new branch) would be a new
-// request to the phone, not the retransmission it waits for. It returns the first send's error.
+// INVITE's CSeq number, a new branch) and ends the transaction. The 2xx's retransmissions,
+// which come while the peer has not seen an ACK, then match no transaction and reach the
+// dialog (Server.onStrayResponse), which sends that very ACK again, byte for byte: a new ACK
+// (a new branch) would be a new request to the phone, not the retransmission it waits for.
+// Keeping the transaction to absorb them instead held the INVITE and its 2xx for the first
+// seconds of every call (Timer M; sipgo's Terminate does not stop it, hence its short value
+// in this package's init). It returns the send's error.
 func (l *dialog) acknowledge(s *Server, tx sip.ClientTransaction, invite *sip.Request) error {
-	ack := l.newRequestSeq(sip.ACK, invite.CSeq().SeqNo, nil, "")
-	var mu sync.Mutex // the first send and the transaction's retransmission callback
-	send := func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return s.client.WriteRequest(ack)
-	}
-	tx.OnRetransmission(func(*sip.Response) { _ = send() })
-	if err := send(); err != nil {
+	seq := invite.CSeq().SeqNo
+	ack := l.newRequestSeq(sip.ACK, seq, nil, "")
+	l.ackMu.Lock()
+	l.ackSeq, l.ackBranch = seq, ack.Via().Params.GetOr("branch", "")
+	err := s.client.WriteRequest(ack)
+	l.ackMu.Unlock()
+	tx.Terminate()
+	if err != nil {
 		return fmt.Errorf("ACK in dialog %s: %w", l.callID, err)
 	}
 	return nil
+}
+
+// resendAck sends the ACK of the 2xx to our INVITE with CSeq number seq again, if that is the
+// 2xx this dialog last acknowledged.
+func (l *dialog) resendAck(s *Server, seq uint32) {
+	l.ackMu.Lock()
+	defer l.ackMu.Unlock()
+	if l.ackBranch == "" || l.ackSeq != seq {
+		return
+	}
+	ack := l.newRequestSeq(sip.ACK, seq, nil, "")
+	ack.Via().Params.Add("branch", l.ackBranch)
+	_ = s.client.WriteRequest(ack)
 }
 
 // await waits for the final response of an in-dialog request's transaction.

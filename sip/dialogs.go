@@ -61,6 +61,20 @@ func tagOf(p sip.HeaderParams) string {
 	return t
 }
 
+// onStrayResponse takes a response that matches no transaction. A retransmitted 2xx to an
+// INVITE of ours gets the ACK its dialog sent (dialog.acknowledge ended the transaction): the
+// From tag of a response to our request is ours, its To tag the peer's. Anything else (an
+// answer after its transaction gave up, to a request never sent, to a dialog that is over) is
+// dropped (RFC 3261 §18.1.2).
+func (s *Server) onStrayResponse(res *sip.Response) {
+	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE || res.To() == nil || res.From() == nil {
+		return
+	}
+	if l := s.legOf(callIDOf(res), tagOf(res.From().Params), tagOf(res.To().Params)); l != nil {
+		l.resendAck(s, res.CSeq().SeqNo)
+	}
+}
+
 // addCall and removeCall keep the set of calls in progress; the Server's wait group counts a
 // call from addCall until its owner returns. Once Shutdown has begun waiting, addCall refuses:
 // a wait group must not grow from zero while it is waited on.

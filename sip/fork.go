@@ -129,8 +129,7 @@ func (c *call) post(ev forkEvent) {
 func (f *fork) run(c *call) {
 	s := c.s
 	defer s.wg.Done()
-	// A 2xx'd INVITE's transaction stays for Timer M, passing retransmissions of the 2xx to
-	// OnRetransmission (which ACKs them again); any other ends here.
+	// A 2xx'd INVITE's transaction is ended by its ACK (dialog.acknowledge); any other here.
 	accepted := false
 	defer func() {
 		if !accepted {
