@@ -3,6 +3,7 @@ package sip
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,15 @@ type guesses struct {
 	mu   sync.Mutex
 	src  map[netip.Addr]*tally
 	user map[string]*tally
-	good map[string]map[netip.Addr]time.Time // user → sources that authenticated as it, and when
+	good map[string][]goodSource // user → sources that authenticated as it, and when
+}
+
+// goodSource is an address a user authenticated from. A user has a few phones, so a short slice
+// per user, not a map: a map of one entry is ~400 bytes, and every one of 6,000 registered
+// users has one.
+type goodSource struct {
+	addr netip.Addr
+	at   time.Time
 }
 
 // tally is the failures of one source or user name in the current window.
@@ -43,7 +52,7 @@ type tally struct {
 
 func newGuesses(c clock.Clock) *guesses {
 	return &guesses{clock: c, src: make(map[netip.Addr]*tally), user: make(map[string]*tally),
-		good: make(map[string]map[netip.Addr]time.Time)}
+		good: make(map[string][]goodSource)}
 }
 
 // blocked reports whether an attempt from src as user is refused now.
@@ -55,9 +64,12 @@ func (g *guesses) blocked(src netip.Addr, user string) bool {
 		return true
 	}
 	if t := g.user[user]; t != nil && now.Before(t.until) {
-		if at, ok := g.good[user][src]; !ok || now.Sub(at) > goodFor {
-			return true
+		for _, gs := range g.good[user] {
+			if gs.addr == src && now.Sub(gs.at) <= goodFor {
+				return false
+			}
 		}
+		return true
 	}
 	return false
 }
@@ -99,19 +111,17 @@ func (g *guesses) succeeded(src netip.Addr, user string) {
 	now := g.clock.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	m := g.good[user]
-	if m == nil {
-		m = make(map[netip.Addr]time.Time)
-		g.good[user] = m
-	}
-	if len(m) >= 64 { // a user has a few phones, not thousands of addresses
-		for a, at := range m {
-			if now.Sub(at) > goodFor {
-				delete(m, a)
-			}
+	good := g.good[user]
+	for i := range good {
+		if good[i].addr == src {
+			good[i].at = now
+			return
 		}
 	}
-	m[src] = now
+	if len(good) >= 64 { // a user has a few phones, not thousands of addresses
+		good = slices.DeleteFunc(good, func(gs goodSource) bool { return now.Sub(gs.at) > goodFor })
+	}
+	g.good[user] = append(good, goodSource{addr: src, at: now})
 }
 
 // sourceAddr is the IP a request came from.
