@@ -38,6 +38,7 @@ func (c *call) Bridge(fp flow.Party) error {
 	if err != nil {
 		return err
 	}
+	p.settle()
 	if t := c.talk(); t != nil {
 		return t
 	}
@@ -48,6 +49,11 @@ func (c *call) Bridge(fp flow.Party) error {
 // media starts flowing and the caller gets 200 OK.
 func (c *call) answer(p *party) error {
 	s := c.s
+	if c.inv == nil {
+		s.removeDialog(p.f.leg)
+		_ = p.f.leg.bye(s)
+		return errInviteAnswered
+	}
 	f := p.f
 	answerA, remoteB, err := media.RewriteAnswer(p.res.Body(), s.opts.MediaAddr, c.epA.Port(), c.a.origin)
 	if err != nil {
@@ -119,11 +125,16 @@ func (c *call) bridgeLocal(p *party) error {
 }
 
 // retransmitOK repeats our 2xx to the INVITE tx that created l over UDP until l's ACK
-// (RFC 3261 §13.3.1.4).
+// (RFC 3261 §13.3.1.4). Once the transaction has ended (Timer L, shorter than this) the 2xx goes
+// out on the connection the INVITE came by.
 func (c *call) retransmitOK(l *leg, tx sip.ServerTransaction, ok *sip.Response) {
 	defer c.s.wg.Done()
 	if l.tp.name != "UDP" {
 		return
+	}
+	var conn sip.Connection
+	if t, isConn := tx.(interface{ Connection() sip.Connection }); isConn {
+		conn = t.Connection()
 	}
 	interval := t1
 	deadline := time.NewTimer(64 * t1)
@@ -141,7 +152,9 @@ func (c *call) retransmitOK(l *leg, tx sip.ServerTransaction, ok *sip.Response) 
 			t.Stop()
 			return
 		case <-t.C:
-			_ = tx.Respond(ok)
+			if err := tx.Respond(ok); err != nil && conn != nil {
+				_ = conn.WriteMsg(ok)
+			}
 			interval = min(2*interval, 4*time.Second)
 		}
 	}

@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -32,11 +34,18 @@ type call struct {
 	// call's first ringing); name overrides the caller's own display name (owner only).
 	ringAs *presented
 	name   string
-	inv    *sip.Request
-	tx     sip.ServerTransaction
-	mail   *events
-	done   chan struct{} // closed when the call is over
-	acked  chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
+	// inv and tx are the caller's INVITE and its transaction, until its final response is sent
+	// and a 2xx acknowledged (releaseInvite): a call in progress does not keep the parsed
+	// request, the 2xx and the transaction (~6 KB) for all its minutes. What the call needs of
+	// the INVITE later is kept apart: id, dialled and offer.
+	inv     *sip.Request
+	tx      sip.ServerTransaction
+	id      string // the caller's Call-ID, which names the call
+	dialled string // the Request-URI's user part: what the caller dialled
+	offer   []byte // the caller's SDP offer (a copy: not the datagram it came in)
+	mail    *events
+	done    chan struct{} // closed when the call is over
+	acked   chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
 
 	// Owned by the call's goroutine.
 	callerID   string // the number callees see: the user's extension or the outside number
@@ -78,6 +87,7 @@ func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller, call
 		done:  make(chan struct{}),
 		acked: make(chan struct{}),
 	}
+	c.keepInvite()
 	c.rec.started = s.clock.Now()
 	if !tx.OnCancel(func(*sip.Request) { c.mail.post(cancelEvent{}) }) {
 		c.mail.post(cancelEvent{})
@@ -167,8 +177,31 @@ func (c *call) markAnswered() {
 	c.mu.Unlock()
 }
 
+// keepInvite keeps what the call needs of its INVITE once the request itself is let go.
+func (c *call) keepInvite() {
+	c.id, c.dialled, c.offer = callIDOf(c.inv), c.inv.Recipient.User, bytes.Clone(c.inv.Body())
+}
+
+// releaseInvite lets the caller's INVITE and its transaction go once they have done their
+// work: the call is answered and the caller acknowledged the 2xx (which no longer needs
+// retransmitting; a retransmitted INVITE is absorbed by its dialog: Server.absorbed). Before a
+// final response, or for a call that ends with one, they stay until the call is over.
+func (c *call) releaseInvite() {
+	if c.tx == nil || !c.answered {
+		return
+	}
+	select {
+	case <-c.acked:
+		c.inv, c.tx = nil, nil
+	default:
+	}
+}
+
+// errInviteAnswered is a second answer to a caller whose INVITE was answered already.
+var errInviteAnswered = errors.New("the caller's INVITE was answered already")
+
 // ID implements flow.Call.
-func (c *call) ID() string { return callIDOf(c.inv) }
+func (c *call) ID() string { return c.id }
 
 // Caller implements flow.Call.
 func (c *call) Caller() string { return c.caller }
@@ -247,7 +280,7 @@ func (c *call) end(e ending) {
 
 // openCaller opens the caller-facing media endpoint and builds the caller's dialog.
 func (c *call) openCaller() error {
-	if len(c.inv.Body()) == 0 {
+	if len(c.offer) == 0 {
 		// Offerless INVITEs would need the offer/answer turned around through ACK; phones and
 		// SIPp always offer, so refuse clearly rather than half-support it.
 		return fmt.Errorf("invite without SDP offer: %w", media.ErrNoCommonCodec)

@@ -75,7 +75,7 @@ func (c *call) info() CallInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ci := CallInfo{
-		ID: c.ID(), From: c.callerID, To: c.inv.Recipient.User, State: string(c.state),
+		ID: c.ID(), From: c.callerID, To: c.dialled, State: string(c.state),
 		Started: c.rec.started, Answered: c.rec.answeredAt, Trace: slices.Clone(c.rec.trace),
 		Parties: []string{},
 	}

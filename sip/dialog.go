@@ -20,6 +20,7 @@ type dialog struct {
 	dest                string    // host:port we send to: the next hop (the peer, or the first route)
 	routes              []sip.Uri // route set (RFC 3261 §12.2.1.1): Route headers, loose routing
 	tp                  transportInfo
+	createdSeq          uint32       // the CSeq number of the peer's INVITE that created the dialog (UAS)
 	browser             MediaGateway // a browser's WebRTC media: SDP is translated both ways (browser.go)
 
 	mu   sync.Mutex
@@ -42,6 +43,9 @@ func (d *dialog) initUAS(req *sip.Request, tp transportInfo) {
 	d.local, d.localName = req.To().Address, req.To().DisplayName
 	d.remote = req.From().Address
 	d.remoteTag, _ = req.From().Params.Get("tag")
+	if cs := req.CSeq(); cs != nil {
+		d.createdSeq = cs.SeqNo
+	}
 	d.dest = req.Source()
 	d.tp = tp
 	d.cseq = 1
@@ -182,11 +186,13 @@ func (l *dialog) reinvite(ctx context.Context, s *Server, req *sip.Request) (res
 func (l *dialog) acknowledge(s *Server, tx sip.ClientTransaction, invite *sip.Request) error {
 	seq := invite.CSeq().SeqNo
 	ack := l.newRequestSeq(sip.ACK, seq, nil, "")
+	// The transaction ends before the ACK goes, and a retransmission that crosses the ACK waits
+	// for it here (resendAck): one that reached the transaction meanwhile would go unanswered.
 	l.ackMu.Lock()
 	l.ackSeq, l.ackBranch = seq, ack.Via().Params.GetOr("branch", "")
+	tx.Terminate()
 	err := s.client.WriteRequest(ack)
 	l.ackMu.Unlock()
-	tx.Terminate()
 	if err != nil {
 		return fmt.Errorf("ACK in dialog %s: %w", l.callID, err)
 	}

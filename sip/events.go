@@ -123,6 +123,7 @@ func (c *call) After(d time.Duration, ev flow.Event) clock.Timer {
 // next is the one place a call waits: for its next event, or for the switch to shut down.
 // Events already queued come first, so an answer that raced a shutdown is still seen.
 func (c *call) next() any {
+	c.releaseInvite()
 	for {
 		if ev, ok := c.mail.pop(); ok {
 			return ev

@@ -106,7 +106,7 @@ func (c *call) writeHistory() {
 	r.outcome = c.outcomeOf(r.outcome)
 	now := c.s.clock.Now()
 	rec := history.Record{
-		Started: r.started, Ended: now, From: c.callerID, To: c.inv.Recipient.User, Outcome: r.outcome,
+		Started: r.started, Ended: now, From: c.callerID, To: c.dialled, Outcome: r.outcome,
 		AnsweredBy: r.answeredBy, Voicemail: r.box, HeldMS: r.held.Milliseconds(), Code: r.code,
 		Via: r.via, Trace: r.trace, Skipped: r.skipped,
 	}

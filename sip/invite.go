@@ -25,6 +25,26 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
+// absorbed takes an INVITE without a To tag whose Call-ID and From tag are those of a caller's
+// dialog in progress: the same INVITE again after its transaction ended (Timer L), which the
+// dialog absorbs without an answer (RFC 6026 §7.1: the 2xx is the call's to retransmit, until
+// the ACK), or a merged request (RFC 3261 §8.2.2.2: another CSeq, 482 Loop Detected). It reports
+// whether req was one.
+func (s *Server) absorbed(req *sip.Request, tx sip.ServerTransaction) bool {
+	s.mu.Lock()
+	l := s.dialogs[callIDOf(req)]
+	s.mu.Unlock()
+	if l == nil || !l.uas || l.remoteTag != tagOf(req.From().Params) {
+		return false
+	}
+	if req.CSeq().SeqNo == l.createdSeq && req.CSeq().MethodName == sip.INVITE {
+		tx.Terminate()
+		return true
+	}
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 482, "Loop Detected", nil))
+	return true
+}
+
 // acceptInvite answers what refuses a new call at once (malformed, overloaded, not
 // authenticated, an offer the switch cannot take) and otherwise returns the call and its plan.
 // A re-INVITE is handed to its dialog here.
@@ -35,6 +55,9 @@ func (s *Server) acceptInvite(req *sip.Request, tx sip.ServerTransaction) (*call
 	}
 	if req.To().Params.Has("tag") {
 		s.onReinvite(req, tx)
+		return nil, nil
+	}
+	if s.absorbed(req, tx) {
 		return nil, nil
 	}
 	if s.draining.Load() {

@@ -44,7 +44,7 @@ func (c *call) Answer() error {
 	c.s.wg.Add(1)
 	go c.retransmitOK(c.a, c.tx, ok)
 	c.onCall(c.caller)
-	c.trackDialog(c.caller, "initiator", dialogConfirmed, c.inv.Recipient.User)
+	c.trackDialog(c.caller, "initiator", dialogConfirmed, c.dialled)
 	c.log.Info("answered by the switch", zap.Stringer("codec", c.local.sess.Codec))
 	return nil
 }
@@ -76,7 +76,7 @@ func (c *call) openLocal() error {
 		c.relay.Stop() // early media from a phone: the receiver reads this endpoint from now on
 		c.relay = nil
 	}
-	answer, sess, err := media.AnswerOffer(c.inv.Body(), s.opts.MediaAddr, c.epA.Port(), c.a.origin)
+	answer, sess, err := media.AnswerOffer(c.offer, s.opts.MediaAddr, c.epA.Port(), c.a.origin)
 	if err != nil {
 		c.end(endingOfMedia(err))
 		return fmt.Errorf("answer caller: %w", err)

@@ -57,6 +57,7 @@ func (s *Server) Originate(o flow.Origination) error {
 		acked:  make(chan struct{}),
 		final:  true, // there is no INVITE to respond to
 	}
+	c.keepInvite()
 	close(c.acked) // the ACK is ours to send, not to wait for
 	c.rec.started = s.clock.Now()
 	ep, err := s.opts.Ports.Open()

@@ -34,6 +34,17 @@ type party struct {
 	pickerSess, callerSess     media.Session
 }
 
+// settle lets go of what answering the party needed once it is bridged: the flow that rang it
+// keeps the party for the whole call, and through its fork the phone's 2xx, our INVITE, its
+// transaction and the round of every phone rung with it (~8 KB a call) stayed as long. The
+// fork's goroutine may still be sending its ACK: the fork is not changed, only let go.
+func (p *party) settle() {
+	p.res, p.pickerInv, p.pickerTx = nil, nil, nil
+	if p.f != nil {
+		p.f = &fork{binding: p.f.binding, leg: p.f.leg}
+	}
+}
+
 // leg is the party's dialog.
 func (p *party) leg() *leg {
 	if p.picker != nil {

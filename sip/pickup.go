@@ -122,7 +122,7 @@ func (c *call) settlePicker(p *party) error {
 		return err
 	}
 	for _, codec := range []media.Codec{media.PCMU, media.PCMA} {
-		answerA, sessA, err := media.AnswerOfferWith(c.inv.Body(), s.opts.MediaAddr, c.epA.Port(), c.a.origin, codec)
+		answerA, sessA, err := media.AnswerOfferWith(c.offer, s.opts.MediaAddr, c.epA.Port(), c.a.origin, codec)
 		if err != nil {
 			continue
 		}
@@ -142,6 +142,9 @@ func (c *call) settlePicker(p *party) error {
 func (c *call) answerPicker(p *party) error {
 	s := c.s
 	l := p.picker
+	if c.inv == nil && (c.local == nil || !c.answered) {
+		return errInviteAnswered // no 200 to send the caller, and no media of ours to hand over
+	}
 	if c.relay != nil { // early media from a phone that rang
 		c.relay.Stop()
 		c.relay = nil

@@ -51,7 +51,7 @@ func (c *call) Ring(req flow.Ring) flow.Rang {
 		return flow.Rang{Result: flow.NoAnswer}
 	}
 	if !c.answered {
-		c.trackDialog(c.caller, "initiator", dialogTrying, c.inv.Recipient.User)
+		c.trackDialog(c.caller, "initiator", dialogTrying, c.dialled)
 	}
 	for _, ext := range targets {
 		c.trackDialog(ext, "recipient", dialogEarly, c.callerID)
@@ -174,7 +174,7 @@ func (c *call) prepareCallee() error {
 		return nil
 	}
 	c.originB = media.NewOrigin()
-	offerB, remoteA, err := media.RewriteOffer(c.inv.Body(), s.opts.MediaAddr, c.epB.Port(), c.originB)
+	offerB, remoteA, err := media.RewriteOffer(c.offer, s.opts.MediaAddr, c.epB.Port(), c.originB)
 	if err != nil {
 		return err
 	}

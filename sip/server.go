@@ -558,7 +558,11 @@ func init() {
 	// within T2 (4 s) of the last, and one later still (after four lost answers in a row) is
 	// answered as a request out of a transaction would be (481 for a BYE; the call is over).
 	// The timeouts (B, F, H: 32 s) are not touched.
-	sip.Timer_D, sip.Timer_J, sip.Timer_L = finishedTxLinger, finishedTxLinger, finishedTxLinger
+	sip.Timer_D, sip.Timer_J = finishedTxLinger, finishedTxLinger
+	// Timer L (a caller's INVITE we answered 2xx) need not absorb the INVITE's retransmissions
+	// either: the caller's dialog does (Server.absorbed), and the call retransmits its 2xx itself
+	// until the ACK (retransmitOK). While it ran, the transaction held the INVITE and the 2xx.
+	sip.Timer_L = sip.T1
 	// Timer M (a 2xx'd INVITE of ours) absorbs nothing here: the ACK ends the transaction and
 	// the dialog answers a retransmitted 2xx (dialog.acknowledge). sipgo's Terminate does not
 	// stop the timer, though, and until it fires the transaction keeps the INVITE and its 2xx:

@@ -7,7 +7,7 @@ import "slices"
 // both users free again). Every state set here is undone in cleanup, whatever way the call ends.
 
 // dialogID names this call in every user's dialog-info.
-func (c *call) dialogID() string { return callIDOf(c.inv) }
+func (c *call) dialogID() string { return c.id }
 
 // trackDialog sets ext's view of this call and remembers it for cleanup.
 func (c *call) trackDialog(ext, direction, state, remote string) {

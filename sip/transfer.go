@@ -431,7 +431,7 @@ func (c *call) notBridged(ev any) {
 	case handOverRequest:
 		if ev.named == c.a && c.b == nil {
 			// A consultation that was not answered: the transfer goes where it was going.
-			ev.reply <- handOver{dialled: c.inv.Recipient.User}
+			ev.reply <- handOver{dialled: c.dialled}
 			return
 		}
 		ev.reply <- handOver{err: errNotHandedOver}

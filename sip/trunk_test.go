@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -317,4 +318,96 @@ func TestInviteRetransmissionIsIdentical(t *testing.T) {
 	_, bye, from := carrier.next(sip.BYE)
 	carrier.send([]byte(sip.NewResponseFromRequest(bye, 200, "OK", nil).String()), from)
 	sw.waitIdle(t)
+}
+
+// TestLateInviteRetransmissionIsAbsorbed: a caller whose INVITE went out twice (the second
+// delayed in the network) must not get a second call from the copy that arrives after the
+// switch's 2xx — the INVITE's transaction has ended by then (Timer L) and the caller's dialog
+// absorbs the copy — while the switch goes on retransmitting its 2xx until the ACK, past the
+// transaction's end. An INVITE with the dialog's ids but a new CSeq is a merged request: 482.
+func TestLateInviteRetransmissionIsAbsorbed(t *testing.T) {
+	sw := startSwitch(t, func(o *switchOpts) { o.Trunks = loopbackTrunk{} })
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	carrier := newRawUAS(t)
+	to, err := net.ResolveUDPAddr("udp", sw.srv.Addr("udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := carrier.conn.LocalAddr().String()
+	sdp := "v=0\r\no=carrier 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+	request := func(method string, seq int, branch, toTag string, body string) []byte {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s sip:15551230000@%s SIP/2.0\r\n", method, sw.srv.Addr("udp"))
+		fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s;rport\r\n", local, branch)
+		b.WriteString("From: <sip:15557654321@127.0.0.1>;tag=carrier-tag\r\n")
+		fmt.Fprintf(&b, "To: <sip:15551230000@127.0.0.1>%s\r\n", toTag)
+		b.WriteString("Call-ID: late-retransmission@carrier\r\n")
+		fmt.Fprintf(&b, "CSeq: %d %s\r\n", seq, method)
+		fmt.Fprintf(&b, "Contact: <sip:carrier@%s>\r\nMax-Forwards: 70\r\n", local)
+		if body != "" {
+			b.WriteString("Content-Type: application/sdp\r\n")
+		}
+		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+		return []byte(b.String())
+	}
+	// responses reads the switch's responses until one matches want, returning all it read.
+	responses := func(want func(*sip.Response) bool) []*sip.Response {
+		t.Helper()
+		var got []*sip.Response
+		buf := make([]byte, 65535)
+		_ = carrier.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			n, _, err := carrier.conn.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("waiting for the switch's answer: %v (read %d responses)", err, len(got))
+			}
+			msg, err := sip.NewParser().ParseSIP(buf[:n])
+			if err != nil {
+				t.Fatalf("unparsable from the switch: %v", err)
+			}
+			if res, ok := msg.(*sip.Response); ok {
+				got = append(got, res)
+				if want(res) {
+					return got
+				}
+			}
+		}
+	}
+
+	invite := request("INVITE", 1, "z9hG4bK-late-1", "", sdp)
+	carrier.send(invite, to)
+	bob.answer(bob.nextIncoming(5 * time.Second))
+	first := responses(func(r *sip.Response) bool { return r.StatusCode == 200 })
+	ok := first[len(first)-1]
+	tag, _ := ok.To().Params.Get("tag")
+	// No ACK yet: the 2xx comes again after T1, 2·T1 and 4·T1 (at 3.5 s, past the INVITE
+	// transaction's Timer L), each time the same.
+	for i := 0; i < 3; i++ {
+		again := responses(func(r *sip.Response) bool { return r.StatusCode == 200 })
+		if got := again[len(again)-1].String(); got != ok.String() {
+			t.Fatalf("2xx retransmission %d differs:\n%s\nthe first:\n%s", i+1, got, ok.String())
+		}
+	}
+	carrier.send(invite, to) // the copy the network delayed
+	carrier.send(request("INVITE", 2, "z9hG4bK-late-2", "", sdp), to)
+	got := responses(func(r *sip.Response) bool { return r.StatusCode == 482 })
+	for _, r := range got {
+		if rt, _ := r.To().Params.Get("tag"); r.StatusCode != 482 && (r.StatusCode != 200 || rt != tag) {
+			t.Fatalf("the late INVITE got %d (To tag %q): a second call", r.StatusCode, rt)
+		}
+	}
+	carrier.send(request("ACK", 1, "z9hG4bK-late-ack", ";tag="+tag, ""), to)
+	if n := len(sw.srv.Calls()); n != 1 {
+		t.Fatalf("%d calls in progress, want the one", n)
+	}
+	carrier.send(request("BYE", 3, "z9hG4bK-late-bye", ";tag="+tag, ""), to)
+	responses(func(r *sip.Response) bool { return r.StatusCode == 200 && r.CSeq().MethodName == sip.BYE })
+	<-bob.byes
+	sw.waitIdle(t)
+	select {
+	case ic := <-bob.incoming:
+		t.Fatalf("Bob's phone was called again: %s", ic.req.CallID().Value())
+	default:
+	}
 }
