@@ -79,7 +79,7 @@ func (c *call) answer(p *party) error {
 	c.trackDialog(callee, "recipient", dialogConfirmed, c.callerID)
 	ok := c.a.response(c.inv, 200, "OK", answerA)
 	c.markAnswered()
-	if err := c.tx.Respond(ok); err != nil {
+	if err := c.respondOK(ok); err != nil {
 		s.removeDialog(f.leg)
 		_ = f.leg.bye(s)
 		c.callerGone = true

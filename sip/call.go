@@ -45,7 +45,11 @@ type call struct {
 	offer   []byte // the caller's SDP offer (a copy: not the datagram it came in)
 	mail    *events
 	done    chan struct{} // closed when the call is over
-	acked   chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
+	// finalized is closed when the caller's INVITE has its final response, or the owner has
+	// returned (closeFinalized): onInvite's goroutine waits for it.
+	finalized     chan struct{}
+	finalizedOnce sync.Once
+	acked         chan struct{} // the caller ACKed our 2xx (the caller's leg's acked)
 
 	// Owned by the call's goroutine.
 	callerID   string // the number callees see: the user's extension or the outside number
@@ -83,9 +87,10 @@ type call struct {
 func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller, callerID string, log *zap.Logger) *call {
 	c := &call{
 		s: s, log: log, caller: caller, callerID: callerID, inv: inv, tx: tx,
-		mail:  newEvents(),
-		done:  make(chan struct{}),
-		acked: make(chan struct{}),
+		mail:      newEvents(),
+		done:      make(chan struct{}),
+		acked:     make(chan struct{}),
+		finalized: make(chan struct{}),
 	}
 	c.keepInvite()
 	c.rec.started = s.clock.Now()
@@ -93,6 +98,32 @@ func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller, call
 		c.mail.post(cancelEvent{})
 	}
 	return c
+}
+
+// own runs the call on its own goroutine (onInvite). A panic ends the call as the SIP handlers'
+// do (Server.guard): logged, and a 500 to a caller still waiting for an answer.
+func (c *call) own(plan *routing.Plan) {
+	defer c.closeFinalized()
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("call panic", zap.Any("panic", r), zap.Stack("stack"))
+			if !c.final && c.tx != nil {
+				_ = c.tx.Respond(sip.NewResponseFromRequest(c.inv, 500, "Server Internal Error", nil))
+			}
+		}
+	}()
+	c.run(plan)
+}
+
+// respondOK sends the caller the 2xx that answers the call.
+func (c *call) respondOK(ok *sip.Response) error {
+	defer c.closeFinalized() // once the response is sent: onInvite's return ends the transaction
+	return c.tx.Respond(ok)
+}
+
+// closeFinalized tells onInvite's goroutine that the INVITE needs it no longer.
+func (c *call) closeFinalized() {
+	c.finalizedOnce.Do(func() { close(c.finalized) })
 }
 
 // run carries out plan and owns the call until it ends; then it releases everything and writes
@@ -312,6 +343,11 @@ func (c *call) respond(code int, reason string, body []byte) {
 	if code >= 200 {
 		c.final = true
 	}
+	defer func() {
+		if c.final {
+			c.closeFinalized() // once the response is sent
+		}
+	}()
 	if code >= 300 {
 		outcome := history.Rejected
 		if code == 487 {

@@ -11,18 +11,23 @@ import (
 )
 
 // onInvite takes a new call: authenticate, ask routing for a plan, and hand it to the flows on
-// a call of its own. The handler goroutine owns the call until it ends; BYE, CANCEL, INFO,
-// re-INVITE and timers only post to it.
+// a call of its own. A goroutine of the call's owns it until it ends (call.own); BYE, CANCEL,
+// INFO, re-INVITE and timers only post to it.
 //
-// The goroutine's stack is most of what a call in progress costs besides its messages: the
-// runtime halves a parked goroutine's stack only while under a quarter of it is in use, so the
-// frames below a talking call's wait decide whether it keeps 16 KB or 8 KB. Hence the work is
-// done in acceptInvite, whose large frame is gone before the call runs, and plans travel by
-// pointer.
+// The handler's goroutine waits until the caller has a final response and no longer: sipgo
+// ends the INVITE's transaction when its handler returns, and until then its frames hold the
+// INVITE and the transaction. A talking call that ran on it kept both for all its minutes
+// (whatever the call let go of), and a stack 3 KB deep: the runtime halves a parked goroutine's
+// stack only while under a quarter of it is in use, so those frames made it 8 KB where the
+// call's own frames fit in 4. For the same reason the work is done in acceptInvite, whose
+// large frame is gone before the call runs, and plans travel by pointer.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if c, plan := s.acceptInvite(req, tx); c != nil {
-		c.run(plan)
+	c, plan := s.acceptInvite(req, tx)
+	if c == nil {
+		return
 	}
+	go c.own(plan)
+	<-c.finalized
 }
 
 // absorbed takes an INVITE without a To tag whose Call-ID and From tag are those of a caller's

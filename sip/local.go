@@ -37,7 +37,7 @@ func (c *call) Answer() error {
 	c.s.addDialog(c.a)
 	ok := c.a.response(c.inv, 200, "OK", c.a.getLastSDP())
 	c.markAnswered()
-	if err := c.tx.Respond(ok); err != nil {
+	if err := c.respondOK(ok); err != nil {
 		c.callerGone = true
 		return fmt.Errorf("200 OK to caller: %w", err)
 	}

@@ -51,11 +51,12 @@ func (s *Server) Originate(o flow.Origination) error {
 		zap.Bool("originated", true))
 	c := &call{
 		s: s, log: log, caller: o.Caller, callerID: o.From, inv: inv, name: o.FromName,
-		ringAs: &presented{user: o.RingFrom, name: o.RingFromName},
-		mail:   newEvents(),
-		done:   make(chan struct{}),
-		acked:  make(chan struct{}),
-		final:  true, // there is no INVITE to respond to
+		ringAs:    &presented{user: o.RingFrom, name: o.RingFromName},
+		mail:      newEvents(),
+		done:      make(chan struct{}),
+		acked:     make(chan struct{}),
+		finalized: make(chan struct{}),
+		final:     true, // there is no INVITE to respond to
 	}
 	c.keepInvite()
 	close(c.acked) // the ACK is ours to send, not to wait for

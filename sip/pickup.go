@@ -180,7 +180,7 @@ func (c *call) answerPicker(p *party) error {
 		c.relay = media.NewRelay(c.epA, c.epB, s.opts.RTPTimeout)
 		ok := c.a.response(c.inv, 200, "OK", p.callerAnswer)
 		c.markAnswered()
-		if err := c.tx.Respond(ok); err != nil {
+		if err := c.respondOK(ok); err != nil {
 			c.callerGone = true
 			return fmt.Errorf("200 OK to caller: %w", err)
 		}
