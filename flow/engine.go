@@ -215,9 +215,14 @@ func (e *Engine) Run(c Call, plan *routing.Plan) {
 	case routing.Pickup:
 		e.pickup(c, plan)
 	default:
-		c.Log().Error("plan with an unknown action", zap.Stringer("action", plan.Action))
-		c.Refuse(0) // the SIP layer's mapping answers an unknown refusal with 500 and logs it
+		e.unknownAction(c, plan) // not here: Run's frame is under every call (see ring)
 	}
+}
+
+// unknownAction refuses a call whose plan has an action this engine does not know.
+func (e *Engine) unknownAction(c Call, plan *routing.Plan) {
+	c.Log().Error("plan with an unknown action", zap.Stringer("action", plan.Action))
+	c.Refuse(0) // the SIP layer's mapping answers an unknown refusal with 500 and logs it
 }
 
 // next carries out what follows when a plan gives up (nobody answered, hold limit, queue

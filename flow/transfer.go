@@ -18,15 +18,19 @@ const recallTimeout = 30 * time.Second
 // bridge connects the caller with p and, when one party sends the other on, carries on with
 // the transfer.
 func (e *Engine) bridge(c Call, p Party) {
-	err := c.Bridge(p)
+	if err := c.Bridge(p); err != nil {
+		e.bridgeEnded(c, err) // a frame of its own: bridge's is under the whole conversation
+	}
+}
+
+// bridgeEnded carries on after a bridge that ended in a transfer, or failed.
+func (e *Engine) bridgeEnded(c Call, err error) {
 	var t *Transferred
 	if errors.As(err, &t) {
 		e.transfer(c, *t)
 		return
 	}
-	if err != nil {
-		c.Log().Warn("call not bridged", zap.Error(err))
-	}
+	c.Log().Warn("call not bridged", zap.Error(err))
 }
 
 // transfer sends a transferred caller to t.To through the same status routing as a new call:

@@ -170,61 +170,68 @@ func (c *call) startRelay() {
 }
 
 // talk carries a bridged call until it ends and hangs up whichever legs are still up, or until
-// a blind transfer sends the caller on (returned).
+// a blind transfer sends the caller on (returned). Its frame is under the whole conversation:
+// the events are handled in onTalk, whose frame is gone while the call waits (see ring in
+// package flow for why the depth counts).
 func (c *call) talk() *flow.Transferred {
 	ackWait := c.s.clock.AfterFunc(64*t1, func() { c.mail.post(ackTimeout{}) })
 	defer ackWait.Stop()
 	c.relay.OnInactive(func() { c.mail.post(relayInactive{}) })
 	for {
-		switch ev := c.next().(type) {
-		case ackTimeout:
-			select {
-			case <-c.acked:
-				continue
-			default:
-			}
-			c.log.Warn("caller never acknowledged the answer; ending call")
-			c.byeBoth()
-			return nil
-		case byeEvent:
-			if ev.l != c.a && ev.l != c.b {
-				continue // a leg this call no longer carries (transferred away)
-			}
-			c.log.Info("call ended", zap.String("by", c.legName(ev.l)))
-			if ev.l == c.a {
-				c.callerGone = true
-				c.bye(c.b)
-			} else {
-				c.bye(c.a)
-			}
-			return nil
-		case referEvent:
-			if t := c.onRefer(ev); t != nil {
-				return t
-			}
-		case transferRequest:
-			if t := c.onTransferRequest(ev); t != nil {
-				return t
-			}
-		case handOverRequest:
-			if c.giveUp(ev) {
-				return nil
-			}
-		case relayInactive:
-			c.log.Info("no media; ending call", zap.Duration("timeout", c.s.opts.RTPTimeout))
-			c.byeBoth()
-			return nil
-		default:
-			fev, ok := c.common(ev)
-			if !ok {
-				continue
-			}
-			if st, stop := fev.(flow.Stop); stop {
-				c.log.Info("ending call", zap.String("why", st.Why))
-				c.byeBoth()
-				return nil
-			}
+		if over, t := c.onTalk(c.next()); over {
+			return t
 		}
+	}
+}
+
+// onTalk handles one event of a bridged call: it reports whether the conversation is over,
+// and the transfer that sends the caller on, if that is why.
+func (c *call) onTalk(ev any) (over bool, t *flow.Transferred) {
+	switch ev := ev.(type) {
+	case ackTimeout:
+		select {
+		case <-c.acked:
+			return false, nil
+		default:
+		}
+		c.log.Warn("caller never acknowledged the answer; ending call")
+		c.byeBoth()
+		return true, nil
+	case byeEvent:
+		if ev.l != c.a && ev.l != c.b {
+			return false, nil // a leg this call no longer carries (transferred away)
+		}
+		c.log.Info("call ended", zap.String("by", c.legName(ev.l)))
+		if ev.l == c.a {
+			c.callerGone = true
+			c.bye(c.b)
+		} else {
+			c.bye(c.a)
+		}
+		return true, nil
+	case referEvent:
+		t := c.onRefer(ev)
+		return t != nil, t
+	case transferRequest:
+		t := c.onTransferRequest(ev)
+		return t != nil, t
+	case handOverRequest:
+		return c.giveUp(ev), nil
+	case relayInactive:
+		c.log.Info("no media; ending call", zap.Duration("timeout", c.s.opts.RTPTimeout))
+		c.byeBoth()
+		return true, nil
+	default:
+		fev, ok := c.common(ev)
+		if !ok {
+			return false, nil
+		}
+		if st, stop := fev.(flow.Stop); stop {
+			c.log.Info("ending call", zap.String("why", st.Why))
+			c.byeBoth()
+			return true, nil
+		}
+		return false, nil
 	}
 }
 

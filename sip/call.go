@@ -104,15 +104,18 @@ func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller, call
 // do (Server.guard): logged, and a 500 to a caller still waiting for an answer.
 func (c *call) own(plan *routing.Plan) {
 	defer c.closeFinalized()
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("call panic", zap.Any("panic", r), zap.Stack("stack"))
-			if !c.final && c.tx != nil {
-				_ = c.tx.Respond(sip.NewResponseFromRequest(c.inv, 500, "Server Internal Error", nil))
-			}
-		}
-	}()
+	defer c.recoverPanic()
 	c.run(plan)
+}
+
+// recoverPanic ends a call whose owner panicked as Server.guard ends a handler's.
+func (c *call) recoverPanic() {
+	if r := recover(); r != nil {
+		c.log.Error("call panic", zap.Any("panic", r), zap.Stack("stack"))
+		if !c.final && c.tx != nil {
+			_ = c.tx.Respond(sip.NewResponseFromRequest(c.inv, 500, "Server Internal Error", nil))
+		}
+	}
 }
 
 // respondOK sends the caller the 2xx that answers the call.
@@ -138,15 +141,22 @@ func (c *call) run(plan *routing.Plan) {
 		return
 	}
 	defer c.over()
+	if c.open(plan) {
+		s.opts.Flows.Run(c, plan) // run's frame is under the whole call: the rest is in open
+	}
+}
+
+// open readies the caller's leg for plan, and reports whether the call goes on.
+func (c *call) open(plan *routing.Plan) bool {
 	c.setState(flow.Ringing)
 	if plan.Action != routing.Reject || plan.Announce != "" {
 		if err := c.openCaller(); err != nil {
 			c.log.Info("call refused", zap.Error(err))
 			c.end(endingOfMedia(err))
-			return
+			return false
 		}
 	}
-	s.opts.Flows.Run(c, plan)
+	return true
 }
 
 // over is the last thing a call's owner does, whatever way the call ended: it releases
