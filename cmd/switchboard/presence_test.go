@@ -240,7 +240,10 @@ func TestBaresipSeesColleagueDND(t *testing.T) {
 	if !poll.Until(15*time.Second, func() bool { return contact() == "Online" }) {
 		t.Fatalf("baresip does not show Bob Online within 15s (contact status %q)", contact())
 	}
-	if !logLineHas(sw.log.String(), "subscription started", `"ext": "1001"`, `"event": "presence"`, `"resource": "1002"`) {
+	// The switch logs the subscription once it has sent the first NOTIFY: the line may follow it.
+	if !poll.Until(5*time.Second, func() bool {
+		return logLineHas(sw.log.String(), "subscription started", `"ext": "1001"`, `"event": "presence"`, `"resource": "1002"`)
+	}) {
 		t.Errorf("switch log has no presence subscription by 1001 to 1002")
 	}
 	if v, ok := alice.waitStatus(t, "1001", "available", 2*time.Second); !ok || !v.Registered {
