@@ -100,8 +100,8 @@ func newCall(s *Server, inv *sip.Request, tx sip.ServerTransaction, caller, call
 	return c
 }
 
-// own runs the call on its own goroutine (onInvite). A panic ends the call as the SIP handlers'
-// do (Server.guard): logged, and a 500 to a caller still waiting for an answer.
+// own runs the call on its own goroutine (onInvite). A panic ends the call as a SIP handler's
+// does (Server.guard): logged, and a 500 to a caller still waiting for an answer.
 func (c *call) own(plan *routing.Plan) {
 	defer c.closeFinalized()
 	defer c.recoverPanic()
@@ -110,12 +110,15 @@ func (c *call) own(plan *routing.Plan) {
 
 // recoverPanic ends a call whose owner panicked as Server.guard ends a handler's.
 func (c *call) recoverPanic() {
-	if r := recover(); r != nil {
-		c.log.Error("call panic", zap.Any("panic", r), zap.Stack("stack"))
-		if !c.final && c.tx != nil {
-			_ = c.tx.Respond(sip.NewResponseFromRequest(c.inv, 500, "Server Internal Error", nil))
-		}
+	r := recover()
+	if r == nil {
+		return
 	}
+	if c.inv == nil { // answered and acknowledged: its INVITE is let go, and nothing to answer
+		c.log.Error("handler panic", zap.Any("panic", r), zap.Stack("stack"))
+		return
+	}
+	c.s.panicked(r, c.inv, c.tx, !c.final)
 }
 
 // respondOK sends the caller the 2xx that answers the call.
@@ -352,12 +355,8 @@ func (c *call) respond(code int, reason string, body []byte) {
 	}
 	if code >= 200 {
 		c.final = true
+		defer c.closeFinalized() // once the response is sent
 	}
-	defer func() {
-		if c.final {
-			c.closeFinalized() // once the response is sent
-		}
-	}()
 	if code >= 300 {
 		outcome := history.Rejected
 		if code == 487 {

@@ -46,13 +46,18 @@ func (s *Server) lookupLeg(req *sip.Request) *leg {
 
 // legOf is the established leg with this Call-ID whose dialog has these tags, or nil.
 func (s *Server) legOf(callID, ours, theirs string) *leg {
-	s.mu.Lock()
-	l := s.dialogs[callID]
-	s.mu.Unlock()
+	l := s.dialogOf(callID)
 	if l == nil || ours != l.localTag || theirs != l.remoteTag {
 		return nil
 	}
 	return l
+}
+
+// dialogOf is the established leg with this Call-ID, whatever its tags, or nil.
+func (s *Server) dialogOf(callID string) *leg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dialogs[callID]
 }
 
 // tagOf is the tag parameter of a From or To header ("" when it has none).

@@ -36,9 +36,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // the ACK), or a merged request (RFC 3261 §8.2.2.2: another CSeq, 482 Loop Detected). It reports
 // whether req was one.
 func (s *Server) absorbed(req *sip.Request, tx sip.ServerTransaction) bool {
-	s.mu.Lock()
-	l := s.dialogs[callIDOf(req)]
-	s.mu.Unlock()
+	l := s.dialogOf(callIDOf(req))
 	if l == nil || !l.uas || l.remoteTag != tagOf(req.From().Params) {
 		return false
 	}

@@ -290,14 +290,20 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		defer func() {
 			if r := recover(); r != nil {
-				s.log.Error("handler panic", zap.Any("panic", r), zap.String("method", string(req.Method)),
-					zap.String("call_id", callIDOf(req)), zap.Stack("stack"))
-				if tx != nil && !req.IsAck() {
-					_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
-				}
+				s.panicked(r, req, tx, !req.IsAck())
 			}
 		}()
 		h(req, tx)
+	}
+}
+
+// panicked logs a handler's or a call's recovered panic and, when answer is set, answers req
+// with 500 on tx: the server goes on serving.
+func (s *Server) panicked(r any, req *sip.Request, tx sip.ServerTransaction, answer bool) {
+	s.log.Error("handler panic", zap.Any("panic", r), zap.String("method", string(req.Method)),
+		zap.String("call_id", callIDOf(req)), zap.Stack("stack"))
+	if answer && tx != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 	}
 }
 
