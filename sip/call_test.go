@@ -9,6 +9,9 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-voip/switchboard/flow"
+	"github.com/switchboard-voip/switchboard/routing"
 )
 
 func TestCallToUnknownNumberIs404(t *testing.T) {
@@ -441,4 +444,28 @@ func expectOn(t *testing.T, got <-chan string, want, kind string) {
 	case <-time.After(3 * time.Second):
 		t.Fatalf("the phone got no %s", kind)
 	}
+}
+
+// panickingFlows is a flow engine with a bug: every call it is given panics on the call's own
+// goroutine.
+type panickingFlows struct{}
+
+func (panickingFlows) Run(flow.Call, *routing.Plan) { panic("a flow with a bug") }
+
+// TestPanicInACallIsAnswered500: a call whose flow panics gets 500, not silence, and the switch
+// (the process) goes on serving: the next phone registers and the next call gets its 500 too.
+func TestPanicInACallIsAnswered500(t *testing.T) {
+	sw := startSwitch(t, func(o *switchOpts) { o.Flows = panickingFlows{} })
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	newPhone(t, sw, "1002", "udp").mustRegister()
+	for i := 0; i < 2; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := alice.call(ctx, "1002")
+		cancel()
+		if statusOf(err) != 500 {
+			t.Fatalf("call %d with a panicking flow: %v, want 500", i+1, err)
+		}
+	}
+	newPhone(t, sw, "1003", "udp").mustRegister()
+	sw.waitIdle(t)
 }
