@@ -76,7 +76,10 @@ func newSwitchMetrics(reg prometheus.Registerer) *switchMetrics {
 		m.queueWait[r] = queueWait.WithLabelValues(string(r))
 	}
 	reg.MustRegister(calls, m.setup, m.pdd, auth, m.registers, m.fanout, queueWait,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		// The scheduler's latencies (go_sched_latencies_seconds: how long goroutines waited,
+		// runnable, for a CPU) tell SIP work starved by media work from a slow network.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
