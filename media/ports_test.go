@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestPortsHandsOutEvenRTPAndRTCPOneAbove(t *testing.T) {
@@ -176,5 +177,44 @@ func TestEndpointOnCloseRunsOnceWithClose(t *testing.T) {
 	e.OnClose(func() { ran++ })
 	if ran != 2 {
 		t.Fatal("OnClose on a closed endpoint did not run at once")
+	}
+}
+
+// A burst of a call's audio that arrives while nothing reads the endpoint (its reader is behind)
+// waits in the RTP socket: 3 s of 20 ms packets, more than the kernel's default buffer holds
+// (about 80 on loopback), all come out in order.
+func TestEndpointHoldsABurstOfAudio(t *testing.T) {
+	ep, err := newPool(t, 1).Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	phone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	const burst = 400
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(ep.Addr(), uint16(ep.Port())))
+	pkt := make([]byte, 172) // a G.711 packet: 12 bytes of header, 160 of audio
+	for i := range burst {
+		pkt[2], pkt[3] = byte(i>>8), byte(i)
+		if _, err := phone.WriteToUDP(pkt, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rtp, _ := ep.Sockets()
+	buf := make([]byte, 1500)
+	for i := range burst {
+		if err := rtp.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := rtp.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("packet %d of %d: %v (the socket dropped the rest of the burst)", i, burst, err)
+		}
+		if got := int(buf[2])<<8 | int(buf[3]); n != len(pkt) || got != i {
+			t.Fatalf("packet %d: got sequence %d, %d bytes", i, got, n)
+		}
 	}
 }
