@@ -116,15 +116,16 @@ func (p *poller) add(conn *net.UDPConn, sink packetSink) pollHandle {
 }
 
 // readerCount is how many workers read media when the runtime runs goroutines on procs CPUs:
-// one fewer, so that media never holds every CPU and the signalling has one to run on. A
-// worker under load seldom parks (its set has something ready again by the time it looks),
-// and while every CPU runs one, a ready SIP socket waits for a worker to park or for the
-// runtime's monitor to poll the network (every 10 ms), and the goroutines it wakes wait for a
-// CPU behind the workers. At 2,000 streaming calls on two CPUs (SIPp beside the switch), with
-// two workers goroutines waited 10–117 ms for a CPU 8,270 times in a run and the callers'
-// set-up p50/p99 were 32–168 / 336–1,224 ms; with one, 700 times and 8–12 / 172–216 ms, the
-// switch's CPU the same (85–88 %): one worker keeps up with those calls' 200,000 packets a
-// second. Yielding after each batch (runtime.Gosched) with two workers: 52–120 / 308–668 ms.
+// one fewer, so that media never holds every one and the signalling has one to run on (the
+// switch's main adds one to the machine's CPUs for it, so that the readers still get one each).
+// A worker under load seldom parks (its set has something ready again by the time it looks),
+// and while every runtime CPU runs one, a ready SIP socket waits for a worker to park or for
+// the runtime's monitor to poll the network (every 10 ms), and the goroutines it wakes wait
+// behind the workers. At 2,000 streaming calls on two CPUs (SIPp beside the switch), with two
+// workers on two, goroutines waited 10–117 ms for a CPU 8,270 times in a run and the callers'
+// set-up p50/p99 were 32–168 / 336–1,224 ms; with one worker on two, 700 times and 8–12 /
+// 172–216 ms, the switch's CPU the same (85–88 %). Yielding after each batch instead
+// (runtime.Gosched) with two workers: 52–120 / 308–668 ms.
 func readerCount(procs int) int {
 	return max(1, procs-1)
 }
