@@ -31,12 +31,13 @@ type Ports struct {
 
 // rtpReadBuffer is an RTP socket's receive buffer: room for a burst of a few seconds of a
 // call's audio arriving while the reader is behind (or the sender catches up after falling
-// behind itself). The kernel's default (208 KiB) holds about 80 packets of 172 bytes on
-// loopback, where each is charged 2.3 KB: at 2,000 streaming calls on two busy CPUs, with one
-// media reader, hundreds of sockets overflowed by a few packets in 5 of 12 runs (up to 35,000
-// packets lost in a run); with 1 MiB, none in 3 runs. The buffer is a limit, not an
-// allocation: memory is only taken by packets waiting. The kernel caps it at twice
-// net.core.rmem_max (416 KiB on a stock kernel, still twice the default).
+// behind itself). The kernel's default (208 KiB) holds 256 packets of 172 bytes sent on
+// loopback (TestEndpointHoldsABurstOfAudio), fewer of SIPp's: at 2,000 streaming calls on two
+// busy CPUs, with one or two media readers, hundreds of caller-facing sockets overflowed by a
+// few packets (queues full at 186 KB) in about half the runs, up to 35,000 packets lost in a
+// run; with 1 MiB, none in 8 runs. The buffer is a limit, not an allocation: memory is only
+// taken by packets waiting. The kernel caps the request at net.core.rmem_max (and doubles it
+// for its own bookkeeping: 416 KiB on a stock kernel, still twice the default).
 const rtpReadBuffer = 1 << 20
 
 // NewPorts returns a pool of the pairs that fit in [minPort,maxPort] on addr.
