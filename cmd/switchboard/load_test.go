@@ -408,20 +408,26 @@ func (m *procMonitor) memory() (kb, threads int) {
 	for _, pid := range m.pids {
 		_, th := procStatus(pid)
 		threads += th
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-		if err != nil {
-			continue
-		}
-		for line := range strings.SplitSeq(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
-				if f := strings.Fields(v); len(f) > 0 {
-					n, _ := strconv.Atoi(f[0])
-					kb += n
-				}
-			}
-		}
+		kb += smapsRollup(pid)["Pss"]
 	}
 	return kb, threads
+}
+
+// smapsRollup is a process's /proc/pid/smaps_rollup, KB by field ("Pss", "Pss_Anon", ...);
+// empty if the process is gone.
+func smapsRollup(pid int) map[string]int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return nil
+	}
+	kb := make(map[string]int)
+	for line := range strings.SplitSeq(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if f := strings.Fields(v); ok && len(f) > 0 {
+			kb[k], _ = strconv.Atoi(f[0])
+		}
+	}
+	return kb
 }
 
 func (m *procMonitor) stop() procFigures {

@@ -218,24 +218,9 @@ func TestBenchPeer(t *testing.T) {
 // clean pages the kernel drops first, not memory the server holds).
 func memorySplit(pids []int) (ownKB, filesKB int) {
 	for _, pid := range pids {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-		if err != nil {
-			continue
-		}
-		for line := range strings.SplitSeq(string(data), "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			f := strings.Fields(v)
-			if !ok || len(f) == 0 {
-				continue
-			}
-			n, _ := strconv.Atoi(f[0])
-			switch k {
-			case "Pss_Anon", "Pss_Shmem":
-				ownKB += n
-			case "Pss_File":
-				filesKB += n
-			}
-		}
+		kb := smapsRollup(pid)
+		ownKB += kb["Pss_Anon"] + kb["Pss_Shmem"]
+		filesKB += kb["Pss_File"]
 	}
 	return ownKB, filesKB
 }
