@@ -143,7 +143,7 @@ func TestMetricsMoveAsCallsAreMade(t *testing.T) {
 		"switchboard_post_dial_delay_seconds", "switchboard_rtp_packets_total", "switchboard_rtcp_reported_loss_ratio",
 		"switchboard_queue_wait_seconds", "switchboard_presence_fanout_seconds", "switchboard_auth_failures_total",
 		"switchboard_registers_accepted_total", "switchboard_call_legs_active", "switchboard_calls_active",
-		"go_goroutines", "process_resident_memory_bytes"} {
+		"go_goroutines", "go_sched_latencies_seconds", "process_resident_memory_bytes"} {
 		if before[name] == nil {
 			t.Errorf("no %s before any call", name)
 		}
