@@ -4,16 +4,13 @@ import "runtime"
 
 // addSignallingProc runs goroutines on one CPU more than the runtime would by default (all the
 // machine's, or its container's quota), unless the operator set GOMAXPROCS; it returns the
-// count and whether it set it. The media readers take one per runtime CPU but one (package
-// media's readerCount), so with this they read on every CPU and signalling still always
-// finds a free one: a SIP datagram is picked up when it arrives instead of when a busy
-// reader parks or the runtime's monitor polls the network (every 10 ms), and its goroutines
-// do not queue behind the readers. At 2,000 streaming calls on two CPUs with SIPp beside the
-// switch, three rounds each with the binaries taking turns: set-up p50/p99 48/436, 16/180,
-// 44/568 ms and no failed call; one reader on two: 72/656, 28/464, 52/764; two readers on
-// two (every CPU a reader's): 160/656 (after a failed run), 76/848, 176/2,512 ms, and calls
-// failed in two rounds of three. The operating system shares the cores among the threads; the
-// extra one mostly waits for the network.
+// count and whether it set it. The media readers leave one runtime CPU to signalling (package
+// media's readerCount says why); with one more they still read on every core. At 2,000
+// streaming calls on two CPUs with SIPp beside the switch, three rounds each with the binaries
+// taking turns: set-up p50/p99 48/436, 16/180, 44/568 ms and no failed call; one reader on two
+// CPUs: 72/656, 28/464, 52/764; a reader on each of two: 160/656 (after a failed run), 76/848,
+// 176/2,512 ms, and calls failed in two rounds of three. The operating system shares the cores
+// among the threads; the extra one mostly waits for the network.
 func addSignallingProc(getenv func(string) string) (int, bool) {
 	if getenv("GOMAXPROCS") != "" {
 		return runtime.GOMAXPROCS(0), false
