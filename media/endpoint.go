@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Endpoint is one call leg's side of the switch: an RTP socket on Addr:Port
@@ -36,6 +37,9 @@ type Endpoint struct {
 // The per-packet path reads both fields with atomic loads only.
 type socket struct {
 	conn *net.UDPConn
+	// raw is conn's descriptor, for a reader that sends several packets in one system call
+	// (sendBatch); nil if it could not be had, and then packets go one by one.
+	raw syscall.RawConn
 	// remote is where packets for the peer go; nil until known. It is
 	// replaced, never mutated, and only when the address changes, so the
 	// steady state neither allocates nor writes shared memory.
@@ -93,6 +97,8 @@ func newEndpoint(pool *Ports, addr netip.Addr, port int, rtp, rtcp *net.UDPConn)
 	e := &Endpoint{pool: pool, addr: addr, port: port}
 	e.rtp.conn = rtp
 	e.rtcp.conn = rtcp
+	e.rtp.raw, _ = rtp.SyscallConn()
+	e.rtcp.raw, _ = rtcp.SyscallConn()
 	e.rtcp.rtcp = true
 	return e
 }

@@ -54,6 +54,8 @@ type pollWorker struct {
 	iovs   [pollBurst]unix.Iovec
 	froms  [pollBurst]unix.RawSockaddrAny
 	bufs   [pollBurst][relayBufSize]byte
+	// batch sends a read's packets on (relays only).
+	batch sendBatch
 
 	done chan struct{}
 }
@@ -64,6 +66,8 @@ type pollReg struct {
 	slot int32
 	raw  syscall.RawConn
 	sink packetSink
+	// flow is sink when it is a relay's direction, whose packets go out in batches.
+	flow *flow
 	read func(fd uintptr) bool // drainFD, bound once so that reading allocates nothing
 
 	// mu is held while the worker reads the socket; remove takes it to wait for a read in
@@ -84,6 +88,7 @@ func (p *poller) add(conn *net.UDPConn, sink packetSink) pollHandle {
 		return startGoReader(conn, sink)
 	}
 	g := &pollReg{w: w, raw: raw, sink: sink}
+	g.flow, _ = sink.(*flow)
 	g.read = g.drainFD
 	w.mu.Lock()
 	if n := len(w.free); n > 0 {
@@ -185,6 +190,7 @@ func newPollWorker() (*pollWorker, error) {
 	}
 	w := &pollWorker{epfd: epfd, set: set, done: make(chan struct{})}
 	w.wait = w.collect
+	w.batch.init()
 	for i := range w.msgs {
 		w.iovs[i].Base = &w.bufs[i][0]
 		w.iovs[i].SetLen(relayBufSize)
@@ -259,8 +265,9 @@ func (g *pollReg) drain() {
 	}
 }
 
-// drainFD is the per-packet path: one recvmmsg into the worker's buffers, no allocation.
-// What a full batch leaves is reported again by the level-triggered set.
+// drainFD is the per-packet path: one recvmmsg into the worker's buffers, a relay's packets
+// sent on together (sendBatch), no allocation. What a full batch leaves is reported again by
+// the level-triggered set.
 func (g *pollReg) drainFD(fd uintptr) bool {
 	w := g.w
 	for range pollBurst {
@@ -273,10 +280,15 @@ func (g *pollReg) drainFD(fd uintptr) bool {
 		default:
 			continue // an ICMP error surfacing on a read concerns one packet, not the socket
 		}
+		if g.flow != nil {
+			w.batch.relay(g.flow, &w.bufs, &w.msgs, &w.froms, int(n))
+		} else {
+			for i := range int(n) {
+				g.sink.packet(w.bufs[i][:], int(w.msgs[i].n), sourceOf(&w.froms[i]))
+			}
+		}
 		for i := range int(n) {
-			m := &w.msgs[i]
-			g.sink.packet(w.bufs[i][:], int(m.n), sourceOf(&w.froms[i]))
-			m.hdr.Namelen = uint32(unsafe.Sizeof(w.froms[i])) // the kernel wrote its length
+			w.msgs[i].hdr.Namelen = uint32(unsafe.Sizeof(w.froms[i])) // the kernel wrote its length
 		}
 		return true
 	}

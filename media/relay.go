@@ -125,8 +125,8 @@ func (r *Relay) Start(ctx context.Context) {
 		s.conn.SetReadDeadline(time.Time{})
 	}
 	r.flows = [4]flow{
-		{in: &r.a.rtp, out: &r.b.rtp, c: &r.rtpAB, cont: &r.contB, sent: &r.sentB},
-		{in: &r.b.rtp, out: &r.a.rtp, c: &r.rtpBA, cont: &r.contA, sent: &r.sentA},
+		{in: &r.a.rtp, out: &r.b.rtp, c: &r.rtpAB, cont: &r.contB, rec: &r.sentB},
+		{in: &r.b.rtp, out: &r.a.rtp, c: &r.rtpBA, cont: &r.contA, rec: &r.sentA},
 		{in: &r.a.rtcp, out: &r.b.rtcp, c: &r.rtcpAB},
 		{in: &r.b.rtcp, out: &r.a.rtcp, c: &r.rtcpBA},
 	}
@@ -341,12 +341,12 @@ func (c *counters) snapshot() DirectionStats {
 }
 
 // flow is one of a relay's four directions: what arrives on in goes out of
-// out. cont and sent are nil for RTCP.
+// out. cont and rec are nil for RTCP.
 type flow struct {
 	in, out *socket
 	c       *counters
 	cont    *atomic.Pointer[rewriter]
-	sent    *sentRecord
+	rec     *sentRecord
 }
 
 // packet is the per-packet path: latch the sender, rewrite the header in
@@ -356,39 +356,53 @@ type flow struct {
 // clock once per RTP packet (for the record and the rewrite), never for
 // RTCP, and the inactivity timer does the timing.
 func (f *flow) packet(buf []byte, n int, src netip.AddrPort) {
+	pkt, now, ok := f.prepare(buf, n, src)
+	if ok {
+		f.sent(pkt, now, f.out.send(pkt))
+	}
+}
+
+// prepare is packet up to the write: it counts the packet, latches the sender and rewrites
+// the header, and returns what to send out of f.out (a prefix of buf) and the clock it read;
+// false means the packet was dropped (and counted so). A reader that sends several packets
+// of one socket at once (sendBatch) calls prepare for each, then sent for each.
+func (f *flow) prepare(buf []byte, n int, src netip.AddrPort) (pkt []byte, now int64, ok bool) {
 	c := f.c
 	c.packets.Add(1)
 	c.bytes.Add(uint64(n))
 	if n == len(buf) {
 		c.dropped.Add(1)
-		return
+		return nil, 0, false
 	}
-	pkt, ok := f.in.open(buf[:n])
+	pkt, ok = f.in.open(buf[:n])
 	if !ok {
 		c.dropped.Add(1)
-		return
+		return nil, 0, false
 	}
-	n = len(pkt)
 	f.in.latch(src)
 	if f.in.rtcp {
 		readReports(pkt, c)
 	}
-	var now int64
-	if f.sent != nil {
+	if f.rec != nil {
 		now = mono()
 	}
 	if f.cont != nil {
-		if rw := f.cont.Load(); rw != nil && !rw.rewrite(buf[:n], now) {
+		if rw := f.cont.Load(); rw != nil && !rw.rewrite(pkt, now) {
 			c.dropped.Add(1)
-			return
+			return nil, 0, false
 		}
 	}
-	if !f.out.send(buf[:n]) {
-		c.dropped.Add(1)
+	return pkt, now, true
+}
+
+// sent finishes a prepared packet once the write is done: ok is whether it went out.
+func (f *flow) sent(pkt []byte, now int64, ok bool) {
+	if !ok {
+		f.c.dropped.Add(1)
 		return
 	}
-	if f.sent != nil {
-		f.sent.record(buf[:n], now)
+	if f.rec != nil {
+		f.rec.record(pkt, now)
 	}
 }
 
