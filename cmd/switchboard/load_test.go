@@ -160,6 +160,7 @@ type loadResult struct {
 	// udpDrops is the datagrams the server's UDP sockets dropped for a full receive buffer
 	// during the step: with media flowing, packets lost; -1 unknown.
 	udpDrops                      int64
+	queuedPeakKB                  int64 // the most waiting in the server's UDP sockets at once
 	failures                      string
 	peakCalls                     int
 	setup                         []float64 // ms
@@ -174,10 +175,10 @@ func (r loadResult) line() string {
 	if r.peakCalls > 0 {
 		perCall = float64(r.rssPeakKB) / float64(r.peakCalls)
 	}
-	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB (%.0f KB per call)  retransmissions seen: caller %d, callee %d; unexpected %d; UDP drops at the server %d  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
+	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB (%.0f KB per call)  retransmissions seen: caller %d, callee %d; unexpected %d; UDP drops at the server %d, peak queued %d KB  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
 		r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.calleeFailed, r.peakCalls, len(r.setup),
 		pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
-		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, perCall, r.retxAtCaller, r.retxAtCallee, r.unexpected, r.udpDrops,
+		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, perCall, r.retxAtCaller, r.retxAtCallee, r.unexpected, r.udpDrops, r.queuedPeakKB,
 		r.achievedRate, r.wall.Round(100*time.Millisecond), r.leftover, r.failures)
 }
 
@@ -221,7 +222,7 @@ func runLoadStep(t *testing.T, dir, name, uacScenario, remote, calleesCSV string
 	last, rows := readStats(t, uac)
 	counts := readCounts(t, uac)
 	r := loadResult{
-		udpDrops:     m.udpDrops,
+		udpDrops: m.udpDrops, queuedPeakKB: m.queuedPeakKB,
 		retxAtCaller: counts.retransReceived(), unexpected: counts.unexpected(),
 		name: label, rate: rate, holdS: holdS, wall: wall, planned: calls,
 		attempted: last.int("TotalCallCreated"), succeeded: last.int("SuccessfulCall(C)"),
@@ -333,6 +334,9 @@ type procFigures struct {
 	rssPeakKB, rssEndKB int
 	threads             int
 	udpDrops            int64 // datagrams the processes' sockets dropped (full buffers); -1 unknown
+	// queuedPeakKB is the most the processes' UDP sockets held waiting to be read at once
+	// (sampled each second, in the kernel's accounting): a server behind its traffic.
+	queuedPeakKB int64
 }
 
 // clockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat; 100 on every Linux ABI Go
@@ -381,15 +385,19 @@ func startProcMonitor(pids ...int) *procMonitor {
 	return m
 }
 
-// sampleDrops records the drop count of every UDP socket the processes hold now.
+// sampleDrops records the drop count of every UDP socket the processes hold now, and what
+// waits in them all.
 func (m *procMonitor) sampleDrops() {
-	now, err := udpstat.SocketDrops(m.pids...)
+	now, err := udpstat.Sockets(m.pids...)
 	if err != nil {
 		return
 	}
-	for inode, n := range now {
-		m.drops[inode] = n
+	var queued int64
+	for inode, s := range now {
+		m.drops[inode] = s.Drops
+		queued += s.Queued
 	}
+	m.res.queuedPeakKB = max(m.res.queuedPeakKB, queued/1024)
 }
 
 func (m *procMonitor) cpuTicks() int64 {

@@ -41,18 +41,40 @@ func ReceiveDrops() (int64, error) {
 	return 0, errors.New("udp receive drops: no RcvbufErrors in /proc/net/snmp")
 }
 
+// Socket is what the kernel reports of one UDP socket.
+type Socket struct {
+	// Drops is the datagrams dropped for a full receive buffer since the socket was opened.
+	Drops int64
+	// Queued is the memory the datagrams waiting to be read take (the rx_queue column: the
+	// kernel's accounting of each datagram's buffer, several times its payload), in bytes.
+	Queued int64
+}
+
 // SocketDrops returns, by socket inode, the datagrams dropped at the UDP sockets the given
-// processes hold (the drops column of /proc/net/udp and udp6, for the socket inodes among each
-// process's open files): what a server lost to full receive buffers, apart from what other
-// programs on the host lost. A closed socket's count is gone with it, so a caller that wants a
+// processes hold (Sockets). A closed socket's count is gone with it, so a caller that wants a
 // total over a while samples often and keeps the last count seen of each socket.
 func SocketDrops(pids ...int) (map[string]int64, error) {
+	socks, err := Sockets(pids...)
+	if err != nil {
+		return nil, err
+	}
+	drops := make(map[string]int64, len(socks))
+	for inode, s := range socks {
+		drops[inode] = s.Drops
+	}
+	return drops, nil
+}
+
+// Sockets returns, by socket inode, the UDP sockets the given processes hold (/proc/net/udp and
+// udp6, for the socket inodes among each process's open files): what a server lost to full
+// receive buffers and what waits in them, apart from other programs on the host.
+func Sockets(pids ...int) (map[string]Socket, error) {
 	inodes := make(map[string]bool)
 	for _, pid := range pids {
 		dir := fmt.Sprintf("/proc/%d/fd", pid)
 		fds, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, fmt.Errorf("udp socket drops: %w", err)
+			return nil, fmt.Errorf("udp sockets: %w", err)
 		}
 		for _, fd := range fds {
 			target, err := os.Readlink(dir + "/" + fd.Name())
@@ -64,14 +86,14 @@ func SocketDrops(pids ...int) (map[string]int64, error) {
 			}
 		}
 	}
-	drops := make(map[string]int64)
+	socks := make(map[string]Socket)
 	for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
 		data, err := os.ReadFile(table)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
-			return nil, fmt.Errorf("udp socket drops: %w", err)
+			return nil, fmt.Errorf("udp sockets: %w", err)
 		}
 		for line := range strings.SplitSeq(string(data), "\n") {
 			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
@@ -79,12 +101,17 @@ func SocketDrops(pids ...int) (map[string]int64, error) {
 			if len(f) < 13 || !inodes[f[9]] {
 				continue
 			}
-			n, err := strconv.ParseInt(f[12], 10, 64)
+			drops, err := strconv.ParseInt(f[12], 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("udp socket drops: %s: %w", table, err)
+				return nil, fmt.Errorf("udp sockets: %s: %w", table, err)
 			}
-			drops[f[9]] = n
+			_, rx, _ := strings.Cut(f[4], ":")
+			queued, err := strconv.ParseInt(rx, 16, 64)
+			if err != nil {
+				return nil, fmt.Errorf("udp sockets: %s: %w", table, err)
+			}
+			socks[f[9]] = Socket{Drops: drops, Queued: queued}
 		}
 	}
-	return drops, nil
+	return socks, nil
 }

@@ -80,3 +80,53 @@ func overflow(t *testing.T, counted func() bool) bool {
 		return counted()
 	})
 }
+
+// What waits in a socket of this process counts in its Queued, and is gone once read.
+func TestSocketsCountsWhatWaits(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	src, err := net.DialUDP("udp", nil, sink.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	queued := func() int64 {
+		t.Helper()
+		socks, err := Sockets(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, s := range socks {
+			n += s.Queued
+		}
+		return n
+	}
+	before := queued()
+	const n = 10
+	for range n {
+		if _, err := src.Write(make([]byte, 172)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// On loopback a datagram is in the receiver's queue when the send returns.
+	waiting := queued()
+	if waiting < before+n*172 {
+		t.Fatalf("%d bytes queued with %d datagrams of 172 bytes waiting, %d before", waiting, n, before)
+	}
+	buf := make([]byte, 1500)
+	for range n {
+		if _, err := sink.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := queued(); after >= waiting {
+		t.Errorf("%d bytes queued after reading them all, %d before", after, waiting)
+	}
+}
