@@ -12,3 +12,6 @@ func (p *poller) add(conn *net.UDPConn, sink packetSink) pollHandle {
 
 // Close stops the poller; there is nothing to stop without epoll.
 func (p *poller) Close() error { return nil }
+
+// pollWorker is Linux's epoll reader (poller_linux.go); elsewhere the poller has none.
+type pollWorker struct{}
