@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
 
 // Endpoint is one call leg's side of the switch: an RTP socket on Addr:Port
@@ -36,10 +35,7 @@ type Endpoint struct {
 // socket is one UDP socket of an endpoint and the peer address it sends to.
 // The per-packet path reads both fields with atomic loads only.
 type socket struct {
-	conn *net.UDPConn
-	// raw is conn's descriptor, for a reader that sends several packets in one system call
-	// (sendBatch); nil if it could not be had, and then packets go one by one.
-	raw syscall.RawConn
+	udp *udpSocket
 	// remote is where packets for the peer go; nil until known. It is
 	// replaced, never mutated, and only when the address changes, so the
 	// steady state neither allocates nor writes shared memory.
@@ -93,12 +89,10 @@ func (s *socket) open(pkt []byte) ([]byte, bool) {
 	return out, err == nil
 }
 
-func newEndpoint(pool *Ports, addr netip.Addr, port int, rtp, rtcp *net.UDPConn) *Endpoint {
+func newEndpoint(pool *Ports, addr netip.Addr, port int, rtp, rtcp *udpSocket) *Endpoint {
 	e := &Endpoint{pool: pool, addr: addr, port: port}
-	e.rtp.conn = rtp
-	e.rtcp.conn = rtcp
-	e.rtp.raw, _ = rtp.SyscallConn()
-	e.rtcp.raw, _ = rtcp.SyscallConn()
+	e.rtp.udp = rtp
+	e.rtcp.udp = rtcp
 	e.rtcp.rtcp = true
 	return e
 }
@@ -112,8 +106,17 @@ func (e *Endpoint) Port() int { return e.port }
 
 // Sockets returns the endpoint's RTP and RTCP sockets, for an owner that moves packets itself
 // instead of running a Relay on them (the WebRTC gateway: ICE on the first, a plain-RTP face
-// towards the switch on the second). Close still closes them and returns the pair.
-func (e *Endpoint) Sockets() (rtp, rtcp *net.UDPConn) { return e.rtp.conn, e.rtcp.conn }
+// towards the switch on the second). Close still closes them and returns the pair. It fails
+// only if the process is out of descriptors.
+func (e *Endpoint) Sockets() (rtp, rtcp *net.UDPConn, err error) {
+	if rtp, err = e.rtp.udp.conn(); err != nil {
+		return nil, nil, err
+	}
+	if rtcp, err = e.rtcp.udp.conn(); err != nil {
+		return nil, nil, err
+	}
+	return rtp, rtcp, nil
+}
 
 // Addr returns the local IP the sockets are bound to.
 func (e *Endpoint) Addr() netip.Addr { return e.addr }
@@ -167,7 +170,7 @@ func (e *Endpoint) OnClose(f func()) {
 func (e *Endpoint) Close() error {
 	var err error
 	e.closeOnce.Do(func() {
-		err = errors.Join(e.rtp.conn.Close(), e.rtcp.conn.Close())
+		err = errors.Join(e.rtp.udp.close(), e.rtcp.udp.close())
 		if e.pool != nil {
 			e.pool.release(e.port)
 		}
@@ -225,6 +228,5 @@ func (s *socket) send(b []byte) bool {
 		s.sealBuf = out[:0] // grown once to a packet's size, then reused
 		b = out
 	}
-	_, err := s.conn.WriteToUDPAddrPort(b, *dst)
-	return err == nil
+	return s.udp.writeTo(b, *dst) == nil
 }

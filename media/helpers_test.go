@@ -178,3 +178,12 @@ func checkGoroutines(t *testing.T) {
 		}
 	})
 }
+
+// mustConn is the socket as a *net.UDPConn, for a test's phone that reads and writes it.
+func (s *socket) mustConn() *net.UDPConn {
+	c, err := s.udp.conn()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}

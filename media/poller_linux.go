@@ -4,7 +4,6 @@ package media
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -64,7 +63,7 @@ type pollWorker struct {
 type pollReg struct {
 	w    *pollWorker
 	slot int32
-	raw  syscall.RawConn
+	udp  *udpSocket
 	sink packetSink
 	// flow is sink when it is a relay's direction, whose packets go out in batches.
 	flow *flow
@@ -76,18 +75,14 @@ type pollReg struct {
 	gone bool
 }
 
-// add starts reading conn into sink; the handle's remove stops it and waits until sink is no
+// add starts reading u into sink; the handle's remove stops it and waits until sink is no
 // longer called. The workers (readerCount) start with the first socket.
-func (p *poller) add(conn *net.UDPConn, sink packetSink) pollHandle {
+func (p *poller) add(u *udpSocket, sink packetSink) pollHandle {
 	w := p.worker()
 	if w == nil {
-		return startGoReader(conn, sink)
+		return startGoReaderOn(u, sink)
 	}
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return startGoReader(conn, sink)
-	}
-	g := &pollReg{w: w, raw: raw, sink: sink}
+	g := &pollReg{w: w, udp: u, sink: sink}
 	g.flow, _ = sink.(*flow)
 	g.read = g.drainFD
 	w.mu.Lock()
@@ -104,18 +99,14 @@ func (p *poller) add(conn *net.UDPConn, sink packetSink) pollHandle {
 	w.regs[g.slot] = g
 	w.mu.Unlock()
 
-	var ctlErr error
-	err = raw.Control(func(fd uintptr) {
+	err := u.use(func(fd int) error {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN}
 		ev.Fd, ev.Pad = g.slot, int32(gen)
-		ctlErr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 	})
-	if err == nil {
-		err = ctlErr
-	}
 	if err != nil {
 		w.release(g.slot)
-		return startGoReader(conn, sink)
+		return startGoReaderOn(u, sink)
 	}
 	return g
 }
@@ -250,19 +241,16 @@ func (w *pollWorker) release(slot int32) {
 	w.mu.Unlock()
 }
 
-// drain reads what the socket holds, up to pollBurst datagrams. RawConn.Read holds the
-// socket's descriptor open while it runs (a concurrent Close waits), so the descriptor read
-// is always this socket's. A socket that cannot be read (closed, or given a read deadline
-// in the past) leaves the set, or the level-triggered set would report it forever.
+// drain reads what the socket holds, up to pollBurst datagrams. The socket holds its
+// descriptor open while drainFD runs (a concurrent close waits), so the descriptor read is
+// always this socket's. Closing a socket takes it out of the set (its last descriptor goes).
 func (g *pollReg) drain() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.gone {
 		return
 	}
-	if err := g.raw.Read(g.read); err != nil {
-		g.unwatch()
-	}
+	g.udp.do(g.read)
 }
 
 // drainFD is the per-packet path: one recvmmsg into the worker's buffers, a relay's packets
@@ -312,8 +300,8 @@ func sourceOf(from *unix.RawSockaddrAny) netip.AddrPort {
 
 // unwatch takes the socket out of the epoll set (if it is still open: closing it did that).
 func (g *pollReg) unwatch() {
-	_ = g.raw.Control(func(fd uintptr) {
-		_ = unix.EpollCtl(g.w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+	_ = g.udp.use(func(fd int) error {
+		return unix.EpollCtl(g.w.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	})
 }
 

@@ -2,12 +2,10 @@
 
 package media
 
-import "net"
-
-// add starts reading conn into sink; the handle's remove stops it and waits until sink is
+// add starts reading u into sink; the handle's remove stops it and waits until sink is
 // no longer called. Without epoll every socket gets a goroutine.
-func (p *poller) add(conn *net.UDPConn, sink packetSink) pollHandle {
-	return startGoReader(conn, sink)
+func (p *poller) add(u *udpSocket, sink packetSink) pollHandle {
+	return startGoReaderOn(u, sink)
 }
 
 // Close stops the poller; there is nothing to stop without epoll.

@@ -5,8 +5,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 )
@@ -26,12 +24,12 @@ func TestRelayWithGoroutineReaders(t *testing.T) {
 	for i := range 5 {
 		seq := uint16(7 + i)
 		payload := bytes.Repeat([]byte{byte(i)}, 160)
-		send(t, phoneA.rtp.conn, rtpAddr(a), marshalRTP(t, seq, payload))
-		if got := recvRTP(t, phoneB.rtp.conn); got.SequenceNumber != seq || !bytes.Equal(got.Payload, payload) {
+		send(t, phoneA.rtp.mustConn(), rtpAddr(a), marshalRTP(t, seq, payload))
+		if got := recvRTP(t, phoneB.rtp.mustConn()); got.SequenceNumber != seq || !bytes.Equal(got.Payload, payload) {
 			t.Fatalf("B got seq %d, want %d", got.SequenceNumber, seq)
 		}
-		send(t, phoneB.rtp.conn, rtpAddr(b), marshalRTP(t, seq, payload))
-		if got := recvRTP(t, phoneA.rtp.conn); got.SequenceNumber != seq {
+		send(t, phoneB.rtp.mustConn(), rtpAddr(b), marshalRTP(t, seq, payload))
+		if got := recvRTP(t, phoneA.rtp.mustConn()); got.SequenceNumber != seq {
 			t.Fatalf("A got seq %d, want %d", got.SequenceNumber, seq)
 		}
 	}
@@ -40,13 +38,13 @@ func TestRelayWithGoroutineReaders(t *testing.T) {
 		t.Errorf("Sent(b) = %+v, %v; want seq 11", n, ok)
 	}
 	// Stopped: a packet is no longer relayed, and the socket still works for its owner.
-	send(t, phoneA.rtp.conn, rtpAddr(a), marshalRTP(t, 99, make([]byte, 160)))
-	if _, ok := tryRecv(t, phoneB.rtp.conn, 200*time.Millisecond); ok {
+	send(t, phoneA.rtp.mustConn(), rtpAddr(a), marshalRTP(t, 99, make([]byte, 160)))
+	if _, ok := tryRecv(t, phoneB.rtp.mustConn(), 200*time.Millisecond); ok {
 		t.Fatal("a packet was relayed after Stop")
 	}
-	a.rtp.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	a.rtp.mustConn().SetReadDeadline(time.Now().Add(2 * time.Second))
 	buf := make([]byte, 2048)
-	if _, _, err := a.rtp.conn.ReadFromUDPAddrPort(buf); err != nil {
+	if _, _, err := a.rtp.mustConn().ReadFromUDPAddrPort(buf); err != nil {
 		t.Fatalf("the endpoint's socket after Stop: %v", err)
 	}
 }
@@ -62,13 +60,13 @@ func TestRelayReadsABacklogInOrder(t *testing.T) {
 	b.SetRemote(rtpAddr(phoneB))
 	const backlog = 101
 	for i := range backlog {
-		send(t, phoneA.rtp.conn, rtpAddr(a), marshalRTP(t, uint16(100+i), bytes.Repeat([]byte{byte(i)}, 160)))
+		send(t, phoneA.rtp.mustConn(), rtpAddr(a), marshalRTP(t, uint16(100+i), bytes.Repeat([]byte{byte(i)}, 160)))
 	}
 	r := NewRelay(a, b, 0)
 	r.Start(context.Background())
 	defer r.Stop()
 	for i := range backlog {
-		got := recvRTP(t, phoneB.rtp.conn)
+		got := recvRTP(t, phoneB.rtp.mustConn())
 		if got.SequenceNumber != uint16(100+i) || got.Payload[0] != byte(i) {
 			t.Fatalf("packet %d: B got seq %d, want %d", i, got.SequenceNumber, 100+i)
 		}
@@ -81,7 +79,10 @@ func TestBuildsWithoutEpoll(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the package for another system")
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool, err := exec.LookPath("go") // go test puts its own toolchain first on PATH
+	if err != nil {
+		t.Skip(err)
+	}
 	for _, goos := range []string{"darwin"} {
 		cmd := exec.Command(goTool, "build", ".")
 		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=0")

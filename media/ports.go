@@ -2,7 +2,6 @@ package media
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 )
@@ -80,14 +79,14 @@ func (p *Ports) Open() (*Endpoint, error) {
 			continue
 		}
 		port := p.first + 2*i
-		rtp, err := p.listen(port)
+		rtp, err := listenUDP(p.network, netip.AddrPortFrom(p.addr, uint16(port)))
 		if err != nil {
 			continue
 		}
-		_ = rtp.SetReadBuffer(rtpReadBuffer) // best effort: the default still relays
-		rtcp, err := p.listen(port + 1)
+		_ = rtp.setReadBuffer(rtpReadBuffer) // best effort: the default still relays
+		rtcp, err := listenUDP(p.network, netip.AddrPortFrom(p.addr, uint16(port+1)))
 		if err != nil {
-			rtp.Close()
+			rtp.close()
 			continue
 		}
 		p.used[i] = true
@@ -106,10 +105,6 @@ func (p *Ports) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.inUse
-}
-
-func (p *Ports) listen(port int) (*net.UDPConn, error) {
-	return net.ListenUDP(p.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.addr, uint16(port))))
 }
 
 // release gives a pair back; Endpoint.Close calls it once.

@@ -15,10 +15,10 @@ func TestPortsHandsOutEvenRTPAndRTCPOneAbove(t *testing.T) {
 		if e.Port()%2 != 0 {
 			t.Errorf("RTP port %d is odd", e.Port())
 		}
-		if got := addrOf(e.rtp.conn); got != rtpAddr(e) {
+		if got := addrOf(e.rtp.mustConn()); got != rtpAddr(e) {
 			t.Errorf("RTP socket on %v, want %v", got, rtpAddr(e))
 		}
-		if got := addrOf(e.rtcp.conn); got != rtcpAddr(e) {
+		if got := addrOf(e.rtcp.mustConn()); got != rtcpAddr(e) {
 			t.Errorf("RTCP socket on %v, want %v", got, rtcpAddr(e))
 		}
 		if e.Addr() != loopback {
@@ -203,7 +203,10 @@ func TestEndpointHoldsABurstOfAudio(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rtp, _ := ep.Sockets()
+	rtp, _, err := ep.Sockets()
+	if err != nil {
+		t.Fatal(err)
+	}
 	buf := make([]byte, 1500)
 	for i := range burst {
 		if err := rtp.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {

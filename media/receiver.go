@@ -84,17 +84,23 @@ func (r *Receiver) Start(ctx context.Context, onAudio func(frame []int16)) {
 	}
 	r.started = true
 	ctx, r.cancel = context.WithCancel(ctx)
-	socks := []*socket{&r.ep.rtp, &r.ep.rtcp}
-	for _, s := range socks {
-		s.conn.SetReadDeadline(time.Time{})
+	// Out of descriptors, nothing is read: the inactivity check ends the call.
+	rtp, rtcp, err := r.ep.Sockets()
+	var conns []*net.UDPConn
+	if err == nil {
+		conns = []*net.UDPConn{rtp, rtcp}
+		for _, c := range conns {
+			c.SetReadDeadline(time.Time{})
+		}
+		r.wg.Add(2)
+		go r.readRTP(ctx, rtp, onAudio)
+		go r.drainRTCP(ctx, rtcp)
 	}
 	timeout := r.timeout
-	r.wg.Add(3)
-	go r.readRTP(ctx, onAudio)
-	go r.drainRTCP(ctx)
+	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		watch(ctx, timeout, r.packets.Load, r.inactive, socks)
+		watch(ctx, timeout, r.packets.Load, r.inactive, conns)
 	}()
 }
 
@@ -112,7 +118,7 @@ func (r *Receiver) Stop() {
 }
 
 // readRTP is the per-packet path: no allocation, no lock.
-func (r *Receiver) readRTP(ctx context.Context, onAudio func([]int16)) {
+func (r *Receiver) readRTP(ctx context.Context, conn *net.UDPConn, onAudio func([]int16)) {
 	defer r.wg.Done()
 	buf := make([]byte, relayBufSize)
 	frame := make([]int16, relayBufSize)
@@ -122,7 +128,7 @@ func (r *Receiver) readRTP(ctx context.Context, onAudio func([]int16)) {
 		eventTS   uint32
 	)
 	for {
-		n, src, err := r.ep.rtp.conn.ReadFromUDPAddrPort(buf)
+		n, src, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -177,11 +183,11 @@ func (r *Receiver) readRTP(ctx context.Context, onAudio func([]int16)) {
 }
 
 // drainRTCP reads RTCP only to latch its source and count it as activity.
-func (r *Receiver) drainRTCP(ctx context.Context) {
+func (r *Receiver) drainRTCP(ctx context.Context, conn *net.UDPConn) {
 	defer r.wg.Done()
 	buf := make([]byte, relayBufSize)
 	for {
-		n, src, err := r.ep.rtcp.conn.ReadFromUDPAddrPort(buf)
+		n, src, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -229,13 +235,13 @@ func rtpPayload(b []byte) (pt uint8, payload []byte, ok bool) {
 // inactive when the packet count stops moving for timeout (<= 0: never). It
 // samples the count a few times per timeout so that detection is late by at
 // most a quarter of it, without the read loops reading the clock.
-func watch(ctx context.Context, timeout time.Duration, received func() uint64, inactive chan struct{}, socks []*socket) {
+func watch(ctx context.Context, timeout time.Duration, received func() uint64, inactive chan struct{}, conns []*net.UDPConn) {
 	defer func() {
 		// A deadline in the past makes blocked and future reads fail at
 		// once, without closing the sockets, which belong to the owner.
 		now := time.Now()
-		for _, s := range socks {
-			s.conn.SetReadDeadline(now)
+		for _, c := range conns {
+			c.SetReadDeadline(now)
 		}
 	}()
 

@@ -122,7 +122,9 @@ func (r *Relay) Start(ctx context.Context) {
 	// reading.
 	socks := [4]*socket{&r.a.rtp, &r.b.rtp, &r.a.rtcp, &r.b.rtcp}
 	for _, s := range socks {
-		s.conn.SetReadDeadline(time.Time{})
+		if c := s.udp.madeConn(); c != nil {
+			c.SetReadDeadline(time.Time{})
+		}
 	}
 	r.flows = [4]flow{
 		{in: &r.a.rtp, out: &r.b.rtp, c: &r.rtpAB, cont: &r.contB, rec: &r.sentB},
@@ -132,7 +134,7 @@ func (r *Relay) Start(ctx context.Context) {
 	}
 	p := r.a.readers()
 	for i := range r.flows {
-		r.readers[i] = p.add(r.flows[i].in.conn, &r.flows[i])
+		r.readers[i] = p.add(r.flows[i].in.udp, &r.flows[i])
 	}
 	if r.timeout > 0 {
 		r.last, r.lastChange = r.received(), time.Now()

@@ -53,11 +53,11 @@ func (r *srtpRoundTrip) step() {
 		r.failed = err
 		return
 	}
-	if _, err := r.c.phoneA.rtp.conn.WriteToUDPAddrPort(sealed, rtpAddr(r.c.a)); err != nil {
+	if _, err := r.c.phoneA.rtp.mustConn().WriteToUDPAddrPort(sealed, rtpAddr(r.c.a)); err != nil {
 		r.failed = err
 		return
 	}
-	n, _, err := r.c.phoneB.rtp.conn.ReadFromUDPAddrPort(r.bufB)
+	n, _, err := r.c.phoneB.rtp.mustConn().ReadFromUDPAddrPort(r.bufB)
 	if err != nil {
 		r.failed = err
 		return
@@ -65,11 +65,11 @@ func (r *srtpRoundTrip) step() {
 	if !bytes.Equal(r.bufB[:n], r.plain) {
 		r.mismatchedBytes = true
 	}
-	if _, err := r.c.phoneB.rtp.conn.WriteToUDPAddrPort(r.plain, rtpAddr(r.c.b)); err != nil {
+	if _, err := r.c.phoneB.rtp.mustConn().WriteToUDPAddrPort(r.plain, rtpAddr(r.c.b)); err != nil {
 		r.failed = err
 		return
 	}
-	if n, _, err = r.c.phoneA.rtp.conn.ReadFromUDPAddrPort(r.bufA); err != nil {
+	if n, _, err = r.c.phoneA.rtp.mustConn().ReadFromUDPAddrPort(r.bufA); err != nil {
 		r.failed = err
 		return
 	}
@@ -88,8 +88,8 @@ func newSRTPRoundTrip(t testing.TB) *srtpRoundTrip {
 	r := &srtpRoundTrip{c: c, phoneA: srtpLeg(t, c.a), plain: marshalRTP(t, 1, make([]byte, 160)),
 		sealBuf: make([]byte, 0, 1500), bufA: make([]byte, 2048), bufB: make([]byte, 2048)}
 	deadline := time.Now().Add(10 * time.Second)
-	c.phoneA.rtp.conn.SetReadDeadline(deadline)
-	c.phoneB.rtp.conn.SetReadDeadline(deadline)
+	c.phoneA.rtp.mustConn().SetReadDeadline(deadline)
+	c.phoneB.rtp.mustConn().SetReadDeadline(deadline)
 	return r
 }
 

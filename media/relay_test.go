@@ -38,14 +38,14 @@ func TestRelayRTPFlowsBothWaysUnchanged(t *testing.T) {
 		seq := uint16(1000 + i)
 		payloadA := bytes.Repeat([]byte{byte(i)}, 160)
 		payloadB := bytes.Repeat([]byte{byte(255 - i)}, 160)
-		send(t, c.phoneA.rtp.conn, rtpAddr(c.a), marshalRTP(t, seq, payloadA))
-		send(t, c.phoneB.rtp.conn, rtpAddr(c.b), marshalRTP(t, seq, payloadB))
+		send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, seq, payloadA))
+		send(t, c.phoneB.rtp.mustConn(), rtpAddr(c.b), marshalRTP(t, seq, payloadB))
 
-		got := recvRTP(t, c.phoneB.rtp.conn)
+		got := recvRTP(t, c.phoneB.rtp.mustConn())
 		if got.SequenceNumber != seq || !bytes.Equal(got.Payload, payloadA) {
 			t.Fatalf("B got seq %d payload %x..., want seq %d payload %x...", got.SequenceNumber, got.Payload[:4], seq, payloadA[:4])
 		}
-		got = recvRTP(t, c.phoneA.rtp.conn)
+		got = recvRTP(t, c.phoneA.rtp.mustConn())
 		if got.SequenceNumber != seq || !bytes.Equal(got.Payload, payloadB) {
 			t.Fatalf("A got seq %d payload %x..., want seq %d payload %x...", got.SequenceNumber, got.Payload[:4], seq, payloadB[:4])
 		}
@@ -64,12 +64,12 @@ func TestRelayRTCPFlowsBothWays(t *testing.T) {
 	// A receiver report header; the relay does not parse RTCP.
 	rrA := []byte{0x80, 201, 0, 1, 0, 0, 0xa, 0xa}
 	rrB := []byte{0x80, 201, 0, 1, 0, 0, 0xb, 0xb}
-	send(t, c.phoneA.rtcp.conn, rtcpAddr(c.a), rrA)
-	send(t, c.phoneB.rtcp.conn, rtcpAddr(c.b), rrB)
-	if got := recv(t, c.phoneB.rtcp.conn, 2*time.Second); !bytes.Equal(got, rrA) {
+	send(t, c.phoneA.rtcp.mustConn(), rtcpAddr(c.a), rrA)
+	send(t, c.phoneB.rtcp.mustConn(), rtcpAddr(c.b), rrB)
+	if got := recv(t, c.phoneB.rtcp.mustConn(), 2*time.Second); !bytes.Equal(got, rrA) {
 		t.Errorf("B got RTCP %x, want %x", got, rrA)
 	}
-	if got := recv(t, c.phoneA.rtcp.conn, 2*time.Second); !bytes.Equal(got, rrB) {
+	if got := recv(t, c.phoneA.rtcp.mustConn(), 2*time.Second); !bytes.Equal(got, rrB) {
 		t.Errorf("A got RTCP %x, want %x", got, rrB)
 	}
 	st := c.relay.Stats()
@@ -86,15 +86,15 @@ func TestRelayLatchesToPhoneSourceAddress(t *testing.T) {
 	realSocket := listen(t) // what A's NAT really uses
 	c.a.SetRemote(addrOf(sdpSocket))
 
-	send(t, c.phoneB.rtp.conn, rtpAddr(c.b), marshalRTP(t, 1, []byte("before")))
+	send(t, c.phoneB.rtp.mustConn(), rtpAddr(c.b), marshalRTP(t, 1, []byte("before")))
 	if got := recv(t, sdpSocket, 2*time.Second); !bytes.Contains(got, []byte("before")) {
 		t.Fatalf("before latching, the SDP address got %q", got)
 	}
 
 	send(t, realSocket, rtpAddr(c.a), marshalRTP(t, 2, []byte("from A")))
-	recvRTP(t, c.phoneB.rtp.conn)
+	recvRTP(t, c.phoneB.rtp.mustConn())
 
-	send(t, c.phoneB.rtp.conn, rtpAddr(c.b), marshalRTP(t, 3, []byte("after")))
+	send(t, c.phoneB.rtp.mustConn(), rtpAddr(c.b), marshalRTP(t, 3, []byte("after")))
 	if got := recvRTP(t, realSocket); string(got.Payload) != "after" {
 		t.Errorf("A's real address got %q, want %q", got.Payload, "after")
 	}
@@ -110,8 +110,8 @@ func TestRelayLatchesToPhoneSourceAddress(t *testing.T) {
 func TestRelayHoldSendsNothingUntilResumed(t *testing.T) {
 	c := newCall(t, 0)
 	c.b.SetRemote(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(c.phoneB.Port())))
-	send(t, c.phoneA.rtp.conn, rtpAddr(c.a), marshalRTP(t, 1, []byte("on hold")))
-	if got, ok := tryRecv(t, c.phoneB.rtp.conn, 100*time.Millisecond); ok {
+	send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, 1, []byte("on hold")))
+	if got, ok := tryRecv(t, c.phoneB.rtp.mustConn(), 100*time.Millisecond); ok {
 		t.Fatalf("B on hold received %q", got)
 	}
 	if d := c.relay.Stats().RTPAToB; d.Packets != 1 || d.Dropped != 1 {
@@ -122,8 +122,8 @@ func TestRelayHoldSendsNothingUntilResumed(t *testing.T) {
 	}
 
 	c.b.SetRemote(rtpAddr(c.phoneB))
-	send(t, c.phoneA.rtp.conn, rtpAddr(c.a), marshalRTP(t, 2, []byte("resumed")))
-	if got := recvRTP(t, c.phoneB.rtp.conn); string(got.Payload) != "resumed" {
+	send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, 2, []byte("resumed")))
+	if got := recvRTP(t, c.phoneB.rtp.mustConn()); string(got.Payload) != "resumed" {
 		t.Errorf("B got %q after resume, want %q", got.Payload, "resumed")
 	}
 }
@@ -141,8 +141,8 @@ func TestRelayStopReturnsPromptlyAndLeavesEndpointsOpen(t *testing.T) {
 	r2 := NewRelay(c.a, c.b, 0)
 	r2.Start(context.Background())
 	defer r2.Stop()
-	send(t, c.phoneA.rtp.conn, rtpAddr(c.a), marshalRTP(t, 1, []byte("again")))
-	if got := recvRTP(t, c.phoneB.rtp.conn); string(got.Payload) != "again" {
+	send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, 1, []byte("again")))
+	if got := recvRTP(t, c.phoneB.rtp.mustConn()); string(got.Payload) != "again" {
 		t.Errorf("B got %q through a second relay, want %q", got.Payload, "again")
 	}
 }
@@ -212,7 +212,7 @@ func TestRelayNotInactiveWhileTrafficFlows(t *testing.T) {
 		case <-end:
 			// Only RTCP from B from now on still counts as traffic.
 			for range 5 {
-				send(t, c.phoneB.rtcp.conn, rtcpAddr(c.b), []byte{0x80, 201, 0, 1, 0, 0, 0, 1})
+				send(t, c.phoneB.rtcp.mustConn(), rtcpAddr(c.b), []byte{0x80, 201, 0, 1, 0, 0, 0, 1})
 				select {
 				case <-c.relay.Inactive():
 					t.Fatal("Inactive closed while RTCP was flowing")
@@ -226,7 +226,7 @@ func TestRelayNotInactiveWhileTrafficFlows(t *testing.T) {
 			}
 			return
 		case <-tick.C:
-			send(t, c.phoneA.rtp.conn, rtpAddr(c.a), marshalRTP(t, seq, make([]byte, 160)))
+			send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, seq, make([]byte, 160)))
 		}
 	}
 }
@@ -241,7 +241,7 @@ func TestRelayPacketDoesNotAllocate(t *testing.T) {
 	pkt := marshalRTP(t, 1, make([]byte, 160))
 	buf := make([]byte, 2048)
 	dst := rtpAddr(c.a)
-	in, out := c.phoneA.rtp.conn, c.phoneB.rtp.conn
+	in, out := c.phoneA.rtp.mustConn(), c.phoneB.rtp.mustConn()
 	out.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var failed error
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -272,8 +272,8 @@ func TestRelaySentIgnoresReorderingAndRTCP(t *testing.T) {
 	c := newCall(t, 0)
 	relay := func(b []byte) {
 		t.Helper()
-		send(t, c.phoneB.rtp.conn, rtpAddr(c.b), b)
-		recv(t, c.phoneA.rtp.conn, 2*time.Second)
+		send(t, c.phoneB.rtp.mustConn(), rtpAddr(c.b), b)
+		recv(t, c.phoneA.rtp.mustConn(), 2*time.Second)
 	}
 	check := func(ssrc uint32, seq uint16, ts uint32) {
 		t.Helper()
@@ -306,7 +306,7 @@ func BenchmarkRelayPacket(b *testing.B) {
 	pkt := marshalRTP(b, 1, make([]byte, 160))
 	buf := make([]byte, 2048)
 	dst := rtpAddr(c.a)
-	in, out := c.phoneA.rtp.conn, c.phoneB.rtp.conn
+	in, out := c.phoneA.rtp.mustConn(), c.phoneB.rtp.mustConn()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := in.WriteToUDPAddrPort(pkt, dst); err != nil {

@@ -32,12 +32,12 @@ func reportsPacket(t testing.TB) []byte {
 func TestRelayReadsRTCPReports(t *testing.T) {
 	c := newCall(t, 0)
 	pkt := reportsPacket(t)
-	send(t, c.phoneA.rtcp.conn, rtcpAddr(c.a), pkt)
-	if got := recv(t, c.phoneB.rtcp.conn, 5*time.Second); !bytes.Equal(got, pkt) {
+	send(t, c.phoneA.rtcp.mustConn(), rtcpAddr(c.a), pkt)
+	if got := recv(t, c.phoneB.rtcp.mustConn(), 5*time.Second); !bytes.Equal(got, pkt) {
 		t.Fatalf("relayed RTCP %x, want %x", got, pkt)
 	}
-	send(t, c.phoneA.rtp.conn, rtpAddr(c.a), marshalRTP(t, 1, make([]byte, 160)))
-	recv(t, c.phoneB.rtp.conn, 5*time.Second)
+	send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, 1, make([]byte, 160)))
+	recv(t, c.phoneB.rtp.mustConn(), 5*time.Second)
 
 	want := DirectionStats{Packets: 1, Bytes: uint64(len(pkt)), Reports: 3, FractionLost: 192, Jitter: 480}
 	if got := c.relay.Stats().RTCPAToB; got != want {
@@ -85,7 +85,7 @@ func TestRelayRTCPDoesNotAllocate(t *testing.T) {
 	pkt := reportsPacket(t)
 	buf := make([]byte, 2048)
 	dst := rtcpAddr(c.a)
-	in, out := c.phoneA.rtcp.conn, c.phoneB.rtcp.conn
+	in, out := c.phoneA.rtcp.mustConn(), c.phoneB.rtcp.mustConn()
 	out.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var failed error
 	allocs := testing.AllocsPerRun(1000, func() {

@@ -51,7 +51,7 @@ func (b *sendBatch) init() {
 func (b *sendBatch) relay(f *flow, bufs *[pollBurst][relayBufSize]byte, msgs *[pollBurst]mmsghdr, froms *[pollBurst]unix.RawSockaddrAny, n int) {
 	out := f.out
 	dst := out.remote.Load()
-	if n == 1 || out.raw == nil || out.cipher.Load() != nil || out.mute.Load() || dst == nil {
+	if n == 1 || out.cipher.Load() != nil || out.mute.Load() || dst == nil {
 		// One packet, or one the socket's own send must handle (sealing, or dropping).
 		for i := range n {
 			f.packet(bufs[i][:], int(msgs[i].n), sourceOf(&froms[i]))
@@ -73,7 +73,7 @@ func (b *sendBatch) relay(f *flow, bufs *[pollBurst][relayBufSize]byte, msgs *[p
 		b.n++
 	}
 	if b.n > 0 {
-		_ = out.raw.Write(b.send) // a closed socket: nothing was sent, all are dropped
+		out.udp.do(b.send) // a closed socket: nothing was sent, all are dropped
 	}
 	for j := range b.n {
 		f.sent(b.pkts[j], b.nows[j], b.ok[j])

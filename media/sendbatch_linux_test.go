@@ -5,6 +5,10 @@ package media
 import (
 	"bytes"
 	"context"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,13 +29,13 @@ func TestRelaySendsABurstWithOneCall(t *testing.T) {
 	payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 160) }
 	for i := range burst {
 		// On loopback the datagram is in a's queue when the send returns.
-		send(t, c.phoneA.rtp.conn, rtpAddr(c.a), marshalRTP(t, uint16(100+i), payload(i)))
+		send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, uint16(100+i), payload(i)))
 	}
 	c.relay = NewRelay(c.a, c.b, 0)
 	c.relay.Start(context.Background())
 	t.Cleanup(c.relay.Stop)
 	for i := range burst {
-		got := recvRTP(t, c.phoneB.rtp.conn)
+		got := recvRTP(t, c.phoneB.rtp.mustConn())
 		if got.SequenceNumber != uint16(100+i) || !bytes.Equal(got.Payload, payload(i)) {
 			t.Fatalf("packet %d: B got seq %d payload %x..., want seq %d", i, got.SequenceNumber, got.Payload[:4], 100+i)
 		}
@@ -74,12 +78,12 @@ func TestSendBatchDoesNotAllocate(t *testing.T) {
 		froms[i] = froms[0]
 	}
 	got := make([]byte, 2048)
-	phone.rtp.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	phone.rtp.mustConn().SetReadDeadline(time.Now().Add(10 * time.Second))
 	var failed error
 	allocs := testing.AllocsPerRun(100, func() {
 		sb.relay(f, &bufs, &msgs, &froms, n)
 		for range n {
-			if _, _, err := phone.rtp.conn.ReadFromUDPAddrPort(got); err != nil {
+			if _, _, err := phone.rtp.mustConn().ReadFromUDPAddrPort(got); err != nil {
 				failed = err
 			}
 		}
@@ -93,4 +97,59 @@ func TestSendBatchDoesNotAllocate(t *testing.T) {
 	if st := f.c.snapshot(); st.Dropped != 0 || st.Packets != 101*n {
 		t.Errorf("%+v, want %d packets, none dropped", st, 101*n)
 	}
+}
+
+// A relayed socket is watched by its reader's epoll set alone: Go's own poller, which would
+// queue an event for every datagram in and out that nobody waits for, never sees it.
+func TestRelaySocketsAreOnlyInTheirReadersSet(t *testing.T) {
+	c := newCall(t, 0)
+	sets := epollSets(t)
+	var readers []int
+	for _, w := range c.a.pool.readers.workers {
+		readers = append(readers, w.epfd)
+	}
+	for name, s := range map[string]*socket{"a RTP": &c.a.rtp, "a RTCP": &c.a.rtcp, "b RTP": &c.b.rtp, "b RTCP": &c.b.rtcp} {
+		var in []int
+		for epfd, fds := range sets {
+			if fds[s.udp.fd] {
+				in = append(in, epfd)
+			}
+		}
+		if len(in) != 1 || !slices.Contains(readers, in[0]) {
+			t.Errorf("%s socket (descriptor %d) is in the epoll sets %v; want one of the readers' %v", name, s.udp.fd, in, readers)
+		}
+	}
+}
+
+// epollSets is the descriptors each epoll set of this process watches, by the set's descriptor
+// (from /proc/self/fdinfo).
+func epollSets(t *testing.T) map[int]map[int]bool {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	sets := make(map[int]map[int]bool)
+	for _, e := range fds {
+		if target, _ := os.Readlink("/proc/self/fd/" + e.Name()); target != "anon_inode:[eventpoll]" {
+			continue
+		}
+		epfd, _ := strconv.Atoi(e.Name())
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue
+		}
+		sets[epfd] = make(map[int]bool)
+		for line := range strings.SplitSeq(string(info), "\n") {
+			// tfd:       12 events:       19 data: ...
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "tfd:" {
+				fd, _ := strconv.Atoi(f[1])
+				sets[epfd][fd] = true
+			}
+		}
+	}
+	if len(sets) == 0 {
+		t.Skip("no epoll sets in /proc/self/fdinfo")
+	}
+	return sets
 }

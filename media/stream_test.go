@@ -454,7 +454,7 @@ func TestRelayContinuedPacketDoesNotAllocate(t *testing.T) {
 	pkt := marshalRTP(t, 1, make([]byte, 160))
 	buf := make([]byte, 2048)
 	dst := rtpAddr(c.a)
-	in, out := c.phoneA.rtp.conn, c.phoneB.rtp.conn
+	in, out := c.phoneA.rtp.mustConn(), c.phoneB.rtp.mustConn()
 	out.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var failed error
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -488,7 +488,7 @@ func BenchmarkRelayPacketContinued(b *testing.B) {
 	pkt := marshalRTP(b, 1, make([]byte, 160))
 	buf := make([]byte, 2048)
 	dst := rtpAddr(c.a)
-	in, out := c.phoneA.rtp.conn, c.phoneB.rtp.conn
+	in, out := c.phoneA.rtp.mustConn(), c.phoneB.rtp.mustConn()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := in.WriteToUDPAddrPort(pkt, dst); err != nil {

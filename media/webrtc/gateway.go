@@ -122,7 +122,11 @@ func (gs *Gateways) New() (*Gateway, error) {
 	// The shim takes the even port: the switch's endpoint sends RTCP to the port above the one
 	// in our SDP, which must be ours (the ICE socket drops what is not STUN or DTLS from a
 	// browser it knows).
-	shim, iceConn := ep.Sockets()
+	shim, iceConn, err := ep.Sockets()
+	if err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("webrtc: gateway ports: %w", err)
+	}
 	mux := webrtc.NewICEUDPMux(nil, iceConn)
 
 	var se webrtc.SettingEngine
