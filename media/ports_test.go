@@ -221,3 +221,30 @@ func TestEndpointHoldsABurstOfAudio(t *testing.T) {
 		}
 	}
 }
+
+// The *net.UDPConn made over an endpoint's socket for a goroutine reader closes with the
+// endpoint: a read blocked on it ends with net.ErrClosed.
+func TestEndpointCloseClosesItsConns(t *testing.T) {
+	ep, err := newPool(t, 1).Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtp, rtcp, err := ep.Sockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	for _, c := range []*net.UDPConn{rtp, rtcp} {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		go func() {
+			_, _, err := c.ReadFromUDP(make([]byte, 1500))
+			done <- err
+		}()
+	}
+	ep.Close()
+	for range 2 {
+		if err := <-done; !errors.Is(err, net.ErrClosed) {
+			t.Errorf("read after Close: %v, want net.ErrClosed", err)
+		}
+	}
+}
