@@ -46,26 +46,22 @@ type goReader struct {
 	done     chan struct{}
 }
 
-// startGoReaderOn reads u with a goroutine of its own; out of descriptors for the
+// startGoReader reads u with a goroutine of its own; out of descriptors for the
 // *net.UDPConn that takes, nothing is read (the relay's inactivity check ends the call).
-func startGoReaderOn(u *udpSocket, sink packetSink) pollHandle {
+func startGoReader(u *udpSocket, sink packetSink) pollHandle {
 	conn, err := u.conn()
 	if err != nil {
 		return noReader{}
 	}
-	return startGoReader(conn, sink)
+	g := &goReader{conn: conn, sink: sink, done: make(chan struct{})}
+	go g.run()
+	return g
 }
 
 // noReader is a socket that could not be read.
 type noReader struct{}
 
 func (noReader) remove() {}
-
-func startGoReader(conn *net.UDPConn, sink packetSink) *goReader {
-	g := &goReader{conn: conn, sink: sink, done: make(chan struct{})}
-	go g.run()
-	return g
-}
 
 func (g *goReader) run() {
 	defer close(g.done)

@@ -67,7 +67,7 @@ type pollReg struct {
 	sink packetSink
 	// flow is sink when it is a relay's direction, whose packets go out in batches.
 	flow *flow
-	read func(fd uintptr) bool // drainFD, bound once so that reading allocates nothing
+	read func(fd int) error // drainFD, bound once so that reading allocates nothing
 
 	// mu is held while the worker reads the socket; remove takes it to wait for a read in
 	// progress, after which the sink is never called again.
@@ -80,7 +80,7 @@ type pollReg struct {
 func (p *poller) add(u *udpSocket, sink packetSink) pollHandle {
 	w := p.worker()
 	if w == nil {
-		return startGoReaderOn(u, sink)
+		return startGoReader(u, sink)
 	}
 	g := &pollReg{w: w, udp: u, sink: sink}
 	g.flow, _ = sink.(*flow)
@@ -106,7 +106,7 @@ func (p *poller) add(u *udpSocket, sink packetSink) pollHandle {
 	})
 	if err != nil {
 		w.release(g.slot)
-		return startGoReaderOn(u, sink)
+		return startGoReader(u, sink)
 	}
 	return g
 }
@@ -250,21 +250,21 @@ func (g *pollReg) drain() {
 	if g.gone {
 		return
 	}
-	g.udp.do(g.read)
+	_ = g.udp.use(g.read) // a closed socket has left the set
 }
 
 // drainFD is the per-packet path: one recvmmsg into the worker's buffers, a relay's packets
 // sent on together (sendBatch), no allocation. What a full batch leaves is reported again by
 // the level-triggered set.
-func (g *pollReg) drainFD(fd uintptr) bool {
+func (g *pollReg) drainFD(fd int) error {
 	w := g.w
 	for range pollBurst {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.msgs[0])), uintptr(len(w.msgs)),
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&w.msgs[0])), uintptr(len(w.msgs)),
 			unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
 		case unix.EAGAIN, unix.EINTR:
-			return true
+			return nil
 		default:
 			continue // an ICMP error surfacing on a read concerns one packet, not the socket
 		}
@@ -278,9 +278,9 @@ func (g *pollReg) drainFD(fd uintptr) bool {
 		for i := range int(n) {
 			w.msgs[i].hdr.Namelen = uint32(unsafe.Sizeof(w.froms[i])) // the kernel wrote its length
 		}
-		return true
+		return nil
 	}
-	return true
+	return nil
 }
 
 // sourceOf is the address a datagram came from.

@@ -5,7 +5,7 @@ package media
 // add starts reading u into sink; the handle's remove stops it and waits until sink is
 // no longer called. Without epoll every socket gets a goroutine.
 func (p *poller) add(u *udpSocket, sink packetSink) pollHandle {
-	return startGoReaderOn(u, sink)
+	return startGoReader(u, sink)
 }
 
 // Close stops the poller; there is nothing to stop without epoll.

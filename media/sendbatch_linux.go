@@ -32,7 +32,7 @@ type sendBatch struct {
 	nows [pollBurst]int64
 	ok   [pollBurst]bool
 
-	send func(fd uintptr) bool // sendFD, bound once so that sending allocates nothing
+	send func(fd int) error // sendFD, bound once so that sending allocates nothing
 	// calls counts sendmmsg calls, for tests.
 	calls int
 }
@@ -73,21 +73,20 @@ func (b *sendBatch) relay(f *flow, bufs *[pollBurst][relayBufSize]byte, msgs *[p
 		b.n++
 	}
 	if b.n > 0 {
-		out.udp.do(b.send) // a closed socket: nothing was sent, all are dropped
+		_ = out.udp.use(b.send) // a closed socket: nothing was sent, all are dropped
 	}
 	for j := range b.n {
 		f.sent(b.pkts[j], b.nows[j], b.ok[j])
-		b.pkts[j] = nil
 	}
 }
 
 // sendFD sends the queued packets, marking each that went out. A packet the kernel refuses
 // is dropped and the next one tried (an ICMP error surfacing on a send concerns one packet);
 // a full buffer drops the rest. It never asks to wait for the socket to be writable.
-func (b *sendBatch) sendFD(fd uintptr) bool {
+func (b *sendBatch) sendFD(fd int) error {
 	b.calls++
 	for i := 0; i < b.n; {
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[i])), uintptr(b.n-i),
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.msgs[i])), uintptr(b.n-i),
 			unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
@@ -97,12 +96,12 @@ func (b *sendBatch) sendFD(fd uintptr) bool {
 			i += int(r)
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return true
+			return nil
 		default:
 			i++
 		}
 	}
-	return true
+	return nil
 }
 
 // putSockaddr writes ap into sa as the kernel takes it and returns its length.

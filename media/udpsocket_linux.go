@@ -65,6 +65,8 @@ func (u *udpSocket) setReadBuffer(n int) error {
 	return u.use(func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n) })
 }
 
+// use runs f with the descriptor held open (net.ErrClosed if the socket is closed). On the
+// per-packet path f is a function value bound once by the caller, so that it allocates nothing.
 func (u *udpSocket) use(f func(fd int) error) error {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
@@ -72,18 +74,6 @@ func (u *udpSocket) use(f func(fd int) error) error {
 		return net.ErrClosed
 	}
 	return f(u.fd)
-}
-
-// do runs f with the descriptor held open; false if the socket is closed. f is a function
-// value bound once by the caller, so that the per-packet path allocates nothing.
-func (u *udpSocket) do(f func(fd uintptr) bool) bool {
-	u.mu.RLock()
-	defer u.mu.RUnlock()
-	if u.fd < 0 {
-		return false
-	}
-	f(uintptr(u.fd))
-	return true
 }
 
 // writeTo sends b to dst without waiting: a full send buffer is an error (the packet is
