@@ -326,7 +326,8 @@ type procMonitor struct {
 	res procFigures
 	// Drops at the processes' UDP sockets, by inode: at the start, and the last count seen of
 	// every socket since (a call's sockets close with it, taking their counts along).
-	drops0, drops map[string]int64
+	drops0 map[string]udpstat.Socket
+	drops  map[string]int64
 }
 
 type procFigures struct {
@@ -345,7 +346,7 @@ const clockTicks = 100
 
 func startProcMonitor(pids ...int) *procMonitor {
 	m := &procMonitor{pids: pids, done: make(chan struct{}), drops: make(map[string]int64)}
-	m.drops0, _ = udpstat.SocketDrops(pids...)
+	m.drops0, _ = udpstat.Sockets(pids...)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -366,7 +367,7 @@ func startProcMonitor(pids ...int) *procMonitor {
 				if m.drops0 != nil {
 					m.res.udpDrops = 0
 					for inode, n := range m.drops {
-						m.res.udpDrops += n - m.drops0[inode]
+						m.res.udpDrops += n - m.drops0[inode].Drops
 					}
 				}
 				return

@@ -50,24 +50,11 @@ type Socket struct {
 	Queued int64
 }
 
-// SocketDrops returns, by socket inode, the datagrams dropped at the UDP sockets the given
-// processes hold (Sockets). A closed socket's count is gone with it, so a caller that wants a
-// total over a while samples often and keeps the last count seen of each socket.
-func SocketDrops(pids ...int) (map[string]int64, error) {
-	socks, err := Sockets(pids...)
-	if err != nil {
-		return nil, err
-	}
-	drops := make(map[string]int64, len(socks))
-	for inode, s := range socks {
-		drops[inode] = s.Drops
-	}
-	return drops, nil
-}
-
 // Sockets returns, by socket inode, the UDP sockets the given processes hold (/proc/net/udp and
 // udp6, for the socket inodes among each process's open files): what a server lost to full
-// receive buffers and what waits in them, apart from other programs on the host.
+// receive buffers and what waits in them, apart from other programs on the host. A closed
+// socket's counts are gone with it, so a caller that wants a total over a while samples often
+// and keeps the last counts seen of each socket.
 func Sockets(pids ...int) (map[string]Socket, error) {
 	inodes := make(map[string]bool)
 	for _, pid := range pids {

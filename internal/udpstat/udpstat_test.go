@@ -28,31 +28,31 @@ func TestReceiveDropsCountsAFullBuffer(t *testing.T) {
 	}
 }
 
-// A socket of this process that drops datagrams counts in SocketDrops for this process.
-func TestSocketDropsCountsThisProcess(t *testing.T) {
+// A socket of this process that drops datagrams counts in Sockets for this process.
+func TestSocketsCountsThisProcessDrops(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
 	}
 	pid := os.Getpid()
-	sum := func(m map[string]int64) (n int64) {
-		for _, d := range m {
-			n += d
+	sum := func(m map[string]Socket) (n int64) {
+		for _, s := range m {
+			n += s.Drops
 		}
 		return n
 	}
-	first, err := SocketDrops(pid)
+	first, err := Sockets(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := sum(first)
 	ok := overflow(t, func() bool {
-		m, err := SocketDrops(pid)
+		m, err := Sockets(pid)
 		return err == nil && sum(m) > before
 	})
 	if !ok {
 		t.Fatal("no drop counted at this process's full socket")
 	}
-	if _, err := SocketDrops(1 << 30); err == nil {
+	if _, err := Sockets(1 << 30); err == nil {
 		t.Error("a process that does not exist: no error")
 	}
 }
