@@ -5,6 +5,8 @@ package media
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -152,4 +154,45 @@ func epollSets(t *testing.T) map[int]map[int]bool {
 		t.Skip("no epoll sets in /proc/self/fdinfo")
 	}
 	return sets
+}
+
+// On IPv6 the relay's sockets (made with socket(2), not package net) bind, read and send the
+// same: a burst and single packets cross both ways over ::1.
+func TestRelayOverIPv6(t *testing.T) {
+	probe, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	probe.Close()
+	minPort, maxPort := freeRange(t, 4) // free on IPv4; a port taken on ::1 is skipped by Open
+	p, err := NewPorts(netip.IPv6Loopback(), minPort, maxPort+200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	c := &call{a: open(t, p), b: open(t, p), phoneA: open(t, p), phoneB: open(t, p)}
+	for _, e := range []*Endpoint{c.a, c.b, c.phoneA, c.phoneB} {
+		t.Cleanup(func() { e.Close() })
+	}
+	c.a.SetRemote(rtpAddr(c.phoneA))
+	c.b.SetRemote(rtpAddr(c.phoneB))
+	const burst = 5
+	for i := range burst {
+		send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, uint16(i), make([]byte, 160)))
+	}
+	c.relay = NewRelay(c.a, c.b, 0)
+	c.relay.Start(context.Background())
+	t.Cleanup(c.relay.Stop)
+	for i := range burst {
+		if got := recvRTP(t, c.phoneB.rtp.mustConn()); got.SequenceNumber != uint16(i) {
+			t.Fatalf("B got seq %d, want %d", got.SequenceNumber, i)
+		}
+	}
+	send(t, c.phoneB.rtp.mustConn(), rtpAddr(c.b), marshalRTP(t, 99, make([]byte, 160)))
+	if got := recvRTP(t, c.phoneA.rtp.mustConn()); got.SequenceNumber != 99 {
+		t.Fatalf("A got seq %d, want 99", got.SequenceNumber)
+	}
+	if got, ok := c.a.Remote(); !ok || !got.Addr().Is6() {
+		t.Errorf("a's remote %v, %v: want phone A's IPv6 address", got, ok)
+	}
 }
