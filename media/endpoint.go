@@ -44,6 +44,9 @@ type socket struct {
 	// port 0). It is separate from remote so that latching, which keeps
 	// following the source while on hold, cannot undo the hold.
 	mute atomic.Bool
+	// unsegmented means the route to the peer did not take a segmented datagram (sendBatch),
+	// so batches go out one datagram per packet.
+	unsegmented atomic.Bool
 	// rtcp says which of the pair this is, for the cipher.
 	rtcp bool
 	// cipher protects the peer's packets (SRTP); nil for plain RTP.

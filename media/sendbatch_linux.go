@@ -18,32 +18,94 @@ import (
 // The batch gets bigger exactly when the machine is busiest; a read of one packet goes out
 // with a plain sendto as before.
 //
+// Packets of one size (a stream's: G.711 is 172 bytes every 20 ms) go out as one segmented
+// datagram (UDP_SEGMENT, "UDP GSO"): the kernel takes them through its IP and device layers
+// once and cuts them into the datagrams the peer receives at the last moment (the network card,
+// or on loopback the receiving socket). sendmmsg spares the system calls; the segments spare
+// the kernel's per-datagram route, output and (on loopback) input path, which is most of what
+// relaying costs the switch. Measured on this box, the sending thread's CPU per 172-byte packet,
+// delivery into the receiver's socket included: batches of 4 2.81 → 1.96 µs, of 8 1.85 →
+// 1.15 µs, of 16 1.84 → 0.97 µs. A run of equal sizes may end with one shorter packet
+// (the kernel's rule); another size starts a new datagram in the same sendmmsg, and runs
+// shorter than minSegments go as datagrams of their own. Where the
+// route cannot take segmented datagrams (no checksum offload: EIO; a segment larger than the
+// path's MTU: EINVAL) the packets go out one by one at once and the leg stops segmenting.
+//
 // A full send buffer (EAGAIN) drops the rest of the batch instead of waiting for room: a
 // reader serves many calls and must not stop for one peer's.
 type sendBatch struct {
 	n int // packets queued
+	m int // messages built from them
 
-	// msgs point into iovs and dst, set up once (the batch does not move: it is part of the
-	// worker, on the heap).
-	msgs [pollBurst]mmsghdr
-	iovs [pollBurst]unix.Iovec
-	dst  unix.RawSockaddrAny
-	pkts [pollBurst][]byte
-	nows [pollBurst]int64
-	ok   [pollBurst]bool
+	// msgs point into iovs (a run of consecutive packets each), ctrl and dst, set as the batch
+	// is built (the batch does not move: it is part of the worker, on the heap).
+	msgs  [pollBurst]mmsghdr
+	ctrl  [pollBurst]segmentControl // a message's UDP_SEGMENT
+	first [pollBurst]uint8          // a message's first packet
+	segs  [pollBurst]uint8          // how many packets a message carries
+	iovs  [pollBurst]unix.Iovec     // one a packet
+	dst   unix.RawSockaddrAny
+	pkts  [pollBurst][]byte
+	nows  [pollBurst]int64
+	ok    [pollBurst]bool
+
+	// gso: the kernel takes UDP_SEGMENT (Linux 4.18 and later; an older one would ignore the
+	// option and send a run as one datagram, so it is asked first). refused is set by a send
+	// whose segmented datagram the route did not take.
+	gso, refused bool
 
 	send func(fd int) error // sendFD, bound once so that sending allocates nothing
-	// calls counts sendmmsg calls, for tests.
-	calls int
+	// sendmmsg is the system call; tests replace it to refuse segmented datagrams.
+	sendmmsg func(fd int, msgs *mmsghdr, n int) (int, unix.Errno)
+	// calls counts sendmmsg calls and segmented the datagrams sent segmented, for tests.
+	calls, segmented int
 }
 
+// segmentControl is the control message that makes a datagram segmented: UDP_SEGMENT and the
+// segments' size. The size sits right after the header, where the kernel looks (CMSG_DATA: the
+// header is a multiple of the alignment on 32- and 64-bit Linux), and the struct is aligned as
+// the header must be.
+type segmentControl struct {
+	h    unix.Cmsghdr
+	size uint16
+	_    [6]byte // up to CMSG_SPACE(2)
+}
+
+const (
+	// maxSegmentedBytes is the most one segmented datagram may carry: what one IPv4 datagram
+	// can (the kernel's limit for the whole run, before it is cut).
+	maxSegmentedBytes = 65507
+	// maxSegments is the kernel's limit on segments per datagram in its first version (64).
+	maxSegments = 64
+	// minSegments is the shortest run worth segmenting: cutting the datagram up again has a
+	// cost of its own (BenchmarkSendBatch, per 172-byte packet: runs of 2 3.8–4.3 µs as
+	// datagrams, 3.7–4.5 segmented; of 3 3.3–3.4 and 3.3; of 4 3.6–3.7 and 2.9–3.0; of 8 3.8
+	// and 1.7).
+	minSegments = 4
+)
+
 func (b *sendBatch) init() {
-	for i := range b.msgs {
-		b.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.dst))
-		b.msgs[i].hdr.Iov = &b.iovs[i]
-		b.msgs[i].hdr.SetIovlen(1)
-	}
 	b.send = b.sendFD
+	b.sendmmsg = sendmmsg
+	b.gso = gsoAvailable()
+}
+
+// sendmmsg sends n messages from msgs without waiting and returns how many went out.
+func sendmmsg(fd int, msgs *mmsghdr, n int) (int, unix.Errno) {
+	r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(msgs)), uintptr(n),
+		unix.MSG_DONTWAIT, 0, 0)
+	return int(r), errno
+}
+
+// gsoAvailable reports whether the kernel segments UDP datagrams (UDP_SEGMENT).
+func gsoAvailable() bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	_, err = unix.GetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT)
+	return err == nil
 }
 
 // relay sends the n datagrams a reader just read into bufs (from froms, lengths in msgs) on
@@ -69,39 +131,117 @@ func (b *sendBatch) relay(f *flow, bufs *[pollBurst][relayBufSize]byte, msgs *[p
 		b.pkts[j], b.nows[j], b.ok[j] = pkt, now, false
 		b.iovs[j].Base = &pkt[0]
 		b.iovs[j].SetLen(len(pkt))
-		b.msgs[j].hdr.Namelen = namelen
 		b.n++
 	}
 	if b.n > 0 {
+		b.m, b.refused = 0, false
+		b.pack(0, namelen, b.gso && !out.unsegmented.Load())
 		_ = out.udp.use(b.send) // a closed socket: nothing was sent, all are dropped
+		if b.refused {
+			out.unsegmented.Store(true)
+		}
 	}
 	for j := range b.n {
 		f.sent(b.pkts[j], b.nows[j], b.ok[j])
 	}
 }
 
-// sendFD sends the queued packets, marking each that went out. A packet the kernel refuses
-// is dropped and the next one tried (an ICMP error surfacing on a send concerns one packet);
-// a full buffer drops the rest. It never asks to wait for the socket to be writable.
+// pack builds messages from packet from on, after the b.m built: with segment, each run of
+// minSegments or more packets of one size (and one shorter packet ending it) is one segmented
+// datagram; every other packet is a message of its own.
+func (b *sendBatch) pack(from int, namelen uint32, segment bool) {
+	for i := from; i < b.n; {
+		size := len(b.pkts[i])
+		k, total := 1, size
+		for segment && i+k < b.n && k < maxSegments {
+			next := len(b.pkts[i+k])
+			if next > size || total+next > maxSegmentedBytes {
+				break
+			}
+			total += next
+			k++
+			if next < size {
+				break
+			}
+		}
+		if k < minSegments {
+			for range k {
+				b.message(i, 1, namelen)
+				i++
+			}
+			continue
+		}
+		c := &b.ctrl[b.m]
+		c.h.Level, c.h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		c.h.SetLen(unix.CmsgLen(2))
+		c.size = uint16(size)
+		msg := b.message(i, k, namelen)
+		msg.hdr.Control = (*byte)(unsafe.Pointer(c))
+		msg.hdr.SetControllen(unix.CmsgSpace(2))
+		i += k
+	}
+}
+
+// message builds the next message: k packets from packet first on, as one datagram.
+func (b *sendBatch) message(first, k int, namelen uint32) *mmsghdr {
+	msg := &b.msgs[b.m]
+	msg.hdr.Name = (*byte)(unsafe.Pointer(&b.dst))
+	msg.hdr.Namelen = namelen
+	msg.hdr.Iov = &b.iovs[first]
+	msg.hdr.SetIovlen(k)
+	msg.hdr.Control = nil
+	msg.hdr.SetControllen(0)
+	b.first[b.m], b.segs[b.m] = uint8(first), uint8(k)
+	b.m++
+	return msg
+}
+
+// sendFD sends the built messages, marking each packet that went out. A message the kernel
+// refuses is dropped and the next one tried (an ICMP error surfacing on a send concerns one
+// packet); a segmented one the route cannot take is sent again packet by packet; a full
+// buffer drops the rest. It never asks to wait for the socket to be writable.
 func (b *sendBatch) sendFD(fd int) error {
-	b.calls++
-	for i := 0; i < b.n; {
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.msgs[i])), uintptr(b.n-i),
-			unix.MSG_DONTWAIT, 0, 0)
+	namelen := b.msgs[0].hdr.Namelen
+	for j := 0; j < b.m; {
+		b.calls++
+		r, errno := b.sendmmsg(fd, &b.msgs[j], b.m-j)
 		switch errno {
 		case 0:
-			for k := range int(r) {
-				b.ok[i+k] = true
+			for k := j; k < j+r; k++ {
+				first, segs := int(b.first[k]), int(b.segs[k])
+				for p := first; p < first+segs; p++ {
+					b.ok[p] = true
+				}
+				if segs > 1 {
+					b.segmented++
+				}
 			}
-			i += int(r)
+			j += r
 		case unix.EINTR:
 		case unix.EAGAIN:
 			return nil
 		default:
-			i++
+			if b.segs[j] > 1 && segmentsRefused(errno) {
+				b.refused = true
+				b.m = j
+				b.pack(int(b.first[j]), namelen, false)
+				continue
+			}
+			j++
 		}
 	}
 	return nil
+}
+
+// segmentsRefused reports whether a send failed because the datagram was segmented: the
+// device cannot checksum it (EIO), a segment does not fit the path's MTU (EINVAL), or the
+// kernel does not know the option.
+func segmentsRefused(errno unix.Errno) bool {
+	switch errno {
+	case unix.EIO, unix.EINVAL, unix.EMSGSIZE, unix.ENOPROTOOPT, unix.EOPNOTSUPP:
+		return true
+	}
+	return false
 }
 
 // putSockaddr writes ap into sa as the kernel takes it and returns its length.

@@ -49,12 +49,148 @@ func TestRelaySendsABurstWithOneCall(t *testing.T) {
 	if n, ok := c.relay.Sent(c.b); !ok || n.Seq != 100+burst-1 {
 		t.Errorf("Sent(b) = %+v, %v; want the burst's last packet", n, ok)
 	}
-	calls := 0
+	calls, segmented, gso := 0, 0, false
 	for _, w := range p.readers.workers {
 		calls += w.batch.calls
+		segmented += w.batch.segmented
+		gso = gso || w.batch.gso
 	}
 	if calls != 1 {
 		t.Errorf("the burst of %d packets went out in %d sendmmsg calls, want 1", burst, calls)
+	}
+	if gso && segmented != 1 {
+		t.Errorf("the burst of %d packets of one size went out as %d segmented datagrams, want 1", burst, segmented)
+	}
+}
+
+// batchFixture is a relay direction from a to b, b sending to phone, and a read's worth of
+// datagrams to hand the direction's sendBatch.
+type batchFixture struct {
+	f     *flow
+	phone *Endpoint
+	b     *Endpoint
+	bufs  [pollBurst][relayBufSize]byte
+	msgs  [pollBurst]mmsghdr
+	froms [pollBurst]unix.RawSockaddrAny
+}
+
+func newBatchFixture(t testing.TB) *batchFixture {
+	t.Helper()
+	p := newPool(t, 3)
+	a, b, phone := open(t, p), open(t, p), open(t, p)
+	b.SetRemote(rtpAddr(phone))
+	x := &batchFixture{f: &flow{in: &a.rtp, out: &b.rtp, c: &counters{}, cont: &atomic.Pointer[rewriter]{}, rec: &sentRecord{}},
+		phone: phone, b: b}
+	src := (*unix.RawSockaddrInet4)(unsafe.Pointer(&x.froms[0]))
+	src.Family, src.Addr = unix.AF_INET, [4]byte{127, 0, 0, 1}
+	return x
+}
+
+// read puts datagrams in the read buffers as a recvmmsg would and returns their count.
+func (x *batchFixture) read(t testing.TB, pkts [][]byte) int {
+	t.Helper()
+	for i, pkt := range pkts {
+		x.msgs[i].n = uint32(copy(x.bufs[i][:], pkt))
+		x.froms[i] = x.froms[0]
+	}
+	return len(pkts)
+}
+
+// receive checks that the phone gets pkts, each its own datagram, in order and unchanged.
+func (x *batchFixture) receive(t *testing.T, pkts [][]byte) {
+	t.Helper()
+	conn := x.phone.rtp.mustConn()
+	got := make([]byte, relayBufSize)
+	for i, want := range pkts {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := conn.ReadFromUDPAddrPort(got)
+		if err != nil {
+			t.Fatalf("datagram %d of %d: %v", i, len(pkts), err)
+		}
+		if !bytes.Equal(got[:n], want) {
+			t.Fatalf("datagram %d: got %d bytes starting %x, want %d bytes starting %x", i, n, got[:min(n, 16)], len(want), want[:16])
+		}
+	}
+}
+
+// packets makes RTP packets with payloads of the given sizes, numbered from seq.
+func packets(t testing.TB, seq uint16, sizes ...int) [][]byte {
+	var pkts [][]byte
+	for i, size := range sizes {
+		pkts = append(pkts, marshalRTP(t, seq+uint16(i), bytes.Repeat([]byte{byte(i + 1)}, size)))
+	}
+	return pkts
+}
+
+// A read's packets go out as one segmented datagram per run of one size, a shorter packet
+// ending its run and a longer one starting the next, a short run as datagrams of their own,
+// all in one system call; the phone gets
+// every packet as a datagram of its own, in order and unchanged. A full read of the largest
+// packets the relay takes is one segmented datagram too.
+func TestSendBatchSegmentsRunsOfOneSize(t *testing.T) {
+	x := newBatchFixture(t)
+	sb := new(sendBatch)
+	sb.init()
+	if !sb.gso {
+		t.Skip("this kernel does not segment UDP datagrams (UDP_SEGMENT)")
+	}
+	// Three runs segmented: four 160s ending with a 4 (a DTMF event's size), four 160s (the
+	// 300 is longer), three 300s ending with a 20; then a run of two, too short to segment.
+	pkts := packets(t, 1, 160, 160, 160, 160, 4, 160, 160, 160, 160, 300, 300, 300, 20, 160, 160)
+	sb.relay(x.f, &x.bufs, &x.msgs, &x.froms, x.read(t, pkts))
+	x.receive(t, pkts)
+	if sb.calls != 1 || sb.m != 5 || sb.segmented != 3 {
+		t.Errorf("%d packets went out in %d calls as %d datagrams, %d segmented; want 1 call, 5 datagrams, 3 segmented",
+			len(pkts), sb.calls, sb.m, sb.segmented)
+	}
+
+	sizes := make([]int, pollBurst)
+	for i := range sizes {
+		sizes[i] = relayBufSize - 1 - rtpHeaderSize
+	}
+	pkts = packets(t, 100, sizes...)
+	sb.calls, sb.segmented = 0, 0
+	sb.relay(x.f, &x.bufs, &x.msgs, &x.froms, x.read(t, pkts))
+	x.receive(t, pkts)
+	if sb.calls != 1 || sb.segmented != 1 {
+		t.Errorf("%d packets of %d bytes went out in %d calls as %d segmented datagrams, want 1 and 1", len(pkts), len(pkts[0]), sb.calls, sb.segmented)
+	}
+	if st := x.f.c.snapshot(); st.Dropped != 0 {
+		t.Errorf("%+v, want none dropped", st)
+	}
+}
+
+// Where the route refuses segmented datagrams (a device that cannot checksum them: EIO), the
+// batch goes out packet by packet at once, none lost, and the leg does not try again.
+func TestSendBatchSendsOneByOneWhereSegmentsAreRefused(t *testing.T) {
+	x := newBatchFixture(t)
+	sb := new(sendBatch)
+	sb.init()
+	sb.gso = true // whatever this kernel does: the refusal is the test's
+	refused := 0
+	sb.sendmmsg = func(fd int, msgs *mmsghdr, n int) (int, unix.Errno) {
+		for _, m := range unsafe.Slice(msgs, n) {
+			if m.hdr.Controllen != 0 {
+				refused++
+				return 0, unix.EIO
+			}
+		}
+		return sendmmsg(fd, msgs, n)
+	}
+	pkts := packets(t, 1, 160, 160, 160, 4, 160, 160)
+	sb.relay(x.f, &x.bufs, &x.msgs, &x.froms, x.read(t, pkts))
+	x.receive(t, pkts)
+	if refused != 1 || !x.b.rtp.unsegmented.Load() {
+		t.Fatalf("refused %d times, leg unsegmented %v; want once, and the leg marked", refused, x.b.rtp.unsegmented.Load())
+	}
+	pkts = packets(t, 10, 160, 160, 160)
+	sb.relay(x.f, &x.bufs, &x.msgs, &x.froms, x.read(t, pkts))
+	x.receive(t, pkts)
+	if refused != 1 {
+		t.Errorf("the leg tried a segmented datagram again (%d refusals)", refused)
+	}
+	if st := x.f.c.snapshot(); st.Dropped != 0 || st.Packets != 9 {
+		t.Errorf("%+v, want 9 packets, none dropped", st)
 	}
 }
 
@@ -194,5 +330,17 @@ func TestRelayOverIPv6(t *testing.T) {
 	}
 	if got, ok := c.a.Remote(); !ok || !got.Addr().Is6() {
 		t.Errorf("a's remote %v, %v: want phone A's IPv6 address", got, ok)
+	}
+}
+
+// The segment size sits where the kernel reads a control message's data, and the message fits
+// the room the batch gives it.
+func TestSegmentControlLayout(t *testing.T) {
+	var c segmentControl
+	if off, want := unsafe.Offsetof(c.size), uintptr(unix.CmsgLen(0)); off != want {
+		t.Errorf("size at offset %d, CMSG_DATA at %d", off, want)
+	}
+	if size, want := unsafe.Sizeof(c), uintptr(unix.CmsgSpace(2)); size < want {
+		t.Errorf("control message room %d bytes, CMSG_SPACE(2) is %d", size, want)
 	}
 }
