@@ -78,15 +78,40 @@ func (m *members) setSIP(node, addr string) {
 }
 
 // SIPAddr returns the SIP address (host:port, UDP) node gave in its heartbeat; false for a node
-// not counted alive or that gave none.
+// not counted alive or that gave none. A node this one has not heard of yet is looked up in the
+// heartbeat bucket (heartbeatAddr).
 func (n *Node) SIPAddr(node string) (string, bool) {
 	n.members.mu.Lock()
-	defer n.members.mu.Unlock()
-	if _, alive := n.members.seen[node]; !alive {
+	_, alive := n.members.seen[node]
+	addr := n.members.sip[node]
+	n.members.mu.Unlock()
+	if alive {
+		return addr, addr != ""
+	}
+	return n.heartbeatAddr(node)
+}
+
+// heartbeatAddr reads node's SIP address from its heartbeat in the bucket. A node that has just
+// joined learns of this one (and of its users' phones) before this node's watch brings it the
+// newcomer's first heartbeat, and the first call it forwards here can arrive in between: it was
+// refused as a forged one (403), and the caller went to voicemail. A node that left or was
+// cleared has no heartbeat key, so it stays unknown. What is read is not recorded: this node
+// counts a node alive only from its watch.
+func (n *Node) heartbeatAddr(node string) (string, bool) {
+	if node == "" || node == n.cfg.Node || n.nodes == nil || n.ctx == nil {
 		return "", false
 	}
-	addr, ok := n.members.sip[node]
-	return addr, ok && addr != ""
+	ctx, cancel := context.WithTimeout(n.ctx, opTimeout)
+	defer cancel()
+	e, err := n.nodes.Get(ctx, node)
+	if err != nil {
+		return "", false // none (or not a key at all: the name came in a request)
+	}
+	var v heartbeatValue
+	if json.Unmarshal(e.Value(), &v) != nil || v.SIP == "" {
+		return "", false
+	}
+	return v.SIP, true
 }
 
 // heardSelf records this node's own heartbeat coming back at now.

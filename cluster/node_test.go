@@ -139,6 +139,23 @@ func TestACallOnOneNodeMakesTheUserBusyEverywhere(t *testing.T) {
 	if _, ok := b.SIPAddr("nobody"); ok {
 		t.Fatal("an address for a node that does not exist")
 	}
+	for _, bad := range []string{"", "b", "a.b", "*", "a b"} { // not another node, or no key at all
+		if addr, ok := b.SIPAddr(bad); ok {
+			t.Fatalf("SIPAddr(%q) = %q, want none", bad, addr)
+		}
+	}
+	// A node whose first heartbeat this one's watch has not brought yet (as when it joined a
+	// moment ago and forwards its first call here) is found in the bucket.
+	b.members.forget("a")
+	if addr, ok := b.SIPAddr("a"); !ok || addr != "127.0.0.1:5999" {
+		t.Fatalf("b, before its watch brings a's heartbeat, finds a's SIP address %q, %v; want 127.0.0.1:5999", addr, ok)
+	}
+	poll.Require(t, waitReplicated, "b hears a's next heartbeat", func() bool {
+		b.members.mu.Lock()
+		defer b.members.mu.Unlock()
+		_, heard := b.members.seen["a"]
+		return heard
+	})
 
 	a.table.CallStarted("1001", "call-1")
 	b.table.CallStarted("1001", "call-2") // a second call, through another node
