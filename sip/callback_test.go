@@ -286,6 +286,10 @@ func TestQueueCallbackKeepsTheCallersPlace(t *testing.T) {
 	peer.digit('2')
 	hungUpAfterConfirming(t, alice, callID(da.InviteRequest))
 	peer.close()
+	// Her call is over at the switch once her phone's 200 to its BYE is in; until then she is
+	// on a call, and a callback waits for its caller to be free (an agent free in that moment
+	// was offered Dave first: seen in CI).
+	waitStatus(t, table, "1001", presence.Available)
 	cbs := sw.flows.Callbacks()
 	if len(cbs) != 1 || cbs[0].For != "700" || !cbs[0].Queue || cbs[0].Number != "1001" {
 		t.Fatalf("pending callbacks: %+v", cbs)
