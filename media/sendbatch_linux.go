@@ -37,17 +37,19 @@ type sendBatch struct {
 	n int // packets queued
 	m int // messages built from them
 
-	// msgs point into iovs (a run of consecutive packets each), ctrl and dst, set as the batch
-	// is built (the batch does not move: it is part of the worker, on the heap).
+	// msgs point into dst (set once) and into iovs (a run of consecutive packets each) and ctrl,
+	// set as the batch is built (the batch does not move: it is part of the worker, on the heap).
 	msgs  [pollBurst]mmsghdr
 	ctrl  [pollBurst]segmentControl // a message's UDP_SEGMENT
 	first [pollBurst]uint8          // a message's first packet
 	segs  [pollBurst]uint8          // how many packets a message carries
 	iovs  [pollBurst]unix.Iovec     // one a packet
 	dst   unix.RawSockaddrAny
-	pkts  [pollBurst][]byte
-	nows  [pollBurst]int64
-	ok    [pollBurst]bool
+	// namelen is dst's length for this batch's address.
+	namelen uint32
+	pkts    [pollBurst][]byte
+	nows    [pollBurst]int64
+	ok      [pollBurst]bool
 
 	// gso: the kernel takes UDP_SEGMENT (Linux 4.18 and later; an older one would ignore the
 	// option and send a run as one datagram, so it is asked first). refused is set by a send
@@ -85,6 +87,12 @@ const (
 )
 
 func (b *sendBatch) init() {
+	for i := range b.msgs {
+		b.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.dst))
+		c := &b.ctrl[i].h
+		c.Level, c.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		c.SetLen(unix.CmsgLen(2))
+	}
 	b.send = b.sendFD
 	b.sendmmsg = sendmmsg
 	b.gso = gsoAvailable()
@@ -120,7 +128,7 @@ func (b *sendBatch) relay(f *flow, bufs *[pollBurst][relayBufSize]byte, msgs *[p
 		}
 		return
 	}
-	namelen := putSockaddr(&b.dst, *dst)
+	b.namelen = putSockaddr(&b.dst, *dst)
 	b.n = 0
 	for i := range n {
 		pkt, now, ok := f.prepare(bufs[i][:], int(msgs[i].n), sourceOf(&froms[i]))
@@ -135,7 +143,7 @@ func (b *sendBatch) relay(f *flow, bufs *[pollBurst][relayBufSize]byte, msgs *[p
 	}
 	if b.n > 0 {
 		b.m, b.refused = 0, false
-		b.pack(0, namelen, b.gso && !out.unsegmented.Load())
+		b.pack(0, b.gso && !out.unsegmented.Load())
 		_ = out.udp.use(b.send) // a closed socket: nothing was sent, all are dropped
 		if b.refused {
 			out.unsegmented.Store(true)
@@ -149,7 +157,7 @@ func (b *sendBatch) relay(f *flow, bufs *[pollBurst][relayBufSize]byte, msgs *[p
 // pack builds messages from packet from on, after the b.m built: with segment, each run of
 // minSegments or more packets of one size (and one shorter packet ending it) is one segmented
 // datagram; every other packet is a message of its own.
-func (b *sendBatch) pack(from int, namelen uint32, segment bool) {
+func (b *sendBatch) pack(from int, segment bool) {
 	for i := from; i < b.n; {
 		size := len(b.pkts[i])
 		k, total := 1, size
@@ -166,16 +174,14 @@ func (b *sendBatch) pack(from int, namelen uint32, segment bool) {
 		}
 		if k < minSegments {
 			for range k {
-				b.message(i, 1, namelen)
+				b.message(i, 1)
 				i++
 			}
 			continue
 		}
-		c := &b.ctrl[b.m]
-		c.h.Level, c.h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-		c.h.SetLen(unix.CmsgLen(2))
+		c := &b.ctrl[b.m] // its header is set once (init)
 		c.size = uint16(size)
-		msg := b.message(i, k, namelen)
+		msg := b.message(i, k)
 		msg.hdr.Control = (*byte)(unsafe.Pointer(c))
 		msg.hdr.SetControllen(unix.CmsgSpace(2))
 		i += k
@@ -183,10 +189,9 @@ func (b *sendBatch) pack(from int, namelen uint32, segment bool) {
 }
 
 // message builds the next message: k packets from packet first on, as one datagram.
-func (b *sendBatch) message(first, k int, namelen uint32) *mmsghdr {
+func (b *sendBatch) message(first, k int) *mmsghdr {
 	msg := &b.msgs[b.m]
-	msg.hdr.Name = (*byte)(unsafe.Pointer(&b.dst))
-	msg.hdr.Namelen = namelen
+	msg.hdr.Namelen = b.namelen
 	msg.hdr.Iov = &b.iovs[first]
 	msg.hdr.SetIovlen(k)
 	msg.hdr.Control = nil
@@ -201,7 +206,6 @@ func (b *sendBatch) message(first, k int, namelen uint32) *mmsghdr {
 // packet); a segmented one the route cannot take is sent again packet by packet; a full
 // buffer drops the rest. It never asks to wait for the socket to be writable.
 func (b *sendBatch) sendFD(fd int) error {
-	namelen := b.msgs[0].hdr.Namelen
 	for j := 0; j < b.m; {
 		b.calls++
 		r, errno := b.sendmmsg(fd, &b.msgs[j], b.m-j)
@@ -224,7 +228,7 @@ func (b *sendBatch) sendFD(fd int) error {
 			if b.segs[j] > 1 && segmentsRefused(errno) {
 				b.refused = true
 				b.m = j
-				b.pack(int(b.first[j]), namelen, false)
+				b.pack(int(b.first[j]), false)
 				continue
 			}
 			j++

@@ -214,29 +214,22 @@ func TestSendBatchDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	p := newPool(t, 3)
-	a, b, phone := open(t, p), open(t, p), open(t, p)
-	b.SetRemote(rtpAddr(phone))
-	f := &flow{in: &a.rtp, out: &b.rtp, c: &counters{}, cont: &atomic.Pointer[rewriter]{}, rec: &sentRecord{}}
+	x := newBatchFixture(t)
 	sb := new(sendBatch)
 	sb.init()
-	var bufs [pollBurst][relayBufSize]byte
-	var msgs [pollBurst]mmsghdr
-	var froms [pollBurst]unix.RawSockaddrAny
 	const n = 5
-	src := (*unix.RawSockaddrInet4)(unsafe.Pointer(&froms[0]))
-	src.Family, src.Addr = unix.AF_INET, [4]byte{127, 0, 0, 1}
-	for i := range n {
-		msgs[i].n = uint32(copy(bufs[i][:], marshalRTP(t, uint16(i), make([]byte, 160))))
-		froms[i] = froms[0]
+	pkts := make([][]byte, n)
+	for i := range pkts {
+		pkts[i] = marshalRTP(t, uint16(i), make([]byte, 160))
 	}
+	x.read(t, pkts)
 	got := make([]byte, 2048)
-	phone.rtp.mustConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	x.phone.rtp.mustConn().SetReadDeadline(time.Now().Add(10 * time.Second))
 	var failed error
 	allocs := testing.AllocsPerRun(100, func() {
-		sb.relay(f, &bufs, &msgs, &froms, n)
+		sb.relay(x.f, &x.bufs, &x.msgs, &x.froms, n)
 		for range n {
-			if _, _, err := phone.rtp.mustConn().ReadFromUDPAddrPort(got); err != nil {
+			if _, _, err := x.phone.rtp.mustConn().ReadFromUDPAddrPort(got); err != nil {
 				failed = err
 			}
 		}
@@ -247,7 +240,7 @@ func TestSendBatchDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per batch of %d, want 0", allocs, n)
 	}
-	if st := f.c.snapshot(); st.Dropped != 0 || st.Packets != 101*n {
+	if st := x.f.c.snapshot(); st.Dropped != 0 || st.Packets != 101*n {
 		t.Errorf("%+v, want %d packets, none dropped", st, 101*n)
 	}
 }
