@@ -41,6 +41,13 @@ var (
 	countKey   = []byte("count")
 )
 
+// recordsFill is how full Add packs the records' pages. Ids grow with time, so records are
+// appended: at bbolt's default (half) every page it split off stayed half empty for good,
+// and the file and what the switch maps of it were twice the records (16.7 MB of pages for
+// 7.8 MB of records after 24,000 calls). Packed full, a record that lands below the last
+// page (one of several ended in the same millisecond) costs at worst one more split.
+const recordsFill = 1.0
+
 // DefaultMaxRecords is how many records a Store keeps unless
 // WithMaxRecords says otherwise.
 const DefaultMaxRecords = 100_000
@@ -275,6 +282,7 @@ func (s *Store) Add(r Record) (Record, error) {
 	// the transaction.
 	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		recs := tx.Bucket(recordsBucket)
+		recs.FillPercent = recordsFill
 		if recs.Get([]byte(r.ID)) != nil {
 			return fmt.Errorf("%w: %s", ErrExists, r.ID)
 		}

@@ -485,3 +485,26 @@ func TestListRejectsBadArguments(t *testing.T) {
 		t.Errorf("WithMaxRecords(0): %v, want ErrInvalid", err)
 	}
 }
+
+// Calls end in time order, so records are appended: their pages must come out full, not at
+// bbolt's default half (the file, and what the switch maps of it, would be twice the records).
+func TestRecordsFillTheirPages(t *testing.T) {
+	e := newEnv(t)
+	e.db.NoSync = true     // the layout is the point, not the disk
+	e.db.MaxBatchDelay = 0 // one Add at a time: no batch to wait for
+	for i := range 600 {
+		r := call("1001", fmt.Sprint(2000+i))
+		r.Trace = []string{fmt.Sprintf("user %d: ring registered phones for 20s, then voicemail", 2000+i)}
+		e.add(t, r)
+	}
+	var st bbolt.BucketStats
+	if err := e.db.View(func(tx *bbolt.Tx) error {
+		st = tx.Bucket(recordsBucket).Stats()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if used := float64(st.LeafInuse) / float64(st.LeafAlloc); st.LeafPageN < 10 || used < 0.75 {
+		t.Errorf("records' leaf pages %d, %.0f %% used; want at least 10 pages at 85 %% or more", st.LeafPageN, used*100)
+	}
+}
