@@ -126,7 +126,7 @@ func (t *Table) SetHours(ext string, h *Hours) (State, error) {
 	}
 	e.hours = sch
 	t.rearm(e)
-	return *e.snap.Load(), nil
+	return e.state(), nil
 }
 
 // Hours returns ext's working hours; false if ext has none (or is not a user).

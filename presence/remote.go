@@ -139,7 +139,7 @@ func (t *Table) Locals() map[string]Remote {
 	out := make(map[string]Remote)
 	for _, e := range t.rows.Load().list {
 		if r := e.local(); r != (Remote{}) {
-			out[e.snap.Load().Ext] = r
+			out[e.ext] = r
 		}
 	}
 	return out
@@ -152,7 +152,7 @@ func (e *entry) local() Remote { return Remote{OnCall: len(e.calls) > 0, Registe
 // was removed). t.mu is held.
 func (t *Table) localChanged(e *entry) {
 	if t.local != nil {
-		t.local(e.snap.Load().Ext)
+		t.local(e.ext)
 	}
 }
 

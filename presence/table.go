@@ -45,8 +45,19 @@ type entry struct {
 	// their pending changes on it, so a user removed and added back is two rows to them, and
 	// the removed row's last state is never merged with the new row's first.
 	id uint64
-	// snap is the latest State; never modified once stored, so readers need no lock.
-	snap atomic.Pointer[State]
+	// ext is the user's extension, for the row's life.
+	ext string
+	// cur is the latest State, kept in the row and changed in place: written with Table.mu and
+	// view held, read with either. A new State allocated for each change and kept by the row
+	// outlived the burst of calls that made it: a user's last state, one object in a span of
+	// the calls' garbage, kept the whole span (after 24,000 calls in 20 s the heap stayed 21
+	// MB above its live data). What watchers are queued is allocated per change and lives only
+	// until they read it.
+	cur  State
+	view sync.RWMutex
+	// status is cur.Status as an index into statuses, so that Status, the read routing does
+	// on every call, takes no lock.
+	status atomic.Uint32
 	// set serialises changes of this user's setting and working hours (Set, ApplyDND, SetHours,
 	// the timer), so that the stored and applied settings agree.
 	set sync.Mutex
@@ -84,8 +95,9 @@ type rows struct {
 // Table is a node's status table. It is safe for concurrent use. In a cluster every node has
 // one, kept in step by package cluster (see remote.go).
 //
-// Reads (Status, Get, List, Counts) take no lock: the rows are an immutable snapshot behind an
-// atomic pointer, and each user's latest State is an immutable value behind another. Users may
+// Reads take no table lock: the rows are an immutable snapshot behind an atomic pointer; a
+// user's status is an atomic (Status, Counts) and their whole State a value behind a lock of
+// their row's own, held to copy it (Get, List). Users may
 // be added and removed while the table runs (Add, Remove): that replaces the snapshot, which is
 // rare next to reads. Changes are serialised by one mutex, held only to update a row and queue
 // the new State to each watcher; no change ever waits for a watcher to read, nor for the disk
@@ -168,17 +180,17 @@ func NewTable(users []User, store Store, opts ...Option) (*Table, error) {
 // newEntry makes row id for u, with its stored setting and working hours (by extension; nil:
 // none) and a State at Seq 0, changed at now.
 func newEntry(id uint64, u User, setting Setting, hours map[string]Hours, now time.Time) (*entry, error) {
-	e := &entry{id: id, setting: setting, name: u.Name}
+	e := &entry{id: id, ext: u.Ext, setting: setting, name: u.Name}
 	if h, ok := hours[u.Ext]; ok {
 		var err error
 		if e.hours, err = h.Compile(); err != nil {
 			return nil, fmt.Errorf("presence: stored working hours of %s: %w", u.Ext, err)
 		}
 	}
-	s := &State{Ext: u.Ext, Name: u.Name, Changed: now}
+	s := State{Ext: u.Ext, Name: u.Name, Changed: now}
 	s.setDND(e.setting)
 	s.Status = effective(e.setting.DND, 0)
-	e.snap.Store(s)
+	e.store(s)
 	return e, nil
 }
 
@@ -236,7 +248,7 @@ func (t *Table) Status(ext string) (Status, bool) {
 	if !ok {
 		return "", false
 	}
-	return e.snap.Load().Status, true
+	return statuses[e.status.Load()], true
 }
 
 // Get returns ext's state; false if ext is not a user.
@@ -245,7 +257,7 @@ func (t *Table) Get(ext string) (State, bool) {
 	if !ok {
 		return State{}, false
 	}
-	return *e.snap.Load(), true
+	return e.state(), true
 }
 
 // List returns every user's state: configured order, then users added since in the order they
@@ -255,7 +267,7 @@ func (t *Table) List() []State {
 	list := t.rows.Load().list
 	out := make([]State, len(list))
 	for i, e := range list {
-		out[i] = *e.snap.Load()
+		out[i] = e.state()
 	}
 	return out
 }
@@ -264,7 +276,7 @@ func (t *Table) List() []State {
 func (t *Table) Counts() map[Status]int {
 	c := map[Status]int{Available: 0, Busy: 0, DND: 0}
 	for _, e := range t.rows.Load().list {
-		c[e.snap.Load().Status]++
+		c[statuses[e.status.Load()]]++
 	}
 	return c
 }
@@ -308,8 +320,9 @@ func (t *Table) Add(u User) (State, error) {
 	// insertion: WatchList either lists the row or queues this state, never both or neither.
 	// It gets its Seq before the row is visible, so no reader sees it change.
 	t.seq++
-	s := e.snap.Load()
-	s.Seq = t.seq
+	e.cur.Seq = t.seq
+	s := new(State)
+	*s = e.cur
 	r := &rows{index: make(map[string]*entry, len(old.index)+1), list: make([]*entry, 0, len(old.list)+1)}
 	maps.Copy(r.index, old.index)
 	r.index[u.Ext] = e
@@ -345,7 +358,7 @@ func (t *Table) Add(u User) (State, error) {
 	if started {
 		t.rearm(e)
 	}
-	return *e.snap.Load(), nil
+	return e.state(), nil
 }
 
 // loadUser reads ext's stored DND setting, and its working hours if the table keeps them (as
@@ -395,7 +408,7 @@ func (t *Table) Remove(ext string) error {
 	r := &rows{index: make(map[string]*entry, len(old.index)), list: make([]*entry, 0, len(old.list))}
 	for _, x := range old.list {
 		if x != e {
-			r.index[x.snap.Load().Ext] = x
+			r.index[x.ext] = x
 			r.list = append(r.list, x)
 		}
 	}
@@ -459,7 +472,7 @@ func (t *Table) Set(ext string, c Change) (State, error) {
 	// that the last change made anywhere is the one that stays.
 	_, isShared := t.store.(SharedStore)
 	if e.setting.same(c) && !isShared {
-		return *e.snap.Load(), nil
+		return e.state(), nil
 	}
 	return t.save(e, c.setting(now), false)
 }
@@ -469,7 +482,7 @@ func (t *Table) Set(ext string, c Change) (State, error) {
 // applied here (an expiry or a schedule boundary every node's timer sees at once is then
 // applied by one of them): ErrStale if one did.
 func (t *Table) save(e *entry, s Setting, conditional bool) (State, error) {
-	ext := e.snap.Load().Ext
+	ext := e.ext
 	if shared, ok := t.store.(SharedStore); ok {
 		var rev uint64
 		var err error
@@ -612,7 +625,7 @@ func (t *Table) SetRegistered(ext string, registered bool) {
 // publish makes row e's fields visible: if any field of State changed, it stores a new State
 // with the next Seq and queues it to every watcher. It returns the row's state. t.mu is held.
 func (t *Table) publish(e *entry) State {
-	old := e.snap.Load()
+	old := &e.cur // t.mu is held: no other writer
 	calls, registered := len(e.calls), e.registered
 	for _, r := range e.remote {
 		if r.OnCall {
@@ -626,7 +639,7 @@ func (t *Table) publish(e *entry) State {
 		return *old
 	}
 	t.seq++
-	s := &State{
+	s := State{
 		Ext:        old.Ext,
 		Name:       e.name,
 		Status:     status,
@@ -640,11 +653,37 @@ func (t *Table) publish(e *entry) State {
 	if status != old.Status {
 		s.Changed = t.now()
 	}
-	e.snap.Store(s)
-	for _, w := range t.watchers {
-		w.queue(e.id, s)
+	e.store(s)
+	if len(t.watchers) > 0 {
+		q := new(State) // shared by the watchers, never modified: see entry.cur
+		*q = s
+		for _, w := range t.watchers {
+			w.queue(e.id, q)
+		}
 	}
-	return *s
+	return s
+}
+
+// statuses are the values entry.status indexes.
+var statuses = [...]Status{Available, Busy, DND}
+
+// store makes s the row's state. t.mu is held, or the row is not in the table yet.
+func (e *entry) store(s State) {
+	e.view.Lock()
+	e.cur = s
+	e.view.Unlock()
+	for i, st := range statuses {
+		if st == s.Status {
+			e.status.Store(uint32(i))
+		}
+	}
+}
+
+// state returns the row's latest State.
+func (e *entry) state() State {
+	e.view.RLock()
+	defer e.view.RUnlock()
+	return e.cur
 }
 
 // setDND copies the DND setting's fields into s.
