@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/switchboard-voip/switchboard/backup"
 	"github.com/switchboard-voip/switchboard/internal/needs"
 	"github.com/switchboard-voip/switchboard/media"
 )
@@ -125,6 +126,7 @@ func TestBenchPeer(t *testing.T) {
 		waitUDPBound(t, calleePort, 5*time.Second)
 		startKB, _ := (&procMonitor{pids: pids}).memory()
 		startOwn, startFiles := memorySplit(pids)
+		startStore := storePages(pids)
 		callee := &calleeTally{uas: uas}
 		run := func(step int, scen, label string, rate, calls, holdS int, streaming bool) bool {
 			res := runLoadStep(t, pdir, fmt.Sprintf("step%d", step), scen, "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
@@ -192,11 +194,13 @@ func TestBenchPeer(t *testing.T) {
 			endKB, _ = (&procMonitor{pids: pids}).memory()
 		}
 		endOwn, endFiles := memorySplit(pids)
+		endStore := storePages(pids)
 		line := fmt.Sprintf("%-22s memory before the load %.1f MB, %.1f MB %s after it (within 10 %%: %v); "+
-			"its own memory %.1f → %.1f MB (within 10 %%: %v), pages of its files %.1f → %.1f MB", p.name,
+			"its own memory %.1f → %.1f MB (within 10 %%: %v), pages of its files %.1f → %.1f MB "+
+			"(of its data store %.1f → %.1f MB)", p.name,
 			float64(startKB)/1024, float64(endKB)/1024, time.Since(began).Round(time.Second), float64(endKB) <= 1.1*float64(startKB),
 			float64(startOwn)/1024, float64(endOwn)/1024, float64(endOwn) <= 1.1*float64(startOwn),
-			float64(startFiles)/1024, float64(endFiles)/1024)
+			float64(startFiles)/1024, float64(endFiles)/1024, float64(startStore)/1024, float64(endStore)/1024)
 		table = append(table, line)
 		t.Log(line)
 		_ = uas.cmd.Process.Kill()
@@ -250,6 +254,39 @@ func memorySplit(pids []int) (ownKB, filesKB int) {
 		filesKB += kb["Pss_File"]
 	}
 	return ownKB, filesKB
+}
+
+// storePages is the part of the processes' file pages (PSS) that maps the switch's data store:
+// the call history grows with every call and stays (up to its retention), and a B+tree insert
+// reads its pages through the mapping, so after a load they are in the process's memory. They
+// are the store's data, not memory the switch holds for calls; a figure of their own tells the
+// two apart.
+func storePages(pids []int) (kb int) {
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+		if err == nil {
+			kb += mappedPss(string(data), string(os.PathSeparator)+backup.DBFile)
+		}
+	}
+	return kb
+}
+
+// mappedPss sums the Pss of the mappings in smaps (the text of /proc/PID/smaps) whose file
+// path ends in suffix.
+func mappedPss(smaps, suffix string) (kb int) {
+	in := false
+	for line := range strings.SplitSeq(smaps, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			// A mapping's header: range, permissions, offset, device, inode[, path].
+			in = len(f) >= 6 && strings.HasSuffix(f[len(f)-1], suffix)
+		case in && len(f) >= 2 && f[0] == "Pss:":
+			n, _ := strconv.Atoi(f[1])
+			kb += n
+		}
+	}
+	return kb
 }
 
 // startKamailioPeer starts rtpengine (userspace forwarding, its control protocol on a port of
@@ -381,6 +418,25 @@ func streamingScenario(t *testing.T, dir string, uac []byte) string {
 
 // The audio a server holds is measured in the time its calls take to send it: 10,000 G.711
 // datagrams waiting while 1,000 calls stream both ways (100,000 a second) is 100 ms.
+func TestMappedPss(t *testing.T) {
+	const smaps = `55d4c8a00000-55d4c9a00000 r-xp 00000000 08:01 1234   /usr/bin/switchboard
+Size:              16384 kB
+Pss:                9000 kB
+7f1000000000-7f1002000000 r--s 00000000 08:01 5678   /var/lib/switchboard/switchboard.db
+Size:              32768 kB
+Rss:               12000 kB
+Pss:               11000 kB
+Pss_Dirty:             0 kB
+7f1002000000-7f1002100000 rw-p 00000000 00:00 0
+Pss:                 500 kB
+7f2000000000-7f2000100000 r--s 00000000 08:01 9999   /tmp/old/switchboard.db (deleted)
+Pss:                 300 kB
+`
+	if got := mappedPss(smaps, "/switchboard.db"); got != 11000 {
+		t.Errorf("data store pages %d kB, want 11000 (the store's mapping alone)", got)
+	}
+}
+
 func TestAudioBehind(t *testing.T) {
 	for _, c := range []struct {
 		queuedKB int64
