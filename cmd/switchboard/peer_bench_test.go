@@ -118,19 +118,32 @@ func TestBenchPeer(t *testing.T) {
 		}
 		port, pids, stop := p.start(t, pdir)
 		calleePort := freePort(t)
-		registerUsers(t, pdir, "register", port, calleePort, users)
-		calleesCSV := calleesFile(t, pdir, "callees.csv", exts(users)...)
+		sippUsers := users[:len(users)-probeUsers] // the probe's phones register for themselves
+		registerUsers(t, pdir, "register", port, calleePort, sippUsers)
+		calleesCSV := calleesFile(t, pdir, "callees.csv", exts(sippUsers)...)
+		probe := newSetupProbe(t, port, users)
 		uas := startSIPp(t, pdir, "uas", "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1",
 			"-p", strconv.Itoa(calleePort), "-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo",
 			"-trace_stat", "-fd", "1", "-trace_counts")
 		waitUDPBound(t, calleePort, 5*time.Second)
+		idle := probe.idle(100)
+		t.Logf("%s: a phone's calls at rest set up in %s", p.name, idle)
 		startKB, _ := (&procMonitor{pids: pids}).memory()
 		startOwn, startFiles := memorySplit(pids)
 		startStore := storePages(pids)
 		callee := &calleeTally{uas: uas}
 		run := func(step int, scen, label string, rate, calls, holdS int, streaming bool) bool {
-			res := runLoadStep(t, pdir, fmt.Sprintf("step%d", step), scen, "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
-				label, rate, calls, holdS)
+			var res loadResult
+			load := func() {
+				res = runLoadStep(t, pdir, fmt.Sprintf("step%d", step), scen, "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
+					label, rate, calls, holdS)
+			}
+			var probed probeResult
+			if streaming {
+				probed = probe.during(load)
+			} else {
+				load()
+			}
 			// The step's calls end before the next one dials the same callees: the UAS says
 			// when it holds none (its statistics are written every second).
 			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
@@ -144,7 +157,8 @@ func TestBenchPeer(t *testing.T) {
 			line := fmt.Sprintf("%-22s %s", p.name, res.line())
 			behind := audioBehind(res.queuedPeakKB, rate*holdS)
 			if streaming {
-				line += fmt.Sprintf("; audio waiting at the server at worst ~%d ms", behind.Milliseconds())
+				line += fmt.Sprintf("; audio waiting at the server at worst ~%d ms; a phone's calls set up meanwhile in %s, at rest p50 %.0f p99 %.0f",
+					behind.Milliseconds(), probed, pct(idle.ms, 50), pct(idle.ms, 99))
 			}
 			table = append(table, line)
 			t.Log(line)

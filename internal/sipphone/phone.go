@@ -215,10 +215,18 @@ func (p *Phone) Call(ctx context.Context, ext string) (*sipgo.DialogClientSessio
 func (p *Phone) RTP() *net.UDPConn { return p.rtp }
 
 // Dial sends an INVITE for ext through the switch and returns the dialog at once; WaitAnswer
-// with Auth completes it.
-func (p *Phone) Dial(ctx context.Context, ext string) (*sipgo.DialogClientSession, error) {
+// with Auth completes it. hdrs are added to the INVITE (a From of its own: without one, sipgo
+// names the user agent there, not the extension).
+func (p *Phone) Dial(ctx context.Context, ext string, hdrs ...sip.Header) (*sipgo.DialogClientSession, error) {
 	to := sip.Uri{Scheme: "sip", User: ext, Host: "127.0.0.1", Port: p.sipPort}
-	return p.dcc.Invite(ctx, to, p.SDP(), sip.NewHeader("Content-Type", "application/sdp"))
+	return p.dcc.Invite(ctx, to, p.SDP(), append([]sip.Header{sip.NewHeader("Content-Type", "application/sdp")}, hdrs...)...)
+}
+
+// From is a From header naming the phone's extension, with a fresh tag, for Dial.
+func (p *Phone) From() *sip.FromHeader {
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.ext, Host: "127.0.0.1"}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(10))
+	return from
 }
 
 // Auth answers the switch's digest challenge to this phone's requests.

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-voip/switchboard/internal/sipphone"
+)
+
+// setupProbe times call set-up as a phone sees it while a load runs: one call at a time from a
+// phone of its own to phones of their own, through the server under test, each timed from its
+// first INVITE to the 200 (the digest challenge included, as SIPp times its calls), then ACKed
+// and hung up. SIPp's own figures at a streaming step also hold SIPp's delays: the caller plays
+// each call's audio on a thread of its own, thousands of threads beside its signalling on the
+// same two CPUs. The probe's few calls add nothing a server would notice.
+type setupProbe struct {
+	caller  *sipphone.Phone
+	callees []*sipphone.Phone
+	exts    []string
+}
+
+// probeUsers is how many users of the pool the probe takes (its caller and callees); they are
+// left out of SIPp's callees. Callees take turns, so that one is free again (its last call
+// over at the server) long before it is called next: a callee still busy would be held by the
+// switch, not rung.
+const probeUsers = 4
+
+// newSetupProbe registers the probe's callees (the last users but one) at the server on port
+// and returns the probe; the last user is its caller.
+func newSetupProbe(t *testing.T, port int, users []testUser) *setupProbe {
+	t.Helper()
+	mine := users[len(users)-probeUsers:]
+	caller := mine[len(mine)-1]
+	p := &setupProbe{caller: sipphone.New(t, port, caller.ext, caller.password)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, u := range mine[:len(mine)-1] {
+		ph := sipphone.New(t, port, u.ext, u.password)
+		ph.Register(ctx)
+		p.callees = append(p.callees, ph)
+		p.exts = append(p.exts, u.ext)
+	}
+	return p
+}
+
+// probeResult is what one run of the probe saw.
+type probeResult struct {
+	ms     []float64 // set-up times of the answered calls, sorted
+	failed int       // calls not answered, or not answered in 5 s
+	first  error     // why the first of them failed
+}
+
+func (r probeResult) String() string {
+	s := fmt.Sprintf("p50 %.0f p99 %.0f ms (%d calls, %d failed)", pct(r.ms, 50), pct(r.ms, 99), len(r.ms), r.failed)
+	if r.first != nil {
+		s += fmt.Sprintf(" [first failure: %v]", r.first)
+	}
+	return s
+}
+
+// run places calls every interval until ctx ends or n calls were placed (n 0: no limit), one
+// at a time (a call that takes longer delays the next), and returns their set-up times.
+func (p *setupProbe) run(ctx context.Context, every time.Duration, n int) probeResult {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range p.callees { // a phone hands each answered call out: take them
+		wg.Go(func() {
+			for {
+				select {
+				case <-c.Answered():
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	defer wg.Wait()
+	defer cancel() // before the Wait: it stops the goroutines above
+	var res probeResult
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for i := 0; n == 0 || i < n; i++ {
+		select {
+		case <-ctx.Done():
+			slices.Sort(res.ms)
+			return res
+		case <-tick.C:
+		}
+		d, err := p.call(ctx, p.exts[i%len(p.exts)])
+		switch {
+		case err == nil:
+			res.ms = append(res.ms, float64(d.Microseconds())/1000)
+		case ctx.Err() == nil:
+			res.failed++
+			if res.first == nil {
+				res.first = err
+			}
+		}
+	}
+	slices.Sort(res.ms)
+	return res
+}
+
+// call places one call to ext and returns its set-up time, or why it was not answered.
+func (p *setupProbe) call(ctx context.Context, ext string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	d, err := p.caller.Dial(ctx, ext, p.caller.From()) // Kamailio takes the password's user from the From
+	if err != nil {
+		return 0, fmt.Errorf("INVITE %s: %w", ext, err)
+	}
+	defer d.Close()
+	if err := d.WaitAnswer(ctx, p.caller.Auth()); err != nil {
+		return 0, fmt.Errorf("call to %s: %w", ext, err)
+	}
+	took := time.Since(start)
+	if err := d.Ack(ctx); err != nil {
+		return 0, fmt.Errorf("ACK to %s: %w", ext, err)
+	}
+	_ = d.Bye(ctx) // the next call goes to another callee: a lost BYE costs this one only
+	return took, nil
+}
+
+// during runs the probe while f runs and returns what it saw.
+func (p *setupProbe) during(f func()) probeResult {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan probeResult, 1)
+	go func() { done <- p.run(ctx, probeEvery, 0) }()
+	f()
+	cancel()
+	return <-done
+}
+
+// idle is n calls on a server at rest: the figure set-up under load is held against.
+func (p *setupProbe) idle(n int) probeResult { return p.run(context.Background(), probeEvery, n) }
+
+// probeEvery is the probe's pace: 20 calls a second at most, a few hundred in a step.
+const probeEvery = 50 * time.Millisecond
