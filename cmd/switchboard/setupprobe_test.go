@@ -14,9 +14,10 @@ import (
 // setupProbe times call set-up as a phone sees it while a load runs: one call at a time from a
 // phone of its own to phones of their own, through the server under test, each timed from its
 // first INVITE to the 200 (the digest challenge included, as SIPp times its calls), then ACKed
-// and hung up. SIPp's own figures at a streaming step also hold SIPp's delays: the caller plays
-// each call's audio on a thread of its own, thousands of threads beside its signalling on the
-// same two CPUs. The probe's few calls add nothing a server would notice.
+// and hung up. SIPp's own figures at a streaming step also hold SIPp's delays: its signalling
+// shares the two CPUs with its own audio (rtp_stream's threads, 20 calls each, and the callee's
+// echo) besides the server's. The probe's few calls add nothing a server would notice; it runs
+// in the test's process, on the same CPUs, so it is not free of the box's load either.
 type setupProbe struct {
 	caller  *sipphone.Phone
 	callees []*sipphone.Phone
