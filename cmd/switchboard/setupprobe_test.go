@@ -67,7 +67,6 @@ func (r probeResult) String() string {
 // at a time (a call that takes longer delays the next), and returns their set-up times.
 func (p *setupProbe) run(ctx context.Context, every time.Duration, n int) probeResult {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	for _, c := range p.callees { // a phone hands each answered call out: take them
 		wg.Go(func() {
@@ -85,11 +84,11 @@ func (p *setupProbe) run(ctx context.Context, every time.Duration, n int) probeR
 	var res probeResult
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+calls:
 	for i := 0; n == 0 || i < n; i++ {
 		select {
 		case <-ctx.Done():
-			slices.Sort(res.ms)
-			return res
+			break calls
 		case <-tick.C:
 		}
 		d, err := p.call(ctx, p.exts[i%len(p.exts)])
