@@ -45,7 +45,8 @@ type entry struct {
 	// their pending changes on it, so a user removed and added back is two rows to them, and
 	// the removed row's last state is never merged with the new row's first.
 	id uint64
-	// ext is the user's extension, for the row's life.
+	// ext is the user's extension, for the row's life: cur holds it too, but cur is written
+	// whole, so reading it there takes view; this one takes nothing.
 	ext string
 	// cur is the latest State, kept in the row and changed in place: written with Table.mu and
 	// view held (or before the row is in the table), read with either. A new State allocated

@@ -30,8 +30,8 @@ type setupProbe struct {
 // switch, not rung.
 const probeUsers = 4
 
-// newSetupProbe registers the probe's callees (the last users but one) at the server on port
-// and returns the probe; the last user is its caller.
+// newSetupProbe takes the last probeUsers users: the last is the probe's caller, the others
+// its callees, registered at the server on port by their phones.
 func newSetupProbe(t *testing.T, port int, users []testUser) *setupProbe {
 	t.Helper()
 	mine := users[len(users)-probeUsers:]
@@ -55,6 +55,8 @@ type probeResult struct {
 	first  error     // why the first of them failed
 }
 
+// String is the result as a step's line shows it: p50 and p99, how many calls, how many failed
+// and why the first did.
 func (r probeResult) String() string {
 	s := fmt.Sprintf("p50 %.0f p99 %.0f ms (%d calls, %d failed)", pct(r.ms, 50), pct(r.ms, 99), len(r.ms), r.failed)
 	if r.first != nil {
