@@ -165,6 +165,7 @@ type loadResult struct {
 	peakCalls                     int
 	setup                         []float64 // ms
 	cpuAvg, cpuPeak               float64   // % of one core
+	boxIdle                       float64   // % of the machine's CPUs left idle; -1 unknown
 	rssPeakKB, rssEndKB, threads  int
 	wall                          time.Duration
 	achievedRate, retransmissions float64
@@ -175,10 +176,10 @@ func (r loadResult) line() string {
 	if r.peakCalls > 0 {
 		perCall = float64(r.rssPeakKB) / float64(r.peakCalls)
 	}
-	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%%  RSS peak %6.1f MB (%.0f KB per call)  retransmissions seen: caller %d, callee %d; unexpected %d; UDP drops at the server %d, peak queued %d KB  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
+	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%% (machine idle %.0f%%)  RSS peak %6.1f MB (%.0f KB per call)  retransmissions seen: caller %d, callee %d; unexpected %d; UDP drops at the server %d, peak queued %d KB  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
 		r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.calleeFailed, r.peakCalls, len(r.setup),
 		pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
-		r.cpuAvg, r.cpuPeak, float64(r.rssPeakKB)/1024, perCall, r.retxAtCaller, r.retxAtCallee, r.unexpected, r.udpDrops, r.queuedPeakKB,
+		r.cpuAvg, r.cpuPeak, r.boxIdle, float64(r.rssPeakKB)/1024, perCall, r.retxAtCaller, r.retxAtCallee, r.unexpected, r.udpDrops, r.queuedPeakKB,
 		r.achievedRate, r.wall.Round(100*time.Millisecond), r.leftover, r.failures)
 }
 
@@ -228,7 +229,7 @@ func runLoadStep(t *testing.T, dir, name, uacScenario, remote, calleesCSV string
 		attempted: last.int("TotalCallCreated"), succeeded: last.int("SuccessfulCall(C)"),
 		failed: last.int("FailedCall(C)"), failures: last.failures(),
 		retransmissions: float64(last.int("Retransmissions(C)")),
-		cpuAvg:          m.cpuAvg, cpuPeak: m.cpuPeak, rssPeakKB: m.rssPeakKB, rssEndKB: m.rssEndKB, threads: m.threads,
+		cpuAvg:          m.cpuAvg, cpuPeak: m.cpuPeak, boxIdle: m.boxIdle, rssPeakKB: m.rssPeakKB, rssEndKB: m.rssEndKB, threads: m.threads,
 		setup: readRTT(t, uac, "setup"),
 	}
 	if r.attempted == 0 {
@@ -331,7 +332,11 @@ type procMonitor struct {
 }
 
 type procFigures struct {
-	cpuAvg, cpuPeak     float64 // % of one core: average over the step, peak over 1 s windows
+	cpuAvg, cpuPeak float64 // % of one core: average over the step, peak over 1 s windows
+	// boxIdle is the machine's CPU time left idle over the step, % of all its CPUs (-1
+	// unknown): with the load generators on the same machine, a box with none left delays
+	// every process on it, the switch's signalling included.
+	boxIdle             float64
 	rssPeakKB, rssEndKB int
 	threads             int
 	udpDrops            int64 // datagrams the processes' sockets dropped (full buffers); -1 unknown
@@ -351,6 +356,7 @@ func startProcMonitor(pids ...int) *procMonitor {
 	go func() {
 		defer m.wg.Done()
 		t0, c0 := time.Now(), m.cpuTicks()
+		idle0, total0, idleErr := machineCPU()
 		lastT, lastC := t0, c0
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
@@ -360,6 +366,10 @@ func startProcMonitor(pids ...int) *procMonitor {
 				now, c := time.Now(), m.cpuTicks()
 				if d := now.Sub(t0).Seconds(); d > 0 {
 					m.res.cpuAvg = float64(c-c0) / clockTicks / d * 100
+				}
+				m.res.boxIdle = -1
+				if idle, total, err := machineCPU(); err == nil && idleErr == nil && total > total0 {
+					m.res.boxIdle = float64(idle-idle0) / float64(total-total0) * 100
 				}
 				m.res.rssEndKB, m.res.threads = m.memory()
 				m.sampleDrops()
@@ -443,6 +453,37 @@ func (m *procMonitor) stop() procFigures {
 	close(m.done)
 	m.wg.Wait()
 	return m.res
+}
+
+// machineCPU returns the machine's idle and total CPU time so far, in ticks of all its CPUs
+// (/proc/stat's first line; idle counts time waiting for I/O too).
+func machineCPU() (idle, total int64, err error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseMachineCPU(string(data))
+}
+
+// parseMachineCPU reads the "cpu" line of /proc/stat: user nice system idle iowait irq softirq
+// steal guest guest_nice. Guest time is counted in user and nice already, so it is left out.
+func parseMachineCPU(stat string) (idle, total int64, err error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: no cpu line in %q", line)
+	}
+	for i, v := range f[1:min(len(f), 9)] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: cpu field %d: %w", i+1, err)
+		}
+		total += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return idle, total, nil
 }
 
 // procCPUTicks returns utime+stime of pid.
@@ -536,4 +577,17 @@ func envInt(t testing.TB, name string, def int) int {
 		t.Fatalf("%s: want a number, got %q", name, s)
 	}
 	return n
+}
+
+func TestParseMachineCPU(t *testing.T) {
+	// Two CPUs' worth: user nice system idle iowait irq softirq steal guest guest_nice.
+	idle, total, err := parseMachineCPU("cpu  100 5 50 800 20 3 12 10 40 0\ncpu0 50 2 25 400 10 1 6 5 20 0\n")
+	if err != nil || idle != 820 || total != 1000 {
+		t.Errorf("parseMachineCPU = %d, %d, %v; want 820 idle of 1000 (guest time is in user already)", idle, total, err)
+	}
+	for _, bad := range []string{"", "intr 1 2 3", "cpu  1 2 x 4 5 6", "cpu 1 2"} {
+		if _, _, err := parseMachineCPU(bad); err == nil {
+			t.Errorf("parseMachineCPU(%q): no error", bad)
+		}
+	}
 }

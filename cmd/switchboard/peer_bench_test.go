@@ -108,6 +108,11 @@ func TestBenchPeer(t *testing.T) {
 	}
 	streaming := streamingScenario(t, dir, raw)
 	best, bestConc := make([]int, len(peers)), make([]int, len(peers))
+	// bestQuick is, per peer, the most concurrent streaming calls of a passed step during which
+	// the phone's calls set up within 20 % of their time at rest (p50); quick holds each passed
+	// step's verdict on that, by calls, so that the switch's can be told at twice the peer's.
+	bestQuick := make([]int, len(peers))
+	quick := make([]map[int]bool, len(peers))
 	var table []string
 	only := strings.ToLower(os.Getenv("SWITCHBOARD_PEER_ONLY"))
 	for i, p := range peers {
@@ -129,6 +134,8 @@ func TestBenchPeer(t *testing.T) {
 			"-trace_stat", "-fd", "1", "-trace_counts")
 		waitUDPBound(t, calleePort, 5*time.Second)
 		idle := probe.idle(100)
+		quick[i] = make(map[int]bool)
+		var probed probeResult // the last streaming step's
 		t.Logf("%s: a phone's calls at rest set up in %s", p.name, idle)
 		startKB, _ := (&procMonitor{pids: pids}).memory()
 		startOwn, startFiles := memorySplit(pids)
@@ -140,7 +147,7 @@ func TestBenchPeer(t *testing.T) {
 				res = runLoadStep(t, pdir, fmt.Sprintf("step%d", step), scen, "127.0.0.1:"+strconv.Itoa(port), calleesCSV, pids,
 					label, rate, calls, holdS)
 			}
-			var probed probeResult
+			probed = probeResult{}
 			if streaming {
 				probed = probe.during(load)
 			} else {
@@ -159,8 +166,11 @@ func TestBenchPeer(t *testing.T) {
 			line := fmt.Sprintf("%-22s %s", p.name, res.line())
 			behind := audioBehind(res.queuedPeakKB, rate*holdS)
 			if streaming {
-				line += fmt.Sprintf("; audio waiting at the server at worst ~%d ms; a phone's calls set up meanwhile in %s, at rest p50 %.0f p99 %.0f",
+				line += fmt.Sprintf("; audio waiting at the server at worst ~%d ms; a phone's calls set up meanwhile in %s, at rest p50 %.1f p99 %.0f",
 					behind.Milliseconds(), probed, pct(idle.ms, 50), pct(idle.ms, 99))
+				if probed.within(idle, setupSlack) {
+					line += " (within 20 % at p50)"
+				}
 			}
 			table = append(table, line)
 			t.Log(line)
@@ -200,6 +210,10 @@ func TestBenchPeer(t *testing.T) {
 				break
 			}
 			bestConc[i] = n
+			quick[i][n] = probed.within(idle, setupSlack)
+			if quick[i][n] {
+				bestQuick[i] = n
+			}
 		}
 		// The issue asks for memory back within 10 % of its start once the load is over.
 		settle := time.Duration(envInt(t, "SWITCHBOARD_PEER_SETTLE", 60)) * time.Second
@@ -235,7 +249,17 @@ func TestBenchPeer(t *testing.T) {
 	}
 	t.Logf("most concurrent calls streaming both ways with 0 failed: %s %d, %s %d: ratio %.2f (aim: 2)",
 		peers[0].name, bestConc[0], peers[1].name, bestConc[1], ratio)
+	// The issue's aim holds the switch's set-up under twice the peer's load to within 20 % of
+	// rest; the same measure on both shows how far each carries calls before set-up slows.
+	twice := 2 * bestConc[0]
+	quickAtTwice, ran := quick[1][twice]
+	t.Logf("%s's phone set up within 20 %% of rest (p50) at twice the peer's calls (%d): %v (step run and passed: %v); "+
+		"most concurrent streaming calls with 0 failed and set-up within 20 %% of rest: %s %d, %s %d",
+		peers[1].name, twice, quickAtTwice, ran, peers[0].name, bestQuick[0], peers[1].name, bestQuick[1])
 }
+
+// setupSlack is how much slower than at rest the issue lets set-up be under load: 20 %.
+const setupSlack = 0.2
 
 // A streaming step's audio is on time only if it did not wait long in the server: a phone's
 // jitter buffer throws away a packet that comes later than it holds, so audio that waited too

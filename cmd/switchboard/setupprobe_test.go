@@ -58,11 +58,18 @@ type probeResult struct {
 // String is the result as a step's line shows it: p50 and p99, how many calls, how many failed
 // and why the first did.
 func (r probeResult) String() string {
-	s := fmt.Sprintf("p50 %.0f p99 %.0f ms (%d calls, %d failed)", pct(r.ms, 50), pct(r.ms, 99), len(r.ms), r.failed)
+	s := fmt.Sprintf("p50 %.1f p99 %.0f ms (%d calls, %d failed)", pct(r.ms, 50), pct(r.ms, 99), len(r.ms), r.failed)
 	if r.first != nil {
 		s += fmt.Sprintf(" [first failure: %v]", r.first)
 	}
 	return s
+}
+
+// within reports whether r's calls all set up, at a median no more than slack (0.2: 20 %)
+// above rest's. The median, not the tail: a call in a hundred is 1 % of the calls (the issue's
+// own table compares average set-up times).
+func (r probeResult) within(rest probeResult, slack float64) bool {
+	return len(r.ms) > 0 && r.failed == 0 && len(rest.ms) > 0 && pct(r.ms, 50) <= (1+slack)*pct(rest.ms, 50)
 }
 
 // run places calls every interval until ctx ends or n calls were placed (n 0: no limit), one
@@ -144,3 +151,24 @@ func (p *setupProbe) idle(n int) probeResult { return p.run(context.Background()
 
 // probeEvery is the probe's pace: 20 calls a second at most, a few hundred in a step.
 const probeEvery = 50 * time.Millisecond
+
+func TestProbeWithin(t *testing.T) {
+	rest := probeResult{ms: []float64{1.8, 2.0, 2.2}}
+	for _, c := range []struct {
+		name string
+		r    probeResult
+		want bool
+	}{
+		{"median 20 % up", probeResult{ms: []float64{1, 2.4, 90}}, true},
+		{"median 25 % up", probeResult{ms: []float64{1, 2.5, 3}}, false},
+		{"a call failed", probeResult{ms: []float64{2, 2, 2}, failed: 1}, false},
+		{"no call", probeResult{}, false},
+	} {
+		if got := c.r.within(rest, setupSlack); got != c.want {
+			t.Errorf("%s: within = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if (probeResult{ms: []float64{2}}).within(probeResult{}, setupSlack) {
+		t.Error("within a rest with no calls: true")
+	}
+}
