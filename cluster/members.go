@@ -267,11 +267,13 @@ func (n *Node) reap() {
 			n.members.forget(node)
 			n.log.Warn("cluster: node silent, its calls and registrations cleared",
 				zap.String("node", node), zap.Duration("node_ttl", n.cfg.NodeTTL), zap.Int("users", cleared))
-			if err := n.clearKeys(node); err != nil {
-				n.log.Debug("cluster: deleting a silent node's keys", zap.String("node", node), zap.Error(err))
-			}
+			// The calls first: deleting the keys takes NATS round trips (up to 2×opTimeout when
+			// NATS is slow), and the callers should not wait for them in silence.
 			if f := n.onGone.Load(); f != nil {
 				(*f)(node)
+			}
+			if err := n.clearKeys(node); err != nil {
+				n.log.Debug("cluster: deleting a silent node's keys", zap.String("node", node), zap.Error(err))
 			}
 		}
 	}
