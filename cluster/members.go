@@ -78,15 +78,16 @@ func (m *members) setSIP(node, addr string) {
 }
 
 // SIPAddr returns the SIP address (host:port, UDP) node gave in its heartbeat; false for a node
-// not counted alive or that gave none. A node this one has not heard of yet is looked up in the
-// heartbeat bucket (heartbeatAddr).
+// that gave none. A node whose heartbeat this one's watch has not brought yet is looked up in the
+// heartbeat bucket (heartbeatAddr): one it has not heard of at all, and one it knows only from
+// its users' keys, which a newcomer writes as it joins and which come by another watch (its
+// first forwarded call was refused, 403, when its user keys came first).
 func (n *Node) SIPAddr(node string) (string, bool) {
 	n.members.mu.Lock()
-	_, alive := n.members.seen[node]
 	addr := n.members.sip[node]
 	n.members.mu.Unlock()
-	if alive {
-		return addr, addr != ""
+	if addr != "" {
+		return addr, true
 	}
 	return n.heartbeatAddr(node)
 }

@@ -150,6 +150,12 @@ func TestACallOnOneNodeMakesTheUserBusyEverywhere(t *testing.T) {
 	if addr, ok := b.SIPAddr("a"); !ok || addr != "127.0.0.1:5999" {
 		t.Fatalf("b, before its watch brings a's heartbeat, finds a's SIP address %q, %v; want 127.0.0.1:5999", addr, ok)
 	}
+	// Nor when b knows a only from its users' keys, which come by another watch than heartbeats.
+	b.members.forget("a")
+	b.members.heardFirst("a", time.Now())
+	if addr, ok := b.SIPAddr("a"); !ok || addr != "127.0.0.1:5999" {
+		t.Fatalf("b, knowing a from its users' keys only, finds a's SIP address %q, %v; want 127.0.0.1:5999", addr, ok)
+	}
 	poll.Require(t, waitReplicated, "b hears a's next heartbeat", func() bool {
 		b.members.mu.Lock()
 		defer b.members.mu.Unlock()
