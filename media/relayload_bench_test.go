@@ -74,10 +74,10 @@ func BenchmarkRelayStreams(b *testing.B) {
 		for last := int64(-1); last != received.Load(); time.Sleep(50 * time.Millisecond) {
 			last = received.Load()
 		}
-		lost := sent.Load() - received.Load()
 		phoneA.SetReadDeadline(time.Now())
 		phoneB.SetReadDeadline(time.Now())
-		wg.Wait()
+		wg.Wait() // the senders have added what they sent, the readers what they received
+		lost := sent.Load() - received.Load()
 		cancel()
 		for _, r := range relays {
 			r.Stop()
