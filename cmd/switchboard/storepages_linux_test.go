@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// A store whose pages were all read holds them in the switch's memory until dropStorePages; after
+// it the pages are gone from the process and every value reads back the same.
+func TestDropStorePagesKeepsTheData(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "switchboard.db"), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const keys, size = 2048, 4000 // 8 MB of values
+	value := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8), 'v'}, size/3) }
+	bucket := []byte("b")
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket(bucket)
+		if err != nil {
+			return err
+		}
+		for i := range keys {
+			if err := b.Put(fmt.Appendf(nil, "%08d", i), value(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	readAll := func() {
+		t.Helper()
+		if err := db.View(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucket)
+			for i := range keys {
+				if got := b.Get(fmt.Appendf(nil, "%08d", i)); !bytes.Equal(got, value(i)) {
+					return fmt.Errorf("key %d: %d bytes, not the value written", i, len(got))
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAll()
+	if rss := mappedRSS(t, db); rss < 6<<20 {
+		t.Fatalf("after reading 8 MB of values the store's mapping holds %d KB, want the pages read", rss>>10)
+	}
+	if err := dropStorePages(db); err != nil {
+		t.Fatal(err)
+	}
+	if rss := mappedRSS(t, db); rss > 256<<10 {
+		t.Errorf("after dropStorePages the store's mapping holds %d KB, want next to nothing", rss>>10)
+	}
+	readAll()
+	// The store keeps working: a write after the drop reads back too.
+	if err := db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucket).Put([]byte("late"), []byte("x")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := dropStorePages(db); err != nil {
+		t.Fatal(err)
+	}
+	readAll()
+}
+
+// mappedRSS is how much of the store's mapping is resident in the process (/proc/self/smaps).
+func mappedRSS(t *testing.T, db *bbolt.DB) int64 {
+	t.Helper()
+	var start uintptr
+	if err := db.View(func(*bbolt.Tx) error { start = db.Info().Data; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	header := strconv.FormatUint(uint64(start), 16) + "-"
+	in := false
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := s.Text()
+		if strings.HasPrefix(line, header) {
+			in = true
+			continue
+		}
+		if in && strings.HasPrefix(line, "Rss:") {
+			kb, err := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no mapping at %x in /proc/self/smaps", start)
+	return 0
+}
+
+func TestFindMapping(t *testing.T) {
+	const maps = `55a80d2bc000-55a80d2be000 r--p 00000000 fe:00 247026                     /usr/bin/cat
+7f00aa000000-7f00aa800000 r--s 00000000 103:02 1234                     /var/lib/switchboard/switchboard.db
+7f00ab000000-7f00ab001000 rw-p 00000000 00:00 0
+`
+	store := fileID{major: 0x103, minor: 2, inode: 1234}
+	for _, tc := range []struct {
+		name    string
+		start   uintptr
+		file    fileID
+		end     uintptr
+		noMatch bool
+	}{
+		{name: "the store's mapping", start: 0x7f00aa000000, file: store, end: 0x7f00aa800000},
+		{name: "another file there", start: 0x55a80d2bc000, file: store, noMatch: true},
+		{name: "anonymous memory there", start: 0x7f00ab000000, file: store, noMatch: true},
+		{name: "same inode on another device", start: 0x7f00aa000000, file: fileID{major: 0x103, minor: 3, inode: 1234}, noMatch: true},
+		{name: "nothing starts there", start: 0x7f00aa001000, file: store, noMatch: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			end, err := findMapping(bufio.NewScanner(strings.NewReader(maps)), tc.start, tc.file)
+			if tc.noMatch {
+				if !errors.Is(err, errNoMapping) {
+					t.Fatalf("got end %x, err %v; want errNoMapping", end, err)
+				}
+				return
+			}
+			if err != nil || end != tc.end {
+				t.Fatalf("got end %x, err %v; want %x", end, err, tc.end)
+			}
+		})
+	}
+	if _, err := findMapping(bufio.NewScanner(strings.NewReader("7f00aa000000-zz r--s 0 103:02 1234 /x\n")), 0x7f00aa000000, store); err == nil || errors.Is(err, errNoMapping) {
+		t.Errorf("a bad range gave %v, want an error naming it", err)
+	}
+}
+
+// Dropping the pages while the store grows (bbolt remaps the file as it does) and is read never
+// shows a reader other bytes than were written.
+func TestDropStorePagesWhileTheStoreGrows(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "switchboard.db"), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	bucket := []byte("b")
+	value := func(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "%07d", i), 256) } // 1.8 KB
+	const keys = 3000                                                                     // 5 MB: the mapping is replaced several times on the way
+	written := make(chan int, keys)
+	failed := make(chan error, 2)
+	go func() {
+		defer close(written)
+		for i := range keys {
+			if err := db.Update(func(tx *bbolt.Tx) error {
+				b, err := tx.CreateBucketIfNotExists(bucket)
+				if err != nil {
+					return err
+				}
+				return b.Put(fmt.Appendf(nil, "%08d", i), value(i))
+			}); err != nil {
+				failed <- err
+				return
+			}
+			written <- i
+		}
+	}()
+	drops := 0
+	for i := range written {
+		if i%50 == 0 {
+			if err := dropStorePages(db); err != nil {
+				t.Fatal(err)
+			}
+			drops++
+		}
+		if err := db.View(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucket)
+			for j := 0; j <= i; j += 1 + i/20 {
+				if got := b.Get(fmt.Appendf(nil, "%08d", j)); !bytes.Equal(got, value(j)) {
+					return fmt.Errorf("key %d read %d bytes that are not the value written, after %d drops", j, len(got), drops)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-failed:
+		t.Fatal(err)
+	default:
+	}
+}
