@@ -166,6 +166,9 @@ func TestBenchPeer(t *testing.T) {
 			if streaming {
 				line += fmt.Sprintf("; audio waiting at the server at worst ~%d ms; a phone's calls set up meanwhile in %s, at rest p50 %.1f p99 %.0f",
 					behind.Milliseconds(), probed, pct(idle.ms, 50), pct(idle.ms, 99))
+				if len(idle.held) > 0 {
+					line += fmt.Sprintf(" (the server's share %.1f)", pct(idle.held, 50))
+				}
 				if probed.within(idle, setupSlack) {
 					line += fmt.Sprintf(" (within %.0f %% at p50)", setupSlack*100)
 				}

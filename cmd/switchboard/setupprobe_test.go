@@ -17,11 +17,14 @@ import (
 // and hung up. SIPp's own figures at a streaming step also hold SIPp's delays: its signalling
 // shares the two CPUs with its own audio (rtp_stream's threads, 20 calls each, and the callee's
 // echo) besides the server's. The probe's few calls add nothing a server would notice; it runs
-// in the test's process, on the same CPUs, so it is not free of the box's load either.
+// in the test's process, on the same CPUs, so it is not free of the box's load either: where it
+// may (CAP_NET_RAW), it captures its calls' datagrams on lo and tells the server's share of each
+// set-up apart from its phones' (setupShares).
 type setupProbe struct {
 	caller  *sipphone.Phone
 	callees []*sipphone.Phone
 	exts    []string
+	capture *sipCapture // the probe's datagrams (nil where it cannot capture)
 }
 
 // probeUsers is how many users of the pool the probe takes (its caller and callees); they are
@@ -45,20 +48,42 @@ func newSetupProbe(t *testing.T, port int, users []testUser) *setupProbe {
 		p.callees = append(p.callees, ph)
 		p.exts = append(p.exts, u.ext)
 	}
+	c, err := startSIPCapture(p.ports())
+	if err != nil {
+		t.Logf("the probe does not tell the server's share of its set-up: %v", err)
+		return p
+	}
+	t.Cleanup(c.close)
+	p.capture = c
 	return p
+}
+
+// ports are the SIP ports of the probe's phones: its caller's first.
+func (p *setupProbe) ports() []int {
+	ports := []int{p.caller.SIPPort()}
+	for _, c := range p.callees {
+		ports = append(ports, c.SIPPort())
+	}
+	return ports
 }
 
 // probeResult is what one run of the probe saw.
 type probeResult struct {
-	ms     []float64 // set-up times of the answered calls, sorted
-	failed int       // calls not answered, or not answered in 5 s
-	first  error     // why the first of them failed
+	ms     []float64    // set-up times of the answered calls, sorted
+	held   []float64    // of those, the server's share (setupShares), sorted; none without a capture
+	parts  [3][]float64 // the share's parts: challenging, forwarding the INVITE, passing the 200 on
+	failed int          // calls not answered, or not answered in 5 s
+	first  error        // why the first of them failed
 }
 
 // String is the result as a step's line shows it: p50 and p99, how many calls, how many failed
 // and why the first did.
 func (r probeResult) String() string {
 	s := fmt.Sprintf("p50 %.1f p99 %.0f ms (%d calls, %d failed)", pct(r.ms, 50), pct(r.ms, 99), len(r.ms), r.failed)
+	if len(r.held) > 0 {
+		s += fmt.Sprintf(", the server's share p50 %.1f p99 %.0f ms (challenge %.2f, INVITE on %.2f, 200 back %.2f at p50)",
+			pct(r.held, 50), pct(r.held, 99), pct(r.parts[0], 50), pct(r.parts[1], 50), pct(r.parts[2], 50))
+	}
 	if r.first != nil {
 		s += fmt.Sprintf(" [first failure: %v]", r.first)
 	}
@@ -91,6 +116,9 @@ func (p *setupProbe) run(ctx context.Context, every time.Duration, n int) probeR
 	defer wg.Wait()
 	defer cancel() // before the Wait: it stops the goroutines above
 	var res probeResult
+	if p.capture != nil {
+		p.capture.take() // what came before this run
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 calls:
@@ -112,6 +140,12 @@ calls:
 		}
 	}
 	slices.Sort(res.ms)
+	if p.capture != nil { // the last call's datagrams may not all be read yet: it is left out then
+		pkts := p.capture.take()
+		slices.SortFunc(pkts, func(a, b capturedDatagram) int { return a.at.Compare(b.at) })
+		ports := p.ports()
+		res.held, res.parts = setupShares(pkts, ports[0], ports[1:])
+	}
 	return res
 }
 

@@ -214,6 +214,9 @@ func (p *Phone) Call(ctx context.Context, ext string) (*sipgo.DialogClientSessio
 // RTP is the phone's RTP socket, for a test that reads or sends media itself.
 func (p *Phone) RTP() *net.UDPConn { return p.rtp }
 
+// SIPPort is the UDP port the phone sends and takes SIP on.
+func (p *Phone) SIPPort() int { return p.addr.Port }
+
 // Dial sends an INVITE for ext through the switch and returns the dialog at once; WaitAnswer
 // with Auth completes it. hdrs are added to the INVITE (a From of its own: without one, sipgo
 // names the user agent there, not the extension).
