@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -97,9 +98,8 @@ func portFilter(ports []int) []bpf.Instruction {
 	return append(prog, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 65535})
 }
 
-func (c *sipCapture) read(raw interface {
-	Read(func(uintptr) bool) error
-}) {
+// read takes the datagrams the filter let through until the socket is closed.
+func (c *sipCapture) read(raw syscall.RawConn) {
 	defer close(c.done)
 	buf := make([]byte, 65536)
 	oob := make([]byte, 128)

@@ -12,17 +12,18 @@ import (
 const storePagesInterval = 10 * time.Second
 
 // dropStorePagesEvery drops the data store's pages from the switch's memory (dropStorePages)
-// whenever it finds the switch quiet (no collection the runtime started since its last look, every
-// interval: a loaded switch collects every few seconds; the ones trimMemory forces do not count,
-// they come of the switch being quiet, and counting them kept the pages for good after a load,
-// 31.5 MB a minute after the bench's ladder), until the returned stop is
-// called, which waits for it. The data store is read through a mapping of its file, and what the
-// switch has read stays in its resident memory: after a busy hour every page the call history
-// touched (18 MB after the bench's ladder of a few hundred thousand calls), so the switch never
-// came back to its size at rest. Dropped, the pages live in the kernel's file cache like any file
-// the switch reads, which the kernel gives up when memory is short. Under a load the pages in use
-// would only come back at once, so the switch keeps them then. The first failure is logged and
-// the loop ends: the switch works the same, it only keeps the pages.
+// at each look, every interval, that finds the switch quiet, until the returned stop is called,
+// which waits for it. The data store is read through a mapping of its file, and what the switch
+// read stayed in its resident memory: after a busy hour every page the call history touched
+// (18–31 MB after the bench's ladders of 85,000 calls and more), so the switch never came back
+// to its size at rest. Dropped, the pages live in the kernel's file cache like any file the
+// switch reads, which the kernel gives up when memory is short.
+//
+// Quiet is no collection the runtime started since the last look: a loaded switch collects every
+// few seconds, and would fault the pages it uses straight back. The collections trimMemory forces
+// do not count: they come of the switch being quiet, and counted they kept the pages for good
+// (31.5 MB a minute after the bench's ladder). The first failure is logged and the loop ends:
+// the switch works the same, it only keeps the pages.
 func dropStorePagesEvery(db *bbolt.DB, interval time.Duration, log *zap.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

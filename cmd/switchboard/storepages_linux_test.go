@@ -7,18 +7,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/switchboard-voip/switchboard/backup"
 )
 
 // A store whose pages were all read holds them in the switch's memory until dropStorePages; after
 // it the pages are gone from the process and every value reads back the same.
 func TestDropStorePagesKeepsTheData(t *testing.T) {
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "switchboard.db"), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), backup.DBFile), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +56,14 @@ func TestDropStorePagesKeepsTheData(t *testing.T) {
 		}
 	}
 	readAll()
-	if rss := mappedRSS(t, db); rss < 6<<20 {
-		t.Fatalf("after reading 8 MB of values the store's mapping holds %d KB, want the pages read", rss>>10)
+	if kb := storePages([]int{os.Getpid()}); kb < 6<<10 {
+		t.Fatalf("after reading 8 MB of values the store's mapping holds %d KB, want the pages read", kb)
 	}
 	if err := dropStorePages(db); err != nil {
 		t.Fatal(err)
 	}
-	if rss := mappedRSS(t, db); rss > 256<<10 {
-		t.Errorf("after dropStorePages the store's mapping holds %d KB, want next to nothing", rss>>10)
+	if kb := storePages([]int{os.Getpid()}); kb > 256 {
+		t.Errorf("after dropStorePages the store's mapping holds %d KB, want next to nothing", kb)
 	}
 	readAll()
 	// The store keeps working: a write after the drop reads back too.
@@ -73,39 +74,6 @@ func TestDropStorePagesKeepsTheData(t *testing.T) {
 		t.Fatal(err)
 	}
 	readAll()
-}
-
-// mappedRSS is how much of the store's mapping is resident in the process (/proc/self/smaps).
-func mappedRSS(t *testing.T, db *bbolt.DB) int64 {
-	t.Helper()
-	var start uintptr
-	if err := db.View(func(*bbolt.Tx) error { start = db.Info().Data; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	header := strconv.FormatUint(uint64(start), 16) + "-"
-	in := false
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := s.Text()
-		if strings.HasPrefix(line, header) {
-			in = true
-			continue
-		}
-		if in && strings.HasPrefix(line, "Rss:") {
-			kb, err := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no mapping at %x in /proc/self/smaps", start)
-	return 0
 }
 
 func TestFindMapping(t *testing.T) {
@@ -148,7 +116,7 @@ func TestFindMapping(t *testing.T) {
 // Dropping the pages while the store grows (bbolt remaps the file as it does) and is read never
 // shows a reader other bytes than were written.
 func TestDropStorePagesWhileTheStoreGrows(t *testing.T) {
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "switchboard.db"), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), backup.DBFile), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
