@@ -9,6 +9,13 @@ import (
 	"time"
 )
 
+// capturedDatagram is one datagram the probe's capture saw (sipCapture).
+type capturedDatagram struct {
+	at       time.Time
+	src, dst int // UDP ports
+	payload  []byte
+}
+
 // setupShares splits each of the probe's calls, from the datagrams captured on their way, into
 // the time the server held it and the rest: from the phone's first INVITE to the challenge, from
 // the phone's authenticated INVITE to the INVITE the server sent the callee, and from the callee's

@@ -28,13 +28,6 @@ type sipCapture struct {
 	pkts []capturedDatagram
 }
 
-// capturedDatagram is one datagram the capture saw.
-type capturedDatagram struct {
-	at       time.Time
-	src, dst int // UDP ports
-	payload  []byte
-}
-
 // startSIPCapture captures what is sent on lo to or from ports (IPv4 UDP), until close.
 func startSIPCapture(ports []int) (*sipCapture, error) {
 	lo, err := net.InterfaceByName("lo")
@@ -74,8 +67,9 @@ func startSIPCapture(ports []int) (*sipCapture, error) {
 }
 
 // portFilter accepts IPv4 UDP datagrams (unfragmented) from or to one of ports as they arrive
-// (on lo, within the sender's sendto; a socket bound to all protocols would see them leave too). Jumps count the instructions
-// skipped: drop is at 9+2n, accept at 10+2n.
+// (on lo, within the sender's sendto; a socket bound to all protocols would see them leave too).
+// Jumps count the instructions skipped: drop is at 9+2n, accept at 10+2n, so n may be 124 at
+// most (a jump skips 255); the probe has four.
 func portFilter(ports []int) []bpf.Instruction {
 	n := len(ports)
 	prog := []bpf.Instruction{

@@ -2,18 +2,9 @@
 
 package main
 
-import (
-	"errors"
-	"time"
-)
+import "errors"
 
 type sipCapture struct{}
-
-type capturedDatagram struct {
-	at       time.Time
-	src, dst int
-	payload  []byte
-}
 
 func startSIPCapture([]int) (*sipCapture, error) {
 	return nil, errors.New("capturing the loopback's datagrams needs Linux")

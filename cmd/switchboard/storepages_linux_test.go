@@ -16,14 +16,25 @@ import (
 	"github.com/switchboard-voip/switchboard/backup"
 )
 
-// A store whose pages were all read holds them in the switch's memory until dropStorePages; after
-// it the pages are gone from the process and every value reads back the same.
-func TestDropStorePagesKeepsTheData(t *testing.T) {
+// openTestStore opens a data store of the switch's name in a directory of the test's, closed at
+// its end.
+func openTestStore(t *testing.T) *bbolt.DB {
+	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), backup.DBFile), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// storeKey is the test stores' key for value i, in the order of i.
+func storeKey(i int) []byte { return fmt.Appendf(nil, "%08d", i) }
+
+// A store whose pages were all read holds them in the switch's memory until dropStorePages; after
+// it the pages are gone from the process and every value reads back the same.
+func TestDropStorePagesKeepsTheData(t *testing.T) {
+	db := openTestStore(t)
 	const keys, size = 2048, 4000 // 8 MB of values
 	value := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8), 'v'}, size/3) }
 	bucket := []byte("b")
@@ -33,7 +44,7 @@ func TestDropStorePagesKeepsTheData(t *testing.T) {
 			return err
 		}
 		for i := range keys {
-			if err := b.Put(fmt.Appendf(nil, "%08d", i), value(i)); err != nil {
+			if err := b.Put(storeKey(i), value(i)); err != nil {
 				return err
 			}
 		}
@@ -46,7 +57,7 @@ func TestDropStorePagesKeepsTheData(t *testing.T) {
 		if err := db.View(func(tx *bbolt.Tx) error {
 			b := tx.Bucket(bucket)
 			for i := range keys {
-				if got := b.Get(fmt.Appendf(nil, "%08d", i)); !bytes.Equal(got, value(i)) {
+				if got := b.Get(storeKey(i)); !bytes.Equal(got, value(i)) {
 					return fmt.Errorf("key %d: %d bytes, not the value written", i, len(got))
 				}
 			}
@@ -116,14 +127,11 @@ func TestFindMapping(t *testing.T) {
 // Dropping the pages while the store grows (bbolt remaps the file as it does) and is read never
 // shows a reader other bytes than were written.
 func TestDropStorePagesWhileTheStoreGrows(t *testing.T) {
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), backup.DBFile), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestStore(t)
 	bucket := []byte("b")
 	value := func(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "%07d", i), 256) } // 1.8 KB
-	const keys = 3000                                                                     // 5 MB: the mapping is replaced several times on the way
+	// 5 MB in all: the mapping is replaced several times on the way.
+	const keys = 3000
 	written := make(chan int, keys)
 	failed := make(chan error, 2)
 	go func() {
@@ -134,7 +142,7 @@ func TestDropStorePagesWhileTheStoreGrows(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				return b.Put(fmt.Appendf(nil, "%08d", i), value(i))
+				return b.Put(storeKey(i), value(i))
 			}); err != nil {
 				failed <- err
 				return
@@ -153,7 +161,7 @@ func TestDropStorePagesWhileTheStoreGrows(t *testing.T) {
 		if err := db.View(func(tx *bbolt.Tx) error {
 			b := tx.Bucket(bucket)
 			for j := 0; j <= i; j += 1 + i/20 {
-				if got := b.Get(fmt.Appendf(nil, "%08d", j)); !bytes.Equal(got, value(j)) {
+				if got := b.Get(storeKey(j)); !bytes.Equal(got, value(j)) {
 					return fmt.Errorf("key %d read %d bytes that are not the value written, after %d drops", j, len(got), drops)
 				}
 			}
