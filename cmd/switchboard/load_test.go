@@ -167,6 +167,7 @@ type loadResult struct {
 	cpuAvg, cpuPeak               float64   // % of one core
 	boxIdle                       float64   // % of the machine's CPUs left idle; -1 unknown
 	rssPeakKB, rssEndKB, threads  int
+	peakSplit                     memoryAtPeak
 	wall                          time.Duration
 	achievedRate, retransmissions float64
 }
@@ -176,10 +177,10 @@ func (r loadResult) line() string {
 	if r.peakCalls > 0 {
 		perCall = float64(r.rssPeakKB) / float64(r.peakCalls)
 	}
-	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%% (machine idle %.0f%%)  RSS peak %6.1f MB (%.0f KB per call)  retransmissions seen: caller %d, callee %d; unexpected %d; UDP drops at the server %d, peak queued %d KB  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
+	return fmt.Sprintf("%-15s attempted %5d  ok %5d  failed %4d  to phone %5d (failed there %d)  peak calls %5d  setup ms (%d) p50 %6.1f p90 %6.1f p99 %6.1f max %7.1f  switch CPU avg %5.1f%% peak %5.1f%% (machine idle %.0f%%)  RSS peak %6.1f MB (%.0f KB per call; %s)  retransmissions seen: caller %d, callee %d; unexpected %d; UDP drops at the server %d, peak queued %d KB  (%.0f cps achieved, %s; %d calls still up after it; failures: %s)",
 		r.name, r.attempted, r.succeeded, r.failed, r.putThrough, r.calleeFailed, r.peakCalls, len(r.setup),
 		pct(r.setup, 50), pct(r.setup, 90), pct(r.setup, 99), pct(r.setup, 100),
-		r.cpuAvg, r.cpuPeak, r.boxIdle, float64(r.rssPeakKB)/1024, perCall, r.retxAtCaller, r.retxAtCallee, r.unexpected, r.udpDrops, r.queuedPeakKB,
+		r.cpuAvg, r.cpuPeak, r.boxIdle, float64(r.rssPeakKB)/1024, perCall, r.peakSplit, r.retxAtCaller, r.retxAtCallee, r.unexpected, r.udpDrops, r.queuedPeakKB,
 		r.achievedRate, r.wall.Round(100*time.Millisecond), r.leftover, r.failures)
 }
 
@@ -230,7 +231,8 @@ func runLoadStep(t *testing.T, dir, name, uacScenario, remote, calleesCSV string
 		failed: last.int("FailedCall(C)"), failures: last.failures(),
 		retransmissions: float64(last.int("Retransmissions(C)")),
 		cpuAvg:          m.cpuAvg, cpuPeak: m.cpuPeak, boxIdle: m.boxIdle, rssPeakKB: m.rssPeakKB, rssEndKB: m.rssEndKB, threads: m.threads,
-		setup: readRTT(t, uac, "setup"),
+		peakSplit: m.peakSplit,
+		setup:     readRTT(t, uac, "setup"),
 	}
 	if r.attempted == 0 {
 		t.Logf("%s: no statistics from sipp\n%s", label, uac.report())
@@ -338,6 +340,7 @@ type procFigures struct {
 	// every process on it, the switch's signalling included.
 	boxIdle             float64
 	rssPeakKB, rssEndKB int
+	peakSplit           memoryAtPeak
 	threads             int
 	udpDrops            int64 // datagrams the processes' sockets dropped (full buffers); -1 unknown
 	// queuedPeakKB is the most the processes' UDP sockets held waiting to be read at once
@@ -382,8 +385,10 @@ func startProcMonitor(pids ...int) *procMonitor {
 				}
 				return
 			case now := <-tick.C:
-				rss, _ := m.memory()
-				m.res.rssPeakKB = max(m.res.rssPeakKB, rss)
+				if rss, _ := m.memory(); rss > m.res.rssPeakKB {
+					m.res.rssPeakKB = rss
+					m.res.peakSplit = splitMemory(m.pids)
+				}
 				if now.Sub(lastT) >= time.Second {
 					c := m.cpuTicks()
 					m.res.cpuPeak = max(m.res.cpuPeak, float64(c-lastC)/clockTicks/now.Sub(lastT).Seconds()*100)
@@ -394,6 +399,20 @@ func startProcMonitor(pids ...int) *procMonitor {
 		}
 	}()
 	return m
+}
+
+// memoryAtPeak is what a server's memory was made of when it peaked, in KB: its own memory,
+// pages of its files, and of those its data store's (memorySplit, storePages).
+type memoryAtPeak struct{ own, files, store int }
+
+func splitMemory(pids []int) memoryAtPeak {
+	own, files := memorySplit(pids)
+	return memoryAtPeak{own: own, files: files, store: storePages(pids)}
+}
+
+func (m memoryAtPeak) String() string {
+	return fmt.Sprintf("own %.1f MB, files %.1f MB, of them the data store's %.1f MB",
+		float64(m.own)/1024, float64(m.files)/1024, float64(m.store)/1024)
 }
 
 // sampleDrops records the drop count of every UDP socket the processes hold now, and what
