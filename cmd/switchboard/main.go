@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if n, set := addSignallingProc(os.Getenv); set {
 		log.Debug("goroutines run on one CPU more than the runtime's default", zap.Int("gomaxprocs", n))
 	}
-	go trimMemory(ctx, 10*time.Second)
+	go trimMemory(ctx, trimLook, trimQuietLooks)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("switchboard stopped", zap.Error(err))
 		return 1
