@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -102,28 +101,26 @@ func readUint64(name string) uint64 {
 func trimMemory(ctx context.Context, interval time.Duration, quietLooks int) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	lastGC, sinceGC := ms.NumGC, 0
-	allocs := ms.TotalAlloc
+	h := readHeap()
+	lastGC, sinceGC, allocs := h.cycles, 0, h.allocs
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		runtime.ReadMemStats(&ms)
-		if ms.NumGC == lastGC {
+		h = readHeap()
+		if h.cycles == lastGC {
 			sinceGC++
 		} else {
-			lastGC, sinceGC = ms.NumGC, 0
+			lastGC, sinceGC = h.cycles, 0
 		}
-		allocated := ms.TotalAlloc - allocs
-		allocs = ms.TotalAlloc
-		if shouldTrim(&ms, sinceGC >= quietLooks, allocated) {
+		allocated := h.allocs - allocs
+		allocs = h.allocs
+		if shouldTrim(h, sinceGC >= quietLooks, allocated) {
 			debug.FreeOSMemory()
-			runtime.ReadMemStats(&ms)
-			lastGC, sinceGC, allocs = ms.NumGC, 0, ms.TotalAlloc
+			h = readHeap()
+			lastGC, sinceGC, allocs = h.cycles, 0, h.allocs
 		}
 	}
 }
@@ -136,17 +133,54 @@ func trimMemory(ctx context.Context, interval time.Duration, quietLooks int) {
 // 2,000 streaming calls' needs, which the runtime's scavenger took 20 s to return), and this
 // one will not use it. A steady load's idle heap is what its next cycle grows into, and a heavy
 // one allocates more in a look than any surplus, so neither is trimmed.
-func shouldTrim(ms *runtime.MemStats, quiet bool, allocated uint64) bool {
+func shouldTrim(h heapFigures, quiet bool, allocated uint64) bool {
 	if quiet {
-		return heldUnused(ms) > trimSlack
+		return h.free+h.unused > trimSlack
 	}
-	idle := ms.HeapIdle - ms.HeapReleased
-	room := ms.NextGC - min(ms.NextGC, ms.HeapAlloc)
-	if idle <= room {
+	room := h.goal - min(h.goal, h.objects)
+	if h.free <= room {
 		return false
 	}
-	surplus := idle - room
+	surplus := h.free - room
 	return surplus > trimSlack && surplus > allocated
+}
+
+// heapFigures are the runtime's heap figures trimMemory decides on, in bytes. They are read
+// through runtime/metrics, which does not stop the world as runtime.ReadMemStats does: once a
+// second under a load that would pause every goroutine relaying audio.
+type heapFigures struct {
+	free    uint64 // idle spans not returned to the OS (MemStats' HeapIdle − HeapReleased)
+	unused  uint64 // free room in the spans in use (HeapInuse − HeapAlloc)
+	objects uint64 // in objects, live or not yet collected (HeapAlloc)
+	goal    uint64 // the heap size at which the next collection starts (NextGC)
+	allocs  uint64 // all the heap ever allocated (TotalAlloc)
+	cycles  uint64 // collections, forced ones included (NumGC)
+}
+
+// heapMetrics are the runtime/metrics names of heapFigures' fields, in their order.
+var heapMetrics = [...]string{
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/memory/classes/heap/objects:bytes",
+	"/gc/heap/goal:bytes",
+	heapAllocs,
+	"/gc/cycles/total:gc-cycles",
+}
+
+// readHeap reads heapFigures (a figure this runtime does not have reads 0).
+func readHeap() heapFigures {
+	var s [len(heapMetrics)]metrics.Sample
+	for i, name := range heapMetrics {
+		s[i].Name = name
+	}
+	metrics.Read(s[:])
+	v := func(i int) uint64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return s[i].Value.Uint64()
+	}
+	return heapFigures{free: v(0), unused: v(1), objects: v(2), goal: v(3), allocs: v(4), cycles: v(5)}
 }
 
 // trimLook and trimQuietLooks are how often trimMemory looks, and how many looks without a
@@ -159,9 +193,3 @@ const (
 
 // trimSlack is how much unused heap an idle switch may keep for the next burst.
 const trimSlack = 8 << 20
-
-// heldUnused is heap memory the process holds from the OS without objects in it: idle spans
-// not yet returned, and the free room inside the spans in use.
-func heldUnused(ms *runtime.MemStats) uint64 {
-	return ms.HeapIdle - ms.HeapReleased + ms.HeapInuse - ms.HeapAlloc
-}
