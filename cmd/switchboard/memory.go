@@ -85,10 +85,15 @@ const (
 func readUint64(name string) uint64 {
 	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
+	return sampleUint64(s[0])
+}
+
+// sampleUint64 is a sample's value, or 0 if this runtime does not have its metric.
+func sampleUint64(s metrics.Sample) uint64 {
+	if s.Value.Kind() != metrics.KindUint64 {
 		return 0
 	}
-	return s[0].Value.Uint64()
+	return s.Value.Uint64()
 }
 
 // trimMemory gives memory back to the OS once a load is over or has dropped, until ctx ends.
@@ -174,13 +179,8 @@ func readHeap() heapFigures {
 		s[i].Name = name
 	}
 	metrics.Read(s[:])
-	v := func(i int) uint64 {
-		if s[i].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		return s[i].Value.Uint64()
-	}
-	return heapFigures{free: v(0), unused: v(1), objects: v(2), goal: v(3), allocs: v(4), cycles: v(5)}
+	return heapFigures{free: sampleUint64(s[0]), unused: sampleUint64(s[1]), objects: sampleUint64(s[2]),
+		goal: sampleUint64(s[3]), allocs: sampleUint64(s[4]), cycles: sampleUint64(s[5])}
 }
 
 // trimLook and trimQuietLooks are how often trimMemory looks, and how many looks without a
