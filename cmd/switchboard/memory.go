@@ -179,8 +179,10 @@ func readHeap() heapFigures {
 		s[i].Name = name
 	}
 	metrics.Read(s[:])
-	return heapFigures{free: sampleUint64(s[0]), unused: sampleUint64(s[1]), objects: sampleUint64(s[2]),
-		goal: sampleUint64(s[3]), allocs: sampleUint64(s[4]), cycles: sampleUint64(s[5])}
+	return heapFigures{
+		free: sampleUint64(s[0]), unused: sampleUint64(s[1]), objects: sampleUint64(s[2]),
+		goal: sampleUint64(s[3]), allocs: sampleUint64(s[4]), cycles: sampleUint64(s[5]),
+	}
 }
 
 // trimLook and trimQuietLooks are how often trimMemory looks, and how many looks without a

@@ -25,9 +25,9 @@ const storePagesInterval = time.Second
 //
 // It drops under a load too, which costs little: 5,000 records added at 2,800 a second to a
 // store of 60,000 faulted 1,946 and 2,041 times with a drop a second against 1,682 and 1,754
-// without (CPU 357–362 ms against 296–321); with it the store's pages at each step's peak over the
-// bench's ladder were 0.0–5.3 MB (2026-12-05). The first failure is logged and the loop ends: the switch
-// works the same, it only keeps the pages.
+// without (CPU 357–362 ms against 296–321); with it the store's pages at each step's peak over
+// the bench's ladder were 0.0–5.3 MB (2026-12-05). The first failure is logged and the loop
+// ends: the switch works the same, it only keeps the pages.
 func dropStorePagesEvery(db *bbolt.DB, interval time.Duration, log *zap.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

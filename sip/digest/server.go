@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -258,8 +259,7 @@ func (s *Server) Verify(method, header string, lookup func(user string) (Secret,
 	}
 
 	now := s.now().UnixNano()
-	expires := id.issued() + s.ttl
-	if now > expires {
+	if now > s.expiry(id) {
 		return "", fmt.Errorf("%w: user %q", ErrStale, clip(c.username))
 	}
 	if c.qop != "" && !s.advance(id, nc, now) {
@@ -297,20 +297,21 @@ func (s *Server) advance(id nonceID, nc uint32, now int64) bool {
 	return true
 }
 
+// expiry is when the nonce id stops being fresh, in Unix nanoseconds.
+func (s *Server) expiry(id nonceID) int64 { return id.issued() + s.ttl }
+
 // sweep drops the entries of nonces expired at now, and moves what is left to a new map when
 // that is under a quarter of what there was.
 func (s *Server) sweep(now int64) {
 	before := len(s.seen)
 	for id := range s.seen {
-		if id.issued()+s.ttl < now {
+		if s.expiry(id) < now {
 			delete(s.seen, id)
 		}
 	}
 	if len(s.seen) < before/4 {
 		fresh := make(map[nonceID]uint32, len(s.seen))
-		for k, v := range s.seen {
-			fresh[k] = v
-		}
+		maps.Copy(fresh, s.seen)
 		s.seen = fresh
 	}
 	s.sweepAt = max(2*len(s.seen), minSweep)
