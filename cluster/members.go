@@ -163,7 +163,11 @@ func (n *Node) Nodes() []string {
 // is cut off): the calls whose other side was there are over.
 func (n *Node) OnNodeGone(f func(node string)) { n.onGone.Store(&f) }
 
-// heartbeat puts this node's key every node_ttl/4, so that the others count it alive.
+// heartbeat puts this node's key every node_ttl/4, so that the others count it alive, and at
+// once when asked (beatNow). It is the only writer of the key: beats written from two goroutines
+// could land in the other order than their values were made, and a switch that advertised its
+// address just after its first beat was made (with none yet) was left without one in the bucket
+// until the next tick, node_ttl/4 later; a call forwarded to it meanwhile went to voicemail.
 func (n *Node) heartbeat() {
 	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.NodeTTL / beatsPerTTL)
@@ -174,6 +178,7 @@ func (n *Node) heartbeat() {
 		case <-n.ctx.Done():
 			return
 		case <-tick.C:
+		case <-n.beatSoon:
 		}
 	}
 }
@@ -185,9 +190,15 @@ func (n *Node) beat() {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, opTimeout)
 	defer cancel()
-	if _, err := n.nodes.Put(ctx, n.cfg.Node, v); err != nil {
+	if err := n.putBeat(ctx, v); err != nil {
 		n.log.Debug("cluster: heartbeat not written", zap.Error(err))
 	}
+}
+
+// putHeartbeat writes v as this node's heartbeat (Node.putBeat, which a test delays).
+func (n *Node) putHeartbeat(ctx context.Context, v []byte) error {
+	_, err := n.nodes.Put(ctx, n.cfg.Node, v)
+	return err
 }
 
 // Advertise sets the SIP address (host:port, UDP) the other nodes send this node's calls to,
@@ -196,21 +207,15 @@ func (n *Node) Advertise(sipAddr string) {
 	n.sipMu.Lock()
 	n.sip = sipAddr
 	n.sipMu.Unlock()
-	if n.ctx != nil {
-		n.beatNow()
-	}
+	n.beatNow()
 }
 
-// beatNow writes a heartbeat now, not at the next tick, off the caller's goroutine.
+// beatNow has the heartbeat goroutine write a heartbeat now, not at the next tick.
 func (n *Node) beatNow() {
-	if n.ctx.Err() != nil {
-		return
+	select {
+	case n.beatSoon <- struct{}{}:
+	default: // a beat is due already; it reads the address when it is made
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		n.beat()
-	}()
 }
 
 func (n *Node) advertised() string {

@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -429,4 +431,60 @@ func TestARecordSharedJustBeforeStoppingStillGoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Require(t, 3*time.Second, "b imports all 20", func() bool { return len(inB.got()) == 20 })
+}
+
+// TestAdvertisedAddressIsTheLastHeartbeat: a node advertises its SIP address just after it
+// starts, as the switch does once it listens, while its first heartbeat (made with no address
+// yet) is still on its way to NATS. The last heartbeat in the bucket carries the address: when
+// the two writes crossed, the others found no address until the next beat, node_ttl/4 later, and
+// the first call forwarded to the node went to voicemail instead.
+func TestAdvertisedAddressIsTheLastHeartbeat(t *testing.T) {
+	nats := natstest.Start(t, 1, true)
+	n, err := Connect(context.Background(), Config{Node: "a", NATS: nats.URLs(0), NodeTTL: time.Minute, Replicas: 1, Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	// The first beat waits (up to a bound, as NATS might) for another write to start.
+	first, other := make(chan struct{}), make(chan struct{})
+	var puts, done atomic.Int32
+	n.putBeat = func(ctx context.Context, v []byte) error {
+		switch puts.Add(1) {
+		case 1:
+			close(first)
+			select {
+			case <-other:
+			case <-time.After(300 * time.Millisecond):
+			}
+		case 2:
+			close(other)
+		}
+		defer done.Add(1)
+		return n.putHeartbeat(ctx, v)
+	}
+	table, err := presence.NewTable(team, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(table.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Start(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	<-first
+	const addr = "127.0.0.1:6000"
+	n.Advertise(addr)
+	poll.Require(t, waitReplicated, "two heartbeats written (at the start, advertising)", func() bool { return done.Load() >= 2 })
+	e, err := n.nodes.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v heartbeatValue
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		t.Fatalf("heartbeat %q: %v", e.Value(), err)
+	}
+	if v.SIP != addr {
+		t.Fatalf("the node advertised %s; its last heartbeat in the bucket says %q", addr, v.SIP)
+	}
 }
