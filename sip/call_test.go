@@ -11,7 +11,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-voip/switchboard/flow"
+	"github.com/switchboard-voip/switchboard/internal/clock"
 	"github.com/switchboard-voip/switchboard/routing"
+	sbsip "github.com/switchboard-voip/switchboard/sip"
 )
 
 func TestCallToUnknownNumberIs404(t *testing.T) {
@@ -116,6 +118,70 @@ func TestCallAnsweredAndHungUpByCaller(t *testing.T) {
 		t.Fatalf("caller BYE: %v", err)
 	}
 	expectOn(t, bob.byes, callID(ic.req), "BYE")
+	sw.waitIdle(t)
+}
+
+// TestRetransmittedByeIsAnsweredAgain: a caller whose 200 to its BYE was lost sends the BYE
+// again, byte for byte, and gets 200 again (not 481: its call is over either way, but a phone
+// or SIPp counts a 481 to its BYE as a failure), for FinishedTxLinger; later it is a BYE out of
+// any dialog (481), as once the BYE's transaction would have ended. The switch keeps only the
+// dialog's name for that time, not the BYE's transaction (recentByes).
+func TestRetransmittedByeIsAnsweredAgain(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	sw := startSwitch(t, func(o *switchOpts) { o.Clock = clk })
+	bob := newPhone(t, sw, "1002", "udp").mustRegister()
+	alice := newPhone(t, sw, "1001", "udp").mustRegister()
+	ic, _, d := bridged(t, alice, bob)
+
+	// The BYE goes from a socket of the test's own, which reads the switch's answers itself.
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	to, err := net.ResolveUDPAddr("udp", sw.srv.Addr("udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bye := sip.NewRequest(sip.BYE, d.InviteResponse.Contact().Address)
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1",
+		Port: conn.LocalAddr().(*net.UDPAddr).Port, Params: sip.NewParams()}
+	via.Params.Add("branch", sip.GenerateBranch())
+	bye.AppendHeader(via)
+	bye.AppendHeader(sip.HeaderClone(d.InviteRequest.From()))
+	bye.AppendHeader(sip.HeaderClone(d.InviteResponse.To()))
+	bye.AppendHeader(sip.HeaderClone(d.InviteRequest.CallID()))
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: d.InviteRequest.CSeq().SeqNo + 1, MethodName: sip.BYE})
+	bye.AppendHeader(sip.NewHeader("Max-Forwards", "70"))
+	bye.AppendHeader(sip.NewHeader("Content-Length", "0"))
+	raw := []byte(bye.String())
+	answer := func(what string) string {
+		t.Helper()
+		if _, err := conn.WriteToUDP(raw, to); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", what, err)
+		}
+		line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+		return line
+	}
+	if got := answer("the BYE"); got != "SIP/2.0 200 OK" {
+		t.Fatalf("the BYE: %q, want 200", got)
+	}
+	expectOn(t, bob.byes, callID(ic.req), "BYE")
+	if got := answer("the BYE again"); got != "SIP/2.0 200 OK" {
+		t.Fatalf("the BYE retransmitted: %q, want 200 again", got)
+	}
+	clk.Advance(sbsip.FinishedTxLinger)
+	if got := answer("the BYE once more"); !strings.HasPrefix(got, "SIP/2.0 481 ") {
+		t.Fatalf("the BYE retransmitted FinishedTxLinger later: %q, want 481", got)
+	}
 	sw.waitIdle(t)
 }
 

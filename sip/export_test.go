@@ -8,3 +8,7 @@ func EarlyDialogInfo(ext, host string, version int, id, localTag, remoteTag, nam
 		ids: dialogIDs{localTag: localTag, remoteTag: remoteTag, remoteName: name},
 	}})
 }
+
+// FinishedTxLinger is how long a finished transaction, or a BYE's dialog, absorbs
+// retransmissions.
+const FinishedTxLinger = finishedTxLinger

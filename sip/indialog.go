@@ -25,17 +25,34 @@ func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	l.ackOnce.Do(func() { close(l.acked) })
 }
 
-// onBye ends a call from either side.
+// onBye ends a call from either side. Its transaction ends once answered (recentByes says
+// why): a retransmission of the BYE, which then matches no transaction, is answered 200 from
+// the dialog's entry there.
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	l := s.lookupLeg(req)
 	if l == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		code, reason := 481, "Call/Transaction Does Not Exist"
+		if s.byes.ended(byeKeyOf(req), s.clock.Now()) {
+			code, reason = 200, "OK"
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+		tx.Terminate()
 		return
 	}
 	_ = tx.Respond(l.response(req, 200, "OK", nil))
+	s.byes.add(byeKey(l.callID, l.localTag, l.remoteTag), s.clock.Now())
+	tx.Terminate()
 	l.ended.Store(true)
 	s.removeDialog(l)
 	l.call().mail.post(byeEvent{l: l})
+}
+
+// byeKeyOf is the recentByes key of the dialog a BYE names (our tag is its To's).
+func byeKeyOf(req *sip.Request) string {
+	if req.To() == nil || req.From() == nil {
+		return ""
+	}
+	return byeKey(callIDOf(req), tagOf(req.To().Params), tagOf(req.From().Params))
 }
 
 // onInfo passes INFO (DTMF relay, fast picture update, …) to the call's owner.

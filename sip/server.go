@@ -124,6 +124,7 @@ type Server struct {
 	auth       *digest.Server
 	challenges challengeOrder // which digest challenges a phone gets
 	guesses    *guesses       // failed digest attempts, for blocking password guessing
+	byes       recentByes     // dialogs a BYE ended, for its retransmissions
 	gate       *gate          // what every datagram passes before sipgo parses it
 	admit      *admission     // new calls past Options.Overload get 503
 	conns      *connections   // what every stream connection passes when accepted
