@@ -564,7 +564,8 @@ func init() {
 	// transaction 5 s (tm's wt_timer) and so does the switch now: a retransmission comes
 	// within T2 (4 s) of the last, and one later still (after four lost answers in a row) is
 	// answered as a request out of a transaction would be (481 for a BYE; the call is over).
-	// The timeouts (B, F, H: 32 s) are not touched.
+	// A BYE's own transaction ends once answered: the dialog's name absorbs its
+	// retransmissions for as long (recentByes). The timeouts (B, F, H: 32 s) are not touched.
 	sip.Timer_D, sip.Timer_J = finishedTxLinger, finishedTxLinger
 	// Timer L (a caller's INVITE we answered 2xx) need not absorb the INVITE's retransmissions
 	// either: the caller's dialog does (Server.absorbed), and the call retransmits its 2xx itself
