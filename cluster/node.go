@@ -95,7 +95,8 @@ type Node struct {
 	wake    chan struct{} // capacity 1: there is work for the publisher
 
 	beatSoon chan struct{} // capacity 1: the heartbeat goroutine beats now (beatNow)
-	putBeat  func(ctx context.Context, v []byte) error
+	// putBeat writes a heartbeat: putHeartbeat, or a test's that holds one back.
+	putBeat func(ctx context.Context, v []byte) error
 
 	members members
 	keys    userKeys
@@ -126,9 +127,9 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	n := &Node{cfg: cfg, log: cfg.Log, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1), beatSoon: make(chan struct{}, 1),
+	n := &Node{cfg: cfg, log: cfg.Log, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1),
 		history: make(chan historyRecord, historyOutbox), vmOut: make(chan vmOp, historyOutbox),
-		drained: make(chan struct{}, 1)}
+		drained: make(chan struct{}, 1), beatSoon: make(chan struct{}, 1)}
 	n.members.seen = map[string]time.Time{}
 	n.putBeat = n.putHeartbeat
 	n.queues.callers, n.queues.claims, n.queues.mine = map[string]queuedCaller{}, map[string]string{}, map[string]bool{}

@@ -25,7 +25,7 @@ func TestRecentByesForgetsAfterTheLinger(t *testing.T) {
 		t.Fatal("a dialog is remembered past the linger")
 	}
 	r.add(byeKey("late", "ours", "theirs"), t0.Add(finishedTxLinger))
-	if n := r.len(); n != 1 || r.most != 1 {
+	if n := len(r.until); n != 1 || r.most != 1 {
 		t.Fatalf("after the linger %d dialogs remembered in a map made for %d, want the late one alone", n, r.most)
 	}
 }

@@ -38,10 +38,20 @@ func (s *Server) removeDialogs(c *call) {
 // lookupLeg finds the established leg an in-dialog request belongs to: its Call-ID names the leg,
 // and the tags must match ours (To) and the peer's (From) (RFC 3261 §12.2.2).
 func (s *Server) lookupLeg(req *sip.Request) *leg {
-	if req.To() == nil || req.From() == nil {
+	callID, ours, theirs, ok := dialogIDOf(req)
+	if !ok {
 		return nil
 	}
-	return s.legOf(callIDOf(req), tagOf(req.To().Params), tagOf(req.From().Params))
+	return s.legOf(callID, ours, theirs)
+}
+
+// dialogIDOf is the dialog an in-dialog request names: its Call-ID, our tag (its To's) and the
+// peer's (its From's); false for a request without a To or a From.
+func dialogIDOf(req *sip.Request) (callID, ours, theirs string, ok bool) {
+	if req.To() == nil || req.From() == nil {
+		return "", "", "", false
+	}
+	return callIDOf(req), tagOf(req.To().Params), tagOf(req.From().Params), true
 }
 
 // legOf is the established leg with this Call-ID whose dialog has these tags, or nil.

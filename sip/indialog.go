@@ -47,12 +47,13 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	l.call().mail.post(byeEvent{l: l})
 }
 
-// byeKeyOf is the recentByes key of the dialog a BYE names (our tag is its To's).
+// byeKeyOf is the recentByes key of the dialog a BYE names.
 func byeKeyOf(req *sip.Request) string {
-	if req.To() == nil || req.From() == nil {
+	callID, ours, theirs, ok := dialogIDOf(req)
+	if !ok {
 		return ""
 	}
-	return byeKey(callIDOf(req), tagOf(req.To().Params), tagOf(req.From().Params))
+	return byeKey(callID, ours, theirs)
 }
 
 // onInfo passes INFO (DTMF relay, fast picture update, …) to the call's owner.
