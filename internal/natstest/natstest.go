@@ -88,6 +88,9 @@ func Start(t testing.TB, size int, jetStream bool) *Cluster {
 	return c
 }
 
+// readyWithin is how long a server may take to listen.
+const readyWithin = 30 * time.Second
+
 // Restart starts server i (again) on its ports and store.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
@@ -96,8 +99,11 @@ func (c *Cluster) Restart(i int) {
 		c.t.Fatalf("NATS server %d: %v", i, err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		c.t.Fatalf("NATS server %d not ready", i)
+	// A server sets up JetStream before it listens, and under the race detector on a CI machine
+	// whose two cores run every package's tests at once that took more than 10 s once.
+	if !s.ReadyForConnections(readyWithin) {
+		s.Shutdown()
+		c.t.Fatalf("NATS server %d not ready within %v", i, readyWithin)
 	}
 	c.servers[i] = s
 }
