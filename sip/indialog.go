@@ -29,31 +29,26 @@ func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
 // why): a retransmission of the BYE, which then matches no transaction, is answered 200 from
 // the dialog's entry there.
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	l := s.lookupLeg(req)
+	defer tx.Terminate()
+	callID, ours, theirs, ok := dialogIDOf(req)
+	key := byeKey(callID, ours, theirs)
+	var l *leg
+	if ok {
+		l = s.legOf(callID, ours, theirs)
+	}
 	if l == nil {
 		code, reason := 481, "Call/Transaction Does Not Exist"
-		if s.byes.ended(byeKeyOf(req), s.clock.Now()) {
+		if ok && s.byes.ended(key, s.clock.Now()) {
 			code, reason = 200, "OK"
 		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
-		tx.Terminate()
 		return
 	}
 	_ = tx.Respond(l.response(req, 200, "OK", nil))
-	s.byes.add(byeKey(l.callID, l.localTag, l.remoteTag), s.clock.Now())
-	tx.Terminate()
+	s.byes.add(key, s.clock.Now())
 	l.ended.Store(true)
 	s.removeDialog(l)
 	l.call().mail.post(byeEvent{l: l})
-}
-
-// byeKeyOf is the recentByes key of the dialog a BYE names.
-func byeKeyOf(req *sip.Request) string {
-	callID, ours, theirs, ok := dialogIDOf(req)
-	if !ok {
-		return ""
-	}
-	return byeKey(callID, ours, theirs)
 }
 
 // onInfo passes INFO (DTMF relay, fast picture update, …) to the call's owner.
