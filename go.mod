@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/chromedp/chromedp v0.23.0
+	github.com/cilium/ebpf v0.22.0
 	github.com/emiago/sipgo v1.7.2
 	github.com/gobwas/ws v1.3.2
 	github.com/google/uuid v1.6.0
