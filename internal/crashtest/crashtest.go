@@ -46,6 +46,23 @@ func (c *Child) Line() string {
 	return c.lines.Text()
 }
 
+// KillAndRead sends SIGKILL, wherever the child is, and returns what it had written that the
+// test had not read yet (a child writes on while the test reads), once it is gone.
+func (c *Child) KillAndRead() []string {
+	c.t.Helper()
+	if c.killed {
+		return nil
+	}
+	c.killed = true
+	_ = c.cmd.Process.Kill()
+	var rest []string
+	for c.lines.Scan() { // to the end of the pipe, which the child's death closes
+		rest = append(rest, c.lines.Text())
+	}
+	_ = c.cmd.Wait()
+	return rest
+}
+
 // Kill sends SIGKILL, wherever the child is, and waits for it to be gone.
 func (c *Child) Kill() {
 	if c.killed {
