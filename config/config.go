@@ -183,6 +183,11 @@ type Media struct {
 	// (plain offers refused with 488, calls offered RTP/SAVP) or "off" (SRTP offers refused).
 	// A user's own srtp overrides it.
 	SRTP string `yaml:"srtp"`
+	// KernelRelay is who relays a call's plain RTP once both phones have sent: "auto" (default:
+	// the kernel, through a tc program, where the switch may load one, CAP_BPF and CAP_NET_ADMIN
+	// on Linux 6.6 or later; the switch otherwise), "on" (the kernel, or the switch does not
+	// start) or "off" (the switch, always).
+	KernelRelay string `yaml:"kernel_relay"`
 	// PortMin and PortMax are RTPPorts parsed: PortMin is even and PortMax >= PortMin+1,
 	// so the range holds at least one RTP+RTCP pair.
 	PortMin int `yaml:"-"`
@@ -522,6 +527,7 @@ func applyDefaults(c *Config, set map[string]int) {
 	defStr("media.rtp_ports", &c.Media.RTPPorts, "20000-29999")
 	defDur("media.rtp_timeout", &c.Media.RTPTimeout, 60*time.Second)
 	defStr("media.srtp", &c.Media.SRTP, "optional")
+	defStr("media.kernel_relay", &c.Media.KernelRelay, "auto")
 	defStr("http.listen", &c.HTTP.Listen, "127.0.0.1:8080")
 	defStr("data_dir", &c.DataDir, "./data")
 	if c.Cluster != nil {

@@ -138,6 +138,7 @@ queues:
 		"overload backlog":   {c.SIP.OverloadBacklog, 1024},
 		"idle timeout":       {c.SIP.IdleTimeout, 2 * time.Minute},
 		"srtp":               {c.Media.SRTP, "optional"},
+		"kernel relay":       {c.Media.KernelRelay, "auto"},
 		"nobody denied":      {len(c.SIP.DenyNets), 0},
 		"one node":           {c.Cluster == (*Cluster)(nil), true},
 	}
@@ -390,6 +391,10 @@ func TestProblems(t *testing.T) {
 				`cluster.node: want a name of 1 to 64 letters, digits, '-' or '_', unique in the cluster, got ""`,
 				`cluster.nats: at least one NATS URL is required, e.g. ["nats://127.0.0.1:4222"]`,
 			},
+		},
+		"bad kernel relay": {
+			minimal + "media: {kernel_relay: yes}\n",
+			[]string{`media.kernel_relay: want auto, on or off, got "yes"`},
 		},
 		"bad srtp policies": {
 			"sip: {listen: [\"udp:127.0.0.1:5060\"]}\nmedia: {srtp: always}\nusers: [{ext: \"1001\", password: a, srtp: maybe}]\n",

@@ -230,6 +230,11 @@ func (v *validator) sip() {
 func (v *validator) media() {
 	m := &v.c.Media
 	v.srtpPolicy("media.srtp", m.SRTP, false)
+	switch m.KernelRelay {
+	case "auto", "on", "off":
+	default:
+		v.add("media.kernel_relay", "want auto, on or off, got %q", m.KernelRelay)
+	}
 	if addr, err := netip.ParseAddr(m.Address); err != nil {
 		v.add("media.address", "want an IP address such as 127.0.0.1, got %q", m.Address)
 	} else if addr.IsUnspecified() {

@@ -49,6 +49,11 @@ type socket struct {
 	unsegmented atomic.Bool
 	// rtcp says which of the pair this is, for the cipher.
 	rtcp bool
+	// local is the socket's own address.
+	local netip.AddrPort
+	// relay is the running relay reading the socket, told of every change to the peer's
+	// address, hold and keys (Relay.changed): the kernel may be relaying for it (kernel.go).
+	relay atomic.Pointer[Relay]
 	// cipher protects the peer's packets (SRTP); nil for plain RTP.
 	cipher atomic.Pointer[cipherRef]
 	// sealMu orders writers through sealBuf when there is a cipher.
@@ -76,9 +81,10 @@ func (e *Endpoint) SetCipher(c Cipher) {
 	for _, s := range []*socket{&e.rtp, &e.rtcp} {
 		if c == nil {
 			s.cipher.Store(nil)
-			continue
+		} else {
+			s.cipher.Store(&cipherRef{c})
 		}
-		s.cipher.Store(&cipherRef{c})
+		s.changed()
 	}
 }
 
@@ -96,6 +102,8 @@ func newEndpoint(pool *Ports, addr netip.Addr, port int, rtp, rtcp *udpSocket) *
 	e := &Endpoint{pool: pool, addr: addr, port: port}
 	e.rtp.udp = rtp
 	e.rtcp.udp = rtcp
+	e.rtp.local = netip.AddrPortFrom(addr, uint16(port))
+	e.rtcp.local = netip.AddrPortFrom(addr, uint16(port+1))
 	e.rtcp.rtcp = true
 	return e
 }
@@ -193,6 +201,7 @@ func (s *socket) setRemote(ap netip.AddrPort, mute bool) {
 	// but storing the address first means unmuting never sends to a stale one.
 	s.store(ap)
 	s.mute.Store(mute)
+	s.changed()
 }
 
 // latch records src as the peer's address if it changed. The comparison is
@@ -202,6 +211,15 @@ func (s *socket) latch(src netip.AddrPort) {
 		return
 	}
 	s.store(src)
+	s.changed()
+}
+
+// changed tells the relay reading the socket, if any, that its peer's address, hold or keys
+// changed.
+func (s *socket) changed() {
+	if r := s.relay.Load(); r != nil {
+		r.changed(s)
+	}
 }
 
 func (s *socket) store(ap netip.AddrPort) {

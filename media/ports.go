@@ -1,9 +1,12 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
+
+	"github.com/switchboard-voip/switchboard/media/offload"
 )
 
 // Ports hands out RTP/RTCP port pairs from a configured range on one local
@@ -19,6 +22,9 @@ type Ports struct {
 
 	// readers reads the sockets of running relays (poller.go).
 	readers poller
+	// kernel relays plain RTP of running relays in the kernel (RelayInKernel); nil: the
+	// switch relays all.
+	kernel *offload.Offload
 	// relays are the running relays and the stopped ones' counters (relaystats.go).
 	relays relayBook
 
@@ -96,9 +102,16 @@ func (p *Ports) Open() (*Endpoint, error) {
 	return nil, fmt.Errorf("%w on %v ports %d-%d", ErrPortsExhausted, p.addr, p.first, p.first+2*len(p.used)-1)
 }
 
-// Close stops the readers that serve the pool's relays; call it once the calls are over.
-// Endpoints opened later still relay, each socket with a goroutine of its own.
-func (p *Ports) Close() error { return p.readers.Close() }
+// Close stops the readers that serve the pool's relays and the kernel's relaying; call it once
+// the calls are over. Endpoints opened later still relay, each socket with a goroutine of its
+// own.
+func (p *Ports) Close() error {
+	err := p.readers.Close()
+	if p.kernel != nil {
+		err = errors.Join(err, p.kernel.Close())
+	}
+	return err
+}
 
 // InUse reports how many pairs are out (opened and not yet closed).
 func (p *Ports) InUse() int {

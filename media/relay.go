@@ -41,6 +41,9 @@ type Relay struct {
 	// poller while the relay runs.
 	flows   [4]flow
 	readers [4]pollHandle
+	// flowing is set once Start has set flows up, for Stats (which takes no lock: the pool's
+	// RelayTotals calls it under its own, which Start takes under mu).
+	flowing atomic.Bool
 
 	mu      sync.Mutex
 	started bool
@@ -132,6 +135,13 @@ func (r *Relay) Start(ctx context.Context) {
 		{in: &r.a.rtcp, out: &r.b.rtcp, c: &r.rtcpAB},
 		{in: &r.b.rtcp, out: &r.a.rtcp, c: &r.rtcpBA},
 	}
+	if off := r.a.pool.kernel; off != nil && r.a.pool == r.b.pool {
+		r.flows[0].k = &kernelFlow{off: off}
+		r.flows[1].k = &kernelFlow{off: off}
+		r.a.rtp.relay.Store(r)
+		r.b.rtp.relay.Store(r)
+	}
+	r.flowing.Store(true)
 	p := r.a.readers()
 	for i := range r.flows {
 		r.readers[i] = p.add(r.flows[i].in.udp, &r.flows[i])
@@ -160,7 +170,25 @@ func (r *Relay) halt() {
 				h.remove()
 			}
 		}
+		// The readers are gone: nothing hands a direction to the kernel again.
+		for i := range r.flows[:2] {
+			if r.flows[i].k != nil {
+				r.flows[i].withdraw(true)
+			}
+		}
+		r.a.rtp.relay.CompareAndSwap(r, nil)
+		r.b.rtp.relay.CompareAndSwap(r, nil)
 	})
+}
+
+// changed withdraws from the kernel the directions in or out of s, whose peer's address, hold
+// or keys changed; their next packet hands them over again if they can be.
+func (r *Relay) changed(s *socket) {
+	for i := range r.flows[:2] {
+		if f := &r.flows[i]; f.k != nil && (f.in == s || f.out == s) {
+			f.withdraw(false)
+		}
+	}
 }
 
 // checkEvery is how often the inactivity timer samples the packet count: a
@@ -280,6 +308,12 @@ func (r *Relay) Continue(ep *Endpoint, st *Stream) {
 	st.attach(rw)
 	r.continued = append(r.continued, rw)
 	slot.Store(rw)
+	// The direction into ep now rewrites what it relays: the switch's work, not the kernel's.
+	for i := range r.flows[:2] {
+		if f := &r.flows[i]; f.k != nil && f.cont == slot {
+			f.withdraw(false)
+		}
+	}
 }
 
 // Numbering is where an RTP stream a phone receives has got to: the SSRC,
@@ -315,10 +349,21 @@ func (r *Relay) Sent(ep *Endpoint) (Numbering, bool) {
 	r.mu.Lock()
 	waited := r.waited
 	r.mu.Unlock()
-	if !waited || rec.n.at == 0 {
+	if !waited {
 		return Numbering{}, false
 	}
-	return rec.n, true
+	n := rec.n
+	for i := range r.flows[:2] {
+		if f := &r.flows[i]; f.rec == rec {
+			if k := f.lastInKernel(); k.at > n.at {
+				n = k
+			}
+		}
+	}
+	if n.at == 0 {
+		return Numbering{}, false
+	}
+	return n, true
 }
 
 // Inactive is closed when neither leg has sent any RTP or RTCP for the
@@ -329,12 +374,21 @@ func (r *Relay) Inactive() <-chan struct{} { return r.inactive }
 // Stats returns the packet and byte counters of each direction. It may be
 // called at any time, also after Stop.
 func (r *Relay) Stats() RelayStats {
-	return RelayStats{
+	s := RelayStats{
 		RTPAToB:  r.rtpAB.snapshot(),
 		RTPBToA:  r.rtpBA.snapshot(),
 		RTCPAToB: r.rtcpAB.snapshot(),
 		RTCPBToA: r.rtcpBA.snapshot(),
 	}
+	if !r.flowing.Load() {
+		return s
+	}
+	for i, d := range []*DirectionStats{&s.RTPAToB, &s.RTPBToA} {
+		p, b := r.flows[i].inKernel()
+		d.Packets += p
+		d.Bytes += b
+	}
+	return s
 }
 
 func (c *counters) snapshot() DirectionStats {
@@ -349,6 +403,9 @@ type flow struct {
 	c       *counters
 	cont    *atomic.Pointer[rewriter]
 	rec     *sentRecord
+	// k is the direction's part in the kernel (kernel.go); nil for RTCP and when the pool
+	// does not relay in the kernel.
+	k *kernelFlow
 }
 
 // packet is the per-packet path: latch the sender, rewrite the header in
@@ -382,6 +439,9 @@ func (f *flow) prepare(buf []byte, n int, src netip.AddrPort) (pkt []byte, now i
 		return nil, 0, false
 	}
 	f.in.latch(src)
+	if f.k != nil {
+		f.handOver(src)
+	}
 	if f.in.rtcp {
 		readReports(pkt, c)
 	}
@@ -436,7 +496,12 @@ func (s *sentRecord) record(b []byte, now int64) {
 
 // received is the number of packets received in all directions.
 func (r *Relay) received() uint64 {
-	return r.rtpAB.packets.Load() + r.rtpBA.packets.Load() + r.rtcpAB.packets.Load() + r.rtcpBA.packets.Load()
+	n := r.rtpAB.packets.Load() + r.rtpBA.packets.Load() + r.rtcpAB.packets.Load() + r.rtcpBA.packets.Load()
+	for i := range r.flows[:2] {
+		p, _ := r.flows[i].inKernel()
+		n += p
+	}
+	return n
 }
 
 // rewriter carries a Stream's numbering on in relayed packets (Continue).

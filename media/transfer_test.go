@@ -14,7 +14,17 @@ import (
 // hop, and a marker exactly where a new source starts.
 func TestTransferKeepsOneStreamFromRelayToSwitchToNewRelay(t *testing.T) {
 	checkGoroutines(t)
-	pool := newPool(t, 3)
+	transferKeepsOneStream(t, newPool(t, 3))
+}
+
+// The same with the first relay's plain RTP relayed by the kernel: the numbering A heard last
+// and when, which the stream carries on from, are the kernel's.
+func TestTransferAfterTheKernelRelayedKeepsOneStream(t *testing.T) {
+	checkGoroutines(t)
+	transferKeepsOneStream(t, newKernelPool(t, 3))
+}
+
+func transferKeepsOneStream(t *testing.T, pool *Ports) {
 	toA, toB, toC := open(t, pool), open(t, pool), open(t, pool)
 	phoneA, phoneB, phoneC := listen(t), listen(t), listen(t)
 	toA.SetRemote(addrOf(phoneA))
@@ -35,8 +45,16 @@ func TestTransferKeepsOneStreamFromRelayToSwitchToNewRelay(t *testing.T) {
 		// B's numbering wraps on the way, as it may anywhere in a call.
 		lastSeqB, lastTSB = uint16(65532+i), uint32(1<<32-640)+uint32(i)*FrameSamples
 		send(t, phoneB, rtpAddr(toB), rtpFrom(ssrcB, lastSeqB, lastTSB, fillB))
+		if i == 0 {
+			col.waitCount(t, 1) // relayed by the switch, which hands the kernel the rest
+		}
 	}
 	col.waitCount(t, nB)
+	if pool.kernel != nil {
+		if n, _ := bridge.flows[1].inKernel(); n != nB-1 {
+			t.Errorf("the kernel relayed %d of B's packets, want %d", n, nB-1)
+		}
+	}
 	if _, ok := bridge.Sent(toA); ok {
 		t.Error("Sent reported a numbering while the relay ran")
 	}

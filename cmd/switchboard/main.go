@@ -184,6 +184,9 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("media ports: %w", err)
 	}
 	defer ports.Close() // last: after the SIP server has ended every call
+	if err := relayInKernel(ports, cfg.Media.KernelRelay, log); err != nil {
+		return err
+	}
 	// The web phone registers with short-lived credentials its session gets from the API.
 	keys, err := token.New(nil)
 	if err != nil {

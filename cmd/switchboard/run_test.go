@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // runArgs calls run in-process and returns its exit code and output.
@@ -81,6 +87,8 @@ func TestCheckRejectsBadConfigsNamingTheKeyPath(t *testing.T) {
 		"odd rtp port": {listen + "media:\n  rtp_ports: \"30001-30100\"\n" + user,
 			[]string{"media.rtp_ports: "}},
 		"unknown key": {listen + "bogus: 1\n" + user, []string{"bogus: "}},
+		"bad kernel relay": {listen + "media:\n  kernel_relay: maybe\n" + user,
+			[]string{"media.kernel_relay: "}},
 		"bad duration": {listen + "users:\n  - {ext: \"1001\", name: A, password: a, no_answer_timeout: soon}\n",
 			[]string{"users[0].no_answer_timeout: "}},
 		"unknown group member": {listen + user + "groups:\n  - {ext: \"600\", name: G, members: [\"1009\"]}\n",
@@ -138,5 +146,45 @@ func TestRunStopsCleanlyWhenContextEnds(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
 		t.Errorf("data_dir not created next to the config: %v", err)
+	}
+}
+
+// media.kernel_relay: on is a promise: where the kernel cannot relay (here, the switch run as
+// nobody, without CAP_BPF and CAP_NET_ADMIN), the switch does not start, and says which key.
+func TestKernelRelayOnStopsTheStartWhereTheKernelCannot(t *testing.T) {
+	dir, err := os.MkdirTemp("", "switchboard-kernel-relay-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// Another user runs the binary: everything it needs is open to all.
+	bin := filepath.Join(dir, "switchboard")
+	b, err := os.ReadFile(switchboardBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	conf := fmt.Sprintf("sip:\n  listen: [\"udp:127.0.0.1:%d\"]\nmedia:\n  kernel_relay: on\n"+
+		"http:\n  listen: \"127.0.0.1:%d\"\ndata_dir: ./data\nusers:\n  - {ext: \"1001\", name: A, password: a}\n",
+		port, freePort(t))
+	path := filepath.Join(dir, "switchboard.yaml")
+	for _, err := range []error{os.Chmod(dir, 0o777), os.WriteFile(bin, b, 0o755), os.WriteFile(path, []byte(conf), 0o644)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-config", path)
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() <= 0 {
+		t.Fatalf("the switch ran as nobody with media.kernel_relay: on: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "media.kernel_relay") {
+		t.Errorf("its error does not name media.kernel_relay:\n%s", out)
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/netip"
 
+	"time"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // key is one of the switch's RTP sockets, its address and port as they are on the wire.
@@ -193,4 +196,13 @@ func (o *Offload) Counts(local netip.AddrPort) (Counts, error) {
 
 func (e *entry) counts() Counts {
 	return Counts{Packets: e.Packets, Bytes: e.Bytes, Header: e.Header, At: int64(e.At)}
+}
+
+// Since is how long ago a Counts' At was.
+func Since(at int64) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano() - at)
 }

@@ -2,7 +2,10 @@
 
 package offload
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // Offload is unavailable here: Open fails with ErrUnsupported.
 type Offload struct{}
@@ -21,3 +24,6 @@ func (*Offload) Counts(netip.AddrPort) (Counts, error) { return Counts{}, ErrUns
 
 // Close does nothing.
 func (*Offload) Close() error { return nil }
+
+// Since is never called without an Offload.
+func Since(int64) time.Duration { return 0 }
