@@ -21,6 +21,10 @@ const relayBufSize = 2048
 //
 // The relay owns the read side of both endpoints while it runs, but not the
 // endpoints themselves: the call owner closes them after Stop.
+//
+// On a pool that relays in the kernel (Ports.RelayInKernel), the kernel sends a
+// direction's plain RTP on once the relay has relayed a packet of it (kernel.go);
+// Stats, Sent and the inactivity timeout count what the kernel sent.
 type Relay struct {
 	a, b    *Endpoint
 	timeout time.Duration
