@@ -1,10 +1,8 @@
 package media
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net/netip"
 	"os"
 	"runtime"
 	"testing"
@@ -61,19 +59,7 @@ func TestKernelRelaysAPlainCall(t *testing.T) {
 	checkGoroutines(t)
 	c := newKernelCall(t)
 	const n = 50
-	for i := range n {
-		seq := uint16(1000 + i)
-		payloadA := bytes.Repeat([]byte{byte(i)}, 160)
-		payloadB := bytes.Repeat([]byte{byte(255 - i)}, 160)
-		send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, seq, payloadA))
-		send(t, c.phoneB.rtp.mustConn(), rtpAddr(c.b), marshalRTP(t, seq, payloadB))
-		if got := recvRTP(t, c.phoneB.rtp.mustConn()); got.SequenceNumber != seq || !bytes.Equal(got.Payload, payloadA) {
-			t.Fatalf("B got seq %d, want %d", got.SequenceNumber, seq)
-		}
-		if got := recvRTP(t, c.phoneA.rtp.mustConn()); got.SequenceNumber != seq || !bytes.Equal(got.Payload, payloadB) {
-			t.Fatalf("A got seq %d, want %d", got.SequenceNumber, seq)
-		}
-	}
+	c.talk(t, n)
 	// The first packet each way reached the switch, which handed the direction over.
 	if ab, ba := c.inKernel(); ab != n-1 || ba != n-1 {
 		t.Errorf("the kernel relayed %d and %d packets, want %d each", ab, ba, n-1)
@@ -114,15 +100,8 @@ func TestKernelGivesTheCallBackOnEveryChange(t *testing.T) {
 		t.Fatalf("the kernel relayed %d packets, want 1", ab)
 	}
 
-	// B on hold: nothing reaches it, and the switch counts the drops.
-	c.b.SetRemote(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(c.phoneB.Port())))
-	send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, 3, []byte("on hold")))
-	if got, ok := tryRecv(t, c.phoneB.rtp.mustConn(), 100*time.Millisecond); ok {
-		t.Fatalf("B on hold received %q", got)
-	}
-	if d := c.relay.Stats().RTPAToB; d.Packets != 3 || d.Dropped != 1 {
-		t.Errorf("A to B while on hold: %+v, want 3 packets, 1 dropped", d)
-	}
+	// B on hold: nothing reaches it, and the switch counts the drop.
+	c.holdB(t, 3, 3)
 
 	// Resumed at a new address.
 	moved := listen(t)

@@ -30,10 +30,10 @@ func newCall(t testing.TB, timeout time.Duration) *call {
 	return c
 }
 
-func TestRelayRTPFlowsBothWaysUnchanged(t *testing.T) {
-	checkGoroutines(t)
-	c := newCall(t, 0)
-	const n = 50
+// talk has each phone send n RTP packets of 160 bytes to the other, one at a time, and checks
+// that each arrives unchanged.
+func (c *call) talk(t *testing.T, n int) {
+	t.Helper()
 	for i := range n {
 		seq := uint16(1000 + i)
 		payloadA := bytes.Repeat([]byte{byte(i)}, 160)
@@ -50,6 +50,13 @@ func TestRelayRTPFlowsBothWaysUnchanged(t *testing.T) {
 			t.Fatalf("A got seq %d payload %x..., want seq %d payload %x...", got.SequenceNumber, got.Payload[:4], seq, payloadB[:4])
 		}
 	}
+}
+
+func TestRelayRTPFlowsBothWaysUnchanged(t *testing.T) {
+	checkGoroutines(t)
+	c := newCall(t, 0)
+	const n = 50
+	c.talk(t, n)
 	st := c.relay.Stats()
 	wantBytes := uint64(n * (12 + 160))
 	for name, d := range map[string]DirectionStats{"A to B": st.RTPAToB, "B to A": st.RTPBToA} {
@@ -106,17 +113,24 @@ func TestRelayLatchesToPhoneSourceAddress(t *testing.T) {
 	}
 }
 
-// c=0.0.0.0 in B's re-INVITE: nothing goes to B, until B resumes.
-func TestRelayHoldSendsNothingUntilResumed(t *testing.T) {
-	c := newCall(t, 0)
+// holdB puts B on hold (c=0.0.0.0 in its re-INVITE) and sends RTP seq from A: B gets nothing,
+// and A to B has then counted packets in all, one of them dropped.
+func (c *call) holdB(t *testing.T, seq uint16, packets uint64) {
+	t.Helper()
 	c.b.SetRemote(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(c.phoneB.Port())))
-	send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, 1, []byte("on hold")))
+	send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, seq, []byte("on hold")))
 	if got, ok := tryRecv(t, c.phoneB.rtp.mustConn(), 100*time.Millisecond); ok {
 		t.Fatalf("B on hold received %q", got)
 	}
-	if d := c.relay.Stats().RTPAToB; d.Packets != 1 || d.Dropped != 1 {
-		t.Errorf("A to B while on hold: %+v, want 1 packet dropped", d)
+	if d := c.relay.Stats().RTPAToB; d.Packets != packets || d.Dropped != 1 {
+		t.Errorf("A to B while on hold: %+v, want %d packets, 1 dropped", d, packets)
 	}
+}
+
+// c=0.0.0.0 in B's re-INVITE: nothing goes to B, until B resumes.
+func TestRelayHoldSendsNothingUntilResumed(t *testing.T) {
+	c := newCall(t, 0)
+	c.holdB(t, 1, 1)
 	if _, ok := c.b.Remote(); ok {
 		t.Error("Remote() reports an address while on hold")
 	}
