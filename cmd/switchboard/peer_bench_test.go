@@ -34,7 +34,7 @@ const peerMaxCallees = 6000
 // "200,400,800,1200,1600,2000"; calls held SWITCHBOARD_PEER_HOLD s, default 1, media ports
 // anchored, no audio; each rate for SWITCHBOARD_PEER_STEP s, default 10), then concurrent calls
 // with both sides streaming G.711 for 6 s (the caller's tone by SIPp's rtp_stream, the callee's
-// echo; SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800,1000,1200,1600,2000,2400"),
+// echo; SWITCHBOARD_PEER_CONCURRENT, default "200,400,600,800,1000,1200,1600,2000,2400,2800,3200"),
 // during which a phone of the test's own times set-up (setupProbe; its four users are left out
 // of SIPp's), against its calls at rest before the ladders.
 // SWITCHBOARD_PEER_DIR keeps the files. After the ladders each side has SWITCHBOARD_PEER_SETTLE
@@ -53,7 +53,7 @@ func TestBenchPeer(t *testing.T) {
 	raiseFileLimit(t)
 
 	rates := envRates(t, "SWITCHBOARD_PEER_RATES", []int{200, 400, 800, 1200, 1600, 2000})
-	concurrents := envRates(t, "SWITCHBOARD_PEER_CONCURRENT", []int{200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400})
+	concurrents := envRates(t, "SWITCHBOARD_PEER_CONCURRENT", []int{200, 400, 600, 800, 1000, 1200, 1600, 2000, 2400, 2800, 3200})
 	stepSeconds := envInt(t, "SWITCHBOARD_PEER_STEP", 10)
 	hold := envInt(t, "SWITCHBOARD_PEER_HOLD", 1)
 	// A callee is called at most once a step (a streaming step places twice its concurrent
