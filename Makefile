@@ -112,6 +112,12 @@ deps:
 		echo "linphonec not found: installing linphone-cli (the Linphone presence test)"; \
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends linphone-cli; \
 	fi
+	@if command -v ip >/dev/null 2>&1; then \
+		echo "ip: $$(command -v ip)"; \
+	else \
+		echo "ip not found: installing iproute2 (the kernel relay's test with another machine in a network namespace)"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2; \
+	fi
 
 test: deps web
 	$(GO) test -race -count=1 ./...

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-voip/switchboard/internal/needs"
 )
 
 // elsewhere is another machine for a test: a network namespace joined to this one by a veth
@@ -21,18 +23,17 @@ type elsewhere struct {
 	host, peer netip.Addr
 }
 
-// newElsewhere makes one with iproute2, skipping the test where that is not possible.
+// newElsewhere makes one with iproute2's ip (skipping the test without it, failing it under CI),
+// skipping the test where this process may not make namespaces.
 func newElsewhere(t *testing.T) *elsewhere {
 	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip")
-	}
+	ip := needs.Program(t, "iproute2", "ip")
 	id := os.Getpid() % 200
 	e := &elsewhere{ns: fmt.Sprintf("sbtest%d", os.Getpid()),
 		host: netip.AddrFrom4([4]byte{10, 213, byte(id), 1}), peer: netip.AddrFrom4([4]byte{10, 213, byte(id), 2})}
 	hostIf, peerIf := fmt.Sprintf("sbh%d", os.Getpid()), fmt.Sprintf("sbp%d", os.Getpid())
 	run := func(args ...string) error {
-		out, err := exec.Command("ip", args...).CombinedOutput()
+		out, err := exec.Command(ip, args...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("ip %v: %v: %s", args, err, out)
 		}
