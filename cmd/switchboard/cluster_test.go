@@ -321,8 +321,12 @@ func TestClusterKilledNodeEndsTheCallsThroughIt(t *testing.T) {
 		"-mp", strconv.Itoa(freeMediaPort(t)), "-rtp_echo", "-m", "1", "-trace_msg")
 	uac := startSIPp(t, sippDir, "uac", "127.0.0.1:"+strconv.Itoa(cfgB.SIPPort), "-sf", scenario(t, "uac_until_bye.xml"),
 		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-mp", strconv.Itoa(freeMediaPort(t)),
-		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret", "-m", "1", "-timeout", "60s")
-	if !poll.Until(10*time.Second, func() bool { return uas.fileContains("*_messages.log", "ACK sip:") }) {
+		"-s", "1002", "-key", "caller", "1001", "-au", "1001", "-ap", "alice-secret", "-m", "1", "-timeout", "60s", "-trace_msg")
+	// Up at both ends: node a ACKs Bob's 200 before node b has the 200 node a sends it, and a
+	// node killed in between leaves node b with a call still ringing there (CI saw it once).
+	if !poll.Until(10*time.Second, func() bool {
+		return uas.fileContains("*_messages.log", "ACK sip:") && uac.fileContains("*_messages.log", "SIP/2.0 200")
+	}) {
 		t.Fatalf("call through node b to node a not up within 10s\n%s", uac.report())
 	}
 	killed := time.Now()
