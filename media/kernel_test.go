@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -158,5 +159,25 @@ func TestKernelGivesBackAContinuedDirection(t *testing.T) {
 	}
 	if ab, _ := c.inKernel(); ab != 0 {
 		t.Errorf("the kernel still relays A to B (%d packets)", ab)
+	}
+}
+
+// SRTP keys given to B's leg mid-call (a re-INVITE with a=crypto): what A sends must reach B
+// encrypted by the switch, so the kernel gives the direction back and does not take it again.
+func TestKernelGivesBackWhenALegGetsKeys(t *testing.T) {
+	c := newKernelCall(t)
+	c.aToB(t, 1, "first")
+	c.aToB(t, 2, "kernel")
+	phoneB := srtpLeg(t, c.b)
+	for seq := uint16(3); seq < 6; seq++ {
+		send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, seq, []byte("secret")))
+		sealed := recv(t, c.phoneB.rtp.mustConn(), 2*time.Second)
+		plain, err := phoneB.Open(sealed, false)
+		if err != nil || !bytes.Contains(plain, []byte("secret")) {
+			t.Fatalf("B could not open packet %d: %v (%x)", seq, err, sealed)
+		}
+	}
+	if ab, _ := c.inKernel(); ab != 0 {
+		t.Errorf("the kernel relays A to B (%d packets) to a leg with keys", ab)
 	}
 }
