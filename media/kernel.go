@@ -1,7 +1,6 @@
 package media
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -106,9 +105,7 @@ func (f *flow) withdrawLocked() {
 		return
 	}
 	if at := mono() - int64(offload.Since(c.At)); at > k.last.at {
-		h := c.Header[:]
-		k.last = Numbering{SSRC: binary.BigEndian.Uint32(h[8:]), Seq: binary.BigEndian.Uint16(h[2:]),
-			TS: binary.BigEndian.Uint32(h[4:]), at: max(at, 1)}
+		k.last = numberingOf(c.Header[:], max(at, 1))
 	}
 }
 

@@ -341,12 +341,14 @@ type Numbering struct {
 // returned: the readers record it without locks or atomics, so it is
 // only read once they are over.
 func (r *Relay) Sent(ep *Endpoint) (Numbering, bool) {
+	// The record and the direction whose packets go out of ep.
 	var rec *sentRecord
+	var f *flow
 	switch ep {
 	case r.a:
-		rec = &r.sentA
+		rec, f = &r.sentA, &r.flows[1]
 	case r.b:
-		rec = &r.sentB
+		rec, f = &r.sentB, &r.flows[0]
 	default:
 		return Numbering{}, false
 	}
@@ -357,12 +359,8 @@ func (r *Relay) Sent(ep *Endpoint) (Numbering, bool) {
 		return Numbering{}, false
 	}
 	n := rec.n
-	for i := range r.flows[:2] {
-		if f := &r.flows[i]; f.rec == rec {
-			if k := f.lastInKernel(); k.at > n.at {
-				n = k
-			}
-		}
+	if k := f.lastInKernel(); k.at > n.at {
+		n = k
 	}
 	if n.at == 0 {
 		return Numbering{}, false
@@ -490,12 +488,17 @@ func (s *sentRecord) record(b []byte, now int64) {
 	if pt := b[1] & 0x7f; pt >= 64 && pt < 96 {
 		return // RTCP on the RTP port (RFC 5761 §4): not the stream
 	}
-	seq := binary.BigEndian.Uint16(b[2:])
-	ssrc := binary.BigEndian.Uint32(b[8:])
-	if s.n.at != 0 && ssrc == s.n.SSRC && int16(seq-s.n.Seq) <= 0 {
+	n := numberingOf(b, now)
+	if s.n.at != 0 && n.SSRC == s.n.SSRC && int16(n.Seq-s.n.Seq) <= 0 {
 		return
 	}
-	s.n = Numbering{SSRC: ssrc, Seq: seq, TS: binary.BigEndian.Uint32(b[4:]), at: now}
+	s.n = n
+}
+
+// numberingOf reads the numbering of the RTP header b (at least rtpHeaderSize bytes), sent at.
+func numberingOf(b []byte, at int64) Numbering {
+	return Numbering{SSRC: binary.BigEndian.Uint32(b[8:]), Seq: binary.BigEndian.Uint16(b[2:]),
+		TS: binary.BigEndian.Uint32(b[4:]), at: at}
 }
 
 // received is the number of packets received in all directions.

@@ -188,3 +188,32 @@ func TestKernelRelayOnStopsTheStartWhereTheKernelCannot(t *testing.T) {
 		t.Errorf("its error does not name media.kernel_relay:\n%s", out)
 	}
 }
+
+// media.kernel_relay: off keeps every packet the switch's even where the kernel could take it
+// (this process may load the program: the default, auto, hands plain RTP to the kernel).
+func TestKernelRelayOffLeavesRelayingToTheSwitch(t *testing.T) {
+	const kernel, itself = "plain RTP relayed by the kernel", "RTP relayed by the switch"
+	for _, mode := range []string{"auto", "off"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg, path := newSwitchConfig(t, dir, 100, 0)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conf := strings.Replace(string(b), "media:\n", "media:\n  kernel_relay: "+mode+"\n", 1)
+			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			stop, logs := startInProcess(t, cfg, path)
+			stop()
+			out := logs.String()
+			switch {
+			case mode == "auto" && !strings.Contains(out, kernel):
+				t.Skipf("the kernel cannot relay here:\n%s", out)
+			case mode == "off" && (strings.Contains(out, kernel) || strings.Contains(out, itself)):
+				t.Errorf("with kernel_relay: off the switch tried the kernel:\n%s", out)
+			}
+		})
+	}
+}

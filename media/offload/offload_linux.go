@@ -58,7 +58,7 @@ type Offload struct {
 	m      *ebpf.Map
 	prog   *ebpf.Program
 	links  []link.Link
-	routes *routes
+	routes routes
 }
 
 // Open loads the program with a table of size sockets and attaches it to the ingress of the
@@ -85,7 +85,7 @@ func Open(addr netip.Addr, size int) (*Offload, error) {
 		m.Close()
 		return nil, fmt.Errorf("offload: load program: %w", err)
 	}
-	o := &Offload{m: m, prog: prog, routes: newRoutes()}
+	o := &Offload{m: m, prog: prog}
 	for _, ix := range ifaces {
 		l, err := link.AttachTCX(link.TCXOptions{Interface: ix.Index, Program: prog, Attach: ebpf.AttachTCXIngress})
 		if err != nil {

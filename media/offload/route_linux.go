@@ -19,19 +19,18 @@ import (
 // localEvery is how long the machine's own addresses are trusted before they are read again.
 const localEvery = 5 * time.Second
 
-// routeTable is the kernel's IPv4 routing table as Linux shows it; a variable for tests.
-var routeTable = "/proc/net/route"
+// routeTable is the kernel's IPv4 routing table as Linux shows it (tests give routeTo a file
+// of their own).
+const routeTable = "/proc/net/route"
 
 // routes tells how a datagram for a destination leaves: the machine's own addresses (read
 // again when older than localEvery, so that an address added later is seen) and its IPv4
-// routing table.
+// routing table. The zero value is ready.
 type routes struct {
 	mu    sync.Mutex
 	local map[netip.Addr]bool
 	read  int64 // when local was read (Unix ns)
 }
-
-func newRoutes() *routes { return &routes{} }
 
 // way says how a datagram from from, rewritten for dst, goes on (the entry's mode and
 // interface).
