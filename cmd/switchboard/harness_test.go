@@ -362,7 +362,7 @@ func waitListening(t testing.TB, port int, exited <-chan struct{}) {
 
 // startInProcess runs Switchboard with run() in this process (so -race sees the switch too)
 // until the test ends. The returned stop cancels it and returns run's exit code.
-func startInProcess(t *testing.T, cfg switchConfig, cfgPath string) (stop func() int, logs *lockedBuffer) {
+func startInProcess(t testing.TB, cfg switchConfig, cfgPath string) (stop func() int, logs *lockedBuffer) {
 	t.Helper()
 	logs = &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
