@@ -23,7 +23,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) (ext s
 	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
 		// Credentials of a scheme other than Digest are none the switch can check: the
 		// request is challenged as if it had none (RFC 4475 §3.3.7), not refused.
-		if h := req.GetHeader(name); h != nil && isDigest(h.Value()) {
+		if h := headerNamed(req, name); h != nil && isDigest(h.Value()) {
 			hdr = h
 			break
 		}

@@ -46,7 +46,7 @@ func (o challengeOrder) For(req *sip.Request) []string {
 	if len(o.agents) == 0 {
 		return o.base
 	}
-	h := req.GetHeader("User-Agent")
+	h := headerNamed(req, "User-Agent")
 	if h == nil {
 		return o.base
 	}

@@ -267,7 +267,7 @@ func (f *fork) sendCancel() error {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	for _, r := range inv.GetHeaders("Route") { // §9.1: the INVITE's route, so it meets it
+	for _, r := range headersNamed(inv, "Route") { // §9.1: the INVITE's route, so it meets it
 		req.AppendHeader(sip.HeaderClone(r))
 	}
 	req.SetBody(nil)

@@ -142,7 +142,7 @@ var scannerAgents = []string{"friendly-scanner", "sipvicious", "sipcli", "sip-sc
 
 // fromScanner reports whether req's User-Agent names a known scanner.
 func fromScanner(req *sip.Request) bool {
-	h := req.GetHeader("User-Agent")
+	h := headerNamed(req, "User-Agent")
 	if h == nil {
 		return false
 	}

@@ -73,7 +73,7 @@ func (s *Server) acceptInvite(req *sip.Request, tx sip.ServerTransaction) (*call
 	}
 	trunk, trunkExt, fromTrunk := s.fromTrunk(req)
 	// Refused before the digest check: turning a call away must cost less than taking it.
-	attempt := fromTrunk || fromPeer || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
+	attempt := fromTrunk || fromPeer || headerNamed(req, "Proxy-Authorization") != nil || headerNamed(req, "Authorization") != nil
 	if ok, why := s.admit.admit(s.ActiveCalls(), attempt); !ok {
 		s.admit.refuse(req, tx)
 		if n, first := s.gate.notes.note("overload", netip.Addr{}); first { // a line a minute
@@ -84,7 +84,7 @@ func (s *Server) acceptInvite(req *sip.Request, tx sip.ServerTransaction) (*call
 	}
 	dialled := req.Recipient.User
 	caller, callerID := "", ""
-	replaces := req.GetHeader("Replaces")
+	replaces := headerNamed(req, "Replaces")
 	if fromPeer {
 		// Another node routed this call and authenticated its caller; the From is theirs.
 		callerID = req.From().Address.User
@@ -153,7 +153,7 @@ type InboundTrunks interface {
 // address that carries credentials, or dials no DID, is a phone's and is authenticated as usual
 // (phones and carriers may share an address, as on loopback in tests).
 func (s *Server) fromTrunk(req *sip.Request) (trunk, ext string, ok bool) {
-	if s.opts.Trunks == nil || req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil {
+	if s.opts.Trunks == nil || headerNamed(req, "Proxy-Authorization") != nil || headerNamed(req, "Authorization") != nil {
 		return "", "", false
 	}
 	host, _, err := net.SplitHostPort(req.Source())

@@ -128,7 +128,7 @@ func uriTransport(u sip.Uri, def string) string {
 // phone must pass through, first hop first.
 func pathOf(req *sip.Request) ([]sip.Uri, error) {
 	var out []sip.Uri
-	for _, h := range req.GetHeaders("Path") {
+	for _, h := range headersNamed(req, "Path") {
 		for _, v := range splitHeaderList(h.Value()) {
 			v = strings.TrimSpace(v)
 			if i := strings.IndexByte(v, '<'); i >= 0 {

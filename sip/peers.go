@@ -48,7 +48,7 @@ func (s *Server) peerBindings(ext string) []Binding {
 // address it advertises; a phone on the same host has another port). A request that names a
 // node it does not come from is refused (403) and reported as handled.
 func (s *Server) fromPeer(req *sip.Request, tx sip.ServerTransaction) (node string, ok, refused bool) {
-	h := req.GetHeader(nodeHeader)
+	h := headerNamed(req, nodeHeader)
 	if h == nil {
 		return "", false, false
 	}

@@ -322,7 +322,7 @@ func (s *Server) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires := time.Hour
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := headerNamed(req, "Expires"); h != nil {
 		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
 		if err != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Expires", nil))
@@ -355,7 +355,7 @@ func (s *Server) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 			}
 			log.Info("status published by phone", zap.Bool("dnd", on), zap.Bool("applied", apply))
 		}
-	} else if req.GetHeader("SIP-If-Match") == nil && expires > 0 {
+	} else if headerNamed(req, "SIP-If-Match") == nil && expires > 0 {
 		// A refresh names the publication it refreshes; a body-less initial PUBLISH is malformed.
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Missing Body", nil))
 		return

@@ -57,9 +57,9 @@ type replaces struct {
 
 // parseReferTo reads the REFER's Refer-To; a failure comes with the response to send.
 func parseReferTo(req *sip.Request) (referTarget, int, string) {
-	hs := req.GetHeaders("Refer-To")
+	hs := headersNamed(req, "Refer-To")
 	if len(hs) == 0 {
-		hs = req.GetHeaders("r")
+		hs = headersNamed(req, "r")
 	}
 	if len(hs) == 0 {
 		return referTarget{}, 400, "Missing Refer-To"
@@ -213,7 +213,7 @@ func (r *referReport) run() {
 // referSub reports whether the REFER wants the implicit subscription: not when it says
 // Refer-Sub: false (RFC 4488).
 func referSub(req *sip.Request) bool {
-	h := req.GetHeader("Refer-Sub")
+	h := headerNamed(req, "Refer-Sub")
 	return h == nil || !strings.EqualFold(strings.TrimSpace(h.Value()), "false")
 }
 

@@ -36,7 +36,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	headerExpires := time.Duration(-1)
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := headerNamed(req, "Expires"); h != nil {
 		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
 		if err != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Expires", nil))
@@ -45,7 +45,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		headerExpires = time.Duration(n) * time.Second
 	}
 
-	contacts := req.GetHeaders("Contact")
+	contacts := headersNamed(req, "Contact")
 	now := s.clock.Now()
 	for _, h := range contacts {
 		c, ok := h.(*sip.ContactHeader)
@@ -116,7 +116,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		pathText = append(pathText, u.String())
 	}
 	ua := ""
-	if h := req.GetHeader("User-Agent"); h != nil {
+	if h := headerNamed(req, "User-Agent"); h != nil {
 		ua = h.Value()
 	}
 	for _, ch := range changes {
@@ -150,7 +150,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 
 // supportsPath reports whether req lists the path extension in Supported.
 func supportsPath(req *sip.Request) bool {
-	for _, h := range req.GetHeaders("Supported") {
+	for _, h := range headersNamed(req, "Supported") {
 		for _, opt := range strings.Split(h.Value(), ",") {
 			if strings.EqualFold(strings.TrimSpace(opt), "path") {
 				return true
@@ -176,7 +176,7 @@ func (s *Server) respondBindings(req *sip.Request, tx sip.ServerTransaction, aor
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
 	// RFC 3327 §5.3: the Path is echoed to a registering UA that supports it.
 	if supportsPath(req) {
-		for _, h := range req.GetHeaders("Path") {
+		for _, h := range headersNamed(req, "Path") {
 			res.AppendHeader(sip.NewHeader("Path", h.Value()))
 		}
 	}

@@ -84,7 +84,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires := pkg.defaultExpires()
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := headerNamed(req, "Expires"); h != nil {
 		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
 		if err != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Expires", nil))
@@ -417,9 +417,9 @@ func (s *Server) endSubscriptions() {
 
 // eventName is the event package of a SUBSCRIBE/NOTIFY, without parameters.
 func eventName(req *sip.Request) string {
-	h := req.GetHeader("Event")
+	h := headerNamed(req, "Event")
 	if h == nil {
-		h = req.GetHeader("o")
+		h = headerNamed(req, "o")
 	}
 	if h == nil {
 		return ""

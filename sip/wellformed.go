@@ -78,6 +78,7 @@ var singleValued = map[string]string{
 // blank line) for single-valued fields given twice, which a parser keeping one of them hides.
 func checkHeaderBlock(head []byte) *refusal {
 	var seen [len(singleValuedOrder)]bool
+	var lower [len("content-length")]byte // a name in lower case, on the stack: every line has one
 	for len(head) > 0 {
 		line := head
 		if i := bytes.IndexByte(head, '\n'); i >= 0 {
@@ -92,7 +93,17 @@ func checkHeaderBlock(head []byte) *refusal {
 		if !ok {
 			continue
 		}
-		canon, ok := singleValued[strings.ToLower(string(bytes.TrimRight(name, " \t")))]
+		name = bytes.TrimRight(name, " \t")
+		if len(name) > len(lower) {
+			continue // longer than any single-valued name
+		}
+		for i, c := range name {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		canon, ok := singleValued[string(lower[:len(name)])] // looked up without a copy
 		if !ok {
 			continue
 		}
@@ -142,7 +153,7 @@ func checkRequest(req *sip.Request, transport string) *refusal {
 		return &refusal{code: 416, reason: "SIPS Request Over An Unsecured Transport"}
 	}
 	for _, name := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-		if req.GetHeader(name) == nil {
+		if headerNamed(req, name) == nil {
 			return &refusal{code: 400, reason: "Missing " + name}
 		}
 	}
@@ -163,7 +174,7 @@ func checkRequest(req *sip.Request, transport string) *refusal {
 	}
 	var unsupported []string
 	for _, name := range []string{"Require", "Proxy-Require"} {
-		for _, h := range req.GetHeaders(name) {
+		for _, h := range headersNamed(req, name) {
 			for _, tag := range strings.Split(h.Value(), ",") {
 				tag = strings.TrimSpace(tag)
 				if tag != "" && !supportedExtensions[strings.ToLower(tag)] {
@@ -191,7 +202,7 @@ func checkRequest(req *sip.Request, transport string) *refusal {
 				headers: []sip.Header{sip.NewHeader("Accept", "application/sdp")}}
 		}
 	}
-	if accepts := req.GetHeaders("Accept"); len(accepts) > 0 && !acceptsSDP(accepts) {
+	if accepts := headersNamed(req, "Accept"); len(accepts) > 0 && !acceptsSDP(accepts) {
 		return &refusal{code: 406, reason: "Not Acceptable"}
 	}
 	return nil
