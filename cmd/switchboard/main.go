@@ -202,6 +202,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return fmt.Errorf("open %s: %w (is another switchboard using this data_dir?)", cfg.DataDir, err)
 	}
 	defer db.Close()
+	db.MaxBatchDelay = storeBatchDelay
 	defer dropStorePagesEvery(db, storePagesInterval, log.Named("store"))()
 	voicemail, err := mailbox.Open(db, filepath.Join(cfg.DataDir, backup.VoicemailDir))
 	if err != nil {
