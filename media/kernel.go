@@ -101,6 +101,7 @@ func (f *flow) withdrawLocked() {
 	}
 	f.c.packets.Add(c.Packets)
 	f.c.bytes.Add(c.Bytes)
+	f.c.kernel.Add(c.Packets)
 	if c.At == 0 {
 		return
 	}

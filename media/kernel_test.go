@@ -67,9 +67,12 @@ func TestKernelRelaysAPlainCall(t *testing.T) {
 	}
 	st := c.relay.Stats()
 	for name, d := range map[string]DirectionStats{"A to B": st.RTPAToB, "B to A": st.RTPBToA} {
-		if d.Packets != n || d.Bytes != n*(12+160) || d.Dropped != 0 {
-			t.Errorf("RTP %s: %+v, want %d packets, %d bytes", name, d, n, n*(12+160))
+		if d.Packets != n || d.Bytes != n*(12+160) || d.Dropped != 0 || d.InKernel != n-1 {
+			t.Errorf("RTP %s: %+v, want %d packets, %d bytes, %d of them by the kernel", name, d, n, n*(12+160), n-1)
 		}
+	}
+	if tot := c.a.pool.RelayTotals().RTP; tot.Packets != 2*n || tot.InKernel != 2*(n-1) {
+		t.Errorf("pool's totals %d packets, %d by the kernel; want %d, %d", tot.Packets, tot.InKernel, 2*n, 2*(n-1))
 	}
 	c.relay.mu.Lock()
 	received := c.relay.received()
@@ -82,8 +85,11 @@ func TestKernelRelaysAPlainCall(t *testing.T) {
 	if ab, ba := c.inKernel(); ab != 0 || ba != 0 {
 		t.Errorf("after Stop the kernel still holds %d and %d", ab, ba)
 	}
-	if d := c.relay.Stats().RTPAToB; d.Packets != n {
-		t.Errorf("after Stop A to B counts %d packets, want %d", d.Packets, n)
+	if d := c.relay.Stats().RTPAToB; d.Packets != n || d.InKernel != n-1 {
+		t.Errorf("after Stop A to B counts %d packets, %d by the kernel; want %d, %d", d.Packets, d.InKernel, n, n-1)
+	}
+	if tot := c.a.pool.RelayTotals().RTP; tot.Packets != 2*n || tot.InKernel != 2*(n-1) {
+		t.Errorf("after Stop the pool's totals %d packets, %d by the kernel; want %d, %d", tot.Packets, tot.InKernel, 2*n, 2*(n-1))
 	}
 	send(t, c.phoneA.rtp.mustConn(), rtpAddr(c.a), marshalRTP(t, 9, []byte("after")))
 	if got, ok := tryRecv(t, c.phoneB.rtp.mustConn(), 100*time.Millisecond); ok {

@@ -77,7 +77,9 @@ type counters struct {
 	reports atomic.Uint64
 	lost    atomic.Uint64
 	jitter  atomic.Uint64
-	_       [16]byte
+	// RTP only: of packets, those the kernel relayed and gave back (kernelFlow).
+	kernel atomic.Uint64
+	_      [8]byte
 }
 
 // RelayStats is a snapshot of a relay's counters, per direction.
@@ -93,6 +95,9 @@ type DirectionStats struct {
 	// Packets and Bytes count what was received, forwarded or not.
 	Packets uint64
 	Bytes   uint64
+	// InKernel counts, of Packets, those the kernel relayed without the switch seeing them
+	// (Ports.RelayInKernel; RTP only).
+	InKernel uint64
 	// Dropped counts received packets that were not forwarded: no remote
 	// known yet, the far side on hold, a failed write, or an oversize packet.
 	Dropped uint64
@@ -389,13 +394,14 @@ func (r *Relay) Stats() RelayStats {
 		p, b := r.flows[i].inKernel()
 		d.Packets += p
 		d.Bytes += b
+		d.InKernel += p
 	}
 	return s
 }
 
 func (c *counters) snapshot() DirectionStats {
-	return DirectionStats{Packets: c.packets.Load(), Bytes: c.bytes.Load(), Dropped: c.dropped.Load(),
-		Reports: c.reports.Load(), FractionLost: c.lost.Load(), Jitter: c.jitter.Load()}
+	return DirectionStats{Packets: c.packets.Load(), Bytes: c.bytes.Load(), InKernel: c.kernel.Load(),
+		Dropped: c.dropped.Load(), Reports: c.reports.Load(), FractionLost: c.lost.Load(), Jitter: c.jitter.Load()}
 }
 
 // flow is one of a relay's four directions: what arrives on in goes out of

@@ -67,6 +67,7 @@ func (t *RelayTotals) add(s RelayStats) {
 func (d *DirectionStats) add(o DirectionStats) {
 	d.Packets += o.Packets
 	d.Bytes += o.Bytes
+	d.InKernel += o.InKernel
 	d.Dropped += o.Dropped
 	d.Reports += o.Reports
 	d.FractionLost += o.FractionLost

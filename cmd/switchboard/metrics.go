@@ -143,6 +143,7 @@ const rtpClockRate = 8000
 var (
 	descRTPPackets  = prometheus.NewDesc("switchboard_rtp_packets_total", "RTP packets received by the media relays (both directions of every bridged call).", nil, nil)
 	descRTPBytes    = prometheus.NewDesc("switchboard_rtp_bytes_total", "RTP bytes received by the media relays.", nil, nil)
+	descRTPKernel   = prometheus.NewDesc("switchboard_rtp_kernel_packets_total", "Of switchboard_rtp_packets_total, the packets the kernel relayed (media.kernel_relay): the rest the switch relayed itself.", nil, nil)
 	descRTPDropped  = prometheus.NewDesc("switchboard_rtp_dropped_packets_total", "RTP packets the relays received but did not forward (no remote yet, on hold, a failed write).", nil, nil)
 	descRTCPPackets = prometheus.NewDesc("switchboard_rtcp_packets_total", "RTCP packets received by the media relays.", nil, nil)
 	descRTCPLoss    = prometheus.NewDesc("switchboard_rtcp_reported_loss_ratio", "Fraction lost (0-1) in the RTCP reception reports phones sent, one observation per report block: rate(_sum)/rate(_count) is the average loss.", nil, nil)
@@ -151,7 +152,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (relayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRTPPackets, descRTPBytes, descRTPDropped, descRTCPPackets, descRTCPLoss, descRTCPJitter} {
+	for _, d := range []*prometheus.Desc{descRTPPackets, descRTPBytes, descRTPKernel, descRTPDropped, descRTCPPackets, descRTCPLoss, descRTCPJitter} {
 		ch <- d
 	}
 }
@@ -165,6 +166,7 @@ func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descRTPPackets, t.RTP.Packets)
 	counter(descRTPBytes, t.RTP.Bytes)
+	counter(descRTPKernel, t.RTP.InKernel)
 	counter(descRTPDropped, t.RTP.Dropped)
 	counter(descRTCPPackets, t.RTCP.Packets)
 	ch <- prometheus.MustNewConstSummary(descRTCPLoss, t.RTCP.Reports, float64(t.RTCP.FractionLost)/256, nil)
