@@ -13,12 +13,14 @@ import (
 
 // BenchmarkCallSetup places one call at a time through the switch as deployed (run(), its data
 // store, presence, call history and media relay): a phone dials another, is challenged, sends
-// its credentials, the other rings and answers, the call is ACKed at both ends and hung up. An op is one
-// whole call, over when the callee has its BYE; setup-ms is the median set-up as the caller sees it (first INVITE to the 200),
-// the figure make bench-peer holds against a load. The phones run in this process, so the
-// allocations are theirs and the switch's together (a memory profile tells them apart).
+// its credentials, the other rings and answers, the call is ACKed at both ends and hung up. An
+// op is one whole call, over when the callee has its BYE; setup-ms is the median set-up as the
+// caller sees it (first INVITE to the 200), the figure make bench-peer holds against a load.
+// The phones run in this process, so the allocations are theirs and the switch's together (a
+// memory profile tells them apart).
 func BenchmarkCallSetup(b *testing.B) {
-	callees := calleeUsers(32) // taken in turn: each is long off its last call at the switch when called again
+	// Callees taken in turn: each is long off its last call at the switch when called again.
+	callees := calleeUsers(32)
 	cfg, path := newSwitchConfigWith(b, b.TempDir(), 40, 0, callees)
 	startInProcess(b, cfg, path)
 	ctx, cancel := context.WithCancel(context.Background())
