@@ -97,6 +97,13 @@ func (r probeResult) within(rest probeResult, slack float64) bool {
 	return len(r.ms) > 0 && r.failed == 0 && len(rest.ms) > 0 && pct(r.ms, 50) <= (1+slack)*pct(rest.ms, 50)
 }
 
+// heldWithin reports whether the server's share of r's set-ups (held) stayed at a median no
+// more than slack above its share at rest: within's measure without the phones' own delays.
+// False where either run has no capture.
+func (r probeResult) heldWithin(rest probeResult, slack float64) bool {
+	return len(r.held) > 0 && r.failed == 0 && len(rest.held) > 0 && pct(r.held, 50) <= (1+slack)*pct(rest.held, 50)
+}
+
 // run places calls every interval until ctx ends or n calls were placed (n 0: no limit), one
 // at a time (a call that takes longer delays the next), and returns their set-up times.
 func (p *setupProbe) run(ctx context.Context, every time.Duration, n int) probeResult {
@@ -204,5 +211,26 @@ func TestProbeWithin(t *testing.T) {
 	}
 	if (probeResult{ms: []float64{2}}).within(probeResult{}, setupSlack) {
 		t.Error("within a rest with no calls: true")
+	}
+	// The server's share: the phone's 27 % above rest with the server's own 11 % above (a run
+	// of 2026-12-05).
+	rest = probeResult{ms: []float64{1.5}, held: []float64{0.9}}
+	under := probeResult{ms: []float64{1.9}, held: []float64{1.0}}
+	if under.within(rest, setupSlack) || !under.heldWithin(rest, setupSlack) {
+		t.Errorf("phone 1.9 against 1.5, server 1.0 against 0.9: within %v, heldWithin %v; want false, true",
+			under.within(rest, setupSlack), under.heldWithin(rest, setupSlack))
+	}
+	for _, c := range []struct {
+		name       string
+		under, rst probeResult
+	}{
+		{"the server's share 25 % up", probeResult{held: []float64{1.25}}, probeResult{held: []float64{1}}},
+		{"a call failed", probeResult{held: []float64{1}, failed: 1}, probeResult{held: []float64{1}}},
+		{"no capture under load", probeResult{ms: []float64{1}}, probeResult{held: []float64{1}}},
+		{"no capture at rest", probeResult{held: []float64{1}}, probeResult{ms: []float64{1}}},
+	} {
+		if c.under.heldWithin(c.rst, setupSlack) {
+			t.Errorf("%s: heldWithin = true, want false", c.name)
+		}
 	}
 }
