@@ -234,3 +234,19 @@ func TestProbeWithin(t *testing.T) {
 		}
 	}
 }
+
+func TestMostQuick(t *testing.T) {
+	rest := probeResult{ms: []float64{2}}
+	probed := map[int]probeResult{
+		200:   {ms: []float64{2.1}},
+		400:   {ms: []float64{2.4}},
+		800:   {ms: []float64{2.5}},          // 25 % up
+		1_600: {ms: []float64{2}, failed: 1}, // a call failed
+	}
+	if got := mostQuick(probed, rest); got != 400 {
+		t.Errorf("mostQuick = %d, want 400", got)
+	}
+	if got := mostQuick(nil, rest); got != 0 {
+		t.Errorf("mostQuick of no steps = %d, want 0", got)
+	}
+}
