@@ -74,6 +74,10 @@ type probeResult struct {
 	parts  [3][]float64 // the share's parts: challenging, forwarding the INVITE, passing the 200 on
 	failed int          // calls not answered, or not answered in 5 s
 	first  error        // why the first of them failed
+	// spread is the set-up median of each probeWindow of the run, in order (a window without
+	// an answered call has none): whether a median above rest's is the whole step's or a few
+	// seconds' of it.
+	spread []float64
 }
 
 // String is the result as a step's line shows it: p50 and p99, how many calls, how many failed
@@ -84,10 +88,36 @@ func (r probeResult) String() string {
 		s += fmt.Sprintf(", the server's share p50 %.1f p99 %.0f ms (challenge %.2f, INVITE on %.2f, 200 back %.2f at p50)",
 			pct(r.held, 50), pct(r.held, 99), pct(r.parts[0], 50), pct(r.parts[1], 50), pct(r.parts[2], 50))
 	}
+	if len(r.spread) > 1 {
+		s += fmt.Sprintf(" (p50 by %v:", probeWindow)
+		for _, m := range r.spread {
+			s += fmt.Sprintf(" %.1f", m)
+		}
+		s += ")"
+	}
 	if r.first != nil {
 		s += fmt.Sprintf(" [first failure: %v]", r.first)
 	}
 	return s
+}
+
+// probeWindow is the span of the run each median of probeResult.spread holds: six to a streaming
+// step, 60 calls each at the probe's pace.
+const probeWindow = 3 * time.Second
+
+// windowMedians returns the median of the ms whose calls started (at, since the run's start) in
+// each window w long, in order, skipping windows without a call. at is in increasing order.
+func windowMedians(at []time.Duration, ms []float64, w time.Duration) []float64 {
+	var out, win []float64
+	for i := range at {
+		win = append(win, ms[i])
+		if i == len(at)-1 || at[i+1]/w != at[i]/w {
+			slices.Sort(win)
+			out = append(out, pct(win, 50))
+			win = win[:0]
+		}
+	}
+	return out
 }
 
 // within reports whether r's calls all set up, at a median no more than slack (0.2: 20 %)
@@ -128,6 +158,8 @@ func (p *setupProbe) run(ctx context.Context, every time.Duration, n int) probeR
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	began := time.Now()
+	var at []time.Duration // when each answered call started, since began
 calls:
 	for i := 0; n == 0 || i < n; i++ {
 		select {
@@ -135,10 +167,12 @@ calls:
 			break calls
 		case <-tick.C:
 		}
+		start := time.Since(began)
 		d, err := p.call(ctx, p.exts[i%len(p.exts)])
 		switch {
 		case err == nil:
 			res.ms = append(res.ms, float64(d.Microseconds())/1000)
+			at = append(at, start)
 		case ctx.Err() == nil:
 			res.failed++
 			if res.first == nil {
@@ -146,6 +180,7 @@ calls:
 			}
 		}
 	}
+	res.spread = windowMedians(at, res.ms, probeWindow)
 	slices.Sort(res.ms)
 	if p.capture != nil { // the last call's datagrams may not all be read yet: it is left out then
 		pkts := p.capture.take()
@@ -192,6 +227,22 @@ func (p *setupProbe) idle(n int) probeResult { return p.run(context.Background()
 
 // probeEvery is the probe's pace: 20 calls a second at most, a few hundred in a step.
 const probeEvery = 50 * time.Millisecond
+
+func TestWindowMedians(t *testing.T) {
+	s := time.Second
+	at := []time.Duration{0, s, 2 * s, 3 * s, 4 * s, 5 * s, 9 * s, 10 * s}
+	ms := []float64{1, 3, 2, 8, 9, 7, 4, 4}
+	got := windowMedians(at, ms, 3*s)
+	if want := []float64{2, 8, 4}; !slices.Equal(got, want) { // the window 6-9 s had no call
+		t.Errorf("windowMedians = %v, want %v", got, want)
+	}
+	if !slices.Equal(ms, []float64{1, 3, 2, 8, 9, 7, 4, 4}) {
+		t.Errorf("windowMedians reordered its input: %v", ms)
+	}
+	if got := windowMedians(nil, nil, s); len(got) != 0 {
+		t.Errorf("windowMedians of no call = %v", got)
+	}
+}
 
 func TestProbeWithin(t *testing.T) {
 	rest := probeResult{ms: []float64{1.8, 2.0, 2.2}}
