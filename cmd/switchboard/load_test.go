@@ -505,20 +505,26 @@ func parseMachineCPU(stat string) (idle, total int64, err error) {
 	return idle, total, nil
 }
 
-// procCPUTicks returns utime+stime of pid.
-func procCPUTicks(pid int) int64 {
+// procStatFields returns the fields of /proc/pid/stat after the command name: f[0] is field 3
+// (the state), f[1] field 4 (the parent). None where pid is not there.
+func procStatFields(pid int) []string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
 	// The command name (field 2) may hold spaces; fields after its ')' are fixed.
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	return strings.Fields(s[i+1:])
+}
+
+// procCPUTicks returns utime+stime of pid.
+func procCPUTicks(pid int) int64 {
+	f := procStatFields(pid)
+	// utime and stime are fields 14 and 15.
 	if len(f) < 13 {
 		return 0
 	}

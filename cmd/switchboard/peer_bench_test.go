@@ -439,17 +439,7 @@ func childPIDs(pid int) []int {
 		if err != nil {
 			continue
 		}
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n))
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(s[i+1:])
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+		if f := procStatFields(n); len(f) > 1 && f[1] == strconv.Itoa(pid) {
 			out = append(out, n)
 		}
 	}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,13 +46,7 @@ func TestKillGroupTakesTheChildren(t *testing.T) {
 func runningPIDs(pids []int) []int {
 	var out []int
 	for _, pid := range pids {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		i := strings.LastIndexByte(s, ')')
-		if i >= 0 && !strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z") {
+		if f := procStatFields(pid); len(f) > 0 && f[0] != "Z" {
 			out = append(out, pid)
 		}
 	}
