@@ -430,22 +430,6 @@ func startKamailioPeer(t *testing.T, dir string) (int, []int, func()) {
 	return port, pids, stop
 }
 
-// childPIDs lists the processes whose parent is pid.
-func childPIDs(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f := procStatFields(n); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // streamingScenario writes uac.xml with its audio sent by SIPp's rtp_stream (6 s of a 1 kHz
 // G.711 A-law tone, from a port of its own per call) instead of play_pcap_audio, and returns its
 // path. SIPp plays each pcap in a thread of its own (301 threads counted at 300 calls): at 800

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -48,6 +49,22 @@ func runningPIDs(pids []int) []int {
 	for _, pid := range pids {
 		if f := procStatFields(pid); len(f) > 0 && f[0] != "Z" {
 			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// childPIDs lists the processes whose parent is pid.
+func childPIDs(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := procStatFields(n); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, n)
 		}
 	}
 	return out

@@ -13,7 +13,7 @@ import (
 // TestUACScenarioIgnoresLateRinging: testdata/sipp/uac.xml, the caller of every SIPp load
 // (and of make bench-peer), keeps a call whose 180 Ringing arrives after its 200 OK, as a phone
 // does (RFC 3261 17.1.1.2: the INVITE transaction has ended, the provisional changes nothing).
-// Over UDP a proxy that forwards responses from several workers at once (Kamailio has eleven
+// Over UDP a proxy that forwards responses from several workers at once (Kamailio's eight
 // here) lets a 200 overtake the 180 sent just before it; a caller that aborted the call there
 // counted the peer's own reordering as a failed call. The far end here is this test: it answers
 // the authenticated INVITE with 200 and only then sends 180.
@@ -23,19 +23,7 @@ func TestUACScenarioIgnoresLateRinging(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	media, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}) // the caller's audio lands here
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer media.Close()
-	go func() { // drain the audio so the caller's sends never block on a full buffer
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := media.ReadFromUDP(buf); err != nil {
-				return
-			}
-		}
-	}()
+	media := newRTPProbe(t) // the caller's audio lands there
 
 	dir := t.TempDir()
 	uac := startSIPp(t, dir, "uac", conn.LocalAddr().String(), "-sf", scenario(t, "uac.xml"),
@@ -45,7 +33,7 @@ func TestUACScenarioIgnoresLateRinging(t *testing.T) {
 		"-d", "200", "-m", "1", "-trace_msg", "-timeout", "20s", "-timeout_error")
 
 	answer := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
-		"m=audio " + strconv.Itoa(media.LocalAddr().(*net.UDPAddr).Port) + " RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+		"m=audio " + strconv.Itoa(media.port()) + " RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
 	send := func(res *sip.Response, to net.Addr) {
 		if _, err := conn.WriteTo([]byte(res.String()), to); err != nil {
 			t.Errorf("sending %d: %v", res.StatusCode, err)
